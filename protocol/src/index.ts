@@ -1,0 +1,50 @@
+export * from './constants.js';
+export {
+  ErrorCode,
+  RelaycastError,
+  isAbortError,
+  isErrorCode,
+  isRelaycastError,
+  throwIfAborted,
+  toRelaycastError,
+  type RelaycastErrorOptions,
+} from './errors.js';
+export { decodeBase58, decodePublicKey, encodeBase58 } from './base58.js';
+export { bytesEqual, concatBytes, fromBase64, toBase64, toHex, utf8Decode, utf8Encode } from './bytes.js';
+export {
+  FrameType,
+  decodeFrame,
+  decodeFrameAt,
+  decodeFrames,
+  encodeDataFrame,
+  encodeFrame,
+  type AbsentFrame,
+  type ByteRange,
+  type CancelFrame,
+  type DataFrame,
+  type EndFrame,
+  type ErrorFrame,
+  type RelayFrame,
+  type RequestFrame,
+  type ResponseFrame,
+} from './relay-frames.js';
+export {
+  decodeTrackerClientMessage,
+  decodeTrackerServerMessage,
+  encodeTrackerMessage,
+  registrationSigningBytes,
+  swarmIdFromUrl,
+  type ErrorMessage,
+  type HeartbeatMessage,
+  type HelloMessage,
+  type JoinMessage,
+  type RegisterMessage,
+  type RegisteredMessage,
+  type RelayDescriptor,
+  type ShortlistMessage,
+  type SignalMessage,
+  type SignalPayload,
+  type TrackerClientMessage,
+  type TrackerMessage,
+  type TrackerServerMessage,
+} from './tracker-messages.js';

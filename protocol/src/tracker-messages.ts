@@ -1,0 +1,315 @@
+import { utf8Decode, utf8Encode, utf8Length } from './bytes.js';
+import {
+  CHALLENGE_NONCE_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  MAX_ADVERTISED_STREAMS,
+  MAX_CANDIDATE_BYTES,
+  MAX_ERROR_CODE_BYTES,
+  MAX_ERROR_MESSAGE_BYTES,
+  MAX_SDP_BYTES,
+  MAX_SHORTLIST_SIZE,
+  MAX_SWARM_ID_BYTES,
+  MAX_TRACKER_MESSAGE_BYTES,
+  REGISTER_SIGNING_DOMAIN,
+} from './constants.js';
+import { decodePublicKey } from './base58.js';
+import { ErrorCode, RelaycastError } from './errors.js';
+import { fromBase64 } from './bytes.js';
+
+/**
+ * Tracker WebSocket messages: JSON text frames, one message per frame, versioned by the WebSocket
+ * subprotocol (TRACKER_SUBPROTOCOL). Every decoder checks the size first, then every field's type,
+ * range and length; unknown fields are ignored so minor additions stay compatible.
+ */
+
+/** Ids: relays are base58 ed25519 keys; viewers get an opaque id from the tracker. */
+const PEER_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const REGION_PATTERN = /^[a-z0-9-]{0,32}$/;
+const ERROR_CODE_PATTERN = /^[A-Z0-9_]{1,64}$/;
+
+export type SignalPayload =
+  | { kind: 'offer'; sdp: string }
+  | { kind: 'answer'; sdp: string }
+  | { kind: 'candidate'; candidate: string; sdpMid?: string | undefined }
+  | { kind: 'end-of-candidates' };
+
+export interface RelayDescriptor {
+  relayId: string;
+  region: string;
+}
+
+// Server → client
+export interface HelloMessage {
+  type: 'hello';
+  /** Id the tracker gives this connection; viewers use it as their peer id. */
+  peerId: string;
+  /** Fresh random nonce (base64, 32 bytes) a relay signs to register. */
+  nonce: string;
+  heartbeatIntervalMs: number;
+}
+export interface RegisteredMessage {
+  type: 'registered';
+  relayId: string;
+}
+export interface ShortlistMessage {
+  type: 'shortlist';
+  swarmId: string;
+  relays: RelayDescriptor[];
+}
+export interface ErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+  /** Type of the message that caused the error, when there was one. */
+  ref?: string | undefined;
+}
+
+// Client → server
+export interface RegisterMessage {
+  type: 'register';
+  relayId: string;
+  /** base64 ed25519 signature by relayId over REGISTER_SIGNING_DOMAIN + nonce. */
+  signature: string;
+  capacity: number;
+  load: number;
+  region: string;
+  /** Advertised price in token base units per GiB (decimal string: u64 does not fit a JSON number). */
+  pricePerGiB: string;
+  streams: string[];
+}
+export interface HeartbeatMessage {
+  type: 'heartbeat';
+  capacity: number;
+  load: number;
+  streams: string[];
+}
+export interface JoinMessage {
+  type: 'join';
+  swarmId: string;
+  region?: string | undefined;
+  /** How many relays the viewer wants (1-MAX_SHORTLIST_SIZE). */
+  count?: number | undefined;
+}
+
+/** Signaling in either direction: `to` when sent to the tracker, `from` when the tracker delivers it. */
+export interface SignalMessage {
+  type: 'signal';
+  to?: string | undefined;
+  from?: string | undefined;
+  /** Chosen by the viewer; identifies one peer connection between the two peers. */
+  connectionId: string;
+  signal: SignalPayload;
+}
+
+export type TrackerServerMessage = HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage;
+export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage;
+export type TrackerMessage = TrackerServerMessage | TrackerClientMessage;
+
+function bad(message: string, field?: string): RelaycastError {
+  return new RelaycastError(ErrorCode.MESSAGE_FIELD, message, field === undefined ? {} : { details: { field } });
+}
+
+type Obj = Record<string, unknown>;
+
+function str(o: Obj, key: string, maxBytes: number, pattern?: RegExp): string {
+  const v = o[key];
+  if (typeof v !== 'string') throw bad(`${key} must be a string`, key);
+  if (utf8Length(v) > maxBytes) throw bad(`${key} longer than ${maxBytes} bytes`, key);
+  if (pattern !== undefined && !pattern.test(v)) throw bad(`${key} has an invalid format`, key);
+  return v;
+}
+
+function optStr(o: Obj, key: string, maxBytes: number, pattern?: RegExp): string | undefined {
+  return o[key] === undefined ? undefined : str(o, key, maxBytes, pattern);
+}
+
+function uint(o: Obj, key: string, max: number): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) throw bad(`${key} must be an integer in 0..${max}`, key);
+  return v;
+}
+
+function peerId(o: Obj, key: string): string {
+  return str(o, key, 64, PEER_ID_PATTERN);
+}
+
+function relayId(o: Obj, key: string): string {
+  const v = str(o, key, 44);
+  decodePublicKey(v); // throws on anything that is not a 32-byte base58 key
+  return v;
+}
+
+function streams(o: Obj): string[] {
+  const v = o['streams'];
+  if (!Array.isArray(v) || v.length > MAX_ADVERTISED_STREAMS) throw bad(`streams must be an array of at most ${MAX_ADVERTISED_STREAMS}`, 'streams');
+  return v.map((s, i) => {
+    if (typeof s !== 'string' || s.length === 0 || utf8Length(s) > MAX_SWARM_ID_BYTES) throw bad(`streams[${i}] must be a non-empty string`, 'streams');
+    return s;
+  });
+}
+
+function swarmId(o: Obj): string {
+  const v = str(o, 'swarmId', MAX_SWARM_ID_BYTES);
+  if (v.length === 0) throw bad('swarmId is empty', 'swarmId');
+  return v;
+}
+
+function signalPayload(o: Obj): SignalPayload {
+  const s = o['signal'];
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw bad('signal must be an object', 'signal');
+  const p = s as Obj;
+  switch (p['kind']) {
+    case 'offer':
+    case 'answer':
+      return { kind: p['kind'], sdp: str(p, 'sdp', MAX_SDP_BYTES) };
+    case 'candidate':
+      return {
+        kind: 'candidate',
+        candidate: str(p, 'candidate', MAX_CANDIDATE_BYTES),
+        sdpMid: optStr(p, 'sdpMid', 64),
+      };
+    case 'end-of-candidates':
+      return { kind: 'end-of-candidates' };
+    default:
+      throw bad('signal.kind must be offer, answer, candidate or end-of-candidates', 'signal.kind');
+  }
+}
+
+function parseJson(data: string | Uint8Array): Obj {
+  const size = typeof data === 'string' ? utf8Length(data) : data.byteLength;
+  if (size > MAX_TRACKER_MESSAGE_BYTES) {
+    throw new RelaycastError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${size} bytes exceeds ${MAX_TRACKER_MESSAGE_BYTES}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(typeof data === 'string' ? data : utf8Decode(data));
+  } catch {
+    throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'message is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'message must be a JSON object');
+  }
+  return parsed as Obj;
+}
+
+function unknownType(o: Obj): RelaycastError {
+  const t = typeof o['type'] === 'string' ? (o['type'] as string).slice(0, 32) : typeof o['type'];
+  return new RelaycastError(ErrorCode.MESSAGE_TYPE, `unknown message type: ${t}`);
+}
+
+function decodeSignal(o: Obj, direction: 'to' | 'from'): SignalMessage {
+  const msg: SignalMessage = {
+    type: 'signal',
+    connectionId: str(o, 'connectionId', 64, CONNECTION_ID_PATTERN),
+    signal: signalPayload(o),
+  };
+  const v = o[direction];
+  // Relays are addressed by base58 key and viewers by tracker-issued id; both fit PEER_ID_PATTERN.
+  if (typeof v !== 'string' || !PEER_ID_PATTERN.test(v)) throw bad(`${direction} must be a peer id`, direction);
+  msg[direction] = v;
+  return msg;
+}
+
+/** Decodes a message a client sends to the tracker. */
+export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerClientMessage {
+  const o = parseJson(data);
+  switch (o['type']) {
+    case 'register':
+      return {
+        type: 'register',
+        relayId: relayId(o, 'relayId'),
+        signature: signature(o),
+        capacity: uint(o, 'capacity', 1_000_000),
+        load: uint(o, 'load', 1_000_000),
+        region: str(o, 'region', 32, REGION_PATTERN),
+        pricePerGiB: str(o, 'pricePerGiB', 20, /^(0|[1-9][0-9]{0,19})$/),
+        streams: streams(o),
+      };
+    case 'heartbeat':
+      return { type: 'heartbeat', capacity: uint(o, 'capacity', 1_000_000), load: uint(o, 'load', 1_000_000), streams: streams(o) };
+    case 'join':
+      return {
+        type: 'join',
+        swarmId: swarmId(o),
+        region: optStr(o, 'region', 32, REGION_PATTERN),
+        count: o['count'] === undefined ? undefined : Math.max(1, uint(o, 'count', MAX_SHORTLIST_SIZE)),
+      };
+    case 'signal':
+      return decodeSignal(o, 'to');
+    default:
+      throw unknownType(o);
+  }
+}
+
+function signature(o: Obj): string {
+  const v = str(o, 'signature', 128);
+  const bytes = fromBase64(v);
+  if (bytes === undefined || bytes.byteLength !== ED25519_SIGNATURE_BYTES) throw bad('signature must be 64 bytes of base64', 'signature');
+  return v;
+}
+
+/** Decodes a message the tracker sends to a client. */
+export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerServerMessage {
+  const o = parseJson(data);
+  switch (o['type']) {
+    case 'hello': {
+      const nonce = str(o, 'nonce', 64);
+      const bytes = fromBase64(nonce);
+      if (bytes === undefined || bytes.byteLength !== CHALLENGE_NONCE_BYTES) throw bad('nonce must be 32 bytes of base64', 'nonce');
+      return { type: 'hello', peerId: peerId(o, 'peerId'), nonce, heartbeatIntervalMs: uint(o, 'heartbeatIntervalMs', 3_600_000) };
+    }
+    case 'registered':
+      return { type: 'registered', relayId: relayId(o, 'relayId') };
+    case 'shortlist': {
+      const relays = o['relays'];
+      if (!Array.isArray(relays) || relays.length > MAX_SHORTLIST_SIZE) throw bad('relays must be an array', 'relays');
+      return {
+        type: 'shortlist',
+        swarmId: swarmId(o),
+        relays: relays.map((r) => {
+          if (typeof r !== 'object' || r === null) throw bad('relay entry must be an object', 'relays');
+          const e = r as Obj;
+          return { relayId: relayId(e, 'relayId'), region: str(e, 'region', 32, REGION_PATTERN) };
+        }),
+      };
+    }
+    case 'signal':
+      return decodeSignal(o, 'from');
+    case 'error':
+      return {
+        type: 'error',
+        code: str(o, 'code', MAX_ERROR_CODE_BYTES, ERROR_CODE_PATTERN),
+        message: str(o, 'message', MAX_ERROR_MESSAGE_BYTES),
+        ref: optStr(o, 'ref', 32),
+      };
+    default:
+      throw unknownType(o);
+  }
+}
+
+/** Serialises a tracker message; throws RC_ERR_MESSAGE_TOO_LARGE rather than sending what peers would refuse. */
+export function encodeTrackerMessage(msg: TrackerMessage): string {
+  const text = JSON.stringify(msg);
+  if (utf8Length(text) > MAX_TRACKER_MESSAGE_BYTES) {
+    throw new RelaycastError(ErrorCode.MESSAGE_TOO_LARGE, `message of ${utf8Length(text)} bytes exceeds ${MAX_TRACKER_MESSAGE_BYTES}`);
+  }
+  return text;
+}
+
+/** The exact bytes a relay signs to register: domain separator then the tracker's raw nonce. */
+export function registrationSigningBytes(nonce: Uint8Array): Uint8Array {
+  const domain = utf8Encode(REGISTER_SIGNING_DOMAIN);
+  const out = new Uint8Array(domain.byteLength + nonce.byteLength);
+  out.set(domain, 0);
+  out.set(nonce, domain.byteLength);
+  return out;
+}
+
+/** Swarm id of a stream: its master playlist URL without query or fragment. */
+export function swarmIdFromUrl(masterPlaylistUrl: string): string {
+  const u = new URL(masterPlaylistUrl);
+  u.search = '';
+  u.hash = '';
+  return u.toString();
+}
