@@ -1,0 +1,119 @@
+import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
+import { describe, expect, it } from 'vitest';
+import { createOriginPolicy } from './origin-policy.js';
+
+const policy = createOriginPolicy(['http://127.0.0.1:8080/media/', 'https://cdn.example.com/hls', 'http://[::1]:9000/v/']);
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    return isRelaycastError(err) ? err.code : 'not a RelaycastError';
+  }
+}
+
+describe('origin policy', () => {
+  it.each([
+    ['http://127.0.0.1:8080/media/a.ts', 'http://127.0.0.1:8080/media/a.ts'],
+    ['http://127.0.0.1:8080/media/sub/a.ts?token=1&x=..', 'http://127.0.0.1:8080/media/sub/a.ts?token=1&x=..'],
+    ['http://127.0.0.1:8080/media/a.ts#frag', 'http://127.0.0.1:8080/media/a.ts'],
+    ['HTTP://127.0.0.1:8080/media/a.ts', 'http://127.0.0.1:8080/media/a.ts'],
+    ['https://cdn.example.com/hls', 'https://cdn.example.com/hls'],
+    ['https://cdn.example.com/hls/x.ts', 'https://cdn.example.com/hls/x.ts'],
+    ['https://CDN.Example.com:443/hls/x.ts', 'https://cdn.example.com/hls/x.ts'],
+    ['http://[::1]:9000/v/a.ts', 'http://[::1]:9000/v/a.ts'],
+    ['http://[0:0:0:0:0:0:0:1]:9000/v/a.ts', 'http://[::1]:9000/v/a.ts'],
+  ])('allows %s', (raw, normalised) => {
+    expect(policy.check(raw).href).toBe(normalised);
+  });
+
+  it.each([
+    // Path escapes
+    'http://127.0.0.1:8080/media-evil/a.ts',
+    'http://127.0.0.1:8080/media',
+    'http://127.0.0.1:8080/media/../x',
+    'http://127.0.0.1:8080/media/../media/a.ts',
+    'http://127.0.0.1:8080/media/%2e%2e/x',
+    'http://127.0.0.1:8080/media/%2E%2e/x',
+    'http://127.0.0.1:8080/media/.%2e/x',
+    'http://127.0.0.1:8080/media/%2e./x',
+    'http://127.0.0.1:8080/media/./a.ts',
+    'http://127.0.0.1:8080/media/a/..',
+    'http://127.0.0.1:8080/media/..%2fsecret',
+    'http://127.0.0.1:8080/media/a%2f..%2f..%2fsecret',
+    'http://127.0.0.1:8080/media/a%2Fb',
+    'http://127.0.0.1:8080/media/a%5cb',
+    'http://127.0.0.1:8080/media/a%00.ts',
+    'http://127.0.0.1:8080/media\\..\\x',
+    'http://127.0.0.1:8080/media/..\\x',
+    'http://127.0.0.1:8080\\media/a.ts',
+    'http://127.0.0.1:8080/me\tdia/a.ts',
+    'http://127.0.0.1:8080/media/.\n./x',
+    ' http://127.0.0.1:8080/media/a.ts',
+    'http://127.0.0.1:8080/media/a b.ts',
+    'https://cdn.example.com/hls-evil/x.ts',
+    'https://cdn.example.com/hlsx',
+    // Userinfo
+    'http://user:pass@127.0.0.1:8080/media/a.ts',
+    'http://user@127.0.0.1:8080/media/a.ts',
+    'http://@127.0.0.1:8080/media/a.ts',
+    'http://:@127.0.0.1:8080/media/a.ts',
+    'http://127.0.0.1:8080@evil.example/media/a.ts',
+    'http://evil.example#@127.0.0.1:8080/media/a.ts',
+    // Scheme, host, port
+    'https://127.0.0.1:8080/media/a.ts',
+    'http://127.0.0.1:8081/media/a.ts',
+    'http://127.0.0.1/media/a.ts',
+    'http://127.0.0.2:8080/media/a.ts',
+    'http://localhost:8080/media/a.ts',
+    'https://cdn.example.com.evil.example/hls/x.ts',
+    'https://cdn.example.com:8443/hls/x.ts',
+    'http://cdn.example.com/hls/x.ts',
+    'http://[::2]:9000/v/a.ts',
+    'http://[::1]:9001/v/a.ts',
+    'http://[::ffff:127.0.0.1]:8080/media/a.ts',
+    'http://[::1]:8080/media/a.ts',
+    'ftp://127.0.0.1:8080/media/a.ts',
+    'file:///etc/passwd',
+    'data:text/plain,hello',
+    'javascript:alert(1)',
+    'ws://127.0.0.1:8080/media/a.ts',
+    'http:/127.0.0.1:8080/media/a.ts',
+    '//127.0.0.1:8080/media/a.ts',
+    '/media/a.ts',
+    '',
+    'not a url',
+    'http://127.0.0.1:8080/media/' + 'a'.repeat(3000),
+  ])('refuses %j', (raw) => {
+    expect(codeOf(() => policy.check(raw))).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
+  });
+
+  it('matches a prefix without a trailing slash on a segment boundary only', () => {
+    expect(policy.check('https://cdn.example.com/hls/a/b.ts').pathname).toBe('/hls/a/b.ts');
+    expect(codeOf(() => policy.check('https://cdn.example.com/hls.m3u8'))).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
+  });
+
+  it('normalises prefixes at construction', () => {
+    expect(createOriginPolicy(['HTTP://Example.COM:80/a/']).prefixes).toEqual(['http://example.com/a/']);
+    expect(createOriginPolicy(['http://example.com']).prefixes).toEqual(['http://example.com/']);
+  });
+
+  it.each([
+    'ftp://example.com/',
+    'not a url',
+    '',
+    'http://user:pass@example.com/media/',
+    'http://example.com/a/../b/',
+    'http://example.com/a/%2e%2e/b/',
+    'http://example.com/media/?q=1',
+    'http://example.com/media/#x',
+    'http://example.com\\media/',
+  ])('refuses the invalid prefix %j with RC_ERR_CONFIG_INVALID', (prefix) => {
+    expect(codeOf(() => createOriginPolicy([prefix]))).toBe(ErrorCode.CONFIG_INVALID);
+  });
+
+  it('allows nothing with an empty list', () => {
+    expect(codeOf(() => createOriginPolicy([]).check('http://127.0.0.1:8080/media/a.ts'))).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
+  });
+});
