@@ -41,6 +41,8 @@ export const ErrorCode = {
   RELAY_ERROR: 'RC_ERR_RELAY_ERROR',
   SEGMENT_UNAVAILABLE: 'RC_ERR_SEGMENT_UNAVAILABLE',
   INTERNAL: 'RC_ERR_INTERNAL',
+  // Relay origin side (appended)
+  PLAYLIST_INVALID: 'RC_ERR_PLAYLIST_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

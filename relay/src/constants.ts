@@ -2,4 +2,48 @@
 
 // --- Origin side (allowlist, fetch, cache, coalescing, live prefetch) ---
 
+/** Segment cache capacity (complete segments only). */
+export const DEFAULT_CACHE_MAX_BYTES = 256 * 1024 * 1024;
+/** Largest number of entries the segment cache holds, whatever their size. */
+export const DEFAULT_CACHE_MAX_ENTRIES = 16_384;
+/** A segment larger than this fraction of the cache is streamed but not cached (it would evict too much). */
+export const CACHE_MAX_ENTRY_FRACTION = 0.125;
+/** Largest segment the relay downloads; also the bound of one in-flight download's buffer. */
+export const DEFAULT_MAX_SEGMENT_BYTES = 32 * 1024 * 1024;
+/** Largest media playlist the relay downloads. */
+export const DEFAULT_MAX_PLAYLIST_BYTES = 1024 * 1024;
+/** Largest number of lines parsed from one playlist. */
+export const MAX_PLAYLIST_LINES = 20_000;
+/** Time the origin has to send response headers. */
+export const DEFAULT_ORIGIN_TIMEOUT_MS = 10_000;
+/** Longest silence allowed between two body chunks from the origin. */
+export const DEFAULT_ORIGIN_BODY_TIMEOUT_MS = 15_000;
+/** Time allowed to open a TCP/TLS connection to the origin. */
+export const DEFAULT_ORIGIN_CONNECT_TIMEOUT_MS = 5_000;
+/** Redirect hops followed per origin request (each hop is checked against the allowlist). */
+export const DEFAULT_MAX_REDIRECTS = 3;
+/** Keep-alive connections per origin host. */
+export const DEFAULT_ORIGIN_CONNECTIONS_PER_HOST = 8;
+/** Distinct origin hosts the undici agent keeps pools for. */
+export const DEFAULT_ORIGIN_MAX_HOSTS = 64;
+/** Idle keep-alive connection lifetime towards the origin. */
+export const DEFAULT_ORIGIN_KEEP_ALIVE_MS = 30_000;
+/** Concurrent origin downloads (viewer-driven and prefetch together); more opens get RC_ERR_RELAY_OVERLOADED. */
+export const DEFAULT_MAX_INFLIGHT_DOWNLOADS = 32;
+/** Live prefetch is on by default. */
+export const DEFAULT_LIVE_POLLING_ENABLED = true;
+/** A live playlist is followed for this long after its last viewer request. */
+export const DEFAULT_LIVE_VIEWER_IDLE_MS = 30_000;
+/** Live playlists followed at once; the least recently requested is dropped beyond it. */
+export const DEFAULT_MAX_FOLLOWED_PLAYLISTS = 32;
+/** Newest segments of a followed live playlist kept prefetched. */
+export const DEFAULT_PREFETCH_SEGMENTS = 3;
+/** Bounds of the live poll interval (targetDuration / 2 clamped to these). */
+export const DEFAULT_LIVE_POLL_MIN_MS = 500;
+export const DEFAULT_LIVE_POLL_MAX_MS = 10_000;
+/** How long a requested playlist stays advertised to the tracker after its last viewer request. */
+export const DEFAULT_ADVERTISE_TTL_MS = 5 * 60_000;
+/** Header that tells the origin which relay made the request. */
+export const RELAY_ID_HEADER = 'x-relaycast-relay-id';
+
 // --- Viewer side (transport, channel server, tracker client, node, CLI) ---
