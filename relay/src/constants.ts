@@ -47,3 +47,25 @@ export const DEFAULT_ADVERTISE_TTL_MS = 5 * 60_000;
 export const RELAY_ID_HEADER = 'x-relaycast-relay-id';
 
 // --- Viewer side (transport, channel server, tracker client, node, CLI) ---
+export const DEFAULT_MAX_PEERS = 512;
+/** Pending (not yet connected) peers per relay; offers beyond are refused. */
+export const DEFAULT_MAX_PENDING_PEERS = 64;
+/** A peer that has not opened a data channel within this time is closed. */
+export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 20_000;
+/** Above this many queued bytes a channel stops producing until the low-water event. */
+export const DEFAULT_CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
+/** Low-water threshold that resumes sending. */
+export const DEFAULT_CHANNEL_LOW_WATER_BYTES = 256 * 1024;
+/** Concurrent requests per viewer channel. */
+export const DEFAULT_MAX_REQUESTS_PER_CHANNEL = 8;
+/** Largest SCTP message the relay accepts and advertises. */
+export const DEFAULT_RTC_MAX_MESSAGE_BYTES = 256 * 1024;
+export const DEFAULT_CAPACITY = 100;
+export const DEFAULT_REGION = '';
+export const DEFAULT_PRICE_PER_GIB = '0';
+/** Tracker reconnect backoff. */
+export const DEFAULT_RECONNECT_MIN_MS = 500;
+export const DEFAULT_RECONNECT_MAX_MS = 15_000;
+/** Time the graceful shutdown waits for in-flight segments. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+export const DEFAULT_LOG_LEVEL = 'info';
