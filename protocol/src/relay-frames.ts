@@ -127,7 +127,7 @@ function checkUrl(url: string, name: string): Uint8Array {
 
 /** Grows a frame body without reallocating: sizes are computed up front by each encoder. */
 class FrameWriter {
-  readonly bytes: Uint8Array;
+  readonly bytes: Uint8Array<ArrayBuffer>;
   private readonly view: DataView;
   private offset = 0;
 
@@ -177,7 +177,7 @@ class FrameWriter {
 }
 
 /** Encodes one frame. Throws RC_ERR_FRAME_FIELD / RC_ERR_FRAME_TOO_LARGE on values that would not decode. */
-export function encodeFrame(frame: RelayFrame): Uint8Array {
+export function encodeFrame(frame: RelayFrame): Uint8Array<ArrayBuffer> {
   switch (frame.type) {
     case FrameType.REQUEST: {
       const url = checkUrl(frame.url, 'url');
@@ -455,6 +455,6 @@ export function decodeFrames(bytes: Uint8Array, maxFrames = 64): RelayFrame[] {
  * Builds a DATA frame around `chunk` without an intermediate copy of the chunk into a frame object;
  * the relay's hot path calls this for every 64 KiB it sends.
  */
-export function encodeDataFrame(requestId: number, chunk: Uint8Array): Uint8Array {
+export function encodeDataFrame(requestId: number, chunk: Uint8Array): Uint8Array<ArrayBuffer> {
   return encodeFrame({ type: FrameType.DATA, requestId, chunk });
 }

@@ -1,26 +1,40 @@
 import { parseArgs } from 'node:util';
 import { isRelaycastError } from '@relaycast/protocol';
 import { pino } from 'pino';
-import { DEFAULT_LOG_LEVEL, DEFAULT_TRACKER_HOST, DEFAULT_TRACKER_PORT } from './constants.js';
+import {
+  DEFAULT_CLI_PORT,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_FACTOR,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_TRACKER_HOST,
+} from './constants.js';
 import { startTracker } from './tracker-server.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 const USAGE = `Usage: relaycast-tracker [options]
 
-  --port N                    TCP port for WebSocket and HTTP (default ${DEFAULT_TRACKER_PORT}; 0 = any free port)
+Runs a Relaycast tracker: WebSocket protocol and HTTP /healthz, /status on one port.
+
+  --port N                    TCP port (default ${DEFAULT_CLI_PORT}; 0 = any free port)
   --host ADDR                 interface to bind (default ${DEFAULT_TRACKER_HOST})
-  --heartbeat-interval-ms N   heartbeat interval told to relays (default 5000)
-  --heartbeat-timeout-ms N    evict relays silent this long (default 3 x interval)
-  --log-level L               trace|debug|info|warn|error (default ${DEFAULT_LOG_LEVEL})
+  --heartbeat-interval-ms N   heartbeat interval told to relays (default ${DEFAULT_HEARTBEAT_INTERVAL_MS})
+  --heartbeat-timeout-ms N    evict relays silent this long (default ${DEFAULT_HEARTBEAT_TIMEOUT_FACTOR} x interval)
+  --log-level L               ${LOG_LEVELS.join('|')} (default ${DEFAULT_LOG_LEVEL})
   --help                      show this text
+
+Logs are JSON lines on stdout. SIGINT/SIGTERM close connections and exit 0.
 `;
 
-function intFlag(value: string | undefined, name: string): number | undefined {
+function fail(message: string, exitCode: number): never {
+  process.stderr.write(`relaycast-tracker: ${message}\n`);
+  process.exit(exitCode);
+}
+
+function intFlag(value: string | undefined, name: string, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    process.stderr.write(`relaycast-tracker: --${name} must be a non-negative integer\n`);
-    process.exit(2);
-  }
+  if (value.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) fail(`--${name} must be an integer in ${min}..${max}`, 2);
   return n;
 }
 
@@ -37,6 +51,7 @@ async function main(): Promise<void> {
         help: { type: 'boolean' },
       },
       strict: true,
+      allowPositionals: false,
     }));
   } catch (err) {
     process.stderr.write(`relaycast-tracker: ${(err as Error).message}\n\n${USAGE}`);
@@ -46,23 +61,39 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  const logger = pino({ level: values['log-level'] ?? DEFAULT_LOG_LEVEL });
+  const level = values['log-level'] ?? DEFAULT_LOG_LEVEL;
+  if (!LOG_LEVELS.includes(level)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}`, 2);
+  const port = intFlag(values.port, 'port', 0, 65_535) ?? DEFAULT_CLI_PORT;
+  const heartbeatIntervalMs = intFlag(values['heartbeat-interval-ms'], 'heartbeat-interval-ms', 1, 3_600_000);
+  const heartbeatTimeoutMs = intFlag(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms', 1, Number.MAX_SAFE_INTEGER);
+  const logger = pino({ level });
+
+  const controller = new AbortController();
+  let stopping = false;
+  let stop: () => void = () => controller.abort();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopping) {
+      // A second signal means "now": do not wait for close handshakes.
+      process.exit(0);
+    }
+    stopping = true;
+    logger.info({ signal: sig }, 'shutting down');
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   try {
-    const tracker = await startTracker({
-      port: intFlag(values.port, 'port'),
-      host: values.host,
-      heartbeatIntervalMs: intFlag(values['heartbeat-interval-ms'], 'heartbeat-interval-ms'),
-      heartbeatTimeoutMs: intFlag(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms'),
-      logger,
-    });
-    const stop = (): void => {
-      void tracker.close().then(() => process.exit(0));
+    const tracker = await startTracker({ port, host: values.host, heartbeatIntervalMs, heartbeatTimeoutMs, logger }, controller.signal);
+    stop = () => {
+      void tracker.close().then(
+        () => process.exit(0),
+        (err: unknown) => fail(`error while closing: ${String(err)}`, 1),
+      );
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
   } catch (err) {
-    process.stderr.write(`relaycast-tracker: ${isRelaycastError(err) ? `${err.code}: ${err.message}` : String(err)}\n`);
-    process.exit(1);
+    if (stopping) process.exit(0);
+    fail(isRelaycastError(err) ? `${err.message} (${err.code})` : String(err), 1);
   }
 }
 

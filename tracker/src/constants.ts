@@ -1,26 +1,69 @@
 /** Every default of the tracker, in one place. Units are in the names. */
 
+/** Library default host: loopback, so nothing is exposed by accident. */
 export const DEFAULT_TRACKER_HOST = '127.0.0.1';
-export const DEFAULT_TRACKER_PORT = 8000;
+/** Library default port: 0 lets the OS pick a free one (tests, embedding). */
+export const DEFAULT_TRACKER_PORT = 0;
+/** Port the CLI listens on when `--port` is not given. */
+export const DEFAULT_CLI_PORT = 8000;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 /** A relay silent for this many heartbeat intervals is evicted. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_FACTOR = 3;
-/** ws closes a socket whose frame exceeds this; below it, oversized messages get an error reply. */
+/** Ping interval used to drop dead sockets (a socket that misses one pong is terminated). */
+export const DEFAULT_PING_INTERVAL_MS = 15_000;
+/** Grace period for WebSocket close handshakes at shutdown before sockets are terminated. */
+export const DEFAULT_CLOSE_GRACE_MS = 1_000;
+export const DEFAULT_LOG_LEVEL = 'info';
+
+// --- Limits ---
+
+/**
+ * ws closes a socket whose frame exceeds this. Below it, a message over MAX_TRACKER_MESSAGE_BYTES
+ * gets an RC_ERR_MESSAGE_TOO_LARGE reply and the connection stays up, so a client bug is visible
+ * instead of a bare close.
+ */
 export const DEFAULT_HARD_MAX_PAYLOAD_BYTES = 64 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 20_000;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
-/** Token bucket per connection. */
+/** Token bucket per connection: sustained rate. */
 export const DEFAULT_RATE_LIMIT_PER_SEC = 50;
+/** Token bucket per connection: burst size. */
 export const DEFAULT_RATE_LIMIT_BURST = 100;
-/** Messages dropped for rate limiting before the connection is closed. */
-export const DEFAULT_MAX_DROPPED_MESSAGES = 500;
-export const DEFAULT_SHORTLIST_SIZE = 3;
+/** Rate-limited (dropped) messages after which a connection is closed: 5 × the burst. */
+export const DEFAULT_MAX_DROPPED_MESSAGES = 5 * DEFAULT_RATE_LIMIT_BURST;
 export const DEFAULT_MAX_VIEWERS_PER_SWARM = 10_000;
+/** Swarms one viewer connection is a member of at once; joining one more leaves the oldest. */
 export const DEFAULT_MAX_SWARMS_PER_VIEWER = 8;
-/** Relays a viewer may be handed over its connection's lifetime (bounds the signaling allow-list). */
+/** Relays remembered as handed to one viewer (the signaling allow-list); the oldest are forgotten first. */
 export const DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER = 64;
-/** Relays whose health falls below this are not handed out. */
+/** Outgoing bytes queued on one socket before it is dropped as a slow consumer. */
+export const DEFAULT_MAX_SEND_BUFFER_BYTES = 1024 * 1024;
+
+// --- Selection ---
+
+export const DEFAULT_SHORTLIST_SIZE = 3;
+/** Relays whose health (0..1) falls below this are not handed out. */
 export const DEFAULT_MIN_HEALTH = 0.2;
-/** Ping interval used to drop dead sockets. */
-export const DEFAULT_PING_INTERVAL_MS = 15_000;
-export const DEFAULT_LOG_LEVEL = 'info';
+/**
+ * Weight multiplier for a relay in the viewer's region. With weighted rendezvous hashing a relay's
+ * chance to rank first is proportional to its weight, so 4 puts ~80% of first picks in-region when
+ * regions are equally provisioned, while other regions still absorb overflow.
+ */
+export const SELECTION_REGION_BONUS = 4;
+/** Weight multiplier for a relay that advertises the swarm (or a playlist beside it): its cache is warm. */
+export const SELECTION_WARM_BONUS = 2;
+/** Weight share that does not depend on free capacity, so a nearly full relay keeps some affinity. */
+export const SELECTION_BASE_WEIGHT = 0.25;
+
+// --- Close codes (4000-4999 are application-defined) ---
+
+export const CLOSE_REGISTRATION_REFUSED = 4001;
+export const CLOSE_REPLACED = 4002;
+export const CLOSE_HEARTBEAT_TIMEOUT = 4003;
+export const CLOSE_SLOW_CONSUMER = 4004;
+/** RFC 6455 "policy violation": used for connections that keep exceeding their rate limit. */
+export const CLOSE_POLICY_VIOLATION = 1008;
+/** RFC 6455 "try again later": used when the tracker or the caller's IP is at its connection cap. */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** RFC 6455 "going away": tracker shutdown. */
+export const CLOSE_GOING_AWAY = 1001;

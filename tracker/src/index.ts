@@ -1,2 +1,5 @@
-export { startTracker, type Tracker, type TrackerOptions, type TrackerStatus } from './tracker-server.js';
-export { rankRelays, rendezvousWeight, scoreRelay, type RelayCandidate, type SelectionRequest } from './selection.js';
+export { startTracker, type Tracker } from './tracker-server.js';
+export type { TrackerLimits, TrackerOptions } from './tracker-options.js';
+export type { TrackerStatus } from './tracker-hub.js';
+export { rankRelays, relayWeight, type RelayCandidate, type SelectionRequest } from './selection.js';
+export { rendezvousWeight } from './rendezvous-hash.js';

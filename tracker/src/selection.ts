@@ -1,9 +1,17 @@
 /**
  * Relay selection: a pure function from the registry's view of the relays and one viewer's request
- * to a ranked shortlist. Rendezvous (highest-random-weight) hashing of swarm × relay gives cache
- * affinity: every viewer of a stream ranks the same relays first, so their caches stay warm, and
- * removing a relay only moves the viewers that were on it.
+ * to a ranked shortlist. Weighted rendezvous (highest-random-weight) hashing of swarm × relay gives
+ * cache affinity: every viewer of a stream ranks the same relays first, so their caches stay warm,
+ * and because each relay's score depends only on itself and the swarm, removing a relay never
+ * reorders the others (only the viewers that were on it move).
  */
+import {
+  DEFAULT_MIN_HEALTH,
+  SELECTION_BASE_WEIGHT,
+  SELECTION_REGION_BONUS,
+  SELECTION_WARM_BONUS,
+} from './constants.js';
+import { swarmHasher } from './rendezvous-hash.js';
 
 export interface RelayCandidate {
   relayId: string;
@@ -14,66 +22,67 @@ export interface RelayCandidate {
   load: number;
   /** 0 (bad) .. 1 (good). */
   health: number;
-  /** Streams (playlist or swarm URLs) the relay advertises as warm. */
+  /** Streams (swarm or playlist URLs) the relay advertises as warm. */
   streams: readonly string[];
 }
 
 export interface SelectionRequest {
   swarmId: string;
+  /** Viewer's region; relays there get SELECTION_REGION_BONUS. Empty or undefined: no preference. */
   region?: string | undefined;
+  /** Relays wanted; the result may be shorter when fewer are eligible. */
   count: number;
+  /** Relays never to return (e.g. ones the viewer already uses or reported broken). */
   exclude?: ReadonlySet<string> | undefined;
-  /** Relays below this health are skipped. */
-  minHealth: number;
+  /** Relays below this health are skipped. Default: DEFAULT_MIN_HEALTH (0.2). */
+  minHealth?: number | undefined;
 }
 
-/** Region match multiplies the score by this; same-region relays win unless much busier. */
-const REGION_BONUS = 1.5;
-/** Advertising the swarm (already warm) multiplies the score by this. */
-const WARM_BONUS = 1.25;
-
-/** 64-bit FNV-1a over UTF-16 code units, returned as a float in (0, 1]. */
-export function rendezvousWeight(swarmId: string, relayId: string): number {
-  let h = 0xcbf29ce484222325n;
-  const key = `${swarmId}\u0000${relayId}`;
-  for (let i = 0; i < key.length; i++) {
-    h ^= BigInt(key.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  // Finalise (splitmix64-style) so nearby keys do not give correlated weights.
-  h ^= h >> 33n;
-  h = (h * 0xff51afd7ed558ccdn) & 0xffffffffffffffffn;
-  h ^= h >> 33n;
-  return (Number(h >> 11n) + 1) / 2 ** 53;
-}
-
-/** Score of one relay for one request; undefined when the relay must not be handed out. */
-export function scoreRelay(relay: RelayCandidate, request: SelectionRequest): number | undefined {
-  if (request.exclude?.has(relay.relayId) === true) return undefined;
-  if (relay.capacity <= 0 || relay.load >= relay.capacity) return undefined;
-  if (relay.health < request.minHealth) return undefined;
-  // Weighted rendezvous: -w/ln(h) keeps the HRW property while letting weight scale the share.
-  const free = (relay.capacity - relay.load) / relay.capacity;
-  let weight = relay.health * (0.25 + 0.75 * free);
-  if (request.region !== undefined && request.region !== '' && relay.region === request.region) weight *= REGION_BONUS;
-  if (relay.streams.some((s) => s === request.swarmId || s.startsWith(stripFile(request.swarmId)))) weight *= WARM_BONUS;
-  const h = rendezvousWeight(request.swarmId, relay.relayId);
-  return -weight / Math.log(h === 1 ? 1 - Number.EPSILON : h);
-}
-
-/** Directory of a URL ("https://cdn/x/master.m3u8" → "https://cdn/x/"): media playlists sit beside the master. */
-function stripFile(url: string): string {
+/** Directory of a URL ("https://cdn/x/master.m3u8" → "https://cdn/x/"): media playlists sit beside or below the master. */
+function directoryOf(url: string): string {
   const slash = url.lastIndexOf('/');
   return slash < 0 ? url : url.slice(0, slash + 1);
 }
 
-/** Ranks relays for a request, best first, at most `count`. */
+/**
+ * Relays advertise the media playlists they hold, viewers join by master playlist: a relay is warm
+ * for a swarm when it advertises the swarm itself or anything under the master's directory.
+ */
+function isWarm(relay: RelayCandidate, swarmId: string): boolean {
+  const dir = directoryOf(swarmId);
+  return relay.streams.some((s) => s === swarmId || s.startsWith(dir));
+}
+
+/** Selection weight of an eligible relay (before hashing); undefined when it must not be handed out. */
+export function relayWeight(relay: RelayCandidate, request: SelectionRequest): number | undefined {
+  if (request.exclude?.has(relay.relayId) === true) return undefined;
+  if (!(relay.capacity > 0) || relay.load >= relay.capacity) return undefined;
+  if (!(relay.health >= (request.minHealth ?? DEFAULT_MIN_HEALTH))) return undefined;
+  const free = (relay.capacity - relay.load) / relay.capacity;
+  let weight = Math.min(1, relay.health) * (SELECTION_BASE_WEIGHT + (1 - SELECTION_BASE_WEIGHT) * free);
+  if (request.region !== undefined && request.region !== '' && relay.region === request.region) weight *= SELECTION_REGION_BONUS;
+  if (isWarm(relay, request.swarmId)) weight *= SELECTION_WARM_BONUS;
+  return weight;
+}
+
+/**
+ * Ranks relays for a request, best first, at most `count`. Deterministic: the same relays (in any
+ * input order) and request give the same result.
+ */
 export function rankRelays(relays: readonly RelayCandidate[], request: SelectionRequest): RelayCandidate[] {
+  const count = Math.max(0, Math.floor(request.count));
+  if (count === 0) return [];
+  const hash = swarmHasher(request.swarmId);
   const scored: { relay: RelayCandidate; score: number }[] = [];
   for (const relay of relays) {
-    const score = scoreRelay(relay, request);
-    if (score !== undefined) scored.push({ relay, score });
+    const weight = relayWeight(relay, request);
+    if (weight === undefined) continue;
+    const h = hash(relay.relayId);
+    // Weighted rendezvous: score = -w / ln(h) makes P(relay ranks first) = w / Σw while keeping
+    // each score independent of the other relays. h = 1 would divide by zero: treat it as the max.
+    const score = h >= 1 ? Number.POSITIVE_INFINITY : -weight / Math.log(h);
+    scored.push({ relay, score });
   }
-  scored.sort((a, b) => b.score - a.score || (a.relay.relayId < b.relay.relayId ? -1 : 1));
-  return scored.slice(0, Math.max(0, request.count)).map((s) => s.relay);
+  scored.sort((a, b) => b.score - a.score || (a.relay.relayId < b.relay.relayId ? -1 : a.relay.relayId > b.relay.relayId ? 1 : 0));
+  return scored.slice(0, count).map((s) => s.relay);
 }

@@ -1,0 +1,26 @@
+/** Every default of the player SDK, in one place. Units are in the names. */
+
+/** Warm relay connections kept per stream (the design's "best 2-3"). */
+export const DEFAULT_MAX_RELAYS = 2;
+export const MAX_RELAYS_LIMIT = 3;
+/** Relays asked for in a join: spares replace failed connections without another round trip. */
+export const DEFAULT_SHORTLIST_SIZE = 5;
+/** A relay must deliver its first byte within this, or the origin takes over. */
+export const DEFAULT_TTFB_TIMEOUT_MS = 1_500;
+/** No bytes for this long in the middle of a transfer counts as a stall. */
+export const DEFAULT_STALL_TIMEOUT_MS = 2_000;
+/** WebRTC setup (offer to open data channel) must finish within this. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** A shortlist must arrive within this after a join. */
+export const DEFAULT_JOIN_TIMEOUT_MS = 5_000;
+/** Tracker reconnect backoff. */
+export const DEFAULT_RECONNECT_MIN_MS = 500;
+export const DEFAULT_RECONNECT_MAX_MS = 15_000;
+/** A relay whose connection failed is not retried for this long. */
+export const DEFAULT_RELAY_BACKOFF_MS = 30_000;
+/** Requests in flight on one relay connection. */
+export const DEFAULT_MAX_REQUESTS_PER_RELAY = 6;
+/** Largest segment the SDK accepts from any source. */
+export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+/** Pending signaling messages buffered per connection before its answer arrives. */
+export const MAX_PENDING_CANDIDATES = 64;

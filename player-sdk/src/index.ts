@@ -1,0 +1,7 @@
+export { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions } from './relaycast-client.js';
+export type { LoadOptions, LoadRequest, LoadResult } from './segment-loader.js';
+export type { FallbackReason, RelayStatsEntry, SdkStatsSnapshot } from './sdk-stats.js';
+export type { SdkLogger } from './logger.js';
+export type { RTCPeerConnectionConstructor } from './relay-connection.js';
+export type { WebSocketConstructor } from './tracker-client.js';
+export { swarmIdFromUrl, RelaycastError, ErrorCode, isRelaycastError } from '@relaycast/protocol';

@@ -1,0 +1,128 @@
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import type { Logger } from 'pino';
+import {
+  DEFAULT_CLOSE_GRACE_MS,
+  DEFAULT_HARD_MAX_PAYLOAD_BYTES,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_FACTOR,
+  DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DEFAULT_MAX_DROPPED_MESSAGES,
+  DEFAULT_MAX_SEND_BUFFER_BYTES,
+  DEFAULT_MAX_SWARMS_PER_VIEWER,
+  DEFAULT_MAX_VIEWERS_PER_SWARM,
+  DEFAULT_MIN_HEALTH,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_RATE_LIMIT_BURST,
+  DEFAULT_RATE_LIMIT_PER_SEC,
+  DEFAULT_TRACKER_HOST,
+  DEFAULT_TRACKER_PORT,
+} from './constants.js';
+
+/** Resource limits of one tracker. Every map, queue and buffer it keeps is bounded by one of these. */
+export interface TrackerLimits {
+  /** Open WebSocket connections in total; beyond it new ones get RC_ERR_TRACKER_FULL and are closed. Default: DEFAULT_MAX_CONNECTIONS (20,000). */
+  maxConnections: number;
+  /** Open WebSocket connections per remote IP; beyond it new ones get RC_ERR_TRACKER_FULL and are closed. Default: DEFAULT_MAX_CONNECTIONS_PER_IP (256). */
+  maxConnectionsPerIp: number;
+  /** WebSocket frames above this close that socket (ws `maxPayload`, close code 1009). Default: DEFAULT_HARD_MAX_PAYLOAD_BYTES (64 KiB). */
+  hardMaxPayloadBytes: number;
+  /** Sustained messages per second per connection (token bucket refill). Default: DEFAULT_RATE_LIMIT_PER_SEC (50). */
+  rateLimitPerSec: number;
+  /** Messages per connection accepted at once (token bucket size). Default: DEFAULT_RATE_LIMIT_BURST (100). */
+  rateLimitBurst: number;
+  /** Rate-limited messages over a connection's lifetime after which it is closed (1008). Default: DEFAULT_MAX_DROPPED_MESSAGES (500). */
+  maxDroppedMessages: number;
+  /** Viewers per swarm; a join beyond it gets RC_ERR_SWARM_FULL. Default: DEFAULT_MAX_VIEWERS_PER_SWARM (10,000). */
+  maxViewersPerSwarm: number;
+  /** Swarms one viewer connection belongs to at once; joining another leaves the oldest. Default: DEFAULT_MAX_SWARMS_PER_VIEWER (8). */
+  maxSwarmsPerViewer: number;
+  /** Relays remembered as handed to one viewer (its signaling allow-list), oldest forgotten first. Default: DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER (64). */
+  maxAssignedRelaysPerViewer: number;
+  /** Outgoing bytes queued on one socket before it is closed as a slow consumer (4004). Default: DEFAULT_MAX_SEND_BUFFER_BYTES (1 MiB). */
+  maxSendBufferBytes: number;
+}
+
+export interface TrackerOptions {
+  /** Interface to bind. Default: DEFAULT_TRACKER_HOST ('127.0.0.1'). */
+  host?: string | undefined;
+  /** TCP port for HTTP and WebSocket; 0 picks a free one. Default: DEFAULT_TRACKER_PORT (0). */
+  port?: number | undefined;
+  /** Heartbeat interval told to relays in `hello`. Default: DEFAULT_HEARTBEAT_INTERVAL_MS (5000). */
+  heartbeatIntervalMs?: number | undefined;
+  /** A relay silent this long is evicted and its socket closed (4003). Default: DEFAULT_HEARTBEAT_TIMEOUT_FACTOR (3) × heartbeatIntervalMs. */
+  heartbeatTimeoutMs?: number | undefined;
+  /** WebSocket ping interval; a socket that has not answered the previous ping is terminated. Default: DEFAULT_PING_INTERVAL_MS (15,000). */
+  pingIntervalMs?: number | undefined;
+  /** Relays whose health (0..1) is below this are not handed out. Default: DEFAULT_MIN_HEALTH (0.2). */
+  minHealth?: number | undefined;
+  /** Wait for close handshakes at shutdown before terminating sockets. Default: DEFAULT_CLOSE_GRACE_MS (1000). */
+  closeGraceMs?: number | undefined;
+  /** Resource limits; each field missing takes its default (see TrackerLimits). Default: all defaults. */
+  limits?: Partial<TrackerLimits> | undefined;
+  /** Parent logger; the tracker logs through `logger.child({ component: 'tracker' })`. Default: a silent logger. */
+  logger?: Logger | undefined;
+}
+
+export interface ResolvedTrackerOptions {
+  host: string;
+  port: number;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  pingIntervalMs: number;
+  minHealth: number;
+  closeGraceMs: number;
+  limits: TrackerLimits;
+}
+
+function invalid(message: string): RelaycastError {
+  return new RelaycastError(ErrorCode.CONFIG_INVALID, message);
+}
+
+function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw invalid(`${name} must be an integer in 1..${max}`);
+  return value;
+}
+
+/** Applies defaults and checks ranges; throws RC_ERR_CONFIG_INVALID naming the bad option. */
+export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerOptions {
+  const port = options.port ?? DEFAULT_TRACKER_PORT;
+  if (!Number.isSafeInteger(port) || port < 0 || port > 65_535) throw invalid('port must be an integer in 0..65535');
+  // hello.heartbeatIntervalMs must stay within what clients decode (at most one hour).
+  const heartbeatIntervalMs = positiveInt('heartbeatIntervalMs', options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS, 3_600_000);
+  const heartbeatTimeoutMs = positiveInt(
+    'heartbeatTimeoutMs',
+    options.heartbeatTimeoutMs ?? heartbeatIntervalMs * DEFAULT_HEARTBEAT_TIMEOUT_FACTOR,
+  );
+  const minHealth = options.minHealth ?? DEFAULT_MIN_HEALTH;
+  if (!(minHealth >= 0 && minHealth <= 1)) throw invalid('minHealth must be in 0..1');
+  const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+  if (!Number.isSafeInteger(closeGraceMs) || closeGraceMs < 0) throw invalid('closeGraceMs must be a non-negative integer');
+  const l = options.limits ?? {};
+  const limits: TrackerLimits = {
+    maxConnections: positiveInt('limits.maxConnections', l.maxConnections ?? DEFAULT_MAX_CONNECTIONS),
+    maxConnectionsPerIp: positiveInt('limits.maxConnectionsPerIp', l.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP),
+    hardMaxPayloadBytes: positiveInt('limits.hardMaxPayloadBytes', l.hardMaxPayloadBytes ?? DEFAULT_HARD_MAX_PAYLOAD_BYTES),
+    rateLimitPerSec: positiveInt('limits.rateLimitPerSec', l.rateLimitPerSec ?? DEFAULT_RATE_LIMIT_PER_SEC),
+    rateLimitBurst: positiveInt('limits.rateLimitBurst', l.rateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST),
+    maxDroppedMessages: positiveInt('limits.maxDroppedMessages', l.maxDroppedMessages ?? DEFAULT_MAX_DROPPED_MESSAGES),
+    maxViewersPerSwarm: positiveInt('limits.maxViewersPerSwarm', l.maxViewersPerSwarm ?? DEFAULT_MAX_VIEWERS_PER_SWARM),
+    maxSwarmsPerViewer: positiveInt('limits.maxSwarmsPerViewer', l.maxSwarmsPerViewer ?? DEFAULT_MAX_SWARMS_PER_VIEWER),
+    maxAssignedRelaysPerViewer: positiveInt(
+      'limits.maxAssignedRelaysPerViewer',
+      l.maxAssignedRelaysPerViewer ?? DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER,
+    ),
+    maxSendBufferBytes: positiveInt('limits.maxSendBufferBytes', l.maxSendBufferBytes ?? DEFAULT_MAX_SEND_BUFFER_BYTES),
+  };
+  return {
+    host: options.host ?? DEFAULT_TRACKER_HOST,
+    port,
+    heartbeatIntervalMs,
+    heartbeatTimeoutMs,
+    pingIntervalMs: positiveInt('pingIntervalMs', options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS),
+    minHealth,
+    closeGraceMs,
+    limits,
+  };
+}
