@@ -1,0 +1,23 @@
+/** Just enough playlist reading for tests: variant URLs of a master, segment URLs of a media playlist. */
+
+export function variantUrls(masterText: string, masterUrl: string): string[] {
+  return masterText
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => new URL(l, masterUrl).href);
+}
+
+export interface MediaPlaylistInfo {
+  segments: string[];
+  initSegment: string | undefined;
+  ended: boolean;
+}
+
+export function mediaPlaylist(text: string, playlistUrl: string): MediaPlaylistInfo {
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  const segments = lines.filter((l) => l !== '' && !l.startsWith('#')).map((l) => new URL(l, playlistUrl).href);
+  const map = lines.find((l) => l.startsWith('#EXT-X-MAP:'));
+  const uri = map === undefined ? undefined : /URI="([^"]+)"/.exec(map)?.[1];
+  return { segments, initSegment: uri === undefined ? undefined : new URL(uri, playlistUrl).href, ended: lines.includes('#EXT-X-ENDLIST') };
+}

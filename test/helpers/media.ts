@@ -1,0 +1,122 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { ffmpegPath } from './ffmpeg.js';
+
+const run = promisify(execFile);
+
+export interface Rendition {
+  name: string;
+  width: number;
+  height: number;
+  videoKbps: number;
+}
+
+export const DEFAULT_RENDITIONS: Rendition[] = [
+  { name: '360p', width: 640, height: 360, videoKbps: 800 },
+  { name: '180p', width: 320, height: 180, videoKbps: 250 },
+];
+
+export interface VodOptions {
+  format?: 'ts' | 'fmp4';
+  durationSec?: number;
+  segmentSec?: number;
+  renditions?: Rendition[];
+}
+
+/** Encoder flags shared by VOD and live: every segment starts on a keyframe. */
+function encodeArgs(r: Rendition, segmentSec: number): string[] {
+  return [
+    '-vf', `scale=${r.width}:${r.height}`,
+    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'main', '-pix_fmt', 'yuv420p',
+    '-b:v', `${r.videoKbps}k`, '-maxrate', `${r.videoKbps}k`, '-bufsize', `${r.videoKbps * 2}k`,
+    '-force_key_frames', `expr:gte(t,n_forced*${segmentSec})`, '-sc_threshold', '0',
+    '-c:a', 'aac', '-b:a', '64k', '-ac', '2', '-ar', '44100',
+  ];
+}
+
+function sourceArgs(durationSec: number, realtime: boolean): string[] {
+  return [
+    ...(realtime ? ['-re'] : []),
+    '-f', 'lavfi', '-i', `testsrc2=size=640x360:rate=30:duration=${durationSec}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=44100:duration=${durationSec}`,
+    '-t', String(durationSec),
+  ];
+}
+
+function masterPlaylist(renditions: Rendition[], mediaName: string): string {
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:7'];
+  for (const r of renditions) {
+    lines.push(`#EXT-X-STREAM-INF:BANDWIDTH=${(r.videoKbps + 64) * 1000},RESOLUTION=${r.width}x${r.height},CODECS="avc1.4d401e,mp4a.40.2"`);
+    lines.push(`${r.name}/${mediaName}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Generates an HLS VOD (master + one media playlist per rendition) under `dir`. */
+export async function generateVod(dir: string, options: VodOptions = {}): Promise<{ master: string; dir: string }> {
+  const format = options.format ?? 'ts';
+  const durationSec = options.durationSec ?? 12;
+  const segmentSec = options.segmentSec ?? 2;
+  const renditions = options.renditions ?? DEFAULT_RENDITIONS;
+  await mkdir(dir, { recursive: true });
+  await Promise.all(
+    renditions.map(async (r) => {
+      const out = join(dir, r.name);
+      await mkdir(out, { recursive: true });
+      await run(ffmpegPath(), [
+        '-hide_banner', '-loglevel', 'error', '-y',
+        ...sourceArgs(durationSec, false),
+        ...encodeArgs(r, segmentSec),
+        '-f', 'hls', '-hls_time', String(segmentSec), '-hls_playlist_type', 'vod',
+        ...(format === 'fmp4'
+          ? ['-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4', '-hls_segment_filename', join(out, 'seg%03d.m4s')]
+          : ['-hls_segment_filename', join(out, 'seg%03d.ts')]),
+        join(out, 'index.m3u8'),
+      ], { timeout: 60_000 });
+    }),
+  );
+  await writeFile(join(dir, 'master.m3u8'), masterPlaylist(renditions, 'index.m3u8'));
+  return { master: 'master.m3u8', dir };
+}
+
+export interface LiveStream {
+  /** Path of the master playlist relative to the served root. */
+  master: string;
+  /** Media playlist path relative to `dir`. */
+  media: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a real-time sliding-window live stream (one rendition) that stops by itself after `durationSec`. */
+export async function startLiveStream(dir: string, options: { durationSec?: number; segmentSec?: number; format?: 'ts' | 'fmp4' } = {}): Promise<LiveStream> {
+  const durationSec = options.durationSec ?? 60;
+  const segmentSec = options.segmentSec ?? 2;
+  const r = DEFAULT_RENDITIONS[0] as Rendition;
+  const out = join(dir, r.name);
+  await mkdir(out, { recursive: true });
+  await writeFile(join(dir, 'master.m3u8'), masterPlaylist([r], 'live.m3u8'));
+  const child = spawn(ffmpegPath(), [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    ...sourceArgs(durationSec, true),
+    ...encodeArgs(r, segmentSec),
+    '-f', 'hls', '-hls_time', String(segmentSec), '-hls_list_size', '6',
+    '-hls_flags', 'delete_segments+temp_file',
+    ...(options.format === 'fmp4'
+      ? ['-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4', '-hls_segment_filename', join(out, 'live%05d.m4s')]
+      : ['-hls_segment_filename', join(out, 'live%05d.ts')]),
+    join(out, 'live.m3u8'),
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    master: 'master.m3u8',
+    media: `${r.name}/live.m3u8`,
+    process: child,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

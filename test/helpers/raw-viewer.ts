@@ -1,0 +1,158 @@
+import {
+  DATA_CHANNEL_LABEL,
+  TRACKER_SUBPROTOCOL,
+  decodeFrames,
+  decodeTrackerServerMessage,
+  encodeTrackerMessage,
+  type RelayDescriptor,
+  type RelayFrame,
+  type TrackerClientMessage,
+  type TrackerServerMessage,
+} from '@relaycast/protocol';
+import { RTCPeerConnection } from 'node-datachannel/polyfill';
+import { WebSocket } from 'ws';
+import { LOOPBACK_RTC } from './node-client.js';
+
+/**
+ * A hand-driven tracker session and data channel, speaking the protocol directly, so tests can
+ * send what the SDK never would.
+ */
+export class TrackerSocket {
+  private readonly queue: TrackerServerMessage[] = [];
+  private waiters: (() => void)[] = [];
+  readonly closed: Promise<number>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      this.queue.push(decodeTrackerServerMessage(data as Buffer));
+      for (const w of this.waiters.splice(0)) w();
+    });
+    this.closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+  }
+
+  static async open(url: string): Promise<TrackerSocket> {
+    const ws = new WebSocket(url, TRACKER_SUBPROTOCOL);
+    const socket = new TrackerSocket(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return socket;
+  }
+
+  /** Next message of `type` (earlier messages of other types are skipped). */
+  async next<T extends TrackerServerMessage['type']>(type: T, timeoutMs = 5_000): Promise<Extract<TrackerServerMessage, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.queue.findIndex((m) => m.type === type);
+      if (i >= 0) return this.queue.splice(i, 1)[0] as Extract<TrackerServerMessage, { type: T }>;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${type} message within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  send(msg: TrackerClientMessage): void {
+    this.ws.send(encodeTrackerMessage(msg));
+  }
+
+  sendRaw(data: string | Buffer): void {
+    this.ws.send(data);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** One join over a fresh connection: the tracker's shortlist for `swarmId`. */
+export async function rawJoin(trackerUrl: string, swarmId: string): Promise<RelayDescriptor[]> {
+  const t = await TrackerSocket.open(trackerUrl);
+  try {
+    await t.next('hello');
+    t.send({ type: 'join', swarmId, count: 8 });
+    return (await t.next('shortlist')).relays;
+  } finally {
+    t.close();
+  }
+}
+
+export interface RawChannel {
+  relayId: string;
+  tracker: TrackerSocket;
+  send(bytes: Uint8Array): void;
+  /** Next frame the relay sent. */
+  nextFrame(timeoutMs?: number): Promise<RelayFrame>;
+  /** Resolves when the data channel closes. */
+  closed: Promise<void>;
+  close(): void;
+}
+
+/** Joins, picks the first shortlisted relay (or `relayId`), and opens a data channel to it by hand. */
+export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string): Promise<RawChannel> {
+  const tracker = await TrackerSocket.open(trackerUrl);
+  await tracker.next('hello');
+  tracker.send({ type: 'join', swarmId, count: 8 });
+  const relays = (await tracker.next('shortlist')).relays;
+  const target = relayId ?? relays[0]?.relayId;
+  if (target === undefined) throw new Error('no relay in the shortlist');
+  const pc = new RTCPeerConnection(LOOPBACK_RTC);
+  const dc = pc.createDataChannel(DATA_CHANNEL_LABEL);
+  dc.binaryType = 'arraybuffer';
+  const frames: RelayFrame[] = [];
+  let wake: (() => void) | undefined;
+  dc.onmessage = (ev: MessageEvent) => {
+    frames.push(...decodeFrames(new Uint8Array(ev.data as ArrayBuffer)));
+    wake?.();
+  };
+  const closed = new Promise<void>((resolve) => dc.addEventListener('close', () => resolve()));
+  const connectionId = 'raw' + Math.random().toString(36).slice(2, 10);
+  pc.onicecandidate = (ev) => {
+    if (ev.candidate?.candidate) {
+      tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'candidate', candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid ?? '0' } });
+    }
+  };
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'offer', sdp: pc.localDescription?.sdp ?? (offer.sdp as string) } });
+  const opened = new Promise<void>((resolve) => dc.addEventListener('open', () => resolve()));
+  const answer = await tracker.next('signal');
+  if (answer.signal.kind !== 'answer') throw new Error(`expected an answer, got ${answer.signal.kind}`);
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer.signal.sdp });
+  void (async () => {
+    for (;;) {
+      const m = await tracker.next('signal', 30_000).catch(() => undefined);
+      if (m === undefined) return;
+      if (m.signal.kind === 'candidate') await pc.addIceCandidate({ candidate: m.signal.candidate, sdpMid: m.signal.sdpMid ?? '0' }).catch(() => undefined);
+    }
+  })();
+  await Promise.race([opened, new Promise((_, reject) => setTimeout(() => reject(new Error('data channel did not open')), 15_000))]);
+  return {
+    relayId: target,
+    tracker,
+    send: (bytes) => dc.send(bytes),
+    async nextFrame(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (frames.length === 0) {
+        if (Date.now() > deadline) throw new Error('no frame from relay');
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 50);
+        });
+      }
+      return frames.shift() as RelayFrame;
+    },
+    closed,
+    close() {
+      dc.close();
+      pc.close();
+      tracker.close();
+    },
+  };
+}
