@@ -24,3 +24,9 @@ export const DEFAULT_MAX_REQUESTS_PER_RELAY = 6;
 export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
 /** Pending signaling messages buffered per connection before its answer arrives. */
 export const MAX_PENDING_CANDIDATES = 64;
+/** hls.js adapter: relay TTFB deadline bounds and the share of the buffer ahead it may use. */
+export const DEFAULT_MIN_TTFB_TIMEOUT_MS = 400;
+export const DEFAULT_MAX_TTFB_TIMEOUT_MS = 3_000;
+export const TTFB_SHARE_OF_BUFFER = 0.25;
+/** The first loads of a client wait this long at most for relays to come up. */
+export const DEFAULT_STARTUP_RELAY_WAIT_MS = 1_500;

@@ -1,6 +1,6 @@
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import { ConnectionManager } from './connection-manager.js';
-import { DEFAULT_MAX_RELAYS } from './constants.js';
+import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import type { RTCPeerConnectionConstructor } from './relay-connection.js';
 import { SdkStats, type FallbackReason, type SdkStatsSnapshot } from './sdk-stats.js';
@@ -29,6 +29,12 @@ export interface RelaycastClientOptions {
   stallTimeoutMs?: number | undefined;
   /** WebRTC setup deadline per relay. Default: DEFAULT_CONNECT_TIMEOUT_MS (10 s). */
   connectTimeoutMs?: number | undefined;
+  /**
+   * Before any relay is connected, a load waits up to this long for the first relays to come up
+   * (once per client): a short startup delay instead of fetching the first segments from the origin.
+   * Default: DEFAULT_STARTUP_RELAY_WAIT_MS (1.5 s).
+   */
+  startupRelayWaitMs?: number | undefined;
   /** Region hint for relay selection. Default: none. */
   region?: string | undefined;
   /** Logger with pino's call shape. Default: silent. */
@@ -53,10 +59,13 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private readonly manager: ConnectionManager | undefined;
   private readonly loader: SegmentLoader;
   private closed = false;
+  private starting: Promise<void> | undefined;
+  private readonly startupRelayWaitMs: number;
 
   constructor(options: RelaycastClientOptions) {
     super();
     const log = options.logger ?? silentLogger;
+    this.startupRelayWaitMs = options.startupRelayWaitMs ?? DEFAULT_STARTUP_RELAY_WAIT_MS;
     if (options.trackerUrl !== undefined) {
       this.tracker = new ViewerTrackerClient({ trackerUrl: options.trackerUrl, WebSocket: options.WebSocket, logger: log });
       this.manager = new ConnectionManager({
@@ -94,8 +103,13 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
    * Connects to the tracker and warms relay connections. Resolves once that first attempt is over,
    * with or without relays: playback never waits on the relay network.
    */
-  async start(signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new RelaycastError(ErrorCode.ABORTED, 'client is closed');
+  start(signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new RelaycastError(ErrorCode.ABORTED, 'client is closed'));
+    this.starting ??= this.warmUp(signal);
+    return this.starting;
+  }
+
+  private async warmUp(signal: AbortSignal | undefined): Promise<void> {
     if (this.tracker === undefined || this.manager === undefined) return;
     this.tracker.connect();
     try {
@@ -109,9 +123,27 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
 
   /** Loads a segment (or byte range) from a relay, falling back to the origin. */
   async loadSegment(request: LoadRequest, options?: LoadOptions): Promise<LoadResult> {
+    if (this.starting !== undefined && this.relays.length === 0) await this.awaitStartup(options?.signal);
     const result = await this.loader.load(request, options);
     this.emit('segment-loaded', { url: request.url, result });
     return result;
+  }
+
+  /** Waits (once) for the first relays, bounded by startupRelayWaitMs and the caller's signal. */
+  private async awaitStartup(signal: AbortSignal | undefined): Promise<void> {
+    const starting = this.starting;
+    if (starting === undefined) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      starting,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.startupRelayWaitMs);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      }),
+    ]);
+    clearTimeout(timer);
+    // Only the first loads wait: later ones must never be held up by a relay network that is down.
+    this.starting = undefined;
   }
 
   getStats(): SdkStatsSnapshot {

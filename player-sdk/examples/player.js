@@ -1,0 +1,46 @@
+// Minimal Relaycast player: hls.js with the Relaycast fragment loader.
+// Open as index.html?src=<master.m3u8 URL>&tracker=<ws URL>. No secret belongs in this file.
+import Hls from 'hls.js';
+import { RelaycastHls } from '@relaycast/player-sdk/hls';
+
+const params = new URLSearchParams(location.search);
+const src = params.get('src');
+const tracker = params.get('tracker') ?? undefined;
+const video = document.getElementById('video');
+const out = document.getElementById('stats');
+
+const relaycast = new RelaycastHls({ trackerUrl: tracker });
+const hls = new Hls({ ...relaycast.hlsConfig() });
+relaycast.attach(hls);
+
+const fatalErrors = [];
+hls.on(Hls.Events.ERROR, (_event, data) => {
+  if (data.fatal) fatalErrors.push(`${data.type}/${data.details}`);
+});
+const levelSwitches = [];
+hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => levelSwitches.push({ level: data.level, at: performance.now() }));
+
+hls.loadSource(src);
+hls.attachMedia(video);
+video.play().catch(() => undefined);
+
+setInterval(() => {
+  const s = relaycast.getStats();
+  out.textContent = JSON.stringify(
+    {
+      currentTime: video.currentTime.toFixed(1),
+      level: hls.currentLevel,
+      relayShare: s.relayShare.toFixed(3),
+      bytesFromRelays: s.bytesFromRelays,
+      bytesFromOrigin: s.bytesFromOrigin,
+      relays: s.relays,
+      fallbacks: s.fallbacks,
+      playback: s.playback,
+    },
+    null,
+    2,
+  );
+}, 500);
+
+// For scripts and tests driving the page.
+window.relaycastDemo = { hls, relaycast, video, fatalErrors, levelSwitches };

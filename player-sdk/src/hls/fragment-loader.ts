@@ -1,0 +1,132 @@
+import { LoadStats, type FragmentLoaderContext, type HlsConfig, type Loader, type LoaderCallbacks, type LoaderConfiguration } from 'hls.js';
+import { isRelaycastError } from '@relaycast/protocol';
+import type { RelaycastClient } from '../relaycast-client.js';
+
+type LoaderClass = new (config: HlsConfig) => Loader<FragmentLoaderContext>;
+
+export interface FragmentLoaderDeps {
+  /** The stream's client once the manifest URL is known; undefined = plain HLS. */
+  client: () => RelaycastClient | undefined;
+  /** hls.js's own loader, for init segments, parts and whatever the core cannot serve. */
+  DefaultLoader: LoaderClass;
+  /** Relay time-to-first-byte deadline for the next fragment, from the buffer level. */
+  ttfbTimeoutMs: () => number;
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
+    ? bytes.buffer
+    : (bytes.slice().buffer as ArrayBuffer);
+}
+
+/**
+ * Builds the `fLoader` class hls.js constructs per fragment. Media fragments go through the
+ * Relaycast client (relays, then origin); the loader keeps hls.js's contract: `stats` is created
+ * once in the constructor and only mutated (hls.js holds it as `frag.stats`), timings describe the
+ * real transfer so ABR and the abandon rules keep working, abort() reports through onAbort, and
+ * destroy() may be called more than once.
+ */
+export function createFragmentLoaderClass(deps: FragmentLoaderDeps): LoaderClass {
+  return class RelaycastFragmentLoader implements Loader<FragmentLoaderContext> {
+    context: FragmentLoaderContext | null = null;
+    stats: LoadStats = new LoadStats();
+    private controller: AbortController | undefined;
+    private delegate: Loader<FragmentLoaderContext> | undefined;
+    private callbacks: LoaderCallbacks<FragmentLoaderContext> | undefined;
+
+    constructor(private readonly hlsConfig: HlsConfig) {}
+
+    load(context: FragmentLoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<FragmentLoaderContext>): void {
+      this.context = context;
+      this.callbacks = callbacks;
+      const client = deps.client();
+      const frag = context.frag;
+      if (client === undefined || frag.sn === 'initSegment' || context.part !== null) {
+        this.loadWithDefault(context, config, callbacks);
+        return;
+      }
+      const stats = this.stats;
+      stats.loading.start = performance.now();
+      stats.loading.first = 0;
+      stats.loading.end = 0;
+      stats.loaded = 0;
+      stats.aborted = false;
+      const controller = new AbortController();
+      this.controller = controller;
+      const start = context.rangeStart ?? 0;
+      // hls.js's rangeEnd is exclusive, like ours.
+      const range = context.rangeEnd !== undefined && context.rangeEnd > 0 ? { start, end: context.rangeEnd } : start > 0 ? { start } : undefined;
+      client
+        .loadSegment(
+          { url: context.url, range, playlistUrl: frag.baseurl },
+          {
+            signal: controller.signal,
+            ttfbTimeoutMs: deps.ttfbTimeoutMs(),
+            onProgress: (chunk, loaded, total) => {
+              if (controller.signal.aborted) return;
+              if (stats.loading.first === 0) stats.loading.first = Math.max(performance.now(), stats.loading.start);
+              stats.loaded = loaded;
+              if (total !== undefined) stats.total = total;
+              stats.chunkCount++;
+              if (context.progressData === true) callbacks.onProgress?.(stats, context, toArrayBuffer(chunk), null);
+            },
+          },
+        )
+        .then(
+          (result) => {
+            if (controller.signal.aborted || this.callbacks === undefined) return;
+            const now = performance.now();
+            stats.loading.first ||= now;
+            stats.loading.end = Math.max(now, stats.loading.first);
+            stats.loaded = result.data.byteLength;
+            stats.total = result.data.byteLength;
+            const ms = Math.max(1, stats.loading.end - stats.loading.start);
+            stats.bwEstimate = (stats.loaded * 8000) / ms;
+            this.controller = undefined;
+            callbacks.onSuccess({ url: context.url, data: toArrayBuffer(result.data) }, stats, context, null);
+          },
+          (err: unknown) => {
+            if (controller.signal.aborted || this.callbacks === undefined) return;
+            this.controller = undefined;
+            stats.loading.end = performance.now();
+            const status = isRelaycastError(err) ? (err.details?.['status'] as number | undefined) : undefined;
+            callbacks.onError({ code: status ?? 0, text: err instanceof Error ? err.message : String(err) }, context, null, stats);
+          },
+        );
+    }
+
+    abort(): void {
+      if (this.delegate !== undefined) {
+        this.delegate.abort();
+        return;
+      }
+      const controller = this.controller;
+      if (controller === undefined || controller.signal.aborted) return;
+      this.controller = undefined;
+      this.stats.aborted = true;
+      controller.abort();
+      if (this.context !== null) this.callbacks?.onAbort?.(this.stats, this.context, null);
+    }
+
+    destroy(): void {
+      if (this.controller !== undefined) {
+        this.controller.abort();
+        this.controller = undefined;
+      }
+      this.delegate?.destroy();
+      this.delegate = undefined;
+      this.callbacks = undefined;
+      this.context = null;
+    }
+
+    private loadWithDefault(context: FragmentLoaderContext, config: LoaderConfiguration, callbacks: LoaderCallbacks<FragmentLoaderContext>): void {
+      const delegate = new deps.DefaultLoader(this.hlsConfig);
+      // One stats object per fragment: hls.js already holds ours as frag.stats. hls.js's loaders
+      // refuse a stats object whose loading.start is set ("Loader can only be used once").
+      this.stats.loading.start = 0;
+      delegate.stats = this.stats;
+      this.delegate = delegate;
+      delegate.load(context, config, callbacks);
+    }
+  };
+}

@@ -1,0 +1,139 @@
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBrowser } from '../player-sdk/scripts/build-browser.js';
+import { launchChromium } from './helpers/browser.js';
+import { generateVod, startLiveStream, type LiveStream } from './helpers/media.js';
+import { startOrigin, type OriginServer } from './helpers/origin-server.js';
+import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
+
+const SDK_ROOT = fileURLToPath(new URL('../player-sdk/', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
+
+interface PageStats {
+  currentTime: number;
+  fatalErrors: string[];
+  relayShare: number;
+  bytesFromRelays: number;
+  bytesFromOrigin: number;
+  relays: string[];
+  rebufferMs: number;
+  rebufferCount: number;
+  perRelay: Record<string, { bytes: number }>;
+}
+
+async function pageStats(page: Page): Promise<PageStats> {
+  return page.evaluate(() => {
+    const d = (window as unknown as { relaycastDemo: { relaycast: { getStats(): Record<string, unknown> & { playback: { rebufferMs: number; rebufferCount: number } } }; video: HTMLVideoElement; fatalErrors: string[] } }).relaycastDemo;
+    const s = d.relaycast.getStats();
+    return {
+      currentTime: d.video.currentTime,
+      fatalErrors: d.fatalErrors,
+      relayShare: s['relayShare'] as number,
+      bytesFromRelays: s['bytesFromRelays'] as number,
+      bytesFromOrigin: s['bytesFromOrigin'] as number,
+      relays: s['relays'] as string[],
+      rebufferMs: s.playback.rebufferMs,
+      rebufferCount: s.playback.rebufferCount,
+      perRelay: s['perRelay'] as Record<string, { bytes: number }>,
+    };
+  });
+}
+
+/** Waits until the video has played `seconds` past the first moment it was seen playing. */
+async function playFor(page: Page, seconds: number, timeoutMs = 60_000): Promise<void> {
+  await page.waitForFunction(() => (window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0 > 0, undefined, { timeout: timeoutMs });
+  const start = await page.evaluate(() => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime);
+  await page.waitForFunction((t) => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime > t, start + seconds, { timeout: timeoutMs, polling: 250 });
+}
+
+/**
+ * Issue "viewers play HLS in a real browser through relays": headless Chromium runs the example
+ * page (hls.js + the SDK's browser bundle) against real relay and tracker processes.
+ */
+describe('browser playback through relays', () => {
+  let dir: string;
+  let origin: OriginServer;
+  let tracker: TrackerProc;
+  let relays: RelayProc[];
+  let live: LiveStream;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rc-browser-'));
+    live = await startLiveStream(join(dir, 'media', 'live'), { durationSec: 120 });
+    await Promise.all([
+      generateVod(join(dir, 'media', 'vod-ts'), { format: 'ts', durationSec: 24 }),
+      generateVod(join(dir, 'media', 'vod-fmp4'), { format: 'fmp4', durationSec: 24 }),
+    ]);
+    await buildBrowser();
+    await mkdir(join(dir, 'player'), { recursive: true });
+    await cp(join(SDK_ROOT, 'examples'), join(dir, 'player', 'examples'), { recursive: true });
+    await cp(join(SDK_ROOT, 'dist'), join(dir, 'player', 'dist'), { recursive: true });
+    await mkdir(ARTIFACTS, { recursive: true });
+    origin = await startOrigin(dir);
+    tracker = await startTrackerProcess();
+    relays = [];
+    for (const name of ['a', 'b']) {
+      relays.push(await startRelayProcess(tracker, { keypair: join(dir, 'keys', `${name}.json`), allowOrigin: [`${origin.url}media/`] }));
+    }
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await live?.stop();
+    await stopAll();
+    await origin?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function pageUrl(stream: string, withTracker = true): string {
+    const src = `${origin.url}media/${stream}`;
+    const q = new URLSearchParams({ src, ...(withTracker ? { tracker: tracker.url } : {}) });
+    return `${origin.url}player/examples/index.html?${q}`;
+  }
+
+  for (const [name, stream] of [
+    ['VOD MPEG-TS', 'vod-ts/master.m3u8'],
+    ['VOD fMP4', 'vod-fmp4/master.m3u8'],
+    ['live', `live/${'master.m3u8'}`],
+  ] as const) {
+    it(`plays ${name} through two relays with at least 90% of media bytes from relays`, async () => {
+      const page = await browser.newPage();
+      try {
+        await page.goto(pageUrl(stream));
+        await playFor(page, 10);
+        const s = await pageStats(page);
+        await page.screenshot({ path: join(ARTIFACTS, `playback-${name.replace(/\W+/g, '-').toLowerCase()}.png`) });
+        expect(s.fatalErrors).toEqual([]);
+        expect(s.relays).toHaveLength(2);
+        expect(s.bytesFromRelays).toBeGreaterThan(0);
+        expect(s.relayShare).toBeGreaterThanOrEqual(0.9);
+      } finally {
+        await page.close();
+      }
+    });
+  }
+
+  it('plays from the origin like plain hls.js when no relay is available', async () => {
+    const page = await browser.newPage();
+    try {
+      // A tracker with no relays registered.
+      const empty = await startTrackerProcess();
+      const src = `${origin.url}media/vod-ts/master.m3u8`;
+      await page.goto(`${origin.url}player/examples/index.html?${new URLSearchParams({ src, tracker: empty.url })}`);
+      await playFor(page, 10);
+      const s = await pageStats(page);
+      expect(s.fatalErrors).toEqual([]);
+      expect(s.bytesFromRelays).toBe(0);
+      expect(s.bytesFromOrigin).toBeGreaterThan(0);
+      await empty.stop();
+    } finally {
+      await page.close();
+    }
+  });
+});
