@@ -45,7 +45,7 @@ async function pageStats(page: Page): Promise<PageStats> {
 
 /** Waits until the video has played `seconds` past the first moment it was seen playing. */
 async function playFor(page: Page, seconds: number, timeoutMs = 60_000): Promise<void> {
-  await page.waitForFunction(() => (window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0 > 0, undefined, { timeout: timeoutMs });
+  await page.waitForFunction(() => ((window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0) > 0, undefined, { timeout: timeoutMs });
   const start = await page.evaluate(() => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime);
   await page.waitForFunction((t) => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime > t, start + seconds, { timeout: timeoutMs, polling: 250 });
 }
@@ -118,6 +118,32 @@ describe('browser playback through relays', () => {
       }
     });
   }
+
+  it('keeps playing with under 1 s of rebuffering when a relay is killed mid-playback', async () => {
+    const page = await browser.newPage();
+    try {
+      await page.goto(pageUrl('live/master.m3u8'));
+      await playFor(page, 6);
+      const before = await pageStats(page);
+      expect(before.relays).toHaveLength(2);
+      const victim = relays[0] as RelayProc;
+      await victim.stop('SIGKILL');
+      const killedAt = await pageStats(page);
+      await playFor(page, 3);
+      // Anything in flight from the dead relay has settled by now; from here on it must serve nothing.
+      const settled = (await pageStats(page)).perRelay[victim.relayId]?.bytes ?? 0;
+      await playFor(page, 10);
+      const after = await pageStats(page);
+      await page.screenshot({ path: join(ARTIFACTS, 'playback-after-relay-kill.png') });
+      expect(after.fatalErrors).toEqual([]);
+      expect(after.rebufferMs).toBeLessThan(1_000);
+      expect(after.perRelay[victim.relayId]?.bytes ?? 0).toBe(settled);
+      const served = after.bytesFromRelays + after.bytesFromOrigin - (killedAt.bytesFromRelays + killedAt.bytesFromOrigin);
+      expect(served).toBeGreaterThan(0);
+    } finally {
+      await page.close();
+    }
+  });
 
   it('plays from the origin like plain hls.js when no relay is available', async () => {
     const page = await browser.newPage();
