@@ -5,203 +5,477 @@ import {
   MAX_CHUNK_BYTES,
   RelaycastError,
   decodeFrames,
+  encodeDataFrame,
   encodeFrame,
-  isAbortError,
   toRelaycastError,
   type RelayFrame,
   type RequestFrame,
 } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import {
+  DEFAULT_CHANNEL_HARD_LIMIT_BYTES,
   DEFAULT_CHANNEL_HIGH_WATER_BYTES,
   DEFAULT_CHANNEL_LOW_WATER_BYTES,
   DEFAULT_MAX_REQUESTS_PER_CHANNEL,
+  DEFAULT_MAX_UPLOAD_BYTES_PER_SEC,
 } from './constants.js';
-import type { RelayCounters } from './relay-counters.js';
 import type { SegmentSource } from './segment-source.js';
 import type { RelayDataChannel } from './transport.js';
-import type { UploadLimiter } from './upload-limiter.js';
+import { UploadLimiter } from './upload-limiter.js';
 
 export interface ChannelServerOptions {
   /** Where segments come from. Required. */
   source: SegmentSource;
-  /** Counters shared by every channel of the relay. Required. */
-  counters: RelayCounters;
   /** Concurrent requests per channel; more get RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_REQUESTS_PER_CHANNEL (8). */
-  maxRequests?: number | undefined;
-  /** Producing pauses while more than this is queued in the channel. Default: DEFAULT_CHANNEL_HIGH_WATER_BYTES (1 MiB). */
+  maxRequestsPerChannel?: number | undefined;
+  /** DATA frames wait while more than this is queued in the channel. Default: DEFAULT_CHANNEL_HIGH_WATER_BYTES (1 MiB). */
   highWaterBytes?: number | undefined;
-  /** Producing resumes when the queue falls to this. Default: DEFAULT_CHANNEL_LOW_WATER_BYTES (256 KiB). */
+  /** bufferedAmountLow threshold that resumes DATA frames. Default: DEFAULT_CHANNEL_LOW_WATER_BYTES (256 KiB). */
   lowWaterBytes?: number | undefined;
-  /** Relay-wide upload cap. Default: none. */
-  uploadLimiter?: UploadLimiter | undefined;
+  /** A channel whose queue exceeds this is closed (a viewer flooding requests it never reads). Default: DEFAULT_CHANNEL_HARD_LIMIT_BYTES (8 MiB). */
+  hardLimitBytes?: number | undefined;
+  /** Upload cap shared by every channel of this server (the relay), in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
+  maxUploadBytesPerSec?: number | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;
 }
 
-/** Handle on one served channel. */
+/** Counters of one channel server (the whole relay's viewer side). */
+export interface ChannelServerStats {
+  /** Viewer channels open now. */
+  channels: number;
+  /** Requests being served now. */
+  activeRequests: number;
+  /** REQUEST frames accepted (duplicates, overload and shutdown refusals not included). */
+  requests: number;
+  /** Requests that reached END. */
+  completed: number;
+  /** Requests served from a complete cached copy. */
+  cacheHits: number;
+  /** DATA payload bytes handed to viewer channels. */
+  bytesServed: number;
+  /** Requests answered ABSENT. */
+  absent: number;
+  /** Requests stopped by CANCEL or by their channel closing. */
+  cancelled: number;
+  /** ERROR frames sent for requests (refusals included). */
+  errors: number;
+  /** The same, by error code. */
+  errorsByCode: Record<string, number>;
+  /** Channels closed for a protocol violation. */
+  protocolViolations: number;
+}
+
+/** Handle on one served viewer channel. */
 export interface ChannelSession {
   readonly activeRequests: number;
-  /** Resolves when every in-flight request has finished (or the channel closed). */
-  drain(): Promise<void>;
+  readonly isOpen: boolean;
+  /** Aborts every request of this channel and closes it. */
   close(): void;
 }
 
-/**
- * Serves one viewer's data channel: decodes frames, answers REQUESTs from the segment source with
- * RESPONSE/DATA/END (or ABSENT/ERROR), honours CANCEL, and never queues more than the high-water
- * mark in the channel, so a slow viewer only slows itself.
- */
-export function serveChannel(channel: RelayDataChannel, options: ChannelServerOptions): ChannelSession {
-  return new ChannelServer(channel, options);
+function checkPositiveInt(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a positive integer`);
 }
 
-class ChannelServer implements ChannelSession {
-  private readonly active = new Map<number, { controller: AbortController; done: Promise<void> }>();
-  private readonly maxRequests: number;
-  private readonly highWater: number;
-  private readonly lowWater: number;
+/**
+ * The relay's viewer-facing protocol engine. One instance per relay serves every viewer data
+ * channel: it owns the relay-wide upload cap and counters, while each channel gets its own send
+ * loop so a slow viewer only ever slows itself.
+ */
+export class ChannelServer {
+  readonly options: Readonly<Required<Omit<ChannelServerOptions, 'logger'>>>;
+  private readonly limiter: UploadLimiter | undefined;
+  private readonly sessions = new Set<ServedChannel>();
+  private readonly counters: Omit<ChannelServerStats, 'channels' | 'activeRequests'> = {
+    requests: 0,
+    completed: 0,
+    cacheHits: 0,
+    bytesServed: 0,
+    absent: 0,
+    cancelled: 0,
+    errors: 0,
+    errorsByCode: {},
+    protocolViolations: 0,
+  };
+  private accepting = true;
+  readonly log: Logger | undefined;
+
+  constructor(options: ChannelServerOptions) {
+    this.options = {
+      source: options.source,
+      maxRequestsPerChannel: options.maxRequestsPerChannel ?? DEFAULT_MAX_REQUESTS_PER_CHANNEL,
+      highWaterBytes: options.highWaterBytes ?? DEFAULT_CHANNEL_HIGH_WATER_BYTES,
+      lowWaterBytes: options.lowWaterBytes ?? DEFAULT_CHANNEL_LOW_WATER_BYTES,
+      hardLimitBytes: options.hardLimitBytes ?? DEFAULT_CHANNEL_HARD_LIMIT_BYTES,
+      maxUploadBytesPerSec: options.maxUploadBytesPerSec ?? DEFAULT_MAX_UPLOAD_BYTES_PER_SEC,
+    };
+    const o = this.options;
+    checkPositiveInt(o.maxRequestsPerChannel, 'maxRequestsPerChannel');
+    checkPositiveInt(o.highWaterBytes, 'highWaterBytes');
+    checkPositiveInt(o.hardLimitBytes, 'hardLimitBytes');
+    if (!Number.isSafeInteger(o.lowWaterBytes) || o.lowWaterBytes < 0 || o.lowWaterBytes >= o.highWaterBytes) {
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'lowWaterBytes must be a non-negative integer below highWaterBytes');
+    }
+    if (o.hardLimitBytes < o.highWaterBytes) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'hardLimitBytes must not be below highWaterBytes');
+    if (!Number.isSafeInteger(o.maxUploadBytesPerSec) || o.maxUploadBytesPerSec < 0) {
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'maxUploadBytesPerSec must be a non-negative integer');
+    }
+    this.limiter = o.maxUploadBytesPerSec > 0 ? new UploadLimiter(o.maxUploadBytesPerSec) : undefined;
+    this.log = options.logger?.child({ component: 'channel-server' });
+  }
+
+  /** Starts serving `channel` until it closes. */
+  serve(channel: RelayDataChannel): ChannelSession {
+    const session = new ServedChannel(channel, this, this.counters, this.limiter);
+    if (session.isOpen) {
+      this.sessions.add(session);
+      session.onClosed(() => this.sessions.delete(session));
+    }
+    return session;
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** New REQUESTs are refused with RC_ERR_RELAY_OVERLOADED from now on (graceful shutdown). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Resolves true once no request is active on any channel, or false when `signal` aborts first. */
+  async drain(signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      const pending = [...this.sessions].flatMap((s) => s.requestPromises());
+      if (pending.length === 0) return true;
+      if (signal.aborted) return false;
+      const aborted = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      await Promise.race([Promise.allSettled(pending), aborted]);
+    }
+  }
+
+  /**
+   * Resolves true once every channel has handed its queued bytes to the network, or false when
+   * `signal` aborts first: closing a peer drops what it still buffers, END frames included.
+   */
+  async flush(signal: AbortSignal): Promise<boolean> {
+    while ([...this.sessions].some((s) => s.bufferedAmount > 0)) {
+      if (signal.aborted) return false;
+      await new Promise((resolve) => setTimeout(resolve, FLUSH_POLL_MS));
+    }
+    return true;
+  }
+
+  /** Aborts every request and closes every channel. */
+  close(): void {
+    this.accepting = false;
+    for (const s of [...this.sessions]) s.close();
+  }
+
+  stats(): ChannelServerStats {
+    let activeRequests = 0;
+    for (const s of this.sessions) activeRequests += s.activeRequests;
+    return { ...this.counters, errorsByCode: { ...this.counters.errorsByCode }, channels: this.sessions.size, activeRequests };
+  }
+}
+
+interface ActiveRequest {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/** One DATA frame waiting for its turn on the channel. */
+interface SendTurn {
+  frame: Uint8Array;
+  payloadBytes: number;
+  signal: AbortSignal;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/** Re-check interval while waiting for bufferedAmountLow, in case a stack misses the event. */
+const LOW_WATER_POLL_MS = 1_000;
+/**
+ * A send loop yields to the event loop after this many bytes: with a fast network and a cached
+ * segment, every step is a microtask and would otherwise starve other channels' messages and timers.
+ */
+const YIELD_EVERY_BYTES = 256 * 1024;
+/** Poll interval of flush(): bufferedAmountLow only fires above a threshold, not at zero. */
+const FLUSH_POLL_MS = 20;
+/** Longest wait for an ERROR frame to leave before a violating channel is closed. */
+const VIOLATION_FLUSH_MS = 1_000;
+
+class ServedChannel implements ChannelSession {
+  private readonly active = new Map<number, ActiveRequest>();
+  /**
+   * DATA frames of this channel's requests. Each request has at most one frame queued and goes to
+   * the back after sending it, so FIFO order is round-robin: one large request cannot starve the
+   * others, and a request whose source is slow does not hold a place.
+   */
+  private readonly queue: SendTurn[] = [];
+  private pumping = false;
+  private lowWaiter: (() => void) | undefined;
+  private readonly closeController = new AbortController();
+  private readonly closeCallbacks: (() => void)[] = [];
   private readonly log: Logger | undefined;
-  private lowWaiters: (() => void)[] = [];
-  private closed = false;
+  private readonly maxChunkBytes: number;
 
   constructor(
     private readonly channel: RelayDataChannel,
-    private readonly options: ChannelServerOptions,
+    private readonly server: ChannelServer,
+    private readonly counters: Omit<ChannelServerStats, 'channels' | 'activeRequests'>,
+    private readonly limiter: UploadLimiter | undefined,
   ) {
-    this.maxRequests = options.maxRequests ?? DEFAULT_MAX_REQUESTS_PER_CHANNEL;
-    this.highWater = options.highWaterBytes ?? DEFAULT_CHANNEL_HIGH_WATER_BYTES;
-    this.lowWater = options.lowWaterBytes ?? DEFAULT_CHANNEL_LOW_WATER_BYTES;
-    this.log = options.logger?.child({ component: 'channel-server' });
-    options.counters.activeChannels++;
-    channel.setBufferedAmountLowThreshold(this.lowWater);
-    channel.onBufferedAmountLow(() => this.wakeWriters());
+    this.log = server.log;
+    const mms = channel.maxMessageSize;
+    this.maxChunkBytes = mms > FRAME_HEADER_BYTES ? Math.min(MAX_CHUNK_BYTES, mms - FRAME_HEADER_BYTES) : MAX_CHUNK_BYTES;
+    channel.setBufferedAmountLowThreshold(server.options.lowWaterBytes);
+    channel.onBufferedAmountLow(() => this.wakeWriter());
     channel.onMessage((message) => this.onMessage(message));
-    channel.onClose(() => this.onClosed());
+    channel.onClose(() => this.shutdown());
+    if (!channel.isOpen) this.shutdown();
   }
 
   get activeRequests(): number {
     return this.active.size;
   }
 
-  async drain(): Promise<void> {
-    await Promise.all([...this.active.values()].map((r) => r.done));
+  get isOpen(): boolean {
+    return !this.closeController.signal.aborted;
+  }
+
+  get bufferedAmount(): number {
+    return this.isOpen ? this.channel.bufferedAmount : 0;
+  }
+
+  requestPromises(): Promise<void>[] {
+    return [...this.active.values()].map((r) => r.done);
+  }
+
+  onClosed(cb: () => void): void {
+    if (!this.isOpen) queueMicrotask(cb);
+    else this.closeCallbacks.push(cb);
   }
 
   close(): void {
+    this.shutdown();
     this.channel.close();
-    this.onClosed();
   }
 
-  private onClosed(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.options.counters.activeChannels--;
+  /** Stops everything on this channel: requests abort, queued frames are dropped. */
+  private shutdown(): void {
+    if (!this.isOpen) return;
+    this.closeController.abort(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
     for (const { controller } of this.active.values()) controller.abort(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
-    this.wakeWriters();
+    for (const turn of this.queue.splice(0)) turn.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
+    this.wakeWriter();
+    for (const cb of this.closeCallbacks.splice(0)) cb();
   }
 
   private onMessage(message: Uint8Array): void {
-    if (this.closed) return;
+    if (!this.isOpen) return;
     let frames: RelayFrame[];
     try {
       frames = decodeFrames(message);
     } catch (err) {
-      return this.violation(toRelaycastError(err));
+      return this.violation(toRelaycastError(err, ErrorCode.FRAME_FIELD));
     }
     for (const frame of frames) {
-      if (frame.type === FrameType.REQUEST) this.onRequest(frame);
-      else if (frame.type === FrameType.CANCEL) this.active.get(frame.requestId)?.controller.abort(new RelaycastError(ErrorCode.ABORTED, 'cancelled by viewer'));
-      else return this.violation(new RelaycastError(ErrorCode.FRAME_TYPE, `viewers may not send frame type ${frame.type}`));
+      if (frame.type === FrameType.REQUEST) {
+        if (frame.requestId === 0) return this.violation(new RelaycastError(ErrorCode.FRAME_FIELD, 'request id 0 is reserved for channel errors'));
+        this.onRequest(frame);
+      } else if (frame.type === FrameType.CANCEL) {
+        this.active.get(frame.requestId)?.controller.abort(new RelaycastError(ErrorCode.ABORTED, 'cancelled by viewer'));
+      } else {
+        return this.violation(new RelaycastError(ErrorCode.FRAME_TYPE, `viewers may not send frame type ${frame.type}`));
+      }
     }
   }
 
-  /** A broken frame means the stream can no longer be trusted: report, then drop only this channel. */
+  /** A frame that breaks the protocol means the stream cannot be trusted: report it, then drop only this channel. */
   private violation(err: RelaycastError): void {
-    this.options.counters.protocolViolations++;
-    this.log?.debug({ code: err.code }, 'closing channel after protocol violation');
-    this.sendFrame({ type: FrameType.ERROR, requestId: 0, code: err.code, message: err.message });
-    this.onClosed();
-    // Give the error frame a moment to leave before the channel goes.
-    setTimeout(() => this.channel.close(), 50).unref?.();
+    this.counters.protocolViolations++;
+    this.log?.debug({ code: err.code }, 'closing viewer channel after a protocol violation');
+    this.sendControl({ type: FrameType.ERROR, requestId: 0, code: err.code, message: err.message });
+    this.shutdown();
+    // Closing at once could drop the ERROR frame that explains why; let it leave first (bounded).
+    const deadline = Date.now() + VIOLATION_FLUSH_MS;
+    const finish = (): void => {
+      if (this.channel.bufferedAmount > 0 && this.channel.isOpen && Date.now() < deadline) setTimeout(finish, 10).unref();
+      else setTimeout(() => this.channel.close(), 20).unref();
+    };
+    finish();
   }
 
   private onRequest(frame: RequestFrame): void {
     const id = frame.requestId;
     if (this.active.has(id)) {
-      this.sendError(id, new RelaycastError(ErrorCode.REQUEST_DUPLICATE, `request ${id} is already active`));
+      this.sendRequestError(id, new RelaycastError(ErrorCode.REQUEST_DUPLICATE, `request ${id} is already active on this channel`));
       return;
     }
-    if (this.active.size >= this.maxRequests) {
-      this.sendError(id, new RelaycastError(ErrorCode.RELAY_OVERLOADED, `at most ${this.maxRequests} concurrent requests per channel`));
+    if (!this.server.isAccepting) {
+      this.sendRequestError(id, new RelaycastError(ErrorCode.RELAY_OVERLOADED, 'relay is shutting down'));
       return;
     }
+    const max = this.server.options.maxRequestsPerChannel;
+    if (this.active.size >= max) {
+      this.sendRequestError(id, new RelaycastError(ErrorCode.RELAY_OVERLOADED, `at most ${max} concurrent requests per channel`));
+      return;
+    }
+    this.counters.requests++;
     const controller = new AbortController();
-    const done = this.serve(frame, controller.signal).finally(() => this.active.delete(id));
-    this.active.set(id, { controller, done });
+    const entry: ActiveRequest = { controller, done: Promise.resolve() };
+    this.active.set(id, entry);
+    entry.done = this.serveRequest(frame, controller.signal).finally(() => {
+      if (this.active.get(id) === entry) this.active.delete(id);
+    });
   }
 
-  private async serve(frame: RequestFrame, signal: AbortSignal): Promise<void> {
+  private async serveRequest(frame: RequestFrame, signal: AbortSignal): Promise<void> {
     const { requestId } = frame;
-    const counters = this.options.counters;
-    counters.requests++;
-    const maxChunkBytes = Math.min(MAX_CHUNK_BYTES, (this.channel.maxMessageSize || MAX_CHUNK_BYTES + FRAME_HEADER_BYTES) - FRAME_HEADER_BYTES);
     try {
-      const stream = await this.options.source.open(
+      const stream = await this.server.options.source.open(
         { url: frame.url, range: frame.range, playlistUrl: frame.playlistUrl },
-        { signal, maxChunkBytes },
+        { signal, maxChunkBytes: this.maxChunkBytes },
       );
-      if (stream.fromCache) counters.cacheHits++;
-      this.sendFrame({ type: FrameType.RESPONSE, requestId, offset: stream.offset, totalBytes: stream.totalBytes, digest: stream.digest });
+      if (signal.aborted) throw signal.reason;
+      if (stream.fromCache) this.counters.cacheHits++;
+      this.sendControl({ type: FrameType.RESPONSE, requestId, offset: stream.offset, totalBytes: stream.totalBytes, digest: stream.digest });
       let sent = 0;
       for await (const chunk of stream.chunks) {
-        await this.writable(signal);
-        await this.options.uploadLimiter?.take(chunk.byteLength, signal);
-        if (signal.aborted) throw signal.reason;
-        if (!this.sendFrame({ type: FrameType.DATA, requestId, chunk })) {
-          throw new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed while sending');
+        // The source promises chunks of at most maxChunkBytes; split anyway rather than send a frame the viewer refuses.
+        for (let offset = 0; offset < chunk.byteLength; offset += this.maxChunkBytes) {
+          const piece = chunk.subarray(offset, offset + this.maxChunkBytes);
+          await this.sendData(encodeDataFrame(requestId, piece), piece.byteLength, signal);
+          sent += piece.byteLength;
         }
-        sent += chunk.byteLength;
-        counters.bytesServed += chunk.byteLength;
       }
-      this.sendFrame({ type: FrameType.END, requestId, bytesSent: sent });
+      if (signal.aborted) throw signal.reason;
+      this.sendControl({ type: FrameType.END, requestId, bytesSent: sent });
+      this.counters.completed++;
     } catch (err) {
-      if (signal.aborted || this.closed) return; // cancelled or gone: nobody is listening
+      if (signal.aborted || !this.isOpen) {
+        // Cancelled by the viewer or the channel went away: nobody is waiting for an answer.
+        this.counters.cancelled++;
+        return;
+      }
       const e = toRelaycastError(err);
       if (e.code === ErrorCode.SEGMENT_UNAVAILABLE) {
-        counters.absent++;
-        this.sendFrame({ type: FrameType.ABSENT, requestId });
-      } else if (!isAbortError(e)) {
-        this.sendError(requestId, e);
+        this.counters.absent++;
+        this.sendControl({ type: FrameType.ABSENT, requestId });
+      } else {
+        this.sendRequestError(requestId, e);
       }
     }
   }
 
-  private sendError(requestId: number, err: RelaycastError): void {
-    const counters = this.options.counters;
-    counters.errorsByCode[err.code] = (counters.errorsByCode[err.code] ?? 0) + 1;
+  private sendRequestError(requestId: number, err: RelaycastError): void {
+    this.counters.errors++;
+    this.counters.errorsByCode[err.code] = (this.counters.errorsByCode[err.code] ?? 0) + 1;
     this.log?.debug({ requestId, code: err.code }, 'request failed');
-    this.sendFrame({ type: FrameType.ERROR, requestId, code: err.code, message: err.message });
+    this.sendControl({ type: FrameType.ERROR, requestId, code: err.code, message: err.message });
   }
 
-  private sendFrame(frame: RelayFrame): boolean {
-    if (this.closed) return false;
-    return this.channel.send(encodeFrame(frame));
+  /**
+   * RESPONSE/END/ABSENT/ERROR are small and at most a few per request, so they skip the DATA queue
+   * (keeping their order relative to the request's own DATA frames). Only a viewer that floods
+   * requests without reading can pile them up: past the hard limit its channel is dropped.
+   */
+  private sendControl(frame: RelayFrame): void {
+    if (!this.isOpen) return;
+    if (this.channel.bufferedAmount > this.server.options.hardLimitBytes) {
+      this.log?.debug('closing a viewer channel that does not read its responses');
+      this.close();
+      return;
+    }
+    if (!this.channel.send(encodeFrame(frame))) this.shutdown();
   }
 
-  /** Waits until the channel's queue is below the high-water mark (backpressure). */
-  private async writable(signal: AbortSignal): Promise<void> {
-    while (!this.closed && !signal.aborted && this.channel.bufferedAmount > this.highWater) {
-      await new Promise<void>((resolve) => {
-        this.lowWaiters.push(resolve);
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
+  /** Queues one DATA frame and resolves once it has been handed to the channel. */
+  private sendData(frame: Uint8Array, payloadBytes: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (!this.isOpen) return Promise.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.queue.indexOf(turn);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(signal.reason);
+      };
+      const turn: SendTurn = {
+        frame,
+        payloadBytes,
+        signal,
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(turn);
+      void this.pump();
+    });
+  }
+
+  /** This channel's send loop: one frame at a time, only below the high-water mark, within the upload cap. */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    let sinceYield = 0;
+    try {
+      while (this.isOpen && this.queue.length > 0) {
+        if (this.channel.bufferedAmount > this.server.options.highWaterBytes) {
+          await this.waitLow();
+          continue;
+        }
+        const turn = this.queue.shift() as SendTurn;
+        if (turn.signal.aborted) continue;
+        if (this.limiter !== undefined) {
+          try {
+            // The request's signal also aborts when the channel closes.
+            await this.limiter.take(turn.payloadBytes, turn.signal);
+          } catch (err) {
+            turn.reject(turn.signal.aborted ? turn.signal.reason : err);
+            continue;
+          }
+          if (turn.signal.aborted) continue;
+        }
+        if (!this.channel.send(turn.frame)) {
+          turn.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed while sending'));
+          this.shutdown();
+          break;
+        }
+        this.counters.bytesServed += turn.payloadBytes;
+        turn.resolve();
+        sinceYield += turn.frame.byteLength;
+        if (sinceYield >= YIELD_EVERY_BYTES) {
+          sinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private wakeWriters(): void {
-    const waiters = this.lowWaiters;
-    this.lowWaiters = [];
-    for (const w of waiters) w();
+  private waitLow(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, LOW_WATER_POLL_MS);
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        if (self.lowWaiter === done) self.lowWaiter = undefined;
+        resolve();
+      }
+      this.lowWaiter = done;
+    });
+  }
+
+  private wakeWriter(): void {
+    this.lowWaiter?.();
   }
 }

@@ -47,7 +47,17 @@ export const DEFAULT_ADVERTISE_TTL_MS = 5 * 60_000;
 export const RELAY_ID_HEADER = 'x-relaycast-relay-id';
 
 // --- Viewer side (transport, channel server, tracker client, node, CLI) ---
+
+/** Open WebRTC peers per relay; offers beyond get RC_ERR_RELAY_OVERLOADED. */
 export const DEFAULT_MAX_PEERS = 512;
+/** Data channels one viewer peer may open (a viewer needs one). */
+export const DEFAULT_MAX_CHANNELS_PER_PEER = 4;
+/** Local ICE candidates a peer keeps to replay to late listeners; a relay gathers a handful. */
+export const MAX_LOCAL_CANDIDATES_PER_PEER = 64;
+/** Largest SCTP message the relay accepts and advertises, in bytes. */
+export const DEFAULT_RTC_MAX_MESSAGE_BYTES = 256 * 1024;
+/** Longest wait when closing the transport for data channels to flush before connections are cut. */
+export const DEFAULT_TRANSPORT_CLOSE_TIMEOUT_MS = 2_000;
 /** Pending (not yet connected) peers per relay; offers beyond are refused. */
 export const DEFAULT_MAX_PENDING_PEERS = 64;
 /** A peer that has not opened a data channel within this time is closed. */
@@ -56,16 +66,30 @@ export const DEFAULT_PEER_CONNECT_TIMEOUT_MS = 20_000;
 export const DEFAULT_CHANNEL_HIGH_WATER_BYTES = 1024 * 1024;
 /** Low-water threshold that resumes sending. */
 export const DEFAULT_CHANNEL_LOW_WATER_BYTES = 256 * 1024;
-/** Concurrent requests per viewer channel. */
+/**
+ * Queued bytes beyond which a channel is dropped: only control frames bypass the high-water mark,
+ * so reaching this means a viewer keeps sending requests while never reading.
+ */
+export const DEFAULT_CHANNEL_HARD_LIMIT_BYTES = 8 * 1024 * 1024;
+/** Concurrent requests per viewer channel; more get RC_ERR_RELAY_OVERLOADED. */
 export const DEFAULT_MAX_REQUESTS_PER_CHANNEL = 8;
-/** Largest SCTP message the relay accepts and advertises. */
-export const DEFAULT_RTC_MAX_MESSAGE_BYTES = 256 * 1024;
+/** Relay-wide upload cap in bytes per second; 0 means unlimited. */
+export const DEFAULT_MAX_UPLOAD_BYTES_PER_SEC = 0;
+/** Concurrent viewer sessions advertised to the tracker. */
 export const DEFAULT_CAPACITY = 100;
+/** Region label advertised to the tracker ('' = unspecified). */
 export const DEFAULT_REGION = '';
+/** Advertised price in token base units per GiB. */
 export const DEFAULT_PRICE_PER_GIB = '0';
-/** Tracker reconnect backoff. */
+/** First tracker reconnect delay; doubles per failed attempt, with jitter. */
 export const DEFAULT_RECONNECT_MIN_MS = 500;
+/** Longest tracker reconnect delay. */
 export const DEFAULT_RECONNECT_MAX_MS = 15_000;
+/** Time the tracker WebSocket handshake may take. */
+export const DEFAULT_TRACKER_HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Largest message accepted from the tracker (a few KB by protocol; some slack for a newer tracker). */
+export const TRACKER_CLIENT_MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Time the graceful shutdown waits for in-flight segments. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
+/** pino level of the CLI. */
 export const DEFAULT_LOG_LEVEL = 'info';

@@ -1,37 +1,73 @@
 import nodeDataChannel from 'node-datachannel';
 import type { Logger } from 'pino';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
-import { DEFAULT_MAX_PEERS, DEFAULT_RTC_MAX_MESSAGE_BYTES } from './constants.js';
+import {
+  DEFAULT_MAX_CHANNELS_PER_PEER,
+  DEFAULT_MAX_PEERS,
+  DEFAULT_RTC_MAX_MESSAGE_BYTES,
+  DEFAULT_TRANSPORT_CLOSE_TIMEOUT_MS,
+  MAX_LOCAL_CANDIDATES_PER_PEER,
+} from './constants.js';
 import type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
 
 type NdcPeerConnection = InstanceType<typeof nodeDataChannel.PeerConnection>;
 type NdcDataChannel = ReturnType<NdcPeerConnection['createDataChannel']>;
+type LocalCandidate = { candidate: string; sdpMid: string } | undefined;
 
 export interface NodeDataChannelTransportOptions {
-  /** Local address ICE binds to; '127.0.0.1' on loopback. Default: all interfaces. */
+  /** Local address ICE binds to; the CLI passes '127.0.0.1' on loopback. Default: undefined (all interfaces). */
   bindAddress?: string | undefined;
-  /** First UDP port of the ICE range. Default: ephemeral ports. */
+  /** First UDP port of the ICE range. Default: undefined (ephemeral ports). */
   portRangeBegin?: number | undefined;
-  /** Last UDP port of the ICE range; equal to the first enables ICE UDP mux (all viewers on one port). */
+  /** Last UDP port of the ICE range. Default: portRangeBegin (a single port). */
   portRangeEnd?: number | undefined;
-  /** STUN/TURN servers in libdatachannel URL form. Default: none (directly reachable relay). */
+  /** Serve every peer from one UDP port. Default: true when the range is exactly one port, false otherwise. */
+  enableIceUdpMux?: boolean | undefined;
+  /** STUN/TURN servers in libdatachannel URL form (`stun:host:port`). Default: none (a directly reachable relay). */
   iceServers?: string[] | undefined;
-  /** Largest SCTP message accepted. Default: DEFAULT_RTC_MAX_MESSAGE_BYTES (256 KiB). */
+  /** Largest SCTP message accepted and advertised, in bytes. Default: DEFAULT_RTC_MAX_MESSAGE_BYTES (256 KiB). */
   maxMessageSize?: number | undefined;
-  /** Open peers at once; offers beyond throw RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_PEERS (512). */
+  /** Peers open at once; offers beyond throw RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_PEERS (512). */
   maxPeers?: number | undefined;
+  /** Data channels one peer may open; extra ones are closed at once. Default: DEFAULT_MAX_CHANNELS_PER_PEER (4). */
+  maxChannelsPerPeer?: number | undefined;
+  /** Longest wait in close() for queued data to leave before connections are cut. Default: DEFAULT_TRANSPORT_CLOSE_TIMEOUT_MS (2 s). */
+  closeTimeoutMs?: number | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;
 }
 
-/** Relay transport over libdatachannel (node-datachannel's native API, not its browser polyfill). */
+function invalid(message: string): RelaycastError {
+  return new RelaycastError(ErrorCode.CONFIG_INVALID, message);
+}
+
+function checkPort(value: number | undefined, name: string): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < 1 || value > 65535)) throw invalid(`${name} must be a port number 1-65535`);
+}
+
+/** mDNS host names (`<uuid>.local`) cannot be resolved by a relay and stall ICE while it tries. */
+export function isMdnsCandidate(candidate: string): boolean {
+  // candidate:<foundation> <component> <transport> <priority> <address> <port> typ ...
+  const address = candidate.trim().split(/\s+/)[4];
+  return address !== undefined && address.toLowerCase().endsWith('.local');
+}
+
+/** Relay transport over libdatachannel through node-datachannel's native API (not its browser polyfill). */
 export class NodeDataChannelTransport implements RelayTransport {
   private readonly peers = new Set<NdcRelayPeer>();
   private readonly maxPeers: number;
   private readonly log: Logger | undefined;
+  private closed = false;
 
   constructor(private readonly options: NodeDataChannelTransportOptions = {}) {
     this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
+    if (!Number.isInteger(this.maxPeers) || this.maxPeers < 1) throw invalid('maxPeers must be a positive integer');
+    checkPort(options.portRangeBegin, 'portRangeBegin');
+    checkPort(options.portRangeEnd, 'portRangeEnd');
+    if (options.portRangeEnd !== undefined && options.portRangeBegin === undefined) throw invalid('portRangeEnd needs portRangeBegin');
+    if ((options.portRangeEnd ?? Infinity) < (options.portRangeBegin ?? 0)) throw invalid('portRangeEnd is below portRangeBegin');
+    const mms = options.maxMessageSize;
+    if (mms !== undefined && (!Number.isInteger(mms) || mms < 16 * 1024)) throw invalid('maxMessageSize must be an integer of at least 16384');
     this.log = options.logger?.child({ component: 'rtc-transport' });
   }
 
@@ -40,22 +76,24 @@ export class NodeDataChannelTransport implements RelayTransport {
   }
 
   acceptOffer(id: string, offerSdp: string): RelayPeer {
+    if (this.closed) throw new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'transport is closed');
     if (this.peers.size >= this.maxPeers) {
       throw new RelaycastError(ErrorCode.RELAY_OVERLOADED, `relay already has ${this.maxPeers} peers`);
     }
     const o = this.options;
-    const single = o.portRangeBegin !== undefined && o.portRangeBegin === (o.portRangeEnd ?? o.portRangeBegin);
+    const portRangeEnd = o.portRangeEnd ?? o.portRangeBegin;
     const pc = new nodeDataChannel.PeerConnection(id, {
       iceServers: o.iceServers ?? [],
       bindAddress: o.bindAddress,
       portRangeBegin: o.portRangeBegin,
-      portRangeEnd: o.portRangeEnd ?? o.portRangeBegin,
-      enableIceUdpMux: single,
+      portRangeEnd,
+      enableIceUdpMux: o.enableIceUdpMux ?? (o.portRangeBegin !== undefined && o.portRangeBegin === portRangeEnd),
       maxMessageSize: o.maxMessageSize ?? DEFAULT_RTC_MAX_MESSAGE_BYTES,
     });
-    const peer = new NdcRelayPeer(id, pc, () => this.peers.delete(peer), this.log);
+    const peer = new NdcRelayPeer(id, pc, o.maxChannelsPerPeer ?? DEFAULT_MAX_CHANNELS_PER_PEER, () => this.peers.delete(peer), this.log);
     this.peers.add(peer);
     try {
+      // Every native callback is registered by now: libdatachannel drops events that fire before.
       pc.setRemoteDescription(offerSdp, 'offer');
     } catch (err) {
       peer.close();
@@ -64,20 +102,33 @@ export class NodeDataChannelTransport implements RelayTransport {
     return peer;
   }
 
+  /** Closes every peer once the data already queued to it has left (bounded by closeTimeoutMs). */
   async close(): Promise<void> {
-    for (const peer of [...this.peers]) peer.close();
+    this.closed = true;
+    const timeoutMs = this.options.closeTimeoutMs ?? DEFAULT_TRANSPORT_CLOSE_TIMEOUT_MS;
+    await Promise.all([...this.peers].map((peer) => peer.closeGracefully(timeoutMs)));
   }
 }
 
+/**
+ * Native callbacks are wired in the constructor, before the offer is applied, and a listener added
+ * later is replayed what already happened (gathered candidates, bounded; open channels): candidates
+ * gathered between `acceptOffer` and `onLocalCandidate` would otherwise be lost and trickle ICE
+ * could never complete. Several listeners may subscribe (the tracker client and the node both do).
+ */
 class NdcRelayPeer implements RelayPeer {
   readonly answer: Promise<string>;
   private closed = false;
   private closeCallbacks: (() => void)[] = [];
+  private readonly candidateListeners: ((c: LocalCandidate) => void)[] = [];
+  private candidates: LocalCandidate[] = [];
+  private readonly channelListeners: ((channel: RelayDataChannel) => void)[] = [];
   private readonly channels = new Set<NdcChannel>();
 
   constructor(
     readonly id: string,
     private readonly pc: NdcPeerConnection,
+    private readonly maxChannels: number,
     private readonly onGone: () => void,
     private readonly log: Logger | undefined,
   ) {
@@ -88,15 +139,21 @@ class NdcRelayPeer implements RelayPeer {
       this.closeCallbacks.push(() => reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'peer closed before answering')));
     });
     this.answer.catch(() => undefined);
+    pc.onLocalCandidate((candidate, mid) => this.emitCandidate({ candidate, sdpMid: mid }));
+    pc.onGatheringStateChange((state) => {
+      if (state === 'complete') this.emitCandidate(undefined);
+    });
     pc.onStateChange((state) => {
+      this.log?.debug({ peer: this.id, state }, 'peer state');
+      // libjuice does not recover from 'disconnected' (consent freshness lost), so it is final too.
       if (state === 'failed' || state === 'closed' || state === 'disconnected') this.close();
     });
+    pc.onDataChannel((dc) => this.acceptChannel(dc));
   }
 
   addRemoteCandidate(candidate: string, sdpMid: string | undefined): void {
     if (this.closed) return;
-    // mDNS (.local) candidates cannot resolve on a relay and would stall ICE.
-    if (/\s[0-9a-f-]+\.local\s/i.test(candidate)) return;
+    if (isMdnsCandidate(candidate.replace(/^a=/, ''))) return;
     try {
       this.pc.addRemoteCandidate(candidate, sdpMid ?? '0');
     } catch (err) {
@@ -104,20 +161,14 @@ class NdcRelayPeer implements RelayPeer {
     }
   }
 
-  onLocalCandidate(cb: (candidate: { candidate: string; sdpMid: string } | undefined) => void): void {
-    this.pc.onLocalCandidate((candidate, mid) => cb({ candidate, sdpMid: mid }));
-    this.pc.onGatheringStateChange((state) => {
-      if (state === 'complete') cb(undefined);
-    });
+  onLocalCandidate(cb: (candidate: LocalCandidate) => void): void {
+    this.candidateListeners.push(cb);
+    for (const c of this.candidates) cb(c);
   }
 
   onDataChannel(cb: (channel: RelayDataChannel) => void): void {
-    this.pc.onDataChannel((dc) => {
-      const channel = new NdcChannel(dc);
-      this.channels.add(channel);
-      channel.onClose(() => this.channels.delete(channel));
-      cb(channel);
-    });
+    this.channelListeners.push(cb);
+    for (const ch of this.channels) cb(ch);
   }
 
   onClose(cb: () => void): void {
@@ -135,39 +186,125 @@ class NdcRelayPeer implements RelayPeer {
       // already torn down by libdatachannel
     }
     this.onGone();
+    this.candidates = [];
     const callbacks = this.closeCallbacks;
     this.closeCallbacks = [];
     for (const cb of callbacks) cb();
   }
+
+  /**
+   * Waits (bounded) until the data already queued has left, then closes. libdatachannel's
+   * bufferedAmount only covers its own queue and closing the connection drops whatever SCTP still
+   * holds, so "left" means: every channel queue empty and the SCTP byte counter quiet for a moment.
+   */
+  async closeGracefully(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+    while (!this.closed && Date.now() < deadline && [...this.channels].some((ch) => ch.bufferedAmount > 0)) await sleep(10);
+    let last = -1;
+    let quietSince = Date.now();
+    while (!this.closed && Date.now() < deadline && Date.now() - quietSince < SCTP_QUIET_MS) {
+      const sent = this.bytesSent();
+      if (sent !== last) {
+        last = sent;
+        quietSince = Date.now();
+      }
+      await sleep(10);
+    }
+    this.close();
+  }
+
+  private bytesSent(): number {
+    try {
+      return this.pc.bytesSent();
+    } catch {
+      return 0;
+    }
+  }
+
+  private emitCandidate(c: LocalCandidate): void {
+    if (this.closed || this.candidates.length >= MAX_LOCAL_CANDIDATES_PER_PEER) return;
+    this.candidates.push(c);
+    for (const cb of this.candidateListeners) cb(c);
+  }
+
+  private acceptChannel(dc: NdcDataChannel): void {
+    if (this.closed || this.channels.size >= this.maxChannels) {
+      this.log?.debug({ peer: this.id }, 'refusing data channel beyond the per-peer limit');
+      dc.close();
+      return;
+    }
+    const channel = new NdcChannel(dc);
+    this.channels.add(channel);
+    channel.onClose(() => this.channels.delete(channel));
+    for (const cb of this.channelListeners) cb(channel);
+  }
 }
+
+/** How long the SCTP byte counter must stay still before a graceful close cuts the connection. */
+const SCTP_QUIET_MS = 100;
+
+/** Messages arriving before the owner subscribes are kept, up to this many, then the channel is dropped. */
+const MAX_EARLY_MESSAGES = 64;
 
 class NdcChannel implements RelayDataChannel {
   readonly label: string;
   private open = true;
   private readonly closeCallbacks: (() => void)[] = [];
+  private readonly lowCallbacks: (() => void)[] = [];
+  private messageListener: ((message: Uint8Array) => void) | undefined;
+  private earlyMessages: Uint8Array[] = [];
 
   constructor(private readonly dc: NdcDataChannel) {
     this.label = dc.getLabel();
     dc.onClosed(() => this.markClosed());
     dc.onError(() => this.markClosed());
+    dc.onBufferedAmountLow(() => {
+      for (const cb of this.lowCallbacks) cb();
+    });
+    dc.onMessage((msg) => {
+      // libdatachannel hands out Buffers it does not reuse, so wrapping (not copying) is safe.
+      const bytes =
+        typeof msg === 'string'
+          ? new TextEncoder().encode(msg)
+          : msg instanceof ArrayBuffer
+            ? new Uint8Array(msg)
+            : new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
+      if (this.messageListener !== undefined) this.messageListener(bytes);
+      else if (this.earlyMessages.length < MAX_EARLY_MESSAGES) this.earlyMessages.push(bytes);
+      else this.close();
+    });
   }
 
   get bufferedAmount(): number {
-    return this.open ? this.dc.bufferedAmount() : 0;
+    if (!this.open) return 0;
+    try {
+      return this.dc.bufferedAmount();
+    } catch {
+      return 0;
+    }
   }
 
   get isOpen(): boolean {
-    return this.open && this.dc.isOpen();
+    return this.open;
   }
 
   get maxMessageSize(): number {
-    return this.open ? this.dc.maxMessageSize() : 0;
+    if (!this.open) return 0;
+    try {
+      return this.dc.maxMessageSize();
+    } catch {
+      return 0;
+    }
   }
 
   send(message: Uint8Array): boolean {
-    if (!this.isOpen) return false;
+    if (!this.open) return false;
     try {
-      return this.dc.sendMessageBinary(message);
+      // libdatachannel returns false when it queued the message instead of sending it at once;
+      // that is still a successful send, so only a throw (closed channel) counts as failure.
+      this.dc.sendMessageBinary(message);
+      return true;
     } catch {
       this.markClosed();
       return false;
@@ -175,19 +312,21 @@ class NdcChannel implements RelayDataChannel {
   }
 
   setBufferedAmountLowThreshold(threshold: number): void {
-    if (this.open) this.dc.setBufferedAmountLowThreshold(threshold);
+    if (!this.open) return;
+    try {
+      this.dc.setBufferedAmountLowThreshold(threshold);
+    } catch {
+      this.markClosed();
+    }
   }
 
   onBufferedAmountLow(cb: () => void): void {
-    this.dc.onBufferedAmountLow(cb);
+    this.lowCallbacks.push(cb);
   }
 
   onMessage(cb: (message: Uint8Array) => void): void {
-    this.dc.onMessage((msg) => {
-      if (typeof msg === 'string') cb(new TextEncoder().encode(msg));
-      else if (msg instanceof ArrayBuffer) cb(new Uint8Array(msg));
-      else cb(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
-    });
+    this.messageListener = cb;
+    for (const m of this.earlyMessages.splice(0)) cb(m);
   }
 
   onClose(cb: () => void): void {
@@ -208,6 +347,7 @@ class NdcChannel implements RelayDataChannel {
   private markClosed(): void {
     if (!this.open) return;
     this.open = false;
+    this.earlyMessages = [];
     for (const cb of this.closeCallbacks.splice(0)) cb();
   }
 }

@@ -1,141 +1,206 @@
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
-import { serveChannel, type ChannelSession } from './channel-server.js';
-import {
-  DEFAULT_CAPACITY,
-  DEFAULT_LOG_LEVEL,
-  DEFAULT_PRICE_PER_GIB,
-  DEFAULT_REGION,
-  DEFAULT_SHUTDOWN_GRACE_MS,
-} from './constants.js';
-import type { RelayKeypair } from './keypair.js';
+import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
+import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
 import { NodeDataChannelTransport } from './node-datachannel-transport.js';
 import { createOriginSegmentSource, type OriginSourceOptions } from './origin-segment-source.js';
-import { createRelayCounters, type RelayCounters } from './relay-counters.js';
-import { RelayTrackerClient } from './relay-tracker-client.js';
 import type { SegmentSource } from './segment-source.js';
-import type { RelayTransport } from './transport.js';
-import { UploadLimiter } from './upload-limiter.js';
+import { TrackerClient, type RelaySigner, type TrackerClientOptions } from './tracker-client.js';
+import type { RelayPeer, RelayTransport } from './transport.js';
+
+/** Largest load the tracker protocol accepts in a heartbeat. */
+const MAX_REPORTED_LOAD = 1_000_000;
 
 export interface RelayNodeOptions {
   /** Tracker WebSocket URL. Required. */
   trackerUrl: string;
-  /** Origin URL prefixes the relay may fetch from. Required, at least one. */
+  /** Origin URL prefixes the relay may fetch from. Required, at least one (a relay is never an open proxy). */
   allowedOrigins: string[];
-  /** The relay's identity (see loadOrCreateKeypair). Required. */
-  keypair: RelayKeypair;
-  /** Region label advertised to the tracker ([a-z0-9-], ≤ 32). Default: DEFAULT_REGION (''). */
+  /** The relay identity (see loadOrCreateKeypair). Required. */
+  keypair: RelaySigner;
+  /** Region label advertised to the tracker ([a-z0-9-], at most 32). Default: DEFAULT_REGION (''). */
   region?: string | undefined;
-  /** Concurrent viewer sessions advertised. Default: DEFAULT_CAPACITY (100). */
+  /** Concurrent viewers advertised. Default: DEFAULT_CAPACITY (100). */
   capacity?: number | undefined;
-  /** Advertised price, token base units per GiB. Default: DEFAULT_PRICE_PER_GIB ('0'). */
+  /** Advertised price, token base units per GiB, as a decimal string. Default: DEFAULT_PRICE_PER_GIB ('0'). */
   pricePerGiB?: string | undefined;
-  /** Segment cache size. Default: the origin source's (256 MiB). */
+  /** Segment cache size in bytes. Default: the origin source's (DEFAULT_CACHE_MAX_BYTES, 256 MiB). */
   cacheMaxBytes?: number | undefined;
-  /** Address ICE binds to ('127.0.0.1' on loopback). Default: all interfaces. */
+  /** Address WebRTC binds to ('127.0.0.1' on loopback). Default: undefined (all interfaces). */
   bindAddress?: string | undefined;
-  /** Single UDP port for every viewer (ICE UDP mux). Default: ephemeral ports. */
+  /** One UDP port for every viewer (ICE UDP mux). Default: undefined (ephemeral ports). */
   rtcPort?: number | undefined;
-  /** Relay-wide upload cap in bytes per second. Default: unlimited. */
+  /** Open WebRTC peers at once. Default: the transport's (DEFAULT_MAX_PEERS, 512). */
+  maxPeers?: number | undefined;
+  /** Relay-wide upload cap in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
   maxUploadBytesPerSec?: number | undefined;
-  /** Extra origin-side options (timeouts, live prefetch). Default: the origin source's defaults. */
+  /** Further origin-side options (timeouts, live prefetch). Default: the origin source's defaults. */
   origin?: Partial<Omit<OriginSourceOptions, 'allowedOrigins' | 'relayId' | 'logger' | 'cacheMaxBytes'>> | undefined;
-  /** Replaces the WebRTC transport (tests, alternative stacks). Default: NodeDataChannelTransport. */
+  /** Further channel-server options (per-channel limits, water marks). Default: the channel server's defaults. */
+  channel?: Partial<Omit<ChannelServerOptions, 'source' | 'logger' | 'maxUploadBytesPerSec'>> | undefined;
+  /** Further tracker-client options (reconnect backoff, pending peers). Default: the tracker client's defaults. */
+  tracker?: Partial<Omit<TrackerClientOptions, 'trackerUrl' | 'keypair' | 'transport' | 'advertise' | 'onPeer' | 'logger'>> | undefined;
+  /** Replaces the WebRTC transport (tests, other stacks). Default: a NodeDataChannelTransport from the options above. */
   transport?: RelayTransport | undefined;
-  /** Replaces the origin segment source (tests). Default: createOriginSegmentSource. */
+  /** Replaces the origin segment source (tests). Default: createOriginSegmentSource from the options above. */
   source?: SegmentSource | undefined;
+  /** Resolve only after the first tracker registration. Default: true. */
+  waitForRegistration?: boolean | undefined;
+  /** Aborts startup (the wait for the first registration) with RC_ERR_ABORTED. Default: none. */
+  signal?: AbortSignal | undefined;
   /** Time graceful shutdown waits for in-flight segments. Default: DEFAULT_SHUTDOWN_GRACE_MS (5 s). */
   shutdownGraceMs?: number | undefined;
-  /** Parent logger. Default: pino at DEFAULT_LOG_LEVEL. */
+  /** Parent logger. Default: pino at DEFAULT_LOG_LEVEL to stdout. */
   logger?: Logger | undefined;
 }
 
-export interface RelayStats extends RelayCounters {
+export interface RelayStats extends ChannelServerStats {
   relayId: string;
+  /** Registered with the tracker right now. */
+  registered: boolean;
+  /** Viewer data channels open (same as `channels`). */
+  viewers: number;
+  /** WebRTC peers open, negotiating ones included. */
   peers: number;
+  /** Peers still negotiating. */
+  pendingPeers: number;
+  /** Streams advertised to the tracker. */
   streams: string[];
+  /** The segment source's own figures when it reports any (cache size, hits, downloads). */
+  cache?: unknown;
 }
 
 export interface RelayNode {
   readonly relayId: string;
   stats(): RelayStats;
-  /** Graceful: stops taking viewers, finishes in-flight segments (up to the grace period), closes everything. */
+  /** Graceful: stops taking viewers and requests, lets in-flight ones finish (up to the grace period), then closes everything. */
   close(): Promise<void>;
 }
 
-/** Starts a relay: origin source, WebRTC transport, channel servers and tracker registration. */
-export async function startRelay(options: RelayNodeOptions, signal?: AbortSignal): Promise<RelayNode> {
-  const log = (options.logger ?? pino({ level: DEFAULT_LOG_LEVEL })).child({ component: 'relay', relayId: options.keypair.relayId });
-  if (options.allowedOrigins.length === 0) {
-    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'at least one allowed origin is required (a relay is never an open proxy)');
+function checkOptions(o: RelayNodeOptions): void {
+  const bad = (message: string): never => {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, message);
+  };
+  if (o.allowedOrigins.length === 0) bad('at least one allowed origin is required (a relay is never an open proxy)');
+  if (o.capacity !== undefined && (!Number.isSafeInteger(o.capacity) || o.capacity < 0 || o.capacity > MAX_REPORTED_LOAD)) {
+    bad(`capacity must be an integer 0-${MAX_REPORTED_LOAD}`);
   }
-  const counters = createRelayCounters();
+  if (o.region !== undefined && !/^[a-z0-9-]{0,32}$/.test(o.region)) bad('region must be at most 32 characters of [a-z0-9-]');
+  if (o.pricePerGiB !== undefined && !/^(0|[1-9][0-9]{0,19})$/.test(o.pricePerGiB)) bad('pricePerGiB must be a non-negative integer of token base units');
+  if (o.shutdownGraceMs !== undefined && (!Number.isSafeInteger(o.shutdownGraceMs) || o.shutdownGraceMs < 0)) bad('shutdownGraceMs must be a non-negative integer');
+}
+
+/** Starts a relay: origin source, WebRTC transport, channel server and tracker registration. */
+export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> {
+  checkOptions(options);
+  const relayId = options.keypair.relayId;
+  const log = (options.logger ?? pino({ level: DEFAULT_LOG_LEVEL })).child({ component: 'relay-node', relayId });
   const source =
     options.source ??
     createOriginSegmentSource({
       ...options.origin,
       allowedOrigins: options.allowedOrigins,
-      relayId: options.keypair.relayId,
+      relayId,
       cacheMaxBytes: options.cacheMaxBytes,
       logger: log,
     });
-  const transport =
-    options.transport ??
-    new NodeDataChannelTransport({
-      bindAddress: options.bindAddress,
-      portRangeBegin: options.rtcPort,
-      portRangeEnd: options.rtcPort,
-      logger: log,
-    });
-  const limiter = options.maxUploadBytesPerSec ? new UploadLimiter(options.maxUploadBytesPerSec) : undefined;
-  const sessions = new Set<ChannelSession>();
+  let transport: RelayTransport;
+  let channels: ChannelServer;
+  try {
+    transport =
+      options.transport ??
+      new NodeDataChannelTransport({
+        bindAddress: options.bindAddress,
+        portRangeBegin: options.rtcPort,
+        portRangeEnd: options.rtcPort,
+        maxPeers: options.maxPeers,
+        logger: log,
+      });
+    channels = new ChannelServer({ ...options.channel, source, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: log });
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
   const capacity = options.capacity ?? DEFAULT_CAPACITY;
   let accepting = true;
 
-  const tracker = new RelayTrackerClient({
+  const onPeer = (peer: RelayPeer): void => {
+    if (!accepting) return peer.close();
+    let open = 0;
+    peer.onDataChannel((channel) => {
+      if (channel.label !== DATA_CHANNEL_LABEL) {
+        log.debug({ label: channel.label }, 'closing a data channel with an unknown label');
+        channel.close();
+        return;
+      }
+      open++;
+      channels.serve(channel);
+      // A viewer that closed its channel is done with the peer; free the slot.
+      channel.onClose(() => {
+        if (--open === 0) peer.close();
+      });
+    });
+  };
+
+  const tracker = new TrackerClient({
+    ...options.tracker,
     trackerUrl: options.trackerUrl,
     keypair: options.keypair,
     transport,
     logger: log,
+    onPeer,
     advertise: () => ({
       capacity,
-      load: Math.min(transport.peerCount, capacity),
+      load: Math.min(transport.peerCount, MAX_REPORTED_LOAD),
       region: options.region ?? DEFAULT_REGION,
       pricePerGiB: options.pricePerGiB ?? DEFAULT_PRICE_PER_GIB,
       streams: source.advertisedStreams(),
     }),
-    onPeer: (peer) => {
-      if (!accepting) return peer.close();
-      peer.onDataChannel((channel) => {
-        const session = serveChannel(channel, { source, counters, uploadLimiter: limiter, logger: log });
-        sessions.add(session);
-        channel.onClose(() => sessions.delete(session));
-      });
-    },
   });
 
-  await tracker.start(signal).catch(async (err: unknown) => {
-    tracker.close();
-    await transport.close();
-    await source.close();
-    throw err;
-  });
+  const started = tracker.start(options.signal);
+  if (options.waitForRegistration ?? true) {
+    try {
+      await started;
+    } catch (err) {
+      tracker.close();
+      await transport.close();
+      await source.close();
+      throw err;
+    }
+  } else {
+    started.catch(() => undefined);
+  }
+  log.info({ allowedOrigins: options.allowedOrigins, capacity }, 'relay started');
 
   let closing: Promise<void> | undefined;
   return {
-    relayId: options.keypair.relayId,
-    stats: () => ({ ...counters, errorsByCode: { ...counters.errorsByCode }, relayId: options.keypair.relayId, peers: transport.peerCount, streams: source.advertisedStreams() }),
-    close() {
+    relayId,
+    stats(): RelayStats {
+      const s = channels.stats();
+      const withStats = source as SegmentSource & { stats?: () => unknown };
+      return {
+        ...s,
+        relayId,
+        registered: tracker.registered,
+        viewers: s.channels,
+        peers: transport.peerCount,
+        pendingPeers: tracker.pendingPeers,
+        streams: source.advertisedStreams(),
+        ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
+      };
+    },
+    close(): Promise<void> {
       closing ??= (async () => {
         accepting = false;
         tracker.close();
-        const grace = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-        await Promise.race([
-          Promise.all([...sessions].map((s) => s.drain())),
-          new Promise((resolve) => setTimeout(resolve, grace).unref()),
-        ]);
-        for (const s of sessions) s.close();
+        channels.stopAccepting();
+        const grace = AbortSignal.timeout(options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+        const drained = (await channels.drain(grace)) && (await channels.flush(grace));
+        if (!drained) log.warn({ activeRequests: channels.stats().activeRequests }, 'grace period over; cutting in-flight requests');
+        // The transport waits for queued bytes (END frames included) to leave before cutting connections.
         await transport.close();
+        channels.close();
         await source.close();
         log.info('relay stopped');
       })();

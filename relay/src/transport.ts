@@ -24,6 +24,10 @@ export interface RelayDataChannel {
 }
 
 /** One incoming peer connection, created from a remote offer. */
+/**
+ * Every `on*` method adds a listener (several may subscribe); a listener added late is replayed the
+ * local candidates gathered and the channels opened so far.
+ */
 export interface RelayPeer {
   readonly id: string;
   /** Resolves with the local answer SDP once created. */

@@ -10,6 +10,9 @@ export class UploadLimiter {
   private tail: Promise<void> = Promise.resolve();
 
   constructor(private readonly bytesPerSec: number) {
+    if (!Number.isSafeInteger(bytesPerSec) || bytesPerSec <= 0) {
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'upload cap must be a positive integer of bytes per second');
+    }
     // One second of burst keeps short segments smooth without exceeding the cap over time.
     this.available = bytesPerSec;
   }

@@ -1,0 +1,179 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DATA_CHANNEL_LABEL, TRACKER_SUBPROTOCOL, decodeTrackerClientMessage, type SignalPayload } from '@relaycast/protocol';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadOrCreateKeypair, type RelayKeypair } from './keypair.js';
+import { NodeDataChannelTransport } from './node-datachannel-transport.js';
+import { TrackerClient, type RelayAdvertisement } from './tracker-client.js';
+import { connectViewerViaTracker, startFakeTracker, type TrackerConnection } from './fake-tracker.js';
+import { eventually, withTimeout } from './transport-compliance.js';
+import type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
+
+// ---------- a transport whose peers never connect (for the pending-peer bounds) ----------
+
+class StuckTransport implements RelayTransport {
+  accepted: string[] = [];
+  open = new Set<string>();
+  get peerCount(): number {
+    return this.open.size;
+  }
+  acceptOffer(id: string): RelayPeer {
+    this.accepted.push(id);
+    this.open.add(id);
+    const closeCbs: (() => void)[] = [];
+    const self = this;
+    return {
+      id,
+      answer: new Promise<string>(() => undefined),
+      addRemoteCandidate: () => undefined,
+      onLocalCandidate: () => undefined,
+      onDataChannel: () => undefined,
+      onClose: (cb) => closeCbs.push(cb),
+      close() {
+        if (!self.open.delete(id)) return;
+        for (const cb of closeCbs) cb();
+      },
+    };
+  }
+  async close(): Promise<void> {
+    this.open.clear();
+  }
+}
+
+describe('TrackerClient', () => {
+  let keypair: RelayKeypair;
+  let dir: string;
+  const cleanups: (() => unknown)[] = [];
+  const advert: RelayAdvertisement = { capacity: 10, load: 3, region: 'eu-west', pricePerGiB: '5', streams: ['https://origin.test/live/index.m3u8'] };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'relaycast-tracker-client-'));
+    ({ keypair } = await loadOrCreateKeypair(join(dir, 'relay.json')));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  function client(url: string, transport: RelayTransport, extra: Partial<ConstructorParameters<typeof TrackerClient>[0]> = {}): TrackerClient {
+    const c = new TrackerClient({ trackerUrl: url, keypair, transport, advertise: () => advert, onPeer: () => undefined, reconnectMinMs: 20, reconnectMaxMs: 200, ...extra });
+    cleanups.push(() => c.close());
+    return c;
+  }
+
+  it('registers with a signature over the tracker nonce and heartbeats the current figures', async () => {
+    const tracker = await startFakeTracker({ heartbeatIntervalMs: 50 });
+    cleanups.push(() => tracker.close());
+    const c = client(tracker.url, new StuckTransport());
+    await withTimeout(c.start(AbortSignal.timeout(10_000)), 10_000, 'registration');
+    expect(c.registered).toBe(true);
+    const conn = tracker.connections[0] as TrackerConnection;
+    expect(conn.ws.protocol).toBe(TRACKER_SUBPROTOCOL);
+    expect(conn.signatureValid).toBe(true);
+    expect(conn.messages[0]).toMatchObject({ type: 'register', relayId: keypair.relayId, ...advert });
+    advert.load = 4;
+    await eventually(() => conn.messages.filter((m) => m.type === 'heartbeat').length >= 2, 'two heartbeats');
+    expect(conn.messages.find((m) => m.type === 'heartbeat' && m.load === 4)).toMatchObject({ capacity: 10, streams: advert.streams });
+    advert.load = 3;
+  });
+
+  it('reconnects and registers again (fresh nonce) after the tracker drops the socket', async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const c = client(tracker.url, new StuckTransport());
+    await c.start(AbortSignal.timeout(10_000));
+    tracker.connections[0]?.ws.terminate();
+    await eventually(() => tracker.connections.length === 2 && tracker.connections[1]?.signatureValid === true, 'a second registration');
+    await c.whenRegistered(AbortSignal.timeout(10_000));
+    expect(Buffer.from(tracker.connections[0]!.nonce).equals(Buffer.from(tracker.connections[1]!.nonce))).toBe(false);
+  });
+
+  it('keeps retrying while the tracker is down and registers once it comes up', async () => {
+    const probe = await startFakeTracker();
+    const port = probe.port;
+    await probe.close();
+    const c = client(`ws://127.0.0.1:${port}`, new StuckTransport());
+    const started = c.start(AbortSignal.timeout(15_000));
+    await new Promise((r) => setTimeout(r, 150));
+    const tracker = await startFakeTracker({ port });
+    cleanups.push(() => tracker.close());
+    await started;
+    expect(tracker.connections.some((conn) => conn.signatureValid === true)).toBe(true);
+  });
+
+  it('start rejects with RC_ERR_ABORTED when its signal aborts first', async () => {
+    const probe = await startFakeTracker();
+    await probe.close();
+    const c = client(probe.url, new StuckTransport());
+    await expect(c.start(AbortSignal.timeout(100))).rejects.toMatchObject({ code: 'RC_ERR_ABORTED' });
+  });
+
+  it('ignores malformed tracker messages', async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const c = client(tracker.url, new StuckTransport());
+    await c.start(AbortSignal.timeout(10_000));
+    const conn = tracker.connections[0] as TrackerConnection;
+    conn.send('not json');
+    conn.send('{"type":"surprise"}');
+    conn.send('{"type":"signal","from":"x","connectionId":"c1","signal":{"kind":"offer"}}');
+    conn.ws.send(Buffer.from([1, 2, 3]), { binary: true });
+    conn.send({ type: 'registered', relayId: keypair.relayId });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(tracker.connections).toHaveLength(1);
+    expect(c.registered).toBe(true);
+  });
+
+  it('bounds negotiating peers and closes those that never connect', async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const transport = new StuckTransport();
+    const c = client(tracker.url, transport, { maxPendingPeers: 2, peerConnectTimeoutMs: 200 });
+    await c.start(AbortSignal.timeout(10_000));
+    const conn = tracker.connections[0] as TrackerConnection;
+    for (const id of ['c1', 'c2', 'c3']) conn.send({ type: 'signal', from: 'viewer-0001', connectionId: id, signal: { kind: 'offer', sdp: 'v=0' } });
+    await eventually(() => transport.accepted.length === 2, 'two accepted offers');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(transport.accepted).toHaveLength(2);
+    expect(c.pendingPeers).toBe(2);
+    await eventually(() => transport.peerCount === 0 && c.pendingPeers === 0, 'stuck peers to be closed');
+  });
+
+  it('turns a relayed offer into a connected peer: answer first, then trickled candidates both ways', { timeout: 30_000 }, async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const transport = new NodeDataChannelTransport({ bindAddress: '127.0.0.1' });
+    cleanups.push(() => transport.close());
+    const channels: RelayDataChannel[] = [];
+    const peersFrom: string[] = [];
+    const c = client(tracker.url, transport, {
+      onPeer: (peer, viewer) => {
+        peersFrom.push(viewer);
+        peer.onDataChannel((ch) => channels.push(ch));
+      },
+    });
+    await c.start(AbortSignal.timeout(10_000));
+    const conn = tracker.connections[0] as TrackerConnection;
+
+    const viewerId = 'viewer-abcdef12';
+    const toViewer: SignalPayload[] = [];
+    conn.ws.on('message', (data) => {
+      const msg = decodeTrackerClientMessage(String(data));
+      if (msg.type !== 'signal') return;
+      expect(msg).toMatchObject({ to: viewerId, connectionId: 'conn1' });
+      toViewer.push(msg.signal);
+    });
+    const viewer = await connectViewerViaTracker(conn, viewerId, 'conn1');
+    cleanups.push(() => viewer.close());
+    await eventually(() => channels.length === 1, 'the relay channel');
+    expect(channels[0]?.label).toBe(DATA_CHANNEL_LABEL);
+    expect(peersFrom).toEqual([viewerId]);
+    expect(toViewer[0]?.kind).toBe('answer');
+    expect(toViewer.some((s) => s.kind === 'candidate')).toBe(true);
+    await eventually(() => c.pendingPeers === 0, 'negotiation to settle');
+    expect(transport.peerCount).toBe(1);
+  });
+});
