@@ -1,7 +1,7 @@
 /** Byte helpers that work the same in browsers and Node (no Buffer). */
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function utf8Encode(text: string): Uint8Array {
   return encoder.encode(text);
@@ -12,6 +12,11 @@ export function utf8Decode(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
+}
+
+/** Number of bytes `utf8Encode(text)` produces, without encoding. */
 export function utf8Length(text: string): number {
   // Exact and allocation-free enough for the few-KB strings we validate.
   let n = 0;
@@ -19,10 +24,10 @@ export function utf8Length(text: string): number {
     const c = text.charCodeAt(i);
     if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && isLowSurrogate(text.charCodeAt(i + 1))) {
       n += 4;
       i++;
-    } else n += 3;
+    } else n += 3; // BMP character, or a lone surrogate (encoded as U+FFFD, 3 bytes, like TextEncoder)
   }
   return n;
 }
@@ -72,7 +77,7 @@ export function toBase64(bytes: Uint8Array): string {
   return out;
 }
 
-/** Strict base64 decode; returns undefined on any malformed input instead of guessing. */
+/** Strict, canonical base64 decode; returns undefined on any malformed input instead of guessing. */
 export function fromBase64(text: string): Uint8Array | undefined {
   if (text.length % 4 !== 0) return undefined;
   let pad = 0;
@@ -89,6 +94,8 @@ export function fromBase64(text: string): Uint8Array | undefined {
       if (v < 0) return undefined;
       n = (n << 6) | v;
     }
+    // Canonical only: the bits that padding leaves over must be zero ("QR==" is not a second spelling of "QQ==").
+    if (i + 4 === text.length && pad > 0 && (n & ((1 << (8 * pad)) - 1)) !== 0) return undefined;
     if (o < out.length) out[o++] = (n >> 16) & 0xff;
     if (o < out.length) out[o++] = (n >> 8) & 0xff;
     if (o < out.length) out[o++] = n & 0xff;

@@ -270,7 +270,12 @@ export function encodeFrame(frame: RelayFrame): Uint8Array<ArrayBuffer> {
 
 function truncateUtf8(text: string, maxBytes: number): string {
   let out = text.slice(0, maxBytes);
-  while (utf8Encode(out).byteLength > maxBytes) out = out.slice(0, -1);
+  // Never end on the first half of a surrogate pair: it would be sent as U+FFFD.
+  const dropsDanglingHalf = (s: string): boolean => {
+    const last = s.charCodeAt(s.length - 1);
+    return last >= 0xd800 && last <= 0xdbff;
+  };
+  while (out.length > 0 && (utf8Encode(out).byteLength > maxBytes || dropsDanglingHalf(out))) out = out.slice(0, -1);
   return out;
 }
 
@@ -351,6 +356,7 @@ class FrameReader {
  * Validates every field; throws a RelaycastError with an RC_ERR_FRAME_* code on any defect.
  */
 export function decodeFrameAt(bytes: Uint8Array, offset = 0): { frame: RelayFrame; next: number } {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw fieldError('offset must be a non-negative integer');
   if (bytes.byteLength - offset < 4) throw new RelaycastError(ErrorCode.FRAME_TRUNCATED, 'missing length prefix');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const bodyLength = view.getUint32(offset);

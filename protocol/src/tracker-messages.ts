@@ -223,7 +223,7 @@ export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerCl
         capacity: uint(o, 'capacity', 1_000_000),
         load: uint(o, 'load', 1_000_000),
         region: str(o, 'region', 32, REGION_PATTERN),
-        pricePerGiB: str(o, 'pricePerGiB', 20, /^(0|[1-9][0-9]{0,19})$/),
+        pricePerGiB: priceU64(o, 'pricePerGiB'),
         streams: streams(o),
       };
     case 'heartbeat':
@@ -240,6 +240,15 @@ export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerCl
     default:
       throw unknownType(o);
   }
+}
+
+const MAX_U64 = 2n ** 64n - 1n;
+
+/** A u64 as a canonical decimal string (no sign, no leading zeros, at most 2^64 - 1). */
+function priceU64(o: Obj, key: string): string {
+  const v = str(o, key, 20, /^(0|[1-9][0-9]{0,19})$/);
+  if (BigInt(v) > MAX_U64) throw bad(`${key} exceeds the u64 range`, key);
+  return v;
 }
 
 function signature(o: Obj): string {
@@ -306,9 +315,17 @@ export function registrationSigningBytes(nonce: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Swarm id of a stream: its master playlist URL without query or fragment. */
+/**
+ * Swarm id of a stream: its master playlist URL without query or fragment.
+ * Throws RC_ERR_CONFIG_INVALID when the URL is not absolute and parseable.
+ */
 export function swarmIdFromUrl(masterPlaylistUrl: string): string {
-  const u = new URL(masterPlaylistUrl);
+  let u: URL;
+  try {
+    u = new URL(masterPlaylistUrl);
+  } catch (err) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'master playlist URL must be an absolute URL', { cause: err });
+  }
   u.search = '';
   u.hash = '';
   return u.toString();
