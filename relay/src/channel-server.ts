@@ -85,7 +85,7 @@ function checkPositiveInt(value: number, name: string): void {
  */
 export class ChannelServer {
   readonly options: Readonly<Required<Omit<ChannelServerOptions, 'logger'>>>;
-  private readonly limiter: UploadLimiter | undefined;
+  private readonly limiter: UploadLimiter;
   private readonly sessions = new Set<ServedChannel>();
   private readonly counters: Omit<ChannelServerStats, 'channels' | 'activeRequests'> = {
     requests: 0,
@@ -121,8 +121,18 @@ export class ChannelServer {
     if (!Number.isSafeInteger(o.maxUploadBytesPerSec) || o.maxUploadBytesPerSec < 0) {
       throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'maxUploadBytesPerSec must be a non-negative integer');
     }
-    this.limiter = o.maxUploadBytesPerSec > 0 ? new UploadLimiter(o.maxUploadBytesPerSec) : undefined;
+    this.limiter = new UploadLimiter(o.maxUploadBytesPerSec);
     this.log = options.logger?.child({ component: 'channel-server' });
+  }
+
+  /** Current relay-wide upload cap in bytes per second (0 = unlimited). */
+  get maxUploadBytesPerSec(): number {
+    return this.limiter.rate;
+  }
+
+  /** Changes the relay-wide upload cap while serving; 0 lifts it. */
+  setMaxUploadBytesPerSec(bytesPerSec: number): void {
+    this.limiter.setRate(bytesPerSec);
   }
 
   /** Starts serving `channel` until it closes. */
@@ -225,7 +235,7 @@ class ServedChannel implements ChannelSession {
     private readonly channel: RelayDataChannel,
     private readonly server: ChannelServer,
     private readonly counters: Omit<ChannelServerStats, 'channels' | 'activeRequests'>,
-    private readonly limiter: UploadLimiter | undefined,
+    private readonly limiter: UploadLimiter,
   ) {
     this.log = server.log;
     const mms = channel.maxMessageSize;
@@ -434,16 +444,14 @@ class ServedChannel implements ChannelSession {
         }
         const turn = this.queue.shift() as SendTurn;
         if (turn.signal.aborted) continue;
-        if (this.limiter !== undefined) {
-          try {
-            // The request's signal also aborts when the channel closes.
-            await this.limiter.take(turn.payloadBytes, turn.signal);
-          } catch (err) {
-            turn.reject(turn.signal.aborted ? turn.signal.reason : err);
-            continue;
-          }
-          if (turn.signal.aborted) continue;
+        try {
+          // The request's signal also aborts when the channel closes.
+          await this.limiter.take(turn.payloadBytes, turn.signal);
+        } catch (err) {
+          turn.reject(turn.signal.aborted ? turn.signal.reason : err);
+          continue;
         }
+        if (turn.signal.aborted) continue;
         if (!this.channel.send(turn.frame)) {
           turn.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed while sending'));
           this.shutdown();

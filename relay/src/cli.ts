@@ -12,7 +12,7 @@ const USAGE = `Usage: relaycast-relay start [options]
   --keypair FILE                  Solana CLI keypair file; created (mode 0600) if missing (required)
   --config FILE                   JSON file with the same settings in camelCase
                                   (tracker, allowOrigin [array], keypair, region, capacity,
-                                  pricePerGib, cacheMaxBytes, bindAddress, rtcPort,
+                                  pricePerGib, cacheMaxBytes, bindAddress, rtcPort, statusPort,
                                   maxUploadBytesPerSec, logLevel); flags override it
   --region R                      region label advertised to the tracker ([a-z0-9-], <= 32)
   --capacity N                    concurrent viewers advertised (default 100)
@@ -20,6 +20,7 @@ const USAGE = `Usage: relaycast-relay start [options]
   --cache-max-bytes N             segment cache size in bytes (default 268435456)
   --bind-address ADDR             IP address WebRTC binds to (127.0.0.1 on loopback; default all)
   --rtc-port N                    one UDP port for all viewers (default: ephemeral ports)
+  --status-port N                 local status interface on 127.0.0.1: GET /status, PUT /limits (0 = any free port)
   --max-upload-bytes-per-sec N    cap on the relay's total upload; 0 = unlimited (default 0)
   --log-level L                   fatal|error|warn|info|debug|trace|silent (default ${DEFAULT_LOG_LEVEL})
   -h, --help                      show this text
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
       cacheMaxBytes: config.cacheMaxBytes,
       bindAddress: config.bindAddress,
       rtcPort: config.rtcPort,
+      statusPort: config.statusPort,
       maxUploadBytesPerSec: config.maxUploadBytesPerSec,
       signal: startup.signal,
       logger,

@@ -26,6 +26,8 @@ export interface RelayConfig {
   bindAddress?: string | undefined;
   /** `--rtc-port N`: one UDP port for every viewer. Default: ephemeral ports. */
   rtcPort?: number | undefined;
+  /** `--status-port N`: local HTTP status interface on 127.0.0.1 (0 = any free port). Default: none. */
+  statusPort?: number | undefined;
   /** `--max-upload-bytes-per-sec N`: relay-wide upload cap; 0 = unlimited. Default: 0. */
   maxUploadBytesPerSec?: number | undefined;
   /** `--log-level L`: pino level. Default: DEFAULT_LOG_LEVEL ('info'). */
@@ -38,7 +40,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 const MAX_CAPACITY = 1_000_000;
 const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel'] as const;
-const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'maxUploadBytesPerSec'] as const;
+const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec'] as const;
 const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, 'allowOrigin']);
 
 function invalid(message: string): RelaycastError {
@@ -134,6 +136,7 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
   }
   if (merged.bindAddress !== undefined && isIP(merged.bindAddress) === 0) throw invalid(`--bind-address "${merged.bindAddress}" is not an IP address`);
   if (merged.rtcPort !== undefined && (merged.rtcPort < 1 || merged.rtcPort > 65535)) throw invalid('--rtc-port must be 1-65535');
+  if (merged.statusPort !== undefined && merged.statusPort > 65535) throw invalid('--status-port must be 0-65535');
   if (merged.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(merged.logLevel)) {
     throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   }
@@ -160,6 +163,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
         'cache-max-bytes': { type: 'string' },
         'bind-address': { type: 'string' },
         'rtc-port': { type: 'string' },
+        'status-port': { type: 'string' },
         'max-upload-bytes-per-sec': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -183,6 +187,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
     cacheMaxBytes: int(values['cache-max-bytes'], 'cache-max-bytes'),
     bindAddress: values['bind-address'],
     rtcPort: int(values['rtc-port'], 'rtc-port'),
+    statusPort: int(values['status-port'], 'status-port'),
     maxUploadBytesPerSec: int(values['max-upload-bytes-per-sec'], 'max-upload-bytes-per-sec'),
     logLevel: values['log-level'],
   });

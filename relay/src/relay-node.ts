@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
 import { NodeDataChannelTransport } from './node-datachannel-transport.js';
+import { startStatusServer, type StatusServer } from './status-server.js';
 import { createOriginSegmentSource, type OriginSourceOptions } from './origin-segment-source.js';
 import type { SegmentSource } from './segment-source.js';
 import { TrackerClient, type RelaySigner, type TrackerClientOptions } from './tracker-client.js';
@@ -44,6 +45,8 @@ export interface RelayNodeOptions {
   transport?: RelayTransport | undefined;
   /** Replaces the origin segment source (tests). Default: createOriginSegmentSource from the options above. */
   source?: SegmentSource | undefined;
+  /** Port of the operator's local HTTP status interface (127.0.0.1 only; 0 = any free port). Default: none. */
+  statusPort?: number | undefined;
   /** Resolve only after the first tracker registration. Default: true. */
   waitForRegistration?: boolean | undefined;
   /** Aborts startup (the wait for the first registration) with RC_ERR_ABORTED. Default: none. */
@@ -68,11 +71,17 @@ export interface RelayStats extends ChannelServerStats {
   streams: string[];
   /** The segment source's own figures when it reports any (cache size, hits, downloads). */
   cache?: unknown;
+  /** Current relay-wide upload cap (0 = unlimited). */
+  maxUploadBytesPerSec: number;
 }
 
 export interface RelayNode {
   readonly relayId: string;
+  /** URL of the local status interface when `statusPort` was given. */
+  readonly statusUrl: string | undefined;
   stats(): RelayStats;
+  /** Changes the relay-wide upload cap while running; 0 lifts it. */
+  setMaxUploadBytesPerSec(bytesPerSec: number): void;
   /** Graceful: stops taking viewers and requests, lets in-flight ones finish (up to the grace period), then closes everything. */
   close(): Promise<void>;
 }
@@ -171,11 +180,30 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   } else {
     started.catch(() => undefined);
   }
-  log.info({ allowedOrigins: options.allowedOrigins, capacity }, 'relay started');
+  let status: StatusServer | undefined;
+  if (options.statusPort !== undefined) {
+    try {
+      status = await startStatusServer(
+        { stats: () => node.stats(), setMaxUploadBytesPerSec: (n) => node.setMaxUploadBytesPerSec(n) },
+        { port: options.statusPort },
+      );
+    } catch (err) {
+      tracker.close();
+      await transport.close();
+      await source.close();
+      throw err;
+    }
+  }
+  log.info({ allowedOrigins: options.allowedOrigins, capacity, statusUrl: status?.url }, 'relay started');
 
   let closing: Promise<void> | undefined;
-  return {
+  const node: RelayNode = {
     relayId,
+    statusUrl: status?.url,
+    setMaxUploadBytesPerSec(bytesPerSec: number): void {
+      channels.setMaxUploadBytesPerSec(bytesPerSec);
+      log.info({ maxUploadBytesPerSec: bytesPerSec }, 'upload cap changed');
+    },
     stats(): RelayStats {
       const s = channels.stats();
       const withStats = source as SegmentSource & { stats?: () => unknown };
@@ -187,6 +215,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         peers: transport.peerCount,
         pendingPeers: tracker.pendingPeers,
         streams: source.advertisedStreams(),
+        maxUploadBytesPerSec: channels.maxUploadBytesPerSec,
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
       };
     },
@@ -202,9 +231,11 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         await transport.close();
         channels.close();
         await source.close();
+        await status?.close();
         log.info('relay stopped');
       })();
       return closing;
     },
   };
+  return node;
 }

@@ -46,9 +46,27 @@ describe('UploadLimiter', () => {
     await expect(next).resolves.toBeUndefined();
   });
 
-  it('refuses a cap that is not a positive integer', () => {
-    for (const bad of [0, -1, 1.5, Number.NaN]) {
+  it('refuses a cap that is not a non-negative integer', () => {
+    for (const bad of [-1, 1.5, Number.NaN]) {
       expect(() => new UploadLimiter(bad)).toThrowError(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
     }
+  });
+
+  it('treats 0 as unlimited and can change the cap while running', async () => {
+    const limiter = new UploadLimiter(0);
+    const signal = new AbortController().signal;
+    // Unlimited: 100 MB are granted without any time passing.
+    for (let i = 0; i < 100; i++) await limiter.take(1_000_000, signal);
+    limiter.setRate(100_000);
+    expect(limiter.rate).toBe(100_000);
+    await limiter.take(100_000, signal); // the new cap's one-second burst
+    let granted = false;
+    void limiter.take(50_000, signal).then(() => (granted = true));
+    await vi.advanceTimersByTimeAsync(400);
+    expect(granted).toBe(false);
+    // Lifting the cap releases the waiting sender.
+    limiter.setRate(0);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(granted).toBe(true);
   });
 });
