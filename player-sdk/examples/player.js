@@ -17,8 +17,9 @@ const fatalErrors = [];
 hls.on(Hls.Events.ERROR, (_event, data) => {
   if (data.fatal) fatalErrors.push(`${data.type}/${data.details}`);
 });
-const levelSwitches = [];
-hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => levelSwitches.push({ level: data.level, at: performance.now() }));
+// Level of every media fragment loaded, in order: what ABR decided.
+const fragmentLevels = [];
+hls.on(Hls.Events.FRAG_LOADED, (_event, data) => fragmentLevels.push(data.frag.level));
 
 hls.loadSource(src);
 hls.attachMedia(video);
@@ -43,4 +44,4 @@ setInterval(() => {
 }, 500);
 
 // For scripts and tests driving the page.
-window.relaycastDemo = { hls, relaycast, video, fatalErrors, levelSwitches };
+window.relaycastDemo = { hls, relaycast, video, fatalErrors, fragmentLevels };
