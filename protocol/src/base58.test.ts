@@ -2,6 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBase58, decodePublicKey, encodeBase58 } from './base58.js';
 import { ErrorCode, RelaycastError } from './errors.js';
+import { expectRelaycastError } from './test-support.js';
+
+const expectFieldError = (fn: () => unknown): void => void expectRelaycastError(fn, ErrorCode.MESSAGE_FIELD);
 
 const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
@@ -26,16 +29,6 @@ const bytesWithLeadingZeros = fc
   .tuple(fc.nat({ max: 6 }), fc.uint8Array({ maxLength: 64 }))
   .map(([zeros, rest]) => Uint8Array.from([...new Array<number>(zeros).fill(0), ...rest]));
 
-function expectFieldError(fn: () => unknown): void {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(RelaycastError);
-  expect((thrown as RelaycastError).code).toBe(ErrorCode.MESSAGE_FIELD);
-}
 
 describe('base58', () => {
   it('round-trips random bytes, leading zeros included, and matches a BigInt reference', () => {

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bytesEqual, concatBytes, utf8Decode, utf8Encode } from './bytes.js';
 import {
   FRAME_HEADER_BYTES,
@@ -21,6 +21,9 @@ import {
   encodeFrame,
   type RelayFrame,
 } from './relay-frames.js';
+import { expectRelaycastError, withoutStackTraces } from './test-support.js';
+
+const expectFrameError = (fn: () => unknown, code: string = 'RC_ERR_FRAME_'): RelaycastError => expectRelaycastError(fn, code);
 
 const FUZZ_RUNS = 10_000;
 const MAX_U32 = 0xffff_ffff;
@@ -144,19 +147,6 @@ function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
   if (!bytesEqual(actual, expected)) expect(Buffer.from(actual).toString('hex')).toBe(Buffer.from(expected).toString('hex'));
 }
 
-function expectFrameError(fn: () => unknown, code?: ErrorCode): RelaycastError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(RelaycastError);
-  const e = thrown as RelaycastError;
-  if (code !== undefined) expect(e.code).toBe(code);
-  else expect(e.code.startsWith('RC_ERR_FRAME_')).toBe(true);
-  return e;
-}
 
 /** Like expectFrameError without `expect`: cheap enough for loops of a million calls. */
 function assertFrameError(fn: () => unknown, code?: ErrorCode): void {
@@ -630,15 +620,7 @@ describe('relay frames: decoder rejects malformed frames', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('relay frames: decoder fuzzing', () => {
-  // Millions of rejected inputs: stack traces are most of the cost of a thrown error, and unused here.
-  let stackTraceLimit = Error.stackTraceLimit;
-  beforeAll(() => {
-    stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-  });
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit;
-  });
+  withoutStackTraces();
 
   it('random bytes', () => {
     fc.assert(

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodeBase58 } from './base58.js';
 import { toBase64, utf8Encode } from './bytes.js';
 import {
@@ -25,6 +25,9 @@ import {
   type TrackerMessage,
   type TrackerServerMessage,
 } from './tracker-messages.js';
+import { expectRelaycastError, withoutStackTraces } from './test-support.js';
+
+const expectMessageError = (fn: () => unknown, code: string = 'RC_ERR_MESSAGE_'): RelaycastError => expectRelaycastError(fn, code);
 
 const FUZZ_RUNS = 10_000;
 
@@ -112,19 +115,6 @@ const serverMessageArb: fc.Arbitrary<TrackerServerMessage> = fc.oneof(helloArb, 
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-function expectMessageError(fn: () => unknown, code?: ErrorCode): RelaycastError {
-  let thrown: unknown;
-  try {
-    fn();
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(RelaycastError);
-  const e = thrown as RelaycastError;
-  if (code !== undefined) expect(e.code).toBe(code);
-  else expect(e.code.startsWith('RC_ERR_MESSAGE_')).toBe(true);
-  return e;
-}
 
 /**
  * Decoder contract for untrusted input: a decoded message (which survives encode + decode unchanged)
@@ -506,14 +496,7 @@ describe('tracker messages: size limit', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('tracker messages: decoder fuzzing', () => {
-  let stackTraceLimit = Error.stackTraceLimit;
-  beforeAll(() => {
-    stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-  });
-  afterAll(() => {
-    Error.stackTraceLimit = stackTraceLimit;
-  });
+  withoutStackTraces();
 
   it('random strings', () => {
     fc.assert(
