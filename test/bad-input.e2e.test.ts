@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  FRAME_VERSION,
   FrameType,
+  MAX_FRAME_BYTES,
   concatBytes,
   encodeBase58,
   encodeFrame,
@@ -14,13 +16,14 @@ import {
   type RelayFrame,
 } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateVod } from './helpers/media.js';
+import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, useProcesses, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { TrackerSocket, openRawChannel, rawJoin, type RawChannel } from './helpers/raw-viewer.js';
 
 /** Issue "segments flow…", must-show 3: bad input is refused with typed errors and harms no one else. */
 describe('bad input', () => {
+  useProcesses();
   let dir: string;
   let origin: OriginServer;
   let forbidden: OriginServer;
@@ -30,7 +33,7 @@ describe('bad input', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-bad-'));
-    await generateVod(join(dir, 'vod'), { format: 'ts', durationSec: 4 });
+    await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'vod'));
     origin = await startOrigin(dir);
     forbidden = await startOrigin(dir);
     tracker = await startTrackerProcess();
@@ -39,10 +42,9 @@ describe('bad input', () => {
   });
 
   afterAll(async () => {
-    await stopAll();
     await origin?.close();
     await forbidden?.close();
-    await rm(dir, { recursive: true, force: true });
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   async function fetchThrough(ch: RawChannel, requestId: number, url: string): Promise<{ frames: RelayFrame[]; data: Uint8Array }> {
@@ -79,6 +81,17 @@ describe('bad input', () => {
       }
       expect(forbidden.requests).toHaveLength(0);
       expect(origin.requests.length).toBe(before);
+
+      // An allowed origin that redirects off the allowlist: the relay asks the allowed origin, never follows.
+      origin.redirect('/vod/away.ts', `${forbidden.url}vod/180p/seg000.ts`);
+      const away = (await fetchThrough(ch, 50, `${origin.url}vod/away.ts`)).frames.at(-1);
+      expect(away?.type).toBe(FrameType.ERROR);
+      expect(away?.type === FrameType.ERROR ? away.code : undefined).toBe('RC_ERR_ORIGIN_NOT_ALLOWED');
+      expect(forbidden.requests).toHaveLength(0);
+      // A redirect that stays inside the allowlist is followed.
+      origin.redirect('/vod/moved.ts', `${origin.url}vod/180p/seg001.ts`);
+      const moved = await fetchThrough(ch, 51, `${origin.url}vod/moved.ts`);
+      expect(Buffer.compare(Buffer.from(moved.data), await readFile(join(dir, 'vod/180p/seg001.ts')))).toBe(0);
       // The same channel still serves allowed segments.
       const ok = await fetchThrough(ch, 100, `${origin.url}vod/180p/seg000.ts`);
       expect(Buffer.compare(Buffer.from(ok.data), await readFile(join(dir, 'vod/180p/seg000.ts')))).toBe(0);
@@ -99,7 +112,14 @@ describe('bad input', () => {
       expect(err.type === FrameType.ERROR && err.requestId).toBe(0);
       await bad.closed;
 
-      oversized.send(new Uint8Array(100 * 1024));
+      // A well-formed header whose length prefix (and payload) exceed the 64 KiB frame cap.
+      const big = new Uint8Array(MAX_FRAME_BYTES + 1024);
+      const view = new DataView(big.buffer);
+      view.setUint32(0, big.byteLength - 4);
+      big[4] = FRAME_VERSION;
+      big[5] = FrameType.REQUEST;
+      view.setUint32(6, 1);
+      oversized.send(big);
       const err2 = await oversized.nextFrame();
       expect(err2.type === FrameType.ERROR ? err2.code : undefined).toBe('RC_ERR_FRAME_TOO_LARGE');
       await oversized.closed;
@@ -130,12 +150,24 @@ describe('bad input', () => {
       const stranger = encodeBase58(new Uint8Array(32).fill(7));
       t.send({ type: 'signal', to: stranger, connectionId: 'c1', signal: { kind: 'offer', sdp: 'v=0' } });
       expect((await t.next('error')).code).toBe('RC_ERR_SIGNAL_NOT_ALLOWED');
+      // A real, registered relay, but this socket never joined a swarm, so it was never handed out.
+      t.send({ type: 'signal', to: relay.relayId, connectionId: 'c2', signal: { kind: 'offer', sdp: 'v=0' } });
+      expect((await t.next('error')).code).toBe('RC_ERR_SIGNAL_NOT_ALLOWED');
 
       // The same socket, and everyone else, still get served.
       t.send({ type: 'join', swarmId });
       expect((await t.next('shortlist')).relays.map((r) => r.relayId)).toEqual([relay.relayId]);
       other.send({ type: 'join', swarmId });
       expect((await other.next('shortlist')).relays.map((r) => r.relayId)).toEqual([relay.relayId]);
+      // Signaling still flows: a new viewer reaches the relay through the tracker and gets a segment.
+      const ch = await openRawChannel(tracker.url, swarmId);
+      try {
+        const ok = await fetchThrough(ch, 1, `${origin.url}vod/180p/seg002.ts`);
+        expect(Buffer.compare(Buffer.from(ok.data), await readFile(join(dir, 'vod/180p/seg002.ts')))).toBe(0);
+      } finally {
+        ch.close();
+      }
+      expect(await tracker.relayIds()).toEqual([relay.relayId]);
     } finally {
       t.close();
       other.close();

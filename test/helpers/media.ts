@@ -1,6 +1,8 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { access, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ffmpegPath } from './ffmpeg.js';
 
@@ -54,8 +56,43 @@ function masterPlaylist(renditions: Rendition[], mediaName: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Generates an HLS VOD (master + one media playlist per rendition) under `dir`. */
-export async function generateVod(dir: string, options: VodOptions = {}): Promise<{ master: string; dir: string }> {
+export interface VodRendition extends Rendition {
+  /** Media playlist, relative to the VOD directory (e.g. `360p/index.m3u8`). */
+  playlist: string;
+  /** Segment files in playlist order, relative to the VOD directory. */
+  segments: string[];
+  /** fMP4 init segment (`#EXT-X-MAP`), relative to the VOD directory. */
+  init: string | undefined;
+}
+
+export interface Vod {
+  /** Directory holding `master.m3u8` and one folder per rendition. */
+  dir: string;
+  /** Master playlist, relative to `dir`. */
+  master: string;
+  format: 'ts' | 'fmp4';
+  renditions: VodRendition[];
+}
+
+/** Reads back the layout `generateVod` wrote. */
+async function describeVod(dir: string, format: 'ts' | 'fmp4', renditions: Rendition[]): Promise<Vod> {
+  const out: VodRendition[] = [];
+  for (const r of renditions) {
+    const playlist = `${r.name}/index.m3u8`;
+    const text = await readFile(join(dir, playlist), 'utf8');
+    const lines = text.split(/\r?\n/).map((l) => l.trim());
+    const segments = lines.filter((l) => l !== '' && !l.startsWith('#')).map((l) => `${r.name}/${l}`);
+    const map = /#EXT-X-MAP:URI="([^"]+)"/.exec(text)?.[1];
+    out.push({ ...r, playlist, segments, init: map === undefined ? undefined : `${r.name}/${map}` });
+  }
+  return { dir, master: 'master.m3u8', format, renditions: out };
+}
+
+/**
+ * Generates an HLS VOD (master + one media playlist per rendition, H.264/AAC, every segment
+ * starting on a keyframe) under `dir`.
+ */
+export async function generateVod(dir: string, options: VodOptions = {}): Promise<Vod> {
   const format = options.format ?? 'ts';
   const durationSec = options.durationSec ?? 12;
   const segmentSec = options.segmentSec ?? 2;
@@ -78,7 +115,49 @@ export async function generateVod(dir: string, options: VodOptions = {}): Promis
     }),
   );
   await writeFile(join(dir, 'master.m3u8'), masterPlaylist(renditions, 'index.m3u8'));
-  return { master: 'master.m3u8', dir };
+  return describeVod(dir, format, renditions);
+}
+
+/** Bump when the generated media changes, so stale caches are not reused. */
+const MEDIA_VERSION = 2;
+
+/**
+ * A VOD generated once and reused by every test file of the run (and later runs with the same
+ * options and ffmpeg): kept under the OS temp dir, keyed by the options, written atomically.
+ * Treat it as read-only; link it into a test's origin root with `linkVod`.
+ */
+export async function cachedVod(options: VodOptions = {}): Promise<Vod> {
+  const format = options.format ?? 'ts';
+  const key = createHash('sha256')
+    .update(JSON.stringify({ v: MEDIA_VERSION, ffmpeg: ffmpegPath(), format, d: options.durationSec ?? 12, s: options.segmentSec ?? 2, r: options.renditions ?? DEFAULT_RENDITIONS }))
+    .digest('hex')
+    .slice(0, 16);
+  const root = join(tmpdir(), 'relaycast-test-media');
+  const dir = join(root, `vod-${format}-${key}`);
+  const renditions = options.renditions ?? DEFAULT_RENDITIONS;
+  try {
+    await access(join(dir, 'master.m3u8'));
+    return await describeVod(dir, format, renditions);
+  } catch {
+    // not cached yet (or half-written by a crashed run: the rename below never happened)
+  }
+  await mkdir(root, { recursive: true });
+  const tmp = await mkdtemp(join(root, 'tmp-'));
+  await generateVod(tmp, options);
+  try {
+    await rename(tmp, dir);
+  } catch {
+    // Another test file won the race: keep its copy.
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return describeVod(dir, format, renditions);
+}
+
+/** Makes `vod` appear at `linkPath` (a symlink), e.g. inside an origin's root directory. */
+export async function linkVod(vod: Vod, linkPath: string): Promise<Vod> {
+  await mkdir(dirname(linkPath), { recursive: true });
+  await symlink(vod.dir, linkPath, 'dir');
+  return { ...vod, dir: linkPath };
 }
 
 export interface LiveStream {

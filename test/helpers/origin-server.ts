@@ -1,13 +1,14 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { open, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 
 export interface OriginRequest {
   path: string;
   range: string | undefined;
   /** `x-relaycast-relay-id` header: which relay asked, undefined for viewers. */
   relayId: string | undefined;
+  method: string;
 }
 
 export interface OriginServer {
@@ -16,6 +17,8 @@ export interface OriginServer {
   requests: OriginRequest[];
   /** Requests for `path` made by `relayId` (undefined = viewers). */
   count(path: string, relayId?: string): number;
+  /** Makes GET `path` answer `302 Location: location` from now on. */
+  redirect(path: string, location: string): void;
   close(): Promise<void>;
 }
 
@@ -37,10 +40,34 @@ const TYPES: Record<string, string> = {
  */
 export async function startOrigin(root: string): Promise<OriginServer> {
   const requests: OriginRequest[] = [];
-  const server: Server = createServer(async (req, res) => {
-    const path = decodeURIComponent((req.url ?? '/').split('?')[0] as string);
+  const redirects = new Map<string, string>();
+  root = resolve(root);
+  const server: Server = createServer((req, res) => {
+    serve(req, res).catch(() => {
+      // e.g. a live segment deleted between stat and read
+      if (!res.headersSent) res.writeHead(404, { 'cache-control': 'no-store' });
+      res.end();
+    });
+  });
+  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rawPath = (req.url ?? '/').split('?')[0] as string;
     const relayId = req.headers['x-relaycast-relay-id'];
-    requests.push({ path, range: req.headers.range, relayId: typeof relayId === 'string' ? relayId : undefined });
+    let path: string | undefined;
+    try {
+      path = decodeURIComponent(rawPath);
+    } catch {
+      path = undefined;
+    }
+    requests.push({ path: path ?? rawPath, range: req.headers.range, relayId: typeof relayId === 'string' ? relayId : undefined, method: req.method ?? 'GET' });
+    if (path === undefined || path.includes('\0')) {
+      res.writeHead(400).end();
+      return;
+    }
+    const location = redirects.get(path);
+    if (location !== undefined) {
+      res.writeHead(302, { location, 'cache-control': 'no-store' }).end();
+      return;
+    }
     const file = normalize(join(root, path));
     if (!file.startsWith(root + sep) || req.method !== 'GET') {
       res.writeHead(req.method === 'GET' ? 403 : 405).end();
@@ -84,12 +111,13 @@ export async function startOrigin(root: string): Promise<OriginServer> {
     } finally {
       await handle.close();
     }
-  });
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    redirect: (path, location) => void redirects.set(path, location),
     count: (path, relayId) => requests.filter((r) => r.path === path && r.relayId === relayId).length,
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,36 +1,60 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { encodeBase58 } from '@relaycast/protocol';
+import { afterAll, beforeEach } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TRACKER_BIN = `${ROOT}tracker/bin/relaycast-tracker.js`;
-const RELAY_BIN = `${ROOT}relay/bin/relaycast-relay.js`;
+export const TRACKER_BIN = `${ROOT}tracker/bin/relaycast-tracker.js`;
+export const RELAY_BIN = `${ROOT}relay/bin/relaycast-relay.js`;
+
+/** Lines of output kept per process (a ring buffer), shown when a test fails. */
+const RING_LINES = 300;
 
 export interface Proc {
+  name: string;
   child: ChildProcess;
-  /** Last lines of output, for failure messages. */
+  /** Last lines of stdout and stderr, for failure messages. */
   output(): string;
-  /** Sends `signal` and waits for the exit. */
+  /** Whether the process has exited. */
+  readonly exited: boolean;
+  /** Sends `signal` (SIGTERM by default) and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 const live = new Set<Proc>();
 
-function start(bin: string, args: string[]): Proc {
+// A test process that dies any other way must not leave relays and trackers behind.
+process.once('exit', () => {
+  for (const p of live) if (!p.exited) p.child.kill('SIGKILL');
+});
+
+function start(name: string, bin: string, args: string[]): Proc {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const keep = (d: Buffer): void => {
     lines.push(...d.toString().split('\n').filter(Boolean));
-    if (lines.length > 200) lines.splice(0, lines.length - 200);
+    if (lines.length > RING_LINES) lines.splice(0, lines.length - RING_LINES);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
   const proc: Proc = {
+    name,
     child,
     output: () => lines.join('\n'),
+    get exited() {
+      return exited;
+    },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      await exited;
+      if (!exited) child.kill(signal);
+      await exit;
       live.delete(proc);
     },
   };
@@ -38,12 +62,31 @@ function start(bin: string, args: string[]): Proc {
   return proc;
 }
 
-/** Kills every process the helpers started (call from afterAll). */
+/** Kills every process the helpers started in this test file. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop('SIGKILL')));
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+/**
+ * Call once at the top of a test file: every process left is killed after the file, and when a
+ * test fails the recent output of every process it started is printed.
+ */
+export function useProcesses(): void {
+  beforeEach((ctx) => {
+    ctx.onTestFailed(() => {
+      for (const p of live) {
+        const state = p.exited ? `exited ${p.child.exitCode ?? p.child.signalCode}` : 'running';
+        process.stderr.write(`\n----- ${p.name} (pid ${p.child.pid}, ${state}) last output -----\n${p.output()}\n`);
+      }
+    });
+  });
+  afterAll(stopAll);
+}
+
+/** Thrown inside a `waitFor` callback to stop waiting at once (e.g. the process died). */
+export class GiveUp extends Error {}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -51,60 +94,92 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> 
       const v = await fn();
       if (v !== undefined && v !== false) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
+}
+
+export interface TrackerStatus {
+  relays: { relayId: string; region: string; capacity: number; load: number; streams: string[]; health: unknown; lastSeenMsAgo: number }[];
+  viewers: number;
+  swarms: number;
 }
 
 export interface TrackerProc extends Proc {
+  port: number;
+  /** WebSocket URL, `ws://127.0.0.1:PORT/`. */
   url: string;
+  /** HTTP base URL without trailing slash. */
   httpUrl: string;
-  status(): Promise<{ relays: { relayId: string }[] }>;
+  status(): Promise<TrackerStatus>;
+  relayIds(): Promise<string[]>;
 }
 
-/** Starts `relaycast-tracker --port 0` and reads the port it bound from its listening log line. */
+/** Starts `relaycast-tracker --port 0` and reads the port it bound from its JSON "listening" log line. */
 export async function startTrackerProcess(extra: string[] = []): Promise<TrackerProc> {
-  const proc = start(TRACKER_BIN, ['--port', '0', '--log-level', 'info', ...extra]);
+  const proc = start('tracker', TRACKER_BIN, ['--port', '0', '--host', '127.0.0.1', '--log-level', 'info', ...extra]);
   const port = await waitFor('tracker to listen', () => {
     for (const line of proc.output().split('\n')) {
       try {
-        const j = JSON.parse(line) as { port?: number; msg?: string };
-        if (typeof j.port === 'number' && j.msg?.includes('listening') === true) return j.port;
+        const j = JSON.parse(line) as { port?: unknown; msg?: unknown };
+        if (typeof j.port === 'number' && j.port > 0 && typeof j.msg === 'string' && j.msg.includes('listening')) return j.port;
       } catch {
-        // not a log line
+        // not a JSON log line
       }
     }
-    if (proc.child.exitCode !== null) throw new Error(`tracker exited:\n${proc.output()}`);
+    if (proc.exited) throw new GiveUp(`tracker exited:\n${proc.output()}`);
     return undefined;
   });
   const httpUrl = `http://127.0.0.1:${port}`;
-  return {
-    ...proc,
+  await waitFor('tracker /healthz', async () => (await fetch(`${httpUrl}/healthz`)).ok || undefined);
+  const status = async (): Promise<TrackerStatus> => {
+    const res = await fetch(`${httpUrl}/status`);
+    if (!res.ok) throw new Error(`GET /status: ${res.status}`);
+    return (await res.json()) as TrackerStatus;
+  };
+  return Object.assign(proc, {
+    port,
     url: `ws://127.0.0.1:${port}/`,
     httpUrl,
-    status: async () => (await (await fetch(`${httpUrl}/status`)).json()) as { relays: { relayId: string }[] },
-  };
+    status,
+    relayIds: async () => (await status()).relays.map((r) => r.relayId),
+  });
+}
+
+/** Relay id of a Solana CLI keypair file: base58 of its last 32 bytes (the public key). */
+export async function relayIdOfKeypair(path: string): Promise<string> {
+  const bytes = JSON.parse(await readFile(path, 'utf8')) as number[];
+  if (!Array.isArray(bytes) || bytes.length !== 64) throw new Error(`${path} is not a 64-byte Solana keypair`);
+  return encodeBase58(Uint8Array.from(bytes.slice(32)));
 }
 
 export interface RelayProc extends Proc {
   relayId: string;
 }
 
-/** Starts `relaycast-relay start ...` and waits until the tracker lists it. */
-export async function startRelayProcess(
-  tracker: TrackerProc,
-  opts: { keypair: string; allowOrigin: string[]; extra?: string[] },
-): Promise<RelayProc> {
-  const before = new Set((await tracker.status()).relays.map((r) => r.relayId));
+export interface RelayOptions {
+  /** Keypair file; created by the relay when missing. */
+  keypair: string;
+  allowOrigin: string[];
+  /** More CLI flags, e.g. ['--max-upload-bytes-per-sec', '150000']. */
+  extra?: string[];
+}
+
+/** Starts `relaycast-relay start ...`; ready once the tracker's /status lists its relay id. */
+export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions): Promise<RelayProc> {
   const args = ['start', '--tracker', tracker.url, '--keypair', opts.keypair, '--bind-address', '127.0.0.1', '--log-level', 'info'];
   for (const o of opts.allowOrigin) args.push('--allow-origin', o);
-  const proc = start(RELAY_BIN, [...args, ...(opts.extra ?? [])]);
-  const relayId = await waitFor('relay to register', async () => {
-    if (proc.child.exitCode !== null) throw new Error(`relay exited:\n${proc.output()}`);
-    const status = await tracker.status();
-    return status.relays.map((r) => r.relayId).find((id) => !before.has(id) && proc.output().includes(id));
+  const proc = start(`relay ${opts.keypair}`, RELAY_BIN, [...args, ...(opts.extra ?? [])]);
+  const relayId = await waitFor('relay keypair file', async () => {
+    if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
+    return await relayIdOfKeypair(opts.keypair);
   });
-  return { ...proc, relayId };
+  await waitFor(`relay ${relayId} in the tracker's /status`, async () => {
+    if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
+    return (await tracker.relayIds()).includes(relayId) || undefined;
+  });
+  return Object.assign(proc, { name: `relay ${relayId}`, relayId });
 }

@@ -20,6 +20,7 @@ import { LOOPBACK_RTC } from './node-client.js';
 export class TrackerSocket {
   private readonly queue: TrackerServerMessage[] = [];
   private waiters: (() => void)[] = [];
+  private isClosed = false;
   readonly closed: Promise<number>;
 
   private constructor(readonly ws: WebSocket) {
@@ -27,7 +28,13 @@ export class TrackerSocket {
       this.queue.push(decodeTrackerServerMessage(data as Buffer));
       for (const w of this.waiters.splice(0)) w();
     });
-    this.closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+    this.closed = new Promise((resolve) =>
+      ws.once('close', (code) => {
+        this.isClosed = true;
+        for (const w of this.waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
   }
 
   static async open(url: string): Promise<TrackerSocket> {
@@ -47,6 +54,7 @@ export class TrackerSocket {
       const i = this.queue.findIndex((m) => m.type === type);
       if (i >= 0) return this.queue.splice(i, 1)[0] as Extract<TrackerServerMessage, { type: T }>;
       const left = deadline - Date.now();
+      if (this.isClosed) throw new Error(`tracker socket closed while waiting for ${type}`);
       if (left <= 0) throw new Error(`no ${type} message within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
@@ -113,18 +121,34 @@ export async function openRawChannel(trackerUrl: string, swarmId: string, relayI
   };
   const closed = new Promise<void>((resolve) => dc.addEventListener('close', () => resolve()));
   const connectionId = 'raw' + Math.random().toString(36).slice(2, 10);
+  // Candidates gathered before the offer went out wait for it: the relay knows no connection before its offer.
+  let early: { candidate: string; sdpMid: string }[] | undefined = [];
+  const sendCandidate = (c: { candidate: string; sdpMid: string }): void =>
+    tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'candidate', ...c } });
   pc.onicecandidate = (ev) => {
-    if (ev.candidate?.candidate) {
-      tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'candidate', candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid ?? '0' } });
-    }
+    if (!ev.candidate?.candidate) return;
+    const c = { candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid ?? '0' };
+    if (early !== undefined) early.push(c);
+    else sendCandidate(c);
   };
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
   tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'offer', sdp: pc.localDescription?.sdp ?? (offer.sdp as string) } });
+  for (const c of early) sendCandidate(c);
+  early = undefined;
   const opened = new Promise<void>((resolve) => dc.addEventListener('open', () => resolve()));
-  const answer = await tracker.next('signal');
-  if (answer.signal.kind !== 'answer') throw new Error(`expected an answer, got ${answer.signal.kind}`);
-  await pc.setRemoteDescription({ type: 'answer', sdp: answer.signal.sdp });
+  // Candidates the relay trickles before its answer are applied after it.
+  const remoteEarly: { candidate: string; sdpMid?: string | undefined }[] = [];
+  for (;;) {
+    const m = await tracker.next('signal', 15_000);
+    if (m.signal.kind === 'answer') {
+      await pc.setRemoteDescription({ type: 'answer', sdp: m.signal.sdp });
+      break;
+    }
+    if (m.signal.kind === 'candidate') remoteEarly.push(m.signal);
+    else if (m.signal.kind !== 'end-of-candidates') throw new Error(`expected an answer, got ${m.signal.kind}`);
+  }
+  for (const c of remoteEarly) await pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdpMid ?? '0' }).catch(() => undefined);
   void (async () => {
     for (;;) {
       const m = await tracker.next('signal', 30_000).catch(() => undefined);
