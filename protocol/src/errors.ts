@@ -43,6 +43,7 @@ export const ErrorCode = {
   INTERNAL: 'RC_ERR_INTERNAL',
   // Relay origin side (appended)
   PLAYLIST_INVALID: 'RC_ERR_PLAYLIST_INVALID',
+  DIGEST_SIDECAR_INVALID: 'RC_ERR_DIGEST_SIDECAR_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

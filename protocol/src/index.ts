@@ -48,3 +48,13 @@ export {
   type TrackerMessage,
   type TrackerServerMessage,
 } from './tracker-messages.js';
+export {
+  DIGEST_SIDECAR_SUFFIX,
+  DIGEST_SIDECAR_VERSION,
+  MAX_DIGEST_ENTRIES,
+  MAX_DIGEST_SIDECAR_BYTES,
+  decodeDigestSidecar,
+  digestSidecarUrl,
+  encodeDigestSidecar,
+  type DigestSidecar,
+} from './segment-digests.js';

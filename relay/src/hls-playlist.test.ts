@@ -24,10 +24,17 @@ describe('parseMediaPlaylist', () => {
     expect(p.endList).toBe(true);
     expect(p.isMaster).toBe(false);
     expect(p.segments).toEqual([
-      { url: 'http://o.example/media/v1/seg17.ts', sequence: 17 },
-      { url: 'http://o.example/media/other/seg18.ts?tok=1', sequence: 18 },
-      { url: 'https://cdn.example.com/abs/seg19.ts', sequence: 19 },
+      { url: 'http://o.example/media/v1/seg17.ts', uri: 'seg17.ts', sequence: 17 },
+      { url: 'http://o.example/media/other/seg18.ts?tok=1', uri: '../other/seg18.ts?tok=1', sequence: 18 },
+      { url: 'https://cdn.example.com/abs/seg19.ts', uri: 'https://cdn.example.com/abs/seg19.ts', sequence: 19 },
     ]);
+    expect(p.initSegmentUris).toEqual([]);
+  });
+
+  it('lists EXT-X-MAP init segments as written', () => {
+    const p = parseMediaPlaylist('#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\nseg0.m4s\n#EXT-X-MAP:URI="init.mp4"\n', 'http://o/x/i.m3u8');
+    expect(p.initSegmentUris).toEqual(['init.mp4']);
+    expect(p.segments.map((s) => s.uri)).toEqual(['seg0.m4s']);
   });
 
   it('treats a playlist without EXT-X-ENDLIST as live', () => {

@@ -13,11 +13,15 @@ export interface MediaPlaylist {
   isMaster: boolean;
   /** Segments in playlist order, URIs resolved against the playlist URL. */
   segments: MediaSegment[];
+  /** URIs of EXT-X-MAP init segments as written, in order of appearance. */
+  initSegmentUris: string[];
 }
 
 export interface MediaSegment {
   /** Absolute URL (resolved against the playlist URL; may still be outside the allowlist). */
   url: string;
+  /** The URI exactly as the playlist writes it. */
+  uri: string;
   sequence: number;
 }
 
@@ -30,7 +34,7 @@ export function parseMediaPlaylist(text: string, playlistUrl: URL | string): Med
   if ((lines[0] ?? '').replace(/^\uFEFF/, '').trim() !== '#EXTM3U') {
     throw new RelaycastError(ErrorCode.PLAYLIST_INVALID, 'playlist does not start with #EXTM3U');
   }
-  const playlist: MediaPlaylist = { targetDurationSec: 0, mediaSequence: 0, endList: false, isMaster: false, segments: [] };
+  const playlist: MediaPlaylist = { targetDurationSec: 0, mediaSequence: 0, endList: false, isMaster: false, segments: [], initSegmentUris: [] };
   let sequence: number | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = (lines[i] as string).trim();
@@ -44,6 +48,9 @@ export function parseMediaPlaylist(text: string, playlistUrl: URL | string): Med
         playlist.endList = true;
       } else if (line.startsWith('#EXT-X-STREAM-INF:')) {
         playlist.isMaster = true;
+      } else if (line.startsWith('#EXT-X-MAP:')) {
+        const uri = /URI="([^"]+)"/.exec(line)?.[1];
+        if (uri !== undefined && !playlist.initSegmentUris.includes(uri)) playlist.initSegmentUris.push(uri);
       }
       continue;
     }
@@ -57,7 +64,7 @@ export function parseMediaPlaylist(text: string, playlistUrl: URL | string): Med
       sequence++;
       continue;
     }
-    playlist.segments.push({ url, sequence });
+    playlist.segments.push({ url, uri: line, sequence });
     sequence++;
   }
   return playlist;

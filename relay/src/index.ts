@@ -7,3 +7,4 @@ export { TrackerClient, type RelayAdvertisement, type RelaySigner, type TrackerC
 export { parseCliArgs, resolveConfig, readConfigFile, type CliCommand, type RelayConfig } from './relay-config.js';
 export type { SegmentRequest, SegmentSource, SegmentStream } from './segment-source.js';
 export type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
+export { DigestWriter, type DigestScanResult, type DigestWriterOptions } from './digest-writer.js';
