@@ -46,7 +46,6 @@ export interface RelaycastClientEvents {
   'relay-disconnected': (relayId: string, reason: RelaycastError) => void;
   fallback: (info: { url: string; relayId: string | undefined; reason: FallbackReason; bytesFromRelay: number }) => void;
   'segment-loaded': (info: { url: string; result: LoadResult }) => void;
-  error: (err: RelaycastError) => void;
 }
 
 /**

@@ -103,7 +103,9 @@ function checkOptions(o: RelayNodeOptions): void {
 export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> {
   checkOptions(options);
   const relayId = options.keypair.relayId;
-  const log = (options.logger ?? pino({ level: DEFAULT_LOG_LEVEL })).child({ component: 'relay-node', relayId });
+  // Components get `base` and add their own `component`; only this file's lines say 'relay-node'.
+  const base = (options.logger ?? pino({ level: DEFAULT_LOG_LEVEL })).child({ relayId });
+  const log = base.child({ component: 'relay-node' });
   const source =
     options.source ??
     createOriginSegmentSource({
@@ -111,7 +113,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
       allowedOrigins: options.allowedOrigins,
       relayId,
       cacheMaxBytes: options.cacheMaxBytes,
-      logger: log,
+      logger: base,
     });
   let transport: RelayTransport;
   let channels: ChannelServer;
@@ -123,9 +125,9 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         portRangeBegin: options.rtcPort,
         portRangeEnd: options.rtcPort,
         maxPeers: options.maxPeers,
-        logger: log,
+        logger: base,
       });
-    channels = new ChannelServer({ ...options.channel, source, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: log });
+    channels = new ChannelServer({ ...options.channel, source, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: base });
   } catch (err) {
     await source.close();
     throw err;
@@ -156,7 +158,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     trackerUrl: options.trackerUrl,
     keypair: options.keypair,
     transport,
-    logger: log,
+    logger: base,
     onPeer,
     advertise: () => ({
       capacity,

@@ -96,7 +96,6 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     client.on('relay-disconnected', (id, reason) => this.emit('relay-disconnected', id, reason));
     client.on('fallback', (info) => this.emit('fallback', info));
     client.on('segment-loaded', (info) => this.emit('segment-loaded', info));
-    client.on('error', (err) => this.emit('error', err));
     void client.start();
   }
 
