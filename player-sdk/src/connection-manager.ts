@@ -1,112 +1,170 @@
 import { ErrorCode, RelaycastError, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
-import { DEFAULT_MAX_RELAYS, DEFAULT_MAX_REQUESTS_PER_RELAY, DEFAULT_RELAY_BACKOFF_MS, DEFAULT_SHORTLIST_SIZE, MAX_RELAYS_LIMIT } from './constants.js';
+import {
+  DEFAULT_MAX_RELAYS,
+  DEFAULT_MAX_REQUESTS_PER_RELAY,
+  DEFAULT_REFILL_RETRY_MAX_MS,
+  DEFAULT_REFILL_RETRY_MIN_MS,
+  DEFAULT_REJOIN_INTERVAL_MS,
+  DEFAULT_RELAY_BACKOFF_MS,
+  DEFAULT_SHORTLIST_SIZE,
+  MAX_RELAYS_LIMIT,
+} from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import { RelayConnection, type RelayConnectionOptions } from './relay-connection.js';
+import type { FallbackReason } from './stats.js';
 import type { ViewerTrackerClient } from './tracker-client.js';
-import type { FallbackReason } from './sdk-stats.js';
 import { TypedEmitter } from './typed-emitter.js';
 
 /** Consecutive time-outs after which a relay connection is dropped. */
 const STRIKES_BEFORE_DROP = 2;
+/** Relays remembered as backed off before expired entries are pruned. */
+const MAX_BACKOFF_ENTRIES = 64;
 
 export interface ConnectionManagerOptions {
   /** Tracker session used for joins and signaling. Required. */
   tracker: ViewerTrackerClient;
   /** Swarm to join (master playlist URL without query). Required. */
   swarmId: string;
-  /** Warm relay connections to keep (1-3). Default: DEFAULT_MAX_RELAYS (2). */
+  /** Warm relay connections to keep, clamped to 1-MAX_RELAYS_LIMIT (3). Default: DEFAULT_MAX_RELAYS (2). */
   maxRelays?: number | undefined;
   /** Relays asked for per join. Default: DEFAULT_SHORTLIST_SIZE (5). */
   shortlistSize?: number | undefined;
   /** Region hint for the tracker. Default: none. */
   region?: string | undefined;
-  /** A failed relay is not retried for this long. Default: DEFAULT_RELAY_BACKOFF_MS (30 s). */
+  /** A relay whose connection failed or closed is not retried for this long. Default: DEFAULT_RELAY_BACKOFF_MS (30 s). */
   relayBackoffMs?: number | undefined;
-  /** Requests in flight per relay before it counts as busy. Default: DEFAULT_MAX_REQUESTS_PER_RELAY (6). */
+  /** Joins for a fresh shortlist are at least this far apart. Default: DEFAULT_REJOIN_INTERVAL_MS (3 s). */
+  rejoinIntervalMs?: number | undefined;
+  /** First delay before trying again while short of relays (doubles). Default: DEFAULT_REFILL_RETRY_MIN_MS (1 s). */
+  refillRetryMinMs?: number | undefined;
+  /** Longest delay between such tries. Default: DEFAULT_REFILL_RETRY_MAX_MS (30 s). */
+  refillRetryMaxMs?: number | undefined;
+  /** Requests in flight per relay; a full relay is not picked. Default: DEFAULT_MAX_REQUESTS_PER_RELAY (6). */
   maxRequestsPerRelay?: number | undefined;
-  /** WebRTC settings for each connection. */
-  connection: Omit<RelayConnectionOptions, 'relayId' | 'sendSignal' | 'logger'>;
+  /** WebRTC settings for each connection. Default: {} (globalThis.RTCPeerConnection, no ICE servers). */
+  connection?: Omit<RelayConnectionOptions, 'relayId' | 'sendSignal' | 'logger' | 'maxConcurrentRequests'> | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
 }
 
-interface ManagerEvents {
+export interface ConnectionManagerEvents {
   'relay-connected': (relayId: string) => void;
+  /** An open connection closed; `reason.details.violation` is set when the relay broke the protocol. */
   'relay-disconnected': (relayId: string, reason: RelaycastError) => void;
 }
 
 /**
  * Keeps up to `maxRelays` warm data channels from the tracker's shortlist, replaces those that
- * fail, and picks the relay for each request (fewest in flight, then fastest measured).
+ * close or fail with the next shortlisted relay (re-joining for a fresh shortlist when the list is
+ * used up), keeps failed relays out for a while, and picks the relay for each request.
  */
-export class ConnectionManager extends TypedEmitter<ManagerEvents> {
+export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
+  /** Open and connecting connections, by relay id. */
   private readonly connections = new Map<string, RelayConnection>();
   private readonly byConnectionId = new Map<string, RelayConnection>();
   private readonly backoffUntil = new Map<string, number>();
   private readonly strikes = new Map<string, number>();
   private shortlist: RelayDescriptor[] = [];
-  private filling: Promise<void> | undefined;
+  private pumping = false;
+  private pumpAgain = false;
   private closed = false;
   private lastJoinAt = -Infinity;
+  private joinNow = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryDelayMs: number;
+  private readonly waiters = new Set<() => void>();
   private readonly maxRelays: number;
   private readonly log: SdkLogger;
   private readonly onSignal = (msg: SignalMessage): void => {
-    void this.byConnectionId.get(msg.connectionId)?.handleSignal(msg.signal);
+    const conn = this.byConnectionId.get(msg.connectionId);
+    // Only the relay this connection was opened to may steer it.
+    if (conn !== undefined && conn.relayId === msg.from) void conn.handleSignal(msg.signal);
   };
   private readonly onTrackerConnected = (): void => {
-    // Fresh tracker session (first connect or after a restart): refill from a new shortlist.
-    this.lastJoinAt = -Infinity;
-    this.refill();
+    // A fresh tracker session (first connect or after a drop) knows nothing of this viewer: join
+    // again even with a full warm set, so the tracker counts us and may hand us relays later.
+    this.joinNow = true;
+    void this.pump();
   };
 
   constructor(private readonly options: ConnectionManagerOptions) {
     super();
-    this.maxRelays = Math.min(MAX_RELAYS_LIMIT, Math.max(1, options.maxRelays ?? DEFAULT_MAX_RELAYS));
+    this.maxRelays = Math.min(MAX_RELAYS_LIMIT, Math.max(1, Math.floor(options.maxRelays ?? DEFAULT_MAX_RELAYS)));
+    this.retryDelayMs = options.refillRetryMinMs ?? DEFAULT_REFILL_RETRY_MIN_MS;
     this.log = options.logger ?? silentLogger;
     options.tracker.on('signal', this.onSignal);
     options.tracker.on('connected', this.onTrackerConnected);
   }
 
-  /** Connected relays, for stats and tests. */
+  /** Relays with an open data channel. */
   get connectedRelayIds(): string[] {
     return [...this.connections.values()].filter((c) => c.isOpen).map((c) => c.relayId);
   }
 
-  /** Fills the warm set; resolves when the attempt is over (with or without relays). */
-  start(signal?: AbortSignal): Promise<void> {
-    return this.fill(signal);
+  /** The open connection to a relay, if any (for tests and diagnostics). */
+  connection(relayId: string): RelayConnection | undefined {
+    const c = this.connections.get(relayId);
+    return c?.isOpen === true ? c : undefined;
   }
 
-  /** Best open relay for a new request, or undefined. */
+  /**
+   * Starts filling the warm set and resolves when `maxRelays` are open or nothing more can be tried
+   * right now (no candidates, every attempt settled), or when `signal` aborts. Never rejects: no
+   * relay at all is a normal state (loads go to the origin).
+   */
+  async start(signal?: AbortSignal): Promise<void> {
+    void this.pump();
+    await this.whenSettled(this.maxRelays, signal);
+  }
+
+  /**
+   * Resolves once at least `minOpen` relays are open, or no join or connection attempt is in
+   * progress, or `signal` aborts.
+   */
+  whenSettled(minOpen: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.closed || signal?.aborted === true || this.connectedRelayIds.length >= minOpen || this.idle()) {
+          this.waiters.delete(check);
+          signal?.removeEventListener('abort', check);
+          resolve();
+        }
+      };
+      this.waiters.add(check);
+      signal?.addEventListener('abort', check, { once: true });
+      check();
+    });
+  }
+
+  /**
+   * Best open relay for a new request: fewest requests in flight, then highest measured throughput,
+   * then lowest time to first byte. Undefined when none is open and below its request limit.
+   */
   pick(exclude?: ReadonlySet<string>): RelayConnection | undefined {
     const max = this.options.maxRequestsPerRelay ?? DEFAULT_MAX_REQUESTS_PER_RELAY;
     let best: RelayConnection | undefined;
     for (const c of this.connections.values()) {
       if (!c.isOpen || c.activeRequests >= max || exclude?.has(c.relayId) === true) continue;
-      if (
-        best === undefined ||
-        c.activeRequests < best.activeRequests ||
-        (c.activeRequests === best.activeRequests && c.throughputBytesPerMs > best.throughputBytesPerMs)
-      ) {
-        best = c;
-      }
+      if (best === undefined || better(c, best)) best = c;
     }
     return best;
   }
 
   /**
-   * Reports a failed request. A closed channel or a protocol error drops the relay at once; time-outs
-   * drop it after STRIKES_BEFORE_DROP in a row (a briefly slow relay keeps its warm connection, a
-   * dead one, whose channel may take ICE's consent timeout to close, is dropped quickly).
+   * Reports a failed request. A relay is dropped after STRIKES_BEFORE_DROP failures in a row: one
+   * slow answer or one upstream error (the origin behind the relay failing) keeps a warm connection,
+   * a dead relay, whose channel may take ICE's consent timeout to close, goes quickly. Protocol
+   * violations and closed channels need no report: the connection is closed already. ABSENT is not
+   * a failure: the relay is healthy, it just lacks that segment.
    */
   reportFailure(relayId: string, reason: FallbackReason): void {
+    if (reason === 'absent' || reason === 'no-relay') return;
     const conn = this.connections.get(relayId);
-    if (conn === undefined) return;
+    if (conn === undefined || conn.isClosed) return;
     const strikes = (this.strikes.get(relayId) ?? 0) + 1;
     this.strikes.set(relayId, strikes);
-    const timeout = reason === 'ttfb-timeout' || reason === 'stall';
-    if (!timeout || strikes >= STRIKES_BEFORE_DROP) {
-      conn.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay dropped after ${reason}`));
+    if (strikes >= STRIKES_BEFORE_DROP) {
+      conn.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay dropped after ${strikes} failed requests (last: ${reason})`, { details: { reason } }));
     }
   }
 
@@ -115,74 +173,145 @@ export class ConnectionManager extends TypedEmitter<ManagerEvents> {
   }
 
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.retryTimer);
     this.options.tracker.off('signal', this.onSignal);
     this.options.tracker.off('connected', this.onTrackerConnected);
     for (const c of [...this.connections.values()]) c.close();
     this.connections.clear();
+    this.byConnectionId.clear();
+    this.notify();
   }
 
-  private refill(): void {
-    if (!this.closed) void this.fill();
+  private idle(): boolean {
+    if (this.pumping) return false;
+    for (const c of this.connections.values()) if (!c.isOpen) return false;
+    return true;
   }
 
-  private fill(signal?: AbortSignal): Promise<void> {
-    this.filling ??= this.doFill(signal).finally(() => {
-      this.filling = undefined;
-    });
-    return this.filling;
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
   }
 
-  private async doFill(signal?: AbortSignal): Promise<void> {
-    if (this.closed || this.connections.size >= this.maxRelays) return;
-    const now = Date.now();
-    let candidates = this.freshCandidates(now);
-    // Re-join for a fresh shortlist when ours is used up, at most every few seconds.
-    if (candidates.length < this.maxRelays - this.connections.size && now - this.lastJoinAt > 3_000) {
-      this.lastJoinAt = now;
+  /**
+   * Tops the warm set up: launches connections to fresh shortlisted relays, joining for a new
+   * shortlist when ours is used up. One pump runs at a time; a request for another while it awaits
+   * the tracker makes it go round again, so a relay closing mid-join is still replaced.
+   */
+  private async pump(): Promise<void> {
+    if (this.closed) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    try {
+      do {
+        this.pumpAgain = false;
+        await this.pumpOnce();
+      } while (this.pumpAgain && !this.closed);
+    } finally {
+      this.pumping = false;
+    }
+    this.scheduleRetry();
+    this.notify();
+  }
+
+  private async pumpOnce(): Promise<void> {
+    const need = (): number => this.maxRelays - this.connections.size;
+    if (need() <= 0 && !this.joinNow) return;
+    let candidates = this.freshCandidates(Date.now());
+    const rejoinMs = this.options.rejoinIntervalMs ?? DEFAULT_REJOIN_INTERVAL_MS;
+    const shortOfCandidates = candidates.length < need() && Date.now() - this.lastJoinAt >= rejoinMs;
+    if ((this.joinNow || shortOfCandidates) && this.options.tracker.isReady) {
+      this.joinNow = false;
+      this.lastJoinAt = Date.now();
       try {
         this.shortlist = await this.options.tracker.join(this.options.swarmId, {
           region: this.options.region,
           count: this.options.shortlistSize ?? DEFAULT_SHORTLIST_SIZE,
-          signal,
         });
       } catch (err) {
         this.log.debug({ code: (err as RelaycastError).code }, 'join failed');
       }
+      if (this.closed) return;
       candidates = this.freshCandidates(Date.now());
     }
-    const wanted = candidates.slice(0, this.maxRelays - this.connections.size);
-    await Promise.all(wanted.map((d) => this.connect(d.relayId, signal)));
+    for (const d of candidates.slice(0, Math.max(0, need()))) this.launch(d.relayId);
+  }
+
+  /** While short of relays, tries again later with a doubling delay (new shortlist, expired backoffs). */
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer !== undefined || this.connections.size >= this.maxRelays) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(this.options.refillRetryMaxMs ?? DEFAULT_REFILL_RETRY_MAX_MS, delay * 2);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.pump();
+    }, delay);
   }
 
   private freshCandidates(now: number): RelayDescriptor[] {
     return this.shortlist.filter((d) => !this.connections.has(d.relayId) && (this.backoffUntil.get(d.relayId) ?? 0) <= now);
   }
 
-  private async connect(relayId: string, signal?: AbortSignal): Promise<void> {
-    const conn = new RelayConnection({
-      ...this.options.connection,
-      relayId,
-      sendSignal: (to, id, s) => this.options.tracker.sendSignal(to, id, s),
-      logger: this.log,
-    });
+  private launch(relayId: string): void {
+    let conn: RelayConnection;
+    try {
+      conn = new RelayConnection({
+        ...this.options.connection,
+        relayId,
+        maxConcurrentRequests: this.options.maxRequestsPerRelay,
+        sendSignal: (to, id, s) => this.options.tracker.sendSignal(to, id, s),
+        logger: this.log,
+      });
+    } catch (err) {
+      this.log.warn({ code: (err as RelaycastError).code }, 'cannot create a relay connection');
+      this.backoffUntil.set(relayId, Date.now() + (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS));
+      return;
+    }
     this.connections.set(relayId, conn);
     this.byConnectionId.set(conn.connectionId, conn);
+    let wasOpen = false;
     conn.onClose((reason) => {
       this.byConnectionId.delete(conn.connectionId);
       this.strikes.delete(relayId);
       if (this.connections.get(relayId) === conn) this.connections.delete(relayId);
       if (this.closed) return;
       this.backoffUntil.set(relayId, Date.now() + (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS));
-      this.emit('relay-disconnected', relayId, reason);
-      this.refill();
+      if (this.backoffUntil.size > MAX_BACKOFF_ENTRIES) this.pruneBackoff();
+      if (wasOpen) this.emit('relay-disconnected', relayId, reason);
+      this.notify();
+      void this.pump();
     });
-    try {
-      await conn.connect(signal);
-      this.log.info({ relayId }, 'relay connected');
-      this.emit('relay-connected', relayId);
-    } catch (err) {
-      this.log.debug({ relayId, code: (err as RelaycastError).code }, 'relay connection failed');
-    }
+    conn.connect().then(
+      () => {
+        wasOpen = true;
+        this.retryDelayMs = this.options.refillRetryMinMs ?? DEFAULT_REFILL_RETRY_MIN_MS;
+        this.log.info({ relayId }, 'relay connected');
+        this.emit('relay-connected', relayId);
+        this.notify();
+      },
+      (err: unknown) => {
+        this.log.debug({ relayId, code: (err as RelaycastError).code }, 'relay connection failed');
+      },
+    );
   }
+
+  /** Keeps the backoff table bounded: expired entries go. */
+  private pruneBackoff(): void {
+    const now = Date.now();
+    for (const [id, until] of this.backoffUntil) if (until <= now) this.backoffUntil.delete(id);
+  }
+}
+
+function better(a: RelayConnection, b: RelayConnection): boolean {
+  if (a.activeRequests !== b.activeRequests) return a.activeRequests < b.activeRequests;
+  if (a.throughputBytesPerMs !== b.throughputBytesPerMs) return a.throughputBytesPerMs > b.throughputBytesPerMs;
+  // 0 means "not measured yet", not "instant".
+  if (a.ttfbMs === 0 || a.ttfbMs === b.ttfbMs) return false;
+  return b.ttfbMs === 0 || a.ttfbMs < b.ttfbMs;
 }

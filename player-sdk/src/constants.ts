@@ -13,6 +13,13 @@ export const DEFAULT_STALL_TIMEOUT_MS = 2_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** A shortlist must arrive within this after a join. */
 export const DEFAULT_JOIN_TIMEOUT_MS = 5_000;
+/** The tracker must say hello within this after the socket was created, or the socket is dropped. */
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+/** Joins for a fresh shortlist are at least this far apart (the tracker rate-limits too). */
+export const DEFAULT_REJOIN_INTERVAL_MS = 3_000;
+/** With fewer warm relays than wanted, the manager tries again after this (doubling up to the max). */
+export const DEFAULT_REFILL_RETRY_MIN_MS = 1_000;
+export const DEFAULT_REFILL_RETRY_MAX_MS = 30_000;
 /** Tracker reconnect backoff. */
 export const DEFAULT_RECONNECT_MIN_MS = 500;
 export const DEFAULT_RECONNECT_MAX_MS = 15_000;

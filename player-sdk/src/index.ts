@@ -1,6 +1,6 @@
-export { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions } from './relaycast-client.js';
-export type { LoadOptions, LoadRequest, LoadResult } from './segment-loader.js';
-export type { FallbackReason, RelayStatsEntry, SdkStatsSnapshot } from './sdk-stats.js';
+export { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions, type SegmentLoadedInfo } from './relaycast-client.js';
+export type { FallbackInfo, LoadOptions, LoadRequest, LoadResult } from './segment-loader.js';
+export type { FallbackReason, RelayStatsEntry, SdkStatsSnapshot } from './stats.js';
 export type { SdkLogger } from './logger.js';
 export type { RTCPeerConnectionConstructor } from './relay-connection.js';
 export type { WebSocketConstructor } from './tracker-client.js';

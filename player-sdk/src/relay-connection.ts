@@ -6,12 +6,12 @@ import {
   decodeFrames,
   encodeFrame,
   toRelaycastError,
+  type ByteRange,
   type RelayFrame,
   type ResponseFrame,
   type SignalPayload,
-  type ByteRange,
 } from '@relaycast/protocol';
-import { DEFAULT_CONNECT_TIMEOUT_MS, MAX_PENDING_CANDIDATES } from './constants.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_REQUESTS_PER_RELAY, MAX_PENDING_CANDIDATES } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import { randomId } from './random-id.js';
 
@@ -20,27 +20,35 @@ export type RTCPeerConnectionConstructor = new (config?: RTCConfiguration) => RT
 export interface RelayConnectionOptions {
   /** Relay id (base58 public key) from the shortlist. Required. */
   relayId: string;
-  /** Sends a signaling payload to the relay through the tracker. Required. */
+  /** Sends a signaling payload to the relay through the tracker; false when it could not be sent. Required. */
   sendSignal: (to: string, connectionId: string, signal: SignalPayload) => boolean;
   /** RTCPeerConnection implementation. Default: globalThis.RTCPeerConnection. */
   RTCPeerConnection?: RTCPeerConnectionConstructor | undefined;
-  /** Passed to every RTCPeerConnection (ICE servers; `bindAddress` with node-datachannel in Node). Default: {}. */
+  /** Passed (copied) to every RTCPeerConnection: ICE servers; `bindAddress` with node-datachannel in Node. Default: {}. */
   rtcConfiguration?: RTCConfiguration | undefined;
   /** Offer to open data channel. Default: DEFAULT_CONNECT_TIMEOUT_MS (10 s). */
   connectTimeoutMs?: number | undefined;
+  /** Requests in flight on this channel; more are refused with RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_REQUESTS_PER_RELAY (6). */
+  maxConcurrentRequests?: number | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
 }
 
 export interface RelayRequest {
+  /** Absolute segment URL. */
   url: string;
+  /** Half-open byte range; undefined asks for the whole resource. */
   range?: ByteRange | undefined;
+  /** Media playlist the segment belongs to. */
   playlistUrl?: string | undefined;
 }
 
 export interface RelayRequestHandlers {
+  /** Aborting sends CANCEL and rejects the request with RC_ERR_ABORTED. */
   signal: AbortSignal;
+  /** The relay's RESPONSE, already checked against the request. */
   onResponse: (response: ResponseFrame) => void;
+  /** Each DATA chunk, in order, already checked to fit the request. */
   onData: (chunk: Uint8Array) => void;
 }
 
@@ -49,17 +57,22 @@ interface ActiveRequest {
   received: number;
   responded: boolean;
   expectedOffset: number;
+  /** Most DATA bytes the request may carry (range length, else what the RESPONSE's size leaves). */
+  maxBytes: number;
   resolve: (bytes: number) => void;
   reject: (err: RelaycastError) => void;
 }
 
 /** Smoothing of the per-relay throughput and TTFB estimates. */
 const EWMA_ALPHA = 0.3;
+const MAX_REQUEST_ID = 0xffff_ffff;
+/** mDNS host candidates cannot resolve here and make some stacks wait seconds on them. */
+const MDNS_CANDIDATE = /\s[0-9a-z-]+\.local\s/i;
 
 /**
- * One WebRTC data channel to one relay, with requests multiplexed by id. Everything the relay
- * sends is checked against what was asked; a violation closes the connection (the relay is
- * then someone else's problem: the manager replaces it).
+ * One WebRTC data channel to one relay, with requests multiplexed by a u32 id. Everything the relay
+ * sends is checked against what was asked (offset, size, END byte count); a violation closes the
+ * connection with RC_ERR_RELAY_ERROR (`details.violation`), and the manager replaces the relay.
  */
 export class RelayConnection {
   readonly relayId: string;
@@ -70,76 +83,100 @@ export class RelayConnection {
   private nextRequestId = 1;
   private closed = false;
   private open = false;
+  private offerSent = false;
   private remoteDescriptionSet = false;
-  private readonly earlyCandidates: RTCIceCandidateInit[] = [];
+  private readonly earlyRemoteCandidates: RTCIceCandidateInit[] = [];
+  private readonly earlyLocalSignals: SignalPayload[] = [];
   private readonly closeListeners: ((reason: RelaycastError) => void)[] = [];
   private readonly log: SdkLogger;
-  /** Bytes/ms estimate from completed transfers (0 until measured). */
+  private readonly maxConcurrent: number;
+  private closeReason: RelaycastError | undefined;
+  /** Bytes per ms from completed transfers (0 until measured). */
   throughputBytesPerMs = 0;
+  /** Time to first byte from completed transfers, ms (0 until measured). */
   ttfbMs = 0;
 
   constructor(private readonly options: RelayConnectionOptions) {
     this.relayId = options.relayId;
     this.log = options.logger ?? silentLogger;
+    this.maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_REQUESTS_PER_RELAY;
     const PC = options.RTCPeerConnection ?? (globalThis.RTCPeerConnection as RTCPeerConnectionConstructor | undefined);
     if (PC === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no RTCPeerConnection implementation available');
-    this.pc = new PC(options.rtcConfiguration ?? {});
+    // A copy: some implementations (node-datachannel's polyfill) write defaults into the object.
+    this.pc = new PC({ ...(options.rtcConfiguration ?? {}) });
   }
 
   get isOpen(): boolean {
     return this.open && !this.closed;
   }
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   get activeRequests(): number {
     return this.requests.size;
   }
 
+  /** Called once when the connection closes, with the reason (immediately, async, if already closed). */
   onClose(listener: (reason: RelaycastError) => void): void {
-    if (this.closed) queueMicrotask(() => listener(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'connection closed')));
-    else this.closeListeners.push(listener);
+    if (this.closed) {
+      const reason = this.closeReason ?? new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'connection closed');
+      queueMicrotask(() => listener(reason));
+    } else this.closeListeners.push(listener);
   }
 
-  /** Creates the offer, signals it, and resolves when the data channel opens. */
+  /**
+   * Creates the offer, signals it, and resolves when the data channel opens. Rejects (and closes the
+   * connection) with RC_ERR_TIMEOUT after connectTimeoutMs, RC_ERR_ABORTED on abort,
+   * RC_ERR_TRACKER_UNAVAILABLE when the offer cannot be sent, RC_ERR_CHANNEL_CLOSED if it closes first.
+   */
   async connect(signal?: AbortSignal): Promise<void> {
-    const channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true });
-    channel.binaryType = 'arraybuffer';
-    this.channel = channel;
-    channel.addEventListener('message', (ev: MessageEvent) => this.onMessage(ev.data));
-    channel.addEventListener('close', () => this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'data channel closed')));
-    this.pc.addEventListener('icecandidate', (ev: RTCPeerConnectionIceEvent) => {
-      const c = ev.candidate;
-      if (c === null || c.candidate === '') this.signal({ kind: 'end-of-candidates' });
-      else this.signal({ kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid ?? undefined });
-    });
-    this.pc.addEventListener('connectionstatechange', () => {
-      if (this.pc.connectionState === 'failed' || this.pc.connectionState === 'closed') {
-        this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, `peer connection ${this.pc.connectionState}`));
-      }
-    });
-    const opened = new Promise<void>((resolve, reject) => {
-      const timeout = AbortSignal.timeout(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-      const abort = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
-      const onAbort = (): void => reject(new RelaycastError(timeout.aborted ? ErrorCode.TIMEOUT : ErrorCode.ABORTED, 'relay connection not established'));
-      abort.addEventListener('abort', onAbort, { once: true });
-      channel.addEventListener('open', () => {
-        abort.removeEventListener('abort', onAbort);
-        resolve();
-      });
-      this.onClose((reason) => reject(reason));
-    });
+    if (this.closed || this.channel !== undefined) throw new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'connect() may be called once');
+    const timeout = AbortSignal.timeout(this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    const abort = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    let onAbort: (() => void) | undefined;
     try {
+      const channel = this.pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true });
+      channel.binaryType = 'arraybuffer';
+      this.channel = channel;
+      channel.addEventListener('message', (ev: MessageEvent) => this.onMessage(ev.data));
+      channel.addEventListener('close', () => this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'data channel closed')));
+      channel.addEventListener('error', () => this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'data channel failed')));
+      this.pc.addEventListener('icecandidate', (ev: RTCPeerConnectionIceEvent) => {
+        const c = ev.candidate;
+        if (c === null || c.candidate === '') this.sendLocalSignal({ kind: 'end-of-candidates' });
+        else this.sendLocalSignal({ kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid ?? undefined });
+      });
+      this.pc.addEventListener('connectionstatechange', () => {
+        const state = this.pc.connectionState;
+        if (state === 'failed' || state === 'closed') this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, `peer connection ${state}`));
+      });
+      const opened = new Promise<void>((resolve, reject) => {
+        onAbort = () => reject(new RelaycastError(timeout.aborted ? ErrorCode.TIMEOUT : ErrorCode.ABORTED, 'relay connection not established'));
+        if (abort.aborted) onAbort();
+        abort.addEventListener('abort', onAbort, { once: true });
+        channel.addEventListener('open', () => resolve(), { once: true });
+        this.onClose(reject);
+      });
       const offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
       const sdp = this.pc.localDescription?.sdp ?? offer.sdp;
-      if (sdp === undefined || !this.signal({ kind: 'offer', sdp })) {
+      if (sdp === undefined || !this.options.sendSignal(this.relayId, this.connectionId, { kind: 'offer', sdp })) {
         throw new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'cannot send the offer: tracker not connected');
       }
+      this.offerSent = true;
+      // Candidates gathered while the offer was being made go out after it, never before.
+      for (const s of this.earlyLocalSignals.splice(0)) this.options.sendSignal(this.relayId, this.connectionId, s);
       await opened;
+      if (this.closed) throw this.closeReason ?? new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'connection closed');
       this.open = true;
     } catch (err) {
       const e = toRelaycastError(err);
       this.close(e);
       throw e;
+    } finally {
+      if (onAbort !== undefined) abort.removeEventListener('abort', onAbort);
     }
   }
 
@@ -148,37 +185,47 @@ export class RelayConnection {
     if (this.closed) return;
     try {
       if (payload.kind === 'answer') {
-        await this.pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        if (this.remoteDescriptionSet) return;
         this.remoteDescriptionSet = true;
-        for (const c of this.earlyCandidates.splice(0)) await this.pc.addIceCandidate(c);
+        await this.pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        for (const c of this.earlyRemoteCandidates.splice(0)) await this.pc.addIceCandidate(c);
       } else if (payload.kind === 'candidate') {
-        // mDNS candidates cannot resolve here and would stall ICE.
-        if (/\s[0-9a-f-]+\.local\s/i.test(payload.candidate)) return;
+        if (MDNS_CANDIDATE.test(` ${payload.candidate} `)) return;
         const init: RTCIceCandidateInit = { candidate: payload.candidate, sdpMid: payload.sdpMid ?? '0' };
-        if (this.remoteDescriptionSet) await this.pc.addIceCandidate(init);
-        else if (this.earlyCandidates.length < MAX_PENDING_CANDIDATES) this.earlyCandidates.push(init);
+        if (this.remoteDescriptionSet && this.earlyRemoteCandidates.length === 0) await this.pc.addIceCandidate(init);
+        else if (this.earlyRemoteCandidates.length < MAX_PENDING_CANDIDATES) this.earlyRemoteCandidates.push(init);
       }
     } catch (err) {
-      this.log.debug({ relayId: this.relayId, err: String(err) }, 'signal rejected');
+      this.log.debug({ relayId: this.relayId, kind: payload.kind, err: String(err) }, 'relay signal rejected');
+      if (payload.kind === 'answer') this.close(new RelaycastError(ErrorCode.RELAY_ERROR, 'relay sent an unusable answer'));
     }
   }
 
   /**
-   * Requests a segment (or range). Resolves with the byte count at END; rejects with
-   * RC_ERR_SEGMENT_UNAVAILABLE (ABSENT), RC_ERR_RELAY_ERROR (ERROR frame, relay's code in details),
-   * RC_ERR_CHANNEL_CLOSED or RC_ERR_ABORTED. Aborting sends CANCEL.
+   * Requests a segment (or range). Resolves with the DATA byte count at END. Rejects with
+   * RC_ERR_SEGMENT_UNAVAILABLE (ABSENT), RC_ERR_RELAY_ERROR (ERROR frame with the relay's code in
+   * `details.code`, or a protocol violation, which also closes the connection), RC_ERR_CHANNEL_CLOSED
+   * (the channel closed first), RC_ERR_RELAY_OVERLOADED (too many in flight here) or RC_ERR_ABORTED.
+   * Aborting sends CANCEL.
    */
   request(req: RelayRequest, handlers: RelayRequestHandlers): Promise<number> {
-    if (!this.isOpen || this.channel === undefined) {
+    const channel = this.channel;
+    if (!this.isOpen || channel === undefined) {
       return Promise.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'relay connection is not open'));
     }
-    const requestId = this.nextRequestId;
-    this.nextRequestId = this.nextRequestId >= 0xffff_ffff ? 1 : this.nextRequestId + 1;
-    const channel = this.channel;
+    if (this.requests.size >= this.maxConcurrent) {
+      return Promise.reject(new RelaycastError(ErrorCode.RELAY_OVERLOADED, 'too many requests in flight on this relay'));
+    }
+    if (handlers.signal.aborted) return Promise.reject(new RelaycastError(ErrorCode.ABORTED, 'request aborted'));
+    let requestId = this.nextRequestId;
+    while (this.requests.has(requestId)) requestId = requestId >= MAX_REQUEST_ID ? 1 : requestId + 1;
+    this.nextRequestId = requestId >= MAX_REQUEST_ID ? 1 : requestId + 1;
+    const start = req.range?.start ?? 0;
     return new Promise<number>((resolve, reject) => {
       const onAbort = (): void => {
-        if (!this.requests.delete(requestId)) return;
-        if (channel.readyState === 'open') channel.send(encodeFrame({ type: FrameType.CANCEL, requestId }));
+        if (!this.requests.has(requestId)) return;
+        this.requests.delete(requestId);
+        this.trySend(encodeFrame({ type: FrameType.CANCEL, requestId }));
         reject(new RelaycastError(ErrorCode.ABORTED, 'request aborted'));
       };
       const done = (fn: () => void): void => {
@@ -190,16 +237,22 @@ export class RelayConnection {
         handlers,
         received: 0,
         responded: false,
-        expectedOffset: req.range?.start ?? 0,
+        expectedOffset: start,
+        maxBytes: req.range?.end === undefined ? Number.MAX_SAFE_INTEGER : req.range.end - start,
         resolve: (n) => done(() => resolve(n)),
         reject: (e) => done(() => reject(e)),
       });
-      if (handlers.signal.aborted) return onAbort();
       handlers.signal.addEventListener('abort', onAbort, { once: true });
+      let frame: Uint8Array;
       try {
-        channel.send(encodeFrame({ type: FrameType.REQUEST, requestId, url: req.url, range: req.range, playlistUrl: req.playlistUrl }));
+        frame = encodeFrame({ type: FrameType.REQUEST, requestId, url: req.url, range: req.range, playlistUrl: req.playlistUrl });
       } catch (err) {
-        this.requests.get(requestId)?.reject(toRelaycastError(err, ErrorCode.CHANNEL_CLOSED));
+        // A URL too long for the wire is the caller's problem, not the relay's.
+        this.requests.get(requestId)?.reject(toRelaycastError(err));
+        return;
+      }
+      if (!this.trySend(frame)) {
+        this.requests.get(requestId)?.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'cannot send on the data channel'));
       }
     });
   }
@@ -211,14 +264,26 @@ export class RelayConnection {
     this.ttfbMs = this.ttfbMs === 0 ? ttfbMs : this.ttfbMs * (1 - EWMA_ALPHA) + ttfbMs * EWMA_ALPHA;
   }
 
+  /** Closes the peer connection; pending requests reject with `reason` (default RC_ERR_CHANNEL_CLOSED). */
   close(reason: RelaycastError = new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'connection closed')): void {
     if (this.closed) return;
     this.closed = true;
     this.open = false;
-    for (const r of [...this.requests.values()]) r.reject(reason);
+    this.closeReason = reason;
+    // Pending requests see CHANNEL_CLOSED, or RELAY_ERROR when the relay's misbehaviour closed it,
+    // so the loader can tell "the link went away" from "the relay broke the protocol".
+    const requestError =
+      reason.code === ErrorCode.CHANNEL_CLOSED || reason.code === ErrorCode.RELAY_ERROR
+        ? reason
+        : new RelaycastError(ErrorCode.CHANNEL_CLOSED, `connection closed: ${reason.message}`, { cause: reason });
+    for (const r of [...this.requests.values()]) r.reject(requestError);
     this.requests.clear();
     try {
       this.channel?.close();
+    } catch {
+      // closing twice is harmless
+    }
+    try {
       this.pc.close();
     } catch {
       // closing twice is harmless
@@ -226,58 +291,80 @@ export class RelayConnection {
     for (const l of this.closeListeners.splice(0)) l(reason);
   }
 
-  private signal(payload: SignalPayload): boolean {
-    return this.options.sendSignal(this.relayId, this.connectionId, payload);
+  private sendLocalSignal(payload: SignalPayload): void {
+    if (this.closed) return;
+    if (this.offerSent) this.options.sendSignal(this.relayId, this.connectionId, payload);
+    else if (this.earlyLocalSignals.length < MAX_PENDING_CANDIDATES) this.earlyLocalSignals.push(payload);
+  }
+
+  private trySend(frame: Uint8Array): boolean {
+    const channel = this.channel;
+    if (channel === undefined || channel.readyState !== 'open') return false;
+    try {
+      channel.send(frame as Uint8Array<ArrayBuffer>);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private onMessage(data: unknown): void {
+    if (this.closed) return;
     let bytes: Uint8Array;
     if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
     else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    else return this.violation('non-binary message from relay');
+    else return this.violation('non-binary message');
     let frames: RelayFrame[];
     try {
       frames = decodeFrames(bytes);
     } catch (err) {
-      return this.violation(`malformed frame: ${toRelaycastError(err).code}`);
+      return this.violation(`malformed frame (${toRelaycastError(err).code})`);
     }
-    for (const frame of frames) this.onFrame(frame);
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
   }
 
   private onFrame(frame: RelayFrame): void {
     if (frame.type === FrameType.ERROR && frame.requestId === 0) {
-      return this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay closed the channel: ${frame.code}`, { details: { code: frame.code } }));
+      return this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay closed the channel: ${frame.code} ${frame.message}`, { details: { code: frame.code } }));
     }
+    if (frame.type === FrameType.REQUEST || frame.type === FrameType.CANCEL) return this.violation(`relay sent frame type ${frame.type}`);
     const req = this.requests.get(frame.requestId);
-    if (req === undefined) return; // late frames of a cancelled request
+    // Frames of a request this side already cancelled or finished may still be in flight.
+    if (req === undefined) return;
     switch (frame.type) {
-      case FrameType.RESPONSE:
-        if (req.responded || frame.offset !== req.expectedOffset) return this.violation('unexpected RESPONSE');
+      case FrameType.RESPONSE: {
+        if (req.responded) return this.violation('second RESPONSE');
+        if (frame.offset !== req.expectedOffset) return this.violation(`RESPONSE offset ${frame.offset}, asked ${req.expectedOffset}`);
+        if (frame.totalBytes !== undefined) req.maxBytes = Math.min(req.maxBytes, frame.totalBytes - frame.offset);
         req.responded = true;
         req.handlers.onResponse(frame);
         return;
+      }
       case FrameType.DATA:
         if (!req.responded) return this.violation('DATA before RESPONSE');
+        if (req.received + frame.chunk.byteLength > req.maxBytes) return this.violation('more DATA than the request allows');
         req.received += frame.chunk.byteLength;
         req.handlers.onData(frame.chunk);
         return;
       case FrameType.END:
-        if (!req.responded || frame.bytesSent !== req.received) return this.violation('END does not match the bytes received');
+        if (!req.responded || frame.bytesSent !== req.received) return this.violation(`END says ${frame.bytesSent} bytes, ${req.received} arrived`);
         req.resolve(req.received);
         return;
       case FrameType.ABSENT:
+        if (req.responded) return this.violation('ABSENT after RESPONSE');
         req.reject(new RelaycastError(ErrorCode.SEGMENT_UNAVAILABLE, 'relay does not have the segment'));
         return;
       case FrameType.ERROR:
         req.reject(new RelaycastError(ErrorCode.RELAY_ERROR, `relay error ${frame.code}: ${frame.message}`, { details: { code: frame.code } }));
         return;
-      default:
-        return this.violation(`relay sent frame type ${frame.type}`);
     }
   }
 
   private violation(what: string): void {
     this.log.warn({ relayId: this.relayId, what }, 'relay protocol violation');
-    this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay protocol violation: ${what}`));
+    this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay protocol violation: ${what}`, { details: { violation: what } }));
   }
 }

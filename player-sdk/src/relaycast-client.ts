@@ -1,10 +1,10 @@
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, isAbortError, toRelaycastError } from '@relaycast/protocol';
 import { ConnectionManager } from './connection-manager.js';
 import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import type { RTCPeerConnectionConstructor } from './relay-connection.js';
-import { SdkStats, type FallbackReason, type SdkStatsSnapshot } from './sdk-stats.js';
-import { SegmentLoader, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
+import { SdkStats, type SdkStatsSnapshot } from './stats.js';
+import { SegmentLoader, type FallbackInfo, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
 import { ViewerTrackerClient, type WebSocketConstructor } from './tracker-client.js';
 import { TypedEmitter } from './typed-emitter.js';
 
@@ -13,25 +13,25 @@ export interface RelaycastClientOptions {
   trackerUrl?: string | undefined;
   /** Swarm id: the master playlist URL without query (see swarmIdFromUrl). Required. */
   swarmId: string;
-  /** WebSocket implementation. Default: globalThis.WebSocket (pass `ws` in Node). */
+  /** WebSocket implementation. Default: globalThis.WebSocket (pass `ws`'s WebSocket in Node). */
   WebSocket?: WebSocketConstructor | undefined;
   /** RTCPeerConnection implementation. Default: globalThis.RTCPeerConnection (node-datachannel's polyfill in Node). */
   RTCPeerConnection?: RTCPeerConnectionConstructor | undefined;
-  /** Passed to every RTCPeerConnection. Default: {} (no STUN/TURN). */
+  /** Passed (copied) to every RTCPeerConnection. Default: {} (no STUN/TURN). */
   rtcConfiguration?: RTCConfiguration | undefined;
   /** fetch for the origin. Default: globalThis.fetch. */
   fetch?: typeof fetch | undefined;
-  /** Warm relay connections (1-3). Default: DEFAULT_MAX_RELAYS (2). */
+  /** Warm relay connections, clamped to 1-3. Default: DEFAULT_MAX_RELAYS (2). */
   maxRelays?: number | undefined;
-  /** Relay time-to-first-byte deadline. Default: DEFAULT_TTFB_TIMEOUT_MS (1.5 s). */
+  /** Relay time-to-first-byte deadline; loadSegment can override it per request. Default: DEFAULT_TTFB_TIMEOUT_MS (1.5 s). */
   ttfbTimeoutMs?: number | undefined;
   /** Longest silence mid-transfer before falling back. Default: DEFAULT_STALL_TIMEOUT_MS (2 s). */
   stallTimeoutMs?: number | undefined;
   /** WebRTC setup deadline per relay. Default: DEFAULT_CONNECT_TIMEOUT_MS (10 s). */
   connectTimeoutMs?: number | undefined;
   /**
-   * Before any relay is connected, a load waits up to this long for the first relays to come up
-   * (once per client): a short startup delay instead of fetching the first segments from the origin.
+   * Before any relay is connected, the first loads wait up to this long for one to come up (once per
+   * client): a short startup delay instead of the first segments all coming from the origin.
    * Default: DEFAULT_STARTUP_RELAY_WAIT_MS (1.5 s).
    */
   startupRelayWaitMs?: number | undefined;
@@ -41,32 +41,51 @@ export interface RelaycastClientOptions {
   logger?: SdkLogger | undefined;
 }
 
+export interface SegmentLoadedInfo {
+  url: string;
+  result: LoadResult;
+}
+
 export interface RelaycastClientEvents {
   'relay-connected': (relayId: string) => void;
   'relay-disconnected': (relayId: string, reason: RelaycastError) => void;
-  fallback: (info: { url: string; relayId: string | undefined; reason: FallbackReason; bytesFromRelay: number }) => void;
-  'segment-loaded': (info: { url: string; result: LoadResult }) => void;
+  /** A request (or its rest) went to the origin instead of a relay. */
+  fallback: (info: FallbackInfo) => void;
+  'segment-loaded': (info: SegmentLoadedInfo) => void;
+  /**
+   * Something went wrong that playback survives or the caller also sees: a load that failed on the
+   * origin too (the loadSegment promise rejects as well; aborts are not errors), a relay that broke
+   * the protocol (it is dropped), the tracker refusing a message.
+   */
+  error: (err: RelaycastError) => void;
 }
 
 /**
- * The player-agnostic SDK: one per stream being played. Joins the tracker, keeps relays warm,
- * and loads segments from them with origin fallback, counting where every byte came from.
+ * The player-agnostic SDK: one per stream being played. Joins the tracker, keeps relays warm, and
+ * loads segments from them with origin fallback, counting where every byte came from. A dead or
+ * missing tracker never breaks playback: loads then go to the origin.
  */
 export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private readonly stats = new SdkStats();
   private readonly tracker: ViewerTrackerClient | undefined;
   private readonly manager: ConnectionManager | undefined;
   private readonly loader: SegmentLoader;
+  private readonly startupRelayWaitMs: number;
   private closed = false;
   private starting: Promise<void> | undefined;
-  private readonly startupRelayWaitMs: number;
+  private startupWaitDone = false;
+  private readonly closeController = new AbortController();
 
   constructor(options: RelaycastClientOptions) {
     super();
+    if (typeof options.swarmId !== 'string' || options.swarmId.length === 0) {
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'swarmId is required');
+    }
     const log = options.logger ?? silentLogger;
     this.startupRelayWaitMs = options.startupRelayWaitMs ?? DEFAULT_STARTUP_RELAY_WAIT_MS;
     if (options.trackerUrl !== undefined) {
       this.tracker = new ViewerTrackerClient({ trackerUrl: options.trackerUrl, WebSocket: options.WebSocket, logger: log });
+      this.tracker.on('error', (err) => this.emit('error', err));
       this.manager = new ConnectionManager({
         tracker: this.tracker,
         swarmId: options.swarmId,
@@ -80,7 +99,10 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         },
       });
       this.manager.on('relay-connected', (id) => this.emit('relay-connected', id));
-      this.manager.on('relay-disconnected', (id, reason) => this.emit('relay-disconnected', id, reason));
+      this.manager.on('relay-disconnected', (id, reason) => {
+        this.emit('relay-disconnected', id, reason);
+        if (reason.details?.['violation'] !== undefined) this.emit('error', reason);
+      });
     }
     this.loader = new SegmentLoader({
       manager: this.manager,
@@ -93,65 +115,104 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     });
   }
 
-  /** Connected relay ids. */
+  /** Relays with an open data channel. */
   get relays(): string[] {
     return this.manager?.connectedRelayIds ?? [];
   }
 
   /**
    * Connects to the tracker and warms relay connections. Resolves once that first attempt is over,
-   * with or without relays: playback never waits on the relay network.
+   * with or without relays (never rejects for want of relays: playback never waits on the relay
+   * network); rejects only with RC_ERR_ABORTED when `signal` aborts or the client is closed.
+   * Without a trackerUrl it resolves at once. Calling it again returns the same attempt.
    */
   start(signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(new RelaycastError(ErrorCode.ABORTED, 'client is closed'));
-    this.starting ??= this.warmUp(signal);
-    return this.starting;
+    this.starting ??= this.warmUp();
+    if (signal === undefined) return this.starting;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(new RelaycastError(ErrorCode.ABORTED, 'start aborted', { cause: signal.reason }));
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      (this.starting as Promise<void>).then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
-  private async warmUp(signal: AbortSignal | undefined): Promise<void> {
+  private async warmUp(): Promise<void> {
     if (this.tracker === undefined || this.manager === undefined) return;
-    this.tracker.connect();
-    try {
-      await this.tracker.whenReady(AbortSignal.any([AbortSignal.timeout(5_000), ...(signal ? [signal] : [])]));
-      await this.manager.start(signal);
-    } catch (err) {
-      if (signal?.aborted === true) throw err;
-      // Tracker unreachable: keep retrying in the background, serve from the origin meanwhile.
-    }
+    const tracker = this.tracker;
+    const stop = this.closeController.signal;
+    // The first attempt decides: hello, or a failure (refused, unreachable, no hello in time).
+    const reached = await new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean): void => {
+        tracker.off('connected', onConnected);
+        tracker.off('connect-failed', onFailed);
+        stop.removeEventListener('abort', onFailed);
+        resolve(ok);
+      };
+      const onConnected = (): void => finish(true);
+      const onFailed = (): void => finish(false);
+      tracker.on('connected', onConnected);
+      tracker.on('connect-failed', onFailed);
+      stop.addEventListener('abort', onFailed, { once: true });
+      tracker.connect();
+      if (tracker.isReady) finish(true);
+    });
+    // Unreachable: the tracker client keeps reconnecting in the background (and the manager fills
+    // the warm set once it is back); loads use the origin meanwhile.
+    if (reached) await this.manager.start(stop);
   }
 
-  /** Loads a segment (or byte range) from a relay, falling back to the origin. */
-  async loadSegment(request: LoadRequest, options?: LoadOptions): Promise<LoadResult> {
-    if (this.starting !== undefined && this.relays.length === 0) await this.awaitStartup(options?.signal);
-    const result = await this.loader.load(request, options);
+  /**
+   * Loads a segment (or byte range): from a relay, falling back to the origin (see SegmentLoader).
+   * Rejects with RC_ERR_ABORTED when `options.signal` aborts, else only when the origin fails too.
+   */
+  async loadSegment(request: LoadRequest, options: LoadOptions = {}): Promise<LoadResult> {
+    if (this.closed) throw new RelaycastError(ErrorCode.ABORTED, 'client is closed');
+    if (!this.startupWaitDone && this.starting !== undefined) await this.awaitFirstRelay(options.signal);
+    let result: LoadResult;
+    try {
+      result = await this.loader.load(request, options);
+    } catch (err) {
+      const e = toRelaycastError(err);
+      if (!isAbortError(e)) this.emit('error', e);
+      throw e;
+    }
     this.emit('segment-loaded', { url: request.url, result });
     return result;
   }
 
-  /** Waits (once) for the first relays, bounded by startupRelayWaitMs and the caller's signal. */
-  private async awaitStartup(signal: AbortSignal | undefined): Promise<void> {
-    const starting = this.starting;
-    if (starting === undefined) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      starting,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.startupRelayWaitMs);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      }),
-    ]);
-    clearTimeout(timer);
-    // Only the first loads wait: later ones must never be held up by a relay network that is down.
-    this.starting = undefined;
+  /** The first loads wait (bounded) for a first relay; later ones never wait on the relay network. */
+  private async awaitFirstRelay(signal: AbortSignal | undefined): Promise<void> {
+    if (this.relays.length > 0 || this.manager === undefined) {
+      this.startupWaitDone = true;
+      return;
+    }
+    const manager = this.manager;
+    const waitSignal = AbortSignal.any([AbortSignal.timeout(this.startupRelayWaitMs), this.closeController.signal, ...(signal ? [signal] : [])]);
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        manager.off('relay-connected', done);
+        waitSignal.removeEventListener('abort', done);
+        resolve();
+      };
+      manager.on('relay-connected', done);
+      waitSignal.addEventListener('abort', done, { once: true });
+      // The warm-up is over (tracker unreachable, or every relay tried): nothing more to wait for.
+      void this.starting?.then(done, done);
+    });
+    this.startupWaitDone = true;
   }
 
   getStats(): SdkStatsSnapshot {
     return this.stats.snapshot();
   }
 
+  /** Closes the tracker session and every relay connection. Loads in flight keep going from the origin when they must. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closeController.abort();
     this.manager?.close();
     this.tracker?.close();
   }

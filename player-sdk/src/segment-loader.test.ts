@@ -4,7 +4,7 @@ import { ErrorCode, FrameType, RelaycastError, type ResponseFrame } from '@relay
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionManager } from './connection-manager.js';
 import type { RelayConnection, RelayRequest, RelayRequestHandlers } from './relay-connection.js';
-import { SdkStats } from './sdk-stats.js';
+import { SdkStats } from './stats.js';
 import { SegmentLoader } from './segment-loader.js';
 
 /**

@@ -62,6 +62,10 @@ export function createFragmentLoaderClass(deps: FragmentLoaderDeps): LoaderClass
           {
             signal: controller.signal,
             ttfbTimeoutMs: deps.ttfbTimeoutMs(),
+            // Relay bytes were discarded: progress starts over (hls.js only gets the final data on success).
+            onRestart: () => {
+              stats.loaded = 0;
+            },
             onProgress: (chunk, loaded, total) => {
               if (controller.signal.aborted) return;
               if (stats.loading.first === 0) stats.loading.first = Math.max(performance.now(), stats.loading.start);

@@ -3,7 +3,7 @@ import { swarmIdFromUrl } from '@relaycast/protocol';
 import { DEFAULT_MAX_TTFB_TIMEOUT_MS, DEFAULT_MIN_TTFB_TIMEOUT_MS, TTFB_SHARE_OF_BUFFER } from '../constants.js';
 import { PlaybackMonitor, type PlaybackStatsSnapshot } from '../playback-monitor.js';
 import { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions } from '../relaycast-client.js';
-import type { SdkStatsSnapshot } from '../sdk-stats.js';
+import { SdkStats, type SdkStatsSnapshot } from '../stats.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { createFragmentLoaderClass } from './fragment-loader.js';
 
@@ -20,14 +20,7 @@ export interface RelaycastHlsStats extends SdkStatsSnapshot {
   relays: string[];
 }
 
-const EMPTY_STATS: SdkStatsSnapshot = {
-  bytesFromRelays: 0,
-  bytesFromOrigin: 0,
-  relayShare: 0,
-  perRelay: {},
-  fallbacks: { count: 0, byReason: {} },
-  segments: 0,
-};
+const EMPTY_STATS: SdkStatsSnapshot = new SdkStats().snapshot();
 
 /**
  * The hls.js adapter: replaces only `fLoader`. Usage:
@@ -96,6 +89,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     client.on('relay-disconnected', (id, reason) => this.emit('relay-disconnected', id, reason));
     client.on('fallback', (info) => this.emit('fallback', info));
     client.on('segment-loaded', (info) => this.emit('segment-loaded', info));
+    client.on('error', (err) => this.emit('error', err));
     void client.start();
   }
 

@@ -1,12 +1,14 @@
 /** Why a segment (or its rest) came from the origin instead of a relay. */
 export type FallbackReason = 'ttfb-timeout' | 'stall' | 'absent' | 'relay-error' | 'channel-closed' | 'no-relay';
 
+export const FALLBACK_REASONS: readonly FallbackReason[] = ['ttfb-timeout', 'stall', 'absent', 'relay-error', 'channel-closed', 'no-relay'];
+
 export interface RelayStatsEntry {
-  /** Verified-by-construction bytes this relay delivered. */
+  /** Bytes this relay delivered that ended up in loaded segments. */
   bytes: number;
   /** Requests sent to this relay. */
   requests: number;
-  /** Requests that ended in a fallback. */
+  /** Requests that ended in a fallback to the origin. */
   failures: number;
 }
 
@@ -14,11 +16,14 @@ export interface RelayStatsEntry {
 export interface SdkStatsSnapshot {
   bytesFromRelays: number;
   bytesFromOrigin: number;
-  /** bytesFromRelays / all bytes (0 when nothing loaded yet). */
+  /** Relay bytes thrown away because the origin's copy of the resource turned out to differ. */
+  bytesDiscarded: number;
+  /** bytesFromRelays / (bytesFromRelays + bytesFromOrigin); 0 when nothing loaded yet. */
   relayShare: number;
   perRelay: Record<string, RelayStatsEntry>;
-  fallbacks: { count: number; byReason: Partial<Record<FallbackReason, number>> };
-  /** Segments (or ranges) completely loaded. */
+  /** Every reason is present (0 when it never happened) so dashboards get a stable shape. */
+  fallbacks: { count: number; byReason: Record<FallbackReason, number> };
+  /** Segments (or ranges) completely loaded, whatever the source. */
   segments: number;
 }
 
@@ -26,9 +31,10 @@ export interface SdkStatsSnapshot {
 export class SdkStats {
   private bytesFromRelays = 0;
   private bytesFromOrigin = 0;
+  private bytesDiscarded = 0;
   private segments = 0;
   private fallbackCount = 0;
-  private readonly byReason: Partial<Record<FallbackReason, number>> = {};
+  private readonly byReason = Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<FallbackReason, number>;
   private readonly perRelay = new Map<string, RelayStatsEntry>();
 
   private relay(relayId: string): RelayStatsEntry {
@@ -49,13 +55,20 @@ export class SdkStats {
     this.bytesFromRelays += bytes;
   }
 
+  /** Takes back relay bytes the loader discarded, so per-relay sums keep matching bytesFromRelays. */
+  relayBytesDiscarded(relayId: string, bytes: number): void {
+    this.relay(relayId).bytes -= bytes;
+    this.bytesFromRelays -= bytes;
+    this.bytesDiscarded += bytes;
+  }
+
   originBytes(bytes: number): void {
     this.bytesFromOrigin += bytes;
   }
 
   fallback(reason: FallbackReason, relayId: string | undefined): void {
     this.fallbackCount++;
-    this.byReason[reason] = (this.byReason[reason] ?? 0) + 1;
+    this.byReason[reason]++;
     if (relayId !== undefined) this.relay(relayId).failures++;
   }
 
@@ -68,6 +81,7 @@ export class SdkStats {
     return {
       bytesFromRelays: this.bytesFromRelays,
       bytesFromOrigin: this.bytesFromOrigin,
+      bytesDiscarded: this.bytesDiscarded,
       relayShare: total === 0 ? 0 : this.bytesFromRelays / total,
       perRelay: Object.fromEntries([...this.perRelay].map(([k, v]) => [k, { ...v }])),
       fallbacks: { count: this.fallbackCount, byReason: { ...this.byReason } },

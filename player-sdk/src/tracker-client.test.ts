@@ -1,0 +1,111 @@
+import type { AddressInfo } from 'node:net';
+import { ErrorCode, TRACKER_SUBPROTOCOL, decodeTrackerClientMessage, encodeBase58, encodeTrackerMessage, toBase64, type TrackerServerMessage } from '@relaycast/protocol';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { NodeWebSocket, until } from '../test-support/harness.js';
+import { ViewerTrackerClient } from './tracker-client.js';
+
+/** A tracker stub whose answers each test scripts. */
+async function stubTracker(onMessage: (ws: WebSocket, msg: ReturnType<typeof decodeTrackerClientMessage>) => void) {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => (p.has(TRACKER_SUBPROTOCOL) ? TRACKER_SUBPROTOCOL : false) });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  let connections = 0;
+  wss.on('connection', (ws) => {
+    connections++;
+    send(ws, { type: 'hello', peerId: `viewer-${connections}-xyz`, nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5_000 });
+    ws.on('message', (data: Buffer) => onMessage(ws, decodeTrackerClientMessage(new Uint8Array(data))));
+  });
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    connections: () => connections,
+    dropAll: () => wss.clients.forEach((c) => c.terminate()),
+    close: () => new Promise<void>((r) => {
+      wss.clients.forEach((c) => c.terminate());
+      wss.close(() => r());
+    }),
+  };
+}
+
+function send(ws: WebSocket, msg: TrackerServerMessage): void {
+  ws.send(encodeTrackerMessage(msg));
+}
+
+const RELAY = encodeBase58(new Uint8Array(32).fill(7));
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function client(url: string, opts: { joinTimeoutMs?: number } = {}): ViewerTrackerClient {
+  const c = new ViewerTrackerClient({ trackerUrl: url, WebSocket: NodeWebSocket, reconnectMinMs: 50, reconnectMaxMs: 200, ...opts });
+  cleanups.push(() => c.close());
+  c.connect();
+  return c;
+}
+
+describe('ViewerTrackerClient', () => {
+  it('joins and gets the shortlist; signals go out with `to` and come back as events', async () => {
+    const seen: unknown[] = [];
+    const t = await stubTracker((ws, msg) => {
+      seen.push(msg);
+      if (msg.type === 'join') send(ws, { type: 'shortlist', swarmId: msg.swarmId, relays: [{ relayId: RELAY, region: 'eu' }] });
+      if (msg.type === 'signal') send(ws, { type: 'signal', from: RELAY, connectionId: msg.connectionId, signal: { kind: 'answer', sdp: 'v=0' } });
+    });
+    cleanups.push(t.close);
+    const c = client(t.url);
+    expect(await c.join('https://o.example/master.m3u8', { region: 'eu', count: 99 })).toEqual([{ relayId: RELAY, region: 'eu' }]);
+    const signals: unknown[] = [];
+    c.on('signal', (m) => signals.push(m));
+    expect(c.sendSignal(RELAY, 'conn1', { kind: 'offer', sdp: 'v=0' })).toBe(true);
+    await until(() => signals.length === 1, 5_000, 'answer');
+    expect(signals[0]).toMatchObject({ from: RELAY, connectionId: 'conn1', signal: { kind: 'answer' } });
+    // count is clamped to what the protocol allows.
+    expect(seen[0]).toMatchObject({ type: 'join', region: 'eu', count: 16 });
+    expect(seen[1]).toMatchObject({ type: 'signal', to: RELAY, connectionId: 'conn1' });
+  });
+
+  it('times out a join the tracker never answers, and honours abort', async () => {
+    const t = await stubTracker(() => undefined);
+    cleanups.push(t.close);
+    const c = client(t.url, { joinTimeoutMs: 200 });
+    await expect(c.join('s', {})).rejects.toMatchObject({ code: ErrorCode.TIMEOUT });
+    const ac = new AbortController();
+    const pending = c.join('s', { signal: ac.signal });
+    ac.abort();
+    await expect(pending).rejects.toMatchObject({ code: ErrorCode.ABORTED });
+  });
+
+  it('rejects a refused join and reports the tracker error as an event', async () => {
+    const t = await stubTracker((ws, msg) => {
+      if (msg.type === 'join') send(ws, { type: 'error', code: 'RC_ERR_SWARM_FULL', message: 'full', ref: 'join' });
+    });
+    cleanups.push(t.close);
+    const c = client(t.url);
+    const errors: unknown[] = [];
+    c.on('error', (e) => errors.push(e.details));
+    await expect(c.join('s', {})).rejects.toMatchObject({ code: ErrorCode.TRACKER_UNAVAILABLE });
+    expect(errors).toEqual([{ code: 'RC_ERR_SWARM_FULL', ref: 'join' }]);
+  });
+
+  it('reconnects after the socket drops and says so with events', async () => {
+    const t = await stubTracker(() => undefined);
+    cleanups.push(t.close);
+    const c = client(t.url);
+    await c.whenReady(AbortSignal.timeout(5_000));
+    const events: string[] = [];
+    c.on('connected', () => events.push('connected'));
+    c.on('disconnected', () => events.push('disconnected'));
+    t.dropAll();
+    await until(() => events.join() === 'disconnected,connected', 5_000, 'reconnect');
+    expect(t.connections()).toBe(2);
+    expect(c.isReady).toBe(true);
+  });
+
+  it('keeps retrying an unreachable tracker without throwing, and fails joins meanwhile', async () => {
+    const c = client('ws://127.0.0.1:9/', { joinTimeoutMs: 300 });
+    let failures = 0;
+    c.on('connect-failed', () => failures++);
+    await until(() => failures >= 2, 5_000, 'two failed attempts');
+    await expect(c.join('s', {})).rejects.toMatchObject({ code: ErrorCode.TRACKER_UNAVAILABLE });
+  });
+});

@@ -1,0 +1,302 @@
+/**
+ * Test stand-ins for the SDK's unit tests: a node:http origin with Range support, a `ws` tracker
+ * stub that speaks the viewer half of the tracker protocol, and scripted relays that answer over
+ * real node-datachannel peer connections on 127.0.0.1. The real tracker and relay are exercised by
+ * the cross-package tests in test/; here every failure mode is produced exactly, at a chosen byte.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  DATA_CHANNEL_LABEL,
+  FrameType,
+  MAX_CHUNK_BYTES,
+  TRACKER_SUBPROTOCOL,
+  decodeFrames,
+  decodeTrackerClientMessage,
+  encodeBase58,
+  encodeDataFrame,
+  encodeFrame,
+  encodeTrackerMessage,
+  toBase64,
+  type RelayFrame,
+  type RequestFrame,
+  type SignalPayload,
+  type TrackerServerMessage,
+} from '@relaycast/protocol';
+import { RTCPeerConnection as PolyfillPeerConnection } from 'node-datachannel/polyfill';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { RTCPeerConnectionConstructor } from '../src/relay-connection.js';
+import type { WebSocketConstructor } from '../src/tracker-client.js';
+
+/** Loopback WebRTC for node-datachannel: it ignores 127.0.0.1 unless told to bind there. */
+export const LOOPBACK_RTC = { iceServers: [], bindAddress: '127.0.0.1' } as RTCConfiguration;
+export const NodeRTCPeerConnection = PolyfillPeerConnection as unknown as RTCPeerConnectionConstructor;
+export const NodeWebSocket = WebSocket as unknown as WebSocketConstructor;
+
+/** Deterministic, non-repeating-looking test bytes. */
+export function testBytes(length: number, seed = 7): Uint8Array {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i++) out[i] = (i * 31 + seed + (i >> 8)) % 251;
+  return out;
+}
+
+export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `predicate` until true (state changes that have no event to await). */
+export async function until(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Origin
+// ---------------------------------------------------------------------------------------------
+
+export interface OriginRequestLog {
+  path: string;
+  range: string | undefined;
+}
+
+export interface TestOrigin {
+  base: string;
+  requests: OriginRequestLog[];
+  /** Resources by path; tests may replace them (a new version of a segment). */
+  files: Map<string, Uint8Array>;
+  /** When true the origin ignores Range headers and always answers 200 with the whole file. */
+  ignoreRange: boolean;
+  close(): Promise<void>;
+}
+
+export async function startOrigin(files: Record<string, Uint8Array>): Promise<TestOrigin> {
+  const origin: Omit<TestOrigin, 'base' | 'close'> = { requests: [], files: new Map(Object.entries(files)), ignoreRange: false };
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    origin.requests.push({ path, range: req.headers.range });
+    const body = origin.files.get(path);
+    if (body === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    const m = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+    if (m === null || origin.ignoreRange) {
+      res.writeHead(200, { 'content-length': body.byteLength, 'cache-control': 'no-store' }).end(body);
+      return;
+    }
+    const start = Number(m[1]);
+    const end = Math.min(m[2] === '' ? body.byteLength - 1 : Number(m[2]), body.byteLength - 1);
+    if (start >= body.byteLength) {
+      res.writeHead(416, { 'content-range': `bytes */${body.byteLength}` }).end();
+      return;
+    }
+    res
+      .writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${body.byteLength}`, 'cache-control': 'no-store' })
+      .end(body.subarray(start, end + 1));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return Object.assign(origin, {
+    base,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Relays
+// ---------------------------------------------------------------------------------------------
+
+/** What a scripted relay can do with one request. */
+export interface RelayRequestContext {
+  request: RequestFrame;
+  relay: TestRelay;
+  send(frame: RelayFrame): void;
+  /** Sends RESPONSE for `resource` (the whole file) at the requested range, then `limit` bytes of it (all by default), then END unless `end: false`. */
+  serve(resource: Uint8Array, opts?: { limit?: number; end?: boolean; chunkBytes?: number }): Promise<void>;
+  /** Closes this viewer's data channel and peer connection (the relay "goes away"). */
+  closeChannel(): void;
+}
+
+export type RelayBehaviour = (ctx: RelayRequestContext) => void | Promise<void>;
+
+export class TestRelay {
+  readonly relayId = encodeBase58(globalThis.crypto.getRandomValues(new Uint8Array(32)));
+  /** Every frame viewers sent, in order. */
+  readonly received: RelayFrame[] = [];
+  readonly peers = new Map<string, RTCPeerConnection>();
+  readonly channels = new Set<RTCDataChannel>();
+  /** Ignore offers entirely (a relay that never answers). */
+  silent = false;
+
+  constructor(
+    public behaviour: RelayBehaviour,
+    private readonly sendToViewer: (viewer: WebSocket, connectionId: string, signal: SignalPayload) => void,
+  ) {}
+
+  get requests(): RequestFrame[] {
+    return this.received.filter((f): f is RequestFrame => f.type === FrameType.REQUEST);
+  }
+
+  get cancels(): number[] {
+    return this.received.filter((f) => f.type === FrameType.CANCEL).map((f) => f.requestId);
+  }
+
+  async onSignal(viewer: WebSocket, connectionId: string, payload: SignalPayload): Promise<void> {
+    if (this.silent) return;
+    if (payload.kind === 'offer') {
+      const pc = new NodeRTCPeerConnection({ ...LOOPBACK_RTC });
+      this.peers.set(connectionId, pc);
+      pc.addEventListener('datachannel', (ev: RTCDataChannelEvent) => this.attach(ev.channel, connectionId));
+      await pc.setRemoteDescription({ type: 'offer', sdp: payload.sdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      this.sendToViewer(viewer, connectionId, { kind: 'answer', sdp: pc.localDescription?.sdp ?? answer.sdp ?? '' });
+      // Like the real relay: candidates only after the answer.
+      pc.addEventListener('icecandidate', (ev: RTCPeerConnectionIceEvent) => {
+        if (ev.candidate !== null && ev.candidate.candidate !== '') {
+          this.sendToViewer(viewer, connectionId, { kind: 'candidate', candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid ?? undefined });
+        }
+      });
+    } else if (payload.kind === 'candidate') {
+      await this.peers
+        .get(connectionId)
+        ?.addIceCandidate({ candidate: payload.candidate, sdpMid: payload.sdpMid ?? '0' })
+        .catch(() => undefined);
+    }
+  }
+
+  /** Closes every peer connection this relay has (it "crashes"). */
+  closeAll(): void {
+    for (const ch of this.channels) ch.close();
+    for (const pc of this.peers.values()) pc.close();
+    this.channels.clear();
+    this.peers.clear();
+  }
+
+  private attach(channel: RTCDataChannel, connectionId: string): void {
+    if (channel.label !== DATA_CHANNEL_LABEL) return channel.close();
+    channel.binaryType = 'arraybuffer';
+    this.channels.add(channel);
+    channel.addEventListener('close', () => this.channels.delete(channel));
+    channel.addEventListener('message', (ev: MessageEvent) => {
+      for (const frame of decodeFrames(new Uint8Array(ev.data as ArrayBuffer))) {
+        this.received.push(frame);
+        if (frame.type === FrameType.REQUEST) void this.handle(channel, connectionId, frame);
+      }
+    });
+  }
+
+  private async handle(channel: RTCDataChannel, connectionId: string, request: RequestFrame): Promise<void> {
+    const send = (frame: RelayFrame): void => {
+      if (channel.readyState === 'open') channel.send(encodeFrame(frame));
+    };
+    const ctx: RelayRequestContext = {
+      request,
+      relay: this,
+      send,
+      closeChannel: () => {
+        channel.close();
+        const pc = this.peers.get(connectionId);
+        this.peers.delete(connectionId);
+        pc?.close();
+      },
+      serve: async (resource, opts = {}) => {
+        const start = request.range?.start ?? 0;
+        const end = Math.min(request.range?.end ?? resource.byteLength, resource.byteLength);
+        send({ type: FrameType.RESPONSE, requestId: request.requestId, offset: start, totalBytes: resource.byteLength });
+        const stopAt = Math.min(end, start + (opts.limit ?? Infinity));
+        const step = opts.chunkBytes ?? 16_384;
+        let sent = 0;
+        for (let at = start; at < stopAt; at += step) {
+          if (this.cancelled(request.requestId)) return;
+          const piece = resource.subarray(at, Math.min(stopAt, at + Math.min(step, MAX_CHUNK_BYTES)));
+          if (channel.readyState !== 'open') return;
+          channel.send(encodeDataFrame(request.requestId, piece));
+          sent += piece.byteLength;
+          // Yield so a slow reader, a cancel or a timer gets a chance; never a speed assumption.
+          await delay(1);
+        }
+        if (opts.end !== false) send({ type: FrameType.END, requestId: request.requestId, bytesSent: sent });
+      },
+    };
+    await this.behaviour(ctx);
+  }
+
+  private cancelled(requestId: number): boolean {
+    return this.received.some((f) => f.type === FrameType.CANCEL && f.requestId === requestId);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tracker stub
+// ---------------------------------------------------------------------------------------------
+
+export class TestTracker {
+  readonly relays: TestRelay[] = [];
+  readonly joins: { swarmId: string; count: number | undefined }[] = [];
+  readonly viewers = new Set<WebSocket>();
+  private nextPeer = 0;
+
+  private constructor(
+    private readonly wss: WebSocketServer,
+    readonly url: string,
+  ) {
+    wss.on('connection', (ws) => this.onConnection(ws));
+  }
+
+  static async start(): Promise<TestTracker> {
+    const wss = new WebSocketServer({
+      host: '127.0.0.1',
+      port: 0,
+      handleProtocols: (protocols) => (protocols.has(TRACKER_SUBPROTOCOL) ? TRACKER_SUBPROTOCOL : false),
+    });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    return new TestTracker(wss, `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  }
+
+  addRelay(behaviour: RelayBehaviour): TestRelay {
+    const relay = new TestRelay(behaviour, (viewer, connectionId, signal) =>
+      this.send(viewer, { type: 'signal', from: relay.relayId, connectionId, signal }),
+    );
+    this.relays.push(relay);
+    return relay;
+  }
+
+  /** Drops every viewer socket (a tracker restart as the viewers see it). */
+  dropViewers(): void {
+    for (const ws of this.viewers) ws.terminate();
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.relays) r.closeAll();
+    for (const ws of this.viewers) ws.terminate();
+    await new Promise<void>((r) => this.wss.close(() => r()));
+  }
+
+  private send(ws: WebSocket, msg: TrackerServerMessage): void {
+    if (ws.readyState === WebSocket.OPEN) ws.send(encodeTrackerMessage(msg));
+  }
+
+  private onConnection(ws: WebSocket): void {
+    this.viewers.add(ws);
+    ws.on('close', () => this.viewers.delete(ws));
+    const peerId = `viewer-${String(++this.nextPeer).padStart(4, '0')}`;
+    this.send(ws, { type: 'hello', peerId, nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5_000 });
+    ws.on('message', (data: Buffer) => {
+      const msg = decodeTrackerClientMessage(new Uint8Array(data));
+      if (msg.type === 'join') {
+        this.joins.push({ swarmId: msg.swarmId, count: msg.count });
+        const relays = this.relays.slice(0, msg.count ?? 5).map((r) => ({ relayId: r.relayId, region: '' }));
+        this.send(ws, { type: 'shortlist', swarmId: msg.swarmId, relays });
+      } else if (msg.type === 'signal') {
+        const relay = this.relays.find((r) => r.relayId === msg.to);
+        if (relay === undefined) this.send(ws, { type: 'error', code: 'RC_ERR_SIGNAL_NOT_ALLOWED', message: 'unknown relay', ref: 'signal' });
+        else void relay.onSignal(ws, msg.connectionId, msg.signal);
+      }
+    });
+  }
+}
