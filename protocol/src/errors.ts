@@ -44,6 +44,9 @@ export const ErrorCode = {
   // Relay origin side (appended)
   PLAYLIST_INVALID: 'RC_ERR_PLAYLIST_INVALID',
   DIGEST_SIDECAR_INVALID: 'RC_ERR_DIGEST_SIDECAR_INVALID',
+  // Integrity (appended)
+  SEGMENT_INTEGRITY: 'RC_ERR_SEGMENT_INTEGRITY',
+  REPORT_REFUSED: 'RC_ERR_REPORT_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -43,6 +43,7 @@ export {
   type RelayDescriptor,
   type ShortlistMessage,
   type SignalMessage,
+  type ReportMessage,
   type SignalPayload,
   type TrackerClientMessage,
   type TrackerMessage,

@@ -27,6 +27,9 @@ const PEER_ID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
 const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const REGION_PATTERN = /^[a-z0-9-]{0,32}$/;
 const ERROR_CODE_PATTERN = /^[A-Z0-9_]{1,64}$/;
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+/** Segment URLs in reports; the whole message stays under MAX_TRACKER_MESSAGE_BYTES. */
+const MAX_REPORT_URL_BYTES = 2048;
 
 export type SignalPayload =
   | { kind: 'offer'; sdp: string }
@@ -92,6 +95,22 @@ export interface JoinMessage {
   count?: number | undefined;
 }
 
+/**
+ * A viewer's evidence that a relay served bytes that are not the origin's: the segment URL and the
+ * SHA-256 the origin published (or, under the audit policy, of the origin's copy) against the
+ * SHA-256 of what the relay delivered. The tracker lowers the relay's health (see tracker/src/reputation.ts).
+ */
+export interface ReportMessage {
+  type: 'report';
+  relayId: string;
+  reason: 'integrity';
+  url: string;
+  /** Lowercase hex SHA-256 of the origin's bytes. */
+  expectedSha256: string;
+  /** Lowercase hex SHA-256 of the relay's bytes; differs from expectedSha256. */
+  receivedSha256: string;
+}
+
 /** Signaling in either direction: `to` when sent to the tracker, `from` when the tracker delivers it. */
 export interface SignalMessage {
   type: 'signal';
@@ -103,7 +122,7 @@ export interface SignalMessage {
 }
 
 export type TrackerServerMessage = HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage;
-export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage;
+export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage | ReportMessage;
 export type TrackerMessage = TrackerServerMessage | TrackerClientMessage;
 
 function bad(message: string, field?: string): RelaycastError {
@@ -237,6 +256,20 @@ export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerCl
       };
     case 'signal':
       return decodeSignal(o, 'to');
+    case 'report': {
+      if (o['reason'] !== 'integrity') throw bad('reason must be integrity', 'reason');
+      const expectedSha256 = str(o, 'expectedSha256', 64, HEX_SHA256);
+      const receivedSha256 = str(o, 'receivedSha256', 64, HEX_SHA256);
+      if (expectedSha256 === receivedSha256) throw bad('a report needs two different digests', 'receivedSha256');
+      return {
+        type: 'report',
+        relayId: relayId(o, 'relayId'),
+        reason: 'integrity',
+        url: str(o, 'url', MAX_REPORT_URL_BYTES, /^https?:\/\//),
+        expectedSha256,
+        receivedSha256,
+      };
+    }
     default:
       throw unknownType(o);
   }

@@ -55,6 +55,16 @@ export const SELECTION_WARM_BONUS = 2;
 /** Weight share that does not depend on free capacity, so a nearly full relay keeps some affinity. */
 export const SELECTION_BASE_WEIGHT = 0.25;
 
+// --- Reputation (integrity reports) ---
+
+/** Health taken off per counted report: with the per-viewer cap below, two viewers' reports bring a relay under DEFAULT_MIN_HEALTH. */
+export const DEFAULT_REPORT_PENALTY = 0.25;
+/** One viewer takes at most this off one relay, so it cannot push it under DEFAULT_MIN_HEALTH alone. */
+export const DEFAULT_MAX_PENALTY_PER_VIEWER = 0.5;
+export const DEFAULT_REPORT_WINDOW_MS = 10 * 60_000;
+export const DEFAULT_MAX_REPORTED_RELAYS = 10_000;
+export const DEFAULT_MAX_REPORTERS_PER_RELAY = 64;
+
 // --- Close codes (4000-4999 are application-defined) ---
 
 export const CLOSE_REGISTRATION_REFUSED = 4001;

@@ -15,6 +15,7 @@ import {
   type HeartbeatMessage,
   type JoinMessage,
   type RegisterMessage,
+  type ReportMessage,
   type SignalMessage,
   type TrackerServerMessage,
 } from '@relaycast/protocol';
@@ -31,6 +32,7 @@ import {
 } from './constants.js';
 import { TokenBucket } from './rate-limiter.js';
 import { RelayRegistry, type RegisteredRelay } from './relay-registry.js';
+import { ReputationBook } from './reputation.js';
 import { rankRelays } from './selection.js';
 import { SwarmRegistry } from './swarm-registry.js';
 import type { ResolvedTrackerOptions } from './tracker-options.js';
@@ -56,7 +58,10 @@ export interface TrackerStatus {
     capacity: number;
     load: number;
     streams: string[];
+    /** 1 minus the penalties of viewers' integrity reports in the window (see reputation.ts). */
     health: number;
+    /** Viewers whose integrity reports against this relay still count. */
+    reporters: number;
     pricePerGiB: string;
     lastSeenMsAgo: number;
   }[];
@@ -113,6 +118,7 @@ export class TrackerHub {
   private readonly perIp = new Map<string, number>();
   private readonly relays = new RelayRegistry();
   private readonly swarms: SwarmRegistry;
+  private readonly reputation: ReputationBook;
 
   constructor(
     private readonly options: ResolvedTrackerOptions,
@@ -120,6 +126,7 @@ export class TrackerHub {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.swarms = new SwarmRegistry(options.limits.maxViewersPerSwarm);
+    this.reputation = new ReputationBook(options.reputation, now);
   }
 
   get connectionCount(): number {
@@ -217,7 +224,8 @@ export class TrackerHub {
         capacity: r.capacity,
         load: r.load,
         streams: [...r.streams],
-        health: r.health,
+        health: this.reputation.health(r.relayId),
+        reporters: this.reputation.reporters(r.relayId),
         pricePerGiB: r.pricePerGiB,
         lastSeenMsAgo: Math.max(0, Math.round(now - r.lastSeenAt)),
       })),
@@ -283,6 +291,8 @@ export class TrackerHub {
           return this.onJoin(conn, msg);
         case 'signal':
           return this.onSignal(conn, msg);
+        case 'report':
+          return this.onReport(conn, msg);
       }
     } catch (err) {
       const e = toRelaycastError(err);
@@ -311,8 +321,8 @@ export class TrackerHub {
       region: msg.region,
       capacity: msg.capacity,
       load: msg.load,
-      // A reconnecting relay keeps the health it had earned; nothing lowers health yet.
-      health: this.relays.get(msg.relayId)?.health ?? 1,
+      // Reports are kept by relay id in the reputation book, so reconnecting does not reset them.
+      health: 1,
       streams: msg.streams,
       pricePerGiB: msg.pricePerGiB,
       lastSeenAt: this.now(),
@@ -357,7 +367,8 @@ export class TrackerHub {
     }
     conn.swarms.add(msg.swarmId);
     conn.role = 'viewer';
-    const ranked = rankRelays(this.relays.all(), {
+    const candidates = this.relays.all().map((r) => ({ ...r, health: this.reputation.health(r.relayId) }));
+    const ranked = rankRelays(candidates, {
       swarmId: msg.swarmId,
       region: msg.region,
       count: Math.min(msg.count ?? DEFAULT_SHORTLIST_SIZE, MAX_SHORTLIST_SIZE),
@@ -371,6 +382,24 @@ export class TrackerHub {
       conn.assigned.delete(conn.assigned.values().next().value as string);
     }
     this.send(conn, { type: 'shortlist', swarmId: msg.swarmId, relays: ranked.map((r) => ({ relayId: r.relayId, region: r.region })) });
+  }
+
+  /**
+   * Counts a viewer's integrity report against a relay it was handed (a viewer cannot smear relays
+   * it never used); the reputation book caps what one viewer can do to one relay.
+   */
+  private onReport(conn: Connection, msg: ReportMessage): void {
+    if (conn.role !== 'viewer') throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'only viewers report relays');
+    if (!conn.assigned.has(msg.relayId)) throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'that relay was not handed to this viewer');
+    const outcome = this.reputation.report(msg.relayId, conn.peerId);
+    const health = this.reputation.health(msg.relayId);
+    this.log.warn(
+      { relayId: msg.relayId, viewer: conn.peerId, url: msg.url, expectedSha256: msg.expectedSha256, receivedSha256: msg.receivedSha256, outcome, health },
+      'integrity report',
+    );
+    if (outcome === 'quota-exhausted') {
+      throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'this viewer has already reported that relay as much as counts');
+    }
   }
 
   private onSignal(conn: Connection, msg: SignalMessage): void {

@@ -9,6 +9,9 @@ import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_IP,
   DEFAULT_MAX_DROPPED_MESSAGES,
+  DEFAULT_MAX_PENALTY_PER_VIEWER,
+  DEFAULT_MAX_REPORTED_RELAYS,
+  DEFAULT_MAX_REPORTERS_PER_RELAY,
   DEFAULT_MAX_SEND_BUFFER_BYTES,
   DEFAULT_MAX_SWARMS_PER_VIEWER,
   DEFAULT_MAX_VIEWERS_PER_SWARM,
@@ -16,6 +19,8 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RATE_LIMIT_BURST,
   DEFAULT_RATE_LIMIT_PER_SEC,
+  DEFAULT_REPORT_PENALTY,
+  DEFAULT_REPORT_WINDOW_MS,
   DEFAULT_TRACKER_HOST,
   DEFAULT_TRACKER_PORT,
 } from './constants.js';
@@ -44,6 +49,24 @@ export interface TrackerLimits {
   maxSendBufferBytes: number;
 }
 
+/** How viewers' integrity reports lower a relay's health (see reputation.ts). */
+export interface ReputationOptions {
+  /** Health (0..1) taken off a relay per counted report. Default: DEFAULT_REPORT_PENALTY (0.25). */
+  reportPenalty: number;
+  /**
+   * Most one viewer connection can take off one relay's health within the window: below
+   * 1 - minHealth, so one viewer alone can never stop a relay being handed out.
+   * Default: DEFAULT_MAX_PENALTY_PER_VIEWER (0.5).
+   */
+  maxPenaltyPerViewer: number;
+  /** Reports older than this no longer count, so a fixed relay recovers. Default: DEFAULT_REPORT_WINDOW_MS (10 min). */
+  windowMs: number;
+  /** Relays with reports remembered at most (least recently reported forgotten first). Default: DEFAULT_MAX_REPORTED_RELAYS (10,000). */
+  maxRelays: number;
+  /** Reporting viewers remembered per relay. Default: DEFAULT_MAX_REPORTERS_PER_RELAY (64). */
+  maxViewersPerRelay: number;
+}
+
 export interface TrackerOptions {
   /** Interface to bind. Default: DEFAULT_TRACKER_HOST ('127.0.0.1'). */
   host?: string | undefined;
@@ -61,6 +84,8 @@ export interface TrackerOptions {
   closeGraceMs?: number | undefined;
   /** Resource limits; each field missing takes its default (see TrackerLimits). Default: all defaults. */
   limits?: Partial<TrackerLimits> | undefined;
+  /** Integrity-report scoring; each field missing takes its default (see ReputationOptions). Default: all defaults. */
+  reputation?: Partial<ReputationOptions> | undefined;
   /** Parent logger; the tracker logs through `logger.child({ component: 'tracker' })`. Default: a silent logger. */
   logger?: Logger | undefined;
 }
@@ -74,6 +99,7 @@ export interface ResolvedTrackerOptions {
   minHealth: number;
   closeGraceMs: number;
   limits: TrackerLimits;
+  reputation: ReputationOptions;
 }
 
 function invalid(message: string): RelaycastError {
@@ -115,6 +141,18 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     ),
     maxSendBufferBytes: positiveInt('limits.maxSendBufferBytes', l.maxSendBufferBytes ?? DEFAULT_MAX_SEND_BUFFER_BYTES),
   };
+  const r = options.reputation ?? {};
+  const fraction = (name: string, v: number): number => {
+    if (!(v > 0 && v <= 1)) throw invalid(`${name} must be in (0, 1]`);
+    return v;
+  };
+  const reputation: ReputationOptions = {
+    reportPenalty: fraction('reputation.reportPenalty', r.reportPenalty ?? DEFAULT_REPORT_PENALTY),
+    maxPenaltyPerViewer: fraction('reputation.maxPenaltyPerViewer', r.maxPenaltyPerViewer ?? DEFAULT_MAX_PENALTY_PER_VIEWER),
+    windowMs: positiveInt('reputation.windowMs', r.windowMs ?? DEFAULT_REPORT_WINDOW_MS),
+    maxRelays: positiveInt('reputation.maxRelays', r.maxRelays ?? DEFAULT_MAX_REPORTED_RELAYS),
+    maxViewersPerRelay: positiveInt('reputation.maxViewersPerRelay', r.maxViewersPerRelay ?? DEFAULT_MAX_REPORTERS_PER_RELAY),
+  };
   return {
     host: options.host ?? DEFAULT_TRACKER_HOST,
     port,
@@ -124,5 +162,6 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     minHealth,
     closeGraceMs,
     limits,
+    reputation,
   };
 }

@@ -343,6 +343,95 @@ describe('signaling', () => {
   });
 });
 
+describe('integrity reports', () => {
+  const report = (relayId: string, n = 0): Record<string, unknown> => ({
+    type: 'report',
+    relayId,
+    reason: 'integrity',
+    url: `https://cdn.example/live/seg${n}.ts`,
+    expectedSha256: 'a'.repeat(64),
+    receivedSha256: 'b'.repeat(64),
+  });
+
+  async function joined(t: Tracker): Promise<TestClient> {
+    const v = await viewer(t);
+    v.send({ type: 'join', swarmId: SWARM, count: 10 });
+    await v.next('shortlist');
+    return v;
+  }
+
+  async function shortlist(v: TestClient): Promise<string[]> {
+    v.send({ type: 'join', swarmId: SWARM, count: 10 });
+    return (await v.next('shortlist')).relays.map((d) => d.relayId);
+  }
+
+  const healthOf = (t: Tracker, relayId: string): number | undefined => t.status().relays.find((r) => r.relayId === relayId)?.health;
+
+  it('one viewer can lower a relay it was handed but not ban it; a second viewer can', async () => {
+    const t = await start();
+    const bad = await relay(t);
+    const good = await relay(t);
+    const v1 = await joined(t);
+    v1.send(report(bad.key.relayId, 1));
+    v1.send(report(bad.key.relayId, 2));
+    v1.send(report(bad.key.relayId, 3));
+    const refused = await v1.next('error');
+    expectError(refused, ErrorCode.REPORT_REFUSED);
+    expect(refused.ref).toBe('report');
+    expect(healthOf(t, bad.key.relayId)).toBe(0.5);
+    expect(healthOf(t, good.key.relayId)).toBe(1);
+    expect(await shortlist(v1)).toContain(bad.key.relayId);
+
+    const v2 = await joined(t);
+    v2.send(report(bad.key.relayId, 1));
+    v2.send(report(bad.key.relayId, 2));
+    const fresh = await joined(t);
+    expect(healthOf(t, bad.key.relayId)).toBe(0);
+    expect(t.status().relays.find((r) => r.relayId === bad.key.relayId)?.reporters).toBe(2);
+    expect(await shortlist(fresh)).toEqual([good.key.relayId]);
+    expect(await shortlist(v1)).toEqual([good.key.relayId]);
+  });
+
+  it('keeps the reports of a relay that reconnects, and forgets them after the window', async () => {
+    const t = await start({ reputation: { windowMs: 300 } });
+    const key = makeRelayKey();
+    const first = await connectRelay(t.url, {}, key);
+    clients.push(first);
+    const v1 = await joined(t);
+    const v2 = await joined(t);
+    for (const v of [v1, v2]) {
+      v.send(report(key.relayId, 1));
+      v.send(report(key.relayId, 2));
+    }
+    await shortlist(v1);
+    await shortlist(v2);
+    const again = await connectRelay(t.url, {}, key);
+    clients.push(again);
+    expect(healthOf(t, key.relayId)).toBe(0);
+    expect(await shortlist(v1)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(healthOf(t, key.relayId)).toBe(1);
+    expect(await shortlist(v1)).toEqual([key.relayId]);
+  });
+
+  it('refuses reports about relays never handed out, reports from relays, and reports without a mismatch', async () => {
+    const t = await start();
+    const handed = await relay(t);
+    const hidden = await relay(t, { capacity: 1, load: 1 });
+    const v = await joined(t);
+    v.send(report(hidden.key.relayId));
+    expectError(await v.next('error'), ErrorCode.REPORT_REFUSED);
+    handed.send(report(hidden.key.relayId));
+    expectError(await handed.next('error'), ErrorCode.REPORT_REFUSED);
+    v.send({ ...report(handed.key.relayId), receivedSha256: 'a'.repeat(64) });
+    expectError(await v.next('error'), ErrorCode.MESSAGE_FIELD);
+    v.send({ ...report(handed.key.relayId), url: 'file:///etc/passwd' });
+    expectError(await v.next('error'), ErrorCode.MESSAGE_FIELD);
+    expect(healthOf(t, hidden.key.relayId)).toBe(1);
+    expect(healthOf(t, handed.key.relayId)).toBe(1);
+  });
+});
+
 describe('malformed input', () => {
   it('answers each bad message with an error and keeps serving the same socket', async () => {
     const t = await start();
