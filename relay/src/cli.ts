@@ -2,6 +2,7 @@ import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
 import { pino } from 'pino';
 import { DEFAULT_LOG_LEVEL } from './constants.js';
 import { loadOrCreateKeypair } from './keypair.js';
+import { parseSegmentFault } from './faulty-segment-source.js';
 import { parseCliArgs } from './relay-config.js';
 import { startRelay, type RelayNode } from './relay-node.js';
 
@@ -23,6 +24,7 @@ const USAGE = `Usage: relaycast-relay start [options]
   --status-port N                 local status interface on 127.0.0.1: GET /status, PUT /limits (0 = any free port)
   --max-upload-bytes-per-sec N    cap on the relay's total upload; 0 = unlimited (default 0)
   --log-level L                   fatal|error|warn|info|debug|trace|silent (default ${DEFAULT_LOG_LEVEL})
+  --test-fault MODE[:N]           TEST ONLY: corrupt every N-th segment served (flip|truncate|extend)
   -h, --help                      show this text
 
 Logs are JSON lines on stdout. SIGINT/SIGTERM stop the relay gracefully.
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
       rtcPort: config.rtcPort,
       statusPort: config.statusPort,
       maxUploadBytesPerSec: config.maxUploadBytesPerSec,
+      testFault: config.testFault === undefined ? undefined : parseSegmentFault(config.testFault),
       signal: startup.signal,
       logger,
     });

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { parseSegmentFault } from './faulty-segment-source.js';
 
 /**
  * Settings of `relaycast-relay start`: a JSON config file with the flags' names in camelCase,
@@ -32,6 +33,8 @@ export interface RelayConfig {
   maxUploadBytesPerSec?: number | undefined;
   /** `--log-level L`: pino level. Default: DEFAULT_LOG_LEVEL ('info'). */
   logLevel?: string | undefined;
+  /** `--test-fault MODE[:N]`: TEST ONLY, serve corrupted segments (flip|truncate|extend, every N-th). Flag only, not read from config files. Default: none. */
+  testFault?: string | undefined;
 }
 
 export type CliCommand = { command: 'help' } | { command: 'start'; config: RelayConfig };
@@ -166,6 +169,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
         'status-port': { type: 'string' },
         'max-upload-bytes-per-sec': { type: 'string' },
         'log-level': { type: 'string' },
+        'test-fault': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -191,5 +195,9 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
     maxUploadBytesPerSec: int(values['max-upload-bytes-per-sec'], 'max-upload-bytes-per-sec'),
     logLevel: values['log-level'],
   });
+  if (values['test-fault'] !== undefined) {
+    parseSegmentFault(values['test-fault']); // refuse a bad value before anything starts
+    config.testFault = values['test-fault'];
+  }
   return { command: 'start', config };
 }

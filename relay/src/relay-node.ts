@@ -6,6 +6,7 @@ import { NodeDataChannelTransport } from './node-datachannel-transport.js';
 import { startStatusServer, type StatusServer } from './status-server.js';
 import { createOriginSegmentSource, type OriginSourceOptions } from './origin-segment-source.js';
 import type { SegmentSource } from './segment-source.js';
+import { withSegmentFault, type SegmentFault } from './faulty-segment-source.js';
 import { TrackerClient, type RelaySigner, type TrackerClientOptions } from './tracker-client.js';
 import type { RelayPeer, RelayTransport } from './transport.js';
 
@@ -45,6 +46,8 @@ export interface RelayNodeOptions {
   transport?: RelayTransport | undefined;
   /** Replaces the origin segment source (tests). Default: createOriginSegmentSource from the options above. */
   source?: SegmentSource | undefined;
+  /** TEST ONLY: serve corrupted segments (see faulty-segment-source.ts). Default: none. */
+  testFault?: SegmentFault | undefined;
   /** Port of the operator's local HTTP status interface (127.0.0.1 only; 0 = any free port). Default: none. */
   statusPort?: number | undefined;
   /** Resolve only after the first tracker registration. Default: true. */
@@ -106,7 +109,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   // Components get `base` and add their own `component`; only this file's lines say 'relay-node'.
   const base = (options.logger ?? pino({ level: DEFAULT_LOG_LEVEL })).child({ relayId });
   const log = base.child({ component: 'relay-node' });
-  const source =
+  const honest =
     options.source ??
     createOriginSegmentSource({
       ...options.origin,
@@ -115,6 +118,8 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
       cacheMaxBytes: options.cacheMaxBytes,
       logger: base,
     });
+  if (options.testFault !== undefined) log.warn({ testFault: options.testFault }, 'TEST FAULT ENABLED: this relay serves corrupted segments');
+  const source = options.testFault === undefined ? honest : withSegmentFault(honest, options.testFault);
   let transport: RelayTransport;
   let channels: ChannelServer;
   try {
