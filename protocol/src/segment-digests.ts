@@ -65,7 +65,8 @@ export function decodeDigestSidecar(text: string): DigestSidecar {
   for (const [uri, digest] of entries) {
     if (uri.length === 0 || uri.length > 2048) throw invalid('segment URI must be 1-2048 characters');
     if (typeof digest !== 'string' || !HEX_SHA256.test(digest)) throw invalid(`digest of ${uri.slice(0, 64)} is not 64 lowercase hex characters`);
-    segments[uri] = digest;
+    // A plain assignment to "__proto__" would set the prototype and silently drop that segment's digest.
+    Object.defineProperty(segments, uri, { value: digest, enumerable: true, writable: true, configurable: true });
   }
   return { version: DIGEST_SIDECAR_VERSION, algorithm: 'sha256', playlist: o['playlist'], segments };
 }

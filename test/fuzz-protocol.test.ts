@@ -1,0 +1,273 @@
+/**
+ * Hardening issue, part 1: every protocol/ decoder under fast-check with FUZZ_RUNS generated inputs
+ * (10,000 in CI, RC_FUZZ_RUNS to change): no crash, only typed errors, nothing retained per input,
+ * and no allocation a length field asks for beyond the input's own size.
+ * The protocol package's unit tests check field-by-field rules; this suite checks the contract
+ * every caller relies on, from outside the package, with the same inputs the relay and tracker see.
+ */
+import {
+  DIGEST_SIDECAR_VERSION,
+  ErrorCode,
+  FrameType,
+  MAX_DIGEST_SIDECAR_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_TRACKER_MESSAGE_BYTES,
+  decodeBase58,
+  decodeDigestSidecar,
+  decodeFrame,
+  decodeFrameAt,
+  decodeFrames,
+  decodePublicKey,
+  decodeTrackerClientMessage,
+  decodeTrackerServerMessage,
+  encodeBase58,
+  encodeDigestSidecar,
+  encodeFrame,
+  encodeTrackerMessage,
+  fromBase64,
+  swarmIdFromUrl,
+  toBase64,
+  utf8Encode,
+  type RelayFrame,
+} from '@relaycast/protocol';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { expectRelaycastError, withoutStackTraces } from '../protocol/src/test-support.js';
+import {
+  anyFrameArb,
+  anyString,
+  damagedBytesArb,
+  randomFrameBytesArb,
+  rawFrame,
+  trackerTextArb,
+} from './helpers/fuzz-arbitraries.js';
+import { MAX_FUZZ_HEAP_GROWTH_BYTES, forceGc, fuzzParams, fuzzTimeoutMs, heapProbe, typedOutcome } from './helpers/fuzz.js';
+
+const FRAME_ERRORS = ['RC_ERR_FRAME_'];
+const MESSAGE_ERRORS = ['RC_ERR_MESSAGE_'];
+
+/** Bytes of binary payload a decoded frame holds (chunks, digests and strings as UTF-8). */
+function payloadBytes(frame: RelayFrame): number {
+  switch (frame.type) {
+    case FrameType.REQUEST:
+      return utf8Encode(frame.url).byteLength + (frame.playlistUrl === undefined ? 0 : utf8Encode(frame.playlistUrl).byteLength);
+    case FrameType.RESPONSE:
+      return frame.digest?.byteLength ?? 0;
+    case FrameType.DATA:
+      return frame.chunk.byteLength;
+    case FrameType.ERROR:
+      return utf8Encode(frame.code).byteLength + utf8Encode(frame.message).byteLength;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * The frame decoders' contract on untrusted bytes: frames that re-encode to exactly the input
+ * (canonical, nothing invented) and hold no more payload than the input carried, or RC_ERR_FRAME_*.
+ */
+function checkFrames(bytes: Uint8Array): void {
+  const one = typedOutcome(() => decodeFrame(bytes), FRAME_ERRORS);
+  if (one !== undefined) {
+    expect(Buffer.compare(Buffer.from(encodeFrame(one)), Buffer.from(bytes))).toBe(0);
+    expect(payloadBytes(one)).toBeLessThanOrEqual(bytes.byteLength);
+  }
+  const many = typedOutcome(() => decodeFrames(bytes), FRAME_ERRORS);
+  if (many !== undefined) {
+    const again = Buffer.concat(many.map((f) => encodeFrame(f)));
+    expect(Buffer.compare(again, Buffer.from(bytes))).toBe(0);
+  }
+  // A frame read in the middle of a larger message: any offset, valid or not.
+  typedOutcome(() => decodeFrameAt(bytes, bytes.byteLength === 0 ? 0 : bytes[0]! % (bytes.byteLength + 2)), FRAME_ERRORS);
+}
+
+describe('fuzz: relay data-channel frames', () => {
+  withoutStackTraces();
+
+  it('random bytes and random bodies behind plausible headers', () => {
+    const heap = heapProbe();
+    fc.assert(
+      fc.property(randomFrameBytesArb, (bytes) => {
+        checkFrames(bytes);
+        heap.tick();
+      }),
+      fuzzParams(),
+    );
+    expect(heap.samples).toBeGreaterThan(0);
+    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+  }, fuzzTimeoutMs(1_500));
+
+  it('valid frames and sequences, damaged', () => {
+    const valid = fc.array(anyFrameArb(), { minLength: 1, maxLength: 4 }).map((frames) => Buffer.concat(frames.map((f) => encodeFrame(f))));
+    const heap = heapProbe();
+    fc.assert(
+      fc.property(damagedBytesArb(valid.map((b) => new Uint8Array(b))), (bytes) => {
+        checkFrames(bytes);
+        heap.tick();
+      }),
+      fuzzParams(),
+    );
+    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+  }, fuzzTimeoutMs(3_000));
+
+  it('rejects length prefixes beyond the frame before allocating what they claim', () => {
+    // Each input claims up to 4 GiB in a handful of bytes. Decoding FUZZ_RUNS of them must leave
+    // memory where it was: the claim is compared with the buffer and MAX_FRAME_BYTES first.
+    forceGc();
+    const before = process.memoryUsage();
+    let peakArrayBuffers = before.arrayBuffers;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: MAX_FRAME_BYTES - 3, max: 0xffff_ffff }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.uint8Array({ maxLength: 32 }),
+        (claimed, type, payload) => {
+          const bytes = rawFrame(type, 1, payload, 1, claimed);
+          expectRelaycastError(() => decodeFrame(bytes), ErrorCode.FRAME_TOO_LARGE);
+          expectRelaycastError(() => decodeFrames(bytes), ErrorCode.FRAME_TOO_LARGE);
+          peakArrayBuffers = Math.max(peakArrayBuffers, process.memoryUsage().arrayBuffers);
+        },
+      ),
+      fuzzParams({ numRuns: Math.min(fuzzParams().numRuns ?? 0, 20_000) }),
+    );
+    // Far below one claimed frame (the smallest claim is 64 KiB, most are gigabytes).
+    expect(peakArrayBuffers - before.arrayBuffers).toBeLessThan(MAX_FRAME_BYTES);
+  }, fuzzTimeoutMs(1_000));
+
+  it('claims that fit the frame cap but not the buffer are truncation, and strings never exceed their caps', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 6, max: MAX_FRAME_BYTES - 4 }), fc.uint8Array({ maxLength: 64 }), (claimed, payload) => {
+        const bytes = rawFrame(FrameType.DATA, 1, payload, 1, claimed);
+        if (claimed > 6 + payload.byteLength) expectRelaycastError(() => decodeFrame(bytes), ErrorCode.FRAME_TRUNCATED);
+        else checkFrames(bytes);
+        // A REQUEST whose u16 URL length says 65,535 in a frame that carries a few bytes.
+        const req = rawFrame(FrameType.REQUEST, 1, Uint8Array.from([0, 0xff, 0xff, ...payload]));
+        expectRelaycastError(() => decodeFrame(req), 'RC_ERR_FRAME_');
+      }),
+      fuzzParams(),
+    );
+  }, fuzzTimeoutMs(1_000));
+});
+
+function checkTracker(data: string | Uint8Array): void {
+  for (const decode of [decodeTrackerClientMessage, decodeTrackerServerMessage]) {
+    const msg = typedOutcome(() => decode(data), MESSAGE_ERRORS);
+    if (msg !== undefined) {
+      // What a decoder accepts, the encoder writes back and the decoder reads the same way.
+      const text = encodeTrackerMessage(msg);
+      expect(encodeTrackerMessage(decode(text))).toBe(text);
+      expect(utf8Encode(text).byteLength).toBeLessThanOrEqual(MAX_TRACKER_MESSAGE_BYTES);
+    }
+  }
+}
+
+describe('fuzz: tracker messages', () => {
+  withoutStackTraces();
+
+  it('message-shaped JSON, damaged JSON, random text and deep nesting, as text and as bytes', () => {
+    const heap = heapProbe();
+    fc.assert(
+      fc.property(trackerTextArb, fc.boolean(), (text, asBytes) => {
+        checkTracker(asBytes ? utf8Encode(text) : text);
+        heap.tick();
+      }),
+      fuzzParams(),
+    );
+    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+  }, fuzzTimeoutMs(3_000));
+
+  it('random bytes, invalid UTF-8 included', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => checkTracker(bytes)),
+      fuzzParams(),
+    );
+  }, fuzzTimeoutMs(1_000));
+
+  it('refuses anything over the size cap before parsing it, whatever it holds', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 64 * 1024 }), fc.constantFrom('[', '{"a":', 'x', '€', '"'), (extra, unit) => {
+        const text = unit.repeat(Math.ceil((MAX_TRACKER_MESSAGE_BYTES + extra) / utf8Encode(unit).byteLength));
+        expectRelaycastError(() => decodeTrackerClientMessage(text), ErrorCode.MESSAGE_TOO_LARGE);
+        expectRelaycastError(() => decodeTrackerServerMessage(utf8Encode(text)), ErrorCode.MESSAGE_TOO_LARGE);
+      }),
+      fuzzParams({ numRuns: Math.min(fuzzParams().numRuns ?? 0, 2_000) }),
+    );
+  }, fuzzTimeoutMs(2_000));
+});
+
+describe('fuzz: segment digest sidecars', () => {
+  withoutStackTraces();
+  const hex = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => Buffer.from(b).toString('hex'));
+  const uri = fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.constantFrom('__proto__', 'constructor', 'toString', 'hasOwnProperty', 'seg000.ts'));
+  const sidecarArb = fc.record({
+    version: fc.oneof(fc.constant(DIGEST_SIDECAR_VERSION), fc.jsonValue({ maxDepth: 0 })),
+    algorithm: fc.oneof(fc.constant('sha256'), fc.jsonValue({ maxDepth: 0 })),
+    playlist: fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), fc.jsonValue({ maxDepth: 0 })),
+    segments: fc.oneof(fc.dictionary(uri, fc.oneof(hex, hex, fc.jsonValue({ maxDepth: 0 })), { maxKeys: 6 }), fc.jsonValue({ maxDepth: 2 })),
+  });
+
+  it('only sidecars or RC_ERR_DIGEST_SIDECAR_INVALID, and every accepted entry survives a round trip', () => {
+    const heap = heapProbe();
+    fc.assert(
+      fc.property(fc.oneof(sidecarArb.map((s) => JSON.stringify(s)), anyString(120), fc.json({ maxDepth: 3 })), (text) => {
+        const sidecar = typedOutcome(() => decodeDigestSidecar(text), [ErrorCode.DIGEST_SIDECAR_INVALID]);
+        if (sidecar !== undefined) {
+          const parsed = JSON.parse(text) as { segments: Record<string, unknown> };
+          // Nothing the origin published is dropped, whatever the segment is called.
+          expect(Object.keys(sidecar.segments).sort()).toEqual(Object.keys(parsed.segments).sort());
+          for (const [k, v] of Object.entries(parsed.segments)) expect(Object.getOwnPropertyDescriptor(sidecar.segments, k)?.value).toBe(v);
+          expect(decodeDigestSidecar(encodeDigestSidecar(sidecar))).toEqual(sidecar);
+        }
+        heap.tick();
+      }),
+      fuzzParams(),
+    );
+    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+  }, fuzzTimeoutMs(2_000));
+
+  it('refuses an oversized sidecar before parsing it', () => {
+    const text = '['.repeat(MAX_DIGEST_SIDECAR_BYTES + 1);
+    expectRelaycastError(() => decodeDigestSidecar(text), ErrorCode.DIGEST_SIDECAR_INVALID);
+  });
+});
+
+describe('fuzz: base58, base64 and URL helpers', () => {
+  withoutStackTraces();
+  const base58Chars = fc.string({ unit: fc.constantFrom(...'123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0OIl+/= é'.split('')), maxLength: 60 });
+
+  it('base58: canonical bytes or RC_ERR_MESSAGE_FIELD; public keys are 32 bytes or RC_ERR_MESSAGE_FIELD', () => {
+    fc.assert(
+      fc.property(fc.oneof(base58Chars, anyString(50), fc.uint8Array({ minLength: 32, maxLength: 32 }).map(encodeBase58)), (text) => {
+        const bytes = typedOutcome(() => decodeBase58(text), [ErrorCode.MESSAGE_FIELD]);
+        if (bytes !== undefined) expect(encodeBase58(bytes)).toBe(text);
+        const key = typedOutcome(() => decodePublicKey(text), [ErrorCode.MESSAGE_FIELD]);
+        if (key !== undefined) {
+          expect(key.byteLength).toBe(32);
+          expect(encodeBase58(key)).toBe(text);
+        }
+      }),
+      fuzzParams(),
+    );
+  }, fuzzTimeoutMs(1_000));
+
+  it('base64: canonical bytes or undefined, never an exception', () => {
+    const b64Chars = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ é'.split('')), maxLength: 96 });
+    fc.assert(
+      fc.property(fc.oneof(b64Chars, anyString(40), fc.uint8Array({ maxLength: 70 }).map(toBase64)), (text) => {
+        const bytes = fromBase64(text);
+        if (bytes !== undefined) expect(toBase64(bytes)).toBe(text);
+      }),
+      fuzzParams(),
+    );
+  }, fuzzTimeoutMs(1_000));
+
+  it('swarm ids: a URL without query and fragment, or RC_ERR_CONFIG_INVALID', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.webUrl({ withQueryParameters: true, withFragments: true }), anyString(60)), (text) => {
+        const id = typedOutcome(() => swarmIdFromUrl(text), [ErrorCode.CONFIG_INVALID]);
+        if (id !== undefined) expect(swarmIdFromUrl(id)).toBe(id);
+      }),
+      fuzzParams(),
+    );
+  }, fuzzTimeoutMs(1_000));
+});
