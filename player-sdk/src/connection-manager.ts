@@ -7,6 +7,7 @@ import {
   DEFAULT_REJOIN_INTERVAL_MS,
   DEFAULT_RELAY_BACKOFF_MS,
   DEFAULT_SHORTLIST_SIZE,
+  MAX_BANNED_RELAYS,
   MAX_RELAYS_LIMIT,
 } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
@@ -64,6 +65,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private readonly byConnectionId = new Map<string, RelayConnection>();
   private readonly backoffUntil = new Map<string, number>();
   private readonly strikes = new Map<string, number>();
+  /** Relays caught serving bad bytes: never used again by this client. */
+  private readonly banned = new Set<string>();
   private shortlist: RelayDescriptor[] = [];
   private pumping = false;
   private pumpAgain = false;
@@ -168,6 +171,13 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     }
   }
 
+  /** Closes the relay's connection and never uses it again (its bytes failed verification). */
+  ban(relayId: string, reason: RelaycastError): void {
+    if (this.banned.size >= MAX_BANNED_RELAYS) this.banned.delete(this.banned.values().next().value as string);
+    this.banned.add(relayId);
+    this.connections.get(relayId)?.close(reason);
+  }
+
   reportSuccess(relayId: string): void {
     this.strikes.delete(relayId);
   }
@@ -255,7 +265,9 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   private freshCandidates(now: number): RelayDescriptor[] {
-    return this.shortlist.filter((d) => !this.connections.has(d.relayId) && (this.backoffUntil.get(d.relayId) ?? 0) <= now);
+    return this.shortlist.filter(
+      (d) => !this.connections.has(d.relayId) && !this.banned.has(d.relayId) && (this.backoffUntil.get(d.relayId) ?? 0) <= now,
+    );
   }
 
   private launch(relayId: string): void {

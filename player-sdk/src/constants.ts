@@ -37,3 +37,22 @@ export const DEFAULT_MAX_TTFB_TIMEOUT_MS = 3_000;
 export const TTFB_SHARE_OF_BUFFER = 0.25;
 /** The first loads of a client wait this long at most for relays to come up. */
 export const DEFAULT_STARTUP_RELAY_WAIT_MS = 1_500;
+
+// --- Integrity ---
+
+/** What to do with relay bytes of a segment the origin publishes no digest for. */
+export const DEFAULT_NO_DIGEST_POLICY = 'refuse';
+/** Under the `audit` policy, share of digest-less relay segments checked against the origin's copy. */
+export const DEFAULT_AUDIT_FRACTION = 0.1;
+/** A segment newer than its playlist's sidecar waits this long for its digest. */
+export const DEFAULT_DIGEST_WAIT_MS = 2_000;
+/** A sidecar is refetched for a missing digest at most this often. */
+export const DEFAULT_DIGEST_REFETCH_MS = 250;
+/** An absent or invalid sidecar is asked for again after this. */
+export const DEFAULT_DIGEST_ABSENT_RETRY_MS = 30_000;
+/** One sidecar fetch may take this long. */
+export const DEFAULT_SIDECAR_TIMEOUT_MS = 5_000;
+/** Sidecars (media playlists) kept at once; the oldest is dropped first. */
+export const MAX_SIDECARS_CACHED = 16;
+/** Relays that failed verification are never used again by this client; at most this many remembered. */
+export const MAX_BANNED_RELAYS = 256;

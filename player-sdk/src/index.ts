@@ -1,6 +1,7 @@
 export { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions, type SegmentLoadedInfo } from './relaycast-client.js';
-export type { FallbackInfo, LoadOptions, LoadRequest, LoadResult } from './segment-loader.js';
-export type { FallbackReason, RelayStatsEntry, SdkStatsSnapshot } from './stats.js';
+export type { FallbackInfo, IntegrityFailure, LoadOptions, LoadRequest, LoadResult } from './segment-loader.js';
+export type { IntegrityOptions, NoDigestPolicy } from './segment-verifier.js';
+export type { FallbackReason, IntegrityStats, RelayStatsEntry, SdkStatsSnapshot } from './stats.js';
 export type { SdkLogger } from './logger.js';
 export type { RTCPeerConnectionConstructor } from './relay-connection.js';
 export type { WebSocketConstructor } from './tracker-client.js';

@@ -54,6 +54,9 @@ function newClient(options: Partial<RelaycastClientOptions> = {}): RelaycastClie
     maxRelays: 1,
     ttfbTimeoutMs: 1_500,
     stallTimeoutMs: 400,
+    // These tests are about transport and fallback: relay bytes pass unchecked (audit of 0%).
+    // Verification has its own tests below, with published digests.
+    integrity: { noDigestPolicy: 'audit', auditFraction: 0 },
     ...options,
   });
   clients.push(client);
@@ -100,10 +103,12 @@ describe('RelaycastClient over real WebRTC', () => {
     expect(r).toMatchObject({ bytesFromRelay: SEGMENT.byteLength, bytesFromOrigin: 0, relayId: relay.relayId, restarted: false });
     expect(r.fallbackReason).toBeUndefined();
     expect(relay.requests[0]).toMatchObject({ url: `${origin.base}/seg.ts`, playlistUrl: `${origin.base}/media.m3u8` });
-    expect(origin.requests).toEqual([]);
+    // The only origin request: the digest sidecar (absent here, so the bytes go unchecked).
+    expect(origin.requests).toEqual([{ path: '/media.m3u8.digests.json', range: undefined }]);
     const stats = client.getStats();
     expect(stats).toMatchObject({ bytesFromRelays: SEGMENT.byteLength, bytesFromOrigin: 0, relayShare: 1, segments: 1 });
-    expect(stats.perRelay[relay.relayId]).toEqual({ bytes: SEGMENT.byteLength, requests: 1, failures: 0 });
+    expect(stats.perRelay[relay.relayId]).toEqual({ bytes: SEGMENT.byteLength, requests: 1, failures: 0, bytesVerified: 0, integrityFailures: 0 });
+    expect(stats.integrity).toEqual({ failures: 0, verifiedBytes: 0, unverifiedBytes: SEGMENT.byteLength, audits: 0, segmentsWithoutDigest: 1 });
     expect(stats.fallbacks.count).toBe(0);
   });
 

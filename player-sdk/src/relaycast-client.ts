@@ -4,7 +4,9 @@ import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS } from './constants.j
 import { silentLogger, type SdkLogger } from './logger.js';
 import type { RTCPeerConnectionConstructor } from './relay-connection.js';
 import { SdkStats, type SdkStatsSnapshot } from './stats.js';
-import { SegmentLoader, type FallbackInfo, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
+import { DigestStore } from './digest-store.js';
+import { SegmentLoader, type FallbackInfo, type IntegrityFailure, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
+import { SegmentVerifier, type IntegrityOptions } from './segment-verifier.js';
 import { ViewerTrackerClient, type WebSocketConstructor } from './tracker-client.js';
 import { TypedEmitter } from './typed-emitter.js';
 
@@ -37,6 +39,12 @@ export interface RelaycastClientOptions {
   startupRelayWaitMs?: number | undefined;
   /** Region hint for relay selection. Default: none. */
   region?: string | undefined;
+  /**
+   * How relay bytes are verified: every relay segment is checked against the SHA-256 the origin
+   * publishes in `<media playlist>.digests.json`; this sets the policy for segments without one.
+   * Default: { noDigestPolicy: 'refuse' } (no digest, no relay).
+   */
+  integrity?: IntegrityOptions | undefined;
   /** Logger with pino's call shape. Default: silent. */
   logger?: SdkLogger | undefined;
 }
@@ -52,6 +60,12 @@ export interface RelaycastClientEvents {
   /** A request (or its rest) went to the origin instead of a relay. */
   fallback: (info: FallbackInfo) => void;
   'segment-loaded': (info: SegmentLoadedInfo) => void;
+  /**
+   * A relay's bytes failed verification (RC_ERR_SEGMENT_INTEGRITY, evidence in `details`): they were
+   * discarded and replaced by the origin's, the relay was dropped for good and reported to the
+   * tracker, and none of its bytes for that segment count as verified (payable).
+   */
+  'integrity-failure': (err: RelaycastError) => void;
   /**
    * Something went wrong that playback survives or the caller also sees: a load that failed on the
    * origin too (the loadSegment promise rejects as well; aborts are not errors), a relay that broke
@@ -104,15 +118,39 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         if (reason.details?.['violation'] !== undefined) this.emit('error', reason);
       });
     }
+    const fetchImpl = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
+    if (fetchImpl === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
+    // Browsers' fetch throws "Illegal invocation" when called with another `this`.
+    const boundFetch = fetchImpl.bind(globalThis);
+    const digests = new DigestStore({
+      fetch: boundFetch,
+      digestWaitMs: options.integrity?.digestWaitMs,
+      logger: log,
+      onInvalidSidecar: (err) => this.emit('error', err),
+    });
     this.loader = new SegmentLoader({
       manager: this.manager,
       stats: this.stats,
-      fetch: options.fetch,
+      fetch: boundFetch,
+      verifier: new SegmentVerifier(digests, this.stats, options.integrity),
+      onIntegrityFailure: (failure) => this.onIntegrityFailure(failure),
       ttfbTimeoutMs: options.ttfbTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
       logger: log,
       onFallback: (info) => this.emit('fallback', info),
     });
+  }
+
+  private onIntegrityFailure(failure: IntegrityFailure): void {
+    const err = new RelaycastError(ErrorCode.SEGMENT_INTEGRITY, 'relay bytes do not match the origin', { details: { ...failure } });
+    this.manager?.ban(failure.relayId, err);
+    this.tracker?.reportIntegrity({
+      relayId: failure.relayId,
+      url: failure.url,
+      expectedSha256: failure.expectedSha256,
+      receivedSha256: failure.receivedSha256,
+    });
+    this.emit('integrity-failure', err);
   }
 
   /** Relays with an open data channel. */

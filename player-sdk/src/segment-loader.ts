@@ -4,6 +4,7 @@ import { DEFAULT_MAX_SEGMENT_BYTES, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_TTFB_TIMEO
 import { silentLogger, type SdkLogger } from './logger.js';
 import { openOrigin, readBody, type OriginHead } from './origin-fetch.js';
 import type { RelayConnection } from './relay-connection.js';
+import { sha256Hex, type SegmentCheck, type SegmentVerifier } from './segment-verifier.js';
 import type { FallbackReason, SdkStats } from './stats.js';
 
 export interface LoadRequest {
@@ -74,8 +75,22 @@ export interface SegmentLoaderOptions {
   maxSegmentBytes?: number | undefined;
   /** Called on every fallback to the origin. Default: none. */
   onFallback?: ((info: FallbackInfo) => void) | undefined;
+  /** Decides how relay bytes are checked (digest, audit, refuse). Default: none (relay bytes are trusted; tests of transport only). */
+  verifier?: SegmentVerifier | undefined;
+  /** Called when a relay's bytes failed verification and the origin's copy confirmed it. Default: none. */
+  onIntegrityFailure?: ((info: IntegrityFailure) => void) | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
+}
+
+/** Evidence that a relay served bytes that are not the origin's. */
+export interface IntegrityFailure {
+  url: string;
+  relayId: string;
+  /** SHA-256 (hex) the origin published, or of the origin's copy under `audit`. */
+  expectedSha256: string;
+  /** SHA-256 (hex) of what was assembled from the relay's bytes. */
+  receivedSha256: string;
 }
 
 export interface FallbackInfo {
@@ -86,6 +101,13 @@ export interface FallbackInfo {
   bytesFromRelay: number;
 }
 
+interface Mismatch {
+  expectedSha256: string;
+  receivedSha256: string;
+  /** Audit: the origin's copy, delivered instead of a new fetch. */
+  originCopy: Uint8Array[] | undefined;
+}
+
 interface RelayAttempt {
   received: number;
   totalBytes: number | undefined;
@@ -93,11 +115,18 @@ interface RelayAttempt {
   firstByteAt: number | undefined;
 }
 
-/** What one load has delivered so far. */
+/**
+ * What one load has assembled so far. With `holdBack` on (relay bytes that still have to pass
+ * verification), the newest chunk is kept from onProgress until `release()`: a consumer that
+ * uses progress data can never complete a segment before its digest matched.
+ */
 class Delivery {
   readonly chunks: Uint8Array[] = [];
   loaded = 0;
   expected: number | undefined;
+  holdBack = false;
+  private emitted = 0;
+  private pending: Uint8Array | undefined;
 
   constructor(
     readonly rangeStart: number,
@@ -121,12 +150,29 @@ class Delivery {
     }
     this.chunks.push(chunk);
     this.loaded += chunk.byteLength;
-    this.onProgress?.(chunk, this.loaded, this.expected);
+    if (!this.holdBack) return this.emit(chunk);
+    const previous = this.pending;
+    this.pending = chunk;
+    if (previous !== undefined) this.emit(previous);
+  }
+
+  /** Hands the held-back chunk over (verification passed, or nothing needed checking). */
+  release(): void {
+    const held = this.pending;
+    this.pending = undefined;
+    if (held !== undefined) this.emit(held);
   }
 
   reset(): void {
     this.chunks.length = 0;
     this.loaded = 0;
+    this.emitted = 0;
+    this.pending = undefined;
+  }
+
+  private emit(chunk: Uint8Array): void {
+    this.emitted += chunk.byteLength;
+    this.onProgress?.(chunk, this.emitted, this.expected);
   }
 }
 
@@ -163,45 +209,170 @@ export class SegmentLoader {
     const started = performance.now();
     const out = new Delivery(rangeStart, rangeEnd, this.options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES, opts.onProgress);
 
-    const conn = this.options.manager?.pick();
+    const manager = this.options.manager;
+    let check: SegmentCheck = { kind: 'none' };
+    if (manager?.pick() !== undefined && this.options.verifier !== undefined) {
+      check = await this.options.verifier.checkFor(req.url, req.range, req.playlistUrl, signal);
+    }
+    // Picked after the (possibly waiting) digest lookup, so concurrent loads see each other's requests in flight.
+    const conn = check.kind === 'refuse' ? undefined : manager?.pick();
     let attempt: RelayAttempt | undefined;
+    let reason: FallbackReason = check.kind === 'refuse' ? 'no-digest' : 'no-relay';
+    let restarted = false;
     if (conn !== undefined) {
+      out.holdBack = check.kind !== 'none';
       attempt = await this.fromRelay(conn, req, signal, opts, out);
       if (attempt.failure === undefined) {
-        this.options.stats.segmentLoaded();
-        return {
-          data: concatBytes(out.chunks),
-          bytesFromRelay: attempt.received,
-          bytesFromOrigin: 0,
-          relayId: conn.relayId,
-          restarted: false,
-          ttfbMs: (attempt.firstByteAt ?? performance.now()) - started,
-          durationMs: performance.now() - started,
-          totalBytes: attempt.totalBytes,
-        };
+        const bad = await this.check(check, req, out, signal);
+        if (bad === undefined) {
+          this.creditRelay(check, conn.relayId, attempt.received);
+          out.release();
+          this.options.stats.segmentLoaded();
+          return {
+            data: concatBytes(out.chunks),
+            bytesFromRelay: attempt.received,
+            bytesFromOrigin: 0,
+            relayId: conn.relayId,
+            restarted: false,
+            ttfbMs: (attempt.firstByteAt ?? performance.now()) - started,
+            durationMs: performance.now() - started,
+            totalBytes: attempt.totalBytes,
+          };
+        }
+        attempt.failure = 'integrity';
+        await this.replaceFromOrigin(req, signal, out, conn.relayId, attempt.received, bad, opts.onRestart);
+        this.fallbackNotice(req, conn.relayId, 'integrity', 0);
+        return this.finish(out, started, attempt, 0, 'integrity', true, undefined, attempt.totalBytes);
       }
+      reason = attempt.failure;
     }
 
-    const reason: FallbackReason = attempt?.failure ?? 'no-relay';
     const relayId = conn?.relayId;
-    this.options.stats.fallback(reason, relayId);
-    this.options.onFallback?.({ url: req.url, relayId, reason, bytesFromRelay: attempt?.received ?? 0 });
-    this.log.debug({ relayId, reason, bytesFromRelay: attempt?.received ?? 0 }, 'falling back to origin');
-
+    this.fallbackNotice(req, relayId, reason, attempt?.received ?? 0);
     const origin = await this.fromOrigin(req, signal, out, attempt, relayId, opts.onRestart);
+    restarted ||= origin.restarted;
+    let fromRelay = origin.restarted ? 0 : (attempt?.received ?? 0);
+    if (fromRelay > 0 && relayId !== undefined) {
+      // The relay's part was joined to the origin's: check the whole before handing it over.
+      // (An audit compares whole relay answers only: a joined one is delivered unchecked.)
+      const bad = check.kind === 'digest' ? await this.check(check, req, out, signal) : undefined;
+      if (bad === undefined) this.creditRelay(check.kind === 'digest' ? check : { kind: 'none' }, relayId, fromRelay);
+      else {
+        await this.replaceFromOrigin(req, signal, out, relayId, fromRelay, bad, opts.onRestart);
+        fromRelay = 0;
+        restarted = true;
+      }
+    }
+    return this.finish(out, started, attempt, fromRelay, reason, restarted, origin.firstByteAt, origin.totalBytes ?? attempt?.totalBytes, relayId);
+  }
+
+  private finish(
+    out: Delivery,
+    started: number,
+    attempt: RelayAttempt | undefined,
+    fromRelay: number,
+    reason: FallbackReason,
+    restarted: boolean,
+    originFirstByteAt: number | undefined,
+    totalBytes: number | undefined,
+    relayId?: string,
+  ): LoadResult {
+    out.release();
     this.options.stats.segmentLoaded();
-    const fromRelay = origin.restarted ? 0 : (attempt?.received ?? 0);
     return {
       data: concatBytes(out.chunks),
       bytesFromRelay: fromRelay,
       bytesFromOrigin: out.loaded - fromRelay,
       relayId: fromRelay > 0 ? relayId : undefined,
       fallbackReason: reason,
-      restarted: origin.restarted,
-      ttfbMs: ((origin.restarted ? undefined : attempt?.firstByteAt) ?? origin.firstByteAt ?? performance.now()) - started,
+      restarted,
+      ttfbMs: ((restarted ? undefined : attempt?.firstByteAt) ?? originFirstByteAt ?? performance.now()) - started,
       durationMs: performance.now() - started,
-      totalBytes: origin.totalBytes ?? attempt?.totalBytes,
+      totalBytes,
     };
+  }
+
+  private fallbackNotice(req: LoadRequest, relayId: string | undefined, reason: FallbackReason, bytesFromRelay: number): void {
+    this.options.stats.fallback(reason, relayId);
+    this.options.onFallback?.({ url: req.url, relayId, reason, bytesFromRelay });
+    this.log.debug({ relayId, reason, bytesFromRelay }, 'falling back to origin');
+  }
+
+  /** Relay bytes that ended up delivered: verified ones are the only ones a relay may be paid for. */
+  private creditRelay(check: SegmentCheck, relayId: string, bytes: number): void {
+    if (check.kind === 'digest' || check.kind === 'audit') this.options.stats.relayBytesVerified(relayId, bytes);
+    else this.options.stats.relayBytesUnverified(bytes);
+  }
+
+  /**
+   * Checks what `out` holds against the digest, or (audit) against the origin's copy, which is
+   * kept for delivery when they differ. Returns undefined when the bytes pass.
+   */
+  private async check(check: SegmentCheck, req: LoadRequest, out: Delivery, signal: AbortSignal): Promise<Mismatch | undefined> {
+    if (check.kind === 'digest') {
+      const received = await sha256Hex(out.chunks);
+      return received === check.sha256 ? undefined : { expectedSha256: check.sha256, receivedSha256: received, originCopy: undefined };
+    }
+    if (check.kind !== 'audit') return undefined;
+    this.options.stats.audited();
+    let copy: Uint8Array[];
+    try {
+      copy = await this.originCopy(req, signal);
+    } catch (err) {
+      const e = toRelaycastError(err);
+      if (e.code === ErrorCode.ABORTED) throw e;
+      // The audit could not run; the relay's bytes go through unchecked rather than failing playback.
+      this.log.warn({ url: req.url, code: e.code }, 'audit fetch from the origin failed');
+      return undefined;
+    }
+    if (bytesEqual(concatBytes(copy), concatBytes(out.chunks))) return undefined;
+    return { expectedSha256: await sha256Hex(copy), receivedSha256: await sha256Hex(out.chunks), originCopy: copy };
+  }
+
+  /** The origin's bytes for exactly the request (for an audit). */
+  private async originCopy(req: LoadRequest, signal: AbortSignal): Promise<Uint8Array[]> {
+    const copy: Uint8Array[] = [];
+    const sink = new Delivery(req.range?.start ?? 0, req.range?.end, this.options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES, (c) => copy.push(c));
+    await this.fromOrigin(req, signal, sink, undefined, undefined, undefined, false);
+    return copy;
+  }
+
+  /**
+   * A relay's bytes failed: throws away everything delivered, gets the origin's copy (the audit's,
+   * or a fresh fetch), and reports the relay only when the origin's bytes are not what the relay
+   * sent (a stale sidecar is the origin's fault, not the relay's).
+   */
+  private async replaceFromOrigin(
+    req: LoadRequest,
+    signal: AbortSignal,
+    out: Delivery,
+    relayId: string,
+    relayBytes: number,
+    bad: Mismatch,
+    onRestart: (() => void) | undefined,
+  ): Promise<void> {
+    const stats = this.options.stats;
+    stats.relayBytesDiscarded(relayId, relayBytes);
+    if (out.loaded > relayBytes) stats.originBytesDiscarded(out.loaded - relayBytes);
+    out.reset();
+    out.holdBack = false;
+    onRestart?.();
+    if (bad.originCopy !== undefined) {
+      for (const c of bad.originCopy) {
+        out.push(c);
+        stats.originBytes(c.byteLength);
+      }
+    } else {
+      await this.fromOrigin(req, signal, out, undefined, undefined, onRestart);
+    }
+    const originSha256 = bad.originCopy !== undefined ? bad.expectedSha256 : await sha256Hex(out.chunks);
+    if (originSha256 === bad.receivedSha256) {
+      this.log.warn({ url: req.url, relayId }, "the origin's bytes do not match its published digest: sidecar stale, relay not blamed");
+      return;
+    }
+    stats.integrityFailure(relayId);
+    this.log.warn({ url: req.url, relayId, expectedSha256: bad.expectedSha256, receivedSha256: bad.receivedSha256 }, 'relay bytes failed verification');
+    this.options.onIntegrityFailure?.({ url: req.url, relayId, expectedSha256: bad.expectedSha256, receivedSha256: bad.receivedSha256 });
   }
 
   private async fromRelay(conn: RelayConnection, req: LoadRequest, signal: AbortSignal, opts: LoadOptions, out: Delivery): Promise<RelayAttempt> {
@@ -286,6 +457,8 @@ export class SegmentLoader {
     attempt: RelayAttempt | undefined,
     relayId: string | undefined,
     onRestart: (() => void) | undefined,
+    /** False for an audit copy: those bytes are compared, not delivered. */
+    counted = true,
   ): Promise<{ restarted: boolean; totalBytes: number | undefined; firstByteAt: number | undefined }> {
     const stats = this.options.stats;
     let restarted = false;
@@ -303,7 +476,7 @@ export class SegmentLoader {
     const deliver = (chunk: Uint8Array): void => {
       firstByteAt ??= performance.now();
       out.push(chunk);
-      stats.originBytes(chunk.byteLength);
+      if (counted) stats.originBytes(chunk.byteLength);
     };
 
     for (let round = 0; ; round++) {

@@ -1,7 +1,26 @@
 /** Why a segment (or its rest) came from the origin instead of a relay. */
-export type FallbackReason = 'ttfb-timeout' | 'stall' | 'absent' | 'relay-error' | 'channel-closed' | 'no-relay';
+export type FallbackReason =
+  | 'ttfb-timeout'
+  | 'stall'
+  | 'absent'
+  | 'relay-error'
+  | 'channel-closed'
+  | 'no-relay'
+  /** The relay's bytes failed verification; the origin's copy replaced them. */
+  | 'integrity'
+  /** The origin publishes no digest for the segment and the policy is `refuse`. */
+  | 'no-digest';
 
-export const FALLBACK_REASONS: readonly FallbackReason[] = ['ttfb-timeout', 'stall', 'absent', 'relay-error', 'channel-closed', 'no-relay'];
+export const FALLBACK_REASONS: readonly FallbackReason[] = [
+  'ttfb-timeout',
+  'stall',
+  'absent',
+  'relay-error',
+  'channel-closed',
+  'no-relay',
+  'integrity',
+  'no-digest',
+];
 
 export interface RelayStatsEntry {
   /** Bytes this relay delivered that ended up in loaded segments. */
@@ -10,6 +29,23 @@ export interface RelayStatsEntry {
   requests: number;
   /** Requests that ended in a fallback to the origin. */
   failures: number;
+  /** Of `bytes`, those checked against the origin's digest (or copy): the only bytes a relay may be paid for. */
+  bytesVerified: number;
+  /** Segments from this relay that failed verification (discarded, refetched from the origin, reported). */
+  integrityFailures: number;
+}
+
+export interface IntegrityStats {
+  /** Relay segments whose bytes did not match the origin's digest or copy. */
+  failures: number;
+  /** Relay bytes delivered after they matched the origin's digest or an audit. */
+  verifiedBytes: number;
+  /** Relay bytes delivered unchecked (no digest published, `audit` policy, not sampled). */
+  unverifiedBytes: number;
+  /** Relay segments compared with the origin's copy under the `audit` policy. */
+  audits: number;
+  /** Segment loads for which the origin published no digest. */
+  segmentsWithoutDigest: number;
 }
 
 /** Plain JSON snapshot of everything the SDK counts. */
@@ -25,6 +61,7 @@ export interface SdkStatsSnapshot {
   fallbacks: { count: number; byReason: Record<FallbackReason, number> };
   /** Segments (or ranges) completely loaded, whatever the source. */
   segments: number;
+  integrity: IntegrityStats;
 }
 
 /** Mutable counters behind getStats(); only the SDK writes them. */
@@ -36,11 +73,12 @@ export class SdkStats {
   private fallbackCount = 0;
   private readonly byReason = Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<FallbackReason, number>;
   private readonly perRelay = new Map<string, RelayStatsEntry>();
+  private readonly integrity: IntegrityStats = { failures: 0, verifiedBytes: 0, unverifiedBytes: 0, audits: 0, segmentsWithoutDigest: 0 };
 
   private relay(relayId: string): RelayStatsEntry {
     let e = this.perRelay.get(relayId);
     if (e === undefined) {
-      e = { bytes: 0, requests: 0, failures: 0 };
+      e = { bytes: 0, requests: 0, failures: 0, bytesVerified: 0, integrityFailures: 0 };
       this.perRelay.set(relayId, e);
     }
     return e;
@@ -66,6 +104,34 @@ export class SdkStats {
     this.bytesFromOrigin += bytes;
   }
 
+  /** Takes back origin bytes delivered and then thrown away with the relay bytes they continued. */
+  originBytesDiscarded(bytes: number): void {
+    this.bytesFromOrigin -= bytes;
+    this.bytesDiscarded += bytes;
+  }
+
+  relayBytesVerified(relayId: string, bytes: number): void {
+    this.relay(relayId).bytesVerified += bytes;
+    this.integrity.verifiedBytes += bytes;
+  }
+
+  relayBytesUnverified(bytes: number): void {
+    this.integrity.unverifiedBytes += bytes;
+  }
+
+  integrityFailure(relayId: string): void {
+    this.relay(relayId).integrityFailures++;
+    this.integrity.failures++;
+  }
+
+  audited(): void {
+    this.integrity.audits++;
+  }
+
+  segmentWithoutDigest(): void {
+    this.integrity.segmentsWithoutDigest++;
+  }
+
   fallback(reason: FallbackReason, relayId: string | undefined): void {
     this.fallbackCount++;
     this.byReason[reason]++;
@@ -86,6 +152,7 @@ export class SdkStats {
       perRelay: Object.fromEntries([...this.perRelay].map(([k, v]) => [k, { ...v }])),
       fallbacks: { count: this.fallbackCount, byReason: { ...this.byReason } },
       segments: this.segments,
+      integrity: { ...this.integrity },
     };
   }
 }

@@ -7,6 +7,7 @@ import {
   encodeTrackerMessage,
   type RelayDescriptor,
   type SignalMessage,
+  type ReportMessage,
   type SignalPayload,
   type TrackerClientMessage,
 } from '@relaycast/protocol';
@@ -174,6 +175,11 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
 
   sendSignal(to: string, connectionId: string, signal: SignalPayload): boolean {
     return this.send({ type: 'signal', to, connectionId, signal });
+  }
+
+  /** Reports a relay whose bytes failed verification; false when the tracker is not reachable now (the report is dropped). */
+  reportIntegrity(report: Omit<ReportMessage, 'type' | 'reason'>): boolean {
+    return this.send({ type: 'report', reason: 'integrity', ...report });
   }
 
   close(): void {

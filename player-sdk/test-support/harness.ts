@@ -19,6 +19,7 @@ import {
   encodeTrackerMessage,
   toBase64,
   type RelayFrame,
+  type ReportMessage,
   type RequestFrame,
   type SignalPayload,
   type TrackerServerMessage,
@@ -238,6 +239,8 @@ export class TestRelay {
 export class TestTracker {
   readonly relays: TestRelay[] = [];
   readonly joins: { swarmId: string; count: number | undefined }[] = [];
+  /** Integrity reports viewers sent, in order. */
+  readonly reports: ReportMessage[] = [];
   readonly viewers = new Set<WebSocket>();
   private nextPeer = 0;
 
@@ -292,6 +295,8 @@ export class TestTracker {
         this.joins.push({ swarmId: msg.swarmId, count: msg.count });
         const relays = this.relays.slice(0, msg.count ?? 5).map((r) => ({ relayId: r.relayId, region: '' }));
         this.send(ws, { type: 'shortlist', swarmId: msg.swarmId, relays });
+      } else if (msg.type === 'report') {
+        this.reports.push(msg);
       } else if (msg.type === 'signal') {
         const relay = this.relays.find((r) => r.relayId === msg.to);
         if (relay === undefined) this.send(ws, { type: 'error', code: 'RC_ERR_SIGNAL_NOT_ALLOWED', message: 'unknown relay', ref: 'signal' });

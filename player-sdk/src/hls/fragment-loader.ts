@@ -62,9 +62,17 @@ export function createFragmentLoaderClass(deps: FragmentLoaderDeps): LoaderClass
           {
             signal: controller.signal,
             ttfbTimeoutMs: deps.ttfbTimeoutMs(),
-            // Relay bytes were discarded: progress starts over (hls.js only gets the final data on success).
+            // Bytes already handed over were discarded (failed verification, or relay and origin
+            // copies that do not join). Without progress data hls.js only ever sees the final
+            // data, so progress simply starts over. With progress data it has parsed them already:
+            // fail the fragment so hls.js drops it and retries (the SDK no longer uses that relay).
             onRestart: () => {
               stats.loaded = 0;
+              if (context.progressData !== true || controller.signal.aborted) return;
+              this.controller = undefined;
+              controller.abort();
+              stats.loading.end = performance.now();
+              callbacks.onError({ code: 0, text: 'relay bytes were discarded; reload the fragment' }, context, null, stats);
             },
             onProgress: (chunk, loaded, total) => {
               if (controller.signal.aborted) return;
