@@ -117,3 +117,109 @@ describe('OriginFetcher', () => {
     expect(origin.count('/media/loop.ts')).toBe(4); // the request and 3 redirects
   });
 });
+
+describe('OriginFetcher: host names that resolve to internal addresses', () => {
+  const resolvingTo =
+    (table: Record<string, string[]>) =>
+    async (hostname: string): Promise<{ address: string; family: number }[]> =>
+      (table[hostname] ?? []).map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+
+  it('refuses an allowlisted name that resolves to loopback the allowlist does not name, before connecting', async () => {
+    origin.route('/media/a.ts', serveBytes(testBytes(10)));
+    const f = new OriginFetcher({
+      policy: createOriginPolicy([`http://cdn.test:${origin.port}/media/`]),
+      resolveHost: resolvingTo({ 'cdn.test': ['127.0.0.1'] }),
+    });
+    try {
+      const e = await errorOf(f.get(new URL(`http://cdn.test:${origin.port}/media/a.ts`), { signal, maxBytes: 100 }));
+      expect(e.code).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
+      expect(e.details?.['address']).toBe('127.0.0.1');
+      expect(origin.count()).toBe(0);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('refuses a name with any internal address among public ones', async () => {
+    const f = new OriginFetcher({
+      policy: createOriginPolicy(['https://cdn.test/media/']),
+      resolveHost: resolvingTo({ 'cdn.test': ['93.184.216.34', '169.254.169.254'] }),
+    });
+    try {
+      expect((await errorOf(f.get(new URL('https://cdn.test/media/a.ts'), { signal, maxBytes: 100 }))).code).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('refuses a redirect from the explicitly allowed loopback origin to a name resolving to another loopback port', async () => {
+    const other = await startTestOrigin();
+    other.route('/media/secret.ts', serveBytes(testBytes(10)));
+    origin.route('/media/away.ts', (_req, res) => void res.writeHead(302, { location: `http://internal.test:${other.port}/media/secret.ts` }).end());
+    const f = new OriginFetcher({
+      policy: createOriginPolicy([origin.url('/media/'), `http://internal.test:${other.port}/media/`]),
+      resolveHost: resolvingTo({ 'internal.test': ['127.0.0.1'] }),
+    });
+    try {
+      expect((await errorOf(f.get(new URL(origin.url('/media/away.ts')), { signal, maxBytes: 100 }))).code).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
+      expect(origin.count('/media/away.ts')).toBe(1);
+      expect(other.count()).toBe(0);
+    } finally {
+      await f.close();
+      await other.close();
+    }
+  });
+
+  it('follows a name to an internal address and port the allowlist names as a literal', async () => {
+    const body = testBytes(100);
+    origin.route('/media/a.ts', serveBytes(body));
+    origin.route('/media/r.ts', (_req, res) => void res.writeHead(302, { location: `http://alias.test:${origin.port}/media/a.ts` }).end());
+    const f = new OriginFetcher({
+      policy: createOriginPolicy([origin.url('/media/'), `http://alias.test:${origin.port}/media/`]),
+      resolveHost: resolvingTo({ 'alias.test': ['127.0.0.1'] }),
+    });
+    try {
+      const res = await f.get(new URL(origin.url('/media/r.ts')), { signal, maxBytes: 1000 });
+      expect(res.url.host).toBe(`alias.test:${origin.port}`);
+      expect(await readAll(res.body)).toEqual(Buffer.from(body));
+      // The origin saw the name, not the address, in the Host header.
+      expect(origin.lastHeaders('/media/a.ts')?.host).toBe(`alias.test:${origin.port}`);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('keeps an allowlisted localhost origin working through the system resolver', async () => {
+    const body = testBytes(50);
+    origin.route('/media/a.ts', serveBytes(body));
+    const f = new OriginFetcher({ policy: createOriginPolicy([`http://localhost:${origin.port}/media/`]) });
+    try {
+      const res = await f.get(new URL(`http://localhost:${origin.port}/media/a.ts`), { signal, maxBytes: 1000 });
+      expect(await readAll(res.body)).toEqual(Buffer.from(body));
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('gives a resolver that never answers the connect timeout, as RC_ERR_TIMEOUT', async () => {
+    const f = new OriginFetcher({
+      policy: createOriginPolicy(['http://slow.test/media/']),
+      originConnectTimeoutMs: 100,
+      resolveHost: () => new Promise(() => undefined),
+    });
+    try {
+      expect((await errorOf(f.get(new URL('http://slow.test/media/a.ts'), { signal, maxBytes: 100 }))).code).toBe(ErrorCode.TIMEOUT);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('maps a name that does not resolve to RC_ERR_ORIGIN_UNREACHABLE', async () => {
+    const f = new OriginFetcher({ policy: createOriginPolicy(['http://nowhere.test/media/']), resolveHost: resolvingTo({}) });
+    try {
+      expect((await errorOf(f.get(new URL('http://nowhere.test/media/a.ts'), { signal, maxBytes: 100 }))).code).toBe(ErrorCode.ORIGIN_UNREACHABLE);
+    } finally {
+      await f.close();
+    }
+  });
+});

@@ -1,6 +1,8 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted } from '@relaycast/protocol';
 import type { Logger } from 'pino';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, buildConnector, type Dispatcher } from 'undici';
 import {
   DEFAULT_MAX_REDIRECTS,
   DEFAULT_ORIGIN_BODY_TIMEOUT_MS,
@@ -33,8 +35,19 @@ export interface OriginFetcherOptions {
    * follow redirects itself. It is not closed by `close()`. Default: an own Agent.
    */
   dispatcher?: Dispatcher | undefined;
+  /**
+   * Resolves an origin host name to every address it has (own agent only). Whatever it returns is
+   * checked with `policy.allowsAddress` before a connection is opened. Default: `node:dns` lookup
+   * (the system resolver, /etc/hosts included) with `all: true`.
+   */
+  resolveHost?: ((hostname: string) => Promise<ResolvedAddress[]>) | undefined;
   /** Parent logger. Default: no logging. */
   logger?: Logger | undefined;
+}
+
+export interface ResolvedAddress {
+  address: string;
+  family: number;
 }
 
 /** An origin response whose status was accepted (2xx); the body has not been read yet. */
@@ -80,12 +93,13 @@ export class OriginFetcher {
       this.dispatcher = options.dispatcher;
       this.ownsDispatcher = false;
     } else {
+      const connectTimeoutMs = positive(options.originConnectTimeoutMs ?? DEFAULT_ORIGIN_CONNECT_TIMEOUT_MS, 'originConnectTimeoutMs');
       // An Agent without the redirect interceptor never follows redirects on its own.
       this.dispatcher = new Agent({
         connections: positive(options.connectionsPerHost ?? DEFAULT_ORIGIN_CONNECTIONS_PER_HOST, 'connectionsPerHost'),
         maxOrigins: DEFAULT_ORIGIN_MAX_HOSTS,
         keepAliveTimeout: DEFAULT_ORIGIN_KEEP_ALIVE_MS,
-        connectTimeout: positive(options.originConnectTimeoutMs ?? DEFAULT_ORIGIN_CONNECT_TIMEOUT_MS, 'originConnectTimeoutMs'),
+        connect: guardedConnector(this.policy, options.resolveHost ?? resolveAll, connectTimeoutMs, this.log),
         headersTimeout: this.headersTimeoutMs,
         bodyTimeout: this.bodyTimeoutMs,
       });
@@ -202,6 +216,60 @@ export class OriginFetcher {
       if (!body.destroyed) body.destroy();
     }
   }
+}
+
+async function resolveAll(hostname: string): Promise<ResolvedAddress[]> {
+  return dnsLookup(hostname, { all: true, verbatim: true });
+}
+
+/**
+ * undici connector that resolves host names itself, checks every address against the policy and
+ * connects to a checked address, so what was checked is what gets contacted (no second lookup a
+ * rebinding DNS server could answer differently). IP literals are not resolved: the URL check
+ * already required the allowlist to name them.
+ */
+function guardedConnector(
+  policy: OriginPolicy,
+  resolveHost: (hostname: string) => Promise<ResolvedAddress[]>,
+  timeoutMs: number,
+  log: Logger | undefined,
+): buildConnector.connector {
+  const connect = buildConnector({ timeout: timeoutMs });
+  return (options, callback) => {
+    const hostname = options.hostname.startsWith('[') ? options.hostname.slice(1, -1) : options.hostname;
+    if (isIP(hostname) !== 0) return connect(options, callback);
+    const port = Number(options.port) || (options.protocol === 'https:' ? 443 : 80);
+    let settled = false;
+    const finish = (err: Error | null, address?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err !== null || address === undefined) return callback(err ?? new Error('no address'), null);
+      // `host` keeps the name, so TLS still sends it as SNI and checks the certificate against it.
+      connect({ ...options, hostname: address, host: options.host ?? `${options.hostname}:${port}` }, callback);
+    };
+    // The system resolver has no deadline of its own; the connect timeout covers the lookup too.
+    const timer = setTimeout(
+      () => finish(new RelaycastError(ErrorCode.TIMEOUT, `resolving ${hostname.slice(0, 64)} took over ${timeoutMs} ms`, { details: { hostname } })),
+      timeoutMs,
+    );
+    resolveHost(hostname).then(
+      (addresses) => {
+        const refused = addresses.find((a) => !policy.allowsAddress(hostname, a.address, port));
+        if (addresses.length === 0) return finish(new RelaycastError(ErrorCode.ORIGIN_UNREACHABLE, `${hostname.slice(0, 64)} has no address`));
+        if (refused !== undefined) {
+          log?.warn({ hostname, address: refused.address }, 'origin host name resolves to an address the allowlist does not name');
+          return finish(
+            new RelaycastError(ErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed: host name resolves to an internal address', {
+              details: { hostname, address: refused.address },
+            }),
+          );
+        }
+        finish(null, (addresses[0] as ResolvedAddress).address);
+      },
+      (err: unknown) => finish(err instanceof Error ? err : new Error(String(err))),
+    );
+  };
 }
 
 function discard(body: Dispatcher.ResponseData['body']): void {

@@ -40,6 +40,11 @@ describe('origin policy', () => {
     'http://127.0.0.1:8080/media/%2e./x',
     'http://127.0.0.1:8080/media/./a.ts',
     'http://127.0.0.1:8080/media/a/..',
+    // Servlet path parameters: Tomcat and Jetty read "..;" as ".."
+    'http://127.0.0.1:8080/media/..;/x',
+    'http://127.0.0.1:8080/media/..;jsessionid=1/x',
+    'http://127.0.0.1:8080/media/%2e%2e;/x',
+    'http://127.0.0.1:8080/media/.;/a.ts',
     'http://127.0.0.1:8080/media/..%2fsecret',
     'http://127.0.0.1:8080/media/a%2f..%2f..%2fsecret',
     'http://127.0.0.1:8080/media/a%2Fb',
@@ -73,6 +78,19 @@ describe('origin policy', () => {
     'http://[::2]:9000/v/a.ts',
     'http://[::1]:9001/v/a.ts',
     'http://[::ffff:127.0.0.1]:8080/media/a.ts',
+    'http://[::ffff:7f00:1]:8080/media/a.ts',
+    'http://[0:0:0:0:0:ffff:127.0.0.1]:8080/media/a.ts',
+    'http://[::127.0.0.1]:8080/media/a.ts',
+    'http://0.0.0.0:8080/media/a.ts',
+    'http://0:8080/media/a.ts',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://[fe80::1]:8080/media/a.ts',
+    'http://[::1%25lo]:9000/v/a.ts',
+    'http://127.0.0.1:8080@127.0.0.1:8080/media/a.ts',
+    'http://127.0.0.1:8080%2f@evil.example/media/a.ts',
+    'http://evil.example\\@127.0.0.1:8080/media/a.ts',
+    'http://127.0.0.1:8080/media/a.ts\r\nHost: evil.example',
+    'http://127.0.0.1:8080/%6dedia/a.ts',
     'http://[::1]:8080/media/a.ts',
     'ftp://127.0.0.1:8080/media/a.ts',
     'file:///etc/passwd',
@@ -111,6 +129,35 @@ describe('origin policy', () => {
     'http://example.com\\media/',
   ])('refuses the invalid prefix %j with RC_ERR_CONFIG_INVALID', (prefix) => {
     expect(codeOf(() => createOriginPolicy([prefix]))).toBe(ErrorCode.CONFIG_INVALID);
+  });
+
+  it('accepts other spellings of an allowlisted IPv4 literal, which are the very same address', () => {
+    for (const raw of ['http://2130706433:8080/media/a.ts', 'http://0x7f.1:8080/media/a.ts', 'http://0177.0.0.1:8080/media/a.ts', 'http://127.1:8080/media/a.ts']) {
+      expect(policy.check(raw).origin).toBe('http://127.0.0.1:8080');
+    }
+  });
+
+  it('allows connections to public addresses, and to internal ones only where the allowlist names them', () => {
+    for (const address of ['93.184.216.34', '8.8.8.8', '2606:2800:220:1:248:1893:25c8:1946', '2a00:1450:4001::200e']) {
+      expect(policy.allowsAddress('cdn.example.com', address, 443)).toBe(true);
+    }
+    const internal = [
+      '127.0.0.1', '127.0.0.2', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1',
+      '0.0.0.0', '224.0.0.1', '255.255.255.255', '198.18.0.1', '::', '::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1',
+      '64:ff9b::a00:1', '2002:7f00:1::', '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1',
+    ];
+    for (const address of internal) expect(policy.allowsAddress('cdn.example.com', address, 443), address).toBe(false);
+    // Named outright, on the named port only.
+    expect(policy.allowsAddress('alias.example', '127.0.0.1', 8080)).toBe(true);
+    expect(policy.allowsAddress('alias.example', '127.0.0.1', 8081)).toBe(false);
+    expect(policy.allowsAddress('alias.example', '0:0:0:0:0:0:0:1', 9000)).toBe(true);
+    expect(policy.allowsAddress('alias.example', '::1', 80)).toBe(false);
+    // localhost means loopback, nothing else.
+    expect(policy.allowsAddress('localhost', '127.0.0.1', 1234)).toBe(true);
+    expect(policy.allowsAddress('LOCALHOST.', '::1', 1234)).toBe(true);
+    expect(policy.allowsAddress('localhost', '10.0.0.1', 1234)).toBe(false);
+    expect(policy.allowsAddress('a.example', 'not-an-ip', 80)).toBe(false);
+    expect(createOriginPolicy(['https://cdn.example.com/hls/']).allowsAddress('cdn.example.com', '127.0.0.1', 443)).toBe(false);
   });
 
   it('allows nothing with an empty list', () => {

@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { ErrorCode, MAX_URL_BYTES, RelaycastError } from '@relaycast/protocol';
 
 /**
@@ -11,6 +12,15 @@ import { ErrorCode, MAX_URL_BYTES, RelaycastError } from '@relaycast/protocol';
 export interface OriginPolicy {
   /** Returns the normalised URL (fragment removed) or throws RC_ERR_ORIGIN_NOT_ALLOWED. */
   check(rawUrl: string): URL;
+  /**
+   * Whether the relay may open a connection to `address` (an IP the resolver gave for `hostname`,
+   * an allowed host name) on `port`. Public unicast addresses always; loopback, private, link-local,
+   * CGNAT, multicast, reserved and translation ranges only when the operator allowlisted that very
+   * address and port as an IP literal (`http://127.0.0.1:8080/media/`), or loopback for a prefix
+   * whose host is `localhost`. So DNS (rebinding included) can never steer the relay onto an
+   * internal service the allowlist does not name.
+   */
+  allowsAddress(hostname: string, address: string, port: number): boolean;
   /** The normalised prefixes, for logs and status pages. */
   readonly prefixes: readonly string[];
 }
@@ -18,6 +28,81 @@ export interface OriginPolicy {
 interface Prefix {
   origin: string;
   path: string;
+}
+
+/**
+ * Every IP range that is not ordinary public unicast. Embedding ranges (IPv4-mapped, NAT64, 6to4,
+ * Teredo) are refused whole: they can carry an internal IPv4 address inside an IPv6 one.
+ */
+const SPECIAL_RANGES: readonly [string, number, 'ipv4' | 'ipv6'][] = [
+  ['0.0.0.0', 8, 'ipv4'], // "this network"; 0.0.0.0 reaches the local host
+  ['10.0.0.0', 8, 'ipv4'],
+  ['100.64.0.0', 10, 'ipv4'], // CGNAT
+  ['127.0.0.0', 8, 'ipv4'],
+  ['169.254.0.0', 16, 'ipv4'], // link-local, cloud metadata services
+  ['172.16.0.0', 12, 'ipv4'],
+  ['192.0.0.0', 24, 'ipv4'],
+  ['192.0.2.0', 24, 'ipv4'],
+  ['192.88.99.0', 24, 'ipv4'],
+  ['192.168.0.0', 16, 'ipv4'],
+  ['198.18.0.0', 15, 'ipv4'],
+  ['198.51.100.0', 24, 'ipv4'],
+  ['203.0.113.0', 24, 'ipv4'],
+  ['224.0.0.0', 4, 'ipv4'], // multicast
+  ['240.0.0.0', 4, 'ipv4'], // reserved and broadcast
+  ['::', 128, 'ipv6'],
+  ['::1', 128, 'ipv6'],
+  ['::ffff:0:0', 96, 'ipv6'], // IPv4-mapped
+  ['::', 96, 'ipv6'], // IPv4-compatible (deprecated)
+  ['64:ff9b::', 96, 'ipv6'], // NAT64
+  ['64:ff9b:1::', 48, 'ipv6'],
+  ['100::', 64, 'ipv6'], // discard
+  ['2001::', 23, 'ipv6'], // IETF protocol assignments, Teredo
+  ['2001:db8::', 32, 'ipv6'],
+  ['2002::', 16, 'ipv6'], // 6to4
+  ['fc00::', 7, 'ipv6'], // unique local
+  ['fe80::', 10, 'ipv6'], // link-local
+  ['fec0::', 10, 'ipv6'], // site-local (deprecated)
+  ['ff00::', 8, 'ipv6'], // multicast
+];
+const LOOPBACK_RANGES: readonly [string, number, 'ipv4' | 'ipv6'][] = [
+  ['127.0.0.0', 8, 'ipv4'],
+  ['::1', 128, 'ipv6'],
+];
+
+/**
+ * One BlockList per family: a list holding ::ffff:0:0/96 also matches every IPv4 address checked
+ * as 'ipv4', which would make the whole public IPv4 internet "internal".
+ */
+function blockLists(ranges: readonly [string, number, 'ipv4' | 'ipv6'][]): Record<'ipv4' | 'ipv6', BlockList> {
+  const lists = { ipv4: new BlockList(), ipv6: new BlockList() };
+  for (const [net, prefix, family] of ranges) lists[family].addSubnet(net, prefix, family);
+  return lists;
+}
+
+const SPECIAL = blockLists(SPECIAL_RANGES);
+const LOOPBACK = blockLists(LOOPBACK_RANGES);
+
+function family(address: string): 'ipv4' | 'ipv6' | undefined {
+  const v = isIP(address);
+  return v === 4 ? 'ipv4' : v === 6 ? 'ipv6' : undefined;
+}
+
+/** `address|port` with the address in WHATWG's canonical form, so ::1 and 0:0:0:0:0:0:0:1 compare equal. */
+function endpointKey(address: string, port: number): string | undefined {
+  const f = family(address);
+  if (f === undefined) return undefined;
+  const host = new URL(`http://${f === 'ipv6' ? `[${address}]` : address}/`).hostname;
+  return `${host}|${port}`;
+}
+
+function defaultPort(url: URL): number {
+  return url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
+}
+
+function isLocalhostName(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  return h === 'localhost' || h.endsWith('.localhost');
 }
 
 const SCHEME_AUTHORITY = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/s;
@@ -43,9 +128,25 @@ export function createOriginPolicy(allowedOrigins: readonly string[]): OriginPol
     }
     return { origin: url.origin, path: url.pathname };
   });
+  // Internal addresses the operator named outright: those, and only on the port named.
+  const explicitEndpoints = new Set<string>();
+  for (const raw of allowedOrigins) {
+    const url = new URL(raw);
+    const literal = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const key = endpointKey(literal, defaultPort(url));
+    if (key !== undefined) explicitEndpoints.add(key);
+  }
 
   return {
     prefixes: prefixes.map((p) => p.origin + p.path),
+    allowsAddress(hostname: string, address: string, port: number): boolean {
+      const f = family(address);
+      if (f === undefined) return false;
+      if (!SPECIAL[f].check(address, f)) return true;
+      const key = endpointKey(address, port);
+      if (key !== undefined && explicitEndpoints.has(key)) return true;
+      return isLocalhostName(hostname) && LOOPBACK[f].check(address, f);
+    },
     check(rawUrl: string): URL {
       const reason = inspect(rawUrl);
       if (reason !== undefined) throw notAllowed(rawUrl, reason);
@@ -91,7 +192,8 @@ function inspect(raw: string): string | undefined {
   const rawPath = rest.split(/[?#]/, 1)[0] as string;
   if (ENCODED_SEPARATOR.test(rawPath)) return 'encoded slash, backslash or NUL in the path';
   for (const segment of rawPath.split('/')) {
-    const decoded = segment.replace(/%2e/gi, '.');
+    // Servlet containers read "..;x" (path parameters) as "..": compare what comes before the ';'.
+    const decoded = (segment.split(';', 1)[0] as string).replace(/%2e/gi, '.');
     if (decoded === '.' || decoded === '..') return 'dot segments are not allowed in the path';
   }
   return undefined;
