@@ -1,9 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { inspect } from 'node:util';
-import { ErrorCode, RelaycastError, bytesEqual, encodeBase58, isAbortError, throwIfAborted } from '@relaycast/protocol';
-import { privateKeyFromSeed, rawPublicKey, signEd25519 } from '@relaycast/protocol/node';
+import { encodeBase58, throwIfAborted, type RelaycastError } from '@relaycast/protocol';
+import {
+  checkSecretKey,
+  generateSecretKey,
+  parseKeypairText,
+  privateKeyFromSeed,
+  rawPublicKey,
+  readKeypairFile,
+  signEd25519,
+  writeNewKeypairFile,
+} from '@relaycast/protocol/node';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 
@@ -38,22 +44,13 @@ export class RelayKeypair {
 
   /** Builds a keypair from the 64-byte Solana CLI secret key; checks that both halves agree. */
   static fromSecretKey(secret: Uint8Array): RelayKeypair {
-    if (secret.byteLength !== 64) throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, 'keypair must hold 64 bytes');
-    const kp = new RelayKeypair(secret.subarray(0, 32));
-    if (!bytesEqual(kp.#publicKey, secret.subarray(32, 64))) {
-      throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, 'keypair public key does not match its secret');
-    }
-    return kp;
+    checkSecretKey(secret);
+    return new RelayKeypair(secret.subarray(0, 32));
   }
 
   static generate(): { keypair: RelayKeypair; secretKey: Uint8Array } {
-    const seed = randomBytes(32);
-    const keypair = new RelayKeypair(seed);
-    const secretKey = new Uint8Array(64);
-    secretKey.set(seed, 0);
-    secretKey.set(keypair.#publicKey, 32);
-    seed.fill(0);
-    return { keypair, secretKey };
+    const secretKey = generateSecretKey();
+    return { keypair: RelayKeypair.fromSecretKey(secretKey), secretKey };
   }
 
   /** ed25519 signature (64 bytes) of `message` by the relay key. */
@@ -72,16 +69,7 @@ export class RelayKeypair {
 
 /** Parses a Solana CLI keypair file's text. */
 export function parseKeypairFile(text: string): RelayKeypair {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, 'keypair file is not JSON');
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 64 || !parsed.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) {
-    throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, 'keypair file must be a JSON array of 64 bytes');
-  }
-  const secret = Uint8Array.from(parsed as number[]);
+  const secret = parseKeypairText(text);
   try {
     return RelayKeypair.fromSecretKey(secret);
   } finally {
@@ -91,26 +79,20 @@ export function parseKeypairFile(text: string): RelayKeypair {
 
 /** Loads a Solana CLI keypair file; throws RC_ERR_KEYPAIR_INVALID when it is missing, unreadable or malformed. */
 export async function loadKeypair(path: string, options: KeypairFileOptions = {}): Promise<RelayKeypair> {
-  let text: string;
-  try {
-    text = await readFile(path, { encoding: 'utf8', signal: options.signal });
-  } catch (err) {
-    if (isAbortError(err)) throw new RelaycastError(ErrorCode.ABORTED, 'keypair load aborted', { cause: err });
-    throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, `cannot read keypair file ${path}`, { cause: err });
-  }
+  const { secretKey, readableByOthers } = await readKeypairFile(path, options.signal);
   // Like ssh with private keys, but only a warning: refusing would break existing Solana setups.
-  const mode = (await stat(path)).mode;
-  if ((mode & 0o077) !== 0) {
-    options.logger?.warn({ path, mode: (mode & 0o777).toString(8) }, 'keypair file is readable by other users; chmod 600 it');
+  if (readableByOthers) options.logger?.warn({ path }, 'keypair file is readable by other users; chmod 600 it');
+  try {
+    return RelayKeypair.fromSecretKey(secretKey);
+  } finally {
+    secretKey.fill(0);
   }
-  return parseKeypairFile(text);
 }
 
 /**
  * Loads the keypair at `path`, or creates it like `solana-keygen new` would (mode 0600, parent
- * directory created). Never overwrites: the key is written to a private temporary file and then
- * hard-linked into place, which fails if the path exists, so a racing relay either wins or loads
- * the complete file of the winner, never a half-written one.
+ * directory created). Never overwrites: when another process wins the race to create it, its
+ * complete file is loaded instead.
  */
 export async function loadOrCreateKeypair(path: string, options: KeypairFileOptions = {}): Promise<{ keypair: RelayKeypair; created: boolean }> {
   try {
@@ -120,28 +102,12 @@ export async function loadOrCreateKeypair(path: string, options: KeypairFileOpti
     if (cause?.code !== 'ENOENT') throw err;
   }
   throwIfAborted(options.signal);
-  try {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, `cannot create the directory of keypair file ${path}`, { cause: err });
-  }
   const { keypair, secretKey } = RelayKeypair.generate();
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const handle = await open(tmp, 'wx', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify([...secretKey]));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await link(tmp, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { keypair: await loadKeypair(path, options), created: false };
-    throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, `cannot create keypair file ${path}`, { cause: err });
+    const created = await writeNewKeypairFile(path, secretKey, options.signal);
+    if (!created) return { keypair: await loadKeypair(path, options), created: false };
   } finally {
     secretKey.fill(0);
-    await unlink(tmp).catch(() => undefined);
   }
   return { keypair, created: true };
 }

@@ -1,1 +1,12 @@
 export { privateKeyFromSeed, publicKeyFromRaw, rawPublicKey, signEd25519, verifyEd25519 } from './ed25519.js';
+export {
+  KEYPAIR_SECRET_BYTES,
+  checkSecretKey,
+  formatKeypairText,
+  generateSecretKey,
+  parseKeypairText,
+  readKeypairFile,
+  secretKeyFromSeed,
+  writeNewKeypairFile,
+  type KeypairFileRead,
+} from './keypair-file.js';
