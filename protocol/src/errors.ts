@@ -47,6 +47,10 @@ export const ErrorCode = {
   // Integrity (appended)
   SEGMENT_INTEGRITY: 'RC_ERR_SEGMENT_INTEGRITY',
   REPORT_REFUSED: 'RC_ERR_REPORT_REFUSED',
+  // Chain and Solana setup (appended)
+  CHAIN_STATE_INVALID: 'RC_ERR_CHAIN_STATE_INVALID',
+  CHAIN_LISTEN_FAILED: 'RC_ERR_CHAIN_LISTEN_FAILED',
+  CHAIN_REQUEST_FAILED: 'RC_ERR_CHAIN_REQUEST_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
