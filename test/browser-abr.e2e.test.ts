@@ -1,17 +1,14 @@
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBrowser } from '../player-sdk/scripts/build-browser.js';
-import { launchChromium } from './helpers/browser.js';
+import { launchChromium, preparePlayerSite } from './helpers/browser.js';
 import { generateVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
 
-const SDK_ROOT = fileURLToPath(new URL('../player-sdk/', import.meta.url));
 /** hls.js sorts levels by bitrate: 0 is the low rendition, 1 the high one. */
 const LOW = 0;
 const HIGH = 1;
@@ -63,10 +60,7 @@ describe('ABR through a throttled relay', () => {
         { name: 'low', width: 320, height: 180, videoKbps: 150 },
       ],
     });
-    await buildBrowser();
-    await mkdir(join(dir, 'player'), { recursive: true });
-    await cp(join(SDK_ROOT, 'examples'), join(dir, 'player', 'examples'), { recursive: true });
-    await cp(join(SDK_ROOT, 'dist'), join(dir, 'player', 'dist'), { recursive: true });
+    await preparePlayerSite(dir);
     origin = await startOrigin(dir);
     tracker = await startTrackerProcess();
     const statusPort = await freeTcpPort();

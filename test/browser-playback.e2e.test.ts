@@ -1,54 +1,15 @@
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBrowser } from '../player-sdk/scripts/build-browser.js';
-import { launchChromium } from './helpers/browser.js';
+import { launchChromium, pageStats, playFor, playerPageUrl, preparePlayerSite } from './helpers/browser.js';
 import { generateVod, startLiveStream, type LiveStream } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
 
-const SDK_ROOT = fileURLToPath(new URL('../player-sdk/', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
-
-interface PageStats {
-  currentTime: number;
-  fatalErrors: string[];
-  relayShare: number;
-  bytesFromRelays: number;
-  bytesFromOrigin: number;
-  relays: string[];
-  rebufferMs: number;
-  rebufferCount: number;
-  perRelay: Record<string, { bytes: number }>;
-}
-
-async function pageStats(page: Page): Promise<PageStats> {
-  return page.evaluate(() => {
-    const d = (window as unknown as { relaycastDemo: { relaycast: { getStats(): Record<string, unknown> & { playback: { rebufferMs: number; rebufferCount: number } } }; video: HTMLVideoElement; fatalErrors: string[] } }).relaycastDemo;
-    const s = d.relaycast.getStats();
-    return {
-      currentTime: d.video.currentTime,
-      fatalErrors: d.fatalErrors,
-      relayShare: s['relayShare'] as number,
-      bytesFromRelays: s['bytesFromRelays'] as number,
-      bytesFromOrigin: s['bytesFromOrigin'] as number,
-      relays: s['relays'] as string[],
-      rebufferMs: s.playback.rebufferMs,
-      rebufferCount: s.playback.rebufferCount,
-      perRelay: s['perRelay'] as Record<string, { bytes: number }>,
-    };
-  });
-}
-
-/** Waits until the video has played `seconds` past the first moment it was seen playing. */
-async function playFor(page: Page, seconds: number, timeoutMs = 60_000): Promise<void> {
-  await page.waitForFunction(() => ((window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0) > 0, undefined, { timeout: timeoutMs });
-  const start = await page.evaluate(() => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime);
-  await page.waitForFunction((t) => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime > t, start + seconds, { timeout: timeoutMs, polling: 250 });
-}
 
 /**
  * Issue "viewers play HLS in a real browser through relays": headless Chromium runs the example
@@ -69,10 +30,7 @@ describe('browser playback through relays', () => {
       generateVod(join(dir, 'media', 'vod-ts'), { format: 'ts', durationSec: 24 }),
       generateVod(join(dir, 'media', 'vod-fmp4'), { format: 'fmp4', durationSec: 24 }),
     ]);
-    await buildBrowser();
-    await mkdir(join(dir, 'player'), { recursive: true });
-    await cp(join(SDK_ROOT, 'examples'), join(dir, 'player', 'examples'), { recursive: true });
-    await cp(join(SDK_ROOT, 'dist'), join(dir, 'player', 'dist'), { recursive: true });
+    await preparePlayerSite(dir);
     await mkdir(ARTIFACTS, { recursive: true });
     origin = await startOrigin(dir);
     tracker = await startTrackerProcess();
@@ -92,9 +50,7 @@ describe('browser playback through relays', () => {
   });
 
   function pageUrl(stream: string, withTracker = true): string {
-    const src = `${origin.url}media/${stream}`;
-    const q = new URLSearchParams({ src, ...(withTracker ? { tracker: tracker.url } : {}) });
-    return `${origin.url}player/examples/index.html?${q}`;
+    return playerPageUrl(origin.url, `${origin.url}media/${stream}`, withTracker ? tracker.url : undefined);
   }
 
   for (const [name, stream] of [

@@ -138,6 +138,13 @@ describe('delivery origin → relay → viewer', () => {
       expect(compared).toBeGreaterThanOrEqual(14);
       expect(c.getStats().segments).toBe(compared);
       expect(relayShare(c)).toBeGreaterThanOrEqual(MIN_RELAY_SHARE);
+      // relaycast-digest --watch kept the sidecar current while ffmpeg wrote segments: every relay
+      // byte was checked against a published digest (none went unchecked, none failed).
+      const integrity = c.getStats().integrity;
+      expect(integrity.failures).toBe(0);
+      expect(integrity.unverifiedBytes).toBe(0);
+      expect(integrity.segmentsWithoutDigest).toBe(0);
+      expect(integrity.verifiedBytes).toBe(c.getStats().bytesFromRelays);
     } finally {
       await c.close();
     }

@@ -20,6 +20,17 @@ hls.on(Hls.Events.ERROR, (_event, data) => {
 // Level of every media fragment loaded, in order: what ABR decided.
 const fragmentLevels = [];
 hls.on(Hls.Events.FRAG_LOADED, (_event, data) => fragmentLevels.push(data.frag.level));
+// SHA-256 of every media fragment hls.js received, to compare with the origin's digests. The copy
+// is taken at once: hls.js hands the buffer to its transmuxing worker right after this event.
+const fragments = [];
+hls.on(Hls.Events.FRAG_LOADED, (_event, data) => {
+  if (data.frag.sn === 'initSegment' || !(data.payload instanceof ArrayBuffer)) return;
+  const entry = { url: data.frag.url, sha256: '' };
+  fragments.push(entry);
+  crypto.subtle.digest('SHA-256', data.payload.slice(0)).then((d) => {
+    entry.sha256 = Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, '0')).join('');
+  });
+});
 
 hls.loadSource(src);
 hls.attachMedia(video);
@@ -36,6 +47,7 @@ setInterval(() => {
       bytesFromOrigin: s.bytesFromOrigin,
       relays: s.relays,
       fallbacks: s.fallbacks,
+      integrity: s.integrity,
       playback: s.playback,
     },
     null,
@@ -44,4 +56,4 @@ setInterval(() => {
 }, 500);
 
 // For scripts and tests driving the page.
-window.relaycastDemo = { hls, relaycast, video, fatalErrors, fragmentLevels };
+window.relaycastDemo = { hls, relaycast, video, fatalErrors, fragmentLevels, fragments };

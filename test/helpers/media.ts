@@ -3,8 +3,13 @@ import { createHash } from 'node:crypto';
 import { access, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DigestWriter } from '@relaycast/relay';
 import { ffmpegPath } from './ffmpeg.js';
+
+/** The origin-side digest tool, run as its own process for live streams as an origin would. */
+const DIGEST_BIN = fileURLToPath(new URL('../../relay/bin/relaycast-digest.js', import.meta.url));
 
 const run = promisify(execFile);
 
@@ -25,6 +30,8 @@ export interface VodOptions {
   durationSec?: number;
   segmentSec?: number;
   renditions?: Rendition[];
+  /** Write `<playlist>.digests.json` sidecars (as relaycast-digest does). Default: true. */
+  digests?: boolean;
 }
 
 /** Encoder flags shared by VOD and live: every segment starts on a keyframe. */
@@ -115,11 +122,13 @@ export async function generateVod(dir: string, options: VodOptions = {}): Promis
     }),
   );
   await writeFile(join(dir, 'master.m3u8'), masterPlaylist(renditions, 'index.m3u8'));
+  // Published the way an origin would (relaycast-digest): viewers verify relay bytes against these.
+  if (options.digests !== false) await new DigestWriter(dir).scan();
   return describeVod(dir, format, renditions);
 }
 
 /** Bump when the generated media changes, so stale caches are not reused. */
-const MEDIA_VERSION = 2;
+const MEDIA_VERSION = 3;
 
 /**
  * A VOD generated once and reused by every test file of the run (and later runs with the same
@@ -129,7 +138,7 @@ const MEDIA_VERSION = 2;
 export async function cachedVod(options: VodOptions = {}): Promise<Vod> {
   const format = options.format ?? 'ts';
   const key = createHash('sha256')
-    .update(JSON.stringify({ v: MEDIA_VERSION, ffmpeg: ffmpegPath(), format, d: options.durationSec ?? 12, s: options.segmentSec ?? 2, r: options.renditions ?? DEFAULT_RENDITIONS }))
+    .update(JSON.stringify({ v: MEDIA_VERSION, ffmpeg: ffmpegPath(), format, d: options.durationSec ?? 12, s: options.segmentSec ?? 2, r: options.renditions ?? DEFAULT_RENDITIONS, g: options.digests ?? true }))
     .digest('hex')
     .slice(0, 16);
   const root = join(tmpdir(), 'relaycast-test-media');
@@ -166,11 +175,16 @@ export interface LiveStream {
   /** Media playlist path relative to `dir`. */
   media: string;
   process: ChildProcess;
+  /** `relaycast-digest --watch` keeping the sidecar current, unless digests were turned off. */
+  digestWatcher: ChildProcess | undefined;
   stop(): Promise<void>;
 }
 
 /** Starts a real-time sliding-window live stream (one rendition) that stops by itself after `durationSec`. */
-export async function startLiveStream(dir: string, options: { durationSec?: number; segmentSec?: number; format?: 'ts' | 'fmp4' } = {}): Promise<LiveStream> {
+export async function startLiveStream(
+  dir: string,
+  options: { durationSec?: number; segmentSec?: number; format?: 'ts' | 'fmp4'; digests?: boolean; digestIntervalMs?: number } = {},
+): Promise<LiveStream> {
   const durationSec = options.durationSec ?? 60;
   const segmentSec = options.segmentSec ?? 2;
   const r = DEFAULT_RENDITIONS[0] as Rendition;
@@ -189,13 +203,22 @@ export async function startLiveStream(dir: string, options: { durationSec?: numb
     join(out, 'live.m3u8'),
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const watcher =
+    options.digests === false
+      ? undefined
+      : spawn(process.execPath, [DIGEST_BIN, dir, '--watch', '--interval-ms', String(options.digestIntervalMs ?? 200), '--log-level', 'warn'], {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+  const watcherExited = watcher === undefined ? Promise.resolve() : new Promise<void>((resolve) => watcher.once('exit', () => resolve()));
   return {
     master: 'master.m3u8',
     media: `${r.name}/live.m3u8`,
     process: child,
+    digestWatcher: watcher,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      if (watcher !== undefined && watcher.exitCode === null && watcher.signalCode === null) watcher.kill('SIGTERM');
+      await Promise.all([exited, watcherExited]);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { TrackerStatus } from '@relaycast/tracker';
 import { encodeBase58 } from '@relaycast/protocol';
 import { afterAll, beforeEach } from 'vitest';
 
@@ -102,11 +103,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : `: ${String(last)}`}`);
 }
 
-export interface TrackerStatus {
-  relays: { relayId: string; region: string; capacity: number; load: number; streams: string[]; health: unknown; lastSeenMsAgo: number }[];
-  viewers: number;
-  swarms: number;
-}
+/** Shape of the tracker's `GET /status`, from the tracker package itself. */
+export type { TrackerStatus } from '@relaycast/tracker';
 
 export interface TrackerProc extends Proc {
   port: number;

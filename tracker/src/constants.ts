@@ -57,8 +57,11 @@ export const SELECTION_BASE_WEIGHT = 0.25;
 
 // --- Reputation (integrity reports) ---
 
-/** Health taken off per counted report: with the per-viewer cap below, two viewers' reports bring a relay under DEFAULT_MIN_HEALTH. */
-export const DEFAULT_REPORT_PENALTY = 0.25;
+/**
+ * Health taken off per counted report. Viewers drop a relay after its first bad segment, so one
+ * report per viewer is the normal case: two independent viewers' reports bring a relay to 0.
+ */
+export const DEFAULT_REPORT_PENALTY = 0.5;
 /** One viewer takes at most this off one relay, so it cannot push it under DEFAULT_MIN_HEALTH alone. */
 export const DEFAULT_MAX_PENALTY_PER_VIEWER = 0.5;
 export const DEFAULT_REPORT_WINDOW_MS = 10 * 60_000;

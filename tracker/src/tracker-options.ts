@@ -51,7 +51,7 @@ export interface TrackerLimits {
 
 /** How viewers' integrity reports lower a relay's health (see reputation.ts). */
 export interface ReputationOptions {
-  /** Health (0..1) taken off a relay per counted report. Default: DEFAULT_REPORT_PENALTY (0.25). */
+  /** Health (0..1) taken off a relay per counted report. Default: DEFAULT_REPORT_PENALTY (0.5). */
   reportPenalty: number;
   /**
    * Most one viewer connection can take off one relay's health within the window: below

@@ -374,7 +374,6 @@ describe('integrity reports', () => {
     const v1 = await joined(t);
     v1.send(report(bad.key.relayId, 1));
     v1.send(report(bad.key.relayId, 2));
-    v1.send(report(bad.key.relayId, 3));
     const refused = await v1.next('error');
     expectError(refused, ErrorCode.REPORT_REFUSED);
     expect(refused.ref).toBe('report');
@@ -384,7 +383,6 @@ describe('integrity reports', () => {
 
     const v2 = await joined(t);
     v2.send(report(bad.key.relayId, 1));
-    v2.send(report(bad.key.relayId, 2));
     const fresh = await joined(t);
     expect(healthOf(t, bad.key.relayId)).toBe(0);
     expect(t.status().relays.find((r) => r.relayId === bad.key.relayId)?.reporters).toBe(2);
@@ -399,10 +397,7 @@ describe('integrity reports', () => {
     clients.push(first);
     const v1 = await joined(t);
     const v2 = await joined(t);
-    for (const v of [v1, v2]) {
-      v.send(report(key.relayId, 1));
-      v.send(report(key.relayId, 2));
-    }
+    for (const v of [v1, v2]) v.send(report(key.relayId, 1));
     await shortlist(v1);
     await shortlist(v2);
     const again = await connectRelay(t.url, {}, key);
