@@ -90,11 +90,13 @@ export function heapProbe(everyRuns = Math.max(500, Math.floor(FUZZ_RUNS / 20)))
 }
 
 /**
- * Live-heap growth a whole fuzz run may show: V8's own caches (inline caches, compiled code,
- * fast-check's internal state) settle in the first batches and take a few MiB. Anything retained
- * per input would exceed it many times over at 10,000 inputs.
+ * Live-heap growth a whole fuzz run may show. V8's own caches (inline caches, compiled code),
+ * fast-check's state and bounded LRUs of the code under test fill up early and level off: measured
+ * here 2-3 MiB for the decoders and the tracker, 11 MiB at 10,000 and 17 MiB at 40,000 inputs for
+ * the relay's channel handling. Retention per input grows without levelling off: at 10,000 inputs
+ * this catches about 3 KB kept per input, at the nightly 200,000 about 170 bytes.
  */
-export const MAX_FUZZ_HEAP_GROWTH_BYTES = 16 * 1024 * 1024;
+export const MAX_FUZZ_HEAP_GROWTH_BYTES = 32 * 1024 * 1024;
 
 /**
  * Runs `fn` on untrusted input: returns its result, or undefined when it threw a RelaycastError
