@@ -27,6 +27,10 @@ export const FrameType = {
   ABSENT: 5,
   ERROR: 6,
   CANCEL: 7,
+  /** Viewer → relay, requestId 0: the session's signed grant (receipts.ts), once per channel before receipts. */
+  GRANT: 8,
+  /** Viewer → relay, requestId 0: a signed running-total receipt (receipts.ts). */
+  RECEIPT: 9,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -88,7 +92,22 @@ export interface CancelFrame {
   requestId: number;
 }
 
+/** GRANT and RECEIPT carry their signed bytes opaquely; receipts.ts decodes and checks them. */
+export interface GrantFrame {
+  type: typeof FrameType.GRANT;
+  requestId: number;
+  signedGrant: Uint8Array;
+}
+
+export interface ReceiptFrame {
+  type: typeof FrameType.RECEIPT;
+  requestId: number;
+  signedReceipt: Uint8Array;
+}
+
 export type RelayFrame =
+  | GrantFrame
+  | ReceiptFrame
   | RequestFrame
   | ResponseFrame
   | DataFrame
@@ -104,6 +123,8 @@ const REQUEST_HAS_PLAYLIST = 4;
 const RESPONSE_HAS_TOTAL = 1;
 const RESPONSE_HAS_DIGEST = 2;
 const ERROR_CODE_PATTERN = /^[A-Z0-9_]+$/;
+/** GRANT/RECEIPT payloads: a signed grant is at most ~700 bytes, a receipt 184; 1 KiB bounds both. */
+const MAX_PAYMENT_PAYLOAD_BYTES = 1024;
 
 function fieldError(message: string): RelaycastError {
   return new RelaycastError(ErrorCode.FRAME_FIELD, message);
@@ -248,6 +269,14 @@ export function encodeFrame(frame: RelayFrame): Uint8Array<ArrayBuffer> {
     case FrameType.ABSENT:
     case FrameType.CANCEL:
       return new FrameWriter(frame.type, frame.requestId, 0).bytes;
+    case FrameType.GRANT:
+    case FrameType.RECEIPT: {
+      const body = frame.type === FrameType.GRANT ? frame.signedGrant : frame.signedReceipt;
+      if (body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES) throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
+      const w = new FrameWriter(frame.type, frame.requestId, body.byteLength);
+      w.raw(body);
+      return w.bytes;
+    }
     case FrameType.ERROR: {
       const code = utf8Encode(frame.code);
       if (code.byteLength === 0 || code.byteLength > MAX_ERROR_CODE_BYTES || !ERROR_CODE_PATTERN.test(frame.code)) {
@@ -422,6 +451,13 @@ export function decodeFrameAt(bytes: Uint8Array, offset = 0): { frame: RelayFram
     case FrameType.CANCEL:
       frame = { type, requestId };
       break;
+    case FrameType.GRANT:
+    case FrameType.RECEIPT: {
+      const body = r.rest();
+      if (body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES) throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
+      frame = type === FrameType.GRANT ? { type, requestId, signedGrant: body } : { type, requestId, signedReceipt: body };
+      break;
+    }
     case FrameType.ERROR: {
       const code = r.string(MAX_ERROR_CODE_BYTES, 'code');
       if (!ERROR_CODE_PATTERN.test(code)) throw fieldError('error code must be [A-Z0-9_]+');

@@ -10,3 +10,12 @@ export {
   writeNewKeypairFile,
   type KeypairFileRead,
 } from './keypair-file.js';
+export {
+  merkleRoot,
+  receiptLeaf,
+  sessionKeyObject,
+  signGrant,
+  signReceipt,
+  verifyGrantSignature,
+  verifyReceiptSignature,
+} from './payments.js';
