@@ -1,0 +1,71 @@
+/**
+ * Looking at a running relay process from outside: its /status (the status server started with
+ * `--status-port 0`), and what the kernel says about it (/proc: resident memory, open file
+ * descriptors, threads). Linux only, like the rest of the e2e suite.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import type { Proc } from './processes.js';
+import { GiveUp, waitFor } from './processes.js';
+
+export interface ProcessFigures {
+  /** Resident set size (VmRSS), in bytes. */
+  rssBytes: number;
+  /** Open file descriptors (sockets, pipes, epoll, eventfds, files). */
+  fds: number;
+  /** OS threads (libdatachannel and libuv pools included). */
+  threads: number;
+}
+
+export async function processFigures(pid: number): Promise<ProcessFigures> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status);
+    if (m === null) throw new Error(`/proc/${pid}/status has no ${name}`);
+    return Number(m[1]);
+  };
+  return { rssBytes: field('VmRSS') * 1024, fds: (await readdir(`/proc/${pid}/fd`)).length, threads: field('Threads') };
+}
+
+/** Whether the process is stopped by a signal (state T in /proc/<pid>/stat). */
+export async function isStopped(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // The command name in parentheses may contain spaces; the state follows the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+}
+
+/** The subset of the relay's GET /status these tests read. */
+export interface RelayStatus {
+  peers: number;
+  pendingPeers: number;
+  channels: number;
+  viewers: number;
+  activeRequests: number;
+  requests: number;
+  completed: number;
+  cancelled: number;
+  bytesServed: number;
+  protocolViolations: number;
+  errorsByCode: Record<string, number>;
+}
+
+/** Base URL of a relay's status server, from its "relay started" log line (start it with `--status-port 0`). */
+export async function statusUrlOf(relay: Proc): Promise<string> {
+  return waitFor('the relay status URL in its log', () => {
+    for (const line of relay.output().split('\n')) {
+      try {
+        const j = JSON.parse(line) as { statusUrl?: unknown };
+        if (typeof j.statusUrl === 'string') return j.statusUrl;
+      } catch {
+        // not a JSON log line
+      }
+    }
+    if (relay.exited) throw new GiveUp(`relay exited:\n${relay.output()}`);
+    return undefined;
+  });
+}
+
+export async function relayStatus(statusUrl: string): Promise<RelayStatus> {
+  const res = await fetch(`${statusUrl}/status`);
+  if (!res.ok) throw new Error(`GET /status: ${res.status}`);
+  return (await res.json()) as RelayStatus;
+}
