@@ -1,0 +1,61 @@
+/** Every default of contracts-client, in one place. Units are in the names. */
+
+// --- Embedded chain ---
+
+/** Default RPC port, the same as a local Solana test validator (WebSocket on port + 1). */
+export const DEFAULT_CHAIN_PORT = 8899;
+/** Interface the chain binds to: loopback only, it is a development chain. */
+export const DEFAULT_CHAIN_HOST = '127.0.0.1';
+/** One slot per 400 ms, like mainnet's target. */
+export const DEFAULT_SLOT_MS = 400;
+/** A blockhash is accepted for this many slots after it was issued (a real cluster: 150). */
+export const DEFAULT_BLOCKHASH_VALIDITY_SLOTS = 150;
+/** Largest airdrop granted by one requestAirdrop call: 1,000 SOL. */
+export const DEFAULT_MAX_AIRDROP_LAMPORTS = 1_000_000_000_000;
+/** Largest HTTP request body accepted (a transaction is at most 1,232 bytes; batches need more). */
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+/** Largest WebSocket message accepted. */
+export const DEFAULT_MAX_WS_MESSAGE_BYTES = 64 * 1024;
+/** Largest JSON-RPC batch (requests in one array). */
+export const DEFAULT_MAX_BATCH_REQUESTS = 64;
+/** Requests (HTTP requests, batch entries and WebSocket messages) per second per client IP. */
+export const DEFAULT_MAX_REQUESTS_PER_SEC = 2_000;
+/** Burst allowance on top of the per-second rate. */
+export const DEFAULT_REQUEST_BURST = 4_000;
+/** WebSocket connections open at once. */
+export const DEFAULT_MAX_WS_CONNECTIONS = 256;
+/** Subscriptions open at once on one WebSocket connection. */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION = 1_024;
+/** Bytes a WebSocket may have queued before the server drops it (a reader that never reads). */
+export const DEFAULT_MAX_WS_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** Transactions kept for getTransaction / getSignaturesForAddress; the oldest are forgotten. */
+export const DEFAULT_MAX_HISTORY_TRANSACTIONS = 100_000;
+/** getSignaturesForAddress page size when the caller gives none, and the largest allowed (as on a real cluster). */
+export const MAX_SIGNATURES_FOR_ADDRESS_LIMIT = 1_000;
+/** Accounts per getMultipleAccounts call (as on a real cluster). */
+export const MAX_MULTIPLE_ACCOUNTS = 100;
+/** Signatures per getSignatureStatuses call (as on a real cluster). */
+export const MAX_SIGNATURE_STATUSES = 256;
+/** Idle HTTP keep-alive connections are closed after this long. */
+export const DEFAULT_HTTP_KEEP_ALIVE_MS = 5_000;
+/** Time a client has to send a complete HTTP request. */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 10_000;
+/** Fee per signature, what litesvm charges by default (as mainnet). */
+export const LAMPORTS_PER_SIGNATURE = 5_000;
+/** Version string getVersion reports (the Agave line litesvm 1.5 runs). */
+export const CHAIN_SOLANA_CORE_VERSION = '2.3.0';
+/** Attempts to find a free port pair (HTTP p, WebSocket p + 1) when the port is 0. */
+export const PORT_PAIR_ATTEMPTS = 20;
+/** Log level of the chain bin when --log-level is not given. */
+export const DEFAULT_LOG_LEVEL = 'info';
+
+// --- Setup CLI ---
+
+/** RPC URL of the setup CLI when --url is not given: the embedded chain on its default port. */
+export const DEFAULT_RPC_URL = `http://${DEFAULT_CHAIN_HOST}:${DEFAULT_CHAIN_PORT}`;
+/** Decimals of a mint created by `create-mint` when --decimals is not given (USDC has 6). */
+export const DEFAULT_MINT_DECIMALS = 6;
+/** Commitment the setup CLI waits for. */
+export const DEFAULT_COMMITMENT = 'confirmed';
+/** Time one setup step (a transaction and its confirmation) may take. */
+export const DEFAULT_SETUP_STEP_TIMEOUT_MS = 60_000;
