@@ -69,3 +69,41 @@ export async function relayStatus(statusUrl: string): Promise<RelayStatus> {
   if (!res.ok) throw new Error(`GET /status: ${res.status}`);
   return (await res.json()) as RelayStatus;
 }
+
+const HANDLE_PROBE = new URL('./handle-probe.mjs', import.meta.url).href;
+
+/**
+ * Runs `start` (which spawns a process) with handle-probe.mjs preloaded into that process through
+ * NODE_OPTIONS. The variable is restored before `start`'s promise is awaited: the spawn itself is
+ * synchronous, so no other child inherits it.
+ */
+export async function withHandleProbe<T extends Proc>(start: () => Promise<T>): Promise<T> {
+  const saved = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = `${saved ?? ''} --import=${HANDLE_PROBE}`.trim();
+  let pending: Promise<T>;
+  try {
+    pending = start();
+  } finally {
+    if (saved === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = saved;
+  }
+  return pending;
+}
+
+/** Counts of the process's active resources by type (`Timeout`, `TCPSocketWrap`, ...), from its handle probe. */
+export async function activeResources(proc: Proc): Promise<Record<string, number>> {
+  const port = await waitFor('the handle probe port in the process output', () => {
+    for (const line of proc.output().split('\n')) {
+      try {
+        const j = JSON.parse(line) as { handleProbePort?: unknown };
+        if (typeof j.handleProbePort === 'number') return j.handleProbePort;
+      } catch {
+        // not a JSON line
+      }
+    }
+    if (proc.exited) throw new GiveUp(`process exited:\n${proc.output()}`);
+    return undefined;
+  });
+  const res = await fetch(`http://127.0.0.1:${port}/`);
+  return ((await res.json()) as { resources: Record<string, number> }).resources;
+}
