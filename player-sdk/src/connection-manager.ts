@@ -1,4 +1,4 @@
-import { ErrorCode, RelaycastError, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, type GrantFrame, type ReceiptFrame, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
 import {
   DEFAULT_MAX_RELAYS,
   DEFAULT_MAX_REQUESTS_PER_RELAY,
@@ -44,6 +44,8 @@ export interface ConnectionManagerOptions {
   maxRequestsPerRelay?: number | undefined;
   /** WebRTC settings for each connection. Default: {} (globalThis.RTCPeerConnection, no ICE servers). */
   connection?: Omit<RelayConnectionOptions, 'relayId' | 'sendSignal' | 'logger' | 'maxConcurrentRequests'> | undefined;
+  /** Called when a relay refuses a grant or receipt. Default: none. */
+  onPaymentError?: ((err: RelaycastError) => void) | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
 }
@@ -171,6 +173,11 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     }
   }
 
+  /** Sends a GRANT or RECEIPT frame to an open relay connection; false when there is none. */
+  sendPaymentFrame(relayId: string, frame: GrantFrame | ReceiptFrame): boolean {
+    return this.connections.get(relayId)?.sendPaymentFrame(frame) ?? false;
+  }
+
   /** Closes the relay's connection and never uses it again (its bytes failed verification). */
   ban(relayId: string, reason: RelaycastError): void {
     if (this.banned.size >= MAX_BANNED_RELAYS) this.banned.delete(this.banned.values().next().value as string);
@@ -277,6 +284,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
         ...this.options.connection,
         relayId,
         maxConcurrentRequests: this.options.maxRequestsPerRelay,
+        onPaymentError: this.options.onPaymentError,
         sendSignal: (to, id, s) => this.options.tracker.sendSignal(to, id, s),
         logger: this.log,
       });

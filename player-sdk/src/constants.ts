@@ -56,3 +56,12 @@ export const DEFAULT_SIDECAR_TIMEOUT_MS = 5_000;
 export const MAX_SIDECARS_CACHED = 16;
 /** Relays that failed verification are never used again by this client; at most this many remembered. */
 export const MAX_BANNED_RELAYS = 256;
+
+// --- Payments ---
+
+/** One grant request may take this long. */
+export const DEFAULT_GRANT_TIMEOUT_MS = 10_000;
+/** A grant is renewed when less than this is left of its lifetime. */
+export const GRANT_RENEW_BEFORE_MS = 60_000;
+/** Relays with running receipt totals remembered at most. */
+export const MAX_RECEIPT_ACCOUNTS = 256;

@@ -1,4 +1,12 @@
-export { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions, type SegmentLoadedInfo } from './relaycast-client.js';
+export {
+  RelaycastClient,
+  type RelaycastClientEvents,
+  type RelaycastClientOptions,
+  type RelaycastClientStats,
+  type SegmentLoadedInfo,
+} from './relaycast-client.js';
+export type { PaymentsOptions } from './grant-source.js';
+export type { ReceiptTotals } from './receipt-signer.js';
 export type { FallbackInfo, IntegrityFailure, LoadOptions, LoadRequest, LoadResult } from './segment-loader.js';
 export type { IntegrityOptions, NoDigestPolicy } from './segment-verifier.js';
 export type { FallbackReason, IntegrityStats, RelayStatsEntry, SdkStatsSnapshot } from './stats.js';

@@ -7,6 +7,8 @@ import {
   encodeFrame,
   toRelaycastError,
   type ByteRange,
+  type GrantFrame,
+  type ReceiptFrame,
   type RelayFrame,
   type ResponseFrame,
   type SignalPayload,
@@ -30,9 +32,28 @@ export interface RelayConnectionOptions {
   connectTimeoutMs?: number | undefined;
   /** Requests in flight on this channel; more are refused with RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_REQUESTS_PER_RELAY (6). */
   maxConcurrentRequests?: number | undefined;
+  /** Called when the relay refuses a grant or receipt (RC_ERR_GRANT_*, RC_ERR_RECEIPT_*, ...). Default: none. */
+  onPaymentError?: ((err: RelaycastError) => void) | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
 }
+
+/** ERROR frames on the channel (requestId 0) that concern payment, not the connection. */
+const PAYMENT_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.RECEIPT_MALFORMED,
+  ErrorCode.RECEIPT_SIGNATURE,
+  ErrorCode.RECEIPT_STALE,
+  ErrorCode.RECEIPT_WRONG_RELAY,
+  ErrorCode.RECEIPT_AMOUNT,
+  ErrorCode.RECEIPT_OVER_BUDGET,
+  ErrorCode.RECEIPT_NO_GRANT,
+  ErrorCode.RECEIPT_STORE,
+  ErrorCode.GRANT_SIGNATURE,
+  ErrorCode.GRANT_EXPIRED,
+  ErrorCode.GRANT_SCOPE,
+  ErrorCode.PAYER_UNKNOWN,
+  ErrorCode.RATE_LIMITED,
+]);
 
 export interface RelayRequest {
   /** Absolute segment URL. */
@@ -326,11 +347,26 @@ export class RelayConnection {
     }
   }
 
+  /** Sends a GRANT or RECEIPT frame; false when the channel is not open (nothing is queued). */
+  sendPaymentFrame(frame: GrantFrame | ReceiptFrame): boolean {
+    if (!this.open || this.closed) return false;
+    return this.trySend(encodeFrame(frame));
+  }
+
   private onFrame(frame: RelayFrame): void {
+    if (frame.type === FrameType.ERROR && frame.requestId === 0 && PAYMENT_CODES.has(frame.code)) {
+      // A refused grant or receipt is the payment layer's business: requests go on (the relay's
+      // credit limit decides when they stop) and the caller hears of it.
+      this.log.warn({ relayId: this.relayId, code: frame.code, message: frame.message }, 'relay refused a grant or receipt');
+      this.options.onPaymentError?.(new RelaycastError(frame.code as ErrorCode, `relay refused: ${frame.message}`, { details: { relayId: this.relayId } }));
+      return;
+    }
     if (frame.type === FrameType.ERROR && frame.requestId === 0) {
       return this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay closed the channel: ${frame.code} ${frame.message}`, { details: { code: frame.code } }));
     }
-    if (frame.type === FrameType.REQUEST || frame.type === FrameType.CANCEL) return this.violation(`relay sent frame type ${frame.type}`);
+    if (frame.type === FrameType.REQUEST || frame.type === FrameType.CANCEL || frame.type === FrameType.GRANT || frame.type === FrameType.RECEIPT) {
+      return this.violation(`relay sent frame type ${frame.type}`);
+    }
     const req = this.requests.get(frame.requestId);
     // Frames of a request this side already cancelled or finished may still be in flight.
     if (req === undefined) return;

@@ -1,12 +1,15 @@
 import { ErrorCode, RelaycastError, isAbortError, toRelaycastError } from '@relaycast/protocol';
 import { ConnectionManager } from './connection-manager.js';
-import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS } from './constants.js';
+import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS, GRANT_RENEW_BEFORE_MS } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import type { RTCPeerConnectionConstructor } from './relay-connection.js';
 import { SdkStats, type SdkStatsSnapshot } from './stats.js';
 import { DigestStore } from './digest-store.js';
 import { SegmentLoader, type FallbackInfo, type IntegrityFailure, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
 import { SegmentVerifier, type IntegrityOptions } from './segment-verifier.js';
+import { obtainGrant, type PaymentsOptions } from './grant-source.js';
+import { ReceiptSigner, type ReceiptTotals } from './receipt-signer.js';
+import { createSessionSigner } from './session-key.js';
 import { ViewerTrackerClient, type WebSocketConstructor } from './tracker-client.js';
 import { TypedEmitter } from './typed-emitter.js';
 
@@ -45,8 +48,21 @@ export interface RelaycastClientOptions {
    * Default: { noDigestPolicy: 'refuse' } (no digest, no relay).
    */
   integrity?: IntegrityOptions | undefined;
+  /**
+   * Micropayments: the SDK makes a session key in the page, obtains the platform's signed grant
+   * for it, and signs running-total receipts for the verified bytes each relay delivered (see
+   * docs/PAYMENTS.md). Default: none (no receipts; relays that require payment serve up to their
+   * credit limit, then refuse, and the origin takes over).
+   */
+  payments?: PaymentsOptions | undefined;
   /** Logger with pino's call shape. Default: silent. */
   logger?: SdkLogger | undefined;
+}
+
+/** getStats() of a client: the SDK's counters plus payment totals. */
+export interface RelaycastClientStats extends SdkStatsSnapshot {
+  /** Receipt totals of the current grant; undefined without payments (or before a grant arrived). */
+  payments: ReceiptTotals | undefined;
 }
 
 export interface SegmentLoadedInfo {
@@ -89,6 +105,12 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private starting: Promise<void> | undefined;
   private startupWaitDone = false;
   private readonly closeController = new AbortController();
+  private readonly fetchImpl: typeof fetch;
+  private receipts: ReceiptSigner | undefined;
+  private grantTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly log: SdkLogger;
+  private readonly payments: PaymentsOptions | undefined;
+  private readonly swarmId: string;
 
   constructor(options: RelaycastClientOptions) {
     super();
@@ -96,6 +118,9 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'swarmId is required');
     }
     const log = options.logger ?? silentLogger;
+    this.log = log;
+    this.payments = options.payments;
+    this.swarmId = options.swarmId;
     this.startupRelayWaitMs = options.startupRelayWaitMs ?? DEFAULT_STARTUP_RELAY_WAIT_MS;
     if (options.trackerUrl !== undefined) {
       this.tracker = new ViewerTrackerClient({ trackerUrl: options.trackerUrl, WebSocket: options.WebSocket, logger: log });
@@ -106,13 +131,18 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         maxRelays: options.maxRelays ?? DEFAULT_MAX_RELAYS,
         region: options.region,
         logger: log,
+        onPaymentError: (err) => this.emit('error', err),
         connection: {
           RTCPeerConnection: options.RTCPeerConnection,
           rtcConfiguration: options.rtcConfiguration,
           connectTimeoutMs: options.connectTimeoutMs,
         },
       });
-      this.manager.on('relay-connected', (id) => this.emit('relay-connected', id));
+      this.manager.on('relay-connected', (id) => {
+        // The grant goes first on every new channel, so receipts that follow can be checked.
+        if (this.receipts !== undefined) this.manager?.sendPaymentFrame(id, this.receipts.grantFrame());
+        this.emit('relay-connected', id);
+      });
       this.manager.on('relay-disconnected', (id, reason) => {
         this.emit('relay-disconnected', id, reason);
         if (reason.details?.['violation'] !== undefined) this.emit('error', reason);
@@ -122,6 +152,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     if (fetchImpl === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
     const boundFetch = fetchImpl.bind(globalThis);
+    this.fetchImpl = boundFetch;
     const digests = new DigestStore({
       fetch: boundFetch,
       digestWaitMs: options.integrity?.digestWaitMs,
@@ -134,11 +165,36 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       fetch: boundFetch,
       verifier: new SegmentVerifier(digests, this.stats, options.integrity),
       onIntegrityFailure: (failure) => this.onIntegrityFailure(failure),
+      onVerifiedBytes: (relayId, bytes) => void this.receipts?.credit(relayId, bytes),
       ttfbTimeoutMs: options.ttfbTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
       logger: log,
       onFallback: (info) => this.emit('fallback', info),
     });
+  }
+
+  /**
+   * Makes a fresh session key and obtains a grant for it, then schedules the next renewal before
+   * expiry. A new grant starts new running totals, and a new key makes it a new session for relays.
+   * Failures are `error` events: playback goes on (relays that require payment fall away).
+   */
+  private async renewGrant(): Promise<void> {
+    const payments = this.payments as PaymentsOptions;
+    const stop = this.closeController.signal;
+    try {
+      const signer = await createSessionSigner();
+      const scope = payments.scope ?? directoryOf(this.swarmId);
+      const grant = await obtainGrant(payments, signer.publicKey, scope, this.fetchImpl, stop);
+      if (stop.aborted) return;
+      this.receipts = new ReceiptSigner(signer, grant, (relayId, frame) => this.manager?.sendPaymentFrame(relayId, frame) ?? false, this.log);
+      for (const id of this.relays) this.manager?.sendPaymentFrame(id, this.receipts.grantFrame());
+      this.log.info({ keyImpl: signer.implementation, expiresAtMs: grant.grant.expiresAtMs }, 'session grant obtained');
+      const renewInMs = grant.grant.expiresAtMs - Date.now() - GRANT_RENEW_BEFORE_MS;
+      if (renewInMs > 0) this.grantTimer = setTimeout(() => void this.renewGrant(), Math.min(renewInMs, 2 ** 31 - 1));
+    } catch (err) {
+      const e = toRelaycastError(err);
+      if (!isAbortError(e)) this.emit('error', e);
+    }
   }
 
   private onIntegrityFailure(failure: IntegrityFailure): void {
@@ -177,6 +233,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   }
 
   private async warmUp(): Promise<void> {
+    if (this.payments !== undefined) void this.renewGrant();
     if (this.tracker === undefined || this.manager === undefined) return;
     const tracker = this.tracker;
     const stop = this.closeController.signal;
@@ -242,16 +299,23 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     this.startupWaitDone = true;
   }
 
-  getStats(): SdkStatsSnapshot {
-    return this.stats.snapshot();
+  getStats(): RelaycastClientStats {
+    return { ...this.stats.snapshot(), payments: this.receipts?.totals() };
   }
 
   /** Closes the tracker session and every relay connection. Loads in flight keep going from the origin when they must. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.grantTimer);
     this.closeController.abort();
     this.manager?.close();
     this.tracker?.close();
   }
+}
+
+/** "https://cdn/x/master.m3u8" → "https://cdn/x/": the default grant scope of a stream. */
+function directoryOf(url: string): string {
+  const slash = url.lastIndexOf('/');
+  return slash < 0 ? url : url.slice(0, slash + 1);
 }

@@ -77,6 +77,8 @@ export interface SegmentLoaderOptions {
   onFallback?: ((info: FallbackInfo) => void) | undefined;
   /** Decides how relay bytes are checked (digest, audit, refuse). Default: none (relay bytes are trusted; tests of transport only). */
   verifier?: SegmentVerifier | undefined;
+  /** Called with relay bytes that passed verification and were delivered: what receipts pay for. Default: none. */
+  onVerifiedBytes?: ((relayId: string, bytes: number) => void) | undefined;
   /** Called when a relay's bytes failed verification and the origin's copy confirmed it. Default: none. */
   onIntegrityFailure?: ((info: IntegrityFailure) => void) | undefined;
   /** Logger. Default: silent. */
@@ -300,8 +302,12 @@ export class SegmentLoader {
 
   /** Relay bytes that ended up delivered: verified ones are the only ones a relay may be paid for. */
   private creditRelay(check: SegmentCheck, relayId: string, bytes: number): void {
-    if (check.kind === 'digest' || check.kind === 'audit') this.options.stats.relayBytesVerified(relayId, bytes);
-    else this.options.stats.relayBytesUnverified(bytes);
+    if (check.kind === 'digest' || check.kind === 'audit') {
+      this.options.stats.relayBytesVerified(relayId, bytes);
+      this.options.onVerifiedBytes?.(relayId, bytes);
+    } else {
+      this.options.stats.relayBytesUnverified(bytes);
+    }
   }
 
   /**

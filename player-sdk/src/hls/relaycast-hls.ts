@@ -2,8 +2,8 @@ import Hls, { type HlsConfig } from 'hls.js';
 import { swarmIdFromUrl } from '@relaycast/protocol';
 import { DEFAULT_MAX_TTFB_TIMEOUT_MS, DEFAULT_MIN_TTFB_TIMEOUT_MS, TTFB_SHARE_OF_BUFFER } from '../constants.js';
 import { PlaybackMonitor, type PlaybackStatsSnapshot } from '../playback-monitor.js';
-import { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions } from '../relaycast-client.js';
-import { SdkStats, type SdkStatsSnapshot } from '../stats.js';
+import { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions, type RelaycastClientStats } from '../relaycast-client.js';
+import { SdkStats } from '../stats.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { createFragmentLoaderClass } from './fragment-loader.js';
 
@@ -14,13 +14,13 @@ export interface RelaycastHlsOptions extends Omit<RelaycastClientOptions, 'swarm
   maxTtfbTimeoutMs?: number | undefined;
 }
 
-export interface RelaycastHlsStats extends SdkStatsSnapshot {
+export interface RelaycastHlsStats extends RelaycastClientStats {
   playback: PlaybackStatsSnapshot;
   /** Relays with an open data channel. */
   relays: string[];
 }
 
-const EMPTY_STATS: SdkStatsSnapshot = new SdkStats().snapshot();
+const EMPTY_STATS: RelaycastClientStats = { ...new SdkStats().snapshot(), payments: undefined };
 
 /**
  * The hls.js adapter: replaces only `fLoader`. Usage:
