@@ -16,7 +16,7 @@ import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { GiveUp, startRelayProcess, startTrackerProcess, useProcesses, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
-import { activeResources, processFigures, relayStatus, statusUrlOf, withHandleProbe, type RelayStatus } from './helpers/relay-probe.js';
+import { handleFigures, processFigures, relayStatus, statusUrlOf, withHandleProbe, type RelayStatus } from './helpers/relay-probe.js';
 
 const CYCLES = 200;
 /**
@@ -121,7 +121,7 @@ describe('relay as a target: channels opened and dropped in a loop', () => {
     // Warm-up: first use creates lasting state (origin keep-alive pool, cache, native thread pools).
     await runCycles(0, WARM_UP_CYCLES);
     await quiet();
-    const before = { figures: await processFigures(pid), resources: await activeResources(relay), status: await relayStatus(statusUrl) };
+    const before = { figures: await processFigures(pid), handles: await handleFigures(relay), status: await relayStatus(statusUrl) };
 
     const failuresBefore = openFailures;
     await runCycles(WARM_UP_CYCLES, WARM_UP_CYCLES + CYCLES);
@@ -147,18 +147,21 @@ describe('relay as a target: channels opened and dropped in a loop', () => {
     expect(figures.fds).toBeLessThanOrEqual(before.figures.fds);
     expect(figures.threads).toBeLessThanOrEqual(before.figures.threads);
 
-    // Ref'ed timers and other event-loop resources likewise.
-    const resources = await waitFor(
-      'active resources to return to the baseline',
+    // Timers (unref'ed included) and event-loop resources likewise. A timer still pending here
+    // would be one a closed peer or channel forgot to clear.
+    const handles = await waitFor(
+      'timers and event-loop resources to return to the baseline',
       async () => {
-        const r = await activeResources(relay);
-        return Object.entries(r).every(([type, n]) => n <= (before.resources[type] ?? 0)) ? r : undefined;
+        const h = await handleFigures(relay);
+        const resourcesBack = Object.entries(h.resources).every(([type, n]) => n <= (before.handles.resources[type] ?? 0));
+        return (resourcesBack && h.liveTimers <= before.handles.liveTimers && h) || undefined;
       },
-      30_000,
+      10_000,
       500,
     ).catch(async (err: unknown) => {
-      throw new Error(`${String(err)}; before ${JSON.stringify(before.resources)}, now ${JSON.stringify(await activeResources(relay))}`);
+      throw new Error(`${String(err)}; before ${JSON.stringify(before.handles)}, now ${JSON.stringify(await handleFigures(relay))}`);
     });
-    for (const [type, n] of Object.entries(resources)) expect(n, type).toBeLessThanOrEqual(before.resources[type] ?? 0);
+    for (const [type, n] of Object.entries(handles.resources)) expect(n, type).toBeLessThanOrEqual(before.handles.resources[type] ?? 0);
+    expect(handles.liveTimers).toBeLessThanOrEqual(before.handles.liveTimers);
   }, 600_000);
 });

@@ -90,8 +90,15 @@ export async function withHandleProbe<T extends Proc>(start: () => Promise<T>): 
   return pending;
 }
 
-/** Counts of the process's active resources by type (`Timeout`, `TCPSocketWrap`, ...), from its handle probe. */
-export async function activeResources(proc: Proc): Promise<Record<string, number>> {
+export interface HandleFigures {
+  /** Ref'ed resources keeping the event loop alive, by type (`Timeout`, `TCPSocketWrap`, ...). */
+  resources: Record<string, number>;
+  /** Timers not yet fired or cleared, unref'ed ones included. */
+  liveTimers: number;
+}
+
+/** What the process's handle probe reports (start the process with `withHandleProbe`). */
+export async function handleFigures(proc: Proc): Promise<HandleFigures> {
   const port = await waitFor('the handle probe port in the process output', () => {
     for (const line of proc.output().split('\n')) {
       try {
@@ -105,5 +112,5 @@ export async function activeResources(proc: Proc): Promise<Record<string, number
     return undefined;
   });
   const res = await fetch(`http://127.0.0.1:${port}/`);
-  return ((await res.json()) as { resources: Record<string, number> }).resources;
+  return (await res.json()) as HandleFigures;
 }
