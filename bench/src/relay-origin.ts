@@ -9,6 +9,7 @@ import { swarmIdFromUrl } from '@relaycast/protocol';
 import { startTracker } from '@relaycast/tracker';
 import { startOrigin } from '../../test/helpers/origin-server.js';
 import { parseFlags } from './lib/cli-flags.js';
+import { mapConcurrent, retry } from './lib/concurrency.js';
 import { progress, report } from './lib/report.js';
 import { writeRandomSegments } from './lib/segments.js';
 import { MIB, median, medianOf, quantile, round } from './lib/stats.js';
@@ -54,7 +55,10 @@ try {
   );
   stoppers.push(() => relay.stop());
   const swarmId = swarmIdFromUrl(`${origin.url}media/master.m3u8`);
-  const viewers = await Promise.all(Array.from({ length: flags.viewers }, () => relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url)));
+  // Setup is not measured; a few WebRTC connections opened together fail ICE now and then here.
+  const viewers = await mapConcurrent(flags.viewers, 4, () =>
+    retry(3, () => relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url), (err) => progress(BENCH, `viewer setup failed, retrying: ${String(err)}`)),
+  );
   stoppers.push(async () => viewers.forEach((v) => v.close()));
   const direct = Array.from({ length: flags.viewers }, () => httpViewer(origin.url));
   stoppers.push(async () => direct.forEach((v) => v.close()));

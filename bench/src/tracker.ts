@@ -8,6 +8,7 @@
  * fixed time, then closed loops of offer → answer through the tracker.
  */
 import { parseFlags } from './lib/cli-flags.js';
+import { mapConcurrent } from './lib/concurrency.js';
 import { progress, report } from './lib/report.js';
 import { MIB, medianOf, round } from './lib/stats.js';
 import { bittorrentDriver, relaycastDriver, type SimViewer, type TrackerDriver } from './lib/tracker-load.js';
@@ -41,20 +42,6 @@ interface RunFigures extends Record<string, number> {
 
 type Impl = TrackerWorkerConfig['impl'];
 
-async function inBatches<T>(count: number, concurrency: number, make: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      while (next < count) {
-        const i = next++;
-        out[i] = await make(i);
-      }
-    }),
-  );
-  return out;
-}
-
 /** Runs `op` in a closed loop on every viewer for `seconds`; returns completed operations. */
 async function closedLoop(viewers: SimViewer[], seconds: number, op: (v: SimViewer, i: number, k: number) => Promise<void>): Promise<number> {
   const end = performance.now() + seconds * 1000;
@@ -82,7 +69,7 @@ async function measure(impl: Impl): Promise<RunFigures> {
     const m0 = await worker.usage(true);
     const t0 = performance.now();
     const idle = flags['idle-viewers'];
-    await inBatches(idle, flags['connect-concurrency'], async (i) => {
+    await mapConcurrent(idle, flags['connect-concurrency'], async (i) => {
       const v = await driver.addViewer();
       await v.join(i % flags.swarms);
       return v;
@@ -91,7 +78,7 @@ async function measure(impl: Impl): Promise<RunFigures> {
     const m1 = await worker.usage(true);
     const perTenK = idle === 0 ? 0 : 10_000 / idle;
 
-    const active = await inBatches(flags['active-viewers'], flags['connect-concurrency'], async (i) => {
+    const active = await mapConcurrent(flags['active-viewers'], flags['connect-concurrency'], async (i) => {
       const v = await driver.addViewer();
       await v.join(i % flags.swarms);
       return v;

@@ -85,11 +85,6 @@ serveWorker<RawDcWorkerConfig, Record<string, never>>(async (config) => {
         if (answer === null) throw new Error('no local answer');
         return { sdp: answer.sdp };
       },
-      closeAll: () => {
-        for (const pc of peers) pc.close();
-        peers.clear();
-        return null;
-      },
     },
     async close() {
       for (const pc of peers) pc.close();
