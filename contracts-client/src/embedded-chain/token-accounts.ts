@@ -1,4 +1,5 @@
 import { encodeBase58 } from '@relaycast/protocol';
+import { formatDecimalAmount } from '../amounts.js';
 
 /** The two SPL token programs litesvm preloads; their account layouts share the first 165 bytes. */
 export const TOKEN_PROGRAM_ID = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA';
@@ -53,9 +54,6 @@ export function parseMintDecimals(owner: string, data: Uint8Array): number | und
 
 /** The RPC's uiTokenAmount: exact decimal string plus its (lossy) float. */
 export function uiTokenAmount(amount: bigint, decimals: number): UiTokenAmount {
-  const digits = amount.toString().padStart(decimals + 1, '0');
-  const whole = digits.slice(0, digits.length - decimals);
-  const frac = digits.slice(digits.length - decimals).replace(/0+$/, '');
-  const uiAmountString = frac === '' ? whole : `${whole}.${frac}`;
+  const uiAmountString = formatDecimalAmount(amount, decimals);
   return { amount: amount.toString(), decimals, uiAmount: Number(uiAmountString), uiAmountString };
 }
