@@ -6,6 +6,7 @@
  * every caller relies on, from outside the package, with the same inputs the relay and tracker see.
  */
 import {
+  DIGEST_SIDECAR_SUFFIX,
   DIGEST_SIDECAR_VERSION,
   ErrorCode,
   FrameType,
@@ -20,6 +21,7 @@ import {
   decodePublicKey,
   decodeTrackerClientMessage,
   decodeTrackerServerMessage,
+  digestSidecarUrl,
   encodeBase58,
   encodeDigestSidecar,
   encodeFrame,
@@ -261,11 +263,13 @@ describe('fuzz: base58, base64 and URL helpers', () => {
     );
   }, fuzzTimeoutMs(1_000));
 
-  it('swarm ids: a URL without query and fragment, or RC_ERR_CONFIG_INVALID', () => {
+  it('swarm ids and sidecar URLs: a URL without query and fragment, or RC_ERR_CONFIG_INVALID', () => {
     fc.assert(
       fc.property(fc.oneof(fc.webUrl({ withQueryParameters: true, withFragments: true }), anyString(60)), (text) => {
         const id = typedOutcome(() => swarmIdFromUrl(text), [ErrorCode.CONFIG_INVALID]);
         if (id !== undefined) expect(swarmIdFromUrl(id)).toBe(id);
+        const sidecar = typedOutcome(() => digestSidecarUrl(text), [ErrorCode.CONFIG_INVALID]);
+        if (sidecar !== undefined) expect(sidecar.endsWith(DIGEST_SIDECAR_SUFFIX) && !sidecar.includes('?')).toBe(true);
       }),
       fuzzParams(),
     );

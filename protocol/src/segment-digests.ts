@@ -31,9 +31,17 @@ function invalid(message: string): RelaycastError {
   return new RelaycastError(ErrorCode.DIGEST_SIDECAR_INVALID, message);
 }
 
-/** URL of the sidecar for a media playlist URL (query and fragment dropped). */
+/**
+ * URL of the sidecar for a media playlist URL (query and fragment dropped).
+ * Throws RC_ERR_CONFIG_INVALID when the URL is not absolute and parseable.
+ */
 export function digestSidecarUrl(mediaPlaylistUrl: string): string {
-  const u = new URL(mediaPlaylistUrl);
+  let u: URL;
+  try {
+    u = new URL(mediaPlaylistUrl);
+  } catch (err) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'media playlist URL must be an absolute URL', { cause: err });
+  }
   u.search = '';
   u.hash = '';
   return `${u.href}${DIGEST_SIDECAR_SUFFIX}`;
