@@ -298,11 +298,23 @@ export class ChainLedger {
     return out;
   }
 
+  /**
+   * Writes the snapshot with the current slot. Commits write it anyway; this is for a clean stop,
+   * so a restarted chain continues from the slot clients last saw instead of the last commit's.
+   */
+  flush(): void {
+    this.#writeSnapshot();
+  }
+
   #commit(record: TransactionRecord): void {
     this.#history.add(record);
     this.#transactionCount++;
+    this.#persistence?.appendRecord(record);
+    this.#writeSnapshot();
+  }
+
+  #writeSnapshot(): void {
     if (this.#persistence === undefined) return;
-    this.#persistence.appendRecord(record);
     this.#persistence.writeSnapshot(
       { genesisHash: this.genesisHash, slot: this.#slot, accounts: this.#snapshotAccounts() },
       () => this.#history.records(),

@@ -21,6 +21,7 @@ import {
   sendAndConfirmTransaction,
 } from '@solana/web3.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { utf8Decode } from '@relaycast/protocol';
 import { startEmbeddedChain, type EmbeddedChain } from './chain-server.js';
 
@@ -180,6 +181,84 @@ describe('embedded chain through an unmodified web3.js Connection', () => {
     const batch = await rawRpc(chain.rpcUrl, '[{"jsonrpc":"2.0","id":1,"method":"getHealth"},{"jsonrpc":"2.0","id":2,"method":"getSlot"}]');
     expect(batch.json).toMatchObject([{ id: 1, result: 'ok' }, { id: 2 }]);
     expect(await connection.getSlot()).toBeGreaterThan(0);
+  });
+});
+
+describe('embedded chain edge cases', () => {
+  let chain: EmbeddedChain | undefined;
+  afterEach(async () => {
+    await chain?.close();
+  });
+
+  it('commits a failing transaction sent without preflight: fee charged, error in status and history', async () => {
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS });
+    const connection = new Connection(chain.rpcUrl, 'confirmed');
+    const payer = Keypair.generate();
+    const poor = Keypair.generate();
+    await airdrop(connection, payer.publicKey, LAMPORTS_PER_SOL);
+    await airdrop(connection, poor.publicKey, LAMPORTS_PER_SOL / 1000);
+    // poor pays the fee but tries to move more than it has: the System program fails the instruction.
+    const tx = transfer(poor, payer.publicKey, LAMPORTS_PER_SOL);
+    const latest = await connection.getLatestBlockhash();
+    tx.recentBlockhash = latest.blockhash;
+    tx.sign(poor);
+    const before = await connection.getBalance(poor.publicKey);
+    const preflight = await connection.sendRawTransaction(tx.serialize()).then(
+      () => 'accepted',
+      (err: unknown) => sendFailure(err),
+    );
+    expect(preflight).toMatch(/simulation failed/);
+    expect(await connection.getBalance(poor.publicKey)).toBe(before);
+    const signature = await connection.sendRawTransaction(tx.serialize(), { skipPreflight: true });
+    const confirmed = await connection.confirmTransaction({ signature, ...latest });
+    expect(confirmed.value.err).toEqual({ InstructionError: [0, { Custom: 1 }] });
+    expect(await connection.getBalance(poor.publicKey)).toBe(before - FEE_PER_SIGNATURE);
+    const listed = await connection.getSignaturesForAddress(poor.publicKey);
+    expect(listed[0]).toMatchObject({ signature, err: { InstructionError: [0, { Custom: 1 }] } });
+  });
+
+  it('answers bad WebSocket messages with errors, drops oversized ones, and keeps serving', async () => {
+    const maxWsMessageBytes = 4 * 1024;
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS, maxWsMessageBytes });
+    const open = async (): Promise<WebSocket> => {
+      const ws = new WebSocket(chain!.wsUrl);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      return ws;
+    };
+    const ask = (ws: WebSocket, text: string): Promise<unknown> =>
+      new Promise((resolve) => {
+        ws.once('message', (d) => resolve(JSON.parse(d.toString())));
+        ws.send(text);
+      });
+    const ws = await open();
+    expect(await ask(ws, '{oops')).toMatchObject({ error: { code: -32700 } });
+    expect(await ask(ws, '{"jsonrpc":"2.0","id":3,"method":"signatureSubscribe","params":["short"]}')).toMatchObject({ id: 3, error: { code: -32602 } });
+    expect(await ask(ws, '{"jsonrpc":"2.0","id":4,"method":"slotUnsubscribe","params":[12345]}')).toMatchObject({ id: 4, error: { code: -32602 } });
+    const slotSub = (await ask(ws, '{"jsonrpc":"2.0","id":5,"method":"slotSubscribe"}')) as { result: number };
+    const note = (await new Promise((resolve) => ws.once('message', (d) => resolve(JSON.parse(d.toString()))))) as {
+      method: string;
+      params: { subscription: number; result: { slot: number } };
+    };
+    expect(note.method).toBe('slotNotification');
+    expect(note.params.subscription).toBe(slotSub.result);
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.send('x'.repeat(maxWsMessageBytes + 1));
+    expect(await closed).toBe(1009);
+    const again = await open();
+    expect(await ask(again, '{"jsonrpc":"2.0","id":6,"method":"slotSubscribe"}')).toMatchObject({ id: 6, result: expect.any(Number) });
+    again.close();
+  });
+
+  it('rate-limits each client with HTTP 429 and a JSON-RPC error', async () => {
+    const perSec = 5;
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS, maxRequestsPerSec: perSec, requestBurst: perSec });
+    const body = '{"jsonrpc":"2.0","id":1,"method":"getSlot"}';
+    const statuses: number[] = [];
+    for (let i = 0; i <= perSec; i++) statuses.push((await rawRpc(chain.rpcUrl, body)).status);
+    expect(statuses.slice(0, perSec).every((s) => s === 200)).toBe(true);
+    const limited = await rawRpc(chain.rpcUrl, body);
+    expect(limited.status).toBe(429);
+    expect(limited.json).toMatchObject({ error: { code: 429 } });
   });
 });
 

@@ -239,6 +239,7 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
         hub.closeAll();
         await Promise.all([closeServer(http), closeServer(ws)]);
         wss.close();
+        ledger.flush();
       })();
       return closing;
     },
