@@ -4,7 +4,8 @@
  * send the generated frames: a registered relay, a viewer that was handed that relay, and a fresh
  * connection, so role checks, signaling forwarding and reports all run with hostile input.
  * The tracker runs in this process so its heap can be watched; rate limits are lifted because
- * they would turn most inputs into RC_ERR_RATE_LIMITED (they have their own tests).
+ * they would turn most inputs into RC_ERR_RATE_LIMITED, and report penalties made tiny (both have
+ * their own tests).
  */
 import { ErrorCode, TRACKER_SUBPROTOCOL, decodeTrackerServerMessage, encodeTrackerMessage, isErrorCode, type TrackerServerMessage } from '@relaycast/protocol';
 import { startTracker, type Tracker } from '@relaycast/tracker';
@@ -122,13 +123,14 @@ interface FuzzInput {
 }
 
 /**
- * Messages built around the live ids ($RELAY, $VIEWER are replaced when sent), so that handlers
+ * Messages built around the live ids ($RELAY, $VIEWER, $PEER are replaced when sent), so that handlers
  * get past "unknown peer" into forwarding and reporting.
  */
 const contextualArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({
     type: fc.constant('signal'),
-    to: fc.constantFrom('$RELAY', '$VIEWER', 'AAAAAAAA'),
+    // $PEER is the other side of the sender: the relay for the viewer and the viewer for the relay.
+    to: fc.constantFrom('$PEER', '$PEER', '$RELAY', '$VIEWER', 'AAAAAAAA'),
     connectionId: fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/), fc.constant('c1')),
     signal: fc.oneof(
       fc.record({ kind: fc.constantFrom('offer', 'answer'), sdp: anyString(200) }),
@@ -232,6 +234,9 @@ describe('fuzz: tracker WebSocket message handling (real sockets, tracker in thi
       port: 0,
       host: '127.0.0.1',
       limits: { rateLimitPerSec: 1_000_000, rateLimitBurst: 1_000_000, maxDroppedMessages: 1_000_000 },
+      // Fuzzed integrity reports from hundreds of reconnecting viewers would otherwise take the
+      // relay out of selection, and later viewers would never get to signal it.
+      reputation: { reportPenalty: 0.0001 },
     });
     key = makeRelayKey();
     await ensureSockets();
@@ -248,7 +253,11 @@ describe('fuzz: tracker WebSocket message handling (real sockets, tracker in thi
       fc.asyncProperty(inputArb, async (input) => {
         await ensureSockets();
         const s = sockets[input.who] as FuzzSocket;
-        const text = typeof input.data === 'string' ? input.data.replaceAll('$RELAY', key.relayId).replaceAll('$VIEWER', viewerId) : input.data;
+        const peer = input.who === 'relay' ? viewerId : key.relayId;
+        const text =
+          typeof input.data === 'string'
+            ? input.data.replaceAll('$PEER', peer).replaceAll('$RELAY', key.relayId).replaceAll('$VIEWER', viewerId)
+            : input.data;
         s.ws.send(text, { binary: input.binary });
         await s.settle();
         for (const each of Object.values(sockets)) if (each !== undefined) checkReceived(each);
