@@ -10,6 +10,7 @@ export {
   type RelaycastErrorOptions,
 } from './errors.js';
 export { decodeBase58, decodePublicKey, encodeBase58 } from './base58.js';
+export { TokenBucket } from './token-bucket.js';
 export { bytesEqual, concatBytes, fromBase64, toBase64, toHex, utf8Decode, utf8Encode } from './bytes.js';
 export {
   FrameType,

@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_REQUESTS_PER_CHANNEL,
   DEFAULT_MAX_UPLOAD_BYTES_PER_SEC,
 } from './constants.js';
+import type { ChannelPaymentGate, ChannelPayments } from './payments/payment-gate.js';
 import type { SegmentSource } from './segment-source.js';
 import type { RelayDataChannel } from './transport.js';
 import { UploadLimiter } from './upload-limiter.js';
@@ -36,6 +37,8 @@ export interface ChannelServerOptions {
   hardLimitBytes?: number | undefined;
   /** Upload cap shared by every channel of this server (the relay), in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
   maxUploadBytesPerSec?: number | undefined;
+  /** GRANT/RECEIPT handling and the credit limit (a paid relay). Default: none (a free relay: payment frames are ignored). */
+  payments?: ChannelPaymentGate | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;
 }
@@ -84,7 +87,8 @@ function checkPositiveInt(value: number, name: string): void {
  * loop so a slow viewer only ever slows itself.
  */
 export class ChannelServer {
-  readonly options: Readonly<Required<Omit<ChannelServerOptions, 'logger'>>>;
+  readonly options: Readonly<Required<Omit<ChannelServerOptions, 'logger' | 'payments'>>>;
+  readonly payments: ChannelPaymentGate | undefined;
   private readonly limiter: UploadLimiter;
   private readonly sessions = new Set<ServedChannel>();
   private readonly counters: Omit<ChannelServerStats, 'channels' | 'activeRequests'> = {
@@ -122,6 +126,7 @@ export class ChannelServer {
       throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'maxUploadBytesPerSec must be a non-negative integer');
     }
     this.limiter = new UploadLimiter(o.maxUploadBytesPerSec);
+    this.payments = options.payments;
     this.log = options.logger?.child({ component: 'channel-server' });
   }
 
@@ -230,6 +235,7 @@ class ServedChannel implements ChannelSession {
   private readonly closeCallbacks: (() => void)[] = [];
   private readonly log: Logger | undefined;
   private readonly maxChunkBytes: number;
+  private readonly payments: ChannelPayments | undefined;
 
   constructor(
     private readonly channel: RelayDataChannel,
@@ -238,6 +244,7 @@ class ServedChannel implements ChannelSession {
     private readonly limiter: UploadLimiter,
   ) {
     this.log = server.log;
+    this.payments = server.payments?.openChannel();
     const mms = channel.maxMessageSize;
     this.maxChunkBytes = mms > FRAME_HEADER_BYTES ? Math.min(MAX_CHUNK_BYTES, mms - FRAME_HEADER_BYTES) : MAX_CHUNK_BYTES;
     channel.setBufferedAmountLowThreshold(server.options.lowWaterBytes);
@@ -279,6 +286,7 @@ class ServedChannel implements ChannelSession {
     this.closeController.abort(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
     for (const { controller } of this.active.values()) controller.abort(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
     for (const turn of this.queue.splice(0)) turn.reject(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'channel closed'));
+    this.payments?.close();
     this.wakeWriter();
     for (const cb of this.closeCallbacks.splice(0)) cb();
   }
@@ -297,6 +305,12 @@ class ServedChannel implements ChannelSession {
         this.onRequest(frame);
       } else if (frame.type === FrameType.CANCEL) {
         this.active.get(frame.requestId)?.controller.abort(new RelaycastError(ErrorCode.ABORTED, 'cancelled by viewer'));
+      } else if (frame.type === FrameType.GRANT || frame.type === FrameType.RECEIPT) {
+        if (frame.requestId !== 0) return this.violation(new RelaycastError(ErrorCode.FRAME_FIELD, 'payment frames use request id 0'));
+        // A free relay requires nothing, so it ignores payment frames rather than refuse paying viewers.
+        const refusal = this.payments?.onFrame(frame);
+        if (refusal?.code === ErrorCode.RATE_LIMITED) return this.violation(refusal);
+        if (refusal !== undefined) this.sendControl({ type: FrameType.ERROR, requestId: 0, code: refusal.code, message: refusal.message });
       } else {
         return this.violation(new RelaycastError(ErrorCode.FRAME_TYPE, `viewers may not send frame type ${frame.type}`));
       }
@@ -331,6 +345,11 @@ class ServedChannel implements ChannelSession {
     const max = this.server.options.maxRequestsPerChannel;
     if (this.active.size >= max) {
       this.sendRequestError(id, new RelaycastError(ErrorCode.RELAY_OVERLOADED, `at most ${max} concurrent requests per channel`));
+      return;
+    }
+    const unpaid = this.payments?.admit(frame.url);
+    if (unpaid !== undefined) {
+      this.sendRequestError(id, unpaid);
       return;
     }
     this.counters.requests++;
@@ -458,6 +477,7 @@ class ServedChannel implements ChannelSession {
           break;
         }
         this.counters.bytesServed += turn.payloadBytes;
+        this.payments?.served(turn.payloadBytes);
         turn.resolve();
         sinceYield += turn.frame.byteLength;
         if (sinceYield >= YIELD_EVERY_BYTES) {

@@ -93,3 +93,38 @@ export const TRACKER_CLIENT_MAX_PAYLOAD_BYTES = 64 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
 /** pino level of the CLI. */
 export const DEFAULT_LOG_LEVEL = 'info';
+
+// --- Payments (grants, receipts, redemption) ---
+
+/** Delivered-but-unreceipted bytes a paying session (or a channel not yet holding a grant) may owe before new requests are refused. */
+export const DEFAULT_CREDIT_LIMIT_BYTES = 32 * 1024 * 1024;
+/** GRANT + RECEIPT frames one channel may send per second (the SDK sends about one receipt per segment). */
+export const DEFAULT_PAYMENT_FRAMES_PER_SEC = 20;
+/** Payment frames a quiet channel may send at once. */
+export const DEFAULT_PAYMENT_FRAME_BURST = 40;
+/** Paying sessions kept in memory; sessions without an open channel are forgotten first (their receipts stay in the store). */
+export const DEFAULT_MAX_PAYING_SESSIONS = 50_000;
+/** Receipt database file name, created beside the keypair file unless --db says otherwise. */
+export const DEFAULT_RECEIPTS_DB_FILE = 'relay-receipts.sqlite';
+/** Owed amount (token base units, all payers) past which the relay redeems on its own. */
+export const DEFAULT_REDEEM_THRESHOLD = 1_000_000n;
+/** How often the relay checks whether it is owed more than the threshold. */
+export const DEFAULT_REDEEM_INTERVAL_MS = 60_000;
+/** Time one settlement service request may take. */
+export const DEFAULT_SETTLER_TIMEOUT_MS = 15_000;
+/** Largest settlement service response read (a payout transaction is about 1 KiB). */
+export const SETTLER_MAX_RESPONSE_BYTES = 256 * 1024;
+/** Receipts per redeem request (the settlement API's limit). */
+export const REDEEM_MAX_ITEMS = 1_000;
+/** Time one Solana RPC call may take. */
+export const DEFAULT_RPC_TIMEOUT_MS = 15_000;
+/** Attempts per settlement / RPC step before redeem gives up with RC_ERR_SETTLEMENT_UNAVAILABLE. */
+export const DEFAULT_REDEEM_ATTEMPTS = 5;
+/** First retry delay of a failed settlement / RPC step; doubles per attempt, with jitter. */
+export const DEFAULT_REDEEM_RETRY_MIN_MS = 500;
+/** Longest retry delay. */
+export const DEFAULT_REDEEM_RETRY_MAX_MS = 10_000;
+/** Poll interval while waiting for a payout to confirm. */
+export const PAYOUT_CONFIRM_POLL_MS = 400;
+/** A submitted payout is re-sent this often while it is neither confirmed nor expired. */
+export const PAYOUT_RESEND_MS = 2_000;

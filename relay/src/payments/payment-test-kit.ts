@@ -1,0 +1,73 @@
+/**
+ * TEST ONLY: a payer and viewer sessions that sign grants and receipts the way the settlement
+ * service and the SDK do, for the relay's payment tests. Not exported from the package.
+ */
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { amountForBytes, encodeBase58, encodeSignedGrant, encodeSignedReceipt, type Receipt, type SessionGrant } from '@relaycast/protocol';
+import { rawPublicKey, signGrant, signReceipt } from '@relaycast/protocol/node';
+
+export const TEST_SCOPE = 'https://origin.test/v/';
+
+export interface TestPayer {
+  key: KeyObject;
+  publicKey: Uint8Array;
+  id: string;
+  mint: Uint8Array;
+}
+
+export function testPayer(mint: Uint8Array = new Uint8Array(randomBytes(32))): TestPayer {
+  const key = generateKeyPairSync('ed25519').privateKey;
+  const publicKey = rawPublicKey(key);
+  return { key, publicKey, id: encodeBase58(publicKey), mint };
+}
+
+/** One viewer session: its key, its grant, and a receipt signer that keeps the running totals. */
+export class TestSession {
+  readonly key: KeyObject;
+  readonly grant: SessionGrant;
+  sequence = 0;
+
+  constructor(
+    readonly payer: TestPayer,
+    over: Partial<SessionGrant> = {},
+  ) {
+    this.key = generateKeyPairSync('ed25519').privateKey;
+    this.grant = {
+      version: 1,
+      sessionKey: rawPublicKey(this.key),
+      payer: payer.publicKey,
+      mint: payer.mint,
+      pricePerGiB: 1_000_000_000n,
+      budget: 1_000_000_000_000n,
+      expiresAtMs: Date.now() + 3_600_000,
+      scope: TEST_SCOPE,
+      nonce: new Uint8Array(randomBytes(16)),
+      ...over,
+    };
+  }
+
+  /** The grant signed by `signer` (its payer by default). */
+  signedGrant(signer: KeyObject = this.payer.key): Uint8Array {
+    return encodeSignedGrant(signGrant(this.grant, signer));
+  }
+
+  /** A receipt for `cumulativeBytes` to `relay`, next sequence; `over` tampers with fields after the honest amount is set. */
+  receiptFields(relay: Uint8Array, cumulativeBytes: number, over: Partial<Receipt> = {}): Receipt {
+    this.sequence++;
+    return {
+      version: 1,
+      grantNonce: this.grant.nonce,
+      sessionKey: this.grant.sessionKey,
+      relay,
+      sequence: this.sequence,
+      cumulativeBytes,
+      cumulativeAmount: amountForBytes(cumulativeBytes, this.grant.pricePerGiB),
+      timestampMs: Date.now(),
+      ...over,
+    };
+  }
+
+  signedReceipt(relay: Uint8Array, cumulativeBytes: number, over: Partial<Receipt> = {}, signer: KeyObject = this.key): Uint8Array {
+    return encodeSignedReceipt(signReceipt(this.receiptFields(relay, cumulativeBytes, over), signer));
+  }
+}
