@@ -43,7 +43,7 @@ import {
   rawFrame,
   trackerTextArb,
 } from './helpers/fuzz-arbitraries.js';
-import { MAX_FUZZ_HEAP_GROWTH_BYTES, forceGc, fuzzParams, fuzzTimeoutMs, heapProbe, typedOutcome } from './helpers/fuzz.js';
+import { MAX_FUZZ_HEAP_GROWTH_BYTES, forceGc, fuzzParams, fuzzProperty, fuzzTimeoutMs, heapProbe, typedOutcome } from './helpers/fuzz.js';
 
 const FRAME_ERRORS = ['RC_ERR_FRAME_'];
 const MESSAGE_ERRORS = ['RC_ERR_MESSAGE_'];
@@ -86,10 +86,10 @@ function checkFrames(bytes: Uint8Array): void {
 describe('fuzz: relay data-channel frames', () => {
   withoutStackTraces();
 
-  it('random bytes and random bodies behind plausible headers', () => {
+  it('random bytes and random bodies behind plausible headers', async () => {
     const heap = heapProbe();
-    fc.assert(
-      fc.property(randomFrameBytesArb, (bytes) => {
+    await fc.assert(
+      fuzzProperty(randomFrameBytesArb, (bytes) => {
         checkFrames(bytes);
         heap.tick();
       }),
@@ -99,11 +99,11 @@ describe('fuzz: relay data-channel frames', () => {
     expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
   }, fuzzTimeoutMs(1_500));
 
-  it('valid frames and sequences, damaged', () => {
+  it('valid frames and sequences, damaged', async () => {
     const valid = fc.array(anyFrameArb(), { minLength: 1, maxLength: 4 }).map((frames) => Buffer.concat(frames.map((f) => encodeFrame(f))));
     const heap = heapProbe();
-    fc.assert(
-      fc.property(damagedBytesArb(valid.map((b) => new Uint8Array(b))), (bytes) => {
+    await fc.assert(
+      fuzzProperty(damagedBytesArb(valid.map((b) => new Uint8Array(b))), (bytes) => {
         checkFrames(bytes);
         heap.tick();
       }),
@@ -112,18 +112,16 @@ describe('fuzz: relay data-channel frames', () => {
     expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
   }, fuzzTimeoutMs(3_000));
 
-  it('rejects length prefixes beyond the frame before allocating what they claim', () => {
+  it('rejects length prefixes beyond the frame before allocating what they claim', async () => {
     // Each input claims up to 4 GiB in a handful of bytes. Decoding FUZZ_RUNS of them must leave
     // memory where it was: the claim is compared with the buffer and MAX_FRAME_BYTES first.
     forceGc();
     const before = process.memoryUsage();
     let peakArrayBuffers = before.arrayBuffers;
-    fc.assert(
-      fc.property(
-        fc.integer({ min: MAX_FRAME_BYTES - 3, max: 0xffff_ffff }),
-        fc.integer({ min: 0, max: 9 }),
-        fc.uint8Array({ maxLength: 32 }),
-        (claimed, type, payload) => {
+    await fc.assert(
+      fuzzProperty(
+        fc.tuple(fc.integer({ min: MAX_FRAME_BYTES - 3, max: 0xffff_ffff }), fc.integer({ min: 0, max: 9 }), fc.uint8Array({ maxLength: 32 })),
+        ([claimed, type, payload]) => {
           const bytes = rawFrame(type, 1, payload, 1, claimed);
           expectRelaycastError(() => decodeFrame(bytes), ErrorCode.FRAME_TOO_LARGE);
           expectRelaycastError(() => decodeFrames(bytes), ErrorCode.FRAME_TOO_LARGE);
@@ -136,9 +134,9 @@ describe('fuzz: relay data-channel frames', () => {
     expect(peakArrayBuffers - before.arrayBuffers).toBeLessThan(MAX_FRAME_BYTES);
   }, fuzzTimeoutMs(1_000));
 
-  it('claims that fit the frame cap but not the buffer are truncation, and strings never exceed their caps', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 6, max: MAX_FRAME_BYTES - 4 }), fc.uint8Array({ maxLength: 64 }), (claimed, payload) => {
+  it('claims that fit the frame cap but not the buffer are truncation, and strings never exceed their caps', async () => {
+    await fc.assert(
+      fuzzProperty(fc.tuple(fc.integer({ min: 6, max: MAX_FRAME_BYTES - 4 }), fc.uint8Array({ maxLength: 64 })), ([claimed, payload]) => {
         const bytes = rawFrame(FrameType.DATA, 1, payload, 1, claimed);
         if (claimed > 6 + payload.byteLength) expectRelaycastError(() => decodeFrame(bytes), ErrorCode.FRAME_TRUNCATED);
         else checkFrames(bytes);
@@ -166,10 +164,10 @@ function checkTracker(data: string | Uint8Array): void {
 describe('fuzz: tracker messages', () => {
   withoutStackTraces();
 
-  it('message-shaped JSON, damaged JSON, random text and deep nesting, as text and as bytes', () => {
+  it('message-shaped JSON, damaged JSON, random text and deep nesting, as text and as bytes', async () => {
     const heap = heapProbe();
-    fc.assert(
-      fc.property(trackerTextArb, fc.boolean(), (text, asBytes) => {
+    await fc.assert(
+      fuzzProperty(fc.tuple(trackerTextArb, fc.boolean()), ([text, asBytes]) => {
         checkTracker(asBytes ? utf8Encode(text) : text);
         heap.tick();
       }),
@@ -178,16 +176,16 @@ describe('fuzz: tracker messages', () => {
     expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
   }, fuzzTimeoutMs(3_000));
 
-  it('random bytes, invalid UTF-8 included', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => checkTracker(bytes)),
+  it('random bytes, invalid UTF-8 included', async () => {
+    await fc.assert(
+      fuzzProperty(fc.uint8Array({ maxLength: 256 }), (bytes) => checkTracker(bytes)),
       fuzzParams(),
     );
   }, fuzzTimeoutMs(1_000));
 
-  it('refuses anything over the size cap before parsing it, whatever it holds', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 1, max: 64 * 1024 }), fc.constantFrom('[', '{"a":', 'x', '€', '"'), (extra, unit) => {
+  it('refuses anything over the size cap before parsing it, whatever it holds', async () => {
+    await fc.assert(
+      fuzzProperty(fc.tuple(fc.integer({ min: 1, max: 64 * 1024 }), fc.constantFrom('[', '{"a":', 'x', '€', '"')), ([extra, unit]) => {
         const text = unit.repeat(Math.ceil((MAX_TRACKER_MESSAGE_BYTES + extra) / utf8Encode(unit).byteLength));
         expectRelaycastError(() => decodeTrackerClientMessage(text), ErrorCode.MESSAGE_TOO_LARGE);
         expectRelaycastError(() => decodeTrackerServerMessage(utf8Encode(text)), ErrorCode.MESSAGE_TOO_LARGE);
@@ -208,10 +206,10 @@ describe('fuzz: segment digest sidecars', () => {
     segments: fc.oneof(fc.dictionary(uri, fc.oneof(hex, hex, fc.jsonValue({ maxDepth: 0 })), { maxKeys: 6 }), fc.jsonValue({ maxDepth: 2 })),
   });
 
-  it('only sidecars or RC_ERR_DIGEST_SIDECAR_INVALID, and every accepted entry survives a round trip', () => {
+  it('only sidecars or RC_ERR_DIGEST_SIDECAR_INVALID, and every accepted entry survives a round trip', async () => {
     const heap = heapProbe();
-    fc.assert(
-      fc.property(fc.oneof(sidecarArb.map((s) => JSON.stringify(s)), anyString(120), fc.json({ maxDepth: 3 })), (text) => {
+    await fc.assert(
+      fuzzProperty(fc.oneof(sidecarArb.map((s) => JSON.stringify(s)), anyString(120), fc.json({ maxDepth: 3 })), (text) => {
         const sidecar = typedOutcome(() => decodeDigestSidecar(text), [ErrorCode.DIGEST_SIDECAR_INVALID]);
         if (sidecar !== undefined) {
           const parsed = JSON.parse(text) as { segments: Record<string, unknown> };
@@ -237,9 +235,9 @@ describe('fuzz: base58, base64 and URL helpers', () => {
   withoutStackTraces();
   const base58Chars = fc.string({ unit: fc.constantFrom(...'123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0OIl+/= é'.split('')), maxLength: 60 });
 
-  it('base58: canonical bytes or RC_ERR_MESSAGE_FIELD; public keys are 32 bytes or RC_ERR_MESSAGE_FIELD', () => {
-    fc.assert(
-      fc.property(fc.oneof(base58Chars, anyString(50), fc.uint8Array({ minLength: 32, maxLength: 32 }).map(encodeBase58)), (text) => {
+  it('base58: canonical bytes or RC_ERR_MESSAGE_FIELD; public keys are 32 bytes or RC_ERR_MESSAGE_FIELD', async () => {
+    await fc.assert(
+      fuzzProperty(fc.oneof(base58Chars, anyString(50), fc.uint8Array({ minLength: 32, maxLength: 32 }).map(encodeBase58)), (text) => {
         const bytes = typedOutcome(() => decodeBase58(text), [ErrorCode.MESSAGE_FIELD]);
         if (bytes !== undefined) expect(encodeBase58(bytes)).toBe(text);
         const key = typedOutcome(() => decodePublicKey(text), [ErrorCode.MESSAGE_FIELD]);
@@ -252,10 +250,10 @@ describe('fuzz: base58, base64 and URL helpers', () => {
     );
   }, fuzzTimeoutMs(1_000));
 
-  it('base64: canonical bytes or undefined, never an exception', () => {
+  it('base64: canonical bytes or undefined, never an exception', async () => {
     const b64Chars = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ é'.split('')), maxLength: 96 });
-    fc.assert(
-      fc.property(fc.oneof(b64Chars, anyString(40), fc.uint8Array({ maxLength: 70 }).map(toBase64)), (text) => {
+    await fc.assert(
+      fuzzProperty(fc.oneof(b64Chars, anyString(40), fc.uint8Array({ maxLength: 70 }).map(toBase64)), (text) => {
         const bytes = fromBase64(text);
         if (bytes !== undefined) expect(toBase64(bytes)).toBe(text);
       }),
@@ -263,9 +261,9 @@ describe('fuzz: base58, base64 and URL helpers', () => {
     );
   }, fuzzTimeoutMs(1_000));
 
-  it('swarm ids and sidecar URLs: a URL without query and fragment, or RC_ERR_CONFIG_INVALID', () => {
-    fc.assert(
-      fc.property(fc.oneof(fc.webUrl({ withQueryParameters: true, withFragments: true }), anyString(60)), (text) => {
+  it('swarm ids and sidecar URLs: a URL without query and fragment, or RC_ERR_CONFIG_INVALID', async () => {
+    await fc.assert(
+      fuzzProperty(fc.oneof(fc.webUrl({ withQueryParameters: true, withFragments: true }), anyString(60)), (text) => {
         const id = typedOutcome(() => swarmIdFromUrl(text), [ErrorCode.CONFIG_INVALID]);
         if (id !== undefined) expect(swarmIdFromUrl(id)).toBe(id);
         const sidecar = typedOutcome(() => digestSidecarUrl(text), [ErrorCode.CONFIG_INVALID]);

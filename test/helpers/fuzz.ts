@@ -7,7 +7,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isRelaycastError } from '@relaycast/protocol';
-import type fc from 'fast-check';
+import fc from 'fast-check';
 
 /** Inputs per property in CI; the issue asks for at least 10,000. */
 export const DEFAULT_FUZZ_RUNS = 10_000;
@@ -110,4 +110,20 @@ export function typedOutcome<T>(fn: () => T, codePrefixes: readonly string[]): T
     if (isRelaycastError(err) && codePrefixes.some((p) => err.code.startsWith(p))) return undefined;
     throw new Error(`expected a result or a RelaycastError ${codePrefixes.join('|')}, got: ${String(err)}`, { cause: err });
   }
+}
+
+/** Runs between two yields to the event loop in `fuzzProperty`. */
+const YIELD_EVERY_RUNS = 1_000;
+
+/**
+ * A property over `arb` that yields to the event loop every YIELD_EVERY_RUNS runs. A synchronous
+ * property blocks vitest's worker for the whole run, and at nightly counts that outlasts the
+ * worker's 60 s RPC timeout ("Timeout calling onTaskUpdate"), which fails the run.
+ */
+export function fuzzProperty<T>(arb: fc.Arbitrary<T>, check: (value: T) => void): fc.IAsyncPropertyWithHooks<[T]> {
+  let runs = 0;
+  return fc.asyncProperty(arb, async (value) => {
+    check(value);
+    if (++runs % YIELD_EVERY_RUNS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  });
 }
