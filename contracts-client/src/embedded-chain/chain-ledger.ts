@@ -9,6 +9,7 @@ import { BlockhashWindow } from './blockhash-window.js';
 import { StatePersistence, type PersistedAccount } from './state-persistence.js';
 import { parseMintDecimals, parseTokenAccount, uiTokenAmount } from './token-accounts.js';
 import { TransactionHistory, type InnerInstructionsJson, type TokenBalanceJson, type TransactionRecord } from './transaction-history.js';
+import { checkWireTransaction } from './wire-check.js';
 import { ALREADY_PROCESSED, BLOCKHASH_NOT_FOUND, transactionErrorJson, type TransactionErrorJson } from './tx-errors.js';
 
 const MEMO_PROGRAM_IDS = new Set(['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']);
@@ -65,6 +66,8 @@ export interface DecodedTransaction {
 export class TransactionDecodeError extends Error {}
 
 export function decodeWireTransaction(wire: Uint8Array): DecodedTransaction {
+  const malformed = checkWireTransaction(wire);
+  if (malformed !== undefined) throw new TransactionDecodeError(malformed);
   try {
     const vtx = VersionedTransaction.deserialize(wire);
     const kit = getTransactionDecoder().decode(wire);

@@ -249,6 +249,39 @@ describe('embedded chain edge cases', () => {
     again.close();
   });
 
+  it('survives mutated transactions (litesvm aborts the process on bytes its decoder rejects)', async () => {
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS });
+    const connection = new Connection(chain.rpcUrl, 'confirmed');
+    const payer = Keypair.generate();
+    await airdrop(connection, payer.publicKey, LAMPORTS_PER_SOL);
+    const tx = transfer(payer, Keypair.generate().publicKey, 1_000).add(
+      new TransactionInstruction({ programId: MEMO_PROGRAM_ID, keys: [], data: Buffer.from('memo', 'utf8') }),
+    );
+    tx.recentBlockhash = (await connection.getLatestBlockhash()).blockhash;
+    tx.sign(payer);
+    const wire = tx.serialize();
+    const send = async (bytes: Buffer, id: number, method: string, skipPreflight: boolean): Promise<void> => {
+      const { json } = await rawRpc(
+        chain!.rpcUrl,
+        JSON.stringify({ jsonrpc: '2.0', id, method, params: [bytes.toString('base64'), { encoding: 'base64', skipPreflight }] }),
+      );
+      expect(json).toMatchObject({ jsonrpc: '2.0', id });
+    };
+    // Every cut inside the instructions: a transaction cut after its last program index aborted it.
+    const tail = 40;
+    for (let cut = 1; cut <= tail; cut++) await send(wire.subarray(0, wire.length - cut), cut, 'sendTransaction', cut % 2 === 0);
+    // Deterministic mutations: a fixed LCG so a failure reproduces.
+    let seed = 12345;
+    const next = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const rounds = 300;
+    for (let i = 0; i < rounds; i++) {
+      const w = Buffer.from(wire);
+      for (let j = 0; j <= next(3); j++) w[next(w.length)] = next(256);
+      await send(w, i, i % 2 === 0 ? 'sendTransaction' : 'simulateTransaction', i % 4 === 0);
+    }
+    expect(await connection.getSlot()).toBeGreaterThan(0);
+  });
+
   it('rate-limits each client with HTTP 429 and a JSON-RPC error', async () => {
     const perSec = 5;
     chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS, maxRequestsPerSec: perSec, requestBurst: perSec });
