@@ -13,7 +13,7 @@ import { startLiveStream } from '../../test/helpers/media.js';
 import { nodeClient } from '../../test/helpers/node-client.js';
 import { startOrigin } from '../../test/helpers/origin-server.js';
 import { parseFlags } from './lib/cli-flags.js';
-import { progress, report } from './lib/report.js';
+import { exitBench, progress, report } from './lib/report.js';
 import { playLive, type PlayerResult } from './lib/sim-player.js';
 import { medianOf, quantile, round } from './lib/stats.js';
 import { benchDir } from './lib/tmp.js';
@@ -164,3 +164,5 @@ try {
   for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
   await cleanup();
 }
+
+exitBench();

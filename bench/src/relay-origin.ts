@@ -10,7 +10,7 @@ import { startTracker } from '@relaycast/tracker';
 import { startOrigin } from '../../test/helpers/origin-server.js';
 import { parseFlags } from './lib/cli-flags.js';
 import { mapConcurrent, retry } from './lib/concurrency.js';
-import { progress, report } from './lib/report.js';
+import { exitBench, progress, report } from './lib/report.js';
 import { writeRandomSegments } from './lib/segments.js';
 import { MIB, median, medianOf, quantile, round } from './lib/stats.js';
 import { benchDir } from './lib/tmp.js';
@@ -56,8 +56,12 @@ try {
   stoppers.push(() => relay.stop());
   const swarmId = swarmIdFromUrl(`${origin.url}media/master.m3u8`);
   // Setup is not measured; a few WebRTC connections opened together fail ICE now and then here.
+  let setupFailures = 0;
   const viewers = await mapConcurrent(flags.viewers, 4, () =>
-    retry(3, () => relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url), (err) => progress(BENCH, `viewer setup failed, retrying: ${String(err)}`)),
+    retry(3, () => relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url), (err) => {
+      setupFailures++;
+      progress(BENCH, `viewer setup failed, retrying: ${String(err)}`);
+    }),
   );
   stoppers.push(async () => viewers.forEach((v) => v.close()));
   const direct = Array.from({ length: flags.viewers }, () => httpViewer(origin.url));
@@ -115,6 +119,7 @@ try {
       originRequestsPerSegment: { max: maxRequests, median: median(originRequests), all: originRequests },
       medians,
       ratios: { relayTtfbOverDirect: ttfbRatio, relayTotalOverDirect: round(medians.relayTotalP50Ms / medians.directTotalP50Ms) },
+      setup: { viewers: flags.viewers, failedAttempts: setupFailures },
       target: { originRequestsPerSegment: 1, met: maxRequests === 1 && originRequests.every((n) => n === 1) },
       runs: perRun,
     },
@@ -125,3 +130,5 @@ try {
   for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
   await cleanup();
 }
+
+exitBench();

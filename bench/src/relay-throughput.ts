@@ -10,7 +10,7 @@ import { startTracker } from '@relaycast/tracker';
 import { startOrigin } from '../../test/helpers/origin-server.js';
 import { parseFlags } from './lib/cli-flags.js';
 import { mapConcurrent, retry } from './lib/concurrency.js';
-import { progress, report } from './lib/report.js';
+import { exitBench, progress, report } from './lib/report.js';
 import { writeRandomSegments } from './lib/segments.js';
 import { MB, MIB, medianOf, quantile, round } from './lib/stats.js';
 import { benchDir } from './lib/tmp.js';
@@ -96,8 +96,15 @@ try {
   stoppers.push(async () => {
     for (const pool of pools.values()) for (const v of pool) v.close();
   });
+  const setupFailures: Record<string, number> = {};
   for (const mode of modes) {
-    const pool = await mapConcurrent(maxViewers, SETUP_CONCURRENCY, () => retry(SETUP_ATTEMPTS, () => connect(mode), (err) => progress(BENCH, `${mode} viewer setup failed, retrying: ${String(err)}`)));
+    setupFailures[mode] = 0;
+    const pool = await mapConcurrent(maxViewers, SETUP_CONCURRENCY, () =>
+      retry(SETUP_ATTEMPTS, () => connect(mode), (err) => {
+        setupFailures[mode] = (setupFailures[mode] ?? 0) + 1;
+        progress(BENCH, `${mode} viewer setup failed, retrying: ${String(err)}`);
+      }),
+    );
     pools.set(mode, pool);
     // One transfer each before measuring: SCTP windows open, HTTP sockets connected.
     await Promise.all(pool.map((v, i) => v.fetch(names[i % names.length] as string)));
@@ -169,6 +176,7 @@ try {
       medians,
       ratios,
       target: { relayOverRawAtLeast: TARGET_RELAY_OVER_RAW, met: worst >= TARGET_RELAY_OVER_RAW },
+      setup: { viewersPerMode: maxViewers, failedAttempts: setupFailures },
       runs: perRun,
     },
     flags.viewers
@@ -179,3 +187,5 @@ try {
   for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
   await cleanup();
 }
+
+exitBench();

@@ -9,7 +9,7 @@
  */
 import { parseFlags } from './lib/cli-flags.js';
 import { mapConcurrent } from './lib/concurrency.js';
-import { progress, report } from './lib/report.js';
+import { exitBench, progress, report } from './lib/report.js';
 import { MIB, medianOf, round } from './lib/stats.js';
 import { bittorrentDriver, relaycastDriver, type SimViewer, type TrackerDriver } from './lib/tracker-load.js';
 import { cpuMsBetween, startWorker } from './lib/worker.js';
@@ -27,6 +27,7 @@ const flags = parseFlags(BENCH, {
   'connect-concurrency': { default: 256, help: 'WebSocket handshakes in flight while connecting viewers' },
   impls: { default: 'relaycast,bittorrent', help: 'trackers to measure' },
   'cpu-prof-dir': { default: '', help: 'write V8 CPU profiles of the tracker processes here' },
+  'heap-snapshot-dir': { default: '', help: 'write a heap snapshot of each tracker with the idle viewers connected here' },
 });
 
 interface RunFigures extends Record<string, number> {
@@ -76,6 +77,10 @@ async function measure(impl: Impl): Promise<RunFigures> {
     });
     const idleConnectSec = (performance.now() - t0) / 1000;
     const m1 = await worker.usage(true);
+    if (flags['heap-snapshot-dir'] !== '') {
+      const file = await worker.request<string>('heapSnapshot', { dir: flags['heap-snapshot-dir'], name: `tracker-${impl}` }, 300_000);
+      progress(BENCH, `heap snapshot of ${impl}: ${file}`);
+    }
     const perTenK = idle === 0 ? 0 : 10_000 / idle;
 
     const active = await mapConcurrent(flags['active-viewers'], flags['connect-concurrency'], async (i) => {
@@ -137,3 +142,5 @@ report(
     })
     .join('; ') + (ratios === undefined ? '' : ` (relaycast/bittorrent: joins ${ratios.joinsRelaycastOverBittorrent}x, signals ${ratios.signalsRelaycastOverBittorrent}x, RSS ${ratios.rssRelaycastOverBittorrent}x; target ahead: ${ahead ? 'met' : 'MISSED'})`),
 );
+
+exitBench();

@@ -25,3 +25,11 @@ export function report(bench: string, result: Record<string, unknown>, summary: 
 export function progress(bench: string, message: string): void {
   process.stderr.write(`[${bench}] ${message}\n`);
 }
+
+/**
+ * Ends a bench once its result is out. node-datachannel keeps native threads (and the process)
+ * alive after its peer connections close, so a bench that viewed over WebRTC would not exit.
+ */
+export function exitBench(): never {
+  process.exit(process.exitCode ?? 0);
+}

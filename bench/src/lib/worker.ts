@@ -1,5 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
+import { join } from 'node:path';
 
 /** CPU and memory of a worker process, as `process.cpuUsage()` / `process.memoryUsage()` report them. */
 export interface Usage {
@@ -136,6 +138,11 @@ export function serveWorker<Config, Info>(start: (config: Config) => Promise<{ i
         const cpu = process.cpuUsage();
         const mem = process.memoryUsage();
         return { cpuUserUs: cpu.user, cpuSystemUs: cpu.system, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed } satisfies Usage;
+      },
+      // For memory figures far from their baseline: where the bytes are (see heap-summary.ts).
+      heapSnapshot: (arg) => {
+        globalThis.gc?.();
+        return writeHeapSnapshot(join((arg as { dir: string }).dir, `${(arg as { name: string }).name}-${process.pid}.heapsnapshot`));
       },
       stop: async () => {
         await component.close();
