@@ -1,0 +1,117 @@
+import { ErrorCode } from '@relaycast/protocol';
+import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
+import { describe, expect, it } from 'vitest';
+import { checkPayoutTransaction, type PayoutExpectation } from './payout-check.js';
+
+const MEMO = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
+const ROOT = 'ab'.repeat(32);
+const relay = Keypair.generate();
+const treasury = Keypair.generate();
+const mint = Keypair.generate().publicKey;
+const otherMint = Keypair.generate().publicKey;
+const treasuryAccount = getAssociatedTokenAddressSync(mint, treasury.publicKey);
+const relayAccount = getAssociatedTokenAddressSync(mint, relay.publicKey);
+const BLOCKHASH = Keypair.generate().publicKey.toBase58();
+
+interface Build {
+  feePayer?: PublicKey;
+  source?: PublicKey;
+  mint?: PublicKey;
+  destination?: PublicKey;
+  owner?: Keypair;
+  amount?: bigint;
+  decimals?: number;
+  memo?: string;
+  extra?: TransactionInstruction[];
+  dropMemo?: boolean;
+  memoFirst?: boolean;
+  sign?: boolean;
+}
+
+const expectation: PayoutExpectation = {
+  relay: relay.publicKey,
+  mint,
+  amount: 1_500n,
+  paidToDate: 1_000n,
+  treasuryTokenAccount: treasuryAccount,
+  decimals: 6,
+  merkleRoot: ROOT,
+};
+
+function build(b: Build = {}): Uint8Array {
+  const owner = b.owner ?? treasury;
+  const tx = new Transaction({ feePayer: b.feePayer ?? relay.publicKey, blockhash: BLOCKHASH, lastValidBlockHeight: 100 });
+  const transfer = createTransferCheckedInstruction(
+    b.source ?? treasuryAccount,
+    b.mint ?? mint,
+    b.destination ?? relayAccount,
+    owner.publicKey,
+    b.amount ?? 1_500n,
+    b.decimals ?? 6,
+    [],
+    TOKEN_PROGRAM_ID,
+  );
+  const memo = new TransactionInstruction({
+    programId: MEMO,
+    keys: [],
+    data: Buffer.from(b.memo ?? `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=2500 root=${ROOT}`, 'utf8'),
+  });
+  const list = b.dropMemo === true ? [transfer] : b.memoFirst === true ? [memo, transfer] : [transfer, memo];
+  tx.add(...list, ...(b.extra ?? []));
+  if (b.sign !== false) tx.partialSign(owner);
+  return new Uint8Array(tx.serialize({ requireAllSignatures: false, verifySignatures: false }));
+}
+
+function refusal(wire: Uint8Array, exp: PayoutExpectation = expectation): string | undefined {
+  try {
+    checkPayoutTransaction(wire, exp);
+    return undefined;
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+}
+
+describe('checkPayoutTransaction', () => {
+  it('accepts the payout the relay expects', () => {
+    const checked = checkPayoutTransaction(build(), expectation);
+    expect(checked.amount).toBe(1_500n);
+    expect(checked.cumulativePaid).toBe(2_500n);
+    expect(checked.owner.equals(treasury.publicKey)).toBe(true);
+    // Without the optional facts it still holds.
+    expect(refusal(build(), { relay: relay.publicKey, mint, amount: 1_500n, paidToDate: 1_000n })).toBeUndefined();
+  });
+
+  it('refuses any transaction whose fee payer, instructions, destination, mint, amount, source or memo differ', () => {
+    const stranger = Keypair.generate();
+    const cases: [string, Uint8Array, PayoutExpectation?][] = [
+      ['fee payer', build({ feePayer: stranger.publicKey })],
+      ['destination', build({ destination: getAssociatedTokenAddressSync(mint, stranger.publicKey) })],
+      ['mint', build({ mint: otherMint, destination: getAssociatedTokenAddressSync(otherMint, relay.publicKey) })],
+      ['amount above', build({ amount: 1_501n })],
+      ['amount below', build({ amount: 1_499n })],
+      ['decimals', build({ decimals: 9 })],
+      ['source', build({ source: getAssociatedTokenAddressSync(mint, stranger.publicKey), owner: stranger })],
+      ['spends from the relay', build({ source: relayAccount, owner: relay, destination: relayAccount }), { ...expectation, treasuryTokenAccount: undefined }],
+      ['extra instruction', build({ extra: [SystemProgram.transfer({ fromPubkey: relay.publicKey, toPubkey: stranger.publicKey, lamports: 1 })] })],
+      ['no memo', build({ dropMemo: true })],
+      ['memo first', build({ memoFirst: true })],
+      ['memo paid total', build({ memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=1500 root=${ROOT}` })],
+      ['memo relay', build({ memo: `relaycast:v1 relay=${stranger.publicKey.toBase58()} paid=2500 root=${ROOT}` })],
+      ['memo root', build({ memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=2500 root=${'cd'.repeat(32)}` })],
+      ['memo text', build({ memo: 'hello' })],
+      ['unsigned by the treasury', build({ sign: false })],
+      ['not a transaction', new Uint8Array([1, 2, 3])],
+      ['nothing owed', build({ amount: 0n, memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=1000 root=${ROOT}` }), { ...expectation, amount: 0n }],
+    ];
+    for (const [name, wire, exp] of cases) expect(refusal(wire, exp), name).toBe(ErrorCode.PAYOUT_MISMATCH);
+  });
+
+  it('refuses a treasury signature that does not cover the message', () => {
+    const wire = build();
+    // Change the memo's root after signing (still a well-formed memo; the root is not checked here).
+    wire[wire.byteLength - 1] = (wire[wire.byteLength - 1] as number) ^ 0x01;
+    expect(refusal(wire, { ...expectation, merkleRoot: undefined })).toBe(ErrorCode.PAYOUT_MISMATCH);
+    expect(refusal(build(), { ...expectation, merkleRoot: undefined })).toBeUndefined();
+  });
+});

@@ -1,0 +1,99 @@
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { PublicKey, Transaction } from '@solana/web3.js';
+
+/** SPL Memo v2 and v1: the memo may be either (both exist on every cluster). */
+const MEMO_PROGRAM_IDS = ['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo'].map((k) => new PublicKey(k));
+const TOKEN_PROGRAMS = [TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID];
+const MEMO_RE = /^relaycast:v1 relay=([1-9A-HJ-NP-Za-km-z]{32,44}) paid=(0|[1-9][0-9]{0,19}) root=([0-9a-f]{64})$/;
+
+/** What the relay's own accounting says a payout must be. */
+export interface PayoutExpectation {
+  /** The relay: fee payer and owner of the destination account. */
+  relay: PublicKey;
+  /** The mint of the payer's grants. */
+  mint: PublicKey;
+  /** Σ newest acknowledged receipt amounts of this payer − paid to date. */
+  amount: bigint;
+  /** Confirmed payouts of this payer so far (the memo must say paidToDate + amount). */
+  paidToDate: bigint;
+  /** The payer's treasury token account, when its settler told it (GET /v1/info). */
+  treasuryTokenAccount?: PublicKey | undefined;
+  /** The mint's decimals, when known. */
+  decimals?: number | undefined;
+  /** The settler's merkleRoot field; the memo must carry the same. */
+  merkleRoot?: string | undefined;
+}
+
+export interface CheckedPayout {
+  transaction: Transaction;
+  amount: bigint;
+  cumulativePaid: bigint;
+  /** The treasury owner that signed the transfer. */
+  owner: PublicKey;
+}
+
+function mismatch(message: string, details?: Record<string, unknown>): RelaycastError {
+  return new RelaycastError(ErrorCode.PAYOUT_MISMATCH, `payout refused: ${message}`, details === undefined ? {} : { details });
+}
+
+/**
+ * Checks a settler's payout transaction against the relay's own accounting before the relay signs
+ * anything: fee payer is the relay, exactly [transferChecked, memo], the transfer moves exactly the
+ * expected amount of the grant mint from the treasury (never from the relay) into the relay's
+ * associated token account, and the memo commits to the new paid-to-date total. Throws
+ * RC_ERR_PAYOUT_MISMATCH otherwise.
+ */
+export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation): CheckedPayout {
+  let tx: Transaction;
+  try {
+    tx = Transaction.from(wire);
+  } catch (err) {
+    throw mismatch(`not a legacy transaction: ${(err as Error).message}`);
+  }
+  if (tx.feePayer === undefined || !tx.feePayer.equals(exp.relay)) throw mismatch('the relay is not the fee payer', { feePayer: tx.feePayer?.toBase58() });
+  if (tx.instructions.length !== 2) throw mismatch(`expected exactly transferChecked + memo, got ${tx.instructions.length} instructions`);
+  const [transfer, memo] = tx.instructions as [Transaction['instructions'][number], Transaction['instructions'][number]];
+
+  const tokenProgram = TOKEN_PROGRAMS.find((p) => p.equals(transfer.programId));
+  if (tokenProgram === undefined) throw mismatch('first instruction is not an SPL Token instruction', { programId: transfer.programId.toBase58() });
+  let decoded: ReturnType<typeof decodeTransferCheckedInstruction>;
+  try {
+    decoded = decodeTransferCheckedInstruction(transfer, tokenProgram);
+  } catch (err) {
+    throw mismatch(`first instruction is not transferChecked: ${(err as Error).message}`);
+  }
+  const { source, mint, destination, owner, multiSigners } = decoded.keys;
+  if (multiSigners.length > 0) throw mismatch('transfer uses a multisig owner');
+  if (!mint.pubkey.equals(exp.mint)) throw mismatch('wrong mint', { mint: mint.pubkey.toBase58(), expected: exp.mint.toBase58() });
+  const ownAccount = getAssociatedTokenAddressSync(exp.mint, exp.relay, true, tokenProgram);
+  if (!destination.pubkey.equals(ownAccount)) throw mismatch('destination is not the relay’s associated token account', { destination: destination.pubkey.toBase58() });
+  // Whatever else is true, a payout must never spend from the relay itself.
+  if (owner.pubkey.equals(exp.relay) || source.pubkey.equals(ownAccount)) throw mismatch('transfer spends from the relay');
+  if (exp.treasuryTokenAccount !== undefined && !source.pubkey.equals(exp.treasuryTokenAccount)) {
+    throw mismatch('source is not the payer’s treasury account', { source: source.pubkey.toBase58() });
+  }
+  if (exp.decimals !== undefined && decoded.data.decimals !== exp.decimals) throw mismatch('wrong decimals', { decimals: decoded.data.decimals });
+  if (decoded.data.amount !== exp.amount) {
+    throw mismatch('amount differs from the relay’s own accounting', { amount: decoded.data.amount.toString(), expected: exp.amount.toString() });
+  }
+  if (exp.amount <= 0n) throw mismatch('nothing is owed');
+
+  if (!MEMO_PROGRAM_IDS.some((p) => p.equals(memo.programId))) throw mismatch('second instruction is not a memo', { programId: memo.programId.toBase58() });
+  if (memo.keys.some((k) => k.isWritable)) throw mismatch('memo names writable accounts');
+  const m = MEMO_RE.exec(memo.data.toString('utf8'));
+  if (m === null) throw mismatch('memo is not a relaycast payout memo');
+  const cumulativePaid = BigInt(m[2] as string);
+  if (m[1] !== exp.relay.toBase58()) throw mismatch('memo names another relay', { relay: m[1] });
+  if (cumulativePaid !== exp.paidToDate + exp.amount) {
+    throw mismatch('memo paid total differs from paid to date + amount', { paid: cumulativePaid.toString(), expected: (exp.paidToDate + exp.amount).toString() });
+  }
+  if (exp.merkleRoot !== undefined && m[3] !== exp.merkleRoot) throw mismatch('memo root differs from the settler’s merkleRoot');
+
+  // Exactly two signers, the relay and the treasury owner, and the owner has really signed.
+  if (tx.signatures.length !== 2) throw mismatch(`expected 2 signers, got ${tx.signatures.length}`);
+  const ownerSig = tx.signatures.find((s) => s.publicKey.equals(owner.pubkey));
+  if (ownerSig?.signature == null) throw mismatch('the treasury owner has not signed');
+  if (!tx.verifySignatures(false)) throw mismatch('a signature does not verify');
+  return { transaction: tx, amount: decoded.data.amount, cumulativePaid, owner: owner.pubkey };
+}
