@@ -18,6 +18,8 @@ import { TypedEmitter } from './typed-emitter.js';
 
 /** Consecutive time-outs after which a relay connection is dropped. */
 const STRIKES_BEFORE_DROP = 2;
+/** Delay before the one quick retry of a relay whose first connection attempt failed. */
+const QUICK_RETRY_MS = 200;
 /** Relays remembered as backed off before expired entries are pruned. */
 const MAX_BACKOFF_ENTRIES = 64;
 
@@ -67,6 +69,9 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private readonly byConnectionId = new Map<string, RelayConnection>();
   private readonly backoffUntil = new Map<string, number>();
   private readonly strikes = new Map<string, number>();
+  /** Relays whose first connection attempt failed and that were retried quickly once already. */
+  private readonly retriedOnce = new Set<string>();
+  private quickRetries = 0;
   /** Relays caught serving bad bytes: never used again by this client. */
   private readonly banned = new Set<string>();
   private shortlist: RelayDescriptor[] = [];
@@ -202,7 +207,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   private idle(): boolean {
-    if (this.pumping) return false;
+    if (this.pumping || this.quickRetries > 0) return false;
     for (const c of this.connections.values()) if (!c.isOpen) return false;
     return true;
   }
@@ -301,7 +306,23 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       this.strikes.delete(relayId);
       if (this.connections.get(relayId) === conn) this.connections.delete(relayId);
       if (this.closed) return;
-      this.backoffUntil.set(relayId, Date.now() + (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS));
+      // A first attempt that never opened gets one quick retry: WebRTC setup fails transiently
+      // (ICE or DTLS races, seen with node-datachannel on a busy machine) far more often than a
+      // shortlisted relay is down. Later failures, or drops after opening, back off in full.
+      const quick = !wasOpen && !this.retriedOnce.has(relayId);
+      if (quick) {
+        if (this.retriedOnce.size >= MAX_BACKOFF_ENTRIES) this.retriedOnce.delete(this.retriedOnce.values().next().value as string);
+        this.retriedOnce.add(relayId);
+      }
+      this.backoffUntil.set(relayId, Date.now() + (quick ? QUICK_RETRY_MS : (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS)));
+      if (quick) {
+        // Counts as an attempt in progress, so start() waits for the retry rather than settling.
+        this.quickRetries++;
+        setTimeout(() => {
+          this.quickRetries--;
+          void this.pump();
+        }, QUICK_RETRY_MS + 10);
+      }
       if (this.backoffUntil.size > MAX_BACKOFF_ENTRIES) this.pruneBackoff();
       if (wasOpen) this.emit('relay-disconnected', relayId, reason);
       this.notify();

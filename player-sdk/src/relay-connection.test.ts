@@ -33,16 +33,25 @@ afterEach(() => {
 
 async function connectTo(behaviour: RelayBehaviour, connectTimeoutMs?: number): Promise<{ conn: RelayConnection; relay: TestRelay }> {
   const relay = tracker.addRelay(behaviour);
-  const conn = new RelayConnection({
-    relayId: relay.relayId,
-    sendSignal: (to, id, s) => viewer.sendSignal(to, id, s),
-    RTCPeerConnection: NodeRTCPeerConnection,
-    rtcConfiguration: LOOPBACK_RTC,
-    connectTimeoutMs,
-  });
-  open.push(conn);
-  await conn.connect(AbortSignal.timeout(10_000));
-  return { conn, relay };
+  // node-datachannel on both ends in one busy process occasionally loses a connection during
+  // setup (ICE transport torn down mid-trickle); the manager retries such a first failure once,
+  // and so does this helper, so that the tests below are about the frames, not that race.
+  for (let attempt = 1; ; attempt++) {
+    const conn = new RelayConnection({
+      relayId: relay.relayId,
+      sendSignal: (to, id, s) => viewer.sendSignal(to, id, s),
+      RTCPeerConnection: NodeRTCPeerConnection,
+      rtcConfiguration: LOOPBACK_RTC,
+      connectTimeoutMs,
+    });
+    open.push(conn);
+    try {
+      await conn.connect(AbortSignal.timeout(10_000));
+      return { conn, relay };
+    } catch (err) {
+      if (attempt >= 2 || (err as { code?: string }).code === 'RC_ERR_TIMEOUT') throw err;
+    }
+  }
 }
 
 async function fetchVia(conn: RelayConnection, req: RelayRequest, signal = new AbortController().signal) {

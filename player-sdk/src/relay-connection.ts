@@ -38,6 +38,14 @@ export interface RelayConnectionOptions {
   logger?: SdkLogger | undefined;
 }
 
+/**
+ * node-datachannel sometimes refuses an answer that arrives within a few milliseconds of the offer
+ * ("remote candidate without ICE transport": its ICE transport is set up on its own thread). The
+ * description is not applied when refused, so it is tried again a few times, briefly.
+ */
+const ANSWER_ATTEMPTS = 5;
+const ANSWER_RETRY_MS = 30;
+
 /** ERROR frames on the channel (requestId 0) that concern payment, not the connection. */
 const PAYMENT_CODES: ReadonlySet<string> = new Set([
   ErrorCode.RECEIPT_MALFORMED,
@@ -208,7 +216,15 @@ export class RelayConnection {
       if (payload.kind === 'answer') {
         if (this.remoteDescriptionSet) return;
         this.remoteDescriptionSet = true;
-        await this.pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+            break;
+          } catch (err) {
+            if (attempt >= ANSWER_ATTEMPTS || this.closed) throw err;
+            await new Promise((r) => setTimeout(r, ANSWER_RETRY_MS));
+          }
+        }
         for (const c of this.earlyRemoteCandidates.splice(0)) await this.pc.addIceCandidate(c);
       } else if (payload.kind === 'candidate') {
         if (MDNS_CANDIDATE.test(` ${payload.candidate} `)) return;
@@ -404,3 +420,4 @@ export class RelayConnection {
     this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay protocol violation: ${what}`, { details: { violation: what } }));
   }
 }
+
