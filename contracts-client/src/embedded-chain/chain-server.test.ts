@@ -22,7 +22,7 @@ import {
 } from '@solana/web3.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { utf8Decode } from '@relaycast/protocol';
+import { ErrorCode, isRelaycastError, utf8Decode } from '@relaycast/protocol';
 import { startEmbeddedChain, type EmbeddedChain } from './chain-server.js';
 
 const MEMO_PROGRAM_ID = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
@@ -280,6 +280,31 @@ describe('embedded chain edge cases', () => {
       await send(w, i, i % 2 === 0 ? 'sendTransaction' : 'simulateTransaction', i % 4 === 0);
     }
     expect(await connection.getSlot()).toBeGreaterThan(0);
+  });
+
+  it('refuses to start on a taken port with RC_ERR_CHAIN_LISTEN_FAILED', async () => {
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS });
+    const second = await startEmbeddedChain({ port: chain.port, slotMs: FAST_SLOT_MS }).then(
+      async (c) => {
+        await c.close();
+        return undefined;
+      },
+      (err: unknown) => err,
+    );
+    expect(isRelaycastError(second, ErrorCode.CHAIN_LISTEN_FAILED)).toBe(true);
+  });
+
+  it('getFeeForMessage charges per signature and answers null for an unknown blockhash', async () => {
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS });
+    const connection = new Connection(chain.rpcUrl, 'confirmed');
+    const payer = Keypair.generate();
+    const cosigner = Keypair.generate();
+    const tx = transfer(payer, Keypair.generate().publicKey, 1).add(transfer(cosigner, payer.publicKey, 1).instructions[0]!);
+    tx.feePayer = payer.publicKey;
+    tx.recentBlockhash = (await connection.getLatestBlockhash()).blockhash;
+    expect((await connection.getFeeForMessage(tx.compileMessage())).value).toBe(2 * FEE_PER_SIGNATURE);
+    tx.recentBlockhash = Keypair.generate().publicKey.toBase58();
+    expect((await connection.getFeeForMessage(tx.compileMessage())).value).toBeNull();
   });
 
   it('rate-limits each client with HTTP 429 and a JSON-RPC error', async () => {

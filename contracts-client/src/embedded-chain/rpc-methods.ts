@@ -1,6 +1,6 @@
 import { decodeBase58, encodeBase58, fromBase64, toBase64 } from '@relaycast/protocol';
 import { isAddress } from '@solana/kit';
-import { VersionedTransaction } from '@solana/web3.js';
+import { VersionedMessage, VersionedTransaction } from '@solana/web3.js';
 import {
   CHAIN_SOLANA_CORE_VERSION,
   LAMPORTS_PER_SIGNATURE,
@@ -188,12 +188,18 @@ function transactionJson(record: TransactionRecord, cfg: Record<string, unknown>
   };
 }
 
-function messageSignatureCount(messageBase64: string): number {
+/** Fee of a base64 message, or null when its blockhash is not (or no longer) valid, as on a node. */
+function feeForMessage(ctx: RpcContext, messageBase64: string): number | null {
   const bytes = fromBase64(messageBase64);
-  if (bytes === undefined || bytes.byteLength < 4) throw invalidParams('Invalid params: message is not base64 of a message');
-  // A versioned message starts with 0x80 | version; the header follows it.
-  const first = bytes[0]!;
-  return (first & 0x80) !== 0 ? bytes[1]! : first;
+  let message;
+  try {
+    if (bytes === undefined) throw new Error('not base64');
+    message = VersionedMessage.deserialize(bytes);
+  } catch {
+    throw invalidParams('Invalid params: message is not base64 of a transaction message');
+  }
+  if (!ctx.ledger.isBlockhashValid(message.recentBlockhash)) return null;
+  return LAMPORTS_PER_SIGNATURE * message.header.numRequiredSignatures;
 }
 
 export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
@@ -216,7 +222,7 @@ export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
   },
   getLatestBlockhash: (_p, ctx) => withContext(ctx, ctx.ledger.latestBlockhash()),
   isBlockhashValid: (p, ctx) => withContext(ctx, ctx.ledger.isBlockhashValid(stringParam(p, 0, 'blockhash'))),
-  getFeeForMessage: (p, ctx) => withContext(ctx, LAMPORTS_PER_SIGNATURE * messageSignatureCount(stringParam(p, 0, 'message'))),
+  getFeeForMessage: (p, ctx) => withContext(ctx, feeForMessage(ctx, stringParam(p, 0, 'message'))),
   getMinimumBalanceForRentExemption: (p, ctx) => {
     const size = p[0];
     if (!Number.isSafeInteger(size) || (size as number) < 0 || (size as number) > 10 * 1024 * 1024) throw invalidParams('Invalid params: data length');
