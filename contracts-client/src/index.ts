@@ -14,3 +14,11 @@ export {
   type SetupStepOptions,
 } from './setup/token-setup.js';
 export { createTreasury, type TreasuryResult } from './setup/treasury-setup.js';
+export { startSettler, type Settler } from './settlement/settler.js';
+export type { AuthorizeGrant, GrantDecision, SettlerOptions } from './settlement/settler-options.js';
+export { rebuildPaidFromChain, type RebuildOptions } from './settlement/rebuild-from-chain.js';
+export { redeemSigningBytes, signRedeemBody } from './settlement/redeem-request.js';
+export type { RedeemResponse } from './settlement/redeem-service.js';
+export type { RejectedItem } from './settlement/receipt-intake.js';
+export { formatPayoutMemo, parsePayoutMemo, type PayoutMemo } from './settlement/payout-memo.js';
+export { MEMO_PROGRAM_ID, REDEEM_SIGNATURE_HEADER, REDEEM_SIGNING_DOMAIN } from './constants.js';

@@ -1,0 +1,74 @@
+import { ErrorCode, RelaycastError, concatBytes, decodePublicKey, encodeBase58, fromBase64, utf8Encode } from '@relaycast/protocol';
+import { signEd25519, verifyEd25519 } from '@relaycast/protocol/node';
+import type { KeyObject } from 'node:crypto';
+import { MAX_REDEEM_ITEMS, REDEEM_MAX_CLOCK_SKEW_MS, REDEEM_SIGNING_DOMAIN } from '../constants.js';
+
+/** One `POST /v1/redeem` body item, still encoded (each is decoded and checked on its own). */
+export interface RedeemItem {
+  grant: string;
+  receipt: string;
+}
+
+export interface RedeemRequest {
+  /** Relay id, canonical base58. */
+  relay: string;
+  relayKey: Uint8Array;
+  requestedAtMs: number;
+  items: RedeemItem[];
+}
+
+/** What the relay key signs: the domain, then the exact body bytes sent. */
+export function redeemSigningBytes(rawBody: Uint8Array): Uint8Array {
+  return concatBytes([utf8Encode(REDEEM_SIGNING_DOMAIN), rawBody]);
+}
+
+/** The `x-relaycast-signature` header value for a body (relays and tests). */
+export function signRedeemBody(rawBody: Uint8Array, relayKey: KeyObject): string {
+  return Buffer.from(signEd25519(relayKey, redeemSigningBytes(rawBody))).toString('base64');
+}
+
+function field(message: string): RelaycastError {
+  return new RelaycastError(ErrorCode.MESSAGE_FIELD, message);
+}
+
+/**
+ * Parses and authenticates a redeem request: JSON shape, the relay key's signature over the raw
+ * body, and requestedAtMs within the allowed clock skew (a captured request cannot be replayed
+ * later; within the window a replay changes nothing, redeeming is idempotent).
+ */
+export function authenticateRedeem(rawBody: Uint8Array, signatureHeader: string | undefined, nowMs: number): RedeemRequest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(rawBody).toString('utf8'));
+  } catch {
+    throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'body is not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'body must be a JSON object');
+  const body = parsed as Record<string, unknown>;
+  if (typeof body['relay'] !== 'string') throw field('relay must be a base58 public key');
+  const relayKey = decodePublicKey(body['relay']);
+  const relay = encodeBase58(relayKey);
+  if (relay !== body['relay']) throw field('relay is not canonical base58');
+  const sig = typeof signatureHeader === 'string' ? fromBase64(signatureHeader) : undefined;
+  if (sig === undefined || !verifyEd25519(relayKey, redeemSigningBytes(rawBody), sig)) {
+    throw new RelaycastError(ErrorCode.REDEEM_SIGNATURE, 'x-relaycast-signature is not the relay key’s signature of this body');
+  }
+  const requestedAtMs = body['requestedAtMs'];
+  if (typeof requestedAtMs !== 'number' || !Number.isSafeInteger(requestedAtMs) || requestedAtMs < 0) throw field('requestedAtMs must be Unix ms');
+  if (Math.abs(requestedAtMs - nowMs) > REDEEM_MAX_CLOCK_SKEW_MS) {
+    throw new RelaycastError(ErrorCode.REDEEM_CLOCK_SKEW, `requestedAtMs is more than ${REDEEM_MAX_CLOCK_SKEW_MS} ms from the settler's clock`, {
+      details: { requestedAtMs, settlerNowMs: nowMs },
+    });
+  }
+  const items = body['items'];
+  if (!Array.isArray(items) || items.length > MAX_REDEEM_ITEMS) throw field(`items must be an array of at most ${MAX_REDEEM_ITEMS}`);
+  const out: RedeemItem[] = [];
+  for (const it of items as unknown[]) {
+    const o = it as Record<string, unknown> | null;
+    if (typeof o !== 'object' || o === null || typeof o['grant'] !== 'string' || typeof o['receipt'] !== 'string') {
+      throw field('each item must be { grant: base64, receipt: base64 }');
+    }
+    out.push({ grant: o['grant'], receipt: o['receipt'] });
+  }
+  return { relay, relayKey, requestedAtMs, items: out };
+}

@@ -1,0 +1,154 @@
+import { ErrorCode, RelaycastError, decodeSignedReceipt, toHex } from '@relaycast/protocol';
+import { merkleRoot, receiptLeaf } from '@relaycast/protocol/node';
+import { getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { PublicKey, type Connection, type Keypair } from '@solana/web3.js';
+import type { Logger } from 'pino';
+import { runStep } from '../setup/step.js';
+import { buildPayoutTransaction } from './payout-transaction.js';
+import { resolvePayout } from './payout-resolver.js';
+import { takeInReceipts, type RejectedItem } from './receipt-intake.js';
+import type { RedeemRequest } from './redeem-request.js';
+import type { PayoutRecord, SettlementLedger } from './settlement-ledger.js';
+
+/** What the settler pays from and in; fixed at start. */
+export interface Treasury {
+  owner: Keypair;
+  tokenAccount: PublicKey;
+  mint: PublicKey;
+  decimals: number;
+  tokenProgramId: PublicKey;
+}
+
+export interface RedeemDeps {
+  connection: Connection;
+  ledger: SettlementLedger;
+  treasury: Treasury;
+  rpcTimeoutMs: number;
+  now: () => number;
+  log: Logger;
+}
+
+export type RedeemResponse =
+  | { status: 'nothing-owed'; cumulativePaid: string; rejected?: RejectedItem[] }
+  | {
+      status: 'payout';
+      transaction: string;
+      signature: string;
+      amount: string;
+      cumulativePaid: string;
+      merkleRoot: string;
+      lastValidBlockHeight: number;
+      rejected?: RejectedItem[];
+    };
+
+function payoutResponse(p: PayoutRecord, rejected: RejectedItem[]): RedeemResponse {
+  return {
+    status: 'payout',
+    transaction: Buffer.from(p.transaction).toString('base64'),
+    signature: p.id,
+    amount: p.amount.toString(),
+    cumulativePaid: p.cumulativePaid.toString(),
+    merkleRoot: p.merkleRoot,
+    lastValidBlockHeight: p.lastValidBlockHeight,
+    ...(rejected.length > 0 ? { rejected } : {}),
+  };
+}
+
+function nothingOwed(paid: bigint, rejected: RejectedItem[]): RedeemResponse {
+  return { status: 'nothing-owed', cumulativePaid: paid.toString(), ...(rejected.length > 0 ? { rejected } : {}) };
+}
+
+/**
+ * One redemption: store the valid receipts, settle any outstanding payout from the chain, and
+ * when something is owed build a new payout and record it as pending before answering. The final
+ * owed computation and the insert run in one SQLite write transaction, and the ledger's unique
+ * index allows one pending payout per relay, so concurrent redeems (or two settler processes)
+ * cannot create two.
+ */
+export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: AbortSignal): Promise<RedeemResponse> {
+  const { ledger, connection, treasury } = deps;
+  const call = { timeoutMs: deps.rpcTimeoutMs, signal };
+  const rejected = takeInReceipts(ledger, req.items, {
+    relay: req.relay,
+    relayKey: req.relayKey,
+    payer: treasury.owner.publicKey.toBytes(),
+    mint: treasury.mint.toBytes(),
+    nowMs: deps.now(),
+  });
+  if (rejected.length > 0) deps.log.info({ relay: req.relay, rejected: rejected.length, items: req.items.length }, 'receipts refused');
+
+  const pending = ledger.pendingPayout(req.relay);
+  if (pending !== undefined) {
+    const outcome = await resolvePayout(connection, ledger, pending, { ...call, nowMs: deps.now() });
+    deps.log.info({ relay: req.relay, payout: pending.id, outcome }, 'outstanding payout checked');
+    if (outcome === 'pending') return payoutResponse(pending, rejected);
+  }
+
+  const totals = ledger.relayTotals(req.relay);
+  if (totals.earned <= totals.paid) return nothingOwed(totals.paid, rejected);
+
+  const relay = new PublicKey(req.relayKey);
+  const relayTokenAccount = getAssociatedTokenAddressSync(treasury.mint, relay, true, treasury.tokenProgramId);
+  const account = await runStep('read relay token account', call.timeoutMs, signal, () => connection.getAccountInfo(relayTokenAccount, 'confirmed'));
+  if (account === null || !account.owner.equals(treasury.tokenProgramId)) {
+    throw new RelaycastError(ErrorCode.PAYOUT_ACCOUNT_MISSING, `the relay's associated token account ${relayTokenAccount.toBase58()} for mint ${treasury.mint.toBase58()} does not exist`, {
+      details: { relayTokenAccount: relayTokenAccount.toBase58(), mint: treasury.mint.toBase58() },
+    });
+  }
+  const latest = await runStep('read latest blockhash', call.timeoutMs, signal, () => connection.getLatestBlockhashAndContext('confirmed'));
+
+  const outcome = ledger.transaction((): { created: boolean; payout?: PayoutRecord; paid: bigint } => {
+    const existing = ledger.pendingPayout(req.relay);
+    if (existing !== undefined) return { created: false, payout: existing, paid: 0n };
+    const { earned, paid } = ledger.relayTotals(req.relay);
+    if (earned <= paid) return { created: false, paid };
+    const root = toHex(merkleRoot(ledger.signedReceipts(req.relay).map((b) => receiptLeaf(decodeSignedReceipt(b)))));
+    const amount = earned - paid;
+    const built = buildPayoutTransaction({
+      treasury: treasury.owner,
+      treasuryTokenAccount: treasury.tokenAccount,
+      mint: treasury.mint,
+      decimals: treasury.decimals,
+      tokenProgramId: treasury.tokenProgramId,
+      relay,
+      relayTokenAccount,
+      amount,
+      cumulativePaid: earned,
+      merkleRoot: root,
+      blockhash: latest.value.blockhash,
+      lastValidBlockHeight: latest.value.lastValidBlockHeight,
+    });
+    const payout: PayoutRecord = {
+      id: built.id,
+      relay: req.relay,
+      status: 'pending',
+      amount,
+      cumulativePaid: earned,
+      merkleRoot: root,
+      relayTokenAccount: relayTokenAccount.toBase58(),
+      lastValidBlockHeight: latest.value.lastValidBlockHeight,
+      createdSlot: latest.context.slot,
+      transaction: built.transaction,
+      createdAtMs: deps.now(),
+      landedSignature: null,
+    };
+    ledger.insertPayout(payout);
+    return { created: true, payout, paid };
+  });
+  if (outcome.payout === undefined) return nothingOwed(outcome.paid, rejected);
+  if (outcome.created) {
+    deps.log.info({ relay: req.relay, payout: outcome.payout.id, amount: outcome.payout.amount.toString(), cumulativePaid: outcome.payout.cumulativePaid.toString() }, 'payout built');
+  }
+  return payoutResponse(outcome.payout, rejected);
+}
+
+/** `GET /v1/relays/:relay`. */
+export function relayStatus(ledger: SettlementLedger, relay: string): { owed: string; cumulativePaid: string; pending: null | { signature: string; amount: string } } {
+  const { earned, paid } = ledger.relayTotals(relay);
+  const pending = ledger.pendingPayout(relay);
+  return {
+    owed: (earned > paid ? earned - paid : 0n).toString(),
+    cumulativePaid: paid.toString(),
+    pending: pending === undefined ? null : { signature: pending.id, amount: pending.amount.toString() },
+  };
+}

@@ -1,0 +1,147 @@
+import { rm } from 'node:fs/promises';
+import { amountForBytes, decodeSignedReceipt, fromBase64, toHex } from '@relaycast/protocol';
+import { merkleRoot, receiptLeaf } from '@relaycast/protocol/node';
+import { TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { PublicKey, Transaction } from '@solana/web3.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MEMO_PROGRAM_ID } from '../constants.js';
+import { formatPayoutMemo } from './payout-memo.js';
+import { rebuildPaidFromChain } from './rebuild-from-chain.js';
+import type { Settler } from './settler.js';
+import {
+  TREASURY_FUNDS,
+  getJson,
+  newRelay,
+  newViewer,
+  receiptFor,
+  redeemAt,
+  requestGrant,
+  signAndSubmit,
+  startPaymentWorld,
+  startTestSettler,
+  tokenBalance,
+  type PaymentWorld,
+  type TestRelay,
+} from './settlement-test-support.js';
+
+type Payout = Extract<Awaited<ReturnType<typeof redeemAt>>['body'], { status: 'payout' }>;
+
+function expectPayout(res: Awaited<ReturnType<typeof redeemAt>>): Payout {
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  expect(res.body.status).toBe('payout');
+  return res.body as Payout;
+}
+
+describe('settler against the embedded chain', () => {
+  let w: PaymentWorld;
+  let settler: Settler;
+  let relay: TestRelay;
+  let relayAta: PublicKey;
+  const viewer = newViewer();
+  let grant: Awaited<ReturnType<typeof requestGrant>>;
+  const items: { grant: string; receipt: string }[] = [];
+  let paidSoFar = 0n;
+
+  beforeAll(async () => {
+    w = await startPaymentWorld();
+    settler = await startTestSettler(w);
+    relay = await newRelay(w);
+    relayAta = getAssociatedTokenAddressSync(w.mint.mint, relay.keypair.publicKey);
+    grant = await requestGrant(settler, viewer);
+  }, 60_000);
+
+  afterAll(async () => {
+    await settler?.close();
+    await w?.close();
+  });
+
+  it('answers /healthz and /v1/info with the payer, mint and treasury account', async () => {
+    expect((await fetch(`${settler.url}/healthz`)).status).toBe(200);
+    const info = await getJson(`${settler.url}/v1/info`);
+    expect(info.body).toMatchObject({
+      payer: settler.payer,
+      mint: w.mint.mint.toBase58(),
+      decimals: w.mint.decimals,
+      treasuryTokenAccount: w.treasuryTokenAccount.toBase58(),
+    });
+    expect(grant.signed.grant.payer).toEqual(new PublicKey(settler.payer).toBytes());
+  });
+
+  it('pays a redeemed receipt with exactly transferChecked + memo, relay as fee payer, and the balances move by the amount', async () => {
+    const bytes = 5_000_000;
+    items[0] = { grant: grant.b64, receipt: receiptFor(viewer, grant.signed, relay.keypair.publicKey, 1, bytes) };
+    const payout = expectPayout(await redeemAt(settler, relay, items));
+    const amount = amountForBytes(bytes, grant.signed.grant.pricePerGiB);
+    expect(payout.amount).toBe(amount.toString());
+    expect(payout.cumulativePaid).toBe(amount.toString());
+    expect(payout.merkleRoot).toBe(toHex(merkleRoot([receiptLeaf(decodeSignedReceipt(fromBase64(items[0].receipt)!))])));
+
+    const tx = Transaction.from(Buffer.from(payout.transaction, 'base64'));
+    expect(tx.feePayer?.equals(relay.keypair.publicKey)).toBe(true);
+    expect(tx.instructions).toHaveLength(2);
+    const transfer = decodeTransferCheckedInstruction(tx.instructions[0]!, TOKEN_PROGRAM_ID);
+    expect(transfer.keys.source.pubkey.equals(w.treasuryTokenAccount)).toBe(true);
+    expect(transfer.keys.destination.pubkey.equals(relayAta)).toBe(true);
+    expect(transfer.keys.mint.pubkey.equals(w.mint.mint)).toBe(true);
+    expect(transfer.keys.owner.pubkey.toBase58()).toBe(settler.payer);
+    expect(transfer.data.amount).toBe(amount);
+    expect(transfer.data.decimals).toBe(w.mint.decimals);
+    expect(tx.instructions[1]!.programId.toBase58()).toBe(MEMO_PROGRAM_ID);
+    expect(tx.instructions[1]!.data.toString('utf8')).toBe(formatPayoutMemo({ relay: relay.id, cumulativePaid: amount, merkleRoot: payout.merkleRoot }));
+    // Treasury signed, fee payer slot still empty.
+    expect(tx.signatures.find((s) => s.publicKey.toBase58() === settler.payer)?.signature).not.toBeNull();
+    expect(tx.signatures.find((s) => s.publicKey.equals(relay.keypair.publicKey))?.signature).toBeNull();
+
+    const treasuryBefore = await tokenBalance(w, w.treasuryTokenAccount);
+    await signAndSubmit(w, relay, payout);
+    expect(await tokenBalance(w, relayAta)).toBe(amount);
+    expect(await tokenBalance(w, w.treasuryTokenAccount)).toBe(treasuryBefore - amount);
+    paidSoFar = amount;
+  });
+
+  it('answers nothing-owed when nothing new arrived, once the payout landed', async () => {
+    const res = await redeemAt(settler, relay, items);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString() });
+    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
+  });
+
+  it('returns the same outstanding payout to repeated and concurrent redeems', async () => {
+    items[0] = { grant: grant.b64, receipt: receiptFor(viewer, grant.signed, relay.keypair.publicKey, 2, 9_000_000) };
+    const [a, b] = await Promise.all([redeemAt(settler, relay, items), redeemAt(settler, relay, items)]);
+    const first = expectPayout(a);
+    expect(expectPayout(b)).toEqual(first);
+    expect(expectPayout(await redeemAt(settler, relay, items))).toEqual(first);
+    expect(BigInt(first.amount)).toBe(amountForBytes(9_000_000, grant.signed.grant.pricePerGiB) - paidSoFar);
+    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toMatchObject({ pending: { signature: first.signature, amount: first.amount } });
+  });
+
+  it('after a restart between signing and submission returns the same transaction, and it pays once', async () => {
+    const before = expectPayout(await redeemAt(settler, relay, items));
+    await settler.close();
+    settler = await startTestSettler(w);
+    const after = expectPayout(await redeemAt(settler, relay, items));
+    expect(after).toEqual(before);
+    await signAndSubmit(w, relay, after);
+    paidSoFar += BigInt(after.amount);
+    expect(await tokenBalance(w, relayAta)).toBe(paidSoFar);
+    const res = await redeemAt(settler, relay, items);
+    expect(res.body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString() });
+    // Submitting the same payout again moves nothing.
+    await expect(signAndSubmit(w, relay, after)).rejects.toThrow();
+    expect(await tokenBalance(w, relayAta)).toBe(paidSoFar);
+    expect(await tokenBalance(w, w.treasuryTokenAccount)).toBe(TREASURY_FUNDS - paidSoFar);
+  });
+
+  it('rebuilds paid-to-date from the chain after the ledger is deleted, and pays nothing twice', async () => {
+    expect(await rebuildPaidFromChain(w.connection, w.treasuryTokenAccount)).toEqual(new Map([[relay.id, paidSoFar]]));
+    await settler.close();
+    await rm(w.dbPath, { force: true });
+    await rm(`${w.dbPath}-wal`, { force: true });
+    await rm(`${w.dbPath}-shm`, { force: true });
+    settler = await startTestSettler(w, { rebuildFromChain: true });
+    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
+    // The relay sends its newest receipts again: they are worth exactly what the chain shows paid.
+    expect((await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString() });
+  });
+});
