@@ -17,11 +17,11 @@ describe('relaycast-chain + relaycast-solana bins', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'relaycast-setup-cli-'));
     chain = await startChainProcess(['--port', '0', '--slot-ms', '100', '--state-file', join(dir, 'chain.json')]);
-  });
+  }, FLOW_TIMEOUT_MS);
   afterAll(async () => {
     await chain?.stop();
     await rm(dir, { recursive: true, force: true });
-  });
+  }, FLOW_TIMEOUT_MS);
 
   it(
     'runs keygen → airdrop → create-mint → create-treasury → create-token-account → balances with exact results',
