@@ -1,0 +1,57 @@
+import { getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Settler } from './settler.js';
+import {
+  TREASURY_FUNDS,
+  getJson,
+  newRelay,
+  newViewer,
+  receiptFor,
+  redeemAt,
+  requestGrant,
+  signAndSubmit,
+  startPaymentWorld,
+  startTestSettler,
+  tokenBalance,
+  type PaymentWorld,
+} from './settlement-test-support.js';
+
+/** A chain whose blockhashes expire after ~1 s (20 slots of 50 ms), so a payout can outlive its window. */
+describe('settler: a payout whose blockhash expired unlanded', () => {
+  let w: PaymentWorld;
+  let settler: Settler;
+
+  beforeAll(async () => {
+    w = await startPaymentWorld({ slotMs: 50, blockhashValiditySlots: 20 });
+    settler = await startTestSettler(w);
+  }, 60_000);
+
+  afterAll(async () => {
+    await settler?.close();
+    await w?.close();
+  });
+
+  it('is voided and rebuilt with a fresh blockhash; the stale one cannot land and the relay is paid once', async () => {
+    const relay = await newRelay(w);
+    const viewer = newViewer();
+    const grant = await requestGrant(settler, viewer);
+    const items = [{ grant: grant.b64, receipt: receiptFor(viewer, grant.signed, relay.keypair.publicKey, 1, 4_000) }];
+    const stale = (await redeemAt(settler, relay, items)).body;
+    if (stale.status !== 'payout') throw new Error(JSON.stringify(stale));
+    while ((await w.connection.getBlockHeight('finalized')) <= stale.lastValidBlockHeight) await new Promise((r) => setTimeout(r, 50));
+
+    const fresh = (await redeemAt(settler, relay, items)).body;
+    if (fresh.status !== 'payout') throw new Error(JSON.stringify(fresh));
+    expect(fresh.signature).not.toBe(stale.signature);
+    expect(fresh.lastValidBlockHeight).toBeGreaterThan(stale.lastValidBlockHeight);
+    expect([fresh.amount, fresh.cumulativePaid]).toEqual([stale.amount, stale.cumulativePaid]);
+
+    await expect(signAndSubmit(w, relay, stale)).rejects.toThrow();
+    await signAndSubmit(w, relay, fresh);
+    const relayAta = getAssociatedTokenAddressSync(w.mint.mint, relay.keypair.publicKey);
+    expect(await tokenBalance(w, relayAta)).toBe(BigInt(fresh.amount));
+    expect(await tokenBalance(w, w.treasuryTokenAccount)).toBe(TREASURY_FUNDS - BigInt(fresh.amount));
+    expect((await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: fresh.amount });
+    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: fresh.amount, pending: null });
+  });
+});
