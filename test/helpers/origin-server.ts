@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { open, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
+import { serveStaticFile } from '@relaycast/devnet';
 
 export interface OriginRequest {
   path: string;
@@ -21,18 +21,6 @@ export interface OriginServer {
   redirect(path: string, location: string): void;
   close(): Promise<void>;
 }
-
-const TYPES: Record<string, string> = {
-  '.m3u8': 'application/vnd.apple.mpegurl',
-  '.ts': 'video/mp2t',
-  '.m4s': 'video/iso.segment',
-  '.mp4': 'video/mp4',
-  '.json': 'application/json',
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.map': 'application/json',
-};
 
 /**
  * A plain HTTP origin over a directory, the way a CDN would serve HLS: Range support, no caching
@@ -68,49 +56,11 @@ export async function startOrigin(root: string): Promise<OriginServer> {
       res.writeHead(302, { location, 'cache-control': 'no-store' }).end();
       return;
     }
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root + sep) || req.method !== 'GET') {
-      res.writeHead(req.method === 'GET' ? 403 : 405).end();
+    if (req.method !== 'GET') {
+      res.writeHead(405).end();
       return;
     }
-    let size: number;
-    try {
-      const s = await stat(file);
-      if (!s.isFile()) throw new Error('not a file');
-      size = s.size;
-    } catch {
-      res.writeHead(404, { 'cache-control': 'no-store' }).end();
-      return;
-    }
-    const headers: Record<string, string | number> = {
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'cache-control': 'no-store',
-      'accept-ranges': 'bytes',
-      'access-control-allow-origin': '*',
-    };
-    let start = 0;
-    let end = size - 1;
-    let status = 200;
-    const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-    if (m !== null) {
-      start = m[1] === '' ? size - Number(m[2]) : Number(m[1]);
-      end = m[1] !== '' && m[2] !== '' ? Math.min(Number(m[2]), size - 1) : size - 1;
-      if (start >= size || start > end) {
-        res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
-        return;
-      }
-      status = 206;
-      headers['content-range'] = `bytes ${start}-${end}/${size}`;
-    }
-    headers['content-length'] = end - start + 1;
-    const handle = await open(file, 'r');
-    try {
-      const buf = Buffer.alloc(end - start + 1);
-      await handle.read(buf, 0, buf.length, start);
-      res.writeHead(status, headers).end(buf);
-    } finally {
-      await handle.close();
-    }
+    if (!(await serveStaticFile(root, path, req, res))) res.writeHead(path.includes('..') ? 403 : 404, { 'cache-control': 'no-store' }).end();
   }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
