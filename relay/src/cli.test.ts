@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeTracker } from './fake-tracker.js';
-import { parseCliArgs } from './relay-config.js';
+import { parseAcceptedPayers, parseCliArgs, receiptsDbPath } from './relay-config.js';
 import { eventually } from './transport-compliance.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'relaycast-relay.js');
@@ -20,6 +20,7 @@ describe('parseCliArgs', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  const PAYER = '4Nd1mBQtrMJVYVfKf2PJy9NZUZdTAsp7D4xWLs4gDB4T';
   const base = ['start', '--tracker', 'ws://127.0.0.1:9000', '--allow-origin', 'https://cdn.example/media/', '--keypair', '/tmp/k.json'];
 
   it('parses every flag', async () => {
@@ -34,6 +35,12 @@ describe('parseCliArgs', () => {
       '--rtc-port', '50000',
       '--max-upload-bytes-per-sec', '1000000',
       '--log-level', 'debug',
+      '--accept-payer', `${PAYER}=http://127.0.0.1:7000/`,
+      '--rpc-url', 'http://127.0.0.1:8899',
+      '--db', '/tmp/r.sqlite',
+      '--credit-limit-bytes', '1000000',
+      '--redeem-threshold', '5000',
+      '--redeem-interval-ms', '1000',
     ]);
     expect(cmd).toEqual({
       command: 'start',
@@ -49,7 +56,20 @@ describe('parseCliArgs', () => {
         rtcPort: 50000,
         maxUploadBytesPerSec: 1000000,
         logLevel: 'debug',
+        acceptPayer: [`${PAYER}=http://127.0.0.1:7000/`],
+        rpcUrl: 'http://127.0.0.1:8899',
+        db: '/tmp/r.sqlite',
+        creditLimitBytes: 1000000,
+        redeemThreshold: '5000',
+        redeemIntervalMs: 1000,
       },
+    });
+    expect(parseAcceptedPayers([`${PAYER}=http://127.0.0.1:7000/`])).toEqual(new Map([[PAYER, 'http://127.0.0.1:7000/']]));
+    expect(receiptsDbPath({ keypair: '/keys/relay.json' })).toBe('/keys/relay-receipts.sqlite');
+    expect(receiptsDbPath({ keypair: '/keys/relay.json', db: '/data/r.sqlite' })).toBe('/data/r.sqlite');
+    expect(await parseCliArgs(['redeem', '--keypair', 'k.json', '--rpc-url', 'http://127.0.0.1:8899', '--accept-payer', `${PAYER}=http://s/`])).toEqual({
+      command: 'redeem',
+      config: { keypair: 'k.json', rpcUrl: 'http://127.0.0.1:8899', acceptPayer: [`${PAYER}=http://s/`] },
     });
     expect(await parseCliArgs(['--help'])).toEqual({ command: 'help' });
   });
@@ -80,9 +100,21 @@ describe('parseCliArgs', () => {
       [[...base, '--price-per-gib', '1.5']],
       [[...base, '--log-level', 'loud']],
       [[...base, '--unknown-flag', 'x']],
+      [[...base, '--accept-payer', 'nobody=http://s/']],
+      [[...base, '--accept-payer', PAYER]],
+      [[...base, '--accept-payer', `${PAYER}=ftp://s/`]],
+      [[...base, '--accept-payer', `${PAYER}=http://a/`, '--accept-payer', `${PAYER}=http://b/`]],
+      [[...base, '--rpc-url', 'ws://x']],
+      [[...base, '--credit-limit-bytes', '0']],
+      [[...base, '--redeem-threshold', '-5']],
+      [[...base, '--redeem-interval-ms', '5']],
+      [['redeem', '--rpc-url', 'http://x', '--accept-payer', `${PAYER}=http://s/`]],
+      [['redeem', '--keypair', 'k', '--accept-payer', `${PAYER}=http://s/`]],
+      [['redeem', '--keypair', 'k', '--rpc-url', 'http://x']],
       [['serve']],
       [['start', '--config', cfg], '{"tracker": "ws://x", "allowOrigins": ["https://a/"]}'],
       [['start', '--config', cfg], '{"capacity": "5"}'],
+      [['start', '--config', cfg], '{"tracker": "ws://x", "allowOrigin": ["https://a/"], "keypair": "k", "acceptPayer": [5]}'],
       [['start', '--config', cfg], 'not json'],
       [['start', '--config', join(dir, 'missing.json')]],
     ];

@@ -1,12 +1,16 @@
 import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
 import { pino } from 'pino';
 import { DEFAULT_LOG_LEVEL } from './constants.js';
-import { loadOrCreateKeypair } from './keypair.js';
+import { decodePublicKey } from '@relaycast/protocol';
+import { loadKeypair, loadOrCreateKeypair } from './keypair.js';
 import { parseSegmentFault } from './faulty-segment-source.js';
-import { parseCliArgs } from './relay-config.js';
+import { ReceiptStore } from './payments/receipt-store.js';
+import { Redeemer } from './payments/redeemer.js';
+import { parseAcceptedPayers, parseCliArgs, receiptsDbPath, type RedeemConfig } from './relay-config.js';
 import { startRelay, type RelayNode } from './relay-node.js';
 
 const USAGE = `Usage: relaycast-relay start [options]
+       relaycast-relay redeem --keypair FILE --rpc-url URL --accept-payer PAYER=URL [--db FILE]
 
   --tracker URL                   tracker WebSocket URL, ws:// or wss:// (required)
   --allow-origin PREFIX           origin URL prefix the relay may fetch from; repeatable (required)
@@ -25,9 +29,19 @@ const USAGE = `Usage: relaycast-relay start [options]
   --max-upload-bytes-per-sec N    cap on the relay's total upload; 0 = unlimited (default 0)
   --log-level L                   fatal|error|warn|info|debug|trace|silent (default ${DEFAULT_LOG_LEVEL})
   --test-fault MODE[:N]           TEST ONLY: corrupt every N-th segment served (flip|truncate|extend)
+  --accept-payer PAYER=URL        accept grants of this payer (base58) and redeem at its settlement
+                                  service URL; repeatable (default: none, a free relay)
+  --rpc-url URL                   Solana JSON-RPC URL for payouts (default: none, no automatic redemption)
+  --db FILE                       receipt database (default: relay-receipts.sqlite beside the keypair)
+  --credit-limit-bytes N          unreceipted bytes a paying session may owe (default 33554432)
+  --redeem-threshold N            redeem when owed at least N token base units (default 1000000)
+  --redeem-interval-ms N          how often the threshold is checked (default 60000)
   -h, --help                      show this text
 
-Logs are JSON lines on stdout. SIGINT/SIGTERM stop the relay gracefully.
+redeem: redeems once from every --accept-payer and prints JSON (payouts, amount, balance);
+exit 0 when every payer answered, 1 otherwise.
+
+Logs are JSON lines on stdout (stderr for redeem). SIGINT/SIGTERM stop the relay gracefully.
 `;
 
 function fail(err: unknown): never {
@@ -61,6 +75,7 @@ async function main(): Promise<void> {
     process.stdout.write(USAGE);
     process.exit(0);
   }
+  if (parsed.command === 'redeem') return redeemOnce(parsed.config, startup.signal);
   const config = parsed.config;
   const logger = pino({ level: config.logLevel ?? DEFAULT_LOG_LEVEL });
   try {
@@ -79,6 +94,12 @@ async function main(): Promise<void> {
       statusPort: config.statusPort,
       maxUploadBytesPerSec: config.maxUploadBytesPerSec,
       testFault: config.testFault === undefined ? undefined : parseSegmentFault(config.testFault),
+      acceptPayers: config.acceptPayer === undefined ? undefined : parseAcceptedPayers(config.acceptPayer),
+      receiptsDbPath: receiptsDbPath(config),
+      rpcUrl: config.rpcUrl,
+      creditLimitBytes: config.creditLimitBytes,
+      redeemThreshold: config.redeemThreshold === undefined ? undefined : BigInt(config.redeemThreshold),
+      redeemIntervalMs: config.redeemIntervalMs,
       signal: startup.signal,
       logger,
     });
@@ -86,6 +107,32 @@ async function main(): Promise<void> {
     if (stopping) void relay.close().then(() => process.exit(0), fail);
   } catch (err) {
     if (stopping && isRelaycastError(err, ErrorCode.ABORTED)) process.exit(0);
+    fail(err);
+  }
+}
+
+/** `relaycast-relay redeem`: one redemption from every payer, the result as JSON on stdout. */
+async function redeemOnce(config: RedeemConfig, signal: AbortSignal): Promise<void> {
+  // stdout carries the JSON result; logs go to stderr.
+  const logger = pino({ level: config.logLevel ?? 'warn' }, pino.destination(2));
+  let store: ReceiptStore | undefined;
+  try {
+    const keypair = await loadKeypair(config.keypair, { logger, signal });
+    const relayKey = decodePublicKey(keypair.relayId);
+    store = ReceiptStore.open({ path: receiptsDbPath(config), relayId: keypair.relayId }, relayKey);
+    const redeemer = new Redeemer({
+      store,
+      payers: parseAcceptedPayers(config.acceptPayer),
+      rpcUrl: config.rpcUrl,
+      signer: { relayId: keypair.relayId, publicKey: relayKey, sign: (m) => keypair.sign(m) },
+      logger,
+    });
+    const result = await redeemer.redeem(signal);
+    store.close();
+    process.stdout.write(`${JSON.stringify({ relayId: keypair.relayId, ...result })}\n`);
+    process.exit(result.payers.every((p) => p.error === undefined) ? 0 : 1);
+  } catch (err) {
+    store?.close();
     fail(err);
   }
 }

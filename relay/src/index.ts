@@ -1,10 +1,15 @@
-export { startRelay, type RelayNode, type RelayNodeOptions, type RelayStats } from './relay-node.js';
+export { startRelay, type RelayNode, type RelayNodeOptions, type RelayPaymentStats, type RelayStats } from './relay-node.js';
 export { createOriginSegmentSource, type OriginSourceOptions } from './origin-segment-source.js';
 export { ChannelServer, type ChannelServerOptions, type ChannelServerStats, type ChannelSession } from './channel-server.js';
 export { NodeDataChannelTransport, type NodeDataChannelTransportOptions } from './node-datachannel-transport.js';
 export { RelayKeypair, loadKeypair, loadOrCreateKeypair, parseKeypairFile, type KeypairFileOptions } from './keypair.js';
 export { TrackerClient, type RelayAdvertisement, type RelaySigner, type TrackerClientOptions } from './tracker-client.js';
-export { parseCliArgs, resolveConfig, readConfigFile, type CliCommand, type RelayConfig } from './relay-config.js';
+export { parseAcceptedPayers, parseCliArgs, receiptsDbPath, resolveConfig, readConfigFile, type CliCommand, type RedeemConfig, type RelayConfig } from './relay-config.js';
 export type { SegmentRequest, SegmentSource, SegmentStream } from './segment-source.js';
 export type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
 export { DigestWriter, type DigestScanResult, type DigestWriterOptions } from './digest-writer.js';
+export { PaymentGate, type ChannelPaymentGate, type ChannelPayments, type PaymentGateOptions, type PaymentGateStats } from './payments/payment-gate.js';
+export { ReceiptStore, type ReceiptStoreOptions, type PayoutRecord } from './payments/receipt-store.js';
+export { Redeemer, type RedeemerOptions, type RedeemResult, type PayerRedemption } from './payments/redeemer.js';
+export { checkPayoutTransaction, type PayoutExpectation } from './payments/payout-check.js';
+export { SettlerClient, type RelayPaymentSigner } from './payments/settler-client.js';

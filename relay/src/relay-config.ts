@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { dirname, join } from 'node:path';
+import { ErrorCode, RelaycastError, decodePublicKey } from '@relaycast/protocol';
+import { DEFAULT_RECEIPTS_DB_FILE } from './constants.js';
 import { parseSegmentFault } from './faulty-segment-source.js';
 
 /**
@@ -35,16 +37,84 @@ export interface RelayConfig {
   logLevel?: string | undefined;
   /** `--test-fault MODE[:N]`: TEST ONLY, serve corrupted segments (flip|truncate|extend, every N-th). Flag only, not read from config files. Default: none. */
   testFault?: string | undefined;
+  /** `--accept-payer PAYER=SETTLER_URL` (repeatable): payers whose grants the relay accepts and where to redeem. Default: none (a free relay). */
+  acceptPayer?: string[] | undefined;
+  /** `--rpc-url URL`: Solana JSON-RPC URL for payouts. Default: none (receipts are kept, nothing is redeemed automatically). */
+  rpcUrl?: string | undefined;
+  /** `--db FILE`: receipt database. Default: DEFAULT_RECEIPTS_DB_FILE ('relay-receipts.sqlite') beside the keypair file. */
+  db?: string | undefined;
+  /** `--credit-limit-bytes N`: unreceipted bytes a paying session may owe. Default: DEFAULT_CREDIT_LIMIT_BYTES (32 MiB). */
+  creditLimitBytes?: number | undefined;
+  /** `--redeem-threshold N`: owed base units that trigger a redemption (a JSON string or integer). Default: DEFAULT_REDEEM_THRESHOLD (1,000,000). */
+  redeemThreshold?: string | undefined;
+  /** `--redeem-interval-ms N`: how often the threshold is checked. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
+  redeemIntervalMs?: number | undefined;
 }
 
-export type CliCommand = { command: 'help' } | { command: 'start'; config: RelayConfig };
+/** Settings of `relaycast-relay redeem` (flags only). */
+export interface RedeemConfig {
+  /** `--keypair FILE`: the relay's Solana CLI keypair file (must exist). Required. */
+  keypair: string;
+  /** `--accept-payer PAYER=SETTLER_URL` (repeatable), at least one. Required. */
+  acceptPayer: string[];
+  /** `--rpc-url URL`. Required. */
+  rpcUrl: string;
+  /** `--db FILE`. Default: DEFAULT_RECEIPTS_DB_FILE beside the keypair file. */
+  db?: string | undefined;
+  /** `--log-level L`. Default: 'warn' (stdout carries the JSON result). */
+  logLevel?: string | undefined;
+}
+
+export type CliCommand = { command: 'help' } | { command: 'start'; config: RelayConfig } | { command: 'redeem'; config: RedeemConfig };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const MAX_CAPACITY = 1_000_000;
-const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel'] as const;
-const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec'] as const;
-const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, 'allowOrigin']);
+const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel', 'rpcUrl', 'db', 'redeemThreshold'] as const;
+const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec', 'creditLimitBytes', 'redeemIntervalMs'] as const;
+const LIST_KEYS = ['allowOrigin', 'acceptPayer'] as const;
+const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, ...LIST_KEYS]);
+const U64_RE = /^(0|[1-9][0-9]{0,19})$/;
+
+/** The receipt database path: `db`, else the default file beside the keypair. */
+export function receiptsDbPath(config: { db?: string | undefined; keypair: string }): string {
+  return config.db ?? join(dirname(config.keypair), DEFAULT_RECEIPTS_DB_FILE);
+}
+
+/** Parses `--accept-payer PAYER=URL` values into payer id → settler URL; RC_ERR_CONFIG_INVALID on anything else. */
+export function parseAcceptedPayers(values: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const v of values) {
+    const at = v.indexOf('=');
+    const payer = at < 0 ? v : v.slice(0, at);
+    const url = at < 0 ? '' : v.slice(at + 1);
+    try {
+      decodePublicKey(payer);
+    } catch {
+      throw invalid(`--accept-payer "${v}": the payer must be a base58 public key`);
+    }
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw invalid(`--accept-payer "${v}": expected PAYER=SETTLER_URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid(`--accept-payer "${v}": the settler URL must be http:// or https://`);
+    if (out.has(payer)) throw invalid(`--accept-payer: payer ${payer} is given twice`);
+    out.set(payer, url);
+  }
+  return out;
+}
+
+function checkRpcUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw invalid(`--rpc-url "${url}" is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw invalid('--rpc-url must be an http:// or https:// URL');
+}
 
 function invalid(message: string): RelaycastError {
   return new RelaycastError(ErrorCode.CONFIG_INVALID, message);
@@ -85,7 +155,7 @@ export function configFromJson(parsed: unknown, where = 'config file'): Partial<
   for (const key of STRING_KEYS) {
     const v = raw[key];
     if (v === undefined) continue;
-    if (key === 'pricePerGib' && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) out.pricePerGib = String(v);
+    if ((key === 'pricePerGib' || key === 'redeemThreshold') && typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) out[key] = String(v);
     else if (typeof v === 'string') out[key] = v;
     else throw invalid(`${where}: ${key} must be a string`);
   }
@@ -94,11 +164,12 @@ export function configFromJson(parsed: unknown, where = 'config file'): Partial<
     if (typeof raw[key] !== 'number') throw invalid(`${where}: ${key} must be a number`);
     out[key] = toInt(raw[key], `${where}: ${key}`);
   }
-  if (raw['allowOrigin'] !== undefined) {
-    const v = raw['allowOrigin'];
+  for (const key of LIST_KEYS) {
+    const v = raw[key];
+    if (v === undefined) continue;
     const list = typeof v === 'string' ? [v] : v;
-    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw invalid(`${where}: allowOrigin must be an array of URL prefixes`);
-    out.allowOrigin = list as string[];
+    if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw invalid(`${where}: ${key} must be an array of strings`);
+    out[key] = list as string[];
   }
   return out;
 }
@@ -143,6 +214,12 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
   if (merged.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(merged.logLevel)) {
     throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  if (merged.acceptPayer !== undefined) parseAcceptedPayers(merged.acceptPayer);
+  if (merged.rpcUrl !== undefined) checkRpcUrl(merged.rpcUrl);
+  if (merged.db !== undefined && merged.db.trim() === '') throw invalid('--db must be a file path');
+  if (merged.creditLimitBytes !== undefined && merged.creditLimitBytes <= 0) throw invalid('--credit-limit-bytes must be a positive integer');
+  if (merged.redeemThreshold !== undefined && !U64_RE.test(merged.redeemThreshold)) throw invalid('--redeem-threshold must be a non-negative integer of token base units');
+  if (merged.redeemIntervalMs !== undefined && merged.redeemIntervalMs < 100) throw invalid('--redeem-interval-ms must be at least 100');
   return merged as RelayConfig;
 }
 
@@ -150,7 +227,8 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
 export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promise<CliCommand> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
-  if (command !== 'start') throw invalid(`unknown command "${command}" (expected "start")`);
+  if (command === 'redeem') return parseRedeemArgs(rest);
+  if (command !== 'start') throw invalid(`unknown command "${command}" (expected "start" or "redeem")`);
   let values;
   try {
     ({ values } = parseArgs({
@@ -170,6 +248,12 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
         'max-upload-bytes-per-sec': { type: 'string' },
         'log-level': { type: 'string' },
         'test-fault': { type: 'string' },
+        'accept-payer': { type: 'string', multiple: true },
+        'rpc-url': { type: 'string' },
+        db: { type: 'string' },
+        'credit-limit-bytes': { type: 'string' },
+        'redeem-threshold': { type: 'string' },
+        'redeem-interval-ms': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -194,10 +278,52 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
     statusPort: int(values['status-port'], 'status-port'),
     maxUploadBytesPerSec: int(values['max-upload-bytes-per-sec'], 'max-upload-bytes-per-sec'),
     logLevel: values['log-level'],
+    acceptPayer: values['accept-payer'],
+    rpcUrl: values['rpc-url'],
+    db: values.db,
+    creditLimitBytes: int(values['credit-limit-bytes'], 'credit-limit-bytes'),
+    redeemThreshold: values['redeem-threshold'],
+    redeemIntervalMs: int(values['redeem-interval-ms'], 'redeem-interval-ms'),
   });
   if (values['test-fault'] !== undefined) {
     parseSegmentFault(values['test-fault']); // refuse a bad value before anything starts
     config.testFault = values['test-fault'];
   }
   return { command: 'start', config };
+}
+
+function parseRedeemArgs(args: string[]): CliCommand {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        keypair: { type: 'string' },
+        'accept-payer': { type: 'string', multiple: true },
+        'rpc-url': { type: 'string' },
+        db: { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, (err as Error).message, { cause: err });
+  }
+  if (values.help === true) return { command: 'help' };
+  if (values.keypair === undefined || values.keypair.trim() === '') throw invalid('--keypair is required');
+  const acceptPayer = values['accept-payer'] ?? [];
+  if (acceptPayer.length === 0) throw invalid('at least one --accept-payer PAYER=SETTLER_URL is required');
+  parseAcceptedPayers(acceptPayer);
+  const rpcUrl = values['rpc-url'];
+  if (rpcUrl === undefined) throw invalid('--rpc-url is required');
+  checkRpcUrl(rpcUrl);
+  if (values.db !== undefined && values.db.trim() === '') throw invalid('--db must be a file path');
+  const logLevel = values['log-level'];
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const config: RedeemConfig = { keypair: values.keypair, acceptPayer, rpcUrl };
+  if (values.db !== undefined) config.db = values.db;
+  if (logLevel !== undefined) config.logLevel = logLevel;
+  return { command: 'redeem', config };
 }

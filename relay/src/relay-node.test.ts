@@ -1,12 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, concatBytes, decodeFrames, encodeFrame, type RelayFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType, concatBytes, decodeBase58, decodeFrames, encodeFrame, type RelayFrame } from '@relaycast/protocol';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectViewerViaTracker, startFakeTracker, type FakeTracker, type SignaledViewer, type TrackerConnection } from './fake-tracker.js';
 import { loadOrCreateKeypair, type RelayKeypair } from './keypair.js';
 import { deferred, serveBytes, startTestOrigin, testBytes, type TestOrigin } from './origin-test-server.js';
+import { TestSession, testPayer } from './payments/payment-test-kit.js';
 import { startRelay, type RelayNode } from './relay-node.js';
 import { eventually } from './transport-compliance.js';
 
@@ -118,6 +119,39 @@ describe('startRelay', () => {
     expect(frames.find((f) => f.requestId === 1 && f.type === FrameType.END)).toEqual({ type: FrameType.END, requestId: 1, bytesSent: body.byteLength });
     expect(Buffer.from(dataOf(frames, 1)).equals(Buffer.from(body))).toBe(true);
     expect(relay.stats().peers).toBe(0);
+  });
+
+  it('as a paid relay: stores receipts received over the channel, refuses past the credit limit, and reports receipts/unpaid/paid on /status', { timeout: 30_000 }, async () => {
+    const payer = testPayer();
+    const { relay, conn } = await start({
+      acceptPayers: new Map([[payer.id, 'http://127.0.0.1:1/']]),
+      receiptsDbPath: join(dir, 'paid', 'receipts.sqlite'),
+      creditLimitBytes: 100_000,
+      statusPort: 0,
+    });
+    const body = testBytes(150_000, 9);
+    origin.route('/media/seg1.ts', serveBytes(body));
+    const url = origin.url('/media/seg1.ts');
+    const session = new TestSession(payer, { scope: `${origin.base}/media/` });
+    const viewer = await connectViewerViaTracker(conn, 'viewer-00000003', 'c1');
+    cleanups.push(() => viewer.close());
+    const frames = collectFrames(viewer);
+    send(viewer, { type: FrameType.GRANT, requestId: 0, signedGrant: session.signedGrant() });
+    send(viewer, { type: FrameType.REQUEST, requestId: 1, url });
+    await eventually(() => ended(frames, 1), 'the first request');
+    send(viewer, { type: FrameType.REQUEST, requestId: 2, url });
+    await eventually(() => ended(frames, 2), 'the refusal');
+    expect(frames.find((f) => f.requestId === 2)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+    const relayKey = decodeBase58(relay.relayId);
+    send(viewer, { type: FrameType.RECEIPT, requestId: 0, signedReceipt: session.signedReceipt(relayKey, body.byteLength) });
+    await eventually(() => relay.stats().payments?.receiptsAccepted === 1, 'the receipt');
+    send(viewer, { type: FrameType.REQUEST, requestId: 3, url });
+    await eventually(() => ended(frames, 3), 'the third request');
+    expect(frames.find((f) => f.requestId === 3 && f.type === FrameType.END)).toMatchObject({ bytesSent: body.byteLength });
+    const status = (await (await fetch(`${relay.statusUrl ?? ''}/status`)).json()) as { payments: Record<string, unknown> };
+    const earned = ((BigInt(body.byteLength) * session.grant.pricePerGiB) >> 30n).toString();
+    expect(status.payments).toMatchObject({ receipts: 1, earned, paid: '0', unpaid: earned, pending: '0', grantsAccepted: 1, receiptsAccepted: 1 });
+    await expect(relay.redeem(AbortSignal.timeout(1_000))).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
   });
 
   it('refuses a config without allowed origins', async () => {

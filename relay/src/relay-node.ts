@@ -1,7 +1,11 @@
-import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
+import { startAutoRedeem, type AutoRedeem } from './payments/auto-redeem.js';
+import { PaymentGate, type PaymentGateStats } from './payments/payment-gate.js';
+import { ReceiptStore } from './payments/receipt-store.js';
+import { Redeemer } from './payments/redeemer.js';
 import { NodeDataChannelTransport } from './node-datachannel-transport.js';
 import { startStatusServer, type StatusServer } from './status-server.js';
 import { createOriginSegmentSource, type OriginSourceOptions } from './origin-segment-source.js';
@@ -58,6 +62,36 @@ export interface RelayNodeOptions {
   shutdownGraceMs?: number | undefined;
   /** Parent logger. Default: pino at DEFAULT_LOG_LEVEL to stdout. */
   logger?: Logger | undefined;
+  /** Payers whose grants the relay accepts: base58 payer id → settlement service URL. Default: none (a free relay that requires no payment). */
+  acceptPayers?: ReadonlyMap<string, string> | undefined;
+  /** Receipt database file (SQLite). Required when acceptPayers is set; the CLI defaults it to DEFAULT_RECEIPTS_DB_FILE beside the keypair. Default: none. */
+  receiptsDbPath?: string | undefined;
+  /** Solana JSON-RPC URL used to submit and confirm payouts. Default: none (receipts are kept; `relaycast-relay redeem` can redeem them later). */
+  rpcUrl?: string | undefined;
+  /** Unreceipted bytes a paying session may owe before its requests are refused. Default: DEFAULT_CREDIT_LIMIT_BYTES (32 MiB). */
+  creditLimitBytes?: number | undefined;
+  /** Owed amount (base units, all payers) past which the relay redeems on its own; needs rpcUrl. Default: DEFAULT_REDEEM_THRESHOLD (1,000,000). */
+  redeemThreshold?: bigint | undefined;
+  /** How often the redeem threshold is checked. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
+  redeemIntervalMs?: number | undefined;
+  /** Further payment-gate options (payment frame rate, sessions kept). Default: the gate's defaults. */
+  paymentGate?: { paymentFramesPerSec?: number | undefined; paymentFrameBurst?: number | undefined; maxSessions?: number | undefined } | undefined;
+}
+
+/** Payment figures of a paid relay (amounts in token base units, as decimal strings). */
+export interface RelayPaymentStats extends PaymentGateStats {
+  /** Sessions with a stored receipt, all payers. */
+  receipts: number;
+  /** Σ newest receipts' amounts. */
+  earned: string;
+  /** Σ confirmed payouts. */
+  paid: string;
+  /** earned − paid. */
+  unpaid: string;
+  /** Σ payouts submitted but not yet confirmed. */
+  pending: string;
+  /** The same per payer. */
+  byPayer: { payer: string; receipts: number; earned: string; paid: string; unpaid: string; pending: string }[];
 }
 
 export interface RelayStats extends ChannelServerStats {
@@ -76,6 +110,8 @@ export interface RelayStats extends ChannelServerStats {
   cache?: unknown;
   /** Current relay-wide upload cap (0 = unlimited). */
   maxUploadBytesPerSec: number;
+  /** Receipts and payouts, when the relay accepts payers. */
+  payments?: RelayPaymentStats;
 }
 
 export interface RelayNode {
@@ -85,6 +121,8 @@ export interface RelayNode {
   stats(): RelayStats;
   /** Changes the relay-wide upload cap while running; 0 lifts it. */
   setMaxUploadBytesPerSec(bytesPerSec: number): void;
+  /** Redeems once now (needs acceptPayers and rpcUrl); RC_ERR_CONFIG_INVALID otherwise. */
+  redeem(signal: AbortSignal): ReturnType<Redeemer['redeem']>;
   /** Graceful: stops taking viewers and requests, lets in-flight ones finish (up to the grace period), then closes everything. */
   close(): Promise<void>;
 }
@@ -100,6 +138,24 @@ function checkOptions(o: RelayNodeOptions): void {
   if (o.region !== undefined && !/^[a-z0-9-]{0,32}$/.test(o.region)) bad('region must be at most 32 characters of [a-z0-9-]');
   if (o.pricePerGiB !== undefined && !/^(0|[1-9][0-9]{0,19})$/.test(o.pricePerGiB)) bad('pricePerGiB must be a non-negative integer of token base units');
   if (o.shutdownGraceMs !== undefined && (!Number.isSafeInteger(o.shutdownGraceMs) || o.shutdownGraceMs < 0)) bad('shutdownGraceMs must be a non-negative integer');
+  if (o.acceptPayers !== undefined && o.acceptPayers.size > 0 && o.receiptsDbPath === undefined) bad('receiptsDbPath is required when the relay accepts payers');
+}
+
+function paymentStats(store: ReceiptStore, gate: PaymentGate, payers: Iterable<string>): RelayPaymentStats {
+  const byPayer = [...new Set([...payers, ...store.payers()])].map((payer) => {
+    const t = store.totals(payer);
+    return { payer, receipts: t.receipts, earned: t.earned, paid: t.paid, unpaid: t.earned > t.paid ? t.earned - t.paid : 0n, pending: t.pending };
+  });
+  const sum = (k: 'earned' | 'paid' | 'unpaid' | 'pending'): string => byPayer.reduce((a, p) => a + p[k], 0n).toString();
+  return {
+    ...gate.stats(),
+    receipts: byPayer.reduce((a, p) => a + p.receipts, 0),
+    earned: sum('earned'),
+    paid: sum('paid'),
+    unpaid: sum('unpaid'),
+    pending: sum('pending'),
+    byPayer: byPayer.map((p) => ({ ...p, earned: p.earned.toString(), paid: p.paid.toString(), unpaid: p.unpaid.toString(), pending: p.pending.toString() })),
+  };
 }
 
 /** Starts a relay: origin source, WebRTC transport, channel server and tracker registration. */
@@ -122,7 +178,19 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   const source = options.testFault === undefined ? honest : withSegmentFault(honest, options.testFault);
   let transport: RelayTransport;
   let channels: ChannelServer;
+  let store: ReceiptStore | undefined;
+  let gate: PaymentGate | undefined;
+  let redeemer: Redeemer | undefined;
+  const payers = options.acceptPayers ?? new Map<string, string>();
   try {
+    if (payers.size > 0) {
+      const relayKey = decodePublicKey(relayId);
+      store = ReceiptStore.open({ path: options.receiptsDbPath as string, relayId }, relayKey);
+      gate = new PaymentGate({ ...options.paymentGate, relayKey, acceptedPayers: [...payers.keys()], store, creditLimitBytes: options.creditLimitBytes, logger: base });
+      if (options.rpcUrl !== undefined) {
+        redeemer = new Redeemer({ store, payers, rpcUrl: options.rpcUrl, signer: { relayId, publicKey: relayKey, sign: (m) => options.keypair.sign(m) }, logger: base });
+      }
+    }
     transport =
       options.transport ??
       new NodeDataChannelTransport({
@@ -132,8 +200,9 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         maxPeers: options.maxPeers,
         logger: base,
       });
-    channels = new ChannelServer({ ...options.channel, source, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: base });
+    channels = new ChannelServer({ ...options.channel, source, payments: gate, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: base });
   } catch (err) {
+    store?.close();
     await source.close();
     throw err;
   }
@@ -182,6 +251,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
       tracker.close();
       await transport.close();
       await source.close();
+      store?.close();
       throw err;
     }
   } else {
@@ -198,10 +268,15 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
       tracker.close();
       await transport.close();
       await source.close();
+      store?.close();
       throw err;
     }
   }
-  log.info({ allowedOrigins: options.allowedOrigins, capacity, statusUrl: status?.url }, 'relay started');
+  const auto: AutoRedeem | undefined =
+    redeemer === undefined
+      ? undefined
+      : startAutoRedeem(redeemer, { thresholdBaseUnits: options.redeemThreshold, intervalMs: options.redeemIntervalMs, logger: base });
+  log.info({ allowedOrigins: options.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined }, 'relay started');
 
   let closing: Promise<void> | undefined;
   const node: RelayNode = {
@@ -224,7 +299,12 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         streams: source.advertisedStreams(),
         maxUploadBytesPerSec: channels.maxUploadBytesPerSec,
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
+        ...(store !== undefined && gate !== undefined ? { payments: paymentStats(store, gate, payers.keys()) } : {}),
       };
+    },
+    redeem(signal: AbortSignal) {
+      if (redeemer === undefined) return Promise.reject(new RelaycastError(ErrorCode.CONFIG_INVALID, 'this relay redeems nothing: it needs accepted payers and an RPC URL'));
+      return redeemer.redeem(signal);
     },
     close(): Promise<void> {
       closing ??= (async () => {
@@ -237,6 +317,8 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         // The transport waits for queued bytes (END frames included) to leave before cutting connections.
         await transport.close();
         channels.close();
+        await auto?.stop();
+        store?.close();
         await source.close();
         await status?.close();
         log.info('relay stopped');
