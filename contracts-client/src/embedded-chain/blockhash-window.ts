@@ -1,3 +1,5 @@
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+
 /**
  * The recent-blockhash window of a real cluster: a blockhash issued at slot s stays usable while
  * the block height is at most s + validitySlots. litesvm itself only knows its latest blockhash, so
@@ -11,7 +13,7 @@ export class BlockhashWindow {
   #newest: { blockhash: string; slot: number } | undefined;
 
   constructor(validitySlots: number) {
-    if (!Number.isInteger(validitySlots) || validitySlots < 1) throw new RangeError('validitySlots must be a positive integer');
+    if (!Number.isInteger(validitySlots) || validitySlots < 1) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'blockhashValiditySlots must be a positive integer');
     this.#validitySlots = validitySlots;
   }
 
@@ -27,7 +29,7 @@ export class BlockhashWindow {
 
   /** The newest blockhash and the last block height at which it is still accepted. */
   latest(): { blockhash: string; lastValidBlockHeight: number } {
-    if (this.#newest === undefined) throw new Error('blockhash window is empty');
+    if (this.#newest === undefined) throw new RelaycastError(ErrorCode.INTERNAL, 'blockhash window is empty');
     return { blockhash: this.#newest.blockhash, lastValidBlockHeight: this.#newest.slot + this.#validitySlots };
   }
 

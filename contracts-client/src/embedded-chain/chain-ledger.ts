@@ -160,6 +160,17 @@ export class ChainLedger {
     return { lamports: acc.lamports, owner: acc.programAddress, executable: acc.executable, data: Uint8Array.from(acc.data) };
   }
 
+  /** Every account owned by `program`, with its address (litesvm scans all accounts: fine at development scale). */
+  programAccounts(program: string): (AccountView & { address: string })[] {
+    return this.#svm.getProgramAccounts(address(program)).map((acc) => ({
+      address: acc.address,
+      lamports: acc.lamports,
+      owner: acc.programAddress,
+      executable: acc.executable,
+      data: Uint8Array.from(acc.data),
+    }));
+  }
+
   getBalance(addr: string): bigint {
     return this.#svm.getBalance(address(addr)) ?? 0n;
   }

@@ -103,6 +103,8 @@ describe('embedded chain through an unmodified web3.js Connection', () => {
     expect((await getAccount(connection, aliceAta.address)).amount).toBe(minted - sent);
     expect((await getAccount(connection, bobAta.address)).amount).toBe(sent);
     expect((await getMint(connection, mint)).supply).toBe(minted);
+    const owned = await connection.getTokenAccountsByOwner(bob.publicKey, { mint });
+    expect(owned.value.map((a) => a.pubkey.toBase58())).toEqual([bobAta.address.toBase58()]);
     const balance = await connection.getTokenAccountBalance(bobAta.address);
     expect(balance.value.amount).toBe(sent.toString());
     expect(balance.value.decimals).toBe(decimals);

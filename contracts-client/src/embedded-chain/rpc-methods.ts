@@ -10,7 +10,7 @@ import {
 } from '../constants.js';
 import { TransactionDecodeError, decodeWireTransaction, type AccountView, type ChainLedger, type DecodedTransaction } from './chain-ledger.js';
 import { RpcError, RpcErrorCode } from './json-rpc.js';
-import { parseMintDecimals, parseTokenAccount, uiTokenAmount } from './token-accounts.js';
+import { TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, parseMintDecimals, parseTokenAccount, uiTokenAmount } from './token-accounts.js';
 import type { TransactionRecord } from './transaction-history.js';
 import { transactionErrorMessage, type TransactionErrorJson } from './tx-errors.js';
 
@@ -244,6 +244,23 @@ export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
     const decimals = mint === null ? undefined : parseMintDecimals(mint.owner, mint.data);
     if (decimals === undefined) throw invalidParams('Invalid param: could not find mint');
     return withContext(ctx, uiTokenAmount(token.amount, decimals));
+  },
+  getTokenAccountsByOwner: (p, ctx) => {
+    const owner = addressParam(p[0]);
+    const filter = config(p, 1);
+    const mint = filter['mint'] === undefined ? undefined : addressParam(filter['mint']);
+    const programId = filter['programId'] === undefined ? undefined : addressParam(filter['programId']);
+    if ((mint === undefined) === (programId === undefined)) throw invalidParams('Invalid params: give exactly one of mint or programId');
+    const encoding = config(p, 2)['encoding'];
+    if (encoding === 'jsonParsed') throw invalidParams('Invalid params: jsonParsed is not supported by the embedded chain');
+    const programs = programId !== undefined ? [programId] : [TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID];
+    const found = programs.flatMap((program) =>
+      ctx.ledger.programAccounts(program).filter((acc) => {
+        const token = parseTokenAccount(acc.owner, acc.data);
+        return token !== undefined && token.owner === owner && (mint === undefined || token.mint === mint);
+      }),
+    );
+    return withContext(ctx, found.map((acc) => ({ pubkey: acc.address, account: accountJson(acc, encoding) })));
   },
   requestAirdrop: (p, ctx) => {
     const to = addressParam(p[0]);

@@ -35,5 +35,7 @@ export async function runStep<T>(what: string, timeoutMs: number, signal: AbortS
 export async function confirmSignature(connection: Connection, signature: string): Promise<void> {
   const latest = await connection.getLatestBlockhash();
   const result = await connection.confirmTransaction({ signature, ...latest });
-  if (result.value.err !== null) throw new Error(`transaction ${signature} failed: ${JSON.stringify(result.value.err)}`);
+  if (result.value.err !== null) {
+    throw new RelaycastError(ErrorCode.CHAIN_REQUEST_FAILED, `transaction ${signature} failed`, { details: { signature, err: result.value.err } });
+  }
 }

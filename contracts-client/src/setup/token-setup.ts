@@ -58,7 +58,7 @@ export async function createTokenMint(connection: Connection, payer: Keypair, de
 export async function readMint(connection: Connection, mint: PublicKey, o: SetupStepOptions = {}): Promise<MintInfo> {
   return runStep('read mint', timeout(o), o.signal, async () => {
     const info = await connection.getAccountInfo(mint);
-    if (info === null) throw new Error(`mint ${mint.toBase58()} does not exist`);
+    if (info === null) throw new RelaycastError(ErrorCode.CHAIN_REQUEST_FAILED, `mint ${mint.toBase58()} does not exist`);
     const programId = info.owner.equals(TOKEN_2022_PROGRAM_ID) ? TOKEN_2022_PROGRAM_ID : TOKEN_PROGRAM_ID;
     const m = await getMint(connection, mint, undefined, programId);
     return { mint, decimals: m.decimals, mintAuthority: m.mintAuthority, supply: m.supply, programId };
