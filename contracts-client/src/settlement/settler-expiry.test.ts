@@ -16,13 +16,13 @@ import {
   type PaymentWorld,
 } from './settlement-test-support.js';
 
-/** A chain whose blockhashes expire after ~1 s (20 slots of 50 ms), so a payout can outlive its window. */
+/** A chain whose blockhashes expire after ~2 s (40 slots of 50 ms), so a payout can outlive its window. */
 describe('settler: a payout whose blockhash expired unlanded', () => {
   let w: PaymentWorld;
   let settler: Settler;
 
   beforeAll(async () => {
-    w = await startPaymentWorld({ slotMs: 50, blockhashValiditySlots: 20 });
+    w = await startPaymentWorld({ slotMs: 50, blockhashValiditySlots: 40 });
     settler = await startTestSettler(w);
   }, 60_000);
 

@@ -1,10 +1,12 @@
 import { rm } from 'node:fs/promises';
 import { amountForBytes, decodeSignedReceipt, fromBase64, toHex } from '@relaycast/protocol';
 import { merkleRoot, receiptLeaf } from '@relaycast/protocol/node';
-import { TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync, transferChecked } from '@solana/spl-token';
 import { PublicKey, Transaction } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MEMO_PROGRAM_ID } from '../constants.js';
+import { loadSigner } from '../setup/signer-file.js';
+import { ensureTokenAccount } from '../setup/token-setup.js';
 import { formatPayoutMemo } from './payout-memo.js';
 import { rebuildPaidFromChain } from './rebuild-from-chain.js';
 import type { Settler } from './settler.js';
@@ -143,5 +145,34 @@ describe('settler against the embedded chain', () => {
     expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
     // The relay sends its newest receipts again: they are worth exactly what the chain shows paid.
     expect((await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString() });
+  });
+
+  it('voids a payout that landed and failed, and the next one pays', async () => {
+    const relay = await newRelay(w);
+    const viewer = newViewer();
+    const grant = await requestGrant(settler, viewer);
+    const items = [{ grant: grant.b64, receipt: receiptFor(viewer, grant.signed, relay.keypair.publicKey, 1, 6_000) }];
+    const doomed = (await redeemAt(settler, relay, items)).body;
+    if (doomed.status !== 'payout') throw new Error(JSON.stringify(doomed));
+    // Empty the treasury so the transfer fails on chain; skipPreflight lets it land (fee charged, err set).
+    const owner = await loadSigner(w.treasuryKeypairPath);
+    const parking = await ensureTokenAccount(w.connection, w.mintAuthority, w.mint, w.mintAuthority.publicKey);
+    const held = await tokenBalance(w, w.treasuryTokenAccount);
+    await transferChecked(w.connection, w.mintAuthority, w.treasuryTokenAccount, w.mint.mint, parking.address, owner, held, w.mint.decimals);
+    const tx = Transaction.from(Buffer.from(doomed.transaction, 'base64'));
+    tx.partialSign(relay.keypair);
+    const landed = await w.connection.sendRawTransaction(tx.serialize(), { skipPreflight: true });
+    await w.connection.confirmTransaction({ signature: landed, blockhash: tx.recentBlockhash!, lastValidBlockHeight: doomed.lastValidBlockHeight }, 'confirmed');
+    expect((await w.connection.getSignatureStatus(landed, { searchTransactionHistory: true })).value?.err).not.toBeNull();
+
+    const next = (await redeemAt(settler, relay, items)).body;
+    if (next.status !== 'payout') throw new Error(JSON.stringify(next));
+    expect(next.signature).not.toBe(doomed.signature);
+    expect([next.amount, next.cumulativePaid]).toEqual([doomed.amount, doomed.cumulativePaid]);
+    await transferChecked(w.connection, w.mintAuthority, parking.address, w.mint.mint, w.treasuryTokenAccount, w.mintAuthority, held, w.mint.decimals);
+    await signAndSubmit(w, relay, next);
+    const relayAta = getAssociatedTokenAddressSync(w.mint.mint, relay.keypair.publicKey);
+    expect(await tokenBalance(w, relayAta)).toBe(BigInt(next.amount));
+    expect((await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: next.amount });
   });
 });
