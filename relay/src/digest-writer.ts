@@ -87,11 +87,16 @@ export class DigestWriter {
         this.log?.warn({ err: (err as Error).message }, 'digest scan failed; retrying');
       }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, intervalMs);
-        signal?.addEventListener('abort', () => {
+        // The listener goes with its timer: one per pass would pile up for as long as --watch runs.
+        const onAbort = (): void => {
           clearTimeout(t);
           resolve();
-        }, { once: true });
+        };
+        const t = setTimeout(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, intervalMs);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     }
   }

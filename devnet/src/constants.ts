@@ -1,0 +1,25 @@
+/** Every default of `npm start`, in one place. Units are in the names. */
+
+/** The page, the API and the origin (media) share this port: the one URL printed. */
+export const DEFAULT_WEB_PORT = 8080;
+export const DEFAULT_TRACKER_PORT = 8000;
+export const DEFAULT_CHAIN_PORT = 8899;
+export const DEFAULT_SETTLER_PORT = 8090;
+/** Relay i (0-based) serves its local status interface on this + i. */
+export const DEFAULT_RELAY_STATUS_PORT_BASE = 8101;
+export const DEFAULT_RELAY_COUNT = 3;
+/** Where keys, media, databases and logs live (relative to the working directory). */
+export const DEFAULT_STATE_DIR = '.relaycast-devnet';
+/** Sample VOD length and segment duration. */
+export const SAMPLE_VOD_DURATION_SEC = 60;
+export const SAMPLE_SEGMENT_SEC = 2;
+/** The live stream runs for this long before ffmpeg has to be restarted (a day). */
+export const SAMPLE_LIVE_DURATION_SEC = 24 * 3600;
+/** A child that has not said it is ready within this is a failed start. */
+export const CHILD_READY_TIMEOUT_MS = 60_000;
+/** SIGTERM, then SIGKILL after this. */
+export const CHILD_STOP_GRACE_MS = 5_000;
+/** /api/network polls relays, tracker and chain no more often than this. */
+export const NETWORK_SNAPSHOT_MIN_INTERVAL_MS = 500;
+/** Largest body accepted on the API. */
+export const MAX_API_BODY_BYTES = 4 * 1024;

@@ -1,0 +1,171 @@
+import { access, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import type { Logger } from 'pino';
+import { buildBrowser } from '../../player-sdk/scripts/build-browser.js';
+import { startChild, type Child } from './child-process.js';
+import {
+  CHILD_READY_TIMEOUT_MS,
+  DEFAULT_RELAY_COUNT,
+  DEFAULT_RELAY_STATUS_PORT_BASE,
+  DEFAULT_STATE_DIR,
+  DEFAULT_TRACKER_PORT,
+  DEFAULT_WEB_PORT,
+  SAMPLE_LIVE_DURATION_SEC,
+  SAMPLE_SEGMENT_SEC,
+  SAMPLE_VOD_DURATION_SEC,
+} from './constants.js';
+import { NetworkMonitor, type RelaySlot } from './network-monitor.js';
+import { assertPortsFree } from './ports.js';
+import { generateVod, startLiveStream, type LiveStream, type Rendition } from './sample-media.js';
+import { startWebServer, type WebServer } from './web-server.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const TRACKER_BIN = join(REPO, 'tracker/bin/relaycast-tracker.js');
+const RELAY_BIN = join(REPO, 'relay/bin/relaycast-relay.js');
+
+/** Three renditions, so the player has an ABR ladder to climb. */
+const SAMPLE_RENDITIONS: Rendition[] = [
+  { name: '480p', width: 854, height: 480, videoKbps: 1200 },
+  { name: '360p', width: 640, height: 360, videoKbps: 700 },
+  { name: '180p', width: 320, height: 180, videoKbps: 250 },
+];
+
+export interface DevnetOptions {
+  /** Keys, media, databases and logs; reused by the next start. Default: DEFAULT_STATE_DIR ('.relaycast-devnet'). */
+  stateDir?: string | undefined;
+  /** Port of the page, its API and the origin. Default: DEFAULT_WEB_PORT (8080). */
+  webPort?: number | undefined;
+  /** Tracker port. Default: DEFAULT_TRACKER_PORT (8000). */
+  trackerPort?: number | undefined;
+  /** First relay status port (relay i uses base + i). Default: DEFAULT_RELAY_STATUS_PORT_BASE (8101). */
+  relayStatusPortBase?: number | undefined;
+  /** Relays to run. Default: DEFAULT_RELAY_COUNT (3). */
+  relays?: number | undefined;
+  /** Aborts the start-up. Default: none. */
+  signal?: AbortSignal | undefined;
+  /** Logger of the devnet itself (children log to files under the state directory). Required. */
+  logger: Logger;
+}
+
+export interface Devnet {
+  /** The page: `http://127.0.0.1:<webPort>/`. */
+  readonly url: string;
+  readonly stateDir: string;
+  /** Stops every child (SIGTERM, then SIGKILL after a grace period) and the web server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Brings up a whole Relaycast network on this machine: sample media (generated once with ffmpeg)
+ * and its origin, the tracker, relays with their own keypairs, and the page with its dashboard.
+ * Every component runs as its own process through its bin, as operators run them.
+ */
+export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
+  const log = options.logger.child({ component: 'devnet' });
+  const stateDir = resolve(options.stateDir ?? DEFAULT_STATE_DIR);
+  const webPort = options.webPort ?? DEFAULT_WEB_PORT;
+  const trackerPort = options.trackerPort ?? DEFAULT_TRACKER_PORT;
+  const statusBase = options.relayStatusPortBase ?? DEFAULT_RELAY_STATUS_PORT_BASE;
+  const relayCount = options.relays ?? DEFAULT_RELAY_COUNT;
+  if (!Number.isInteger(relayCount) || relayCount < 1 || relayCount > 16) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'relays must be 1-16');
+  await assertPortsFree([
+    { name: 'page and origin', port: webPort, flag: '--port' },
+    { name: 'tracker', port: trackerPort, flag: '--tracker-port' },
+    ...Array.from({ length: relayCount }, (_, i) => ({ name: `relay-${i + 1} status`, port: statusBase + i, flag: '--relay-status-port' })),
+  ]);
+  const dirs = { media: join(stateDir, 'media'), keys: join(stateDir, 'keys'), logs: join(stateDir, 'logs'), sdk: join(stateDir, 'sdk') };
+  for (const d of Object.values(dirs)) await mkdir(d, { recursive: true });
+
+  const children: Child[] = [];
+  let live: LiveStream | undefined;
+  let web: WebServer | undefined;
+  const slots: RelaySlot[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(slots.map((s) => s.child?.stop()));
+    await Promise.all(children.map((c) => c.stop()));
+    await live?.stop();
+    await web?.close();
+  };
+
+  try {
+    const vodDir = join(dirs.media, 'vod');
+    if (!(await exists(join(vodDir, 'master.m3u8')))) {
+      log.info({ dir: vodDir }, 'generating the sample VOD with ffmpeg (first start only)');
+      await generateVod(vodDir, { format: 'ts', durationSec: SAMPLE_VOD_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC, renditions: SAMPLE_RENDITIONS });
+    }
+    live = await startLiveStream(join(dirs.media, 'live'), { durationSec: SAMPLE_LIVE_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC });
+    await buildBrowser(dirs.sdk);
+
+    const monitor = new NetworkMonitor({ trackerHttpUrl: `http://127.0.0.1:${trackerPort}`, slots, logger: log });
+    web = await startWebServer({ port: webPort, mediaDir: dirs.media, sdkDir: dirs.sdk, monitor, logger: log });
+    const mediaOrigin = `${web.url}media/`;
+
+    const tracker = await startChild({
+      name: 'tracker',
+      script: TRACKER_BIN,
+      args: ['--port', String(trackerPort), '--host', '127.0.0.1'],
+      logFile: join(dirs.logs, 'tracker.log'),
+      ready: (l) => typeof l['msg'] === 'string' && l['msg'].startsWith('tracker listening'),
+      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      signal: options.signal,
+    });
+    children.push(tracker);
+    const trackerUrl = `ws://127.0.0.1:${trackerPort}/`;
+
+    for (let i = 0; i < relayCount; i++) {
+      const name = `relay-${i + 1}`;
+      const statusPort = statusBase + i;
+      const args = [
+        'start',
+        '--tracker', trackerUrl,
+        '--allow-origin', mediaOrigin,
+        '--keypair', join(dirs.keys, `${name}.json`),
+        '--bind-address', '127.0.0.1',
+        '--status-port', String(statusPort),
+        '--region', 'local',
+      ];
+      const slot: RelaySlot = {
+        name,
+        statusUrl: `http://127.0.0.1:${statusPort}/status`,
+        child: undefined,
+        relayId: undefined,
+        start: async () => {
+          const child = await startChild({
+            name,
+            script: RELAY_BIN,
+            args,
+            logFile: join(dirs.logs, `${name}.log`),
+            ready: (l) => l['msg'] === 'relay registered and serving',
+            readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+          });
+          slot.child = child;
+          slot.relayId = typeof child.readyLine?.['relayId'] === 'string' ? child.readyLine['relayId'] : slot.relayId;
+        },
+      };
+      slots.push(slot);
+    }
+    await Promise.all(slots.map((s) => s.start()));
+    web.setPageConfig({ trackerUrl, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
+    log.info({ url: web.url, relays: slots.map((s) => s.relayId) }, 'relaycast network up');
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const w = web;
+  return {
+    url: w.url,
+    stateDir,
+    close: stopAll,
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

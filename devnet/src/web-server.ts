@@ -1,0 +1,109 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import type { Logger } from 'pino';
+import type { NetworkMonitor } from './network-monitor.js';
+import { serveStaticFile } from './static-files.js';
+
+const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
+
+export interface PageConfig {
+  trackerUrl: string;
+  streams: Record<string, string>;
+}
+
+export interface WebServer {
+  /** `http://127.0.0.1:<port>/` */
+  readonly url: string;
+  /** What the page learns from `GET /api/config` (tracker, stream URLs); set once the network is up. */
+  setPageConfig(config: PageConfig): void;
+  close(): Promise<void>;
+}
+
+/**
+ * One port for everything a visitor's browser touches: the page (`/`), the SDK bundles (`/sdk/`),
+ * the origin (`/media/`, counted by requester), and the API (`/api/network`, `/api/config`,
+ * `POST /api/relays/<name>/kill|restart`). Binds to 127.0.0.1 only: the kill switch is not for
+ * the LAN.
+ */
+export async function startWebServer(options: { port: number; mediaDir: string; sdkDir: string; monitor: NetworkMonitor; logger: Logger }): Promise<WebServer> {
+  const log = options.logger.child({ component: 'web' });
+  let config: PageConfig | undefined;
+  const monitor = options.monitor;
+
+  const json = (res: ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  };
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const method = req.method ?? 'GET';
+    if (path === '/api/network' && method === 'GET') return json(res, 200, await monitor.snapshot());
+    if (path === '/api/config' && method === 'GET') return config === undefined ? json(res, 503, { error: { code: 'RC_ERR_NOT_READY' } }) : json(res, 200, config);
+    const action = /^\/api\/relays\/([a-z0-9-]{1,32})\/(kill|restart)$/.exec(path);
+    if (action !== null) {
+      if (method !== 'POST') return json(res, 405, { error: { code: ErrorCode.MESSAGE_TYPE, message: 'POST only' } });
+      const slot = monitor.slots.find((s) => s.name === action[1]);
+      if (slot === undefined) return json(res, 404, { error: { code: ErrorCode.PEER_UNKNOWN, message: 'no such relay' } });
+      if (action[2] === 'kill') {
+        log.info({ relay: slot.name }, 'killing relay from the page');
+        await slot.child?.stop('SIGKILL');
+      } else if (slot.child?.isRunning() !== true) {
+        log.info({ relay: slot.name }, 'restarting relay from the page');
+        await slot.start();
+      }
+      return json(res, 200, { name: slot.name, running: slot.child?.isRunning() === true });
+    }
+    if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: { code: ErrorCode.MESSAGE_TYPE, message: 'method not allowed' } });
+    if (path.startsWith('/media/')) {
+      const relayId = req.headers['x-relaycast-relay-id'];
+      const served = await serveStaticFile(options.mediaDir, path.slice('/media'.length), req, res);
+      if (!served) return json(res, 404, { error: { code: ErrorCode.SEGMENT_UNAVAILABLE, message: 'not found' } });
+      const bytes = Number(res.getHeader('content-length') ?? 0);
+      if (typeof relayId === 'string') {
+        monitor.origin.bytesToRelays += bytes;
+        monitor.origin.requestsFromRelays++;
+      } else {
+        monitor.origin.bytesToViewers += bytes;
+        monitor.origin.requestsFromViewers++;
+      }
+      return;
+    }
+    if (path.startsWith('/sdk/') && (await serveStaticFile(options.sdkDir, path.slice('/sdk'.length), req, res))) return;
+    const page = path === '/' ? '/index.html' : path;
+    if (await serveStaticFile(PUBLIC_DIR, page, req, res)) return;
+    json(res, 404, { error: { code: 'RC_ERR_NOT_FOUND', message: 'not found' } });
+  }
+
+  const server: Server = createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      log.warn({ err: String(err), url: req.url }, 'request failed');
+      if (!res.headersSent) json(res, 500, { error: { code: ErrorCode.INTERNAL, message: 'internal error' } });
+      else res.end();
+    });
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new RelaycastError(ErrorCode.CONFIG_INVALID, err.code === 'EADDRINUSE' ? `port ${options.port} is already in use` : err.message, { cause: err })),
+    );
+    server.listen(options.port, '127.0.0.1', () => resolve());
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  // The page is static; make sure it exists now rather than 404 later.
+  await readFile(new URL('index.html', `file://${PUBLIC_DIR}`));
+  return {
+    url,
+    setPageConfig: (c) => {
+      config = c;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
