@@ -181,3 +181,6 @@ export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions
   });
   return Object.assign(proc, { name: `relay ${relayId}`, relayId });
 }
+
+/** Starts any of the project's bins (e.g. contracts-client's) under the same bookkeeping as the helpers above. */
+export { start as startProcess };
