@@ -10,7 +10,7 @@ import { StatePersistence, type PersistedAccount } from './state-persistence.js'
 import { parseMintDecimals, parseTokenAccount, uiTokenAmount } from './token-accounts.js';
 import { TransactionHistory, type InnerInstructionsJson, type TokenBalanceJson, type TransactionRecord } from './transaction-history.js';
 import { checkWireTransaction } from './wire-check.js';
-import { ALREADY_PROCESSED, BLOCKHASH_NOT_FOUND, transactionErrorJson, type TransactionErrorJson } from './tx-errors.js';
+import { ALREADY_PROCESSED, BLOCKHASH_NOT_FOUND, SIGNATURE_FAILURE, transactionErrorJson, type TransactionErrorJson } from './tx-errors.js';
 
 const MEMO_PROGRAM_IDS = new Set(['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']);
 /** Owners whose accounts are runtime-provided (programs, sysvars): never snapshotted, litesvm recreates them. */
@@ -259,8 +259,10 @@ export class ChainLedger {
 
   simulate(tx: DecodedTransaction, options: { sigVerify: boolean; replaceRecentBlockhash: boolean }): SimulationResult {
     if (!options.replaceRecentBlockhash || this.#history.has(tx.signature)) {
-      const refused = this.#precheck(tx);
+      const refused = this.#precheck(tx, options.sigVerify);
       if (refused !== undefined) return { ...refused, returnData: null };
+    } else if (options.sigVerify && Object.values(tx.kit.signatures).some((s) => s === null)) {
+      return { err: SIGNATURE_FAILURE, logs: [], unitsConsumed: 0, returnData: null };
     }
     // Clients simulate unsigned transactions with sigVerify false (web3.js does when given no signers).
     if (!options.sigVerify) this.#svm.withSigverify(false);
@@ -282,7 +284,9 @@ export class ChainLedger {
   }
 
   /** Checks a real cluster makes before execution that litesvm does not make here. */
-  #precheck(tx: DecodedTransaction): TransactionFailure | undefined {
+  #precheck(tx: DecodedTransaction, sigVerify = true): TransactionFailure | undefined {
+    // litesvm's wrapper throws (instead of failing the transaction) when a signature is missing.
+    if (sigVerify && Object.values(tx.kit.signatures).some((s) => s === null)) return { err: SIGNATURE_FAILURE, logs: [], unitsConsumed: 0 };
     if (this.#history.has(tx.signature)) return { err: ALREADY_PROCESSED, logs: [], unitsConsumed: 0 };
     if (!this.isBlockhashValid(tx.blockhash)) return { err: BLOCKHASH_NOT_FOUND, logs: [], unitsConsumed: 0 };
     return undefined;

@@ -309,6 +309,30 @@ describe('embedded chain edge cases', () => {
     expect((await connection.getFeeForMessage(tx.compileMessage())).value).toBeNull();
   });
 
+  it('refuses unsigned and wrongly signed transactions with -32003, with or without preflight', async () => {
+    chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS });
+    const connection = new Connection(chain.rpcUrl, 'confirmed');
+    const payer = Keypair.generate();
+    await airdrop(connection, payer.publicKey, LAMPORTS_PER_SOL);
+    const tx = transfer(payer, Keypair.generate().publicKey, 1_000);
+    tx.feePayer = payer.publicKey;
+    tx.recentBlockhash = (await connection.getLatestBlockhash()).blockhash;
+    const unsigned = tx.serialize({ requireAllSignatures: false, verifySignatures: false });
+    tx.sign(payer);
+    const forged = Buffer.from(tx.serialize());
+    forged[1] = forged[1]! ^ 1;
+    for (const wire of [unsigned, forged]) {
+      for (const skipPreflight of [false, true]) {
+        const { json } = await rawRpc(
+          chain.rpcUrl,
+          JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'sendTransaction', params: [wire.toString('base64'), { encoding: 'base64', skipPreflight }] }),
+        );
+        expect(json).toMatchObject({ error: { code: -32003 } });
+      }
+    }
+    expect(await connection.getBalance(payer.publicKey)).toBe(LAMPORTS_PER_SOL);
+  });
+
   it('rate-limits each client with HTTP 429 and a JSON-RPC error', async () => {
     const perSec = 5;
     chain = await startEmbeddedChain({ port: 0, slotMs: FAST_SLOT_MS, maxRequestsPerSec: perSec, requestBurst: perSec });

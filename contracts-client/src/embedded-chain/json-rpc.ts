@@ -11,6 +11,8 @@ export const RpcErrorCode = {
   INTERNAL_ERROR: -32603,
   /** sendTransaction preflight failure (simulation failed, blockhash not found, already processed). */
   SEND_TRANSACTION_PREFLIGHT_FAILURE: -32002,
+  /** A missing or wrong signature (checked before preflight, so also with skipPreflight). */
+  TRANSACTION_SIGNATURE_VERIFICATION_FAILURE: -32003,
   /** getTransaction of a v0 transaction without maxSupportedTransactionVersion. */
   UNSUPPORTED_TRANSACTION_VERSION: -32015,
   /** Not a Solana code: what rate-limiting RPC providers send with HTTP 429. */

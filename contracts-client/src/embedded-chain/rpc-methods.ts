@@ -12,7 +12,7 @@ import { TransactionDecodeError, decodeWireTransaction, type AccountView, type C
 import { RpcError, RpcErrorCode } from './json-rpc.js';
 import { TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, parseMintDecimals, parseTokenAccount, uiTokenAmount } from './token-accounts.js';
 import type { TransactionRecord } from './transaction-history.js';
-import { transactionErrorMessage, type TransactionErrorJson } from './tx-errors.js';
+import { SIGNATURE_FAILURE, transactionErrorMessage, type TransactionErrorJson } from './tx-errors.js';
 
 /** What a method handler may use besides the ledger. */
 export interface RpcContext {
@@ -102,6 +102,7 @@ function decodeTransactionParam(params: unknown[], encoding: unknown): DecodedTr
 }
 
 function preflightFailure(err: TransactionErrorJson, logs: string[], unitsConsumed: number): RpcError {
+  if (err === SIGNATURE_FAILURE) return new RpcError(RpcErrorCode.TRANSACTION_SIGNATURE_VERIFICATION_FAILURE, 'Transaction signature verification failure');
   return new RpcError(RpcErrorCode.SEND_TRANSACTION_PREFLIGHT_FAILURE, `Transaction simulation failed: ${transactionErrorMessage(err)}`, {
     accounts: null,
     err,
@@ -288,6 +289,7 @@ export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
     if (replace && cfg['sigVerify'] === true) throw invalidParams('sigVerify may not be used with replaceRecentBlockhash');
     const tx = decodeTransactionParam(p, cfg['encoding']);
     const sim = ctx.ledger.simulate(tx, { sigVerify: cfg['sigVerify'] === true, replaceRecentBlockhash: replace });
+    if (sim.err === SIGNATURE_FAILURE) throw preflightFailure(sim.err, [], 0);
     return withContext(ctx, {
       err: sim.err,
       logs: sim.logs,

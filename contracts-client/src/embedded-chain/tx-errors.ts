@@ -41,6 +41,7 @@ const IX_FIELDLESS = [
 /** Errors the chain raises itself, before litesvm sees the transaction. */
 export const BLOCKHASH_NOT_FOUND: TransactionErrorJson = 'BlockhashNotFound';
 export const ALREADY_PROCESSED: TransactionErrorJson = 'AlreadyProcessed';
+export const SIGNATURE_FAILURE: TransactionErrorJson = 'SignatureFailure';
 
 function instructionErrorJson(err: unknown): unknown {
   if (typeof err === 'number') return IX_FIELDLESS[err] ?? 'GenericError';
