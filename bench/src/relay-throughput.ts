@@ -36,11 +36,11 @@ const flags = parseFlags(BENCH, {
   'segment-mib': { default: 2, help: 'segment size in MiB' },
   segments: { default: 8, help: 'distinct segments (all warm in the relay cache)' },
   'mib-per-measurement': { default: 64, help: 'MiB moved in one measurement, split between the viewers' },
-  modes: { default: 'relay,raw,http', help: 'which servers to measure' },
+  modes: { default: 'relay,raw,http', help: 'which servers to measure (also raw-copy: raw, copying each message into a new Uint8Array like the relay)' },
   'cpu-prof-dir': { default: '', help: 'write V8 CPU profiles of the server processes here' },
 });
 
-type Mode = 'relay' | 'raw' | 'http';
+type Mode = 'relay' | 'raw' | 'http' | 'raw-copy';
 interface Measurement extends Record<string, number> {
   mbPerSec: number;
   serverCpuMsPerMb: number;
@@ -72,14 +72,19 @@ try {
   const servers: Record<Mode, Worker<unknown>> = {
     relay,
     raw: await startWorker(new URL('./workers/raw-dc-worker.ts', import.meta.url), { dir, files: names, messageBytes: FRAME_BYTES, highWaterBytes: HIGH_WATER_BYTES, lowWaterBytes: LOW_WATER_BYTES }, workerOptions),
+    'raw-copy': await startWorker(
+      new URL('./workers/raw-dc-worker.ts', import.meta.url),
+      { dir, files: names, messageBytes: FRAME_BYTES, highWaterBytes: HIGH_WATER_BYTES, lowWaterBytes: LOW_WATER_BYTES, copyEachMessage: true },
+      workerOptions,
+    ),
     http: await startWorker<{ url: string }>(new URL('./workers/http-worker.ts', import.meta.url), { dir, files: names }, workerOptions),
   };
-  stoppers.push(() => servers.raw.stop(), () => servers.http.stop());
+  stoppers.push(() => servers.raw.stop(), () => servers['raw-copy'].stop(), () => servers.http.stop());
   const httpUrl = (servers.http.info as { url: string }).url;
 
   const connect = (mode: Mode): Promise<BenchViewer> => {
     if (mode === 'relay') return relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url);
-    if (mode === 'raw') return rawDataChannelViewer(servers.raw, () => segmentBytes);
+    if (mode === 'raw' || mode === 'raw-copy') return rawDataChannelViewer(servers[mode], () => segmentBytes);
     return Promise.resolve(httpViewer(httpUrl));
   };
 

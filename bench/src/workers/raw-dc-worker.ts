@@ -15,6 +15,11 @@ export interface RawDcWorkerConfig {
   messageBytes: number;
   highWaterBytes: number;
   lowWaterBytes: number;
+  /**
+   * Copy every message into a freshly allocated Uint8Array before sending, as the relay's frame
+   * encoder does: isolates the cost of that allocation and copy (profiling mode `raw-copy`).
+   */
+  copyEachMessage?: boolean | undefined;
 }
 
 type Pc = InstanceType<typeof nodeDataChannel.PeerConnection>;
@@ -43,7 +48,8 @@ serveWorker<RawDcWorkerConfig, Record<string, never>>(async (config) => {
         while (current.offset < current.body.byteLength) {
           if (dc.bufferedAmount() > config.highWaterBytes) return;
           const end = Math.min(current.offset + config.messageBytes, current.body.byteLength);
-          dc.sendMessageBinary(current.body.subarray(current.offset, end));
+          const piece = current.body.subarray(current.offset, end);
+          dc.sendMessageBinary(config.copyEachMessage === true ? new Uint8Array(piece) : piece);
           current.offset = end;
         }
         current = undefined;
