@@ -18,9 +18,11 @@ import {
   type SignedGrant,
 } from '@relaycast/protocol';
 import { rawPublicKey, signReceipt } from '@relaycast/protocol/node';
+import { ReceiptStore, Redeemer, loadKeypair } from '@relaycast/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import {
+  blockHeight,
   relayRedeem,
   setUpRelayWallet,
   setUpTreasury,
@@ -127,7 +129,8 @@ describe('relay payments against the real settler and embedded chain', () => {
     origin = await startOrigin(dir);
     scope = `${origin.url}media/`;
     segUrl = `${scope}seg0.ts`;
-    const chain = await startChainProcess();
+    // 50 ms slots: a payout's blockhash expires after 150 slots, 7.5 s, so expiry can be tested.
+    const chain = await startChainProcess(50);
     setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
     relayKeypair = join(dir, 'relay', 'relay.json');
     await mkdir(join(dir, 'relay'));
@@ -232,5 +235,63 @@ describe('relay payments against the real settler and embedded chain', () => {
     const status = (await (await fetch(`${settler.url}/v1/relays/${relayId}`)).json()) as { owed: string; pending: unknown };
     expect(status).toMatchObject({ owed: '0', pending: null });
     await relay.stop();
+  });
+
+  /** A relay's store holding one receipt of `bytes` from a fresh session granted by the settler. */
+  async function storeWithReceipt(keypairPath: string, bytes: number): Promise<{ store: ReceiptStore; redeemer: () => Redeemer; owed: bigint; relayId: string }> {
+    const id = await setUpRelayWallet(setup, keypairPath);
+    const keypair = await loadKeypair(keypairPath);
+    const store = ReceiptStore.open({ path: join(dir, `${id}.sqlite`), relayId: id }, keypair.publicKey);
+    const viewer = new PayingViewer({ send: () => undefined } as unknown as RawChannel);
+    await viewer.obtainGrant(settler.url, scope);
+    viewer.bytes = bytes;
+    viewer.sequence = 1;
+    const owed = amountForBytes(bytes, viewer.grant.grant.pricePerGiB);
+    const receipt = { version: 1 as const, grantNonce: viewer.grant.grant.nonce, sessionKey: viewer.grant.grant.sessionKey, relay: keypair.publicKey, sequence: 1, cumulativeBytes: bytes, cumulativeAmount: owed, timestampMs: Date.now() };
+    store.putGrant(viewer.grant, settler.payer, viewer.grantBytes);
+    store.putReceipt(receipt, settler.payer, encodeSignedReceipt(signReceipt(receipt, viewer.key)));
+    const redeemer = (): Redeemer => new Redeemer({ store, signer: keypair, payers: new Map([[settler.payer, settler.url]]), rpcUrl: setup.rpcUrl, retryMinMs: 50 });
+    return { store, redeemer, owed, relayId: id };
+  }
+
+  /** Runs a redemption that "crashes" right after the payout was recorded and before it was sent. */
+  async function crashBeforeSubmit(r: Redeemer): Promise<void> {
+    const crash = new AbortController();
+    const conn = (r as unknown as { connection: { sendRawTransaction: () => Promise<never> } }).connection;
+    conn.sendRawTransaction = () => {
+      crash.abort();
+      return new Promise<never>(() => undefined);
+    };
+    await expect(r.redeem(crash.signal)).rejects.toMatchObject({ code: ErrorCode.ABORTED });
+  }
+
+  it('after a crash between recording and submitting, a restart resubmits the recorded payout (or redeems again once it expired) and pays once', { timeout: 180_000 }, async () => {
+    // Resumed while the recorded payout is still valid.
+    const one = await storeWithReceipt(join(dir, 'relay-r1.json'), 150_000);
+    await crashBeforeSubmit(one.redeemer());
+    const pending = one.store.pendingPayouts(settler.payer);
+    expect(pending.map((p) => p.amount)).toEqual([one.owed]);
+    expect(await tokenBalance(setup, one.relayId)).toBe(0n);
+    const resumed = await one.redeemer().redeem(AbortSignal.timeout(60_000));
+    expect(resumed.amount).toBe(one.owed.toString());
+    expect(resumed.payers[0]?.payouts.map((p) => p.signature)).toEqual([pending[0]?.signature]);
+    expect(await tokenBalance(setup, one.relayId)).toBe(one.owed);
+    expect((await one.redeemer().redeem(AbortSignal.timeout(60_000))).amount).toBe('0');
+    expect(await tokenBalance(setup, one.relayId)).toBe(one.owed);
+    one.store.close();
+
+    // Left until its blockhash expired unlanded: settled as expired, then redeemed again, once.
+    const two = await storeWithReceipt(join(dir, 'relay-r2.json'), 170_000);
+    await crashBeforeSubmit(two.redeemer());
+    const stale = two.store.pendingPayouts(settler.payer)[0];
+    expect(stale?.amount).toBe(two.owed);
+    await waitFor('the recorded payout to expire', async () => (await blockHeight(setup.rpcUrl)) > (stale?.lastValidBlockHeight ?? 0) + 2 || undefined, 60_000, 200);
+    const again = await two.redeemer().redeem(AbortSignal.timeout(60_000));
+    expect(again.amount).toBe(two.owed.toString());
+    expect(again.payers[0]?.payouts.map((p) => p.signature)).not.toContain(stale?.signature);
+    expect(two.store.payout(stale?.signature ?? '')?.status).toBe('expired');
+    expect(await tokenBalance(setup, two.relayId)).toBe(two.owed);
+    expect((await two.redeemer().redeem(AbortSignal.timeout(60_000))).amount).toBe('0');
+    two.store.close();
   });
 });

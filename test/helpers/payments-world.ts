@@ -43,8 +43,9 @@ async function waitForLog(proc: Proc, msg: string, what: string): Promise<Record
   );
 }
 
-export async function startChainProcess(): Promise<{ proc: Proc; rpcUrl: string }> {
-  const proc = startProcess('chain', CHAIN_BIN, ['--port', '0', '--log-level', 'info']);
+/** `slotMs` short makes blockhashes expire quickly (150 slots), for tests of expired payouts. */
+export async function startChainProcess(slotMs = 400): Promise<{ proc: Proc; rpcUrl: string }> {
+  const proc = startProcess('chain', CHAIN_BIN, ['--port', '0', '--slot-ms', String(slotMs), '--log-level', 'info']);
   const line = await waitForLog(proc, 'chain listening', 'the chain to listen');
   return { proc, rpcUrl: line['rpcUrl'] as string };
 }
@@ -173,4 +174,10 @@ export async function startSettlerProxy(target: string): Promise<SettlerProxy> {
       server.close(() => resolve());
     });
   return proxy;
+}
+
+/** The chain's current block height (JSON-RPC getBlockHeight). */
+export async function blockHeight(rpcUrl: string): Promise<number> {
+  const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'getBlockHeight', params: [] }) });
+  return ((await res.json()) as { result: number }).result;
 }
