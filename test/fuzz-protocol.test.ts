@@ -2,7 +2,7 @@
  * Hardening issue, part 1: every protocol/ decoder under fast-check with FUZZ_RUNS generated inputs
  * (10,000 in CI, RC_FUZZ_RUNS to change): no crash, only typed errors, nothing retained per input,
  * and no allocation a length field asks for beyond the input's own size.
- * The protocol package's unit tests check field-by-field rules; this suite checks the contract
+ * Grants and receipts (payments) are decoders too. The protocol package's unit tests check field-by-field rules; this suite checks the contract
  * every caller relies on, from outside the package, with the same inputs the relay and tracker see.
  */
 import {
@@ -12,19 +12,25 @@ import {
   FrameType,
   MAX_DIGEST_SIDECAR_BYTES,
   MAX_FRAME_BYTES,
+  MAX_SIGNED_GRANT_BYTES,
   MAX_TRACKER_MESSAGE_BYTES,
+  SIGNED_RECEIPT_BYTES,
   decodeBase58,
   decodeDigestSidecar,
   decodeFrame,
   decodeFrameAt,
   decodeFrames,
   decodePublicKey,
+  decodeSignedGrant,
+  decodeSignedReceipt,
   decodeTrackerClientMessage,
   decodeTrackerServerMessage,
   digestSidecarUrl,
   encodeBase58,
   encodeDigestSidecar,
   encodeFrame,
+  encodeSignedGrant,
+  encodeSignedReceipt,
   encodeTrackerMessage,
   fromBase64,
   swarmIdFromUrl,
@@ -32,6 +38,7 @@ import {
   utf8Encode,
   type RelayFrame,
 } from '@relaycast/protocol';
+import { formatKeypairText, parseKeypairText, secretKeyFromSeed } from '@relaycast/protocol/node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expectRelaycastError, withoutStackTraces } from '../protocol/src/test-support.js';
@@ -41,6 +48,8 @@ import {
   damagedBytesArb,
   randomFrameBytesArb,
   rawFrame,
+  signedGrantBytesArb,
+  signedReceiptBytesArb,
   trackerTextArb,
 } from './helpers/fuzz-arbitraries.js';
 import { MAX_FUZZ_HEAP_GROWTH_BYTES, forceGc, fuzzParams, fuzzProperty, fuzzTimeoutMs, heapProbe, typedOutcome } from './helpers/fuzz.js';
@@ -59,6 +68,10 @@ function payloadBytes(frame: RelayFrame): number {
       return frame.chunk.byteLength;
     case FrameType.ERROR:
       return utf8Encode(frame.code).byteLength + utf8Encode(frame.message).byteLength;
+    case FrameType.GRANT:
+      return frame.signedGrant.byteLength;
+    case FrameType.RECEIPT:
+      return frame.signedReceipt.byteLength;
     default:
       return 0;
   }
@@ -229,6 +242,65 @@ describe('fuzz: segment digest sidecars', () => {
     const text = '['.repeat(MAX_DIGEST_SIDECAR_BYTES + 1);
     expectRelaycastError(() => decodeDigestSidecar(text), ErrorCode.DIGEST_SIDECAR_INVALID);
   });
+});
+
+describe('fuzz: signed grants and receipts', () => {
+  withoutStackTraces();
+  const RECEIPT_ERRORS = [ErrorCode.RECEIPT_MALFORMED];
+
+  it('only grants and receipts that re-encode to the input, or RC_ERR_RECEIPT_MALFORMED', async () => {
+    const heap = heapProbe();
+    const bytesArb = fc.oneof(
+      damagedBytesArb(signedGrantBytesArb),
+      damagedBytesArb(signedReceiptBytesArb),
+      signedGrantBytesArb,
+      signedReceiptBytesArb,
+      fc.uint8Array({ maxLength: MAX_SIGNED_GRANT_BYTES + 8 }),
+    );
+    await fc.assert(
+      fuzzProperty(bytesArb, (bytes) => {
+        const grant = typedOutcome(() => decodeSignedGrant(bytes), RECEIPT_ERRORS);
+        if (grant !== undefined) expect(Buffer.compare(Buffer.from(encodeSignedGrant(grant)), Buffer.from(bytes))).toBe(0);
+        const receipt = typedOutcome(() => decodeSignedReceipt(bytes), RECEIPT_ERRORS);
+        if (receipt !== undefined) {
+          expect(bytes.byteLength).toBe(SIGNED_RECEIPT_BYTES);
+          expect(Buffer.compare(Buffer.from(encodeSignedReceipt(receipt)), Buffer.from(bytes))).toBe(0);
+        }
+        heap.tick();
+      }),
+      fuzzParams(),
+    );
+    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+  }, fuzzTimeoutMs(2_000));
+
+  it('refuses oversized grants before reading them', () => {
+    for (const n of [MAX_SIGNED_GRANT_BYTES + 1, 64 * 1024, 1024 * 1024]) {
+      expectRelaycastError(() => decodeSignedGrant(new Uint8Array(n).fill(1)), ErrorCode.RECEIPT_MALFORMED);
+      expectRelaycastError(() => decodeSignedReceipt(new Uint8Array(n).fill(1)), ErrorCode.RECEIPT_MALFORMED);
+    }
+  });
+});
+
+describe('fuzz: Solana keypair files', () => {
+  withoutStackTraces();
+
+  it('only checked 64-byte secrets, or RC_ERR_KEYPAIR_INVALID', async () => {
+    const valid = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((seed) => formatKeypairText(secretKeyFromSeed(seed)));
+    const text = fc.oneof(
+      valid,
+      fc.tuple(valid, fc.nat(), fc.string({ minLength: 1, maxLength: 3 })).map(([t, at, s]) => t.slice(0, at % t.length) + s + t.slice((at % t.length) + 1)),
+      fc.array(fc.oneof(fc.integer({ min: -1, max: 256 }), fc.double(), fc.string({ maxLength: 2 })), { minLength: 60, maxLength: 66 }).map((a) => JSON.stringify(a)),
+      fc.json({ maxDepth: 2 }),
+      anyString(80),
+    );
+    await fc.assert(
+      fuzzProperty(text, (t) => {
+        const secret = typedOutcome(() => parseKeypairText(t), [ErrorCode.KEYPAIR_INVALID]);
+        if (secret !== undefined) expect(formatKeypairText(secret)).toBe(JSON.stringify(JSON.parse(t)));
+      }),
+      fuzzParams(),
+    );
+  }, fuzzTimeoutMs(3_000));
 });
 
 describe('fuzz: base58, base64 and URL helpers', () => {

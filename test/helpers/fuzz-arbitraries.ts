@@ -6,10 +6,16 @@ import {
   ErrorCode,
   FRAME_VERSION,
   FrameType,
+  GRANT_NONCE_BYTES,
+  GRANT_VERSION,
+  MAX_GRANT_SCOPE_BYTES,
   MAX_URL_BYTES,
+  RECEIPT_VERSION,
   SHA256_BYTES,
   concatBytes,
   encodeBase58,
+  encodeSignedGrant,
+  encodeSignedReceipt,
   toBase64,
   type RelayFrame,
 } from '@relaycast/protocol';
@@ -92,6 +98,38 @@ export function requestFrameArb(urlArb: fc.Arbitrary<string>): fc.Arbitrary<Rela
   });
 }
 
+const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const u64Arb = fc.oneof(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), fc.constantFrom(0n, 1n, (1n << 64n) - 1n));
+
+/** Signed grants as the settlement service encodes them (signatures are random: decoding does not check them). */
+export const signedGrantBytesArb: fc.Arbitrary<Uint8Array> = fc
+  .record({
+    sessionKey: key32,
+    payer: key32,
+    mint: key32,
+    pricePerGiB: u64Arb,
+    budget: u64Arb,
+    expiresAtMs: fc.maxSafeNat(),
+    scope: fc.string({ minLength: 1, maxLength: 120 }).filter((t) => Buffer.byteLength(t) <= MAX_GRANT_SCOPE_BYTES),
+    nonce: fc.uint8Array({ minLength: GRANT_NONCE_BYTES, maxLength: GRANT_NONCE_BYTES }),
+    signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+  })
+  .map(({ signature, ...g }) => encodeSignedGrant({ grant: { version: GRANT_VERSION, ...g }, signature }));
+
+/** Signed receipts as the SDK encodes them. */
+export const signedReceiptBytesArb: fc.Arbitrary<Uint8Array> = fc
+  .record({
+    grantNonce: fc.uint8Array({ minLength: GRANT_NONCE_BYTES, maxLength: GRANT_NONCE_BYTES }),
+    sessionKey: key32,
+    relay: key32,
+    sequence: fc.maxSafeNat(),
+    cumulativeBytes: fc.maxSafeNat(),
+    cumulativeAmount: u64Arb,
+    timestampMs: fc.maxSafeNat(),
+    signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+  })
+  .map(({ signature, ...r }) => encodeSignedReceipt({ receipt: { version: RECEIPT_VERSION, ...r }, signature }));
+
 /** Every frame type with valid field values (small payloads, so a run covers many shapes). */
 export function anyFrameArb(urlArb: fc.Arbitrary<string> = anyString(40, 1)): fc.Arbitrary<RelayFrame> {
   return fc.oneof(
@@ -115,6 +153,8 @@ export function anyFrameArb(urlArb: fc.Arbitrary<string> = anyString(40, 1)): fc
       code: fc.oneof(fc.constantFrom(...Object.values(ErrorCode)), fc.stringMatching(/^[A-Z0-9_]{1,64}$/)),
       message: fc.string({ maxLength: 40 }),
     }),
+    fc.record({ type: fc.constant(FrameType.GRANT), requestId: requestIdArb, signedGrant: fc.oneof(signedGrantBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })) }),
+    fc.record({ type: fc.constant(FrameType.RECEIPT), requestId: requestIdArb, signedReceipt: fc.oneof(signedReceiptBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })) }),
   ) as fc.Arbitrary<RelayFrame>;
 }
 
@@ -159,7 +199,7 @@ export function damagedBytesArb(valid: fc.Arbitrary<Uint8Array>): fc.Arbitrary<U
 export const randomFrameBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.uint8Array({ maxLength: 128 }),
   fc
-    .tuple(fc.integer({ min: 0, max: 9 }), requestIdArb, fc.uint8Array({ maxLength: 96 }), fc.constantFrom(FRAME_VERSION, FRAME_VERSION, 0, 2))
+    .tuple(fc.integer({ min: 0, max: 11 }), requestIdArb, fc.uint8Array({ maxLength: 96 }), fc.constantFrom(FRAME_VERSION, FRAME_VERSION, 0, 2))
     .map(([type, id, payload, version]) => rawFrame(type, id, payload, version)),
 );
 
