@@ -66,8 +66,8 @@ function renderRelays(net) {
         r.health === undefined ? '—' : r.health.toFixed(2),
         mib(r.bytesServed),
         String(r.viewers),
-        r.payments ? `${r.payments.receipts} (${r.payments.unpaid} unpaid)` : '—',
-        r.balance ?? '—',
+        r.payments ? `${r.payments.receipts} sessions, ${r.payments.unpaid} unpaid` : '—',
+        r.balance === undefined ? '—' : `${r.balance} (${r.redemptions.length} payouts)`,
       ];
       for (const [i, html] of cells.entries()) {
         const td = document.createElement('td');
@@ -130,14 +130,15 @@ async function tick() {
     }
     if (net.settlement) {
       renderFigures('settlement', [
-        ['treasury', net.settlement.treasuryBalance],
+        ['treasury balance', `${net.settlement.treasuryBalance ?? '—'} tokens`],
         ['mint', net.settlement.mint],
-        ['paid to relays', net.settlement.paidTotal],
+        ['payouts confirmed', String(net.settlement.redemptions.length)],
       ]);
       $('redemptions').replaceChildren(
-        ...net.settlement.redemptions.slice(-10).map((r) => {
+        ...net.settlement.redemptions.slice(0, 10).map((r) => {
           const li = document.createElement('li');
-          li.innerHTML = `${r.relay}: ${r.amount} — <code>${r.signature}</code>`;
+          li.dataset.relay = r.relay;
+          li.innerHTML = `${r.relay}: <code>${r.signature}</code>`;
           return li;
         }),
       );

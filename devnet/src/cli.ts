@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
 import { pino } from 'pino';
-import { DEFAULT_RELAY_COUNT, DEFAULT_RELAY_STATUS_PORT_BASE, DEFAULT_STATE_DIR, DEFAULT_TRACKER_PORT, DEFAULT_WEB_PORT } from './constants.js';
+import { DEFAULT_CHAIN_PORT, DEFAULT_SETTLER_PORT, DEFAULT_RELAY_COUNT, DEFAULT_RELAY_STATUS_PORT_BASE, DEFAULT_STATE_DIR, DEFAULT_TRACKER_PORT, DEFAULT_WEB_PORT, SAMPLE_VOD_DURATION_SEC } from './constants.js';
 import { startDevnet, type Devnet } from './devnet.js';
 
 const USAGE = `Usage: npm start -- [options]   (or relaycast-devnet [options])
@@ -11,8 +11,11 @@ Runs a whole Relaycast network on this machine and prints the URL of its page.
   --state-dir DIR          keys, media, databases and logs, reused by the next start (default ${DEFAULT_STATE_DIR})
   --port N                 page, API and origin (default ${DEFAULT_WEB_PORT})
   --tracker-port N         tracker (default ${DEFAULT_TRACKER_PORT})
+  --chain-port N           embedded Solana chain JSON-RPC; its WebSocket uses N + 1 (default ${DEFAULT_CHAIN_PORT})
+  --settler-port N         settlement service (default ${DEFAULT_SETTLER_PORT})
   --relay-status-port N    first relay's status port; relay i uses N + i (default ${DEFAULT_RELAY_STATUS_PORT_BASE})
   --relays N               relays to run, 1-16 (default ${DEFAULT_RELAY_COUNT})
+  --vod-seconds N          length of the sample VOD made on the first start (default ${SAMPLE_VOD_DURATION_SEC})
   --log-level L            this launcher's log level (children log to <state-dir>/logs)
   -h, --help               show this text
 
@@ -36,8 +39,11 @@ async function main(): Promise<void> {
         'state-dir': { type: 'string' },
         port: { type: 'string' },
         'tracker-port': { type: 'string' },
+        'chain-port': { type: 'string' },
+        'settler-port': { type: 'string' },
         'relay-status-port': { type: 'string' },
         relays: { type: 'string' },
+        'vod-seconds': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -69,8 +75,11 @@ async function main(): Promise<void> {
       stateDir: values['state-dir'],
       webPort: int(values.port, '--port'),
       trackerPort: int(values['tracker-port'], '--tracker-port'),
+      chainPort: int(values['chain-port'], '--chain-port'),
+      settlerPort: int(values['settler-port'], '--settler-port'),
       relayStatusPortBase: int(values['relay-status-port'], '--relay-status-port'),
       relays: int(values.relays, '--relays'),
+      vodSeconds: int(values['vod-seconds'], '--vod-seconds'),
       signal: startup.signal,
       logger,
     });

@@ -23,3 +23,15 @@ export const CHILD_STOP_GRACE_MS = 5_000;
 export const NETWORK_SNAPSHOT_MIN_INTERVAL_MS = 500;
 /** Largest body accepted on the API. */
 export const MAX_API_BODY_BYTES = 4 * 1024;
+
+// --- Payments on the embedded chain ---
+
+/** Decimals of the sample token (like USDC). */
+export const SAMPLE_MINT_DECIMALS = 6;
+/** Tokens minted into the treasury on the first start. */
+export const SAMPLE_TREASURY_TOKENS = 1_000_000n;
+/** Price written into grants: 100 tokens per GiB, so a few minutes of video earn visible amounts. */
+export const SAMPLE_PRICE_PER_GIB = 100n * 10n ** 6n;
+/** Relays redeem once they are owed this much (0.001 token), checked every REDEEM_INTERVAL_MS. */
+export const SAMPLE_REDEEM_THRESHOLD = 1_000n;
+export const SAMPLE_REDEEM_INTERVAL_MS = 5_000;

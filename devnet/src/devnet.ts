@@ -5,8 +5,14 @@ import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import { buildBrowser } from '../../player-sdk/scripts/build-browser.js';
 import { startChild, type Child } from './child-process.js';
+import { loadOrCreateSigner } from '@relaycast/contracts-client';
 import {
   CHILD_READY_TIMEOUT_MS,
+  DEFAULT_CHAIN_PORT,
+  DEFAULT_SETTLER_PORT,
+  SAMPLE_PRICE_PER_GIB,
+  SAMPLE_REDEEM_INTERVAL_MS,
+  SAMPLE_REDEEM_THRESHOLD,
   DEFAULT_RELAY_COUNT,
   DEFAULT_RELAY_STATUS_PORT_BASE,
   DEFAULT_STATE_DIR,
@@ -17,6 +23,7 @@ import {
   SAMPLE_VOD_DURATION_SEC,
 } from './constants.js';
 import { NetworkMonitor, type RelaySlot } from './network-monitor.js';
+import { setUpPayments } from './payments-setup.js';
 import { assertPortsFree } from './ports.js';
 import { generateVod, startLiveStream, type LiveStream, type Rendition } from './sample-media.js';
 import { startWebServer, type WebServer } from './web-server.js';
@@ -24,6 +31,8 @@ import { startWebServer, type WebServer } from './web-server.js';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const TRACKER_BIN = join(REPO, 'tracker/bin/relaycast-tracker.js');
 const RELAY_BIN = join(REPO, 'relay/bin/relaycast-relay.js');
+const CHAIN_BIN = join(REPO, 'contracts-client/bin/relaycast-chain.js');
+const SETTLER_BIN = join(REPO, 'contracts-client/bin/relaycast-settler.js');
 
 /** Three renditions, so the player has an ABR ladder to climb. */
 const SAMPLE_RENDITIONS: Rendition[] = [
@@ -39,10 +48,16 @@ export interface DevnetOptions {
   webPort?: number | undefined;
   /** Tracker port. Default: DEFAULT_TRACKER_PORT (8000). */
   trackerPort?: number | undefined;
+  /** Embedded Solana chain (JSON-RPC + WebSocket on port + 1). Default: DEFAULT_CHAIN_PORT (8899). */
+  chainPort?: number | undefined;
+  /** Settlement service port. Default: DEFAULT_SETTLER_PORT (8090). */
+  settlerPort?: number | undefined;
   /** First relay status port (relay i uses base + i). Default: DEFAULT_RELAY_STATUS_PORT_BASE (8101). */
   relayStatusPortBase?: number | undefined;
   /** Relays to run. Default: DEFAULT_RELAY_COUNT (3). */
   relays?: number | undefined;
+  /** Length of the sample VOD generated on the first start. Default: SAMPLE_VOD_DURATION_SEC (60). */
+  vodSeconds?: number | undefined;
   /** Aborts the start-up. Default: none. */
   signal?: AbortSignal | undefined;
   /** Logger of the devnet itself (children log to files under the state directory). Required. */
@@ -69,10 +84,15 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
   const trackerPort = options.trackerPort ?? DEFAULT_TRACKER_PORT;
   const statusBase = options.relayStatusPortBase ?? DEFAULT_RELAY_STATUS_PORT_BASE;
   const relayCount = options.relays ?? DEFAULT_RELAY_COUNT;
+  const chainPort = options.chainPort ?? DEFAULT_CHAIN_PORT;
+  const settlerPort = options.settlerPort ?? DEFAULT_SETTLER_PORT;
   if (!Number.isInteger(relayCount) || relayCount < 1 || relayCount > 16) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'relays must be 1-16');
   await assertPortsFree([
     { name: 'page and origin', port: webPort, flag: '--port' },
     { name: 'tracker', port: trackerPort, flag: '--tracker-port' },
+    { name: 'chain', port: chainPort, flag: '--chain-port' },
+    { name: 'chain websocket', port: chainPort + 1, flag: '--chain-port' },
+    { name: 'settlement service', port: settlerPort, flag: '--settler-port' },
     ...Array.from({ length: relayCount }, (_, i) => ({ name: `relay-${i + 1} status`, port: statusBase + i, flag: '--relay-status-port' })),
   ]);
   const dirs = { media: join(stateDir, 'media'), keys: join(stateDir, 'keys'), logs: join(stateDir, 'logs'), sdk: join(stateDir, 'sdk') };
@@ -93,7 +113,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const vodDir = join(dirs.media, 'vod');
     if (!(await exists(join(vodDir, 'master.m3u8')))) {
       log.info({ dir: vodDir }, 'generating the sample VOD with ffmpeg (first start only)');
-      await generateVod(vodDir, { format: 'ts', durationSec: SAMPLE_VOD_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC, renditions: SAMPLE_RENDITIONS });
+      await generateVod(vodDir, { format: 'ts', durationSec: options.vodSeconds ?? SAMPLE_VOD_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC, renditions: SAMPLE_RENDITIONS });
     }
     live = await startLiveStream(join(dirs.media, 'live'), { durationSec: SAMPLE_LIVE_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC });
     await buildBrowser(dirs.sdk);
@@ -114,6 +134,43 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     children.push(tracker);
     const trackerUrl = `ws://127.0.0.1:${trackerPort}/`;
 
+    // Payments: the embedded chain, the token set-up, the platform's settlement service.
+    const chain = await startChild({
+      name: 'chain',
+      script: CHAIN_BIN,
+      args: ['--port', String(chainPort), '--host', '127.0.0.1', '--state-file', join(stateDir, 'chain-state.json')],
+      logFile: join(dirs.logs, 'chain.log'),
+      ready: (l) => l['msg'] === 'chain listening',
+      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      signal: options.signal,
+    });
+    children.push(chain);
+    const rpcUrl = String(chain.readyLine?.['rpcUrl']);
+    const relayKeys = [];
+    for (let i = 0; i < relayCount; i++) relayKeys.push((await loadOrCreateSigner(join(dirs.keys, `relay-${i + 1}.json`), options.signal)).signer.publicKey);
+    const pay = await setUpPayments({ rpcUrl, keysDir: dirs.keys, stateFile: join(stateDir, 'payments.json'), relayOwners: relayKeys, logger: log, signal: options.signal });
+    const settler = await startChild({
+      name: 'settler',
+      script: SETTLER_BIN,
+      args: [
+        '--treasury-keypair', pay.treasuryKeypairPath,
+        '--mint', pay.mint.mint.toBase58(),
+        '--rpc-url', rpcUrl,
+        '--port', String(settlerPort),
+        '--host', '127.0.0.1',
+        '--db', join(stateDir, 'settler.sqlite'),
+        '--price-per-gib', SAMPLE_PRICE_PER_GIB.toString(),
+        '--allow-origin', web.url.replace(/\/$/, ''),
+      ],
+      logFile: join(dirs.logs, 'settler.log'),
+      ready: (l) => l['msg'] === 'settler listening',
+      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      signal: options.signal,
+    });
+    children.push(settler);
+    const settlerUrl = String(settler.readyLine?.['url']).replace(/\/?$/, '/');
+    monitor.attachChain({ rpcUrl, mint: pay.mint.mint, treasuryTokenAccount: pay.treasuryTokenAccount, decimals: pay.mint.decimals });
+
     for (let i = 0; i < relayCount; i++) {
       const name = `relay-${i + 1}`;
       const statusPort = statusBase + i;
@@ -125,12 +182,17 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
         '--bind-address', '127.0.0.1',
         '--status-port', String(statusPort),
         '--region', 'local',
+        '--accept-payer', `${pay.treasury.toBase58()}=${settlerUrl}`,
+        '--rpc-url', rpcUrl,
+        '--db', join(stateDir, `${name}-receipts.sqlite`),
+        '--redeem-threshold', SAMPLE_REDEEM_THRESHOLD.toString(),
+        '--redeem-interval-ms', String(SAMPLE_REDEEM_INTERVAL_MS),
       ];
       const slot: RelaySlot = {
         name,
         statusUrl: `http://127.0.0.1:${statusPort}/status`,
         child: undefined,
-        relayId: undefined,
+        relayId: relayKeys[i]?.toBase58(),
         start: async () => {
           const child = await startChild({
             name,
@@ -147,7 +209,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       slots.push(slot);
     }
     await Promise.all(slots.map((s) => s.start()));
-    web.setPageConfig({ trackerUrl, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
+    web.setPageConfig({ trackerUrl, grantUrl: `${settlerUrl}v1/grants`, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
     log.info({ url: web.url, relays: slots.map((s) => s.relayId) }, 'relaycast network up');
   } catch (err) {
     await stopAll();

@@ -1,3 +1,5 @@
+import { getAssociatedTokenAddressSync } from '@solana/spl-token';
+import { Connection, PublicKey } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import type { Child } from './child-process.js';
 import { NETWORK_SNAPSHOT_MIN_INTERVAL_MS } from './constants.js';
@@ -32,6 +34,21 @@ export interface RelaySnapshot {
   requests: number;
   cacheHits: number;
   errors: number;
+  /** Receipts and payouts as the relay counts them (token base units as decimal strings). */
+  payments: { receipts: number; earned: string; paid: string; unpaid: string; pending: string } | undefined;
+  /** The relay's token balance on chain, in tokens (decimal string). */
+  balance: string | undefined;
+  /** Its most recent payout transactions (signatures, newest first). */
+  redemptions: string[];
+}
+
+export interface SettlementSnapshot {
+  mint: string;
+  treasuryTokenAccount: string;
+  /** Treasury token balance, in tokens (decimal string). */
+  treasuryBalance: string | undefined;
+  /** Payout transactions of every relay, newest first. */
+  redemptions: { relay: string; signature: string }[];
 }
 
 /** The shape of `GET /api/network` (docs/DEVNET.md). */
@@ -40,6 +57,14 @@ export interface NetworkSnapshot {
   tracker: { up: boolean; viewers: number; swarms: number };
   relays: RelaySnapshot[];
   origin: OriginCounters;
+  settlement: SettlementSnapshot | undefined;
+}
+
+interface ChainView {
+  connection: Connection;
+  mint: PublicKey;
+  treasuryTokenAccount: PublicKey;
+  decimals: number;
 }
 
 interface TrackerStatusBody {
@@ -50,6 +75,7 @@ interface TrackerStatusBody {
 
 interface RelayStatusBody {
   relayId: string;
+  payments?: { receipts: number; earned: string; paid: string; unpaid: string; pending: string };
   registered: boolean;
   bytesServed: number;
   viewers: number;
@@ -71,8 +97,14 @@ async function getJson<T>(url: string): Promise<T | undefined> {
 export class NetworkMonitor {
   readonly origin: OriginCounters = { bytesToViewers: 0, bytesToRelays: 0, requestsFromViewers: 0, requestsFromRelays: 0 };
   private last: { at: number; snapshot: Promise<NetworkSnapshot> } | undefined;
+  private chain: ChainView | undefined;
 
   constructor(private readonly options: { trackerHttpUrl: string; slots: RelaySlot[]; logger: Logger }) {}
+
+  /** From now on snapshots include token balances and payouts read from the chain. */
+  attachChain(view: { rpcUrl: string; mint: PublicKey; treasuryTokenAccount: PublicKey; decimals: number }): void {
+    this.chain = { connection: new Connection(view.rpcUrl, 'confirmed'), mint: view.mint, treasuryTokenAccount: view.treasuryTokenAccount, decimals: view.decimals };
+  }
 
   get slots(): RelaySlot[] {
     return this.options.slots;
@@ -93,6 +125,15 @@ export class NetworkMonitor {
       ...this.options.slots.map((s) => (s.child?.isRunning() === true ? getJson<RelayStatusBody>(s.statusUrl) : Promise.resolve(undefined))),
     ]);
     const health = new Map((tracker?.relays ?? []).map((r) => [r.relayId, r.health]));
+    const chain = this.chain;
+    const onChain = await Promise.all(
+      this.options.slots.map(async (slot, i) => {
+        const relayId = (relays[i] as RelayStatusBody | undefined)?.relayId ?? slot.relayId;
+        if (chain === undefined || relayId === undefined) return { balance: undefined, redemptions: [] as string[] };
+        return this.relayOnChain(chain, new PublicKey(relayId));
+      }),
+    );
+    const treasuryBalance = chain === undefined ? undefined : await this.tokenBalance(chain, chain.treasuryTokenAccount);
     return {
       atMs: Date.now(),
       tracker: { up: tracker !== undefined, viewers: tracker?.viewers ?? 0, swarms: tracker?.swarms ?? 0 },
@@ -110,9 +151,45 @@ export class NetworkMonitor {
           requests: s?.requests ?? 0,
           cacheHits: s?.cacheHits ?? 0,
           errors: s?.errors ?? 0,
+          payments: s?.payments === undefined ? undefined : { receipts: s.payments.receipts, earned: s.payments.earned, paid: s.payments.paid, unpaid: s.payments.unpaid, pending: s.payments.pending },
+          balance: onChain[i]?.balance,
+          redemptions: onChain[i]?.redemptions ?? [],
         };
       }),
       origin: { ...this.origin },
+      settlement:
+        chain === undefined
+          ? undefined
+          : {
+              mint: chain.mint.toBase58(),
+              treasuryTokenAccount: chain.treasuryTokenAccount.toBase58(),
+              treasuryBalance,
+              redemptions: this.options.slots.flatMap((slot, i) => (onChain[i]?.redemptions ?? []).map((signature) => ({ relay: slot.name, signature }))),
+            },
     };
+  }
+
+  private async relayOnChain(chain: ChainView, owner: PublicKey): Promise<{ balance: string | undefined; redemptions: string[] }> {
+    const account = getAssociatedTokenAddressSync(chain.mint, owner);
+    const balance = await this.tokenBalance(chain, account);
+    let redemptions: string[] = [];
+    try {
+      // After its creation (the oldest entry), every transaction on a relay's token account is a
+      // payout; the creation is only in view while the whole history fits the page.
+      const sigs = await chain.connection.getSignaturesForAddress(account, { limit: 11 });
+      const ok = sigs.filter((x) => x.err === null).map((x) => x.signature);
+      redemptions = sigs.length < 11 ? ok.slice(0, -1) : ok.slice(0, 10);
+    } catch {
+      // chain restarting
+    }
+    return { balance, redemptions };
+  }
+
+  private async tokenBalance(chain: ChainView, account: PublicKey): Promise<string | undefined> {
+    try {
+      return (await chain.connection.getTokenAccountBalance(account)).value.uiAmountString ?? undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

@@ -11,6 +11,8 @@ const PUBLIC_DIR = fileURLToPath(new URL('../public/', import.meta.url));
 
 export interface PageConfig {
   trackerUrl: string;
+  /** The settlement service's grant endpoint (the page's SDK asks it for a session grant). */
+  grantUrl?: string | undefined;
   streams: Record<string, string>;
 }
 
