@@ -12,21 +12,36 @@
  * a channel is closed only after an ERROR frame on request id 0 explains why; and the origin never
  * sees a request outside the allowlist, whatever URL, playlist or redirect was involved.
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ErrorCode,
   FrameType,
   decodeFrames,
+  encodeBase58,
   encodeFrame,
   isErrorCode,
   type RelayFrame,
 } from '@relaycast/protocol';
-import { ChannelServer, createOriginSegmentSource, type RelayDataChannel, type SegmentSource } from '@relaycast/relay';
+import { rawPublicKey } from '@relaycast/protocol/node';
+import { ChannelServer, PaymentGate, ReceiptStore, createOriginSegmentSource, type RelayDataChannel, type SegmentSource } from '@relaycast/relay';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withoutStackTraces } from '../protocol/src/test-support.js';
-import { damagedBytesArb, hostileUrlArb, randomFrameBytesArb, requestFrameArb, requestIdArb } from './helpers/fuzz-arbitraries.js';
+import { TestSession, testPayer } from '../relay/src/payments/payment-test-kit.js';
+import {
+  damagedBytesArb,
+  hostileUrlArb,
+  randomFrameBytesArb,
+  requestFrameArb,
+  requestIdArb,
+  signedGrantBytesArb,
+  signedReceiptBytesArb,
+} from './helpers/fuzz-arbitraries.js';
 import { MAX_FUZZ_HEAP_GROWTH_BYTES, fuzzParams, fuzzTimeoutMs, heapProbe } from './helpers/fuzz.js';
 
 /** A data channel held in memory: what the relay sends is decoded and kept; the network drains at once. */
@@ -69,6 +84,26 @@ class MemoryChannel implements RelayDataChannel {
   deliver(bytes: Uint8Array): void {
     this.messageCb?.(bytes);
   }
+}
+
+/**
+ * What the relay sent on one channel: decodable frames of the relay-to-viewer kinds, errors with
+ * known, non-internal codes, and, when it closed the channel, an ERROR on request id 0 last.
+ * Returns true when the channel was closed for a violation.
+ */
+function checkChannel(channel: MemoryChannel, sessionOpen: boolean): boolean {
+  for (const f of channel.sent) {
+    if (f instanceof Error) throw new Error(`relay sent an undecodable frame: ${f.message}`);
+    expect([FrameType.RESPONSE, FrameType.DATA, FrameType.END, FrameType.ABSENT, FrameType.ERROR]).toContain(f.type);
+    if (f.type === FrameType.ERROR) {
+      expect(isErrorCode(f.code), f.code).toBe(true);
+      expect(f.code).not.toBe(ErrorCode.INTERNAL);
+    }
+  }
+  if (channel.closedAt === undefined && sessionOpen) return false;
+  const last = channel.sent.at(-1);
+  expect(last !== undefined && !(last instanceof Error) && last.type === FrameType.ERROR && last.requestId === 0).toBe(true);
+  return true;
 }
 
 interface SeenRequest {
@@ -158,20 +193,7 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
         for (const m of messages) channel.deliver(m);
         // The channel server owns its requests; wait until it finished (or dropped) every one.
         await server.drain(AbortSignal.timeout(10_000));
-        for (const f of channel.sent) {
-          if (f instanceof Error) throw new Error(`relay sent an undecodable frame: ${f.message}`);
-          expect([FrameType.RESPONSE, FrameType.DATA, FrameType.END, FrameType.ABSENT, FrameType.ERROR]).toContain(f.type);
-          if (f.type === FrameType.ERROR) {
-            expect(isErrorCode(f.code), f.code).toBe(true);
-            expect(f.code).not.toBe(ErrorCode.INTERNAL);
-          }
-        }
-        if (channel.closedAt !== undefined || !session.isOpen) {
-          // Closed for a violation: the last frame sent explains it on request id 0.
-          violations++;
-          const last = channel.sent.at(-1);
-          expect(last !== undefined && !(last instanceof Error) && last.type === FrameType.ERROR && last.requestId === 0).toBe(true);
-        }
+        if (checkChannel(channel, session.isOpen)) violations++;
         answered += channel.sent.length;
         session.close();
         checkOriginSawOnlyAllowed();
@@ -190,4 +212,85 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
     expect(violations).toBeGreaterThan(0);
     expect(answered).toBeGreaterThan(0);
   }, fuzzTimeoutMs(10_000));
+  it('with payments: grants, receipts and damaged payment frames get typed answers, and memory stays bounded', async () => {
+    // A paid relay: the payment gate (grant and receipt checks, credit limit, SQLite receipt store)
+    // sits between the channel and the origin side.
+    const relayKey = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
+    const dir = await mkdtemp(join(tmpdir(), 'rc-fuzz-pay-'));
+    const store = ReceiptStore.open({ path: join(dir, 'receipts.sqlite'), relayId: encodeBase58(relayKey) }, relayKey);
+    const payer = testPayer();
+    const stranger = testPayer();
+    const gate = new PaymentGate({ relayKey, acceptedPayers: [payer.id], store, paymentFramesPerSec: 1_000_000, paymentFrameBurst: 1_000_000 });
+    const paid = new ChannelServer({ source, payments: gate });
+    // Honest sessions, one of a payer the relay does not accept, an expired one and one scoped elsewhere.
+    const sessions = [
+      ...Array.from({ length: 6 }, () => new TestSession(payer, { scope: prefix })),
+      new TestSession(stranger, { scope: prefix }),
+      new TestSession(payer, { scope: prefix, expiresAtMs: Date.now() - 1 }),
+      new TestSession(payer),
+    ];
+    const otherRelay = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
+    type Action =
+      | { kind: 'grant'; session: number }
+      | { kind: 'receipt'; session: number; bytes: number; tamper: 'none' | 'relay' | 'amount' | 'sequence' | 'signer' }
+      | { kind: 'raw'; frame: Uint8Array };
+    const payment = (frameBytes: Uint8Array, type: number): Uint8Array =>
+      encodeFrame(type === FrameType.GRANT ? { type: FrameType.GRANT, requestId: 0, signedGrant: frameBytes } : { type: FrameType.RECEIPT, requestId: 0, signedReceipt: frameBytes });
+    const actionArb: fc.Arbitrary<Action> = fc.oneof(
+      fc.record({ kind: fc.constant('grant' as const), session: fc.nat({ max: sessions.length - 1 }) }),
+      fc.record({
+        kind: fc.constant('receipt' as const),
+        session: fc.nat({ max: sessions.length - 1 }),
+        bytes: fc.oneof(fc.nat({ max: 64 * 1024 * 1024 }), fc.maxSafeNat()),
+        tamper: fc.constantFrom('none', 'none', 'relay', 'amount', 'sequence', 'signer'),
+      }),
+      fc.record({
+        kind: fc.constant('raw' as const),
+        frame: damagedBytesArb(fc.oneof(signedGrantBytesArb.map((b) => payment(b, FrameType.GRANT)), signedReceiptBytesArb.map((b) => payment(b, FrameType.RECEIPT)))),
+      }),
+    );
+    const request = requestFrameArb(urlArb()).map((f) => encodeFrame(f) as Uint8Array);
+    const step = fc.oneof({ weight: 3, arbitrary: actionArb }, { weight: 2, arbitrary: request.map((frame): Action => ({ kind: 'raw', frame })) });
+    const heap = heapProbe();
+    let violations = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 5 }), async (steps) => {
+          const channel = new MemoryChannel();
+          const session = paid.serve(channel);
+          for (const a of steps) {
+            if (a.kind === 'raw') channel.deliver(a.frame);
+            else if (a.kind === 'grant') channel.deliver(payment((sessions[a.session] as TestSession).signedGrant(), FrameType.GRANT));
+            else {
+              const ts = sessions[a.session] as TestSession;
+              const over =
+                a.tamper === 'relay' ? { relay: otherRelay }
+                : a.tamper === 'amount' ? { cumulativeAmount: BigInt(a.bytes) + 1n }
+                : a.tamper === 'sequence' ? { sequence: 0 }
+                : {};
+              const signer = a.tamper === 'signer' ? (sessions[(a.session + 1) % sessions.length] as TestSession).key : ts.key;
+              channel.deliver(payment(ts.signedReceipt(relayKey, a.bytes, over, signer), FrameType.RECEIPT));
+            }
+          }
+          await paid.drain(AbortSignal.timeout(10_000));
+          if (checkChannel(channel, session.isOpen)) violations++;
+          session.close();
+          checkOriginSawOnlyAllowed();
+          heap.tick();
+        }),
+        fuzzParams(),
+      );
+      const stats = gate.stats();
+      expect(stats.grantsAccepted).toBeGreaterThan(0);
+      expect(stats.receiptsAccepted).toBeGreaterThan(0);
+      expect(Object.keys(stats.refusedByCode).every((code) => isErrorCode(code) && code !== ErrorCode.INTERNAL)).toBe(true);
+      expect(violations).toBeGreaterThan(0);
+      expect(paid.stats()).toMatchObject({ channels: 0, activeRequests: 0 });
+      expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+    } finally {
+      paid.close();
+      store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, fuzzTimeoutMs(20_000));
 });
