@@ -294,4 +294,41 @@ describe('relay payments against the real settler and embedded chain', () => {
     expect((await two.redeemer().redeem(AbortSignal.timeout(60_000))).amount).toBe('0');
     two.store.close();
   });
+
+  it('redeems on its own once owed passes --redeem-threshold, and shows it on /status', { timeout: 180_000 }, async () => {
+    const keypair = join(dir, 'relay-auto', 'relay.json');
+    await mkdir(join(dir, 'relay-auto'));
+    const id = await setUpRelayWallet(setup, keypair);
+    const statusPort = await freePort();
+    const relay = await startRelayProcess(tracker, {
+      keypair,
+      allowOrigin: [scope],
+      extra: [
+        '--accept-payer', `${settler.payer}=${settler.url}`,
+        '--rpc-url', setup.rpcUrl,
+        '--redeem-threshold', String(SEG_BYTES + 1),
+        '--redeem-interval-ms', '300',
+        '--status-port', String(statusPort),
+      ],
+    });
+    const v = new PayingViewer(await openRawChannel(tracker.url, swarmIdFromUrl(`${scope}index.m3u8`), relay.relayId));
+    await v.obtainGrant(settler.url, scope);
+    expect((await v.fetch(segUrl)).type).toBe(FrameType.END);
+    v.sendReceipt(id);
+    await waitFor('the first receipt', async () => (await receiptsAccepted(statusPort)) === 1 || undefined);
+    // Below the threshold: nothing is redeemed.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await tokenBalance(setup, id)).toBe(0n);
+    expect((await v.fetch(segUrl)).type).toBe(FrameType.END);
+    const owed = v.sendReceipt(id);
+    await waitFor('the automatic payout', async () => (await tokenBalance(setup, id)) === owed || undefined, 60_000, 500);
+    const status = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { payments: Record<string, unknown> };
+    expect(status.payments).toMatchObject({ receipts: 1, earned: owed.toString(), paid: owed.toString(), unpaid: '0', pending: '0' });
+    v.channel.close();
+    await relay.stop();
+    // The default database sits beside the keypair.
+    const store = ReceiptStore.open({ path: join(dir, 'relay-auto', 'relay-receipts.sqlite'), relayId: id }, decodeBase58(id));
+    expect(store.paidToDate(settler.payer)).toBe(owed);
+    store.close();
+  });
 });

@@ -45,9 +45,16 @@ async function waitForLog(proc: Proc, msg: string, what: string): Promise<Record
 
 /** `slotMs` short makes blockhashes expire quickly (150 slots), for tests of expired payouts. */
 export async function startChainProcess(slotMs = 400): Promise<{ proc: Proc; rpcUrl: string }> {
-  const proc = startProcess('chain', CHAIN_BIN, ['--port', '0', '--slot-ms', String(slotMs), '--log-level', 'info']);
-  const line = await waitForLog(proc, 'chain listening', 'the chain to listen');
-  return { proc, rpcUrl: line['rpcUrl'] as string };
+  // The chain needs two adjacent free ports; on a busy machine its search can lose a race: try again.
+  for (let attempt = 1; ; attempt++) {
+    const proc = startProcess('chain', CHAIN_BIN, ['--port', '0', '--slot-ms', String(slotMs), '--log-level', 'info']);
+    try {
+      const line = await waitForLog(proc, 'chain listening', 'the chain to listen');
+      return { proc, rpcUrl: line['rpcUrl'] as string };
+    } catch (err) {
+      if (attempt >= 5 || !proc.output().includes('RC_ERR_CHAIN_LISTEN_FAILED')) throw err;
+    }
+  }
 }
 
 /** Runs `relaycast-solana <args> --url <rpcUrl> --keypair <payer> --json` and returns its JSON. */
