@@ -229,6 +229,10 @@ describe('ChannelServer without a payment gate (free relay)', () => {
       v.send({ type: FrameType.REQUEST, requestId: 1, url: SEG });
       expect((await v.complete(1)).at(-1)?.type).toBe(FrameType.END);
       expect(channelErrors(v)).toEqual([]);
+      // Payment frames always use request id 0; anything else breaks the protocol.
+      v.send({ type: FrameType.RECEIPT, requestId: 7, signedReceipt: session.signedReceipt(relayKey, 20) });
+      expect(await nthChannelError(v, 1)).toBe(ErrorCode.FRAME_FIELD);
+      await withTimeout(v.closed, 15_000, 'the channel to close');
       pair.viewer.close();
     } finally {
       server.close();
