@@ -43,9 +43,14 @@ interface GroupFigures extends Record<string, number> {
   viewersWithRebuffer: number;
   rebufferMsTotal: number;
   failedLoads: number;
+  /** Join to the first relay data channel open (relay-assisted group only; NaN otherwise). */
+  firstRelayP50Ms: number;
+  firstRelayP95Ms: number;
 }
 
-function figures(results: PlayerResult[], warmupEndsAt: number): GroupFigures {
+type ViewerResult = PlayerResult & { firstRelayMs: number };
+
+function figures(results: ViewerResult[], warmupEndsAt: number): GroupFigures {
   let relay = 0;
   let origin = 0;
   let relayLate = 0;
@@ -70,6 +75,8 @@ function figures(results: PlayerResult[], warmupEndsAt: number): GroupFigures {
     viewersWithRebuffer: results.filter((r) => r.rebuffers > 0).length,
     rebufferMsTotal: results.reduce((s, r) => s + r.rebufferMs, 0),
     failedLoads: results.reduce((s, r) => s + r.failedLoads, 0),
+    firstRelayP50Ms: quantile(results.map((r) => r.firstRelayMs).filter((n) => !Number.isNaN(n)), 0.5),
+    firstRelayP95Ms: quantile(results.map((r) => r.firstRelayMs).filter((n) => !Number.isNaN(n)), 0.95),
   };
 }
 
@@ -113,19 +120,27 @@ try {
   for (let run = 0; run < flags.runs; run++) {
     const t0 = performance.now();
     const groups = !flags['skip-origin-only'] ? (['relay', 'origin'] as const) : (['relay'] as const);
-    const results: Record<string, Promise<PlayerResult>[]> = { relay: [], origin: [] };
+    const results: Record<string, Promise<ViewerResult>[]> = { relay: [], origin: [] };
     for (let i = 0; i < flags.viewers; i++) {
       const arriveAt = t0 + (i * flags['join-sec'] * 1000) / flags.viewers;
       for (const group of groups) {
-        (results[group] as Promise<PlayerResult>[]).push(
+        (results[group] as Promise<ViewerResult>[]).push(
           (async () => {
             await new Promise((r) => setTimeout(r, Math.max(0, arriveAt - performance.now())));
             const joinedAt = performance.now();
             const client = group === 'relay' ? nodeClient({ trackerUrl: tracker.url, swarmId }) : nodeClient({ swarmId });
+            // Where startup time goes: how long the first relay connection takes.
+            let firstRelayMs = Number.NaN;
+            const onRelay = (): void => {
+              firstRelayMs = performance.now() - joinedAt;
+              client.off('relay-connected', onRelay);
+            };
+            client.on('relay-connected', onRelay);
             // Like a page load: the client starts while the player already asks for segments.
             void client.start().catch(() => undefined);
             try {
-              return await playLive({ client, mediaUrl }, joinedAt, AbortSignal.timeout(flags['watch-sec'] * 1000));
+              const played = await playLive({ client, mediaUrl }, joinedAt, AbortSignal.timeout(flags['watch-sec'] * 1000));
+              return { ...played, firstRelayMs };
             } finally {
               await client.close();
             }
@@ -134,8 +149,8 @@ try {
       }
     }
     const warmupEndsAt = t0 + flags['join-sec'] * 1000;
-    const relayFigures = figures(await Promise.all(results['relay'] as Promise<PlayerResult>[]), warmupEndsAt);
-    const originFigures = !flags['skip-origin-only'] ? figures(await Promise.all(results['origin'] as Promise<PlayerResult>[]), warmupEndsAt) : undefined;
+    const relayFigures = figures(await Promise.all(results['relay'] as Promise<ViewerResult>[]), warmupEndsAt);
+    const originFigures = !flags['skip-origin-only'] ? figures(await Promise.all(results['origin'] as Promise<ViewerResult>[]), warmupEndsAt) : undefined;
     perRun.push(originFigures === undefined ? { relay: relayFigures } : { relay: relayFigures, origin: originFigures });
     progress(
       BENCH,
