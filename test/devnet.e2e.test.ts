@@ -19,10 +19,14 @@ interface NetworkRelay {
   up: boolean;
   registered: boolean;
   bytesServed: number;
+  balance: string | undefined;
+  redemptions: string[];
+  payments: { receipts: number; paid: string } | undefined;
 }
 interface Network {
   relays: NetworkRelay[];
   origin: { bytesToViewers: number; bytesToRelays: number };
+  settlement: { treasuryBalance: string | undefined; redemptions: { relay: string; signature: string }[] } | undefined;
 }
 
 async function freePorts(n: number): Promise<number[]> {
@@ -107,7 +111,7 @@ describe('npm start', () => {
     let out = '';
     const child = spawn(
       'npm',
-      ['start', '--', '--state-dir', stateDir, '--port', String(web), '--tracker-port', String(tracker), '--relay-status-port', String(status), '--vod-seconds', '20'],
+      ['start', '--', '--state-dir', stateDir, '--port', String(web), '--tracker-port', String(tracker), '--relay-status-port', String(status), '--vod-seconds', '40'],
       { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -180,11 +184,26 @@ describe('npm start', () => {
       // Restart it from the page: it comes back into the shortlist.
       await page.click(`#relays tr[data-relay="${victim.name}"] button[data-action="restart"]`);
       await waitFor('the restarted relay to be handed out again', async () => ((await rawJoin(`ws://127.0.0.1:${ports[1]}/`, swarm)).some((r) => r.relayId === victim.relayId) ? true : undefined), 30_000, 500);
-      expect((await network(first.url)).relays.find((r) => r.name === victim.name)?.up).toBe(true);
+      await waitFor('the restarted relay up in /api/network', async () => ((await network(first.url)).relays.find((r) => r.name === victim.name)?.up === true ? true : undefined), 15_000, 500);
+
+      // Relays redeem the page's receipts on the embedded chain: a confirmed payout, a balance above
+      // zero, in the API and on the page.
+      const paid = await waitFor('a confirmed redemption', async () => {
+        const n = await network(first.url);
+        const r = n.relays.find((x) => x.redemptions.length > 0 && Number(x.balance ?? '0') > 0);
+        return r === undefined ? undefined : { relay: r, net: n };
+      }, 60_000, 1_000);
+      expect(paid.net.settlement?.redemptions.map((x) => x.signature)).toContain(paid.relay.redemptions[0]);
+      expect(Number(paid.net.settlement?.treasuryBalance)).toBeLessThan(1_000_000);
+      expect(BigInt(paid.relay.payments?.paid ?? '0')).toBeGreaterThan(0n);
+      await page.waitForSelector(`#redemptions li[data-relay="${paid.relay.name}"]`, { timeout: 10_000 });
+      const shown = await page.textContent(`#relays tr[data-relay="${paid.relay.name}"]`);
+      expect(shown).toContain(paid.relay.balance as string);
+      await page.screenshot({ path: join(ARTIFACTS, 'devnet-page-paid.png') });
     } finally {
       await page.close();
+      if (first.child.exitCode === null && first.child.signalCode === null) await ctrlC(first);
     }
-    await ctrlC(first);
 
     // A second start reuses the keys and the media: same relay ids, no new VOD.
     const keysBefore = (await readdir(join(stateDir, 'keys'))).sort();
