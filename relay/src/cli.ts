@@ -18,7 +18,8 @@ const USAGE = `Usage: relaycast-relay start [options]
   --config FILE                   JSON file with the same settings in camelCase
                                   (tracker, allowOrigin [array], keypair, region, capacity,
                                   pricePerGib, cacheMaxBytes, bindAddress, rtcPort, statusPort,
-                                  maxUploadBytesPerSec, logLevel); flags override it
+                                  maxUploadBytesPerSec, logLevel, acceptPayer [array], rpcUrl, db,
+                                  creditLimitBytes, redeemThreshold, redeemIntervalMs); flags override it
   --region R                      region label advertised to the tracker ([a-z0-9-], <= 32)
   --capacity N                    concurrent viewers advertised (default 100)
   --price-per-gib N               advertised price, token base units per GiB (default 0)

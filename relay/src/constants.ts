@@ -126,5 +126,7 @@ export const DEFAULT_REDEEM_RETRY_MIN_MS = 500;
 export const DEFAULT_REDEEM_RETRY_MAX_MS = 10_000;
 /** Poll interval while waiting for a payout to confirm. */
 export const PAYOUT_CONFIRM_POLL_MS = 400;
+/** Longest wait for one payout to confirm or expire; past it the payout stays recorded as pending and the next redemption resumes it. */
+export const DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS = 120_000;
 /** A submitted payout is re-sent this often while it is neither confirmed nor expired. */
 export const PAYOUT_RESEND_MS = 2_000;

@@ -3,6 +3,7 @@ import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import {
+  DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS,
   DEFAULT_REDEEM_ATTEMPTS,
   DEFAULT_REDEEM_RETRY_MAX_MS,
   DEFAULT_REDEEM_RETRY_MIN_MS,
@@ -36,6 +37,8 @@ export interface RedeemerOptions {
   retryMinMs?: number | undefined;
   /** Longest retry delay. Default: DEFAULT_REDEEM_RETRY_MAX_MS (10 s). */
   retryMaxMs?: number | undefined;
+  /** Longest wait for one payout to confirm or expire (a stalled chain). Default: DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS (120 s). */
+  confirmTimeoutMs?: number | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;
 }
@@ -224,8 +227,12 @@ export class Redeemer {
    */
   private async settle(p: PayoutRecord, signal: AbortSignal): Promise<Settled> {
     let lastSend = 0;
+    const deadline = Date.now() + (this.options.confirmTimeoutMs ?? DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS);
     for (;;) {
       throwIfAborted(signal);
+      if (Date.now() > deadline) {
+        throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, `payout ${p.signature} neither confirmed nor expired in time; it stays pending and is resumed next time`);
+      }
       const status = await this.retry('signature status', signal, (s) =>
         this.rpc(s, () => this.connection.getSignatureStatuses([p.signature], { searchTransactionHistory: true })),
       );
