@@ -1,16 +1,26 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
- * Plain JSON HTTP endpoints beside the WebSocket: `/healthz` for load balancers, `/status` for
- * people and scripts. Unknown paths are 404 whatever the method; known paths accept GET and HEAD.
+ * Plain HTTP endpoints beside the WebSocket: `/healthz` for load balancers, `/status` (JSON) for
+ * people and scripts, `/metrics` for Prometheus. Unknown paths are 404 whatever the method; known
+ * paths accept GET and HEAD.
  */
-export function handleHttp(req: IncomingMessage, res: ServerResponse, status: () => unknown): void {
+export function handleHttp(req: IncomingMessage, res: ServerResponse, status: () => unknown, metrics?: () => Promise<string>): void {
   const path = (req.url ?? '/').split('?')[0];
-  const known = path === '/healthz' || path === '/status';
+  const known = path === '/healthz' || path === '/status' || (path === '/metrics' && metrics !== undefined);
   if (!known) return send(res, 404, { error: 'not found' });
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     return send(res, 405, { error: 'method not allowed' });
+  }
+  if (path === '/metrics' && metrics !== undefined) {
+    metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }).end(text);
+      },
+      () => send(res, 500, { error: 'metrics unavailable' }),
+    );
+    return;
   }
   send(res, 200, path === '/healthz' ? { ok: true } : status());
 }

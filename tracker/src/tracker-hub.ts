@@ -33,6 +33,7 @@ import {
 import { TokenBucket } from './rate-limiter.js';
 import { RelayRegistry, type RegisteredRelay } from './relay-registry.js';
 import { ReputationBook } from './reputation.js';
+import type { TrackerMetrics } from './tracker-metrics.js';
 import { rankRelays } from './selection.js';
 import { SwarmRegistry } from './swarm-registry.js';
 import type { ResolvedTrackerOptions } from './tracker-options.js';
@@ -119,6 +120,8 @@ export class TrackerHub {
   private readonly relays = new RelayRegistry();
   private readonly swarms: SwarmRegistry;
   private readonly reputation: ReputationBook;
+  /** Counters for `/metrics`; set by the server. */
+  metrics: TrackerMetrics | undefined;
 
   constructor(
     private readonly options: ResolvedTrackerOptions,
@@ -247,6 +250,7 @@ export class TrackerHub {
   }
 
   private sendError(conn: Connection, err: RelaycastError, ref?: string): void {
+    this.metrics?.errors.inc({ code: err.code });
     this.send(conn, { type: 'error', code: err.code, message: truncateUtf8(err.message, MAX_ERROR_MESSAGE_BYTES), ref });
   }
 
@@ -282,6 +286,7 @@ export class TrackerHub {
       if (isBinary) throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'tracker messages are JSON text frames');
       const msg = decodeTrackerClientMessage(data);
       ref = msg.type;
+      this.metrics?.messages.inc({ type: msg.type });
       switch (msg.type) {
         case 'register':
           return this.onRegister(conn, msg);
@@ -381,6 +386,7 @@ export class TrackerHub {
     while (conn.assigned.size > maxAssignedRelaysPerViewer) {
       conn.assigned.delete(conn.assigned.values().next().value as string);
     }
+    this.metrics?.shortlists.inc();
     this.send(conn, { type: 'shortlist', swarmId: msg.swarmId, relays: ranked.map((r) => ({ relayId: r.relayId, region: r.region })) });
   }
 
@@ -392,6 +398,7 @@ export class TrackerHub {
     if (conn.role !== 'viewer') throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'only viewers report relays');
     if (!conn.assigned.has(msg.relayId)) throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'that relay was not handed to this viewer');
     const outcome = this.reputation.report(msg.relayId, conn.peerId);
+    this.metrics?.reports.inc({ outcome });
     const health = this.reputation.health(msg.relayId);
     this.log.warn(
       { relayId: msg.relayId, viewer: conn.peerId, url: msg.url, expectedSha256: msg.expectedSha256, receivedSha256: msg.receivedSha256, outcome, health },
@@ -423,6 +430,7 @@ export class TrackerHub {
       throw new RelaycastError(ErrorCode.SIGNAL_NOT_ALLOWED, 'join a swarm or register before signaling');
     }
     if (target === undefined) throw new RelaycastError(ErrorCode.PEER_UNKNOWN, 'signaling target is not connected');
+    this.metrics?.signalsForwarded.inc();
     this.send(target, { type: 'signal', from, connectionId: msg.connectionId, signal: msg.signal });
   }
 }

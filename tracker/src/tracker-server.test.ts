@@ -510,6 +510,34 @@ describe('HTTP', () => {
     expect((await fetch(`${t.httpUrl}/`)).status).toBe(404);
     expect((await fetch(`${t.httpUrl}/status`, { method: 'POST' })).status).toBe(405);
   });
+
+  it('serves Prometheus metrics that follow what happened', async () => {
+    const t = await start();
+    const r = await relay(t);
+    const v = await viewer(t);
+    v.send({ type: 'join', swarmId: SWARM });
+    await v.next('shortlist');
+    v.send(offer(r.key.relayId));
+    await r.next('signal');
+    v.send({ type: 'nonsense' });
+    await v.next('error');
+    const res = await fetch(`${t.httpUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    const value = (line: string): number | undefined => {
+      const m = new RegExp(`^${line.replace(/[{}"]/g, (c) => `\\${c}`)} (\\S+)$`, 'm').exec(text);
+      return m === null ? undefined : Number(m[1]);
+    };
+    expect(value('relaycast_tracker_relays')).toBe(1);
+    expect(value('relaycast_tracker_viewers')).toBe(1);
+    expect(value('relaycast_tracker_connections')).toBe(2);
+    expect(value('relaycast_tracker_messages_total{type="join"}')).toBe(1);
+    expect(value('relaycast_tracker_messages_total{type="register"}')).toBe(1);
+    expect(value('relaycast_tracker_shortlists_total')).toBe(1);
+    expect(value('relaycast_tracker_signals_forwarded_total')).toBe(1);
+    expect(value('relaycast_tracker_errors_total{code="RC_ERR_MESSAGE_TYPE"}')).toBe(1);
+  });
 });
 
 describe('lifecycle and options', () => {

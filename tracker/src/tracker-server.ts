@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { CLOSE_GOING_AWAY } from './constants.js';
 import { handleHttp } from './http-routes.js';
+import { TrackerMetrics } from './tracker-metrics.js';
 import { TrackerHub, type TrackerStatus } from './tracker-hub.js';
 import { resolveTrackerOptions, type TrackerOptions } from './tracker-options.js';
 
@@ -72,8 +73,10 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
   const resolved = resolveTrackerOptions(options);
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'tracker' });
   const hub = new TrackerHub(resolved, log);
+  const metrics = new TrackerMetrics(() => hub.status());
+  hub.metrics = metrics;
 
-  const http: Server = createServer((req, res) => handleHttp(req, res, () => hub.status()));
+  const http: Server = createServer((req, res) => handleHttp(req, res, () => hub.status(), () => metrics.text()));
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: resolved.limits.hardMaxPayloadBytes,
