@@ -186,6 +186,13 @@ describe('relay payments against the real settler and embedded chain', () => {
     b.channel.close();
     await relay.stop('SIGKILL');
 
+    // Restarted on the same database, the relay still holds both receipts, unpaid.
+    const restartedPort = await freePort();
+    const restarted = await startPaidRelay(restartedPort);
+    const status = (await (await fetch(`http://127.0.0.1:${restartedPort}/status`)).json()) as { payments: Record<string, unknown> };
+    expect(status.payments).toMatchObject({ receipts: 2, earned: owed.toString(), unpaid: owed.toString(), paid: '0' });
+    await restarted.stop();
+
     const before = await tokenBalance(setup, relayId);
     const first = await relayRedeem(redeemArgs(settler.url));
     expect(first.code, first.stderr).toBe(0);
