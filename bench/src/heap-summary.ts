@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 
 interface Snapshot {
   snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]]; edge_fields: string[] } };
@@ -17,7 +18,7 @@ interface Snapshot {
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'owners-of': { type: 'string' } } });
 const file = positionals[0];
-if (file === undefined) throw new Error('usage: heap-summary.ts <file.heapsnapshot> [--top N] [--owners-of "array (object properties)"]');
+if (file === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'usage: heap-summary.ts <file.heapsnapshot> [--top N] [--owners-of "array (object properties)"]');
 const snap = JSON.parse(await readFile(file, 'utf8')) as Snapshot;
 const fields = snap.snapshot.meta.node_fields;
 const types = snap.snapshot.meta.node_types[0];

@@ -6,7 +6,7 @@
  * relays (overall and after the join window), startup time and rebuffers for both groups.
  */
 import { join } from 'node:path';
-import { swarmIdFromUrl } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, swarmIdFromUrl } from '@relaycast/protocol';
 import { startTracker } from '@relaycast/tracker';
 import { variantUrls } from '../../test/helpers/hls.js';
 import { startLiveStream } from '../../test/helpers/media.js';
@@ -96,11 +96,11 @@ try {
     const res = await fetch(mediaUrl).catch(() => undefined);
     const text = res?.ok === true ? await res.text() : '';
     if ((text.match(/#EXTINF/g) ?? []).length >= 4) break;
-    if (i > 300) throw new Error('live stream did not start');
+    if (i > 300) throw new RelaycastError(ErrorCode.TIMEOUT, 'live stream did not start');
     await new Promise((r) => setTimeout(r, 200));
   }
   const variants = variantUrls(await (await fetch(masterUrl)).text(), masterUrl);
-  if (!variants.includes(mediaUrl)) throw new Error(`master playlist does not name ${mediaUrl}`);
+  if (!variants.includes(mediaUrl)) throw new RelaycastError(ErrorCode.PLAYLIST_INVALID, `master playlist does not name ${mediaUrl}`);
   const tracker = await startTracker({ host: '127.0.0.1', port: 0 });
   stoppers.push(() => tracker.close());
   const relays: Worker<RelayWorkerInfo>[] = [];

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 
 interface ProfileNode {
   id: number;
@@ -21,7 +22,7 @@ interface Profile {
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
 const file = positionals[0];
-if (file === undefined) throw new Error('usage: profile-summary.ts <file.cpuprofile> [--top N]');
+if (file === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'usage: profile-summary.ts <file.cpuprofile> [--top N]');
 const profile = JSON.parse(await readFile(file, 'utf8')) as Profile;
 const top = Number(values.top);
 

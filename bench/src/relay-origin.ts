@@ -5,7 +5,7 @@
  * from the origin, same run, same origin.
  */
 import { join } from 'node:path';
-import { swarmIdFromUrl } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, swarmIdFromUrl } from '@relaycast/protocol';
 import { startTracker } from '@relaycast/tracker';
 import { startOrigin } from '../../test/helpers/origin-server.js';
 import { parseFlags } from './lib/cli-flags.js';
@@ -71,7 +71,7 @@ try {
   await Promise.all(direct.map((v) => v.fetch('warm/seg0000.ts').catch(() => undefined)));
 
   const check = (got: Fetched[]): void => {
-    for (const g of got) if (g.bytes !== segmentBytes) throw new Error(`got ${g.bytes} bytes of ${segmentBytes}`);
+    for (const g of got) if (g.bytes !== segmentBytes) throw new RelaycastError(ErrorCode.INTERNAL, `got ${g.bytes} bytes of ${segmentBytes}`);
   };
   const perRun: RunFigures[] = [];
   const originRequests: number[] = [];

@@ -5,7 +5,7 @@
  * process, so its CPU per MB is its own; the viewers share this process.
  */
 import { join } from 'node:path';
-import { swarmIdFromUrl } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, swarmIdFromUrl } from '@relaycast/protocol';
 import { startTracker } from '@relaycast/tracker';
 import { startOrigin } from '../../test/helpers/origin-server.js';
 import { parseFlags } from './lib/cli-flags.js';
@@ -129,7 +129,7 @@ try {
       viewers.map(async (v, i) => {
         for (let j = 0; j < perViewer; j++) {
           const got = await v.fetch(names[(i + j) % names.length] as string);
-          if (got.bytes !== segmentBytes) throw new Error(`${mode}: got ${got.bytes} bytes of ${segmentBytes}`);
+          if (got.bytes !== segmentBytes) throw new RelaycastError(ErrorCode.INTERNAL, `${mode}: got ${got.bytes} bytes of ${segmentBytes}`);
           bytes += got.bytes;
           times.push(got.totalMs);
         }

@@ -132,15 +132,16 @@ const ratios =
       }
     : undefined;
 const ahead = ratios !== undefined && ratios.joinsRelaycastOverBittorrent >= 1 && ratios.signalsRelaycastOverBittorrent >= 1;
+const memoryAhead = ratios !== undefined && ratios.rssRelaycastOverBittorrent <= 1;
 report(
   BENCH,
-  { config: flags, medians, ratios, target: { aheadOfBittorrentTracker: true, met: ahead }, runs: perRun },
+  { config: flags, medians, ratios, target: { aheadOfBittorrentTracker: true, met: ahead, throughputAhead: ahead, memoryAhead }, runs: perRun },
   impls
     .map((impl) => {
       const m = medians[impl] as RunFigures;
       return `${impl} ${round(m.joinsPerSec, 0)} joins/s, ${round(m.signalMessagesForwardedPerSec, 0)} signals/s, ${round(m.rssMiBPer10kViewers, 1)} MiB RSS/10k viewers`;
     })
-    .join('; ') + (ratios === undefined ? '' : ` (relaycast/bittorrent: joins ${ratios.joinsRelaycastOverBittorrent}x, signals ${ratios.signalsRelaycastOverBittorrent}x, RSS ${ratios.rssRelaycastOverBittorrent}x; target ahead: ${ahead ? 'met' : 'MISSED'})`),
+    .join('; ') + (ratios === undefined ? '' : ` (relaycast/bittorrent: joins ${ratios.joinsRelaycastOverBittorrent}x, signals ${ratios.signalsRelaycastOverBittorrent}x, RSS ${ratios.rssRelaycastOverBittorrent}x; target ahead: ${ahead ? 'met' : 'MISSED'} on throughput, memory ${memoryAhead ? 'ahead' : 'behind'})`),
 );
 
 exitBench();

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 
 export type FlagSpec = Record<string, { default: number | string | boolean | number[]; help: string }>;
 export type FlagValues<S extends FlagSpec> = { [K in keyof S]: S[K]['default'] extends number[] ? number[] : S[K]['default'] extends number ? number : S[K]['default'] extends boolean ? boolean : string };
@@ -25,7 +26,7 @@ export function parseFlags<S extends FlagSpec>(bench: string, spec: S, argv: str
       out[name] = raw;
     } else if (typeof s.default === 'number' || Array.isArray(s.default)) {
       const nums = String(raw).split(',').map(Number);
-      if (nums.some((n) => !Number.isFinite(n) || n < 0)) throw new Error(`--${name} must be ${Array.isArray(s.default) ? 'a comma-separated list of numbers' : 'a number'}`);
+      if (nums.some((n) => !Number.isFinite(n) || n < 0)) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `--${name} must be ${Array.isArray(s.default) ? 'a comma-separated list of numbers' : 'a number'}`);
       out[name] = Array.isArray(s.default) ? nums : nums[0];
     } else {
       out[name] = raw;

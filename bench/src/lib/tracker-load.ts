@@ -6,7 +6,7 @@
  * back. The simulators parse with JSON.parse on both so the load generator costs the same.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { TRACKER_SUBPROTOCOL, encodeBase58, fromBase64, registrationSigningBytes, toBase64 } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, TRACKER_SUBPROTOCOL, encodeBase58, fromBase64, registrationSigningBytes, toBase64 } from '@relaycast/protocol';
 import { signEd25519 } from '@relaycast/protocol/node';
 import { WebSocket } from 'ws';
 
@@ -60,7 +60,7 @@ class Waiter {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending = undefined;
-        reject(new Error(`tracker bench: no ${what} within ${OP_TIMEOUT_MS} ms`));
+        reject(new RelaycastError(ErrorCode.TIMEOUT, `tracker bench: no ${what} within ${OP_TIMEOUT_MS} ms`));
       }, OP_TIMEOUT_MS);
       this.pending = { match, resolve, reject, timer };
     });
@@ -102,7 +102,7 @@ export function relaycastDriver(url: string): TrackerDriver {
       const ws = await open(url, TRACKER_SUBPROTOCOL, (ws, m) => {
         if (m['type'] === 'hello') {
           const nonce = fromBase64(m['nonce'] as string);
-          if (nonce === undefined) throw new Error('bad nonce');
+          if (nonce === undefined) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'bad nonce');
           const signature = toBase64(signEd25519(privateKey, registrationSigningBytes(nonce)));
           ws.send(JSON.stringify({ type: 'register', relayId, signature, capacity: 1000, load: 0, region: '', pricePerGiB: '0', streams: [] }));
           const t = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', capacity: 1000, load: 0, streams: [] })), m['heartbeatIntervalMs'] as number);
@@ -111,7 +111,7 @@ export function relaycastDriver(url: string): TrackerDriver {
           const s = m['signal'] as Json;
           if (s['kind'] === 'offer') ws.send(JSON.stringify({ type: 'signal', to: m['from'], connectionId: m['connectionId'], signal: { kind: 'answer', sdp: FAKE_SDP } }));
         } else if (m['type'] === 'error') {
-          registered.fail(new Error(`relay registration refused: ${String(m['code'])} ${String(m['message'])}`));
+          registered.fail(new RelaycastError(ErrorCode.REGISTRATION_SIGNATURE, `relay registration refused: ${String(m['code'])} ${String(m['message'])}`));
         } else {
           registered.offer(m);
         }
@@ -125,11 +125,11 @@ export function relaycastDriver(url: string): TrackerDriver {
       let turn = 0;
       const ws = await open(url, TRACKER_SUBPROTOCOL, (_ws, m) => {
         if (m['type'] === 'shortlist') relays = (m['relays'] as { relayId: string }[]).map((r) => r.relayId);
-        if (m['type'] === 'error') waiter.fail(new Error(`tracker error ${String(m['code'])}: ${String(m['message'])}`));
+        if (m['type'] === 'error') waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, `tracker error ${String(m['code'])}: ${String(m['message'])}`));
         waiter.offer(m);
       });
       sockets.add(ws);
-      ws.on('close', () => waiter.fail(new Error('tracker closed the socket')));
+      ws.on('close', () => waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker closed the socket')));
       return {
         join(swarm) {
           const p = waiter.wait('shortlist', (m) => m['type'] === 'shortlist');
@@ -138,7 +138,7 @@ export function relaycastDriver(url: string): TrackerDriver {
         },
         signal() {
           const to = relays[turn++ % Math.max(1, relays.length)];
-          if (to === undefined) return Promise.reject(new Error('no relay in the shortlist'));
+          if (to === undefined) return Promise.reject(new RelaycastError(ErrorCode.NO_RELAY, 'no relay in the shortlist'));
           const connectionId = `c${nextConnection++}`;
           const p = waiter.wait('answer', (m) => m['type'] === 'signal' && m['connectionId'] === connectionId);
           ws.send(JSON.stringify({ type: 'signal', to, connectionId, signal: { kind: 'offer', sdp: FAKE_SDP } }));
@@ -196,12 +196,12 @@ export function bittorrentDriver(url: string): TrackerDriver {
       const waiter = new Waiter();
       let current: string | undefined;
       const ws = await open(url, undefined, (ws, m) => {
-        if (m['failure reason'] !== undefined) waiter.fail(new Error(`tracker failure: ${String(m['failure reason'])}`));
+        if (m['failure reason'] !== undefined) waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, `tracker failure: ${String(m['failure reason'])}`));
         answerOffers(ws, peerId, m);
         waiter.offer(m);
       });
       sockets.add(ws);
-      ws.on('close', () => waiter.fail(new Error('tracker closed the socket')));
+      ws.on('close', () => waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker closed the socket')));
       const announce = (extra: Json): void => {
         ws.send(JSON.stringify({ action: 'announce', info_hash: current, peer_id: peerId, uploaded: 0, downloaded: 0, left: 1, ...extra }));
       };
@@ -215,7 +215,7 @@ export function bittorrentDriver(url: string): TrackerDriver {
           return p;
         },
         signal() {
-          if (current === undefined) return Promise.reject(new Error('signal before join'));
+          if (current === undefined) return Promise.reject(new RelaycastError(ErrorCode.INTERNAL, 'signal before join'));
           const offerId = id20();
           const p = waiter.wait('answer', (m) => m['answer'] !== undefined && m['offer_id'] === offerId);
           announce({ offers: [{ offer: { type: 'offer', sdp: FAKE_SDP }, offer_id: offerId }] });

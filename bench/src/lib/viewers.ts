@@ -4,7 +4,7 @@
  * protocol-less node-datachannel server, and a keep-alive HTTP client.
  */
 import { get, Agent } from 'node:http';
-import { FrameType, encodeFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType, RelaycastError, encodeFrame } from '@relaycast/protocol';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { LOOPBACK_RTC } from '../../../test/helpers/node-client.js';
 import { openRawChannel, type RawChannel } from '../../../test/helpers/raw-viewer.js';
@@ -48,7 +48,7 @@ export async function relayViewer(trackerUrl: string, swarmId: string, relayId: 
         } else if (f.type === FrameType.END) {
           return { bytes, ttfbMs, totalMs: performance.now() - t0 };
         } else if (f.type === FrameType.ABSENT || f.type === FrameType.ERROR) {
-          throw new Error(`relay answered ${f.type === FrameType.ABSENT ? 'ABSENT' : `ERROR ${f.code}`} for ${name}`);
+          throw new RelaycastError(ErrorCode.RELAY_ERROR, `relay answered ${f.type === FrameType.ABSENT ? 'ABSENT' : `ERROR ${f.code}`} for ${name}`);
         }
       }
     },
@@ -60,7 +60,7 @@ export async function relayViewer(trackerUrl: string, swarmId: string, relayId: 
 async function gatheringComplete(pc: RTCPeerConnection): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (pc.iceGatheringState !== 'complete') {
-    if (Date.now() > deadline) throw new Error('ICE gathering did not complete');
+    if (Date.now() > deadline) throw new RelaycastError(ErrorCode.TIMEOUT, 'ICE gathering did not complete');
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -75,7 +75,7 @@ export async function rawDataChannelViewer(worker: Worker<unknown>, sizeOf: (nam
   await gatheringComplete(pc);
   const { sdp } = await worker.request<{ sdp: string }>('offer', { sdp: pc.localDescription?.sdp });
   await pc.setRemoteDescription({ type: 'answer', sdp });
-  await Promise.race([opened, new Promise((_, reject) => setTimeout(() => reject(new Error('raw data channel did not open')), 15_000))]);
+  await Promise.race([opened, new Promise((_, reject) => setTimeout(() => reject(new RelaycastError(ErrorCode.TIMEOUT, 'raw data channel did not open')), 15_000))]);
   let onBytes: ((n: number) => void) | undefined;
   dc.onmessage = (ev: MessageEvent) => onBytes?.((ev.data as ArrayBuffer).byteLength);
   return {
@@ -85,7 +85,7 @@ export async function rawDataChannelViewer(worker: Worker<unknown>, sizeOf: (nam
       return new Promise<Fetched>((resolve, reject) => {
         let bytes = 0;
         let ttfbMs = -1;
-        const timer = setTimeout(() => reject(new Error(`raw transfer of ${name} timed out`)), FETCH_TIMEOUT_MS);
+        const timer = setTimeout(() => reject(new RelaycastError(ErrorCode.TIMEOUT, `raw transfer of ${name} timed out`)), FETCH_TIMEOUT_MS);
         onBytes = (n) => {
           if (ttfbMs < 0) ttfbMs = performance.now() - t0;
           bytes += n;
@@ -120,12 +120,12 @@ export function httpViewer(base: string): BenchViewer {
             bytes += chunk.byteLength;
           });
           res.on('end', () => {
-            if (res.statusCode !== 200 && res.statusCode !== 206) reject(new Error(`HTTP ${res.statusCode} for ${name}`));
+            if (res.statusCode !== 200 && res.statusCode !== 206) reject(new RelaycastError(ErrorCode.ORIGIN_HTTP, `HTTP ${res.statusCode} for ${name}`));
             else resolve({ bytes, ttfbMs, totalMs: performance.now() - t0 });
           });
           res.on('error', reject);
         });
-        req.on('timeout', () => req.destroy(new Error(`HTTP ${name} timed out`)));
+        req.on('timeout', () => req.destroy(new RelaycastError(ErrorCode.TIMEOUT, `HTTP ${name} timed out`)));
         req.on('error', reject);
       });
     },

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeHeapSnapshot } from 'node:v8';
 import { join } from 'node:path';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 
 /** CPU and memory of a worker process, as `process.cpuUsage()` / `process.memoryUsage()` report them. */
 export interface Usage {
@@ -60,13 +61,13 @@ export async function startWorker<Info>(file: URL, config: unknown, options: Wor
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
       exited = true;
-      for (const p of pending.values()) p.reject(new Error(`worker ${file.pathname} exited (${code ?? signal})`));
+      for (const p of pending.values()) p.reject(new RelaycastError(ErrorCode.INTERNAL, `worker ${file.pathname} exited (${code ?? signal})`));
       pending.clear();
       resolve();
     }),
   );
   const info = await new Promise<Info>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${file.pathname} not ready`)), options.readyTimeoutMs ?? 30_000);
+    const timer = setTimeout(() => reject(new RelaycastError(ErrorCode.TIMEOUT, `worker ${file.pathname} not ready`)), options.readyTimeoutMs ?? 30_000);
     child.on('message', (m: { ready?: Info } & Partial<Reply>) => {
       if (m.ready !== undefined) {
         clearTimeout(timer);
@@ -77,20 +78,20 @@ export async function startWorker<Info>(file: URL, config: unknown, options: Wor
       if (p === undefined || m.id === undefined) return;
       pending.delete(m.id);
       if (m.ok === true) p.resolve(m.value);
-      else p.reject(new Error(m.error ?? 'worker error'));
+      else p.reject(new RelaycastError(ErrorCode.INTERNAL, m.error ?? 'worker error'));
     });
     void exit.then(() => {
       clearTimeout(timer);
-      reject(new Error(`worker ${file.pathname} exited before it was ready`));
+      reject(new RelaycastError(ErrorCode.INTERNAL, `worker ${file.pathname} exited before it was ready`));
     });
   });
   const request = <T>(cmd: string, arg?: unknown, timeoutMs = DEFAULT_REQUEST_TIMEOUT_MS): Promise<T> => {
-    if (exited) return Promise.reject(new Error('worker has exited'));
+    if (exited) return Promise.reject(new RelaycastError(ErrorCode.INTERNAL, 'worker has exited'));
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         pending.delete(id);
-        reject(new Error(`worker request ${cmd} timed out`));
+        reject(new RelaycastError(ErrorCode.TIMEOUT, `worker request ${cmd} timed out`));
       }, timeoutMs);
       pending.set(id, {
         resolve: (v) => {
@@ -154,7 +155,7 @@ export function serveWorker<Config, Info>(start: (config: Config) => Promise<{ i
       void (async () => {
         const handler = handlers[m.cmd];
         try {
-          if (handler === undefined) throw new Error(`unknown command ${m.cmd}`);
+          if (handler === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `unknown command ${m.cmd}`);
           const value = await handler(m.arg);
           process.send?.({ id: m.id, ok: true, value });
         } catch (err) {

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodeDataChannel from 'node-datachannel';
 import { serveWorker } from '../lib/worker.js';
+import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 
 export interface RawDcWorkerConfig {
   dir: string;
@@ -77,7 +78,7 @@ serveWorker<RawDcWorkerConfig, Record<string, never>>(async (config) => {
         });
         pc.onDataChannel(serve);
         const gathered = new Promise<void>((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error('ICE gathering timed out')), GATHER_TIMEOUT_MS);
+          const t = setTimeout(() => reject(new RelaycastError(ErrorCode.TIMEOUT, 'ICE gathering timed out')), GATHER_TIMEOUT_MS);
           pc.onGatheringStateChange((s) => {
             if (s === 'complete') {
               clearTimeout(t);
@@ -88,7 +89,7 @@ serveWorker<RawDcWorkerConfig, Record<string, never>>(async (config) => {
         pc.setRemoteDescription((arg as { sdp: string }).sdp, 'offer');
         await gathered;
         const answer = pc.localDescription();
-        if (answer === null) throw new Error('no local answer');
+        if (answer === null) throw new RelaycastError(ErrorCode.INTERNAL, 'no local answer');
         return { sdp: answer.sdp };
       },
     },
