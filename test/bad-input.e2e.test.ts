@@ -18,7 +18,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, useProcesses, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 import { TrackerSocket, openRawChannel, rawJoin, type RawChannel } from './helpers/raw-viewer.js';
 
 /** Issue "segments flow…", must-show 3: bad input is refused with typed errors and harms no one else. */

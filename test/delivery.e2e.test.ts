@@ -8,7 +8,8 @@ import { mediaPlaylist, variantUrls } from './helpers/hls.js';
 import { cachedVod, linkVod, startLiveStream, type LiveStream } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, useProcesses, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 
 /** Share of segment bytes that must come from relays. */
 const MIN_RELAY_SHARE = 0.95;

@@ -9,7 +9,8 @@ import { ffmpegPath } from './helpers/ffmpeg.js';
 import { mediaPlaylist, variantUrls } from './helpers/hls.js';
 import { cachedVod, linkVod, startLiveStream, type Vod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { relayIdOfKeypair, startRelayProcess, startTrackerProcess, useProcesses, waitFor } from './helpers/processes.js';
+import { relayIdOfKeypair, startRelayProcess, startTrackerProcess, waitFor } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 
 const run = promisify(execFile);
 

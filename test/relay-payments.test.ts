@@ -34,7 +34,8 @@ import {
   type SettlerProc,
   type SettlerProxy,
 } from './helpers/payments-world.js';
-import { startRelayProcess, startTrackerProcess, useProcesses, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 import { openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
 
 /** One base unit per byte, so amounts read as byte counts. */

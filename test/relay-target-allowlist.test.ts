@@ -17,7 +17,8 @@ import { FUZZ_RUNS, fuzzParams } from './helpers/fuzz.js';
 import { hostileUrlArb } from './helpers/fuzz-arbitraries.js';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, useProcesses, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 import { openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
 
 const TERMINAL = new Set<number>([FrameType.END, FrameType.ERROR, FrameType.ABSENT]);

@@ -14,7 +14,8 @@ import { FRAME_VERSION, FrameType, concatBytes, encodeFrame, swarmIdFromUrl } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { GiveUp, startRelayProcess, startTrackerProcess, useProcesses, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { GiveUp, startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 import { openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
 import { handleFigures, processFigures, relayStatus, statusUrlOf, withHandleProbe, type RelayStatus } from './helpers/relay-probe.js';
 

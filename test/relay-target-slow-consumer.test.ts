@@ -34,7 +34,8 @@ import {
 } from '../relay/src/constants.js';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { GiveUp, startRelayProcess, startTrackerProcess, useProcesses, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { GiveUp, startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
 import { openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
 import { isStopped, processFigures, relayStatus, statusUrlOf } from './helpers/relay-probe.js';
 

@@ -3,7 +3,6 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { TrackerStatus } from '@relaycast/tracker';
 import { encodeBase58 } from '@relaycast/protocol';
-import { afterAll, beforeEach } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const TRACKER_BIN = `${ROOT}tracker/bin/relaycast-tracker.js`;
@@ -23,7 +22,8 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-const live = new Set<Proc>();
+/** Processes the helpers started and that have not been stopped yet. */
+export const live = new Set<Proc>();
 
 // A test process that dies any other way must not leave relays and trackers behind.
 process.once('exit', () => {
@@ -66,22 +66,6 @@ function start(name: string, bin: string, args: string[]): Proc {
 /** Kills every process the helpers started in this test file. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop('SIGKILL')));
-}
-
-/**
- * Call once at the top of a test file: every process left is killed after the file, and when a
- * test fails the recent output of every process it started is printed.
- */
-export function useProcesses(): void {
-  beforeEach((ctx) => {
-    ctx.onTestFailed(() => {
-      for (const p of live) {
-        const state = p.exited ? `exited ${p.child.exitCode ?? p.child.signalCode}` : 'running';
-        process.stderr.write(`\n----- ${p.name} (pid ${p.child.pid}, ${state}) last output -----\n${p.output()}\n`);
-      }
-    });
-  });
-  afterAll(stopAll);
 }
 
 /** Thrown inside a `waitFor` callback to stop waiting at once (e.g. the process died). */
