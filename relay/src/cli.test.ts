@@ -84,6 +84,31 @@ describe('parseCliArgs', () => {
     });
   });
 
+  it('takes RELAYCAST_* environment variables between the config file and the flags', async () => {
+    const path = join(dir, 'env.json');
+    await writeFile(path, JSON.stringify({ tracker: 'ws://file:1', allowOrigin: ['https://file.example/'], keypair: 'k.json', capacity: 5, region: 'file' }));
+    const env = {
+      RELAYCAST_CONFIG: path,
+      RELAYCAST_CAPACITY: '6',
+      RELAYCAST_REGION: 'env',
+      RELAYCAST_ALLOW_ORIGIN: 'https://env-a.example/, https://env-b.example/',
+      RELAYCAST_LOG_FORMAT: 'pretty',
+    };
+    const cmd = await parseCliArgs(['start', '--region', 'flag'], undefined, env);
+    expect(cmd).toEqual({
+      command: 'start',
+      config: { tracker: 'ws://file:1', allowOrigin: ['https://env-a.example/', 'https://env-b.example/'], keypair: 'k.json', capacity: 6, region: 'flag', logFormat: 'pretty' },
+    });
+    for (const bad of [{ RELAYCAST_CAPACITY: 'many' }, { RELAYCAST_LOG_FORMAT: 'xml' }]) {
+      await expect(parseCliArgs(base, undefined, bad)).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+    }
+    expect(await parseCliArgs(['status', '--json'], undefined, { RELAYCAST_STATUS_PORT: '9123' })).toEqual({
+      command: 'status',
+      config: { statusPort: 9123, rpcUrl: undefined, acceptPayer: undefined, json: true },
+    });
+    await expect(parseCliArgs(['status'], undefined, {})).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+  });
+
   it('refuses invalid settings with RC_ERR_CONFIG_INVALID', async () => {
     const cfg = join(dir, 'bad.json');
     const cases: [string[], string?][] = [
@@ -156,6 +181,35 @@ describe('relaycast-relay bin', () => {
       expect(register).toMatchObject({ region: 'local' });
       p.kill('SIGTERM');
       expect(await p.exited).toBe(0);
+    } finally {
+      await tracker.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('status reads the running relay: text and JSON, Prometheus /metrics on the same port', { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relaycast-cli-status-'));
+    const tracker = await startFakeTracker();
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    try {
+      const p = run(['start', '--tracker', tracker.url, '--allow-origin', 'http://127.0.0.1:1/media/', '--keypair', join(dir, 'k.json'), '--bind-address', '127.0.0.1', '--status-port', String(port)]);
+      await eventually(() => p.stdout().includes('relay registered and serving'), 'the relay to start', 30_000);
+      const relayId = (JSON.parse(p.stdout().trim().split('\n').find((l) => l.includes('relay registered and serving')) as string) as { relayId: string }).relayId;
+      const text = run(['status', '--status-port', String(port)]);
+      expect(await text.exited).toBe(0);
+      expect(text.stdout()).toContain(`relay     ${relayId} (registered with the tracker)`);
+      expect(text.stdout()).toContain('cache     0 segments');
+      const json = run(['status', '--status-port', String(port), '--json']);
+      expect(await json.exited).toBe(0);
+      expect(JSON.parse(json.stdout())).toMatchObject({ status: { relayId, registered: true, viewers: 0 }, balances: [] });
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^relaycast_relay_registered 1$/m);
+      expect(metrics).toMatch(/^relaycast_relay_bytes_served_total 0$/m);
+      p.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+      const gone = run(['status', '--status-port', String(port)]);
+      expect(await gone.exited).toBe(1);
+      expect(gone.stderr()).toContain('RC_ERR_CONFIG_INVALID');
     } finally {
       await tracker.close();
       await rm(dir, { recursive: true, force: true });

@@ -4,12 +4,14 @@ import { DEFAULT_LOG_LEVEL } from './constants.js';
 import { decodePublicKey } from '@relaycast/protocol';
 import { loadKeypair, loadOrCreateKeypair } from './keypair.js';
 import { parseSegmentFault } from './faulty-segment-source.js';
+import { formatRelayStatus, readRelayStatus } from './relay-status-command.js';
 import { ReceiptStore } from './payments/receipt-store.js';
 import { Redeemer } from './payments/redeemer.js';
-import { parseAcceptedPayers, parseCliArgs, receiptsDbPath, type RedeemConfig } from './relay-config.js';
+import { parseAcceptedPayers, parseCliArgs, receiptsDbPath, type RedeemConfig, type StatusConfig } from './relay-config.js';
 import { startRelay, type RelayNode } from './relay-node.js';
 
 const USAGE = `Usage: relaycast-relay start [options]
+       relaycast-relay status --status-port N [--rpc-url URL --accept-payer PAYER=URL] [--json]
        relaycast-relay redeem --keypair FILE --rpc-url URL --accept-payer PAYER=URL [--db FILE]
 
   --tracker URL                   tracker WebSocket URL, ws:// or wss:// (required)
@@ -19,16 +21,21 @@ const USAGE = `Usage: relaycast-relay start [options]
                                   (tracker, allowOrigin [array], keypair, region, capacity,
                                   pricePerGib, cacheMaxBytes, bindAddress, rtcPort, statusPort,
                                   maxUploadBytesPerSec, logLevel, acceptPayer [array], rpcUrl, db,
-                                  creditLimitBytes, redeemThreshold, redeemIntervalMs); flags override it
+                                  creditLimitBytes, redeemThreshold, redeemIntervalMs, logFormat)
+                                  Precedence: flags > RELAYCAST_<NAME> environment variables
+                                  (RELAYCAST_TRACKER, RELAYCAST_STATUS_PORT, lists comma-separated;
+                                  RELAYCAST_CONFIG names the file) > the config file > defaults
   --region R                      region label advertised to the tracker ([a-z0-9-], <= 32)
   --capacity N                    concurrent viewers advertised (default 100)
   --price-per-gib N               advertised price, token base units per GiB (default 0)
   --cache-max-bytes N             segment cache size in bytes (default 268435456)
   --bind-address ADDR             IP address WebRTC binds to (127.0.0.1 on loopback; default all)
   --rtc-port N                    one UDP port for all viewers (default: ephemeral ports)
-  --status-port N                 local status interface on 127.0.0.1: GET /status, PUT /limits (0 = any free port)
+  --status-port N                 local status interface on 127.0.0.1: GET /status, GET /metrics
+                                  (Prometheus), PUT /limits (0 = any free port)
   --max-upload-bytes-per-sec N    cap on the relay's total upload; 0 = unlimited (default 0)
   --log-level L                   fatal|error|warn|info|debug|trace|silent (default ${DEFAULT_LOG_LEVEL})
+  --log-format F                  json (default: one object per line) or pretty (for terminals)
   --test-fault MODE[:N]           TEST ONLY: corrupt every N-th segment served (flip|truncate|extend)
   --accept-payer PAYER=URL        accept grants of this payer (base58) and redeem at its settlement
                                   service URL; repeatable (default: none, a free relay)
@@ -38,6 +45,9 @@ const USAGE = `Usage: relaycast-relay start [options]
   --redeem-threshold N            redeem when owed at least N token base units (default 1000000)
   --redeem-interval-ms N          how often the threshold is checked (default 60000)
   -h, --help                      show this text
+
+status: asks the running relay (started with --status-port) for viewers, cache, served bytes,
+receipts and unpaid amounts, and with --rpc-url and --accept-payer its token balance.
 
 redeem: redeems once from every --accept-payer and prints JSON (payouts, amount, balance);
 exit 0 when every payer answered, 1 otherwise.
@@ -77,8 +87,13 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   if (parsed.command === 'redeem') return redeemOnce(parsed.config, startup.signal);
+  if (parsed.command === 'status') return showStatus(parsed.config, startup.signal);
   const config = parsed.config;
-  const logger = pino({ level: config.logLevel ?? DEFAULT_LOG_LEVEL });
+  // Pretty output is for people at a terminal; collectors get one JSON object per line.
+  const logger =
+    config.logFormat === 'pretty'
+      ? pino({ level: config.logLevel ?? DEFAULT_LOG_LEVEL }, pino.transport({ target: 'pino-pretty', options: { destination: 1, colorize: process.stdout.isTTY === true } }))
+      : pino({ level: config.logLevel ?? DEFAULT_LOG_LEVEL });
   try {
     const { keypair, created } = await loadOrCreateKeypair(config.keypair, { logger, signal: startup.signal });
     if (created) logger.info({ relayId: keypair.relayId, path: config.keypair }, 'created a new relay keypair (keep this file safe: it is the relay wallet)');
@@ -108,6 +123,22 @@ async function main(): Promise<void> {
     if (stopping) void relay.close().then(() => process.exit(0), fail);
   } catch (err) {
     if (stopping && isRelaycastError(err, ErrorCode.ABORTED)) process.exit(0);
+    fail(err);
+  }
+}
+
+/** `relaycast-relay status`: the running relay's figures (and balance), as text or JSON. */
+async function showStatus(config: StatusConfig, signal: AbortSignal): Promise<void> {
+  try {
+    const report = await readRelayStatus({
+      statusPort: config.statusPort,
+      rpcUrl: config.rpcUrl,
+      payers: config.acceptPayer === undefined ? undefined : parseAcceptedPayers(config.acceptPayer),
+      signal,
+    });
+    process.stdout.write(config.json ? `${JSON.stringify(report)}\n` : formatRelayStatus(report));
+    process.exit(0);
+  } catch (err) {
     fail(err);
   }
 }

@@ -136,6 +136,11 @@ class OriginSegmentSource implements SegmentSource {
     return this.prefetcher.advertisedStreams();
   }
 
+  /** Cache figures for the relay's status (`cache` in /status). */
+  stats(): { segments: number; bytes: number; maxBytes: number; downloadsInFlight: number } {
+    return { segments: this.cache.size, bytes: this.cache.bytes, maxBytes: this.cache.maxBytes, downloadsInFlight: this.inflight.size };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

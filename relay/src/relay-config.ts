@@ -7,8 +7,12 @@ import { DEFAULT_RECEIPTS_DB_FILE } from './constants.js';
 import { parseSegmentFault } from './faulty-segment-source.js';
 
 /**
- * Settings of `relaycast-relay start`: a JSON config file with the flags' names in camelCase,
- * overridden by the flags themselves. Everything is validated here, before anything starts.
+ * Settings of `relaycast-relay start`, from three places; a later one wins for each setting:
+ *   1. a JSON config file (`--config FILE`) with the flags' names in camelCase;
+ *   2. environment variables `RELAYCAST_<NAME>` (`RELAYCAST_TRACKER`, `RELAYCAST_STATUS_PORT`, ...;
+ *      list settings comma-separated: `RELAYCAST_ALLOW_ORIGIN=https://a/,https://b/`);
+ *   3. the flags themselves.
+ * Everything is validated here, before anything starts.
  */
 export interface RelayConfig {
   /** `--tracker URL`: tracker WebSocket URL (ws:// or wss://). Required. */
@@ -35,6 +39,8 @@ export interface RelayConfig {
   maxUploadBytesPerSec?: number | undefined;
   /** `--log-level L`: pino level. Default: DEFAULT_LOG_LEVEL ('info'). */
   logLevel?: string | undefined;
+  /** `--log-format json|pretty`: JSON lines (for collectors) or coloured text (for terminals). Default: 'json'. */
+  logFormat?: string | undefined;
   /** `--test-fault MODE[:N]`: TEST ONLY, serve corrupted segments (flip|truncate|extend, every N-th). Flag only, not read from config files. Default: none. */
   testFault?: string | undefined;
   /** `--accept-payer PAYER=SETTLER_URL` (repeatable): payers whose grants the relay accepts and where to redeem. Default: none (a free relay). */
@@ -65,12 +71,26 @@ export interface RedeemConfig {
   logLevel?: string | undefined;
 }
 
-export type CliCommand = { command: 'help' } | { command: 'start'; config: RelayConfig } | { command: 'redeem'; config: RedeemConfig };
+/** Settings of `relaycast-relay status`: flags, then RELAYCAST_* variables, then the config file. */
+export interface StatusConfig {
+  statusPort: number;
+  rpcUrl?: string | undefined;
+  acceptPayer?: string[] | undefined;
+  /** Print the raw JSON instead of text. */
+  json: boolean;
+}
+
+export type CliCommand =
+  | { command: 'help' }
+  | { command: 'start'; config: RelayConfig }
+  | { command: 'redeem'; config: RedeemConfig }
+  | { command: 'status'; config: StatusConfig };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const MAX_CAPACITY = 1_000_000;
-const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel', 'rpcUrl', 'db', 'redeemThreshold'] as const;
+const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel', 'logFormat', 'rpcUrl', 'db', 'redeemThreshold'] as const;
+export const LOG_FORMATS = ['json', 'pretty'] as const;
 const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec', 'creditLimitBytes', 'redeemIntervalMs'] as const;
 const LIST_KEYS = ['allowOrigin', 'acceptPayer'] as const;
 const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, ...LIST_KEYS]);
@@ -174,6 +194,29 @@ export function configFromJson(parsed: unknown, where = 'config file'): Partial<
   return out;
 }
 
+/** `allowOrigin` → `RELAYCAST_ALLOW_ORIGIN`. */
+function envName(key: string): string {
+  return `RELAYCAST_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** Settings from `RELAYCAST_*` environment variables (unknown ones are ignored: the environment is shared). */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RelayConfig> {
+  const out: Partial<RelayConfig> = {};
+  for (const key of STRING_KEYS) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  for (const key of INT_KEYS) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') out[key] = toInt(v, envName(key));
+  }
+  for (const key of LIST_KEYS) {
+    const v = env[envName(key)];
+    if (v !== undefined && v !== '') out[key] = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  }
+  return out;
+}
+
 /** Merges file and flag settings (flags win; repeated --allow-origin replaces the file's list) and validates the result. */
 export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayConfig>): RelayConfig {
   const merged: Partial<RelayConfig> = { ...file };
@@ -214,6 +257,9 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
   if (merged.logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(merged.logLevel)) {
     throw invalid(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  if (merged.logFormat !== undefined && !(LOG_FORMATS as readonly string[]).includes(merged.logFormat)) {
+    throw invalid(`--log-format must be one of ${LOG_FORMATS.join(', ')}`);
+  }
   if (merged.acceptPayer !== undefined) parseAcceptedPayers(merged.acceptPayer);
   if (merged.rpcUrl !== undefined) checkRpcUrl(merged.rpcUrl);
   if (merged.db !== undefined && merged.db.trim() === '') throw invalid('--db must be a file path');
@@ -224,11 +270,12 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
 }
 
 /** Parses `relaycast-relay` arguments (without node and script) into a command with a validated config. */
-export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promise<CliCommand> {
+export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<CliCommand> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
   if (command === 'redeem') return parseRedeemArgs(rest);
-  if (command !== 'start') throw invalid(`unknown command "${command}" (expected "start" or "redeem")`);
+  if (command === 'status') return parseStatusArgs(rest, signal, env);
+  if (command !== 'start') throw invalid(`unknown command "${command}" (expected "start", "status" or "redeem")`);
   let values;
   try {
     ({ values } = parseArgs({
@@ -247,6 +294,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
         'status-port': { type: 'string' },
         'max-upload-bytes-per-sec': { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         'test-fault': { type: 'string' },
         'accept-payer': { type: 'string', multiple: true },
         'rpc-url': { type: 'string' },
@@ -264,8 +312,9 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
   }
   if (values.help === true) return { command: 'help' };
   const int = (v: string | undefined, flag: string): number | undefined => (v === undefined ? undefined : toInt(v, `--${flag}`));
-  const file = values.config === undefined ? {} : await readConfigFile(values.config, signal);
-  const config = resolveConfig(file, {
+  const configPath = values.config ?? env['RELAYCAST_CONFIG'];
+  const file = configPath === undefined || configPath === '' ? {} : await readConfigFile(configPath, signal);
+  const config = resolveConfig({ ...file, ...configFromEnv(env) }, {
     tracker: values.tracker,
     allowOrigin: values['allow-origin'],
     keypair: values.keypair,
@@ -278,6 +327,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal): Promis
     statusPort: int(values['status-port'], 'status-port'),
     maxUploadBytesPerSec: int(values['max-upload-bytes-per-sec'], 'max-upload-bytes-per-sec'),
     logLevel: values['log-level'],
+    logFormat: values['log-format'],
     acceptPayer: values['accept-payer'],
     rpcUrl: values['rpc-url'],
     db: values.db,
@@ -326,4 +376,37 @@ function parseRedeemArgs(args: string[]): CliCommand {
   if (values.db !== undefined) config.db = values.db;
   if (logLevel !== undefined) config.logLevel = logLevel;
   return { command: 'redeem', config };
+}
+
+async function parseStatusArgs(args: string[], signal: AbortSignal | undefined, env: NodeJS.ProcessEnv): Promise<CliCommand> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        'status-port': { type: 'string' },
+        config: { type: 'string' },
+        'rpc-url': { type: 'string' },
+        'accept-payer': { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, (err as Error).message, { cause: err });
+  }
+  if (values.help === true) return { command: 'help' };
+  const configPath = values.config ?? env['RELAYCAST_CONFIG'];
+  const merged = { ...(configPath === undefined || configPath === '' ? {} : await readConfigFile(configPath, signal)), ...configFromEnv(env) };
+  const statusPort = values['status-port'] === undefined ? merged.statusPort : toInt(values['status-port'], '--status-port');
+  if (statusPort === undefined || statusPort < 1 || statusPort > 65535) {
+    throw invalid('status needs the running relay\'s status port: --status-port N (or statusPort in the config file, or RELAYCAST_STATUS_PORT)');
+  }
+  const rpcUrl = values['rpc-url'] ?? merged.rpcUrl;
+  if (rpcUrl !== undefined) checkRpcUrl(rpcUrl);
+  const acceptPayer = values['accept-payer'] ?? merged.acceptPayer;
+  if (acceptPayer !== undefined) parseAcceptedPayers(acceptPayer);
+  return { command: 'status', config: { statusPort, rpcUrl, acceptPayer, json: values.json === true } };
 }

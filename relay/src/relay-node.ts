@@ -3,6 +3,7 @@ import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
 import { startAutoRedeem, type AutoRedeem } from './payments/auto-redeem.js';
+import { createRelayMetrics } from './relay-metrics.js';
 import { PaymentGate, type PaymentGateStats } from './payments/payment-gate.js';
 import { ReceiptStore } from './payments/receipt-store.js';
 import { Redeemer } from './payments/redeemer.js';
@@ -259,9 +260,14 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   }
   let status: StatusServer | undefined;
   if (options.statusPort !== undefined) {
+    const metricsRegistry = createRelayMetrics(() => node.stats());
     try {
       status = await startStatusServer(
-        { stats: () => node.stats(), setMaxUploadBytesPerSec: (n) => node.setMaxUploadBytesPerSec(n) },
+        {
+          stats: () => node.stats(),
+          metrics: () => metricsRegistry.metrics(),
+          setMaxUploadBytesPerSec: (n) => node.setMaxUploadBytesPerSec(n),
+        },
         { port: options.statusPort },
       );
     } catch (err) {

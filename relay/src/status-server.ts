@@ -5,6 +5,8 @@ import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 /** What the status server needs from the relay. */
 export interface StatusTarget {
   stats(): unknown;
+  /** Prometheus text exposition for `GET /metrics`. Default: none (404). */
+  metrics?: (() => Promise<string>) | undefined;
   setMaxUploadBytesPerSec(bytesPerSec: number): void;
 }
 
@@ -53,6 +55,11 @@ async function handle(target: StatusTarget, req: IncomingMessage, res: ServerRes
   const path = (req.url ?? '/').split('?')[0];
   try {
     if (path === '/status' && req.method === 'GET') return send(res, 200, target.stats());
+    if (path === '/metrics' && req.method === 'GET' && target.metrics !== undefined) {
+      const text = await target.metrics();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }).end(text);
+      return;
+    }
     if (path === '/limits' && req.method === 'PUT') {
       const body = await readBody(req);
       let parsed: unknown;
