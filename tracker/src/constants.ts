@@ -29,6 +29,13 @@ export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 export const DEFAULT_RATE_LIMIT_PER_SEC = 50;
 /** Token bucket per connection: burst size. */
 export const DEFAULT_RATE_LIMIT_BURST = 100;
+/**
+ * A registered relay forwards the answer and ICE candidates (a dozen messages) of every viewer that
+ * connects to it: 1,000/s lets ~80 viewers connect per second per relay while still bounding a
+ * relay key that floods.
+ */
+export const DEFAULT_RELAY_RATE_LIMIT_PER_SEC = 1_000;
+export const DEFAULT_RELAY_RATE_LIMIT_BURST = 2_000;
 /** Rate-limited (dropped) messages after which a connection is closed: 5 × the burst. */
 export const DEFAULT_MAX_DROPPED_MESSAGES = 5 * DEFAULT_RATE_LIMIT_BURST;
 export const DEFAULT_MAX_VIEWERS_PER_SWARM = 10_000;

@@ -89,7 +89,8 @@ interface Connection {
   readonly socket: PeerSocket;
   readonly ip: string;
   readonly nonce: Uint8Array;
-  readonly bucket: TokenBucket;
+  /** Viewer-sized at first; replaced by a relay-sized one once the connection registers. */
+  bucket: TokenBucket;
   role: Role;
   relayId: string | undefined;
   dropped: number;
@@ -318,6 +319,10 @@ export class TrackerHub {
       this.sendError(conn, new RelaycastError(ErrorCode.REGISTRATION_SIGNATURE, 'signature does not prove the relay key'), 'register');
       conn.socket.close(CLOSE_REGISTRATION_REFUSED, 'registration refused');
       return;
+    }
+    if (conn.role !== 'relay') {
+      const { relayRateLimitPerSec, relayRateLimitBurst } = this.options.limits;
+      conn.bucket = new TokenBucket(relayRateLimitPerSec, relayRateLimitBurst, this.now);
     }
     conn.role = 'relay';
     conn.relayId = msg.relayId;

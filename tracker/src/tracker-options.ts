@@ -19,6 +19,8 @@ import {
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_RATE_LIMIT_BURST,
   DEFAULT_RATE_LIMIT_PER_SEC,
+  DEFAULT_RELAY_RATE_LIMIT_BURST,
+  DEFAULT_RELAY_RATE_LIMIT_PER_SEC,
   DEFAULT_REPORT_PENALTY,
   DEFAULT_REPORT_WINDOW_MS,
   DEFAULT_TRACKER_HOST,
@@ -37,6 +39,13 @@ export interface TrackerLimits {
   rateLimitPerSec: number;
   /** Messages per connection accepted at once (token bucket size). Default: DEFAULT_RATE_LIMIT_BURST (100). */
   rateLimitBurst: number;
+  /**
+   * Sustained messages per second of a registered relay's connection: every viewer's answer and
+   * ICE candidates go through it, so it needs far more than a viewer. Default: DEFAULT_RELAY_RATE_LIMIT_PER_SEC (1,000).
+   */
+  relayRateLimitPerSec: number;
+  /** Burst of a registered relay's connection. Default: DEFAULT_RELAY_RATE_LIMIT_BURST (2,000). */
+  relayRateLimitBurst: number;
   /** Rate-limited messages over a connection's lifetime after which it is closed (1008). Default: DEFAULT_MAX_DROPPED_MESSAGES (500). */
   maxDroppedMessages: number;
   /** Viewers per swarm; a join beyond it gets RC_ERR_SWARM_FULL. Default: DEFAULT_MAX_VIEWERS_PER_SWARM (10,000). */
@@ -132,6 +141,8 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     hardMaxPayloadBytes: positiveInt('limits.hardMaxPayloadBytes', l.hardMaxPayloadBytes ?? DEFAULT_HARD_MAX_PAYLOAD_BYTES),
     rateLimitPerSec: positiveInt('limits.rateLimitPerSec', l.rateLimitPerSec ?? DEFAULT_RATE_LIMIT_PER_SEC),
     rateLimitBurst: positiveInt('limits.rateLimitBurst', l.rateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST),
+    relayRateLimitPerSec: positiveInt('limits.relayRateLimitPerSec', l.relayRateLimitPerSec ?? DEFAULT_RELAY_RATE_LIMIT_PER_SEC),
+    relayRateLimitBurst: positiveInt('limits.relayRateLimitBurst', l.relayRateLimitBurst ?? DEFAULT_RELAY_RATE_LIMIT_BURST),
     maxDroppedMessages: positiveInt('limits.maxDroppedMessages', l.maxDroppedMessages ?? DEFAULT_MAX_DROPPED_MESSAGES),
     maxViewersPerSwarm: positiveInt('limits.maxViewersPerSwarm', l.maxViewersPerSwarm ?? DEFAULT_MAX_VIEWERS_PER_SWARM),
     maxSwarmsPerViewer: positiveInt('limits.maxSwarmsPerViewer', l.maxSwarmsPerViewer ?? DEFAULT_MAX_SWARMS_PER_VIEWER),

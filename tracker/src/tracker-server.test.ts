@@ -483,6 +483,20 @@ describe('rate limiting', () => {
     bystander.send({ type: 'join', swarmId: SWARM });
     await bystander.next('shortlist');
   });
+
+  it('gives a registered relay a relay-sized bucket: it forwards every viewer\'s answer and candidates', async () => {
+    const t = await start({ limits: { rateLimitPerSec: 1, rateLimitBurst: 5, relayRateLimitPerSec: 10, relayRateLimitBurst: 300 } });
+    const r = await relay(t);
+    const v = await viewer(t);
+    v.send({ type: 'join', swarmId: SWARM });
+    await v.next('shortlist');
+    for (let i = 0; i < 250; i++) r.send({ type: 'signal', to: v.hello.peerId, connectionId: `c${i}`, signal: { kind: 'end-of-candidates' } });
+    for (let i = 0; i < 250; i++) expect((await v.next('signal')).connectionId).toBe(`c${i}`);
+    expect(await r.silentFor(50)).toBe(true);
+    // Past its own burst a relay is limited too.
+    for (let i = 0; i < 80; i++) r.send({ type: 'signal', to: v.hello.peerId, connectionId: 'x', signal: { kind: 'end-of-candidates' } });
+    expectError(await r.next('error'), ErrorCode.RATE_LIMITED);
+  });
 });
 
 describe('HTTP', () => {
