@@ -45,7 +45,10 @@ export const LAMPORTS_PER_SIGNATURE = 5_000;
 /** Version string getVersion reports (the Agave line litesvm 1.5 runs). */
 export const CHAIN_SOLANA_CORE_VERSION = '2.3.0';
 /** Attempts to find a free port pair (HTTP p, WebSocket p + 1) when the port is 0. */
-export const PORT_PAIR_ATTEMPTS = 20;
+export const PORT_PAIR_ATTEMPTS = 50;
+/** With port 0, pairs are drawn at random from [START, START + 2 × PAIRS), below Linux's ephemeral range (32768+). */
+export const PORT_PAIR_RANGE_START = 20_000;
+export const PORT_PAIR_RANGE_PAIRS = 6_000;
 /** Log level of the chain bin when --log-level is not given. */
 export const DEFAULT_LOG_LEVEL = 'info';
 

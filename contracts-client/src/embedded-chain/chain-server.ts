@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { ErrorCode, RelaycastError, throwIfAborted } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { PORT_PAIR_ATTEMPTS } from '../constants.js';
+import { PORT_PAIR_ATTEMPTS, PORT_PAIR_RANGE_PAIRS, PORT_PAIR_RANGE_START } from '../constants.js';
 import { ChainLedger } from './chain-ledger.js';
 import { resolveChainOptions, type EmbeddedChainOptions, type ResolvedChainOptions } from './chain-options.js';
 import { RpcError, RpcErrorCode, errorResponse, idOfRejected, parseRequest, type RpcResponse } from './json-rpc.js';
@@ -197,24 +197,31 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
     return server;
   }
 
-  const http = makeServer();
-  const ws = makeServer();
+  let http = makeServer();
+  let ws = makeServer();
   let port = 0;
   const attempts = opts.port === 0 ? PORT_PAIR_ATTEMPTS : 1;
   for (let attempt = 1; ; attempt++) {
     throwIfAborted(options.signal);
+    // "Any port" means a random even port of the dynamic range rather than the kernel's choice:
+    // the kernel hands out ephemeral ports in sequence, so on a busy machine the port after the one
+    // it picked is often the next client socket's, and the pair fails again and again.
+    const want = opts.port === 0 ? PORT_PAIR_RANGE_START + 2 * Math.floor(Math.random() * PORT_PAIR_RANGE_PAIRS) : opts.port;
     try {
-      port = await listen(http, opts.port, opts.host);
+      port = await listen(http, want, opts.host);
       await listen(ws, port + 1, opts.host);
       break;
     } catch (err) {
-      await closeServer(http);
+      await Promise.all([closeServer(http), closeServer(ws)]);
       if (attempt >= attempts) {
         throw new RelaycastError(ErrorCode.CHAIN_LISTEN_FAILED, `cannot listen on ${opts.host}:${opts.port} and the port after it`, {
           cause: err,
           details: { host: opts.host, port: opts.port },
         });
       }
+      // A server that failed to listen keeps its listeners: start the next attempt with fresh ones.
+      http = makeServer();
+      ws = makeServer();
     }
   }
 
