@@ -190,7 +190,8 @@ describe('npm start', () => {
       // zero, in the API and on the page.
       const paid = await waitFor('a confirmed redemption', async () => {
         const n = await network(first.url);
-        const r = n.relays.find((x) => x.redemptions.length > 0 && Number(x.balance ?? '0') > 0);
+        // The relay's own paid-to-date moves once it has seen the payout confirmed, a moment after the chain.
+        const r = n.relays.find((x) => x.redemptions.length > 0 && Number(x.balance ?? '0') > 0 && BigInt(x.payments?.paid ?? '0') > 0n);
         return r === undefined ? undefined : { relay: r, net: n };
       }, 60_000, 1_000);
       expect(paid.net.settlement?.redemptions.map((x) => x.signature)).toContain(paid.relay.redemptions[0]);

@@ -102,8 +102,23 @@ export interface RawChannel {
   close(): void;
 }
 
-/** Joins, picks the first shortlisted relay (or `relayId`), and opens a data channel to it by hand. */
+/**
+ * Joins, picks the first shortlisted relay (or `relayId`), and opens a data channel to it by hand.
+ * A setup that fails (node-datachannel on a busy machine sometimes loses one within milliseconds,
+ * see docs/RELIABILITY.md) is tried again, up to three times: the tests using this are about what
+ * crosses an open channel.
+ */
 export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string): Promise<RawChannel> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openRawChannelOnce(trackerUrl, swarmId, relayId);
+    } catch (err) {
+      if (attempt >= 3 || !(err instanceof Error) || !err.message.startsWith('data channel did not open')) throw err;
+    }
+  }
+}
+
+async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?: string): Promise<RawChannel> {
   const tracker = await TrackerSocket.open(trackerUrl);
   await tracker.next('hello');
   tracker.send({ type: 'join', swarmId, count: 8 });
@@ -156,7 +171,23 @@ export async function openRawChannel(trackerUrl: string, swarmId: string, relayI
       if (m.signal.kind === 'candidate') await pc.addIceCandidate({ candidate: m.signal.candidate, sdpMid: m.signal.sdpMid ?? '0' }).catch(() => undefined);
     }
   })();
-  await Promise.race([opened, new Promise((_, reject) => setTimeout(() => reject(new Error('data channel did not open')), 15_000))]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const failed = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('data channel did not open (timeout)')), 15_000);
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed') reject(new Error('data channel did not open (peer connection failed)'));
+    });
+  });
+  failed.catch(() => undefined); // a failure after the channel opened is not this function's business
+  try {
+    await Promise.race([opened, failed]);
+  } catch (err) {
+    pc.close();
+    tracker.ws.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
   return {
     relayId: target,
     tracker,
