@@ -5,6 +5,9 @@ import { PublicKey, type Connection, type Keypair } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import { runStep } from '../setup/step.js';
 import { buildPayoutTransaction } from './payout-transaction.js';
+
+/** How often a new blockhash is looked for when a replacement payout needs one. */
+const BLOCKHASH_POLL_MS = 100;
 import { resolvePayout } from './payout-resolver.js';
 import { takeInReceipts, type RejectedItem } from './receipt-intake.js';
 import type { RedeemRequest } from './redeem-request.js';
@@ -95,46 +98,62 @@ export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: Abort
       details: { relayTokenAccount: relayTokenAccount.toBase58(), mint: treasury.mint.toBase58() },
     });
   }
-  const latest = await runStep('read latest blockhash', call.timeoutMs, signal, () => connection.getLatestBlockhashAndContext('confirmed'));
-
-  const outcome = ledger.transaction((): { created: boolean; payout?: PayoutRecord; paid: bigint } => {
-    const existing = ledger.pendingPayout(req.relay);
-    if (existing !== undefined) return { created: false, payout: existing, paid: 0n };
-    const { earned, paid } = ledger.relayTotals(req.relay);
-    if (earned <= paid) return { created: false, paid };
-    const root = toHex(merkleRoot(ledger.signedReceipts(req.relay).map((b) => receiptLeaf(decodeSignedReceipt(b)))));
-    const amount = earned - paid;
-    const built = buildPayoutTransaction({
-      treasury: treasury.owner,
-      treasuryTokenAccount: treasury.tokenAccount,
-      mint: treasury.mint,
-      decimals: treasury.decimals,
-      tokenProgramId: treasury.tokenProgramId,
-      relay,
-      relayTokenAccount,
-      amount,
-      cumulativePaid: earned,
-      merkleRoot: root,
-      blockhash: latest.value.blockhash,
-      lastValidBlockHeight: latest.value.lastValidBlockHeight,
+  // A payout voided in this blockhash window would be rebuilt byte for byte (same blockhash, same
+  // amount and memo), so same id and same signature, which can never land twice: wait for the next
+  // blockhash and build again.
+  let outcome: { created: boolean; payout?: PayoutRecord; paid: bigint; sameAsVoided?: string };
+  let avoid: string | undefined;
+  for (let round = 0; ; round++) {
+    const latest = await runStep('read latest blockhash', call.timeoutMs, signal, async () => {
+      for (;;) {
+        const l = await connection.getLatestBlockhashAndContext('confirmed');
+        if (l.value.blockhash !== avoid) return l;
+        await new Promise((r) => setTimeout(r, BLOCKHASH_POLL_MS));
+      }
     });
-    const payout: PayoutRecord = {
-      id: built.id,
-      relay: req.relay,
-      status: 'pending',
-      amount,
-      cumulativePaid: earned,
-      merkleRoot: root,
-      relayTokenAccount: relayTokenAccount.toBase58(),
-      lastValidBlockHeight: latest.value.lastValidBlockHeight,
-      createdSlot: latest.context.slot,
-      transaction: built.transaction,
-      createdAtMs: deps.now(),
-      landedSignature: null,
-    };
-    ledger.insertPayout(payout);
-    return { created: true, payout, paid };
-  });
+    outcome = ledger.transaction((): { created: boolean; payout?: PayoutRecord; paid: bigint; sameAsVoided?: string } => {
+      const existing = ledger.pendingPayout(req.relay);
+      if (existing !== undefined) return { created: false, payout: existing, paid: 0n };
+      const { earned, paid } = ledger.relayTotals(req.relay);
+      if (earned <= paid) return { created: false, paid };
+      const root = toHex(merkleRoot(ledger.signedReceipts(req.relay).map((b) => receiptLeaf(decodeSignedReceipt(b)))));
+      const amount = earned - paid;
+      const built = buildPayoutTransaction({
+        treasury: treasury.owner,
+        treasuryTokenAccount: treasury.tokenAccount,
+        mint: treasury.mint,
+        decimals: treasury.decimals,
+        tokenProgramId: treasury.tokenProgramId,
+        relay,
+        relayTokenAccount,
+        amount,
+        cumulativePaid: earned,
+        merkleRoot: root,
+        blockhash: latest.value.blockhash,
+        lastValidBlockHeight: latest.value.lastValidBlockHeight,
+      });
+      const payout: PayoutRecord = {
+        id: built.id,
+        relay: req.relay,
+        status: 'pending',
+        amount,
+        cumulativePaid: earned,
+        merkleRoot: root,
+        relayTokenAccount: relayTokenAccount.toBase58(),
+        lastValidBlockHeight: latest.value.lastValidBlockHeight,
+        createdSlot: latest.context.slot,
+        transaction: built.transaction,
+        createdAtMs: deps.now(),
+        landedSignature: null,
+      };
+      if (ledger.payouts(req.relay).some((p) => p.id === payout.id)) return { created: false, paid, sameAsVoided: latest.value.blockhash };
+      ledger.insertPayout(payout);
+      return { created: true, payout, paid };
+    });
+    if (outcome.sameAsVoided === undefined || round >= 2) break;
+    avoid = outcome.sameAsVoided;
+  }
+  if (outcome.sameAsVoided !== undefined) throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, 'the chain offers no new blockhash for a replacement payout; try again');
   if (outcome.payout === undefined) return nothingOwed(outcome.paid, rejected);
   if (outcome.created) {
     deps.log.info({ relay: req.relay, payout: outcome.payout.id, amount: outcome.payout.amount.toString(), cumulativePaid: outcome.payout.cumulativePaid.toString() }, 'payout built');
