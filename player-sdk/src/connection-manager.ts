@@ -285,8 +285,12 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private launch(relayId: string): void {
     let conn: RelayConnection;
     try {
+      const base = this.options.connection?.rtcConfiguration ?? {};
+      // The page's own ICE servers first, then the tracker's (STUN, and TURN with fresh credentials).
+      const iceServers = [...(base.iceServers ?? []), ...this.options.tracker.iceServers.map((s) => ({ ...s, urls: [...s.urls] }))];
       conn = new RelayConnection({
         ...this.options.connection,
+        rtcConfiguration: iceServers.length === 0 ? base : { ...base, iceServers },
         relayId,
         maxConcurrentRequests: this.options.maxRequestsPerRelay,
         onPaymentError: this.options.onPaymentError,

@@ -11,6 +11,6 @@ export type { FallbackInfo, IntegrityFailure, LoadOptions, LoadRequest, LoadResu
 export type { IntegrityOptions, NoDigestPolicy } from './segment-verifier.js';
 export type { FallbackReason, IntegrityStats, RelayStatsEntry, SdkStatsSnapshot } from './stats.js';
 export type { SdkLogger } from './logger.js';
-export type { RTCPeerConnectionConstructor } from './relay-connection.js';
+export type { NetworkPath, RTCPeerConnectionConstructor } from './relay-connection.js';
 export type { WebSocketConstructor } from './tracker-client.js';
 export { swarmIdFromUrl, RelaycastError, ErrorCode, isRelaycastError } from '@relaycast/protocol';

@@ -17,6 +17,9 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_REQUESTS_PER_RELAY, MAX_PENDING
 import { silentLogger, type SdkLogger } from './logger.js';
 import { randomId } from './random-id.js';
 
+/** How a relay connection's bytes travel: straight between the peers, or through a TURN server. */
+export type NetworkPath = 'direct' | 'relayed';
+
 export type RTCPeerConnectionConstructor = new (config?: RTCConfiguration) => RTCPeerConnection;
 
 export interface RelayConnectionOptions {
@@ -360,6 +363,30 @@ export class RelayConnection {
     for (const frame of frames) {
       if (this.closed) return;
       this.onFrame(frame);
+    }
+  }
+
+  /**
+   * Which way the bytes flow, from the selected ICE candidate pair: 'relayed' when either end is a
+   * TURN relay candidate, else 'direct'. Undefined when the WebRTC stack does not report it.
+   */
+  async networkPath(): Promise<NetworkPath | undefined> {
+    try {
+      const report = await this.pc.getStats();
+      const all: Record<string, unknown>[] = [];
+      report.forEach((s: Record<string, unknown>) => all.push(s));
+      const selectedId = all.find((s) => s['type'] === 'transport' && typeof s['selectedCandidatePairId'] === 'string')?.['selectedCandidatePairId'];
+      const pair =
+        all.find((s) => s['type'] === 'candidate-pair' && s['id'] === selectedId) ??
+        all.find((s) => s['type'] === 'candidate-pair' && s['state'] === 'succeeded' && s['nominated'] === true);
+      if (pair === undefined) return undefined;
+      const typeOf = (id: unknown): unknown => all.find((s) => s['id'] === id)?.['candidateType'];
+      const local = typeOf(pair['localCandidateId']);
+      const remote = typeOf(pair['remoteCandidateId']);
+      if (local === undefined && remote === undefined) return undefined;
+      return local === 'relay' || remote === 'relay' ? 'relayed' : 'direct';
+    } catch {
+      return undefined;
     }
   }
 

@@ -107,7 +107,8 @@ describe('RelaycastClient over real WebRTC', () => {
     expect(origin.requests).toEqual([{ path: '/media.m3u8.digests.json', range: undefined }]);
     const stats = client.getStats();
     expect(stats).toMatchObject({ bytesFromRelays: SEGMENT.byteLength, bytesFromOrigin: 0, relayShare: 1, segments: 1 });
-    expect(stats.perRelay[relay.relayId]).toEqual({ bytes: SEGMENT.byteLength, requests: 1, failures: 0, bytesVerified: 0, integrityFailures: 0 });
+    // Host candidates on loopback: the bytes travel directly, not through TURN.
+    expect(stats.perRelay[relay.relayId]).toEqual({ bytes: SEGMENT.byteLength, requests: 1, failures: 0, bytesVerified: 0, integrityFailures: 0, path: 'direct' });
     expect(stats.integrity).toEqual({ failures: 0, verifiedBytes: 0, unverifiedBytes: SEGMENT.byteLength, audits: 0, segmentsWithoutDigest: 1 });
     expect(stats.fallbacks.count).toBe(0);
   });
@@ -286,6 +287,30 @@ describe('RelaycastClient over real WebRTC', () => {
     a.closeAll();
     await until(() => client.relays[0] === b.relayId, 15_000, 'relay from a fresh shortlist');
     expect(tracker.joins.length).toBeGreaterThan(joins);
+  });
+
+  it('adds the tracker\'s ICE servers (with their TURN credentials) to the page\'s own', async () => {
+    const seen: RTCConfiguration[] = [];
+    const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
+      constructor(config?: RTCConfiguration) {
+        seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
+        super({ ...config, iceServers: [] }); // loopback only: nothing may leave the machine
+      }
+    };
+    tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }, { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' }];
+    try {
+      const relay = tracker.addRelay(serveAll);
+      const client = newClient({ RTCPeerConnection: Recording as unknown as RelaycastClientOptions['RTCPeerConnection'], rtcConfiguration: { ...LOOPBACK_RTC, iceServers: [{ urls: 'stun:page.test:3478' }] } });
+      await client.start();
+      expect(client.relays).toEqual([relay.relayId]);
+      expect(seen[0]?.iceServers).toEqual([
+        { urls: 'stun:page.test:3478' },
+        { urls: ['stun:stun.test:3478'] },
+        { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' },
+      ]);
+    } finally {
+      tracker.iceServers = undefined;
+    }
   });
 
   it('spreads concurrent requests over the warm relays', async () => {

@@ -33,6 +33,8 @@ export interface RelayStatsEntry {
   bytesVerified: number;
   /** Segments from this relay that failed verification (discarded, refetched from the origin, reported). */
   integrityFailures: number;
+  /** How the latest connection to it travels ('direct' or through TURN, 'relayed'), when the WebRTC stack says. */
+  path?: 'direct' | 'relayed' | undefined;
 }
 
 export interface IntegrityStats {
@@ -108,6 +110,10 @@ export class SdkStats {
   originBytesDiscarded(bytes: number): void {
     this.bytesFromOrigin -= bytes;
     this.bytesDiscarded += bytes;
+  }
+
+  relayPath(relayId: string, path: 'direct' | 'relayed' | undefined): void {
+    this.relay(relayId).path = path;
   }
 
   relayBytesVerified(relayId: string, bytes: number): void {

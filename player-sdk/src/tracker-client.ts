@@ -7,6 +7,7 @@ import {
   encodeTrackerMessage,
   type RelayDescriptor,
   type SignalMessage,
+  type IceServer,
   type ReportMessage,
   type SignalPayload,
   type TrackerClientMessage,
@@ -63,6 +64,7 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
   private attempt = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
+  private iceServersFromTracker: readonly IceServer[] = [];
   private readonly joins = new Map<string, PendingJoin[]>();
   private readonly log: SdkLogger;
   private readonly WS: WebSocketConstructor;
@@ -77,6 +79,11 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
 
   get isReady(): boolean {
     return this.ready;
+  }
+
+  /** STUN/TURN servers the tracker handed out in its latest hello (TURN credentials are time-limited). */
+  get iceServers(): readonly IceServer[] {
+    return this.iceServersFromTracker;
   }
 
   /** Opens the socket (once; later drops reconnect by themselves with backoff and jitter until close()). */
@@ -243,6 +250,7 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
       case 'hello':
         if (this.ready) return;
         clearTimeout(this.helloTimer);
+        this.iceServersFromTracker = msg.iceServers ?? [];
         this.ready = true;
         this.attempt = 0;
         this.emit('connected');

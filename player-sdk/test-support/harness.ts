@@ -19,6 +19,7 @@ import {
   encodeTrackerMessage,
   toBase64,
   type RelayFrame,
+  type IceServer,
   type ReportMessage,
   type RequestFrame,
   type SignalPayload,
@@ -241,6 +242,8 @@ export class TestTracker {
   readonly joins: { swarmId: string; count: number | undefined }[] = [];
   /** Integrity reports viewers sent, in order. */
   readonly reports: ReportMessage[] = [];
+  /** ICE servers put in every hello from now on. */
+  iceServers: IceServer[] | undefined;
   readonly viewers = new Set<WebSocket>();
   private nextPeer = 0;
 
@@ -288,7 +291,7 @@ export class TestTracker {
     this.viewers.add(ws);
     ws.on('close', () => this.viewers.delete(ws));
     const peerId = `viewer-${String(++this.nextPeer).padStart(4, '0')}`;
-    this.send(ws, { type: 'hello', peerId, nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5_000 });
+    this.send(ws, { type: 'hello', peerId, nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5_000, iceServers: this.iceServers });
     ws.on('message', (data: Buffer) => {
       const msg = decodeTrackerClientMessage(new Uint8Array(data));
       if (msg.type === 'join') {

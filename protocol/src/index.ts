@@ -40,6 +40,7 @@ export {
   type ErrorMessage,
   type HeartbeatMessage,
   type HelloMessage,
+  type IceServer,
   type JoinMessage,
   type RegisterMessage,
   type RegisteredMessage,

@@ -50,6 +50,19 @@ export interface HelloMessage {
   /** Fresh random nonce (base64, 32 bytes) a relay signs to register. */
   nonce: string;
   heartbeatIntervalMs: number;
+  /**
+   * STUN/TURN servers for this peer's WebRTC connections. TURN entries carry time-limited
+   * credentials (the TURN REST scheme: username "<expiry unix s>:<peer id>", credential
+   * base64(HMAC-SHA1(shared secret, username))), never a static password. Absent: none configured.
+   */
+  iceServers?: IceServer[] | undefined;
+}
+
+export interface IceServer {
+  /** `stun:`, `turn:` or `turns:` URLs. */
+  urls: string[];
+  username?: string | undefined;
+  credential?: string | undefined;
 }
 export interface RegisteredMessage {
   type: 'registered';
@@ -165,6 +178,23 @@ function streams(o: Obj): string[] {
   return v.map((s, i) => {
     if (typeof s !== 'string' || s.length === 0 || utf8Length(s) > MAX_SWARM_ID_BYTES) throw bad(`streams[${i}] must be a non-empty string`, 'streams');
     return s;
+  });
+}
+
+const ICE_URL_PATTERN = /^(stun|stuns|turn|turns):[^\s]{1,250}$/;
+const MAX_ICE_SERVERS = 4;
+const MAX_ICE_URLS = 4;
+
+function iceServers(v: unknown): IceServer[] {
+  if (!Array.isArray(v) || v.length > MAX_ICE_SERVERS) throw bad(`iceServers must be an array of at most ${MAX_ICE_SERVERS}`, 'iceServers');
+  return v.map((e) => {
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) throw bad('iceServers entries must be objects', 'iceServers');
+    const x = e as Obj;
+    const urls = x['urls'];
+    if (!Array.isArray(urls) || urls.length === 0 || urls.length > MAX_ICE_URLS || !urls.every((u) => typeof u === 'string' && ICE_URL_PATTERN.test(u))) {
+      throw bad(`iceServers urls must be 1-${MAX_ICE_URLS} stun:/turn: URLs`, 'iceServers');
+    }
+    return { urls: urls as string[], username: optStr(x, 'username', 256), credential: optStr(x, 'credential', 256) };
   });
 }
 
@@ -299,7 +329,9 @@ export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerSe
       const nonce = str(o, 'nonce', 64);
       const bytes = fromBase64(nonce);
       if (bytes === undefined || bytes.byteLength !== CHALLENGE_NONCE_BYTES) throw bad('nonce must be 32 bytes of base64', 'nonce');
-      return { type: 'hello', peerId: peerId(o, 'peerId'), nonce, heartbeatIntervalMs: uint(o, 'heartbeatIntervalMs', 3_600_000) };
+      const hello: HelloMessage = { type: 'hello', peerId: peerId(o, 'peerId'), nonce, heartbeatIntervalMs: uint(o, 'heartbeatIntervalMs', 3_600_000) };
+      if (o['iceServers'] !== undefined) hello.iceServers = iceServers(o['iceServers']);
+      return hello;
     }
     case 'registered':
       return { type: 'registered', relayId: relayId(o, 'relayId') };

@@ -20,6 +20,9 @@ Runs a Relaycast tracker: WebSocket protocol and HTTP /healthz, /status on one p
   --host ADDR                 interface to bind (default ${DEFAULT_TRACKER_HOST})
   --heartbeat-interval-ms N   heartbeat interval told to relays (default ${DEFAULT_HEARTBEAT_INTERVAL_MS})
   --heartbeat-timeout-ms N    evict relays silent this long (default ${DEFAULT_HEARTBEAT_TIMEOUT_FACTOR} x interval)
+  --stun URL                  STUN server handed to peers (repeatable), e.g. stun:stun.example.com:3478
+  --turn URL                  TURN server handed to peers with time-limited credentials (repeatable);
+                              needs the shared secret in RELAYCAST_TURN_SECRET (coturn use-auth-secret)
   --log-level L               ${LOG_LEVELS.join('|')} (default ${DEFAULT_LOG_LEVEL})
   --help                      show this text
 
@@ -48,6 +51,8 @@ async function main(): Promise<void> {
         'heartbeat-interval-ms': { type: 'string' },
         'heartbeat-timeout-ms': { type: 'string' },
         'log-level': { type: 'string' },
+        stun: { type: 'string', multiple: true },
+        turn: { type: 'string', multiple: true },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -84,7 +89,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   try {
-    const tracker = await startTracker({ port, host: values.host, heartbeatIntervalMs, heartbeatTimeoutMs, logger }, controller.signal);
+    // The TURN secret comes from the environment, never from a flag: flags show up in `ps`.
+    const ice = { stunUrls: values.stun ?? [], turnUrls: values.turn ?? [], turnSecret: process.env['RELAYCAST_TURN_SECRET'] };
+    const tracker = await startTracker({ port, host: values.host, heartbeatIntervalMs, heartbeatTimeoutMs, ice, logger }, controller.signal);
     stop = () => {
       void tracker.close().then(
         () => process.exit(0),

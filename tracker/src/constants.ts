@@ -75,6 +75,9 @@ export const DEFAULT_REPORT_WINDOW_MS = 10 * 60_000;
 export const DEFAULT_MAX_REPORTED_RELAYS = 10_000;
 export const DEFAULT_MAX_REPORTERS_PER_RELAY = 64;
 
+/** TURN credentials handed out in `hello` are valid this long. */
+export const DEFAULT_TURN_CREDENTIAL_TTL_MS = 24 * 3600_000;
+
 // --- Close codes (4000-4999 are application-defined) ---
 
 export const CLOSE_REGISTRATION_REFUSED = 4001;

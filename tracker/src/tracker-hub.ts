@@ -32,6 +32,7 @@ import {
 } from './constants.js';
 import { TokenBucket } from './rate-limiter.js';
 import { RelayRegistry, type RegisteredRelay } from './relay-registry.js';
+import { iceServersFor } from './ice-servers.js';
 import { ReputationBook } from './reputation.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
 import { rankRelays } from './selection.js';
@@ -173,6 +174,7 @@ export class TrackerHub {
       peerId: conn.peerId,
       nonce: toBase64(conn.nonce),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      iceServers: iceServersFor(conn.peerId, this.options.ice, Date.now()),
     });
     return {
       peerId: conn.peerId,

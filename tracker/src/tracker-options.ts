@@ -24,6 +24,7 @@ import {
   DEFAULT_REPORT_PENALTY,
   DEFAULT_REPORT_WINDOW_MS,
   DEFAULT_TRACKER_HOST,
+  DEFAULT_TURN_CREDENTIAL_TTL_MS,
   DEFAULT_TRACKER_PORT,
 } from './constants.js';
 
@@ -56,6 +57,18 @@ export interface TrackerLimits {
   maxAssignedRelaysPerViewer: number;
   /** Outgoing bytes queued on one socket before it is closed as a slow consumer (4004). Default: DEFAULT_MAX_SEND_BUFFER_BYTES (1 MiB). */
   maxSendBufferBytes: number;
+}
+
+/** STUN/TURN servers handed to every peer in `hello` (see ice-servers.ts). */
+export interface IceOptions {
+  /** `stun:host:port` URLs. Default: none. */
+  stunUrls: string[];
+  /** `turn:`/`turns:` URLs of a TURN server using the TURN REST shared-secret scheme (coturn `use-auth-secret`). Default: none. */
+  turnUrls: string[];
+  /** The secret shared with the TURN server; credentials are derived from it per peer. Required with turnUrls. Default: none. */
+  turnSecret: string | undefined;
+  /** Lifetime of a TURN credential. Default: DEFAULT_TURN_CREDENTIAL_TTL_MS (24 h). */
+  turnCredentialTtlMs: number;
 }
 
 /** How viewers' integrity reports lower a relay's health (see reputation.ts). */
@@ -95,6 +108,8 @@ export interface TrackerOptions {
   limits?: Partial<TrackerLimits> | undefined;
   /** Integrity-report scoring; each field missing takes its default (see ReputationOptions). Default: all defaults. */
   reputation?: Partial<ReputationOptions> | undefined;
+  /** STUN/TURN servers for peers; each field missing takes its default (see IceOptions). Default: none. */
+  ice?: Partial<IceOptions> | undefined;
   /** Parent logger; the tracker logs through `logger.child({ component: 'tracker' })`. Default: a silent logger. */
   logger?: Logger | undefined;
 }
@@ -109,6 +124,7 @@ export interface ResolvedTrackerOptions {
   closeGraceMs: number;
   limits: TrackerLimits;
   reputation: ReputationOptions;
+  ice: IceOptions;
 }
 
 function invalid(message: string): RelaycastError {
@@ -164,6 +180,18 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     maxRelays: positiveInt('reputation.maxRelays', r.maxRelays ?? DEFAULT_MAX_REPORTED_RELAYS),
     maxViewersPerRelay: positiveInt('reputation.maxViewersPerRelay', r.maxViewersPerRelay ?? DEFAULT_MAX_REPORTERS_PER_RELAY),
   };
+  const ice: IceOptions = {
+    stunUrls: options.ice?.stunUrls ?? [],
+    turnUrls: options.ice?.turnUrls ?? [],
+    turnSecret: options.ice?.turnSecret,
+    turnCredentialTtlMs: positiveInt('ice.turnCredentialTtlMs', options.ice?.turnCredentialTtlMs ?? DEFAULT_TURN_CREDENTIAL_TTL_MS),
+  };
+  for (const u of ice.stunUrls) if (!/^stuns?:\S{1,250}$/.test(u)) throw invalid(`ice.stunUrls: "${u}" is not a stun: URL`);
+  for (const u of ice.turnUrls) if (!/^turns?:\S{1,250}$/.test(u)) throw invalid(`ice.turnUrls: "${u}" is not a turn: URL`);
+  if (ice.stunUrls.length + ice.turnUrls.length > 4) throw invalid('at most 4 ICE server URLs in all');
+  if (ice.turnUrls.length > 0 && (ice.turnSecret === undefined || ice.turnSecret.length < 16)) {
+    throw invalid('ice.turnUrls need ice.turnSecret (at least 16 characters), shared with the TURN server');
+  }
   return {
     host: options.host ?? DEFAULT_TRACKER_HOST,
     port,
@@ -174,5 +202,6 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     closeGraceMs,
     limits,
     reputation,
+    ice,
   };
 }

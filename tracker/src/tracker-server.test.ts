@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { ErrorCode, isRelaycastError, type ErrorMessage, type SignalMessage } from '@relaycast/protocol';
@@ -105,6 +106,34 @@ describe('connection', () => {
     const [code] = (await once(ws, 'close')) as [number];
     expect(JSON.parse(String(data))).toMatchObject({ type: 'error', code: ErrorCode.TRACKER_FULL });
     expect(code).toBe(CLOSE_TRY_AGAIN_LATER);
+  });
+});
+
+describe('ICE servers in hello', () => {
+  it('hands each peer the STUN servers and its own time-limited TURN credential (TURN REST scheme)', async () => {
+    const secret = 'a shared secret of some length';
+    const t = await start({ ice: { stunUrls: ['stun:stun.test:3478'], turnUrls: ['turn:turn.test:3478?transport=udp'], turnSecret: secret, turnCredentialTtlMs: 3_600_000 } });
+    const a = await viewer(t);
+    const b = await viewer(t);
+    for (const c of [a, b]) {
+      const [stun, turn] = c.hello.iceServers ?? [];
+      expect(stun).toEqual({ urls: ['stun:stun.test:3478'] });
+      expect(turn?.urls).toEqual(['turn:turn.test:3478?transport=udp']);
+      const [expiry, peer] = (turn?.username ?? '').split(':');
+      expect(peer).toBe(c.hello.peerId);
+      expect(Number(expiry) * 1000).toBeGreaterThan(Date.now() + 3_500_000);
+      expect(Number(expiry) * 1000).toBeLessThan(Date.now() + 3_700_000);
+      expect(turn?.credential).toBe(createHmac('sha1', secret).update(turn?.username ?? '').digest('base64'));
+    }
+    expect(a.hello.iceServers?.[1]?.credential).not.toBe(b.hello.iceServers?.[1]?.credential);
+    const plain = await start();
+    expect((await viewer(plain)).hello.iceServers).toBeUndefined();
+  });
+
+  it('refuses TURN without a shared secret, and malformed URLs', async () => {
+    for (const ice of [{ turnUrls: ['turn:x:3478'] }, { turnUrls: ['turn:x:3478'], turnSecret: 'short' }, { stunUrls: ['http://x'] }]) {
+      await expect(start({ ice })).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+    }
   });
 });
 
