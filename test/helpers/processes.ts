@@ -30,8 +30,13 @@ process.once('exit', () => {
   for (const p of live) if (!p.exited) p.child.kill('SIGKILL');
 });
 
-function start(name: string, bin: string, args: string[]): Proc {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `wrap` runs node under another command, e.g. `['ip', 'netns', 'exec', NS]` to start a bin inside
+ * a network namespace (see netns.ts).
+ */
+function start(name: string, bin: string, args: string[], wrap: string[] = []): Proc {
+  const argv = [...wrap, process.execPath, bin, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const keep = (d: Buffer): void => {
     lines.push(...d.toString().split('\n').filter(Boolean));

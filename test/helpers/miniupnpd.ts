@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestBed } from './netns.js';
+import { waitFor } from './processes.js';
+
+/** nftables table and chains miniupnpd writes its port forwards into (made by us, not by it). */
+const TABLE = 'rcupnp';
+const PREROUTING_CHAIN = 'prerouting_upnp';
+
+/** One port forward miniupnpd has put on the router. */
+export interface RouterMapping {
+  protocol: 'tcp' | 'udp';
+  externalPort: number;
+  internalHost: string;
+  internalPort: number;
+}
+
+export interface Miniupnpd {
+  /** The forwards now in the router's nftables chain: what the router really does, not what it says. */
+  mappings(): Promise<RouterMapping[]>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs miniupnpd (UPnP IGD and NAT-PMP) on the bed's router, serving the home network. It only
+ * accepts forwards of ports >= 1024 to the home network, like a stock home router.
+ */
+export async function startMiniupnpd(bed: TestBed, opts: { upnp?: boolean; natpmp?: boolean } = {}): Promise<Miniupnpd> {
+  const dir = await mkdtemp(join(tmpdir(), 'rc-miniupnpd-'));
+  const conf = [
+    `ext_ifname=${bed.routerIf.wan}`,
+    `listening_ip=${bed.routerIf.lan}`,
+    'port=0',
+    `enable_upnp=${opts.upnp === false ? 'no' : 'yes'}`,
+    `enable_natpmp=${opts.natpmp === false ? 'no' : 'yes'}`,
+    'secure_mode=yes',
+    'system_uptime=yes',
+    `upnp_table_name=${TABLE}`,
+    `upnp_nat_table_name=${TABLE}`,
+    'upnp_forward_chain=forward_upnp',
+    `upnp_nat_chain=${PREROUTING_CHAIN}`,
+    'upnp_nat_postrouting_chain=postrouting_upnp',
+    `lease_file=${join(dir, 'leases')}`,
+    'uuid=3c1a3d0e-5e1a-4c0a-8a57-7e1a7c0de001',
+    `allow 1024-65535 ${bed.addr.home.replace(/\.\d+$/, '.0')}/24 1024-65535`,
+    'deny 0-65535 0.0.0.0/0 0-65535',
+    '',
+  ].join('\n');
+  await writeFile(join(dir, 'miniupnpd.conf'), conf);
+  // Debian's miniupnpd uses the nftables backend and expects its table and chains to exist (its
+  // own nft_init.sh would make them in the host's namespace).
+  await bed.exec(bed.ns.router, 'nft', [
+    `add table inet ${TABLE};` +
+      ` add chain inet ${TABLE} forward { type filter hook forward priority 0; policy accept; };` +
+      ` add chain inet ${TABLE} forward_upnp;` +
+      ` add chain inet ${TABLE} prerouting { type nat hook prerouting priority -100; policy accept; };` +
+      ` add chain inet ${TABLE} postrouting { type nat hook postrouting priority 100; policy accept; };` +
+      ` add chain inet ${TABLE} ${PREROUTING_CHAIN};` +
+      ` add chain inet ${TABLE} postrouting_upnp;` +
+      ` add rule inet ${TABLE} forward jump forward_upnp;` +
+      ` add rule inet ${TABLE} prerouting jump ${PREROUTING_CHAIN};` +
+      ` add rule inet ${TABLE} postrouting jump postrouting_upnp`,
+  ]);
+  const child: ChildProcess = spawn(
+    'ip',
+    ['netns', 'exec', bed.ns.router, 'miniupnpd', '-d', '-f', join(dir, 'miniupnpd.conf'), '-P', join(dir, 'pid')],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const lines: string[] = [];
+  const keep = (d: Buffer): void => {
+    lines.push(...d.toString().split('\n').filter(Boolean));
+    if (lines.length > 300) lines.splice(0, lines.length - 300);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const output = (): string => lines.join('\n');
+  await waitFor('miniupnpd to listen', () => {
+    if (exited) throw new Error(`miniupnpd exited:\n${output()}`);
+    return /Listening for NAT-PMP|HTTP listening/.test(output()) || undefined;
+  });
+
+  const mappings = async (): Promise<RouterMapping[]> => {
+    const { stdout } = await bed.exec(bed.ns.router, 'nft', ['list', 'chain', 'inet', TABLE, PREROUTING_CHAIN]);
+    const found: RouterMapping[] = [];
+    // miniupnpd writes e.g.: iif "wan" @nh,72,8 0x11 udp dport 40000 dnat ip to 10.199.1.10:40000
+    for (const line of stdout.split('\n')) {
+      const m = /\b(tcp|udp) dport (\d+)\b.*\bdnat (?:ip )?to ([\d.]+):(\d+)/.exec(line);
+      if (m) found.push({ protocol: m[1] as 'tcp' | 'udp', externalPort: Number(m[2]), internalHost: m[3]!, internalPort: Number(m[4]) });
+    }
+    return found;
+  };
+  return {
+    mappings,
+    output,
+    async stop() {
+      if (!exited) child.kill('SIGTERM');
+      await exit;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
