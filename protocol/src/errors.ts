@@ -72,6 +72,9 @@ export const ErrorCode = {
   REDEEM_SIGNATURE: 'RC_ERR_REDEEM_SIGNATURE',
   REDEEM_CLOCK_SKEW: 'RC_ERR_REDEEM_CLOCK_SKEW',
   PAYOUT_ACCOUNT_MISSING: 'RC_ERR_PAYOUT_ACCOUNT_MISSING',
+  // Relay reachability (appended)
+  NAT_NO_GATEWAY: 'RC_ERR_NAT_NO_GATEWAY',
+  NAT_MAPPING_FAILED: 'RC_ERR_NAT_MAPPING_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

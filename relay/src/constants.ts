@@ -130,3 +130,12 @@ export const PAYOUT_CONFIRM_POLL_MS = 400;
 export const DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS = 120_000;
 /** A submitted payout is re-sent this often while it is neither confirmed nor expired. */
 export const PAYOUT_RESEND_MS = 2_000;
+
+// --- Port mapping on the home router (--map-port) ---
+
+/** Lease asked of the gateway for the UDP --rtc-port mapping; short so a crashed relay's mapping lapses soon. */
+export const DEFAULT_PORT_MAPPING_TTL_MS = 10 * 60_000;
+/** The mapping is renewed once this fraction of its lease has passed. */
+export const PORT_MAPPING_RENEW_FRACTION = 0.5;
+/** Time allowed to find a UPnP or NAT-PMP gateway, and for each add, renew or remove call. */
+export const DEFAULT_PORT_MAPPING_TIMEOUT_MS = 10_000;
