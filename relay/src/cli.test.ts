@@ -109,6 +109,12 @@ describe('parseCliArgs', () => {
     await expect(parseCliArgs(['status'], undefined, {})).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
   });
 
+  it('--map-port with --rtc-port turns port mapping on', async () => {
+    const cmd = await parseCliArgs([...base, '--rtc-port', '50000', '--map-port']);
+    expect(cmd).toMatchObject({ command: 'start', config: { rtcPort: 50000, mapPort: true } });
+    expect(await parseCliArgs([...base, '--rtc-port', '50000'])).not.toMatchObject({ config: { mapPort: true } });
+  });
+
   it('refuses invalid settings with RC_ERR_CONFIG_INVALID', async () => {
     const cfg = join(dir, 'bad.json');
     const cases: [string[], string?][] = [
@@ -120,6 +126,7 @@ describe('parseCliArgs', () => {
       [[...base, '--capacity', '-1']],
       [[...base, '--capacity', 'ten']],
       [[...base, '--rtc-port', '70000']],
+      [[...base, '--map-port']],
       [[...base, '--bind-address', 'localhost']],
       [[...base, '--region', 'EU West']],
       [[...base, '--price-per-gib', '1.5']],

@@ -41,6 +41,8 @@ export interface RelayConfig {
   logLevel?: string | undefined;
   /** `--log-format json|pretty`: JSON lines (for collectors) or coloured text (for terminals). Default: 'json'. */
   logFormat?: string | undefined;
+  /** `--map-port`: map --rtc-port (UDP) on the home router over UPnP and keep it mapped; needs --rtc-port. Flag only for now. Default: false. */
+  mapPort?: boolean | undefined;
   /** `--test-fault MODE[:N]`: TEST ONLY, serve corrupted segments (flip|truncate|extend, every N-th). Flag only, not read from config files. Default: none. */
   testFault?: string | undefined;
   /** `--accept-payer PAYER=SETTLER_URL` (repeatable): payers whose grants the relay accepts and where to redeem. Default: none (a free relay). */
@@ -296,6 +298,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         'test-fault': { type: 'string' },
+        'map-port': { type: 'boolean' },
         'accept-payer': { type: 'string', multiple: true },
         'rpc-url': { type: 'string' },
         db: { type: 'string' },
@@ -335,6 +338,10 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
     redeemThreshold: values['redeem-threshold'],
     redeemIntervalMs: int(values['redeem-interval-ms'], 'redeem-interval-ms'),
   });
+  if (values['map-port'] === true) {
+    if (config.rtcPort === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--map-port needs --rtc-port (the one UDP port to map)');
+    config.mapPort = true;
+  }
   if (values['test-fault'] !== undefined) {
     parseSegmentFault(values['test-fault']); // refuse a bad value before anything starts
     config.testFault = values['test-fault'];

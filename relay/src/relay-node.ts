@@ -1,7 +1,9 @@
 import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
-import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
+import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
+import { PortMapping, type PortMappingOptions, type PortMappingState } from './nat/port-mapping.js';
+import { createUpnpGatewayFinder } from './nat/upnp-gateway.js';
 import { startAutoRedeem, type AutoRedeem } from './payments/auto-redeem.js';
 import { createRelayMetrics } from './relay-metrics.js';
 import { PaymentGate, type PaymentGateStats } from './payments/payment-gate.js';
@@ -37,6 +39,10 @@ export interface RelayNodeOptions {
   bindAddress?: string | undefined;
   /** One UDP port for every viewer (ICE UDP mux). Default: undefined (ephemeral ports). */
   rtcPort?: number | undefined;
+  /** Map rtcPort (UDP) on the home router over UPnP IGD, renew it, remove it on close; needs rtcPort. A failure is logged and the relay runs unmapped. Default: false. */
+  mapPort?: boolean | undefined;
+  /** Further port-mapping options (lease, timeouts, another gateway finder for tests). Default: PortMapping's defaults and a UPnP finder. */
+  portMapping?: Partial<Omit<PortMappingOptions, 'port' | 'logger'>> | undefined;
   /** Open WebRTC peers at once. Default: the transport's (DEFAULT_MAX_PEERS, 512). */
   maxPeers?: number | undefined;
   /** Relay-wide upload cap in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
@@ -113,6 +119,8 @@ export interface RelayStats extends ChannelServerStats {
   maxUploadBytesPerSec: number;
   /** Receipts and payouts, when the relay accepts payers. */
   payments?: RelayPaymentStats;
+  /** The UDP port mapping on the router, when mapPort is on. */
+  portMapping?: PortMappingState;
 }
 
 export interface RelayNode {
@@ -139,6 +147,7 @@ function checkOptions(o: RelayNodeOptions): void {
   if (o.region !== undefined && !/^[a-z0-9-]{0,32}$/.test(o.region)) bad('region must be at most 32 characters of [a-z0-9-]');
   if (o.pricePerGiB !== undefined && !/^(0|[1-9][0-9]{0,19})$/.test(o.pricePerGiB)) bad('pricePerGiB must be a non-negative integer of token base units');
   if (o.shutdownGraceMs !== undefined && (!Number.isSafeInteger(o.shutdownGraceMs) || o.shutdownGraceMs < 0)) bad('shutdownGraceMs must be a non-negative integer');
+  if (o.mapPort === true && o.rtcPort === undefined) bad('mapping a port needs a fixed rtcPort');
   if (o.acceptPayers !== undefined && o.acceptPayers.size > 0 && o.receiptsDbPath === undefined) bad('receiptsDbPath is required when the relay accepts payers');
 }
 
@@ -282,6 +291,17 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     redeemer === undefined
       ? undefined
       : startAutoRedeem(redeemer, { thresholdBaseUnits: options.redeemThreshold, intervalMs: options.redeemIntervalMs, logger: base });
+  let mapping: PortMapping | undefined;
+  if (options.mapPort === true && options.rtcPort !== undefined) {
+    mapping = new PortMapping({
+      findGateway: createUpnpGatewayFinder({ description: `relaycast relay ${relayId}` }),
+      ...options.portMapping,
+      port: options.rtcPort,
+      logger: base,
+    });
+    // An unmapped relay still serves viewers that reach it some other way (public address, TURN).
+    await mapping.start(options.signal ?? new AbortController().signal).catch((err: unknown) => log.warn({ err }, 'port mapping failed; running unmapped'));
+  }
   log.info({ allowedOrigins: options.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined }, 'relay started');
 
   let closing: Promise<void> | undefined;
@@ -306,6 +326,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         maxUploadBytesPerSec: channels.maxUploadBytesPerSec,
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
         ...(store !== undefined && gate !== undefined ? { payments: paymentStats(store, gate, payers.keys()) } : {}),
+        ...(mapping !== undefined ? { portMapping: mapping.state() } : {}),
       };
     },
     redeem(signal: AbortSignal) {
@@ -323,6 +344,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         // The transport waits for queued bytes (END frames included) to leave before cutting connections.
         await transport.close();
         channels.close();
+        await mapping?.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS)).catch((err: unknown) => log.warn({ err }, 'removing the port mapping failed'));
         await auto?.stop();
         store?.close();
         await source.close();
