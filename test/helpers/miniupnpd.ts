@@ -87,10 +87,14 @@ export async function startMiniupnpd(bed: TestBed, opts: { upnp?: boolean; natpm
   const mappings = async (): Promise<RouterMapping[]> => {
     const { stdout } = await bed.exec(bed.ns.router, 'nft', ['list', 'chain', 'inet', TABLE, PREROUTING_CHAIN]);
     const found: RouterMapping[] = [];
-    // miniupnpd writes e.g.: iif "wan" @nh,72,8 0x11 udp dport 40000 dnat ip to 10.199.1.10:40000
+    // miniupnpd writes e.g. `iif "wan" @nh,72,8 0x11 th dport 40000 dnat ip to 10.199.1.10:40000`:
+    // the protocol is the IPv4 header's protocol byte (offset 72 bits), 0x11 UDP, 0x6 TCP.
     for (const line of stdout.split('\n')) {
-      const m = /\b(tcp|udp) dport (\d+)\b.*\bdnat (?:ip )?to ([\d.]+):(\d+)/.exec(line);
-      if (m) found.push({ protocol: m[1] as 'tcp' | 'udp', externalPort: Number(m[2]), internalHost: m[3]!, internalPort: Number(m[4]) });
+      const m = /@nh,72,8 (0x[0-9a-f]+) th dport (\d+) dnat (?:ip )?to ([\d.]+):(\d+)/.exec(line);
+      if (m === null) continue;
+      const proto = Number(m[1]);
+      if (proto !== 0x11 && proto !== 0x6) continue;
+      found.push({ protocol: proto === 0x11 ? 'udp' : 'tcp', externalPort: Number(m[2]), internalHost: m[3]!, internalPort: Number(m[4]) });
     }
     return found;
   };

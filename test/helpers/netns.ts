@@ -85,7 +85,7 @@ export async function createTestBed(signal?: AbortSignal): Promise<TestBed> {
   const routerIf = { wan: 'wan', lan: 'lan' };
   const created: string[] = [];
   const ipn = (n: string, ...args: string[]): Promise<unknown> => sh('ip', ['-n', n, ...args], signal);
-  const exec = (n: string, cmd: string, args: string[], sig?: AbortSignal) => sh('ip', ['netns', 'exec', n, cmd, ...args], sig ?? signal);
+  const exec = (n: string, cmd: string, args: string[], sig?: AbortSignal) => sh('ip', ['netns', 'exec', n, cmd, ...args], sig);
   let destroyed = false;
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
@@ -114,10 +114,10 @@ export async function createTestBed(signal?: AbortSignal): Promise<TestBed> {
     // Home reaches the public side only through the router; the public side has no route back
     // into the home network, as on the internet.
     await ipn(ns.home, 'route', 'add', 'default', 'via', ADDR.routerLan);
-    await exec(ns.router, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']);
+    await exec(ns.router, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1'], signal);
     await exec(ns.router, 'nft', [
       `add table ip rcnat; add chain ip rcnat postrouting { type nat hook postrouting priority 100; policy accept; }; add rule ip rcnat postrouting oifname "${routerIf.wan}" masquerade`,
-    ]);
+    ], signal);
   } catch (err) {
     await destroy();
     throw err;

@@ -1,0 +1,65 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBed, hasCommand, netnsUnavailableReason, type TestBed } from './helpers/netns.js';
+import { startMiniupnpd, type Miniupnpd } from './helpers/miniupnpd.js';
+import { GiveUp, RELAY_BIN, TRACKER_BIN, startProcess, waitFor, type Proc } from './helpers/processes.js';
+import { useProcesses } from './helpers/use-processes.js';
+
+useProcesses();
+
+// Decided before the tests are collected so the skip reason shows in the report.
+const unavailable =
+  (await netnsUnavailableReason()) ??
+  ((await hasCommand('nft')) ? undefined : 'nft (nftables) is not installed') ??
+  ((await hasCommand('miniupnpd')) ? undefined : 'miniupnpd is not installed');
+if (unavailable !== undefined) process.stderr.write(`nat-port-mapping: skipped: ${unavailable}\n`);
+
+const TRACKER_PORT = 18_000;
+const RTC_PORT = 40_000;
+
+describe.skipIf(unavailable !== undefined)('relay behind a home NAT router with UPnP', () => {
+  let bed: TestBed;
+  let upnp: Miniupnpd;
+  let dir: string;
+
+  beforeAll(async () => {
+    bed = await createTestBed(AbortSignal.timeout(60_000));
+    upnp = await startMiniupnpd(bed);
+    dir = await mkdtemp(join(tmpdir(), 'rc-nat-'));
+  });
+  afterAll(async () => {
+    // Each step on its own: a failed one must not leave namespaces or daemons behind.
+    await upnp?.stop().catch(() => undefined);
+    await bed?.destroy();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('maps --rtc-port on the router while running and removes the mapping on shutdown', async () => {
+    const tracker: Proc = startProcess('tracker', TRACKER_BIN, ['--port', String(TRACKER_PORT), '--host', bed.addr.public, '--log-level', 'info'], bed.wrap(bed.ns.public));
+    const relayArgs = [
+      'start',
+      '--tracker', `ws://${bed.addr.public}:${TRACKER_PORT}/`,
+      '--keypair', join(dir, 'relay.json'),
+      '--allow-origin', `http://${bed.addr.public}:1/`,
+      '--bind-address', bed.addr.home,
+      '--rtc-port', String(RTC_PORT),
+      '--map-port',
+      '--log-level', 'info',
+    ];
+    const relay = startProcess('relay', RELAY_BIN, relayArgs, bed.wrap(bed.ns.home));
+
+    const mapped = await waitFor('the relay port forward on the router', async () => {
+      if (relay.exited) throw new GiveUp(`relay exited:\n${relay.output()}`);
+      if (tracker.exited) throw new GiveUp(`tracker exited:\n${tracker.output()}`);
+      return (await upnp.mappings()).find((m) => m.protocol === 'udp' && m.externalPort === RTC_PORT);
+    }, 60_000);
+    expect(mapped).toEqual({ protocol: 'udp', externalPort: RTC_PORT, internalHost: bed.addr.home, internalPort: RTC_PORT });
+
+    await relay.stop('SIGTERM');
+    expect(relay.child.exitCode).toBe(0);
+    expect(await upnp.mappings(), `mapping left after the relay stopped; relay output:\n${relay.output()}`).toEqual([]);
+    await tracker.stop();
+  });
+});
