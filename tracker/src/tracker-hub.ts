@@ -30,7 +30,7 @@ import {
   CLOSE_TRY_AGAIN_LATER,
   DEFAULT_SHORTLIST_SIZE,
 } from './constants.js';
-import { TokenBucket } from './rate-limiter.js';
+import { TokenBucket } from '@relaycast/protocol';
 import { RelayRegistry, type RegisteredRelay } from './relay-registry.js';
 import { iceServersFor } from './ice-servers.js';
 import { ReputationBook } from './reputation.js';
