@@ -23,6 +23,7 @@ import {
   NodeRTCPeerConnection,
   NodeWebSocket,
   TestTracker,
+  loopbackClient,
   startOrigin,
   testBytes,
   until,
@@ -87,15 +88,7 @@ afterEach(async () => {
 
 async function withRelay(behaviour: RelayBehaviour, options: Partial<RelaycastClientOptions>): Promise<{ client: RelaycastClient; relay: TestRelay }> {
   const relay = tracker.addRelay(behaviour);
-  const client = new RelaycastClient({
-    trackerUrl: tracker.url,
-    swarmId: `${origin.base}/master.m3u8`,
-    WebSocket: NodeWebSocket,
-    RTCPeerConnection: NodeRTCPeerConnection,
-    rtcConfiguration: LOOPBACK_RTC,
-    maxRelays: 1,
-    ...options,
-  });
+  const client = loopbackClient(tracker, origin, options);
   clients.push(client);
   await client.start();
   return { client, relay };

@@ -5,6 +5,7 @@ import {
   NodeRTCPeerConnection,
   NodeWebSocket,
   TestTracker,
+  loopbackClient,
   startOrigin,
   testBytes,
   until,
@@ -45,13 +46,7 @@ afterEach(async () => {
 });
 
 function newClient(options: Partial<RelaycastClientOptions> = {}): RelaycastClient {
-  const client = new RelaycastClient({
-    trackerUrl: tracker.url,
-    swarmId: `${origin.base}/master.m3u8`,
-    WebSocket: NodeWebSocket,
-    RTCPeerConnection: NodeRTCPeerConnection,
-    rtcConfiguration: LOOPBACK_RTC,
-    maxRelays: 1,
+  const client = loopbackClient(tracker, origin, {
     ttfbTimeoutMs: 1_500,
     stallTimeoutMs: 400,
     // These tests are about transport and fallback: relay bytes pass unchecked (audit of 0%).

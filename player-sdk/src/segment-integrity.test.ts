@@ -6,6 +6,7 @@ import {
   NodeRTCPeerConnection,
   NodeWebSocket,
   TestTracker,
+  loopbackClient,
   startOrigin,
   testBytes,
   until,
@@ -56,15 +57,7 @@ beforeAll(() => {
 
 async function withRelay(behaviour: RelayBehaviour, options: Partial<RelaycastClientOptions> = {}): Promise<RelaycastClient> {
   const relay = tracker.addRelay(behaviour);
-  const client = new RelaycastClient({
-    trackerUrl: tracker.url,
-    swarmId: `${origin.base}/master.m3u8`,
-    WebSocket: NodeWebSocket,
-    RTCPeerConnection: NodeRTCPeerConnection,
-    rtcConfiguration: LOOPBACK_RTC,
-    maxRelays: 1,
-    ...options,
-  });
+  const client = loopbackClient(tracker, origin, options);
   clients.push(client);
   await client.start();
   expect(client.relays).toEqual([relay.relayId]);

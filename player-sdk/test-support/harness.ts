@@ -27,6 +27,7 @@ import {
 } from '@relaycast/protocol';
 import { RTCPeerConnection as PolyfillPeerConnection } from 'node-datachannel/polyfill';
 import { WebSocket, WebSocketServer } from 'ws';
+import { RelaycastClient, type RelaycastClientOptions } from '../src/relaycast-client.js';
 import type { RTCPeerConnectionConstructor } from '../src/relay-connection.js';
 import type { WebSocketConstructor } from '../src/tracker-client.js';
 
@@ -307,4 +308,17 @@ export class TestTracker {
       }
     });
   }
+}
+
+/** An SDK client of `tracker` for the stream under `origin`, over loopback WebRTC, one warm relay unless told otherwise. */
+export function loopbackClient(tracker: TestTracker, origin: TestOrigin, options: Partial<RelaycastClientOptions> = {}): RelaycastClient {
+  return new RelaycastClient({
+    trackerUrl: tracker.url,
+    swarmId: `${origin.base}/master.m3u8`,
+    WebSocket: NodeWebSocket,
+    RTCPeerConnection: NodeRTCPeerConnection,
+    rtcConfiguration: LOOPBACK_RTC,
+    maxRelays: 1,
+    ...options,
+  });
 }
