@@ -75,6 +75,10 @@ export const ErrorCode = {
   // Relay reachability (appended)
   NAT_NO_GATEWAY: 'RC_ERR_NAT_NO_GATEWAY',
   NAT_MAPPING_FAILED: 'RC_ERR_NAT_MAPPING_FAILED',
+  // STUN public-address discovery (appended)
+  STUN_MALFORMED: 'RC_ERR_STUN_MALFORMED',
+  STUN_ERROR_RESPONSE: 'RC_ERR_STUN_ERROR_RESPONSE',
+  STUN_TIMEOUT: 'RC_ERR_STUN_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -87,3 +87,13 @@ export {
   type SignedGrant,
   type SignedReceipt,
 } from './receipts.js';
+export {
+  STUN_HEADER_BYTES,
+  STUN_MAGIC_COOKIE,
+  STUN_TRANSACTION_ID_BYTES,
+  StunAttribute,
+  StunMessageType,
+  decodeStunBindingResponse,
+  encodeStunBindingRequest,
+  type StunMappedAddress,
+} from './stun-message.js';

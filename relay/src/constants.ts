@@ -139,3 +139,16 @@ export const DEFAULT_PORT_MAPPING_TTL_MS = 10 * 60_000;
 export const PORT_MAPPING_RENEW_FRACTION = 0.5;
 /** Time allowed to find a UPnP or NAT-PMP gateway, and for each add, renew or remove call. */
 export const DEFAULT_PORT_MAPPING_TIMEOUT_MS = 10_000;
+
+// --- Public address discovery (STUN) ---
+
+/**
+ * Time one STUN server has to answer a Binding request (DNS lookup and retransmissions included)
+ * before the next server is tried. A healthy server answers in one round trip; 3 s rides out a
+ * couple of lost datagrams without holding up the relay's start for long.
+ */
+export const DEFAULT_STUN_TIMEOUT_MS = 3_000;
+/** First STUN retransmission delay; doubles after each send (RFC 8489 §6.2.1), bounded by the timeout. */
+export const STUN_FIRST_RETRANSMIT_MS = 250;
+/** Port of a `stun:host` URL without one (RFC 7064). */
+export const DEFAULT_STUN_PORT = 3478;
