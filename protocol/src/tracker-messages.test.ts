@@ -68,7 +68,21 @@ const signalPayloadArb = fc.oneof(
   fc.constant({ kind: 'end-of-candidates' as const }),
 );
 
+const natArb = fc.option(
+  fc.record(
+    {
+      portMapping: fc.constantFrom('none' as const, 'upnp' as const, 'nat-pmp' as const, 'failed' as const),
+      publicAddress: fc.ipV4(),
+      mappedPort: fc.integer({ min: 1, max: 65535 }),
+    },
+    { requiredKeys: ['portMapping'] },
+  ),
+  { nil: undefined },
+);
+const reachabilityArb = fc.constantFrom('public' as const, 'mapped' as const, 'needs-turn' as const);
+
 const registerArb = fc.record({
+  nat: natArb,
   type: fc.constant('register' as const),
   relayId: relayIdArb,
   signature: signatureArb,
@@ -78,7 +92,7 @@ const registerArb = fc.record({
   pricePerGiB: priceArb,
   streams: streamsArb,
 });
-const heartbeatArb = fc.record({ type: fc.constant('heartbeat' as const), capacity: countArb, load: countArb, streams: streamsArb });
+const heartbeatArb = fc.record({ type: fc.constant('heartbeat' as const), capacity: countArb, load: countArb, streams: streamsArb, nat: natArb });
 const joinArb = fc.record({
   type: fc.constant('join' as const),
   swarmId: swarmIdArb,
@@ -100,7 +114,12 @@ const registeredArb = fc.record({ type: fc.constant('registered' as const), rela
 const shortlistArb = fc.record({
   type: fc.constant('shortlist' as const),
   swarmId: swarmIdArb,
-  relays: fc.array(fc.record({ relayId: relayIdArb, region: regionArb }), { maxLength: MAX_SHORTLIST_SIZE }),
+  relays: fc.array(fc.record({ relayId: relayIdArb, region: regionArb, reachability: reachabilityArb }, { requiredKeys: ['relayId', 'region'] }), { maxLength: MAX_SHORTLIST_SIZE }),
+});
+const reachabilityMsgArb = fc.record({
+  type: fc.constant('reachability' as const),
+  reachability: reachabilityArb,
+  address: fc.option(fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([ip, port]) => `${ip}:${port}`), { nil: undefined }),
 });
 const errorArb = fc.record({
   type: fc.constant('error' as const),
@@ -109,7 +128,7 @@ const errorArb = fc.record({
   ref: fc.option(fc.string({ unit: 'binary-ascii', maxLength: 32 }), { nil: undefined }),
 });
 
-const serverMessageArb: fc.Arbitrary<TrackerServerMessage> = fc.oneof(helloArb, registeredArb, shortlistArb, signalFromArb, errorArb);
+const serverMessageArb: fc.Arbitrary<TrackerServerMessage> = fc.oneof(helloArb, registeredArb, shortlistArb, signalFromArb, errorArb, reachabilityMsgArb);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -639,5 +658,30 @@ describe('tracker messages: helpers', () => {
       expect(thrown).toBeInstanceOf(RelaycastError);
       expect((thrown as RelaycastError).code).toBe(ErrorCode.CONFIG_INVALID);
     }
+  });
+});
+
+describe('tracker messages: NAT reports and reachability', () => {
+  const relayId = encodeBase58(new Uint8Array(32).fill(9));
+  it('refuses malformed nat reports and reachability values with RC_ERR_MESSAGE_FIELD', () => {
+    const heartbeat = (nat: unknown): string => JSON.stringify({ type: 'heartbeat', capacity: 1, load: 0, streams: [], nat });
+    for (const nat of [null, 1, [], {}, { portMapping: 'manual' }, { portMapping: 'upnp', mappedPort: 0 }, { portMapping: 'upnp', mappedPort: 70000 }, { portMapping: 'none', publicAddress: 'evil.example' }]) {
+      expectMessageError(() => decodeTrackerClientMessage(heartbeat(nat)), ErrorCode.MESSAGE_FIELD);
+    }
+    for (const reachability of ['direct', '', null, 1]) {
+      expectMessageError(() => decodeTrackerServerMessage(JSON.stringify({ type: 'reachability', reachability })), ErrorCode.MESSAGE_FIELD);
+      expectMessageError(
+        () => decodeTrackerServerMessage(JSON.stringify({ type: 'shortlist', swarmId: 's', relays: [{ relayId, region: '', reachability }] })),
+        ErrorCode.MESSAGE_FIELD,
+      );
+    }
+    expectMessageError(() => decodeTrackerServerMessage(JSON.stringify({ type: 'reachability', reachability: 'public', address: 'host.example:1' })), ErrorCode.MESSAGE_FIELD);
+  });
+
+  it('keeps nat reports and reachability through a round trip', () => {
+    const hb = { type: 'heartbeat' as const, capacity: 1, load: 0, streams: [], nat: { portMapping: 'upnp' as const, publicAddress: '203.0.113.7', mappedPort: 40000 } };
+    expect(decodeTrackerClientMessage(encodeTrackerMessage(hb))).toEqual(hb);
+    const r = { type: 'reachability' as const, reachability: 'mapped' as const, address: '203.0.113.7:40000' };
+    expect(decodeTrackerServerMessage(encodeTrackerMessage(r))).toEqual(r);
   });
 });

@@ -37,9 +37,32 @@ export type SignalPayload =
   | { kind: 'candidate'; candidate: string; sdpMid?: string | undefined }
   | { kind: 'end-of-candidates' };
 
+/**
+ * How viewers can reach a relay, from the tracker's reachability test (see docs/NAT.md):
+ * `public` answered from its own address, `mapped` answered through a port mapping on its router,
+ * `needs-turn` did not answer unsolicited traffic, so viewers behind NAT reach it through TURN.
+ */
+export type Reachability = 'public' | 'mapped' | 'needs-turn';
+export const REACHABILITY_VALUES: readonly Reachability[] = ['public', 'mapped', 'needs-turn'];
+
+/** How a relay's UDP port is opened on its home router. */
+export type PortMappingKind = 'none' | 'upnp' | 'nat-pmp' | 'failed';
+const PORT_MAPPING_KINDS: readonly PortMappingKind[] = ['none', 'upnp', 'nat-pmp', 'failed'];
+
+/** A relay's own view of its network, sent with `register` and `heartbeat`. */
+export interface NatReport {
+  portMapping: PortMappingKind;
+  /** Public IP address as STUN or the gateway reported it. */
+  publicAddress?: string | undefined;
+  /** External UDP port of the mapping, when there is one. */
+  mappedPort?: number | undefined;
+}
+
 export interface RelayDescriptor {
   relayId: string;
   region: string;
+  /** Result of the tracker's reachability test; absent while untested. */
+  reachability?: Reachability | undefined;
 }
 
 // Server → client
@@ -93,12 +116,14 @@ export interface RegisterMessage {
   /** Advertised price in token base units per GiB (decimal string: u64 does not fit a JSON number). */
   pricePerGiB: string;
   streams: string[];
+  nat?: NatReport | undefined;
 }
 export interface HeartbeatMessage {
   type: 'heartbeat';
   capacity: number;
   load: number;
   streams: string[];
+  nat?: NatReport | undefined;
 }
 export interface JoinMessage {
   type: 'join';
@@ -134,7 +159,18 @@ export interface SignalMessage {
   signal: SignalPayload;
 }
 
-export type TrackerServerMessage = HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage;
+/**
+ * Result of the reachability test the tracker ran against a relay: it opened a WebRTC connection
+ * to the relay without revealing its own candidates, so only unsolicited traffic could succeed.
+ */
+export interface ReachabilityMessage {
+  type: 'reachability';
+  reachability: Reachability;
+  /** `ip:port` the tracker reached the relay at, when it did. */
+  address?: string | undefined;
+}
+
+export type TrackerServerMessage = HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage | ReachabilityMessage;
 export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage | ReportMessage;
 export type TrackerMessage = TrackerServerMessage | TrackerClientMessage;
 
@@ -196,6 +232,35 @@ function iceServers(v: unknown): IceServer[] {
     }
     return { urls: urls as string[], username: optStr(x, 'username', 256), credential: optStr(x, 'credential', 256) };
   });
+}
+
+const IP_PATTERN = /^[0-9a-fA-F.:]{2,45}$/;
+const ADDRESS_PATTERN = /^[0-9a-fA-F.:[\]]{2,47}:\d{1,5}$/;
+
+function natReport(v: unknown): NatReport {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('nat must be an object', 'nat');
+  const o = v as Obj;
+  const kind = o['portMapping'];
+  if (!PORT_MAPPING_KINDS.includes(kind as PortMappingKind)) throw bad(`nat.portMapping must be one of ${PORT_MAPPING_KINDS.join(', ')}`, 'nat');
+  const report: NatReport = { portMapping: kind as PortMappingKind };
+  const addr = optStr(o, 'publicAddress', 45, IP_PATTERN);
+  if (addr !== undefined) report.publicAddress = addr;
+  if (o['mappedPort'] !== undefined) {
+    const port = uint(o, 'mappedPort', 65535);
+    if (port === 0) throw bad('nat.mappedPort must be 1-65535', 'nat');
+    report.mappedPort = port;
+  }
+  return report;
+}
+
+function optNat(o: Obj): { nat?: NatReport } {
+  return o['nat'] === undefined ? {} : { nat: natReport(o['nat']) };
+}
+
+function reachability(o: Obj, key: string): Reachability {
+  const v = o[key];
+  if (!REACHABILITY_VALUES.includes(v as Reachability)) throw bad(`${key} must be one of ${REACHABILITY_VALUES.join(', ')}`, key);
+  return v as Reachability;
 }
 
 function swarmId(o: Obj): string {
@@ -274,9 +339,10 @@ export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerCl
         region: str(o, 'region', 32, REGION_PATTERN),
         pricePerGiB: priceU64(o, 'pricePerGiB'),
         streams: streams(o),
+        ...optNat(o),
       };
     case 'heartbeat':
-      return { type: 'heartbeat', capacity: uint(o, 'capacity', 1_000_000), load: uint(o, 'load', 1_000_000), streams: streams(o) };
+      return { type: 'heartbeat', capacity: uint(o, 'capacity', 1_000_000), load: uint(o, 'load', 1_000_000), streams: streams(o), ...optNat(o) };
     case 'join':
       return {
         type: 'join',
@@ -344,12 +410,16 @@ export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerSe
         relays: relays.map((r) => {
           if (typeof r !== 'object' || r === null) throw bad('relay entry must be an object', 'relays');
           const e = r as Obj;
-          return { relayId: relayId(e, 'relayId'), region: str(e, 'region', 32, REGION_PATTERN) };
+          const d: RelayDescriptor = { relayId: relayId(e, 'relayId'), region: str(e, 'region', 32, REGION_PATTERN) };
+          if (e['reachability'] !== undefined) d.reachability = reachability(e, 'reachability');
+          return d;
         }),
       };
     }
     case 'signal':
       return decodeSignal(o, 'from');
+    case 'reachability':
+      return { type: 'reachability', reachability: reachability(o, 'reachability'), address: optStr(o, 'address', 53, ADDRESS_PATTERN) };
     case 'error':
       return {
         type: 'error',

@@ -31,8 +31,9 @@ const USAGE = `Usage: relaycast-relay start [options]
   --cache-max-bytes N             segment cache size in bytes (default 268435456)
   --bind-address ADDR             IP address WebRTC binds to (127.0.0.1 on loopback; default all)
   --rtc-port N                    one UDP port for all viewers (default: ephemeral ports)
-  --map-port                      map --rtc-port on the home router (UPnP IGD), renew it, remove
-                                  it on exit (default: off)
+  --map-port                      map --rtc-port on the home router (UPnP IGD or NAT-PMP), renew
+                                  it, remove it on exit (default: off)
+  --map-port-ttl-ms N             lease asked of the router, renewed at half (default 600000)
   --status-port N                 local status interface on 127.0.0.1: GET /status, GET /metrics
                                   (Prometheus), PUT /limits (0 = any free port)
   --max-upload-bytes-per-sec N    cap on the relay's total upload; 0 = unlimited (default 0)
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
       bindAddress: config.bindAddress,
       rtcPort: config.rtcPort,
       mapPort: config.mapPort,
+      portMapping: config.mapPortTtlMs === undefined ? undefined : { ttlMs: config.mapPortTtlMs },
       statusPort: config.statusPort,
       maxUploadBytesPerSec: config.maxUploadBytesPerSec,
       testFault: config.testFault === undefined ? undefined : parseSegmentFault(config.testFault),

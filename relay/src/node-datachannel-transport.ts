@@ -23,8 +23,11 @@ export interface NodeDataChannelTransportOptions {
   portRangeEnd?: number | undefined;
   /** Serve every peer from one UDP port. Default: true when the range is exactly one port, false otherwise. */
   enableIceUdpMux?: boolean | undefined;
-  /** STUN/TURN servers in libdatachannel URL form (`stun:host:port`). Default: none (a directly reachable relay). */
-  iceServers?: string[] | undefined;
+  /**
+   * STUN/TURN servers in libdatachannel URL form (`stun:host:port`), or a function read for every
+   * new peer (the relay learns its STUN servers from the tracker after start). Default: none.
+   */
+  iceServers?: string[] | (() => string[]) | undefined;
   /** Largest SCTP message accepted and advertised, in bytes. Default: DEFAULT_RTC_MAX_MESSAGE_BYTES (256 KiB). */
   maxMessageSize?: number | undefined;
   /** Peers open at once; offers beyond throw RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_PEERS (512). */
@@ -83,7 +86,7 @@ export class NodeDataChannelTransport implements RelayTransport {
     const o = this.options;
     const portRangeEnd = o.portRangeEnd ?? o.portRangeBegin;
     const pc = new nodeDataChannel.PeerConnection(id, {
-      iceServers: o.iceServers ?? [],
+      iceServers: typeof o.iceServers === 'function' ? o.iceServers() : (o.iceServers ?? []),
       bindAddress: o.bindAddress,
       portRangeBegin: o.portRangeBegin,
       portRangeEnd,

@@ -41,8 +41,10 @@ export interface RelayConfig {
   logLevel?: string | undefined;
   /** `--log-format json|pretty`: JSON lines (for collectors) or coloured text (for terminals). Default: 'json'. */
   logFormat?: string | undefined;
-  /** `--map-port`: map --rtc-port (UDP) on the home router over UPnP and keep it mapped; needs --rtc-port. Flag only for now. Default: false. */
+  /** `--map-port`: map --rtc-port (UDP) on the home router over UPnP IGD or NAT-PMP and keep it mapped; needs --rtc-port. Flag only for now. Default: false. */
   mapPort?: boolean | undefined;
+  /** `--map-port-ttl-ms N`: lease asked of the router; renewed at half. Flag only. Default: DEFAULT_PORT_MAPPING_TTL_MS (10 min). */
+  mapPortTtlMs?: number | undefined;
   /** `--test-fault MODE[:N]`: TEST ONLY, serve corrupted segments (flip|truncate|extend, every N-th). Flag only, not read from config files. Default: none. */
   testFault?: string | undefined;
   /** `--accept-payer PAYER=SETTLER_URL` (repeatable): payers whose grants the relay accepts and where to redeem. Default: none (a free relay). */
@@ -299,6 +301,7 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
         'log-format': { type: 'string' },
         'test-fault': { type: 'string' },
         'map-port': { type: 'boolean' },
+        'map-port-ttl-ms': { type: 'string' },
         'accept-payer': { type: 'string', multiple: true },
         'rpc-url': { type: 'string' },
         db: { type: 'string' },
@@ -341,6 +344,12 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
   if (values['map-port'] === true) {
     if (config.rtcPort === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--map-port needs --rtc-port (the one UDP port to map)');
     config.mapPort = true;
+  }
+  const ttl = int(values['map-port-ttl-ms'], 'map-port-ttl-ms');
+  if (ttl !== undefined) {
+    if (config.mapPort !== true) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--map-port-ttl-ms needs --map-port');
+    if (ttl < 2_000 || ttl > 7 * 86_400_000) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--map-port-ttl-ms must be 2000 to 604800000');
+    config.mapPortTtlMs = ttl;
   }
   if (values['test-fault'] !== undefined) {
     parseSegmentFault(values['test-fault']); // refuse a bad value before anything starts

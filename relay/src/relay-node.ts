@@ -4,6 +4,8 @@ import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } fro
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
 import { PortMapping, type PortMappingOptions, type PortMappingState } from './nat/port-mapping.js';
 import { createUpnpGatewayFinder } from './nat/upnp-gateway.js';
+import { createPmpGatewayFinder, firstGateway } from './nat/pmp-gateway.js';
+import { RelayNat, type RelayNatStatus } from './nat/relay-nat.js';
 import { startAutoRedeem, type AutoRedeem } from './payments/auto-redeem.js';
 import { createRelayMetrics } from './relay-metrics.js';
 import { PaymentGate, type PaymentGateStats } from './payments/payment-gate.js';
@@ -39,7 +41,7 @@ export interface RelayNodeOptions {
   bindAddress?: string | undefined;
   /** One UDP port for every viewer (ICE UDP mux). Default: undefined (ephemeral ports). */
   rtcPort?: number | undefined;
-  /** Map rtcPort (UDP) on the home router over UPnP IGD, renew it, remove it on close; needs rtcPort. A failure is logged and the relay runs unmapped. Default: false. */
+  /** Map rtcPort (UDP) on the home router over UPnP IGD or NAT-PMP, renew it, remove it on close; needs rtcPort. A failure is logged and the relay runs unmapped. Default: false. */
   mapPort?: boolean | undefined;
   /** Further port-mapping options (lease, timeouts, another gateway finder for tests). Default: PortMapping's defaults and a UPnP finder. */
   portMapping?: Partial<Omit<PortMappingOptions, 'port' | 'logger'>> | undefined;
@@ -121,6 +123,8 @@ export interface RelayStats extends ChannelServerStats {
   payments?: RelayPaymentStats;
   /** The UDP port mapping on the router, when mapPort is on. */
   portMapping?: PortMappingState;
+  /** Reachability, port mapping, public address and a hint for the operator. */
+  nat: RelayNatStatus;
 }
 
 export interface RelayNode {
@@ -192,6 +196,26 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   let gate: PaymentGate | undefined;
   let redeemer: Redeemer | undefined;
   const payers = options.acceptPayers ?? new Map<string, string>();
+  const mapping =
+    options.mapPort === true && options.rtcPort !== undefined
+      ? new PortMapping({
+          findGateway: firstGateway([
+            createUpnpGatewayFinder({ description: `relaycast relay ${relayId}` }),
+            createPmpGatewayFinder({ description: `relaycast relay ${relayId}` }),
+          ]),
+          ...options.portMapping,
+          port: options.rtcPort,
+          logger: base,
+        })
+      : undefined;
+  const nat = new RelayNat({
+    rtcPort: options.rtcPort,
+    bindAddress: options.bindAddress,
+    mapping,
+    trackerHost: new URL(options.trackerUrl).hostname.replace(/^\[|\]$/g, ''),
+    onChange: () => tracker?.heartbeatNow(),
+    logger: base,
+  });
   try {
     if (payers.size > 0) {
       const relayKey = decodePublicKey(relayId);
@@ -204,6 +228,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     transport =
       options.transport ??
       new NodeDataChannelTransport({
+        iceServers: () => nat.iceServerUrls(),
         bindAddress: options.bindAddress,
         portRangeBegin: options.rtcPort,
         portRangeEnd: options.rtcPort,
@@ -218,6 +243,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   }
   const capacity = options.capacity ?? DEFAULT_CAPACITY;
   let accepting = true;
+  let tracker: TrackerClient | undefined;
 
   const onPeer = (peer: RelayPeer): void => {
     if (!accepting) return peer.close();
@@ -237,8 +263,13 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     });
   };
 
-  const tracker = new TrackerClient({
+  // Mapped before registering, so the tracker tests (and viewers get) the mapped address.
+  await nat.start(options.signal ?? new AbortController().signal);
+  tracker = new TrackerClient({
     ...options.tracker,
+    onHello: (hello) => nat.setIceServers(hello.iceServers),
+    onReachability: (msg) => nat.setReachability(msg),
+    extraCandidates: () => nat.extraCandidates(),
     trackerUrl: options.trackerUrl,
     keypair: options.keypair,
     transport,
@@ -250,6 +281,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
       region: options.region ?? DEFAULT_REGION,
       pricePerGiB: options.pricePerGiB ?? DEFAULT_PRICE_PER_GIB,
       streams: source.advertisedStreams(),
+      nat: nat.report(),
     }),
   });
 
@@ -260,6 +292,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     } catch (err) {
       tracker.close();
       await transport.close();
+      await nat.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS));
       await source.close();
       store?.close();
       throw err;
@@ -282,6 +315,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     } catch (err) {
       tracker.close();
       await transport.close();
+      await nat.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS));
       await source.close();
       store?.close();
       throw err;
@@ -291,17 +325,6 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     redeemer === undefined
       ? undefined
       : startAutoRedeem(redeemer, { thresholdBaseUnits: options.redeemThreshold, intervalMs: options.redeemIntervalMs, logger: base });
-  let mapping: PortMapping | undefined;
-  if (options.mapPort === true && options.rtcPort !== undefined) {
-    mapping = new PortMapping({
-      findGateway: createUpnpGatewayFinder({ description: `relaycast relay ${relayId}` }),
-      ...options.portMapping,
-      port: options.rtcPort,
-      logger: base,
-    });
-    // An unmapped relay still serves viewers that reach it some other way (public address, TURN).
-    await mapping.start(options.signal ?? new AbortController().signal).catch((err: unknown) => log.warn({ err }, 'port mapping failed; running unmapped'));
-  }
   log.info({ allowedOrigins: options.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined }, 'relay started');
 
   let closing: Promise<void> | undefined;
@@ -327,6 +350,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
         ...(store !== undefined && gate !== undefined ? { payments: paymentStats(store, gate, payers.keys()) } : {}),
         ...(mapping !== undefined ? { portMapping: mapping.state() } : {}),
+        nat: nat.status(),
       };
     },
     redeem(signal: AbortSignal) {
@@ -344,7 +368,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         // The transport waits for queued bytes (END frames included) to leave before cutting connections.
         await transport.close();
         channels.close();
-        await mapping?.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS)).catch((err: unknown) => log.warn({ err }, 'removing the port mapping failed'));
+        await nat.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS));
         await auto?.stop();
         store?.close();
         await source.close();

@@ -26,6 +26,13 @@ interface StatusBody {
   maxUploadBytesPerSec: number;
   cache?: { segments: number; bytes: number; maxBytes: number };
   payments?: { receipts: number; earned: string; paid: string; unpaid: string; pending: string; unreceiptedBytes: number };
+  nat?: {
+    reachability?: string;
+    reachedAddress?: string;
+    publicAddress?: string;
+    portMapping?: { status: string; method?: string; externalHost?: string; externalPort?: number; renewals: number };
+    hint: string;
+  };
 }
 
 export interface StatusReport {
@@ -68,6 +75,17 @@ export async function readRelayStatus(options: StatusCommandOptions): Promise<St
   return { status, balances };
 }
 
+function natLines(n: StatusBody['nat']): string[] {
+  if (n === undefined) return [];
+  const m = n.portMapping;
+  const mapping =
+    m === undefined ? 'no port mapping (--map-port off)' : m.status === 'mapped' ? `${m.method ?? 'mapped'} ${m.externalHost ?? '?'}:${m.externalPort ?? '?'} (renewed ${m.renewals}x)` : `port mapping ${m.status}`;
+  return [
+    `network   ${n.reachability ?? 'untested'}; public address ${n.publicAddress ?? 'unknown'}; ${mapping}`,
+    `          ${n.hint}`,
+  ];
+}
+
 /** The report as lines for a terminal. */
 export function formatRelayStatus(r: StatusReport): string {
   const s = r.status;
@@ -77,6 +95,7 @@ export function formatRelayStatus(r: StatusReport): string {
     s.cache === undefined
       ? 'cache     —'
       : `cache     ${s.cache.segments} segments, ${mib(s.cache.bytes)} of ${mib(s.cache.maxBytes)}; ${s.requests === 0 ? 0 : Math.round((100 * s.cacheHits) / s.requests)} % of requests from cache`,
+    ...natLines(s.nat),
     `served    ${mib(s.bytesServed)} in ${s.requests} requests, ${s.errors} errors; upload cap ${s.maxUploadBytesPerSec === 0 ? 'none' : `${s.maxUploadBytesPerSec} B/s`}`,
   ];
   if (s.payments !== undefined) {

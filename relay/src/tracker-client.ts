@@ -8,6 +8,9 @@ import {
   registrationSigningBytes,
   toBase64,
   toRelaycastError,
+  type HelloMessage,
+  type NatReport,
+  type ReachabilityMessage,
   type SignalMessage,
   type SignalPayload,
   type TrackerClientMessage,
@@ -33,6 +36,8 @@ export interface RelayAdvertisement {
   region: string;
   pricePerGiB: string;
   streams: string[];
+  /** The relay's view of its network (port mapping, public address). Default: not reported. */
+  nat?: NatReport | undefined;
 }
 
 /** The signing half of a relay identity (RelayKeypair satisfies it). */
@@ -49,6 +54,12 @@ export interface TrackerClientOptions {
   advertise: () => RelayAdvertisement;
   /** Receives every accepted peer (the relay node serves its data channels). Required. */
   onPeer: (peer: RelayPeer, viewerPeerId: string) => void;
+  /** Gets every `hello` (its ICE servers, for STUN discovery and the relay's own candidates). Default: none. */
+  onHello?: ((hello: HelloMessage) => void) | undefined;
+  /** Gets the tracker's reachability verdicts. Default: none. */
+  onReachability?: ((msg: ReachabilityMessage) => void) | undefined;
+  /** ICE candidate lines added to every answer (e.g. a port-mapped public address). Default: none. */
+  extraCandidates?: (() => string[]) | undefined;
   /** Peers still negotiating at once; more offers are refused. Default: DEFAULT_MAX_PENDING_PEERS (64). */
   maxPendingPeers?: number | undefined;
   /** A peer without a data channel after this long is closed. Default: DEFAULT_PEER_CONNECT_TIMEOUT_MS (20 s). */
@@ -139,7 +150,7 @@ export class TrackerClient {
   heartbeatNow(): void {
     if (!this.isRegistered) return;
     const a = this.options.advertise();
-    this.send({ type: 'heartbeat', capacity: a.capacity, load: a.load, streams: a.streams });
+    this.send({ type: 'heartbeat', capacity: a.capacity, load: a.load, streams: a.streams, nat: a.nat });
   }
 
   /** Stops reconnecting, closes negotiating peers and the socket. Accepted peers are the owner's. */
@@ -221,7 +232,9 @@ export class TrackerClient {
           region: a.region,
           pricePerGiB: a.pricePerGiB,
           streams: a.streams,
+          nat: a.nat,
         });
+        this.options.onHello?.(msg);
         clearInterval(this.heartbeat);
         if (msg.heartbeatIntervalMs > 0) {
           this.heartbeat = setInterval(() => this.heartbeatNow(), msg.heartbeatIntervalMs);
@@ -244,6 +257,9 @@ export class TrackerClient {
         return;
       case 'error':
         this.log?.warn({ code: msg.code, ref: msg.ref, message: msg.message }, 'tracker reported an error');
+        return;
+      case 'reachability':
+        this.options.onReachability?.(msg);
         return;
       case 'shortlist':
         return;
@@ -288,10 +304,19 @@ export class TrackerClient {
     const sendSignal = (s: SignalPayload): void => this.send({ type: 'signal', to: from, connectionId: msg.connectionId, signal: s });
     let answered = false;
     const early: SignalPayload[] = [];
+    let extrasSent = false;
     peer.onLocalCandidate((c) => {
-      const s: SignalPayload = c === undefined ? { kind: 'end-of-candidates' } : { kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid };
-      if (answered) sendSignal(s);
-      else early.push(s);
+      const out: SignalPayload[] = [];
+      // Extra candidates go out with the first real one, whose m-line id they share.
+      if (!extrasSent) {
+        extrasSent = true;
+        for (const candidate of this.options.extraCandidates?.() ?? []) out.push({ kind: 'candidate', candidate, sdpMid: c?.sdpMid ?? '0' });
+      }
+      out.push(c === undefined ? { kind: 'end-of-candidates' } : { kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid });
+      for (const s of out) {
+        if (answered) sendSignal(s);
+        else early.push(s);
+      }
     });
     peer.answer.then(
       (sdp) => {

@@ -6,6 +6,7 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_FACTOR,
   DEFAULT_LOG_LEVEL,
+  DEFAULT_REACHABILITY_TIMEOUT_MS,
   DEFAULT_TRACKER_HOST,
 } from './constants.js';
 import { startTracker } from './tracker-server.js';
@@ -23,6 +24,8 @@ Runs a Relaycast tracker: WebSocket protocol and HTTP /healthz, /status on one p
   --stun URL                  STUN server handed to peers (repeatable), e.g. stun:stun.example.com:3478
   --turn URL                  TURN server handed to peers with time-limited credentials (repeatable);
                               needs the shared secret in RELAYCAST_TURN_SECRET (coturn use-auth-secret)
+  --reachability-timeout-ms N how long a relay's reachability probe may take (default ${DEFAULT_REACHABILITY_TIMEOUT_MS})
+  --no-reachability-test      do not probe relays; every relay counts as reachable
   --log-level L               ${LOG_LEVELS.join('|')} (default ${DEFAULT_LOG_LEVEL})
   --help                      show this text
 
@@ -53,6 +56,8 @@ async function main(): Promise<void> {
         'log-level': { type: 'string' },
         stun: { type: 'string', multiple: true },
         turn: { type: 'string', multiple: true },
+        'reachability-timeout-ms': { type: 'string' },
+        'no-reachability-test': { type: 'boolean' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -72,6 +77,10 @@ async function main(): Promise<void> {
   const heartbeatIntervalMs = intFlag(values['heartbeat-interval-ms'], 'heartbeat-interval-ms', 1, 3_600_000);
   const heartbeatTimeoutMs = intFlag(values['heartbeat-timeout-ms'], 'heartbeat-timeout-ms', 1, Number.MAX_SAFE_INTEGER);
   const logger = pino({ level });
+  const reachability = {
+    enabled: values['no-reachability-test'] !== true,
+    timeoutMs: intFlag(values['reachability-timeout-ms'], 'reachability-timeout-ms', 100, 120_000),
+  };
 
   const controller = new AbortController();
   let stopping = false;
@@ -91,7 +100,7 @@ async function main(): Promise<void> {
   try {
     // The TURN secret comes from the environment, never from a flag: flags show up in `ps`.
     const ice = { stunUrls: values.stun ?? [], turnUrls: values.turn ?? [], turnSecret: process.env['RELAYCAST_TURN_SECRET'] };
-    const tracker = await startTracker({ port, host: values.host, heartbeatIntervalMs, heartbeatTimeoutMs, ice, logger }, controller.signal);
+    const tracker = await startTracker({ port, host: values.host, heartbeatIntervalMs, heartbeatTimeoutMs, ice, reachability, logger }, controller.signal);
     stop = () => {
       void tracker.close().then(
         () => process.exit(0),

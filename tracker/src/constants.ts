@@ -90,3 +90,14 @@ export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 /** RFC 6455 "going away": tracker shutdown. */
 export const CLOSE_GOING_AWAY = 1001;
+
+/** A relay that has not opened the probe's data channel by then counts as not reachable unsolicited. */
+export const DEFAULT_REACHABILITY_TIMEOUT_MS = 8_000;
+/** Probes run at once; each is one WebRTC handshake in the tracker process. */
+export const DEFAULT_REACHABILITY_MAX_CONCURRENT = 4;
+/** Probes waiting for a slot; relays beyond it stay untested until their next heartbeat. */
+export const DEFAULT_REACHABILITY_MAX_QUEUED = 256;
+/** Routers reboot and leases lapse: a relay's reachability is tested again this often. */
+export const DEFAULT_REACHABILITY_RETEST_MS = 10 * 60_000;
+/** Relays that failed the reachability test are ranked after every reachable one. */
+export const SELECTION_NEEDS_TURN_TIER = 1;

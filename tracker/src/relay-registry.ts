@@ -1,3 +1,4 @@
+import type { NatReport } from '@relaycast/protocol';
 import type { RelayCandidate } from './selection.js';
 
 /** What the tracker knows about one registered relay. */
@@ -7,6 +8,12 @@ export interface RegisteredRelay extends RelayCandidate {
   lastSeenAt: number;
   /** Connection the relay is reachable on (its peer id on the tracker). */
   connectionId: string;
+  /** The relay's own view of its network, from register/heartbeat. */
+  nat?: NatReport | undefined;
+  /** `ip:port` the reachability probe reached, when it did. */
+  reachableAddress?: string | undefined;
+  /** performance.now() of the last reachability verdict. */
+  testedAt?: number | undefined;
 }
 
 /** Registered relays by relay id. One live connection per relay: a re-registration replaces the old one. */

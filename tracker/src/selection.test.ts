@@ -148,3 +148,20 @@ describe('rankRelays', () => {
     expect(after.filter((id) => id !== 'relay-099')).toEqual(before.slice(0, after.includes('relay-099') ? 2 : 3));
   });
 });
+
+describe('rankRelays: reachability', () => {
+  it('ranks relays that need TURN after every reachable or untested relay, whatever their weights', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1000 }), fc.array(fc.constantFrom('public', 'mapped', 'needs-turn', undefined), { minLength: 1, maxLength: 20 }), (s, kinds) => {
+        // Relays needing TURN get every weight advantage (region, warm, idle); the others are loaded.
+        const list = kinds.map((k, i) =>
+          relay(i, k === 'needs-turn' ? { reachability: k, region: 'us', streams: [swarm(s)] } : { reachability: k, load: 90 }),
+        );
+        const ranked = rankRelays(list, { swarmId: swarm(s), region: 'us', count: list.length });
+        expect(ranked).toHaveLength(list.length);
+        const firstTurn = ranked.findIndex((r) => r.reachability === 'needs-turn');
+        if (firstTurn >= 0) expect(ranked.slice(firstTurn).every((r) => r.reachability === 'needs-turn')).toBe(true);
+      }),
+    );
+  });
+});

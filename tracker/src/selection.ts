@@ -5,8 +5,10 @@
  * and because each relay's score depends only on itself and the swarm, removing a relay never
  * reorders the others (only the viewers that were on it move).
  */
+import type { Reachability } from '@relaycast/protocol';
 import {
   DEFAULT_MIN_HEALTH,
+  SELECTION_NEEDS_TURN_TIER,
   SELECTION_BASE_WEIGHT,
   SELECTION_REGION_BONUS,
   SELECTION_WARM_BONUS,
@@ -24,6 +26,8 @@ export interface RelayCandidate {
   health: number;
   /** Streams (swarm or playlist URLs) the relay advertises as warm. */
   streams: readonly string[];
+  /** Outcome of the tracker's reachability test; undefined while untested (treated as reachable). */
+  reachability?: Reachability | undefined;
 }
 
 export interface SelectionRequest {
@@ -66,6 +70,15 @@ export function relayWeight(relay: RelayCandidate, request: SelectionRequest): n
 }
 
 /**
+ * Relays that failed the reachability test come after every other eligible relay: a viewer behind
+ * NAT reaches them only through TURN, which costs a hop and TURN bandwidth. They are still handed
+ * out to fill the list (a viewer with a public address, or TURN, still gets their bytes).
+ */
+function tier(relay: RelayCandidate): number {
+  return relay.reachability === 'needs-turn' ? SELECTION_NEEDS_TURN_TIER : 0;
+}
+
+/**
  * Ranks relays for a request, best first, at most `count`. Deterministic: the same relays (in any
  * input order) and request give the same result.
  */
@@ -73,7 +86,7 @@ export function rankRelays(relays: readonly RelayCandidate[], request: Selection
   const count = Math.max(0, Math.floor(request.count));
   if (count === 0) return [];
   const hash = swarmHasher(request.swarmId);
-  const scored: { relay: RelayCandidate; score: number }[] = [];
+  const scored: { relay: RelayCandidate; score: number; tier: number }[] = [];
   for (const relay of relays) {
     const weight = relayWeight(relay, request);
     if (weight === undefined) continue;
@@ -81,8 +94,8 @@ export function rankRelays(relays: readonly RelayCandidate[], request: Selection
     // Weighted rendezvous: score = -w / ln(h) makes P(relay ranks first) = w / Σw while keeping
     // each score independent of the other relays. h = 1 would divide by zero: treat it as the max.
     const score = h >= 1 ? Number.POSITIVE_INFINITY : -weight / Math.log(h);
-    scored.push({ relay, score });
+    scored.push({ relay, score, tier: tier(relay) });
   }
-  scored.sort((a, b) => b.score - a.score || (a.relay.relayId < b.relay.relayId ? -1 : a.relay.relayId > b.relay.relayId ? 1 : 0));
+  scored.sort((a, b) => a.tier - b.tier || b.score - a.score || (a.relay.relayId < b.relay.relayId ? -1 : a.relay.relayId > b.relay.relayId ? 1 : 0));
   return scored.slice(0, count).map((s) => s.relay);
 }

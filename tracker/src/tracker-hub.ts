@@ -14,6 +14,8 @@ import {
   toRelaycastError,
   type HeartbeatMessage,
   type JoinMessage,
+  type NatReport,
+  type Reachability,
   type RegisterMessage,
   type ReportMessage,
   type SignalMessage,
@@ -37,6 +39,8 @@ import { ReputationBook } from './reputation.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
 import { rankRelays } from './selection.js';
 import { SwarmRegistry } from './swarm-registry.js';
+import type { StartProbe } from './reachability-probe.js';
+import { ReachabilityTester, type ProbeTarget, type ReachabilityVerdict } from './reachability-tester.js';
 import type { ResolvedTrackerOptions } from './tracker-options.js';
 
 /** The part of a ws WebSocket the hub uses; keeps the protocol logic independent of the transport. */
@@ -66,6 +70,12 @@ export interface TrackerStatus {
     reporters: number;
     pricePerGiB: string;
     lastSeenMsAgo: number;
+    /** Outcome of the reachability test; absent while untested. */
+    reachability?: Reachability | undefined;
+    /** `ip:port` the test reached the relay at. */
+    reachableAddress?: string | undefined;
+    /** What the relay reports about its own network. */
+    nat?: NatReport | undefined;
   }[];
   /** Connections that have joined at least one swarm. */
   viewers: number;
@@ -122,6 +132,7 @@ export class TrackerHub {
   private readonly relays = new RelayRegistry();
   private readonly swarms: SwarmRegistry;
   private readonly reputation: ReputationBook;
+  private readonly reachability: ReachabilityTester | undefined;
   /** Counters for `/metrics`; set by the server. */
   metrics: TrackerMetrics | undefined;
 
@@ -129,9 +140,22 @@ export class TrackerHub {
     private readonly options: ResolvedTrackerOptions,
     private readonly log: Logger,
     private readonly now: () => number = () => performance.now(),
+    startProbe?: StartProbe,
   ) {
     this.swarms = new SwarmRegistry(options.limits.maxViewersPerSwarm);
     this.reputation = new ReputationBook(options.reputation, now);
+    if (startProbe !== undefined && options.reachability.enabled) {
+      this.reachability = new ReachabilityTester(
+        options.reachability,
+        startProbe,
+        (target, from, connectionId, signal) => {
+          const conn = this.connections.get(target.connectionId);
+          if (conn !== undefined) this.send(conn, { type: 'signal', from, connectionId, signal });
+        },
+        (target, verdict) => this.onReachability(target, verdict),
+        log.child({ component: 'reachability' }),
+      );
+    }
   }
 
   get connectionCount(): number {
@@ -211,6 +235,7 @@ export class TrackerHub {
 
   /** Starts a close handshake on every socket. */
   closeAll(code: number, reason: string): void {
+    this.reachability?.close();
     for (const conn of this.connections.values()) conn.socket.close(code, reason);
   }
 
@@ -234,6 +259,9 @@ export class TrackerHub {
         reporters: this.reputation.reporters(r.relayId),
         pricePerGiB: r.pricePerGiB,
         lastSeenMsAgo: Math.max(0, Math.round(now - r.lastSeenAt)),
+        reachability: r.reachability,
+        reachableAddress: r.reachableAddress,
+        nat: r.nat,
       })),
       viewers,
       swarms: this.swarms.size,
@@ -328,6 +356,7 @@ export class TrackerHub {
     }
     conn.role = 'relay';
     conn.relayId = msg.relayId;
+    const earlier = this.relays.get(msg.relayId);
     const previous = this.relays.upsert({
       relayId: msg.relayId,
       region: msg.region,
@@ -339,6 +368,11 @@ export class TrackerHub {
       pricePerGiB: msg.pricePerGiB,
       lastSeenAt: this.now(),
       connectionId: conn.peerId,
+      nat: msg.nat,
+      // A new connection may come from a new address or router: test again, keep the old verdict meanwhile.
+      reachability: earlier?.reachability,
+      reachableAddress: earlier?.reachableAddress,
+      testedAt: undefined,
     });
     if (previous !== undefined && previous.connectionId !== conn.peerId) {
       this.log.info({ relayId: msg.relayId }, 'relay re-registered; closing its older connection');
@@ -347,6 +381,18 @@ export class TrackerHub {
       this.log.info({ relayId: msg.relayId, region: msg.region, capacity: msg.capacity }, 'relay registered');
     }
     this.send(conn, { type: 'registered', relayId: msg.relayId });
+    this.reachability?.schedule({ relayId: msg.relayId, connectionId: conn.peerId, nat: msg.nat });
+  }
+
+  private onReachability(target: ProbeTarget, verdict: ReachabilityVerdict): void {
+    const relay = this.relays.get(target.relayId);
+    if (relay === undefined || relay.connectionId !== target.connectionId) return;
+    relay.reachability = verdict.reachability;
+    relay.reachableAddress = verdict.address;
+    relay.testedAt = this.now();
+    this.metrics?.reachability.inc({ result: verdict.reachability });
+    const conn = this.connections.get(relay.connectionId);
+    if (conn !== undefined) this.send(conn, { type: 'reachability', reachability: verdict.reachability, address: verdict.address });
   }
 
   /** The registry entry this connection is currently the live connection of, if any. */
@@ -362,6 +408,10 @@ export class TrackerHub {
     relay.load = msg.load;
     relay.streams = msg.streams;
     relay.lastSeenAt = this.now();
+    const natChanged = JSON.stringify(msg.nat ?? null) !== JSON.stringify(relay.nat ?? null);
+    relay.nat = msg.nat;
+    const stale = relay.testedAt !== undefined && this.now() - relay.testedAt > this.options.reachability.retestMs;
+    if (natChanged || stale) this.reachability?.schedule({ relayId: relay.relayId, connectionId: relay.connectionId, nat: relay.nat });
   }
 
   private onJoin(conn: Connection, msg: JoinMessage): void {
@@ -394,7 +444,11 @@ export class TrackerHub {
       conn.assigned.delete(conn.assigned.values().next().value as string);
     }
     this.metrics?.shortlists.inc();
-    this.send(conn, { type: 'shortlist', swarmId: msg.swarmId, relays: ranked.map((r) => ({ relayId: r.relayId, region: r.region })) });
+    this.send(conn, {
+      type: 'shortlist',
+      swarmId: msg.swarmId,
+      relays: ranked.map((r) => ({ relayId: r.relayId, region: r.region, reachability: r.reachability })),
+    });
   }
 
   /**
@@ -428,6 +482,10 @@ export class TrackerHub {
     } else if (conn.role === 'relay') {
       const self = this.liveRelay(conn);
       if (self === undefined) throw new RelaycastError(ErrorCode.NOT_REGISTERED, 'this connection is no longer the registered relay');
+      if (this.reachability?.isProbe(to) === true) {
+        this.reachability.deliver(to, msg.connectionId, msg.signal);
+        return;
+      }
       target = this.connections.get(to);
       if (target !== undefined && (target.role !== 'viewer' || !target.assigned.has(self.relayId))) {
         throw new RelaycastError(ErrorCode.SIGNAL_NOT_ALLOWED, 'that viewer was not handed this relay');

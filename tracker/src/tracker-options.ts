@@ -26,7 +26,14 @@ import {
   DEFAULT_TRACKER_HOST,
   DEFAULT_TURN_CREDENTIAL_TTL_MS,
   DEFAULT_TRACKER_PORT,
+  DEFAULT_REACHABILITY_MAX_CONCURRENT,
+  DEFAULT_REACHABILITY_MAX_QUEUED,
+  DEFAULT_REACHABILITY_RETEST_MS,
+  DEFAULT_REACHABILITY_TIMEOUT_MS,
 } from './constants.js';
+import type { ReachabilityOptions } from './reachability-tester.js';
+
+export type { ReachabilityOptions };
 
 /** Resource limits of one tracker. Every map, queue and buffer it keeps is bounded by one of these. */
 export interface TrackerLimits {
@@ -110,6 +117,12 @@ export interface TrackerOptions {
   reputation?: Partial<ReputationOptions> | undefined;
   /** STUN/TURN servers for peers; each field missing takes its default (see IceOptions). Default: none. */
   ice?: Partial<IceOptions> | undefined;
+  /**
+   * Reachability tests of relays (a WebRTC probe from the tracker that withholds its own
+   * candidates; see docs/NAT.md); each field missing takes its default (see ReachabilityOptions).
+   * Default: enabled.
+   */
+  reachability?: Partial<ReachabilityOptions> | undefined;
   /** Parent logger; the tracker logs through `logger.child({ component: 'tracker' })`. Default: a silent logger. */
   logger?: Logger | undefined;
 }
@@ -125,6 +138,7 @@ export interface ResolvedTrackerOptions {
   limits: TrackerLimits;
   reputation: ReputationOptions;
   ice: IceOptions;
+  reachability: ReachabilityOptions;
 }
 
 function invalid(message: string): RelaycastError {
@@ -192,7 +206,16 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
   if (ice.turnUrls.length > 0 && (ice.turnSecret === undefined || ice.turnSecret.length < 16)) {
     throw invalid('ice.turnUrls need ice.turnSecret (at least 16 characters), shared with the TURN server');
   }
+  const ra = options.reachability ?? {};
+  const reachability: ReachabilityOptions = {
+    enabled: ra.enabled ?? true,
+    timeoutMs: positiveInt('reachability.timeoutMs', ra.timeoutMs ?? DEFAULT_REACHABILITY_TIMEOUT_MS),
+    maxConcurrent: positiveInt('reachability.maxConcurrent', ra.maxConcurrent ?? DEFAULT_REACHABILITY_MAX_CONCURRENT, 64),
+    maxQueued: positiveInt('reachability.maxQueued', ra.maxQueued ?? DEFAULT_REACHABILITY_MAX_QUEUED),
+    retestMs: positiveInt('reachability.retestMs', ra.retestMs ?? DEFAULT_REACHABILITY_RETEST_MS),
+  };
   return {
+    reachability,
     host: options.host ?? DEFAULT_TRACKER_HOST,
     port,
     heartbeatIntervalMs,

@@ -18,8 +18,12 @@ const SWARM = 'https://cdn.example/live/master.m3u8';
 const trackers: Tracker[] = [];
 const clients: TestClient[] = [];
 
+/**
+ * The relays here are WebSocket-only stand-ins without WebRTC, so the reachability probe is off
+ * (it would only add its own offers to their inbox); reachability.test.ts probes real peers.
+ */
 async function start(options: TrackerOptions = {}): Promise<Tracker> {
-  const t = await startTracker({ port: 0, ...options });
+  const t = await startTracker({ port: 0, reachability: { enabled: false }, ...options });
   trackers.push(t);
   return t;
 }

@@ -8,6 +8,7 @@ import { CLOSE_GOING_AWAY } from './constants.js';
 import { handleHttp } from './http-routes.js';
 import { TrackerMetrics } from './tracker-metrics.js';
 import { TrackerHub, type TrackerStatus } from './tracker-hub.js';
+import { createWebRtcProbe } from './reachability-probe.js';
 import { resolveTrackerOptions, type TrackerOptions } from './tracker-options.js';
 
 export interface Tracker {
@@ -72,7 +73,10 @@ function listen(http: Server, port: number, host: string, signal: AbortSignal | 
 export async function startTracker(options: TrackerOptions = {}, signal?: AbortSignal): Promise<Tracker> {
   const resolved = resolveTrackerOptions(options);
   const log = (options.logger ?? pino({ level: 'silent' })).child({ component: 'tracker' });
-  const hub = new TrackerHub(resolved, log);
+  // Probes bind the tracker's own interface so they leave the way viewers' traffic would come in.
+  const wildcard = resolved.host === '0.0.0.0' || resolved.host === '::';
+  const probe = resolved.reachability.enabled ? createWebRtcProbe({ bindAddress: wildcard ? undefined : resolved.host }) : undefined;
+  const hub = new TrackerHub(resolved, log, () => performance.now(), probe);
   const metrics = new TrackerMetrics(() => hub.status());
   hub.metrics = metrics;
 

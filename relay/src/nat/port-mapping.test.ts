@@ -11,6 +11,7 @@ function fakeGateway(): MappingGateway & { maps: number[]; unmaps: number[]; fai
   const g = {
     maps: [] as number[],
     unmaps: [] as number[],
+    kind: 'upnp' as const,
     fail: false,
     async map(port: number) {
       if (g.fail) throw new Error('gateway said no');

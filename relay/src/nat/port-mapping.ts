@@ -4,9 +4,13 @@ import { DEFAULT_PORT_MAPPING_TIMEOUT_MS, DEFAULT_PORT_MAPPING_TTL_MS, PORT_MAPP
 
 /** The part of a UPnP/NAT-PMP gateway the relay uses; the real one is in upnp-gateway.ts. */
 export interface MappingGateway {
+  /** Which protocol maps the port, for the operator's status. */
+  readonly kind: 'upnp' | 'nat-pmp';
   /** Maps UDP `internalPort` on the gateway's external side to this host; resolves with the external address. */
   map(internalPort: number, ttlMs: number, signal: AbortSignal): Promise<{ externalHost: string; externalPort: number }>;
   unmap(internalPort: number, signal: AbortSignal): Promise<void>;
+  /** Releases sockets the client holds. */
+  close?(): Promise<void>;
 }
 
 export type FindGateway = (signal: AbortSignal) => Promise<MappingGateway>;
@@ -26,6 +30,8 @@ export interface PortMappingOptions {
 
 export interface PortMappingState {
   status: 'off' | 'mapped' | 'failed';
+  /** Protocol of the gateway that was found. */
+  method?: 'upnp' | 'nat-pmp';
   externalHost?: string;
   externalPort?: number;
   /** Code of the last failure, for `relaycast-relay status`. */
@@ -86,13 +92,16 @@ export class PortMapping {
     clearTimeout(this.#timer);
     const gateway = this.#gateway;
     this.#gateway = undefined;
-    if (gateway === undefined || this.#state.status === 'off') return;
-    this.#state = { status: 'off', renewals: this.#state.renewals };
+    if (gateway === undefined) return;
     try {
+      if (this.#state.status === 'off') return;
+      this.#state = { status: 'off', renewals: this.#state.renewals };
       await gateway.unmap(this.#opts.port, this.#bounded(signal));
       this.#opts.logger.info({ port: this.#opts.port }, 'port mapping removed');
     } catch (err) {
       throw new RelaycastError(ErrorCode.NAT_MAPPING_FAILED, `removing the mapping of UDP ${this.#opts.port} failed`, { cause: err });
+    } finally {
+      await gateway.close?.().catch(() => undefined);
     }
   }
 
@@ -103,7 +112,7 @@ export class PortMapping {
       const m = await gateway.map(this.#opts.port, this.#opts.ttlMs, this.#bounded(signal));
       const renewed = this.#mappedOnce;
       this.#mappedOnce = true;
-      this.#state = { status: 'mapped', externalHost: m.externalHost, externalPort: m.externalPort, renewals: this.#state.renewals + (renewed ? 1 : 0) };
+      this.#state = { status: 'mapped', method: gateway.kind, externalHost: m.externalHost, externalPort: m.externalPort, renewals: this.#state.renewals + (renewed ? 1 : 0) };
       this.#opts.logger.info({ port: this.#opts.port, externalHost: m.externalHost, externalPort: m.externalPort, ttlMs: this.#opts.ttlMs }, renewed ? 'port mapping renewed' : 'port mapped');
     } catch (err) {
       this.#state = { ...this.#state, status: 'failed', errorCode: ErrorCode.NAT_MAPPING_FAILED };

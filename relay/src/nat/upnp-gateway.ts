@@ -1,6 +1,7 @@
 import { upnpNat } from '@achingbrain/nat-port-mapper';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import { installFetchContentLengthFix } from './fetch-content-length.js';
+import { localAddressTowards } from './local-address.js';
 import type { FindGateway, MappingGateway } from './port-mapping.js';
 
 /**
@@ -13,6 +14,7 @@ export function createUpnpGatewayFinder(opts: { description: string; internalHos
     const client = upnpNat({ autoRefresh: false, description: opts.description });
     for await (const gateway of client.findGateways({ signal })) {
       const wrapped: MappingGateway = {
+        kind: 'upnp',
         async map(internalPort, ttlMs, sig) {
           const host = opts.internalHost ?? (await localAddressTowards(gateway.host));
           const m = await gateway.map(internalPort, host, { protocol: 'udp', externalPort: internalPort, ttl: ttlMs, autoRefresh: false, signal: sig });
@@ -44,20 +46,4 @@ interface LibraryInternals {
   getGateway(options: { signal: AbortSignal }): Promise<{
     run(service: string, action: string, args: [string, string | number][], options: { signal: AbortSignal }): Promise<unknown>;
   }>;
-}
-
-/** The local address the kernel would use to reach `host`: the one the gateway must forward to. */
-async function localAddressTowards(host: string): Promise<string> {
-  const { createSocket } = await import('node:dgram');
-  const sock = createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      // A UDP connect sends nothing; it only picks the route and source address.
-      sock.connect(9, host, () => resolve());
-    });
-    return sock.address().address;
-  } finally {
-    sock.close();
-  }
 }
