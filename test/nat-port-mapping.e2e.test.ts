@@ -19,14 +19,19 @@ if (unavailable !== undefined) process.stderr.write(`nat-port-mapping: skipped: 
 const TRACKER_PORT = 18_000;
 const RTC_PORT = 40_000;
 
-describe.skipIf(unavailable !== undefined)('relay behind a home NAT router with UPnP', () => {
+const STATUS_PORT = 9_100;
+
+describe.skipIf(unavailable !== undefined).each([
+  { protocol: 'upnp', router: { upnp: true, natpmp: false } },
+  { protocol: 'nat-pmp', router: { upnp: false, natpmp: true } },
+] as const)('relay behind a home NAT router that offers only $protocol', ({ protocol, router }) => {
   let bed: TestBed;
   let upnp: Miniupnpd;
   let dir: string;
 
   beforeAll(async () => {
     bed = await createTestBed(AbortSignal.timeout(60_000));
-    upnp = await startMiniupnpd(bed);
+    upnp = await startMiniupnpd(bed, router);
     dir = await mkdtemp(join(tmpdir(), 'rc-nat-'));
   });
   afterAll(async () => {
@@ -46,6 +51,7 @@ describe.skipIf(unavailable !== undefined)('relay behind a home NAT router with 
       '--bind-address', bed.addr.home,
       '--rtc-port', String(RTC_PORT),
       '--map-port',
+      '--status-port', String(STATUS_PORT),
       '--log-level', 'info',
     ];
     const relay = startProcess('relay', RELAY_BIN, relayArgs, bed.wrap(bed.ns.home));
@@ -56,6 +62,10 @@ describe.skipIf(unavailable !== undefined)('relay behind a home NAT router with 
       return (await upnp.mappings()).find((m) => m.protocol === 'udp' && m.externalPort === RTC_PORT);
     }, 60_000);
     expect(mapped).toEqual({ protocol: 'udp', externalPort: RTC_PORT, internalHost: bed.addr.home, internalPort: RTC_PORT });
+    // The relay says which protocol mapped it, with the router's external address.
+    const { stdout } = await bed.exec(bed.ns.home, process.execPath, ['-e', `fetch('http://127.0.0.1:${STATUS_PORT}/status').then(async (r) => process.stdout.write(await r.text()))`]);
+    const status = JSON.parse(stdout) as { nat: { portMapping: { status: string; method: string; externalHost: string; externalPort: number } } };
+    expect(status.nat.portMapping).toMatchObject({ status: 'mapped', method: protocol, externalHost: bed.addr.routerWan, externalPort: RTC_PORT });
 
     await relay.stop('SIGTERM');
     expect(relay.child.exitCode).toBe(0);

@@ -112,6 +112,11 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   /** The open connection to a relay, if any (for tests and diagnostics). */
+  /** The tracker's reachability verdict for a shortlisted relay (undefined: untested or unknown). */
+  reachability(relayId: string): RelayDescriptor['reachability'] {
+    return this.shortlist.find((d) => d.relayId === relayId)?.reachability;
+  }
+
   connection(relayId: string): RelayConnection | undefined {
     const c = this.connections.get(relayId);
     return c?.isOpen === true ? c : undefined;

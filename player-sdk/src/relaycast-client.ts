@@ -141,6 +141,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       this.manager.on('relay-connected', (id) => {
         // The grant goes first on every new channel, so receipts that follow can be checked.
         if (this.receipts !== undefined) this.manager?.sendPaymentFrame(id, this.receipts.grantFrame());
+        this.stats.relayReachability(id, this.manager?.reachability(id));
         void this.manager?.connection(id)?.networkPath().then((path) => this.stats.relayPath(id, path));
         this.emit('relay-connected', id);
       });

@@ -35,6 +35,8 @@ export interface RelayStatsEntry {
   integrityFailures: number;
   /** How the latest connection to it travels ('direct' or through TURN, 'relayed'), when the WebRTC stack says. */
   path?: 'direct' | 'relayed' | undefined;
+  /** The tracker's reachability verdict on the relay when it was handed out; undefined while untested. */
+  reachability?: 'public' | 'mapped' | 'needs-turn' | undefined;
 }
 
 export interface IntegrityStats {
@@ -110,6 +112,10 @@ export class SdkStats {
   originBytesDiscarded(bytes: number): void {
     this.bytesFromOrigin -= bytes;
     this.bytesDiscarded += bytes;
+  }
+
+  relayReachability(relayId: string, reachability: RelayStatsEntry['reachability']): void {
+    if (reachability !== undefined) this.relay(relayId).reachability = reachability;
   }
 
   relayPath(relayId: string, path: 'direct' | 'relayed' | undefined): void {

@@ -152,3 +152,6 @@ export const DEFAULT_STUN_TIMEOUT_MS = 3_000;
 export const STUN_FIRST_RETRANSMIT_MS = 250;
 /** Port of a `stun:host` URL without one (RFC 7064). */
 export const DEFAULT_STUN_PORT = 3478;
+
+/** Once a NAT-PMP gateway answers, a UPnP IGD still has this long to answer and be preferred. */
+export const PORT_MAPPING_UPNP_GRACE_MS = 2_000;

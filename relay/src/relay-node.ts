@@ -1,10 +1,10 @@
 import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
-import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
+import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, PORT_MAPPING_UPNP_GRACE_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
 import { PortMapping, type PortMappingOptions, type PortMappingState } from './nat/port-mapping.js';
 import { createUpnpGatewayFinder } from './nat/upnp-gateway.js';
-import { createPmpGatewayFinder, firstGateway } from './nat/pmp-gateway.js';
+import { createPmpGatewayFinder, preferredGateway } from './nat/pmp-gateway.js';
 import { RelayNat, type RelayNatStatus } from './nat/relay-nat.js';
 import { startAutoRedeem, type AutoRedeem } from './payments/auto-redeem.js';
 import { createRelayMetrics } from './relay-metrics.js';
@@ -199,10 +199,10 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   const mapping =
     options.mapPort === true && options.rtcPort !== undefined
       ? new PortMapping({
-          findGateway: firstGateway([
-            createUpnpGatewayFinder({ description: `relaycast relay ${relayId}` }),
-            createPmpGatewayFinder({ description: `relaycast relay ${relayId}` }),
-          ]),
+          findGateway: preferredGateway(
+            [createUpnpGatewayFinder({ description: `relaycast relay ${relayId}` }), createPmpGatewayFinder({ description: `relaycast relay ${relayId}` })],
+            PORT_MAPPING_UPNP_GRACE_MS,
+          ),
           ...options.portMapping,
           port: options.rtcPort,
           logger: base,

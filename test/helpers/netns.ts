@@ -91,6 +91,8 @@ export const ADDR = {
   viewerHome: '10.199.2.10',
 } as const;
 const PREFIX_LEN = 24;
+/** Next hop of the public side's default route into nowhere (see createTestBed). */
+const VOID_NEXT_HOP = '11.199.255.1';
 
 async function sh(cmd: string, args: string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string }> {
   return await run(cmd, args, { timeout: COMMAND_TIMEOUT_MS, signal, maxBuffer: 4 * 1024 * 1024 });
@@ -197,6 +199,15 @@ export async function createTestBed(opts: TestBedOptions | AbortSignal = {}): Pr
     await ipn(ns.public, 'addr', 'add', `${ADDR.public}/${PREFIX_LEN}`, 'dev', 'br0');
     await ipn(ns.public, 'addr', 'add', `${ADDR.turn}/${PREFIX_LEN}`, 'dev', 'br0');
     await ipn(ns.public, 'link', 'set', 'br0', 'up');
+    // The internet has a default route: packets to addresses nobody announces (a home's private
+    // host candidate, say) leave and vanish instead of failing at once with "network unreachable",
+    // which coturn takes as fatal for the whole allocation. They go to a veth whose other end has
+    // no address, through a next hop with a fixed MAC (no ARP to fail), and are dropped there.
+    await ipn(ns.public, 'link', 'add', 'void0', 'type', 'veth', 'peer', 'name', 'void1');
+    await ipn(ns.public, 'link', 'set', 'void0', 'up');
+    await ipn(ns.public, 'link', 'set', 'void1', 'up');
+    await ipn(ns.public, 'route', 'add', 'default', 'via', VOID_NEXT_HOP, 'dev', 'void0', 'onlink');
+    await ipn(ns.public, 'neigh', 'add', VOID_NEXT_HOP, 'lladdr', '02:00:00:00:00:01', 'dev', 'void0', 'nud', 'permanent');
     await addRouter(ns.router, ns.home, 'rtr-home', ADDR.routerWan, ADDR.routerLan, ADDR.home, homeNatMapping);
     if (ns.viewerRouter !== undefined && ns.viewerHome !== undefined) {
       await addRouter(ns.viewerRouter, ns.viewerHome, 'rtr-viewer', ADDR.viewerRouterWan, ADDR.viewerRouterLan, ADDR.viewerHome, 'preserve-port');

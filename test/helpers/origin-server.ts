@@ -26,7 +26,8 @@ export interface OriginServer {
  * A plain HTTP origin over a directory, the way a CDN would serve HLS: Range support, no caching
  * (so browser tests always reach it), and a log of every request for the tests' counting.
  */
-export async function startOrigin(root: string): Promise<OriginServer> {
+export async function startOrigin(root: string, listen: { host?: string; port?: number } = {}): Promise<OriginServer> {
+  const host = listen.host ?? '127.0.0.1';
   const requests: OriginRequest[] = [];
   const redirects = new Map<string, string>();
   root = resolve(root);
@@ -62,10 +63,10 @@ export async function startOrigin(root: string): Promise<OriginServer> {
     }
     if (!(await serveStaticFile(root, path, req, res))) res.writeHead(path.includes('..') ? 403 : 404, { 'cache-control': 'no-store' }).end();
   }
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(listen.port ?? 0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://${host}:${port}/`,
     requests,
     redirect: (path, location) => void redirects.set(path, location),
     count: (path, relayId) => requests.filter((r) => r.path === path && r.relayId === relayId).length,

@@ -51,20 +51,15 @@ export function createWebRtcProbe(opts: { bindAddress?: string | undefined }): S
       if (type === 'offer') send({ kind: 'offer', sdp: stripCandidates(sdp) });
     });
     // pc.onLocalCandidate is deliberately not forwarded: see above.
+    // 'connected' means ICE and DTLS completed both ways: the relay is reachable. Waiting for the
+    // data channel would add a round trip and depend on what the relay does with a channel it does
+    // not serve (it closes it).
     pc.onStateChange((state) => {
-      if (state === 'failed' || state === 'closed') finish({ reachable: false });
+      if (state === 'connected') finish({ reachable: true, address: selectedRemote(pc) });
+      else if (state === 'failed' || state === 'closed') finish({ reachable: false });
     });
-    const dc = pc.createDataChannel('reachability');
-    dc.onOpen(() => {
-      let address: string | undefined;
-      try {
-        const pair = pc.getSelectedCandidatePair();
-        if (pair !== null) address = pair.remote.address.includes(':') ? `[${pair.remote.address}]:${pair.remote.port}` : `${pair.remote.address}:${pair.remote.port}`;
-      } catch {
-        // the address is only informative
-      }
-      finish({ reachable: true, address });
-    });
+    // A data channel gives the offer its m=application section; it is never used.
+    pc.createDataChannel('reachability');
     if (signal.aborted) finish({ reachable: false });
 
     return {
@@ -81,6 +76,17 @@ export function createWebRtcProbe(opts: { bindAddress?: string | undefined }): S
       },
     };
   };
+}
+
+function selectedRemote(pc: InstanceType<typeof nodeDataChannel.PeerConnection>): string | undefined {
+  try {
+    const pair = pc.getSelectedCandidatePair();
+    if (pair === null) return undefined;
+    const { address, port } = pair.remote;
+    return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  } catch {
+    return undefined; // only informative
+  }
 }
 
 function stripCandidates(sdp: string): string {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, deadline, isRelaycastError, raceAbort, throwIfAborted } from '@relaycast/protocol';
 import { DEFAULT_PORT_MAPPING_TIMEOUT_MS, DEFAULT_PORT_MAPPING_TTL_MS, PORT_MAPPING_RENEW_FRACTION } from '../constants.js';
 
 /** The part of a UPnP/NAT-PMP gateway the relay uses; the real one is in upnp-gateway.ts. */
@@ -75,9 +75,9 @@ export class PortMapping {
   async start(signal: AbortSignal): Promise<PortMappingState> {
     throwIfAborted(signal);
     try {
-      this.#gateway = await this.#opts.findGateway(this.#bounded(signal));
+      this.#gateway = await this.#bounded(signal, 'the gateway search', (s) => this.#opts.findGateway(s));
     } catch (err) {
-      const e = isRelaycastError(err) ? err : new RelaycastError(ErrorCode.NAT_NO_GATEWAY, 'no UPnP/NAT-PMP gateway found', { cause: err });
+      const e = isRelaycastError(err, ErrorCode.NAT_NO_GATEWAY) ? err : new RelaycastError(ErrorCode.NAT_NO_GATEWAY, 'no UPnP/NAT-PMP gateway found', { cause: err });
       this.#state = { status: 'failed', errorCode: e.code, renewals: 0 };
       throw e;
     }
@@ -96,7 +96,7 @@ export class PortMapping {
     try {
       if (this.#state.status === 'off') return;
       this.#state = { status: 'off', renewals: this.#state.renewals };
-      await gateway.unmap(this.#opts.port, this.#bounded(signal));
+      await this.#bounded(signal, 'removing the mapping', (s) => gateway.unmap(this.#opts.port, s));
       this.#opts.logger.info({ port: this.#opts.port }, 'port mapping removed');
     } catch (err) {
       throw new RelaycastError(ErrorCode.NAT_MAPPING_FAILED, `removing the mapping of UDP ${this.#opts.port} failed`, { cause: err });
@@ -109,7 +109,7 @@ export class PortMapping {
     const gateway = this.#gateway;
     if (gateway === undefined) return;
     try {
-      const m = await gateway.map(this.#opts.port, this.#opts.ttlMs, this.#bounded(signal));
+      const m = await this.#bounded(signal, 'mapping the port', (s) => gateway.map(this.#opts.port, this.#opts.ttlMs, s));
       const renewed = this.#mappedOnce;
       this.#mappedOnce = true;
       this.#state = { status: 'mapped', method: gateway.kind, externalHost: m.externalHost, externalPort: m.externalPort, renewals: this.#state.renewals + (renewed ? 1 : 0) };
@@ -131,7 +131,13 @@ export class PortMapping {
     this.#timer.unref();
   }
 
-  #bounded(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, AbortSignal.timeout(this.#opts.timeoutMs)]);
+  /** Runs one gateway call under the timeout, which holds even when the library ignores aborts. */
+  async #bounded<T>(signal: AbortSignal, what: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const d = deadline(signal, this.#opts.timeoutMs, what);
+    try {
+      return await raceAbort(call(d.signal), d.signal);
+    } finally {
+      d.clear();
+    }
   }
 }

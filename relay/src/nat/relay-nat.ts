@@ -52,6 +52,7 @@ export class RelayNat {
     this.localAddress = this.options.bindAddress ?? (await localAddressTowards(this.options.trackerHost).catch(() => undefined));
     const mapping = this.options.mapping;
     if (mapping === undefined) return;
+    this.log.info({ port: this.options.rtcPort }, 'looking for a UPnP or NAT-PMP gateway to map the port');
     await mapping.start(signal).catch((err: unknown) => this.log.warn({ err }, 'port mapping failed; running unmapped'));
   }
 
