@@ -177,3 +177,56 @@ describe('TrackerClient', () => {
     expect(transport.peerCount).toBe(1);
   });
 });
+
+describe('TrackerClient: NAT', () => {
+  const cleanups: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('reports its NAT in register and heartbeat, hands over hello and reachability, and puts extra candidates before its own', async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const transport = new NodeDataChannelTransport({ bindAddress: '127.0.0.1' });
+    cleanups.push(() => transport.close());
+    const dir = await mkdtemp(join(tmpdir(), 'relaycast-tracker-client-nat-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { keypair } = await loadOrCreateKeypair(join(dir, 'relay.json'));
+    const hellos: unknown[] = [];
+    const verdicts: unknown[] = [];
+    let nat = { portMapping: 'none' as const };
+    const extra = 'candidate:rcmap 1 UDP 1694498815 203.0.113.7 40000 typ srflx raddr 192.168.1.20 rport 40000';
+    const c = new TrackerClient({
+      trackerUrl: tracker.url,
+      keypair,
+      transport,
+      advertise: () => ({ capacity: 1, load: 0, region: '', pricePerGiB: '0', streams: [], nat }),
+      onPeer: () => undefined,
+      onHello: (h) => hellos.push(h),
+      onReachability: (m) => verdicts.push(m),
+      extraCandidates: () => [extra],
+    });
+    cleanups.push(() => c.close());
+    await c.start(AbortSignal.timeout(10_000));
+    const conn = tracker.connections[0] as TrackerConnection;
+    expect(conn.messages[0]).toMatchObject({ type: 'register', nat: { portMapping: 'none' } });
+    expect(hellos).toHaveLength(1);
+
+    nat = { portMapping: 'upnp', publicAddress: '203.0.113.7', mappedPort: 40000 } as never;
+    c.heartbeatNow();
+    await eventually(() => conn.messages.some((m) => m.type === 'heartbeat' && m.nat?.portMapping === 'upnp'), 'a heartbeat with the mapping');
+
+    conn.send({ type: 'reachability', reachability: 'mapped', address: '203.0.113.7:40000' });
+    await eventually(() => verdicts.length === 1, 'the verdict');
+    expect(verdicts[0]).toEqual({ type: 'reachability', reachability: 'mapped', address: '203.0.113.7:40000' });
+
+    const viewer = await connectViewerViaTracker(conn, 'viewer-0001', 'c1');
+    cleanups.push(() => viewer.close());
+    const sent = conn.messages.filter((m) => m.type === 'signal');
+    const candidates = sent.flatMap((m) => (m.type === 'signal' && m.signal.kind === 'candidate' ? [m.signal.candidate] : []));
+    expect(sent[0]?.type === 'signal' && sent[0].signal.kind).toBe('answer');
+    expect(candidates[0]).toBe(extra);
+    expect(candidates.filter((x) => x === extra)).toHaveLength(1);
+    expect(candidates.length).toBeGreaterThan(1);
+  }, 30_000);
+});
