@@ -330,8 +330,12 @@ describe('relay payments against the real settler and embedded chain', () => {
     expect((await v.fetch(segUrl)).type).toBe(FrameType.END);
     const owed = v.sendReceipt(id);
     await waitFor('the automatic payout', async () => (await tokenBalance(setup, id)) === owed || undefined, 60_000, 500);
-    const status = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { payments: Record<string, unknown> };
-    expect(status.payments).toMatchObject({ receipts: 1, earned: owed.toString(), paid: owed.toString(), unpaid: '0', pending: '0' });
+    // The balance moves when the payout lands; the relay records it once it sees the confirmation,
+    // a moment later.
+    const readPayments = async (): Promise<Record<string, unknown>> =>
+      ((await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { payments: Record<string, unknown> }).payments;
+    const payments = await waitFor('the relay to record the payout', async () => ((await readPayments())['pending'] === '0' ? await readPayments() : undefined), 20_000, 200);
+    expect(payments).toMatchObject({ receipts: 1, earned: owed.toString(), paid: owed.toString(), unpaid: '0', pending: '0' });
     v.channel.close();
     await relay.stop();
     // The default database sits beside the keypair.

@@ -64,6 +64,7 @@ function renderRelays(net) {
         `${r.name} <code>${short(r.relayId)}</code>`,
         r.up ? (r.registered ? 'serving' : 'up, not registered') : 'down',
         r.health === undefined ? '—' : r.health.toFixed(2),
+        r.reachability ?? 'untested',
         mib(r.bytesServed),
         String(r.viewers),
         r.payments ? `${r.payments.receipts} sessions, ${r.payments.unpaid} unpaid` : '—',

@@ -29,6 +29,8 @@ export interface RelaySnapshot {
   /** In the tracker's registry (so handed out to viewers when healthy). */
   registered: boolean;
   health: number | undefined;
+  /** The tracker's reachability verdict (public, mapped, needs-turn); undefined while untested. */
+  reachability: string | undefined;
   bytesServed: number;
   viewers: number;
   requests: number;
@@ -68,7 +70,7 @@ interface ChainView {
 }
 
 interface TrackerStatusBody {
-  relays: { relayId: string; health: number }[];
+  relays: { relayId: string; health: number; reachability?: string }[];
   viewers: number;
   swarms: number;
 }
@@ -125,6 +127,7 @@ export class NetworkMonitor {
       ...this.options.slots.map((s) => (s.child?.isRunning() === true ? getJson<RelayStatusBody>(s.statusUrl) : Promise.resolve(undefined))),
     ]);
     const health = new Map((tracker?.relays ?? []).map((r) => [r.relayId, r.health]));
+    const reachability = new Map((tracker?.relays ?? []).map((r) => [r.relayId, r.reachability]));
     const chain = this.chain;
     const onChain = await Promise.all(
       this.options.slots.map(async (slot, i) => {
@@ -146,6 +149,7 @@ export class NetworkMonitor {
           up: s !== undefined,
           registered: relayId !== undefined && health.has(relayId),
           health: relayId === undefined ? undefined : health.get(relayId),
+          reachability: relayId === undefined ? undefined : reachability.get(relayId),
           bytesServed: s?.bytesServed ?? 0,
           viewers: s?.viewers ?? 0,
           requests: s?.requests ?? 0,
