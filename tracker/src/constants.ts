@@ -99,5 +99,7 @@ export const DEFAULT_REACHABILITY_MAX_CONCURRENT = 4;
 export const DEFAULT_REACHABILITY_MAX_QUEUED = 256;
 /** Routers reboot and leases lapse: a relay's reachability is tested again this often. */
 export const DEFAULT_REACHABILITY_RETEST_MS = 10 * 60_000;
+/** A relay whose port mapping changes is tested again, but not more often than this. */
+export const DEFAULT_REACHABILITY_MIN_RETEST_MS = 30_000;
 /** Relays that failed the reachability test are ranked after every reachable one. */
 export const SELECTION_NEEDS_TURN_TIER = 1;

@@ -15,6 +15,8 @@ export interface ReachabilityOptions {
   maxQueued: number;
   /** Age after which a relay is tested again. Default: DEFAULT_REACHABILITY_RETEST_MS (10 min). */
   retestMs: number;
+  /** Least time between two tests of one relay when its port mapping changes. Default: DEFAULT_REACHABILITY_MIN_RETEST_MS (30 s). */
+  minRetestMs: number;
 }
 
 /** What the tester needs from the hub for one relay. */

@@ -91,19 +91,26 @@ describe('relay reachability test', () => {
     expect(await statusOf(t, hidden[0]!.key.relayId)).toMatchObject({ reachability: 'needs-turn' });
   });
 
-  it('tests again when a heartbeat reports a changed port mapping', async () => {
-    const t = await startTracker({ port: 0, reachability: { timeoutMs: 1_500 } });
+  it('tests again when a heartbeat reports a changed port mapping, at most once per minRetestMs', async () => {
+    const t = await startTracker({ port: 0, reachability: { timeoutMs: 1_500, minRetestMs: 1_000 } });
     trackers.push(t);
     const relay = await connectRelay(t.url);
     closers.push(() => relay.ws.terminate());
     const seen = answerProbes(relay, { sendCandidates: true });
     await relay.next('reachability', 10_000);
     relay.send({ type: 'heartbeat', capacity: 100, load: 0, streams: [], nat: { portMapping: 'upnp', publicAddress: '203.0.113.5', mappedPort: 40000 } });
+    // Within minRetestMs of the first verdict: remembered, not probed yet.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(seen.offers).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_000));
+    relay.send({ type: 'heartbeat', capacity: 100, load: 0, streams: [], nat: { portMapping: 'upnp', publicAddress: '203.0.113.5', mappedPort: 40000 } });
     const again = await relay.next('reachability', 10_000);
     // Reached while reporting a mapping: the tracker calls it mapped.
     expect(again.reachability).toBe('mapped');
     expect(seen.offers).toBe(2);
-    // The same report again is no change: no third probe.
+    // The same report again, or only a new public address, is no change: no third probe.
+    await new Promise((r) => setTimeout(r, 1_100));
+    relay.send({ type: 'heartbeat', capacity: 100, load: 0, streams: [], nat: { portMapping: 'upnp', publicAddress: '203.0.113.6', mappedPort: 40000 } });
     relay.send({ type: 'heartbeat', capacity: 100, load: 0, streams: [], nat: { portMapping: 'upnp', publicAddress: '203.0.113.5', mappedPort: 40000 } });
     await new Promise((r) => setTimeout(r, 500));
     expect(seen.offers).toBe(2);

@@ -14,6 +14,8 @@ export interface RegisteredRelay extends RelayCandidate {
   reachableAddress?: string | undefined;
   /** performance.now() of the last reachability verdict. */
   testedAt?: number | undefined;
+  /** The NAT report changed since the last test; retest once minRetestMs has passed. */
+  retestWanted?: boolean | undefined;
 }
 
 /** Registered relays by relay id. One live connection per relay: a re-registration replaces the old one. */

@@ -408,10 +408,17 @@ export class TrackerHub {
     relay.load = msg.load;
     relay.streams = msg.streams;
     relay.lastSeenAt = this.now();
-    const natChanged = JSON.stringify(msg.nat ?? null) !== JSON.stringify(relay.nat ?? null);
+    // Only the mapping decides how the relay is reached (the public address is informative).
+    const mappingChanged = msg.nat?.portMapping !== relay.nat?.portMapping || msg.nat?.mappedPort !== relay.nat?.mappedPort;
     relay.nat = msg.nat;
-    const stale = relay.testedAt !== undefined && this.now() - relay.testedAt > this.options.reachability.retestMs;
-    if (natChanged || stale) this.reachability?.schedule({ relayId: relay.relayId, connectionId: relay.connectionId, nat: relay.nat });
+    if (mappingChanged) relay.retestWanted = true;
+    const { retestMs, minRetestMs } = this.options.reachability;
+    const age = relay.testedAt === undefined ? undefined : this.now() - relay.testedAt;
+    // A relay flapping its report cannot keep the probe slots busy: one retest per minRetestMs.
+    if (age !== undefined && (age > retestMs || (relay.retestWanted === true && age >= minRetestMs))) {
+      relay.retestWanted = false;
+      this.reachability?.schedule({ relayId: relay.relayId, connectionId: relay.connectionId, nat: relay.nat });
+    }
   }
 
   private onJoin(conn: Connection, msg: JoinMessage): void {

@@ -28,6 +28,7 @@ import {
   DEFAULT_TRACKER_PORT,
   DEFAULT_REACHABILITY_MAX_CONCURRENT,
   DEFAULT_REACHABILITY_MAX_QUEUED,
+  DEFAULT_REACHABILITY_MIN_RETEST_MS,
   DEFAULT_REACHABILITY_RETEST_MS,
   DEFAULT_REACHABILITY_TIMEOUT_MS,
 } from './constants.js';
@@ -213,6 +214,7 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     maxConcurrent: positiveInt('reachability.maxConcurrent', ra.maxConcurrent ?? DEFAULT_REACHABILITY_MAX_CONCURRENT, 64),
     maxQueued: positiveInt('reachability.maxQueued', ra.maxQueued ?? DEFAULT_REACHABILITY_MAX_QUEUED),
     retestMs: positiveInt('reachability.retestMs', ra.retestMs ?? DEFAULT_REACHABILITY_RETEST_MS),
+    minRetestMs: positiveInt('reachability.minRetestMs', ra.minRetestMs ?? DEFAULT_REACHABILITY_MIN_RETEST_MS),
   };
   return {
     reachability,
