@@ -71,6 +71,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private readonly strikes = new Map<string, number>();
   /** Relays whose first connection attempt failed and that were retried quickly once already. */
   private readonly retriedOnce = new Set<string>();
+  /** Relays whose direct (TURN-less) attempt failed: later attempts include TURN. Bounded like the backoff table. */
+  private readonly turnNeeded = new Set<string>();
   private quickRetries = 0;
   /** Relays caught serving bad bytes: never used again by this client. */
   private readonly banned = new Set<string>();
@@ -112,6 +114,12 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   /** The open connection to a relay, if any (for tests and diagnostics). */
+  /** Whether a connection to this relay goes without TURN: the tracker reached it unsolicited and no direct attempt has failed. */
+  private expectsDirect(relayId: string): boolean {
+    const r = this.reachability(relayId);
+    return (r === 'public' || r === 'mapped') && !this.turnNeeded.has(relayId);
+  }
+
   /** The tracker's reachability verdict for a shortlisted relay (undefined: untested or unknown). */
   reachability(relayId: string): RelayDescriptor['reachability'] {
     return this.shortlist.find((d) => d.relayId === relayId)?.reachability;
@@ -292,7 +300,15 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     try {
       const base = this.options.connection?.rtcConfiguration ?? {};
       // The page's own ICE servers first, then the tracker's (STUN, and TURN with fresh credentials).
-      const iceServers = [...(base.iceServers ?? []), ...this.options.tracker.iceServers.map((s) => ({ ...s, urls: [...s.urls] }))];
+      // A relay the tracker reached unsolicited gets no TURN: ICE would otherwise sometimes settle
+      // on a relayed pair that checked first, paying TURN bandwidth for a relay reachable directly.
+      // If the direct attempt fails anyway (a stale verdict, a firewall on the viewer's side),
+      // the retry includes TURN.
+      const direct = this.expectsDirect(relayId);
+      const fromTracker = this.options.tracker.iceServers
+        .map((s) => ({ ...s, urls: s.urls.filter((u) => !direct || !/^turns?:/i.test(u)) }))
+        .filter((s) => s.urls.length > 0);
+      const iceServers = [...(base.iceServers ?? []), ...fromTracker];
       conn = new RelayConnection({
         ...this.options.connection,
         rtcConfiguration: iceServers.length === 0 ? base : { ...base, iceServers },
@@ -318,6 +334,10 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       // A first attempt that never opened gets one quick retry: WebRTC setup fails transiently
       // (ICE or DTLS races, seen with node-datachannel on a busy machine) far more often than a
       // shortlisted relay is down. Later failures, or drops after opening, back off in full.
+      if (!wasOpen && this.expectsDirect(relayId)) {
+        if (this.turnNeeded.size >= MAX_BACKOFF_ENTRIES) this.turnNeeded.delete(this.turnNeeded.values().next().value as string);
+        this.turnNeeded.add(relayId);
+      }
       const quick = !wasOpen && !this.retriedOnce.has(relayId);
       if (quick) {
         if (this.retriedOnce.size >= MAX_BACKOFF_ENTRIES) this.retriedOnce.delete(this.retriedOnce.values().next().value as string);

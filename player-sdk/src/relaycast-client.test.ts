@@ -308,6 +308,34 @@ describe('RelaycastClient over real WebRTC', () => {
     }
   });
 
+  it('leaves TURN out for a relay the tracker reached directly, and puts it back after a failed direct attempt', async () => {
+    const seen: RTCConfiguration[] = [];
+    const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
+      constructor(config?: RTCConfiguration) {
+        seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
+        super({ ...config, iceServers: [] });
+        // The first (direct) attempt fails before it opens, as it would behind a firewall.
+        if (seen.length === 1) setTimeout(() => this.close(), 20);
+      }
+    };
+    tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }, { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' }];
+    try {
+      const relay = tracker.addRelay(serveAll);
+      relay.reachability = 'public';
+      const client = newClient({ RTCPeerConnection: Recording as unknown as RelaycastClientOptions['RTCPeerConnection'] });
+      await client.start();
+      await until(() => client.relays.length === 1, 10_000, 'the retry to connect');
+      expect(seen[0]?.iceServers).toEqual([{ urls: ['stun:stun.test:3478'] }]);
+      expect(seen[1]?.iceServers).toEqual([
+        { urls: ['stun:stun.test:3478'] },
+        { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' },
+      ]);
+      expect(client.getStats().perRelay[relay.relayId]?.reachability).toBe('public');
+    } finally {
+      tracker.iceServers = undefined;
+    }
+  });
+
   it('spreads concurrent requests over the warm relays', async () => {
     const slow: RelayBehaviour = (ctx) => ctx.serve(SEGMENT, { chunkBytes: 8_192 });
     const a = tracker.addRelay(slow);

@@ -134,6 +134,8 @@ export class TestRelay {
   readonly channels = new Set<RTCDataChannel>();
   /** Ignore offers entirely (a relay that never answers). */
   silent = false;
+  /** The tracker's reachability verdict put in shortlists. Default: untested (absent). */
+  reachability: 'public' | 'mapped' | 'needs-turn' | undefined;
 
   constructor(
     public behaviour: RelayBehaviour,
@@ -297,7 +299,7 @@ export class TestTracker {
       const msg = decodeTrackerClientMessage(new Uint8Array(data));
       if (msg.type === 'join') {
         this.joins.push({ swarmId: msg.swarmId, count: msg.count });
-        const relays = this.relays.slice(0, msg.count ?? 5).map((r) => ({ relayId: r.relayId, region: '' }));
+        const relays = this.relays.slice(0, msg.count ?? 5).map((r) => ({ relayId: r.relayId, region: '', ...(r.reachability === undefined ? {} : { reachability: r.reachability }) }));
         this.send(ws, { type: 'shortlist', swarmId: msg.swarmId, relays });
       } else if (msg.type === 'report') {
         this.reports.push(msg);
