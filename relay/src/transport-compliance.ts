@@ -106,10 +106,14 @@ export async function connectViewer(transport: RelayTransport, id = `viewer-${ra
 
   const viewerCandidates: string[] = [];
   let peer: RelayPeer | undefined;
+  let remoteSet = false;
+  // The viewer's candidates reach the relay only once the viewer has applied the answer, as in
+  // fake-tracker.ts: a relay that reaches the viewer first sometimes fails libdatachannel's DTLS
+  // handshake ("unknown CA"), and the channel never opens.
   pc.onicecandidate = (e) => {
     if (e.candidate === null || e.candidate.candidate === '') return;
     viewerCandidates.push(e.candidate.candidate);
-    peer?.addRemoteCandidate(e.candidate.candidate, e.candidate.sdpMid ?? undefined);
+    if (remoteSet) peer?.addRemoteCandidate(e.candidate.candidate, e.candidate.sdpMid ?? undefined);
   };
   await pc.setLocalDescription(await pc.createOffer());
   const offer = pc.localDescription;
@@ -120,11 +124,9 @@ export async function connectViewer(transport: RelayTransport, id = `viewer-${ra
     viewer.close();
     throw err;
   }
-  for (const c of viewerCandidates) peer.addRemoteCandidate(c, '0');
 
   const channel = new Promise<RelayDataChannel>((resolve) => peer.onDataChannel(resolve));
   const relayCandidates: ConnectedPair['relayCandidates'] = [];
-  let remoteSet = false;
   const addToViewer = (c: { candidate: string; sdpMid: string }): void => {
     void pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdpMid }).catch(() => undefined);
   };
@@ -137,6 +139,7 @@ export async function connectViewer(transport: RelayTransport, id = `viewer-${ra
   await pc.setRemoteDescription({ type: 'answer', sdp: stripCandidates(answer) });
   remoteSet = true;
   for (const c of relayCandidates) if (c !== undefined) addToViewer(c);
+  for (const c of viewerCandidates) peer.addRemoteCandidate(c, '0');
   await withTimeout(opened, CONNECT_TIMEOUT_MS, 'the viewer channel to open');
   return { viewer, peer, channel: await withTimeout(channel, CONNECT_TIMEOUT_MS, 'the relay channel'), relayCandidates, viewerCandidates };
 }
