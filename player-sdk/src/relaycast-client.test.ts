@@ -314,8 +314,9 @@ describe('RelaycastClient over real WebRTC', () => {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] });
-        // The first (direct) attempt fails before it opens, as it would behind a firewall.
-        if (seen.length === 1) setTimeout(() => this.close(), 20);
+        // The first (direct) attempt never opens, as behind a firewall: without the relay's answer
+        // it cannot answer the relay's checks. (Closing it on a timer raced an opening on loopback.)
+        if (seen.length === 1) this.setRemoteDescription = () => Promise.reject(new Error('answer blocked by the test'));
       }
     };
     tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }, { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' }];
