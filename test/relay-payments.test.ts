@@ -186,13 +186,17 @@ describe('relay payments against the real settler and embedded chain', () => {
     a.channel.close();
     b.channel.close();
     await relay.stop('SIGKILL');
+    await waitFor('the tracker to drop the killed relay', async () => !(await tracker.relayIds()).includes(relayId) || undefined);
 
     // Restarted on the same database, the relay still holds both receipts, unpaid.
     const restartedPort = await freePort();
     const restarted = await startPaidRelay(restartedPort);
-    const status = (await (await fetch(`http://127.0.0.1:${restartedPort}/status`)).json()) as { payments: Record<string, unknown> };
-    expect(status.payments).toMatchObject({ receipts: 2, earned: owed.toString(), unpaid: owed.toString(), paid: '0' });
-    await restarted.stop();
+    try {
+      const status = (await (await fetch(`http://127.0.0.1:${restartedPort}/status`)).json()) as { payments: Record<string, unknown> };
+      expect(status.payments).toMatchObject({ receipts: 2, earned: owed.toString(), unpaid: owed.toString(), paid: '0' });
+    } finally {
+      await restarted.stop();
+    }
 
     const before = await tokenBalance(setup, relayId);
     const first = await relayRedeem(redeemArgs(settler.url));

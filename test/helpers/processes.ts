@@ -168,6 +168,16 @@ export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions
     if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
     return (await tracker.relayIds()).includes(relayId) || undefined;
   });
+  // The tracker may still list an earlier process with the same key (one just killed): when this
+  // one has a status port, it is ready only once that port answers.
+  const extra = opts.extra ?? [];
+  const statusPort = Number(extra[extra.indexOf('--status-port') + 1]);
+  if (extra.includes('--status-port') && statusPort > 0) {
+    await waitFor(`relay ${relayId}'s status port ${statusPort}`, async () => {
+      if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
+      return (await fetch(`http://127.0.0.1:${statusPort}/status`)).ok || undefined;
+    });
+  }
   return Object.assign(proc, { name: `relay ${relayId}`, relayId });
 }
 
