@@ -13,6 +13,7 @@ import {
   encodeTrackerMessage,
   fromBase64,
   registrationSigningBytes,
+  stripSdpCandidates,
   toBase64,
   type TrackerClientMessage,
   type TrackerServerMessage,
@@ -151,11 +152,7 @@ export async function connectViewerViaTracker(conn: TrackerConnection, viewerId:
   await pc.setLocalDescription(await pc.createOffer());
   const offer = pc.localDescription;
   if (offer === null) throw new Error('viewer produced no offer');
-  const sdp = offer.sdp
-    .split('\r\n')
-    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
-    .join('\r\n');
-  conn.send({ type: 'signal', from: viewerId, connectionId, signal: { kind: 'offer', sdp } });
+  conn.send({ type: 'signal', from: viewerId, connectionId, signal: { kind: 'offer', sdp: stripSdpCandidates(offer.sdp) } });
   try {
     await withTimeout(opened, 15_000, 'the viewer channel to open');
   } catch (err) {

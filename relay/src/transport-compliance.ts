@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DATA_CHANNEL_LABEL } from '@relaycast/protocol';
+import { DATA_CHANNEL_LABEL, stripSdpCandidates } from '@relaycast/protocol';
 import type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
 
 /** New connections between processes may wait ~1 s on a DTLS retransmit; stay far above that. */
@@ -52,13 +52,6 @@ export async function eventually(predicate: () => boolean, what: string, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-}
-
-function stripCandidates(sdp: string): string {
-  return sdp
-    .split('\r\n')
-    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
-    .join('\r\n');
 }
 
 /**
@@ -119,7 +112,7 @@ export async function connectViewer(transport: RelayTransport, id = `viewer-${ra
   const offer = pc.localDescription;
   if (offer === null) throw new Error('viewer produced no offer');
   try {
-    peer = transport.acceptOffer(id, stripCandidates(offer.sdp));
+    peer = transport.acceptOffer(id, stripSdpCandidates(offer.sdp));
   } catch (err) {
     viewer.close();
     throw err;
@@ -136,7 +129,7 @@ export async function connectViewer(transport: RelayTransport, id = `viewer-${ra
     if (c !== undefined && remoteSet) addToViewer(c);
   });
   const answer = await withTimeout(peer.answer, CONNECT_TIMEOUT_MS, 'the relay answer');
-  await pc.setRemoteDescription({ type: 'answer', sdp: stripCandidates(answer) });
+  await pc.setRemoteDescription({ type: 'answer', sdp: stripSdpCandidates(answer) });
   remoteSet = true;
   for (const c of relayCandidates) if (c !== undefined) addToViewer(c);
   for (const c of viewerCandidates) peer.addRemoteCandidate(c, '0');

@@ -1,5 +1,5 @@
 import nodeDataChannel from 'node-datachannel';
-import type { SignalPayload } from '@relaycast/protocol';
+import { stripSdpCandidates, type SignalPayload } from '@relaycast/protocol';
 
 /** Outcome of one probe: whether the relay answered unsolicited traffic, and where. */
 export interface ProbeResult {
@@ -48,7 +48,7 @@ export function createWebRtcProbe(opts: { bindAddress?: string | undefined }): S
     signal.addEventListener('abort', onAbort, { once: true });
 
     pc.onLocalDescription((sdp, type) => {
-      if (type === 'offer') send({ kind: 'offer', sdp: stripCandidates(sdp) });
+      if (type === 'offer') send({ kind: 'offer', sdp: stripSdpCandidates(sdp) });
     });
     // pc.onLocalCandidate is deliberately not forwarded: see above.
     // 'connected' means ICE and DTLS completed both ways: the relay is reachable. Waiting for the
@@ -87,11 +87,4 @@ function selectedRemote(pc: InstanceType<typeof nodeDataChannel.PeerConnection>)
   } catch {
     return undefined; // only informative
   }
-}
-
-function stripCandidates(sdp: string): string {
-  return sdp
-    .split(/\r?\n/)
-    .filter((line) => !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates')
-    .join('\r\n');
 }

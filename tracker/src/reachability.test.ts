@@ -1,5 +1,5 @@
 import nodeDataChannel from 'node-datachannel';
-import type { SignalMessage } from '@relaycast/protocol';
+import { stripSdpCandidates, type SignalMessage } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTracker, type Tracker } from './index.js';
 import { connect, connectRelay, type TestRelay } from './test-support.js';
@@ -29,7 +29,7 @@ function answerProbes(relay: TestRelay, opts: { sendCandidates: boolean }): { of
     closers.push(() => pc.close());
     const send = (signal: SignalMessage['signal']): void => relay.send({ type: 'signal', to: msg.from, connectionId: msg.connectionId, signal });
     pc.onLocalDescription((sdp, type) => {
-      if (type === 'answer') send({ kind: 'answer', sdp: opts.sendCandidates ? sdp : sdp.replace(/a=candidate:[^\r\n]*\r?\n/g, '') });
+      if (type === 'answer') send({ kind: 'answer', sdp: opts.sendCandidates ? sdp : stripSdpCandidates(sdp) });
     });
     pc.onLocalCandidate((candidate, sdpMid) => {
       if (opts.sendCandidates) send({ kind: 'candidate', candidate, sdpMid });
