@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCoturn, turnRestCredentials, type Coturn } from './helpers/coturn.js';
+import { turnRestCredentials } from '@relaycast/tracker';
+import { startCoturn, type Coturn } from './helpers/coturn.js';
 import { waitFor } from './helpers/processes.js';
 import { createTestBed, hasCommand, netnsUnavailableReason, type TestBed } from './helpers/netns.js';
 
@@ -201,7 +202,7 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
   it('coturn grants a TURN allocation for REST credentials and refuses a wrong one', async () => {
     const viewerHome = bed.ns.viewerHome!;
     const relayCandidate = new RegExp(` ${bed.addr.turn.replace(/\./g, '\\.')} \\d+ typ relay`);
-    const { username, password } = turnRestCredentials(TURN_SECRET, 'viewer-1');
+    const { username, credential: password } = turnRestCredentials(TURN_SECRET, 'viewer-1', Date.now() + 3_600_000);
     expect(username).toMatch(/^\d+:viewer-1$/);
     const server = { hostname: turn.ip, port: turn.port, relayType: 'TurnUdp' };
 

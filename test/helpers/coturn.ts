@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ export interface CoturnOptions {
 }
 
 export interface Coturn {
-  /** e.g. `turn:11.199.0.20:3478?transport=udp` (no credentials: see turnRestCredentials). */
+  /** e.g. `turn:11.199.0.20:3478?transport=udp` (no credentials: the tracker's turnRestCredentials makes them). */
   url: string;
   /** e.g. `stun:11.199.0.20:3478`. */
   stunUrl: string;
@@ -45,16 +44,6 @@ export interface Coturn {
    */
   rejectedAllocations(): number;
   stop(): Promise<void>;
-}
-
-/**
- * TURN REST API credentials (draft-uberti-behave-turn-rest): username `<unix expiry>:<id>`,
- * password base64(HMAC-SHA1(secret, username)). The username holds a ':', which matters to clients
- * taking `turn:user:pass@host` URL strings (node-datachannel needs it percent-encoded).
- */
-export function turnRestCredentials(secret: string, id: string, ttlSec = 3600, nowMs = Date.now()): { username: string; password: string } {
-  const username = `${Math.floor(nowMs / 1000) + ttlSec}:${id}`;
-  return { username, password: createHmac('sha1', secret).update(username).digest('base64') };
 }
 
 /**

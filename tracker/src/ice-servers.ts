@@ -12,9 +12,16 @@ export function iceServersFor(peerId: string, ice: IceOptions, nowMs: number): I
   const out: IceServer[] = [];
   if (ice.stunUrls.length > 0) out.push({ urls: [...ice.stunUrls] });
   if (ice.turnUrls.length > 0 && ice.turnSecret !== undefined) {
-    const username = `${Math.floor((nowMs + ice.turnCredentialTtlMs) / 1000)}:${peerId}`;
-    const credential = createHmac('sha1', ice.turnSecret).update(username).digest('base64');
-    out.push({ urls: [...ice.turnUrls], username, credential });
+    out.push({ urls: [...ice.turnUrls], ...turnRestCredentials(ice.turnSecret, peerId, nowMs + ice.turnCredentialTtlMs) });
   }
   return out.length === 0 ? undefined : out;
+}
+
+/**
+ * TURN REST credentials valid until `expiresAtMs`: username "<expiry unix seconds>:<id>",
+ * credential base64(HMAC-SHA1(secret, username)), as coturn's `use-auth-secret` checks them.
+ */
+export function turnRestCredentials(secret: string, id: string, expiresAtMs: number): { username: string; credential: string } {
+  const username = `${Math.floor(expiresAtMs / 1000)}:${id}`;
+  return { username, credential: createHmac('sha1', secret).update(username).digest('base64') };
 }
