@@ -2,7 +2,7 @@ import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey } from '
 import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, PORT_MAPPING_UPNP_GRACE_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
-import { PortMapping, type PortMappingOptions, type PortMappingState } from './nat/port-mapping.js';
+import { PortMapping, type PortMappingOptions } from './nat/port-mapping.js';
 import { createUpnpGatewayFinder } from './nat/upnp-gateway.js';
 import { createPmpGatewayFinder, preferredGateway } from './nat/pmp-gateway.js';
 import { RelayNat, type RelayNatStatus } from './nat/relay-nat.js';
@@ -121,8 +121,6 @@ export interface RelayStats extends ChannelServerStats {
   maxUploadBytesPerSec: number;
   /** Receipts and payouts, when the relay accepts payers. */
   payments?: RelayPaymentStats;
-  /** The UDP port mapping on the router, when mapPort is on. */
-  portMapping?: PortMappingState;
   /** Reachability, port mapping, public address and a hint for the operator. */
   nat: RelayNatStatus;
 }
@@ -285,16 +283,20 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     }),
   });
 
+  // What start-up has taken so far, given back when a later step fails.
+  const releaseAfterFailedStart = async (): Promise<void> => {
+    tracker?.close();
+    await transport.close();
+    await nat.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS));
+    await source.close();
+    store?.close();
+  };
   const started = tracker.start(options.signal);
   if (options.waitForRegistration ?? true) {
     try {
       await started;
     } catch (err) {
-      tracker.close();
-      await transport.close();
-      await nat.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS));
-      await source.close();
-      store?.close();
+      await releaseAfterFailedStart();
       throw err;
     }
   } else {
@@ -313,11 +315,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         { port: options.statusPort },
       );
     } catch (err) {
-      tracker.close();
-      await transport.close();
-      await nat.close(AbortSignal.timeout(DEFAULT_PORT_MAPPING_TIMEOUT_MS));
-      await source.close();
-      store?.close();
+      await releaseAfterFailedStart();
       throw err;
     }
   }
@@ -349,7 +347,6 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         maxUploadBytesPerSec: channels.maxUploadBytesPerSec,
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
         ...(store !== undefined && gate !== undefined ? { payments: paymentStats(store, gate, payers.keys()) } : {}),
-        ...(mapping !== undefined ? { portMapping: mapping.state() } : {}),
         nat: nat.status(),
       };
     },

@@ -1,6 +1,5 @@
 import type { IceServer, NatReport, PortMappingKind, ReachabilityMessage } from '@relaycast/protocol';
 import type { Logger } from 'pino';
-import { DEFAULT_STUN_TIMEOUT_MS } from '../constants.js';
 import { localAddressTowards } from './local-address.js';
 import { natHint, type NatStatusFacts } from './operator-hint.js';
 import type { PortMapping } from './port-mapping.js';
@@ -62,8 +61,8 @@ export class RelayNat {
     if (stun.join(' ') === this.stunUrls.join(' ')) return;
     this.stunUrls = stun;
     if (stun.length === 0) return;
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout((this.options.stunTimeoutMs ?? DEFAULT_STUN_TIMEOUT_MS) * stun.length + 1_000)]);
-    discoverPublicAddress(stun, { signal, timeoutMs: this.options.stunTimeoutMs ?? DEFAULT_STUN_TIMEOUT_MS, bindAddress: this.options.bindAddress, logger: this.log })
+    // Each server has its own deadline in discoverPublicAddress; close() ends a discovery early.
+    discoverPublicAddress(stun, { signal: this.abort.signal, timeoutMs: this.options.stunTimeoutMs, bindAddress: this.options.bindAddress, logger: this.log })
       .then((found) => {
         if (found.address === this.publicAddress) return;
         this.publicAddress = found.address;
