@@ -23,6 +23,12 @@ const QUICK_RETRY_MS = 200;
 /** Relays remembered as backed off before expired entries are pruned. */
 const MAX_BACKOFF_ENTRIES = 64;
 
+/** Adds to a per-relay set kept at MAX_BACKOFF_ENTRIES, forgetting the oldest entry first. */
+function addBounded(set: Set<string>, relayId: string): void {
+  if (!set.has(relayId) && set.size >= MAX_BACKOFF_ENTRIES) set.delete(set.values().next().value as string);
+  set.add(relayId);
+}
+
 export interface ConnectionManagerOptions {
   /** Tracker session used for joins and signaling. Required. */
   tracker: ViewerTrackerClient;
@@ -113,7 +119,6 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     return [...this.connections.values()].filter((c) => c.isOpen).map((c) => c.relayId);
   }
 
-  /** The open connection to a relay, if any (for tests and diagnostics). */
   /** Whether a connection to this relay goes without TURN: the tracker reached it unsolicited and no direct attempt has failed. */
   private expectsDirect(relayId: string): boolean {
     const r = this.reachability(relayId);
@@ -125,6 +130,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     return this.shortlist.find((d) => d.relayId === relayId)?.reachability;
   }
 
+  /** The open connection to a relay, if any (for tests and diagnostics). */
   connection(relayId: string): RelayConnection | undefined {
     const c = this.connections.get(relayId);
     return c?.isOpen === true ? c : undefined;
@@ -331,18 +337,13 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       this.strikes.delete(relayId);
       if (this.connections.get(relayId) === conn) this.connections.delete(relayId);
       if (this.closed) return;
+      // A direct attempt that never opened: the next one takes TURN too.
+      if (!wasOpen && this.expectsDirect(relayId)) addBounded(this.turnNeeded, relayId);
       // A first attempt that never opened gets one quick retry: WebRTC setup fails transiently
       // (ICE or DTLS races, seen with node-datachannel on a busy machine) far more often than a
       // shortlisted relay is down. Later failures, or drops after opening, back off in full.
-      if (!wasOpen && this.expectsDirect(relayId)) {
-        if (this.turnNeeded.size >= MAX_BACKOFF_ENTRIES) this.turnNeeded.delete(this.turnNeeded.values().next().value as string);
-        this.turnNeeded.add(relayId);
-      }
       const quick = !wasOpen && !this.retriedOnce.has(relayId);
-      if (quick) {
-        if (this.retriedOnce.size >= MAX_BACKOFF_ENTRIES) this.retriedOnce.delete(this.retriedOnce.values().next().value as string);
-        this.retriedOnce.add(relayId);
-      }
+      if (quick) addBounded(this.retriedOnce, relayId);
       this.backoffUntil.set(relayId, Date.now() + (quick ? QUICK_RETRY_MS : (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS)));
       if (quick) {
         // Counts as an attempt in progress, so start() waits for the retry rather than settling.

@@ -1,3 +1,5 @@
+import type { Reachability } from '@relaycast/protocol';
+
 /** Why a segment (or its rest) came from the origin instead of a relay. */
 export type FallbackReason =
   | 'ttfb-timeout'
@@ -36,7 +38,7 @@ export interface RelayStatsEntry {
   /** How the latest connection to it travels ('direct' or through TURN, 'relayed'), when the WebRTC stack says. */
   path?: 'direct' | 'relayed' | undefined;
   /** The tracker's reachability verdict on the relay when it was handed out; undefined while untested. */
-  reachability?: 'public' | 'mapped' | 'needs-turn' | undefined;
+  reachability?: Reachability | undefined;
 }
 
 export interface IntegrityStats {

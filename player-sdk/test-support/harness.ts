@@ -20,6 +20,7 @@ import {
   toBase64,
   type RelayFrame,
   type IceServer,
+  type Reachability,
   type ReportMessage,
   type RequestFrame,
   type SignalPayload,
@@ -135,7 +136,7 @@ export class TestRelay {
   /** Ignore offers entirely (a relay that never answers). */
   silent = false;
   /** The tracker's reachability verdict put in shortlists. Default: untested (absent). */
-  reachability: 'public' | 'mapped' | 'needs-turn' | undefined;
+  reachability: Reachability | undefined;
 
   constructor(
     public behaviour: RelayBehaviour,
