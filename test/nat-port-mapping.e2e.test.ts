@@ -30,7 +30,7 @@ describe.skipIf(unavailable !== undefined).each([
   let dir: string;
 
   beforeAll(async () => {
-    bed = await createTestBed(AbortSignal.timeout(60_000));
+    bed = await createTestBed({ signal: AbortSignal.timeout(60_000) });
     upnp = await startMiniupnpd(bed, router);
     dir = await mkdtemp(join(tmpdir(), 'rc-nat-'));
   });

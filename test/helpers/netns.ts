@@ -125,9 +125,7 @@ export async function hasCommand(cmd: string): Promise<boolean> {
   }
 }
 
-/** `createTestBed(signal)` is the older form of `createTestBed({ signal })`. */
-export async function createTestBed(opts: TestBedOptions | AbortSignal = {}): Promise<TestBed> {
-  const o: TestBedOptions = opts instanceof AbortSignal ? { signal: opts } : opts;
+export async function createTestBed(o: TestBedOptions = {}): Promise<TestBed> {
   const signal = o.signal;
   const homeNatMapping = o.homeNatMapping ?? 'preserve-port';
   const id = randomBytes(3).toString('hex');
