@@ -4,7 +4,8 @@ import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } fro
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, PORT_MAPPING_UPNP_GRACE_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
 import { PortMapping, type PortMappingOptions } from './nat/port-mapping.js';
 import { createUpnpGatewayFinder } from './nat/upnp-gateway.js';
-import { createPmpGatewayFinder, preferredGateway } from './nat/pmp-gateway.js';
+import { createPmpGatewayFinder } from './nat/pmp-gateway.js';
+import { preferredGateway } from './nat/preferred-gateway.js';
 import { RelayNat, type RelayNatStatus } from './nat/relay-nat.js';
 import { startAutoRedeem, type AutoRedeem } from './payments/auto-redeem.js';
 import { createRelayMetrics } from './relay-metrics.js';
