@@ -61,7 +61,7 @@ export class ReachabilityTester {
     return this.active.has(peerId);
   }
 
-  /** Queues a test of this relay; a newer request for the same relay replaces a queued one. */
+  /** Queues a test of this relay; a newer request for the same relay replaces a queued one in its place. */
   schedule(target: ProbeTarget): void {
     if (!this.options.enabled || this.abort.signal.aborted) return;
     for (const a of this.active.values()) if (a.target.relayId === target.relayId && a.target.connectionId === target.connectionId) return;
@@ -69,7 +69,6 @@ export class ReachabilityTester {
       this.log.warn({ relayId: target.relayId, queued: this.queue.size }, 'reachability queue full; relay stays untested for now');
       return;
     }
-    this.queue.delete(target.relayId);
     this.queue.set(target.relayId, target);
     this.pump();
   }

@@ -116,6 +116,24 @@ describe('relay reachability test', () => {
     expect(seen.offers).toBe(2);
   });
 
+  it('tests a relay the full queue turned away once it heartbeats after the queue has room', async () => {
+    const t = await startTracker({ port: 0, reachability: { timeoutMs: 600, maxConcurrent: 1, maxQueued: 1 } });
+    trackers.push(t);
+    const relays: TestRelay[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await connectRelay(t.url);
+      closers.push(() => r.ws.terminate());
+      answerProbes(r, { sendCandidates: false });
+      relays.push(r);
+    }
+    const [probing, queued, turnedAway] = relays as [TestRelay, TestRelay, TestRelay];
+    expect((await probing.next('reachability', 10_000)).reachability).toBe('needs-turn');
+    expect((await queued.next('reachability', 10_000)).reachability).toBe('needs-turn');
+    expect((await statusOf(t, turnedAway.key.relayId))?.['reachability']).toBeUndefined();
+    turnedAway.send({ type: 'heartbeat', capacity: 100, load: 0, streams: [] });
+    expect((await turnedAway.next('reachability', 10_000)).reachability).toBe('needs-turn');
+  });
+
   it('is off with reachability.enabled false: no offers, relays stay untested', async () => {
     const t = await startTracker({ port: 0, reachability: { enabled: false } });
     trackers.push(t);

@@ -414,8 +414,10 @@ export class TrackerHub {
     if (mappingChanged) relay.retestWanted = true;
     const { retestMs, minRetestMs } = this.options.reachability;
     const age = relay.testedAt === undefined ? undefined : this.now() - relay.testedAt;
-    // A relay flapping its report cannot keep the probe slots busy: one retest per minRetestMs.
-    if (age !== undefined && (age > retestMs || (relay.retestWanted === true && age >= minRetestMs))) {
+    // Untested: scheduled again (a no-op while queued or probing; a relay the full queue turned away
+    // gets its turn this way). A relay flapping its report cannot keep the probe slots busy: one
+    // retest per minRetestMs.
+    if (age === undefined || age > retestMs || (relay.retestWanted === true && age >= minRetestMs)) {
       relay.retestWanted = false;
       this.reachability?.schedule({ relayId: relay.relayId, connectionId: relay.connectionId, nat: relay.nat });
     }
