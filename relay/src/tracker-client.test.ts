@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DATA_CHANNEL_LABEL, TRACKER_SUBPROTOCOL, decodeTrackerClientMessage, type SignalPayload } from '@relaycast/protocol';
+import { DATA_CHANNEL_LABEL, TRACKER_SUBPROTOCOL, decodeTrackerClientMessage, type NatReport, type SignalPayload } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateKeypair, type RelayKeypair } from './keypair.js';
 import { NodeDataChannelTransport } from './node-datachannel-transport.js';
@@ -194,7 +194,7 @@ describe('TrackerClient: NAT', () => {
     const { keypair } = await loadOrCreateKeypair(join(dir, 'relay.json'));
     const hellos: unknown[] = [];
     const verdicts: unknown[] = [];
-    let nat = { portMapping: 'none' as const };
+    let nat: NatReport = { portMapping: 'none' };
     const extra = 'candidate:rcmap 1 UDP 1694498815 203.0.113.7 40000 typ srflx raddr 192.168.1.20 rport 40000';
     const c = new TrackerClient({
       trackerUrl: tracker.url,
@@ -212,7 +212,7 @@ describe('TrackerClient: NAT', () => {
     expect(conn.messages[0]).toMatchObject({ type: 'register', nat: { portMapping: 'none' } });
     expect(hellos).toHaveLength(1);
 
-    nat = { portMapping: 'upnp', publicAddress: '203.0.113.7', mappedPort: 40000 } as never;
+    nat = { portMapping: 'upnp', publicAddress: '203.0.113.7', mappedPort: 40000 };
     c.heartbeatNow();
     await eventually(() => conn.messages.some((m) => m.type === 'heartbeat' && m.nat?.portMapping === 'upnp'), 'a heartbeat with the mapping');
 
