@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -86,6 +86,24 @@ describe('keypair', () => {
       expect(await readFile(path, 'utf8')).toBe(text);
     }
     await expect(loadKeypair(join(dir, 'missing.json'))).rejects.toMatchObject({ code: ErrorCode.KEYPAIR_INVALID });
+  });
+
+  it('refuses a keypair file group or others may read or write (RC_ERR_KEY_PERMISSIONS); a created one is 0600 and loads', async () => {
+    const path = join(dir, 'shared.json');
+    await writeFile(path, JSON.stringify([...SEED, ...PUB]), { mode: 0o600 });
+    for (const mode of [0o644, 0o640, 0o604, 0o620, 0o602, 0o660]) {
+      await chmod(path, mode);
+      await expect(loadKeypair(path), mode.toString(8)).rejects.toMatchObject({ code: ErrorCode.KEY_PERMISSIONS });
+      // Never replaced by a fresh key either.
+      await expect(loadOrCreateKeypair(path)).rejects.toMatchObject({ code: ErrorCode.KEY_PERMISSIONS });
+      expect(JSON.parse(await readFile(path, 'utf8'))).toEqual([...SEED, ...PUB]);
+    }
+    await chmod(path, 0o400);
+    expect((await loadKeypair(path)).relayId).toBe(encodeBase58(PUB));
+    const created = join(dir, 'fresh', 'relay.json');
+    expect((await loadOrCreateKeypair(created)).created).toBe(true);
+    expect((await stat(created)).mode & 0o777).toBe(0o600);
+    expect((await loadOrCreateKeypair(created)).created).toBe(false);
   });
 
   it('never reveals the secret through JSON, inspect or string conversion', async () => {

@@ -1,5 +1,6 @@
+import { stat } from 'node:fs/promises';
 import { inspect } from 'node:util';
-import { encodeBase58, throwIfAborted, type RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, encodeBase58, throwIfAborted } from '@relaycast/protocol';
 import {
   checkSecretKey,
   generateSecretKey,
@@ -16,7 +17,7 @@ import type { Logger } from 'pino';
 export interface KeypairFileOptions {
   /** Aborts reading or creating the file. Default: none. */
   signal?: AbortSignal | undefined;
-  /** Parent logger; used only to warn about a file others can read (the key itself is never logged). Default: none. */
+  /** Parent logger (the key itself is never logged). Default: none. */
   logger?: Logger | undefined;
 }
 
@@ -77,12 +78,31 @@ export function parseKeypairFile(text: string): RelayKeypair {
   }
 }
 
-/** Loads a Solana CLI keypair file; throws RC_ERR_KEYPAIR_INVALID when it is missing, unreadable or malformed. */
+/** Group or others may read or write the file. */
+const NOT_PRIVATE = 0o077;
+
+function permissionsError(path: string, mode: number): RelaycastError {
+  return new RelaycastError(
+    ErrorCode.KEY_PERMISSIONS,
+    `keypair file ${path} is accessible by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run: chmod 600 ${path}`,
+    { details: { path, mode: (mode & 0o777).toString(8) } },
+  );
+}
+
+/**
+ * Loads a Solana CLI keypair file; throws RC_ERR_KEYPAIR_INVALID when it is missing, unreadable or
+ * malformed, and RC_ERR_KEY_PERMISSIONS when group or others may read or write it (like ssh with
+ * private keys: the relay key holds the operator's earnings, and another user who can read it can
+ * take them; one who can write it can swap in their own key).
+ */
 export async function loadKeypair(path: string, options: KeypairFileOptions = {}): Promise<RelayKeypair> {
+  // Checked before the secret is read; a missing file falls through to readKeypairFile's error.
+  const before = await stat(path).catch(() => undefined);
+  if (before !== undefined && (before.mode & NOT_PRIVATE) !== 0) throw permissionsError(path, before.mode);
   const { secretKey, readableByOthers } = await readKeypairFile(path, options.signal);
-  // Like ssh with private keys, but only a warning: refusing would break existing Solana setups.
-  if (readableByOthers) options.logger?.warn({ path }, 'keypair file is readable by other users; chmod 600 it');
   try {
+    // The mode could have changed between the check and the read.
+    if (readableByOthers) throw permissionsError(path, (await stat(path)).mode);
     return RelayKeypair.fromSecretKey(secretKey);
   } finally {
     secretKey.fill(0);
