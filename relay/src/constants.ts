@@ -155,3 +155,22 @@ export const DEFAULT_STUN_PORT = 3478;
 
 /** Once a NAT-PMP gateway answers, a UPnP IGD still has this long to answer and be preferred. */
 export const PORT_MAPPING_UPNP_GRACE_MS = 2_000;
+
+// --- Trust (issue 14): origin amplification, offers, candidates -------------------------------
+
+/** Query strings are not part of the segment cache key (see OriginSourceOptions.cacheKeyQuery). */
+export const DEFAULT_CACHE_KEY_QUERY = 'ignore' as const;
+/** Relay-wide origin bytes per second (token bucket): 32 MiB/s ≈ 268 Mbit/s. */
+export const DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC = 32 * 1024 * 1024;
+/** Relay-wide origin burst: 128 MiB (four maximum-size segments). */
+export const DEFAULT_ORIGIN_RELAY_BURST_BYTES = 128 * 1024 * 1024;
+/** Origin bytes per second one channel may cause with cache misses: 4 MiB/s ≈ 34 Mbit/s (an HD stream is 5-8 Mbit/s). */
+export const DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC = 4 * 1024 * 1024;
+/** Origin burst of one channel: 32 MiB (one maximum-size segment, or a quick start over several small ones). */
+export const DEFAULT_ORIGIN_CHANNEL_BURST_BYTES = 32 * 1024 * 1024;
+/** Channels whose origin-fetch rate is tracked at once (refilled buckets are dropped first). */
+export const DEFAULT_MAX_ORIGIN_RATE_KEYS = 4_096;
+/** Peers one viewer (tracker peer id) may have negotiating at once; more offers get RC_ERR_OFFER_LIMIT. */
+export const DEFAULT_MAX_PENDING_PEERS_PER_VIEWER = 2;
+/** Remote candidates kept per peer (a viewer sending thousands would only make ICE work for nothing). */
+export const MAX_REMOTE_CANDIDATES_PER_PEER = 32;

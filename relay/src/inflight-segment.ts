@@ -14,6 +14,8 @@ export interface InflightSegmentOptions {
   onComplete: (segment: CachedSegment) => void;
   /** Called synchronously once the download finished, failed or was aborted. */
   onSettled: () => void;
+  /** Called with every body chunk's size as it arrives from the origin (origin-fetch accounting). Default: none. */
+  onBytes?: ((bytes: number) => void) | undefined;
   logger?: Logger | undefined;
 }
 
@@ -142,6 +144,8 @@ export class InflightSegment {
       this.buf = new Uint8Array(this.totalBytes ?? Math.min(INITIAL_CAPACITY_BYTES, maxBytes));
       this.resolveHead({ totalBytes: this.totalBytes });
       for await (const chunk of res.body) {
+        // Counted as soon as it arrived: these bytes left the origin whatever happens to them next.
+        this.options.onBytes?.(chunk.byteLength);
         const next = this.received + chunk.byteLength;
         if (next > maxBytes) {
           throw new RelaycastError(ErrorCode.SEGMENT_TOO_LARGE, `origin resource exceeds ${maxBytes} bytes`, { details: { maxBytes } });

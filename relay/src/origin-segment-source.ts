@@ -2,14 +2,21 @@ import { ErrorCode, RelaycastError, throwIfAborted, type ByteRange } from '@rela
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import {
+  DEFAULT_CACHE_KEY_QUERY,
   DEFAULT_LIVE_POLLING_ENABLED,
   DEFAULT_MAX_INFLIGHT_DOWNLOADS,
+  DEFAULT_MAX_ORIGIN_RATE_KEYS,
   DEFAULT_MAX_SEGMENT_BYTES,
+  DEFAULT_ORIGIN_CHANNEL_BURST_BYTES,
+  DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC,
+  DEFAULT_ORIGIN_RELAY_BURST_BYTES,
+  DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC,
 } from './constants.js';
 import { InflightSegment, type InflightHead } from './inflight-segment.js';
 import { LivePrefetcher } from './live-prefetcher.js';
 import { OriginFetcher } from './origin-fetcher.js';
 import { createOriginPolicy, type OriginPolicy } from './origin-policy.js';
+import { OriginRateLimiter } from './origin-rate.js';
 import { SegmentCache, type CachedSegment } from './segment-cache.js';
 import type { SegmentRequest, SegmentSource, SegmentStream } from './segment-source.js';
 
@@ -48,10 +55,40 @@ export interface OriginSourceOptions {
   livePollMaxMs?: number | undefined;
   /** How long a requested playlist stays advertised. Default: DEFAULT_ADVERTISE_TTL_MS (5 min). */
   advertiseTtlMs?: number | undefined;
+  /**
+   * How a segment URL's query string takes part in the cache key.
+   *  - 'ignore': scheme + host + port + path only. One segment requested with per-viewer query tokens
+   *    (signed URLs) is fetched once and served to all, and `?cb=N` can neither pull a segment from
+   *    the origin again nor evict the cache. The origin is asked with the URL of the request that
+   *    missed (its query included, so a signed URL's token reaches the origin); every later request
+   *    for the same path is served those bytes until they leave the cache, whatever its own query
+   *    says. Origins that choose content by query (`seg.ts?bitrate=…`) need 'keep'.
+   *  - 'keep': the whole URL (query included) is the key, as before. UNSAFE on an open relay: every
+   *    new query string is a cache miss, so a viewer can pull a whole segment from the origin per
+   *    1-byte request and push real content out of the cache; only the origin-fetch rates bound it.
+   * Default: DEFAULT_CACHE_KEY_QUERY ('ignore').
+   */
+  cacheKeyQuery?: CacheKeyQuery | undefined;
+  /** Relay-wide origin bytes per second (token bucket); 0 = unlimited. Default: DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC (32 MiB/s). */
+  originRelayBytesPerSec?: number | undefined;
+  /** Relay-wide burst. Default: DEFAULT_ORIGIN_RELAY_BURST_BYTES (128 MiB). */
+  originRelayBurstBytes?: number | undefined;
+  /** Origin bytes per second one request `originKey` (a channel or session) may cause; 0 = unlimited. Default: DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC (4 MiB/s). */
+  originChannelBytesPerSec?: number | undefined;
+  /** Burst of one `originKey`. Default: DEFAULT_ORIGIN_CHANNEL_BURST_BYTES (32 MiB). */
+  originChannelBurstBytes?: number | undefined;
   /** Parent logger. Default: no logging. */
   logger?: Logger | undefined;
   /** undici dispatcher replacing the own keep-alive Agent (tests); must not follow redirects. Default: own Agent. */
   dispatcher?: Dispatcher | undefined;
+}
+
+export const CACHE_KEY_QUERY_MODES = ['ignore', 'keep'] as const;
+export type CacheKeyQuery = (typeof CACHE_KEY_QUERY_MODES)[number];
+
+/** The cache (and coalescing) key of an allowed, normalised URL under `mode`. */
+export function segmentCacheKey(url: URL, mode: CacheKeyQuery): string {
+  return mode === 'keep' ? url.href : url.origin + url.pathname;
 }
 
 /**
@@ -71,10 +108,24 @@ class OriginSegmentSource implements SegmentSource {
   private readonly maxSegmentBytes: number;
   private readonly maxInflight: number;
   private readonly log: Logger | undefined;
+  private readonly keyMode: CacheKeyQuery;
+  private readonly rate: OriginRateLimiter;
+  private originBytes = 0;
   private closed = false;
 
   constructor(options: OriginSourceOptions) {
     this.log = options.logger?.child({ component: 'origin-source' });
+    this.keyMode = options.cacheKeyQuery ?? DEFAULT_CACHE_KEY_QUERY;
+    if (!(CACHE_KEY_QUERY_MODES as readonly string[]).includes(this.keyMode)) {
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, `cacheKeyQuery must be one of ${CACHE_KEY_QUERY_MODES.join(', ')}`);
+    }
+    this.rate = new OriginRateLimiter({
+      relayBytesPerSec: options.originRelayBytesPerSec ?? DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC,
+      relayBurstBytes: options.originRelayBurstBytes ?? DEFAULT_ORIGIN_RELAY_BURST_BYTES,
+      keyBytesPerSec: options.originChannelBytesPerSec ?? DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC,
+      keyBurstBytes: options.originChannelBurstBytes ?? DEFAULT_ORIGIN_CHANNEL_BURST_BYTES,
+      maxKeys: DEFAULT_MAX_ORIGIN_RATE_KEYS,
+    });
     this.policy = createOriginPolicy(options.allowedOrigins);
     this.maxSegmentBytes = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
     if (!Number.isSafeInteger(this.maxSegmentBytes) || this.maxSegmentBytes <= 0) {
@@ -105,7 +156,10 @@ class OriginSegmentSource implements SegmentSource {
       livePollMaxMs: options.livePollMaxMs,
       advertiseTtlMs: options.advertiseTtlMs,
       logger: options.logger,
-      isCachedOrInflight: (key) => this.cache.has(key) || this.inflight.has(key),
+      isCachedOrInflight: (href) => {
+        const key = segmentCacheKey(new URL(href), this.keyMode);
+        return this.cache.has(key) || this.inflight.has(key);
+      },
       prefetch: (url) => this.prefetch(url),
     });
   }
@@ -123,11 +177,21 @@ class OriginSegmentSource implements SegmentSource {
     const range = checkRange(request.range);
     if (playlistUrl !== undefined) this.prefetcher.touch(playlistUrl);
 
-    const key = url.href;
+    const key = segmentCacheKey(url, this.keyMode);
     const cached = this.cache.get(key);
     if (cached !== undefined) return fromCache(cached, range, maxChunkBytes, signal);
 
-    const download = this.inflight.get(key) ?? this.startDownload(url, false);
+    let download = this.inflight.get(key);
+    if (download === undefined) {
+      // Only a request that starts a download costs origin bytes; so only it is checked and charged.
+      if (request.allowOriginFetch === false) {
+        throw new RelaycastError(ErrorCode.ORIGIN_BUDGET, 'origin fetch credit of this channel is used up (cache misses refused)', {
+          details: { scope: 'credit' },
+        });
+      }
+      this.rate.checkStart(request.originKey);
+      download = this.startDownload(url, key, { originKey: request.originKey, onOriginBytes: request.onOriginBytes });
+    }
     const head = await raceAbort(download.head, signal);
     return fromDownload(download, head, range, maxChunkBytes, signal);
   }
@@ -137,8 +201,24 @@ class OriginSegmentSource implements SegmentSource {
   }
 
   /** Cache figures for the relay's status (`cache` in /status). */
-  stats(): { segments: number; bytes: number; maxBytes: number; downloadsInFlight: number } {
-    return { segments: this.cache.size, bytes: this.cache.bytes, maxBytes: this.cache.maxBytes, downloadsInFlight: this.inflight.size };
+  stats(): {
+    segments: number;
+    bytes: number;
+    maxBytes: number;
+    downloadsInFlight: number;
+    keyQuery: CacheKeyQuery;
+    originBytes: number;
+    originRate: ReturnType<OriginRateLimiter['stats']>;
+  } {
+    return {
+      segments: this.cache.size,
+      bytes: this.cache.bytes,
+      maxBytes: this.cache.maxBytes,
+      downloadsInFlight: this.inflight.size,
+      keyQuery: this.keyMode,
+      originBytes: this.originBytes,
+      originRate: this.rate.stats(),
+    };
   }
 
   async close(): Promise<void> {
@@ -155,20 +235,40 @@ class OriginSegmentSource implements SegmentSource {
   private prefetch(url: URL): void {
     // Prefetch never takes the last download slots: viewers waiting now come first.
     if (this.closed || this.inflight.size >= Math.ceil(this.maxInflight / 2)) return;
-    if (this.cache.has(url.href) || this.inflight.has(url.href)) return;
-    this.startDownload(url, true);
+    const key = segmentCacheKey(url, this.keyMode);
+    if (this.cache.has(key) || this.inflight.has(key)) return;
+    // Nobody waits for a prefetch: it yields to the relay-wide origin rate instead of overdrawing it.
+    if (!this.rate.relayCanStart()) return;
+    this.startDownload(url, key, undefined);
   }
 
-  private startDownload(url: URL, isPrefetch: boolean): InflightSegment {
+  /** `by` is the request that missed (undefined for a prefetch): its key and callback get the origin bytes. */
+  private startDownload(
+    url: URL,
+    key: string,
+    by: { originKey: string | undefined; onOriginBytes: ((bytes: number) => void) | undefined } | undefined,
+  ): InflightSegment {
     if (this.inflight.size >= this.maxInflight) {
       throw new RelaycastError(ErrorCode.RELAY_OVERLOADED, `${this.maxInflight} origin downloads already in flight`);
     }
-    const key = url.href;
+    const isPrefetch = by === undefined;
+    const onOriginBytes = by?.onOriginBytes;
     const download: InflightSegment = new InflightSegment({
       url,
       fetcher: this.fetcher,
       maxBytes: this.maxSegmentBytes,
       logger: this.log,
+      onBytes: (bytes) => {
+        this.originBytes += bytes;
+        this.rate.charge(by?.originKey, bytes);
+        if (onOriginBytes === undefined) return;
+        try {
+          onOriginBytes(bytes);
+        } catch (err) {
+          // The caller's accounting failing must not fail a download other readers share.
+          this.log?.warn({ err: (err as Error).message }, 'onOriginBytes callback threw');
+        }
+      },
       onComplete: (segment) => {
         if (!this.closed) this.cache.set(key, segment);
       },

@@ -11,6 +11,28 @@ export interface SegmentRequest {
   range?: ByteRange | undefined;
   /** Media playlist the segment belongs to (lets the source follow live playlists). */
   playlistUrl?: string | undefined;
+  /**
+   * Opaque key of who asked (the channel server passes its channel or session id). Origin downloads
+   * this request starts count against that key's origin-fetch rate; a key over its rate gets
+   * RC_ERR_ORIGIN_BUDGET for the next cache miss. Default: only the relay-wide rate applies.
+   */
+  originKey?: string | undefined;
+  /**
+   * False refuses a cache miss that would start a new origin download with RC_ERR_ORIGIN_BUDGET
+   * (the channel server sets it when the channel's or session's origin credit is used up). Cache
+   * hits and joining a download already in flight are still served. Default: true.
+   */
+  allowOriginFetch?: boolean | undefined;
+  /**
+   * Called with the origin bytes this request caused, in bytes of the response body as received
+   * (identity encoding, no headers), as they arrive: only when this request's cache miss started the
+   * download (a cache hit or a join of someone else's download never calls it; that download's
+   * bytes were caused, and reported, by whoever started it). The download completes into the cache
+   * even after the request ends, so calls may continue after `chunks` finished or was abandoned.
+   * The sum of the calls is the whole resource (≤ maxSegmentBytes), whatever range was asked.
+   * Default: none.
+   */
+  onOriginBytes?: ((bytes: number) => void) | undefined;
 }
 
 export interface SegmentStream {
@@ -39,6 +61,8 @@ export interface SegmentSource {
    *  - RC_ERR_ORIGIN_HTTP / RC_ERR_ORIGIN_UNREACHABLE / RC_ERR_TIMEOUT for other origin failures;
    *  - RC_ERR_RANGE_NOT_SATISFIABLE for a range outside the resource;
    *  - RC_ERR_SEGMENT_TOO_LARGE when the segment exceeds the configured maximum;
+   *  - RC_ERR_ORIGIN_BUDGET when a cache miss would start an origin download while the relay-wide
+   *    or the request's `originKey` origin-fetch rate is exhausted, or `allowOriginFetch` is false;
    *  - RC_ERR_ABORTED when `signal` aborts.
    */
   open(request: SegmentRequest, options: { signal: AbortSignal; maxChunkBytes: number }): Promise<SegmentStream>;
