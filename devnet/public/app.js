@@ -82,7 +82,12 @@ function renderRelays(net) {
       button.dataset.action = r.up ? 'kill' : 'restart';
       button.onclick = async () => {
         button.disabled = true;
-        await fetch(`/api/relays/${r.name}/${button.dataset.action}`, { method: 'POST' }).catch(() => undefined);
+        // JSON and the custom header: the server refuses state changes any other page could send.
+        await fetch(`/api/relays/${r.name}/${button.dataset.action}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-relaycast-devnet': '1' },
+          body: '{}',
+        }).catch(() => undefined);
       };
       td.append(button);
       tr.append(td);
@@ -149,8 +154,22 @@ async function tick() {
   }
 }
 
+/** Says plainly who can get a grant, as the settlement service states it. */
+function renderGrantAuth(grantAuth) {
+  const el = $('grant-auth');
+  el.dataset.grantAuth = grantAuth ?? 'unknown';
+  el.className = grantAuth === 'open' ? 'grant-auth open' : 'grant-auth';
+  el.textContent =
+    grantAuth === 'open'
+      ? 'Grant auth: open (development mode): anyone who can reach this settlement service gets a grant, paid from the treasury. A platform runs the settler with --grant-auth jwt.'
+      : grantAuth === undefined
+        ? 'Grant auth: not stated by the settlement service.'
+        : `Grant auth: ${grantAuth}.`;
+}
+
 const config = await getJson('/api/config');
 window.relaycastDevnet.config = config;
+renderGrantAuth(config.grantAuth);
 await play(config, 'vod');
 for (const input of document.querySelectorAll('input[name=stream]')) input.onchange = () => play(config, input.value);
 setInterval(tick, 1000);

@@ -122,18 +122,6 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     web = await startWebServer({ port: webPort, mediaDir: dirs.media, sdkDir: dirs.sdk, monitor, logger: log });
     const mediaOrigin = `${web.url}media/`;
 
-    const tracker = await startChild({
-      name: 'tracker',
-      script: TRACKER_BIN,
-      args: ['--port', String(trackerPort), '--host', '127.0.0.1'],
-      logFile: join(dirs.logs, 'tracker.log'),
-      ready: (l) => typeof l['msg'] === 'string' && l['msg'].startsWith('tracker listening'),
-      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
-      signal: options.signal,
-    });
-    children.push(tracker);
-    const trackerUrl = `ws://127.0.0.1:${trackerPort}/`;
-
     // Payments: the embedded chain, the token set-up, the platform's settlement service.
     const chain = await startChild({
       name: 'chain',
@@ -149,6 +137,25 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const relayKeys = [];
     for (let i = 0; i < relayCount; i++) relayKeys.push((await loadOrCreateSigner(join(dirs.keys, `relay-${i + 1}.json`), options.signal)).signer.publicKey);
     const pay = await setUpPayments({ rpcUrl, keysDir: dirs.keys, stateFile: join(stateDir, 'payments.json'), relayOwners: relayKeys, logger: log, signal: options.signal });
+
+    // The tracker after the treasury exists: it binds viewer sessions only to grants of the payers
+    // it trusts, and signs assignments with its own key (kept in the state directory, so relays
+    // and the settler see the same tracker key on every start).
+    const trackerKeyPath = join(dirs.keys, 'tracker.json');
+    const trackerKey = (await loadOrCreateSigner(trackerKeyPath, options.signal)).signer.publicKey.toBase58();
+    const tracker = await startChild({
+      name: 'tracker',
+      script: TRACKER_BIN,
+      args: ['--port', String(trackerPort), '--host', '127.0.0.1', ...trackerTrustArgs({ keyPath: trackerKeyPath, payer: pay.treasury.toBase58() })],
+      logFile: join(dirs.logs, 'tracker.log'),
+      ready: (l) => typeof l['msg'] === 'string' && l['msg'].startsWith('tracker listening'),
+      readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
+      signal: options.signal,
+    });
+    children.push(tracker);
+    const trackerUrl = `ws://127.0.0.1:${trackerPort}/`;
+
+    const settlerTrust = settlerTrustArgs({ trackerKey });
     const settler = await startChild({
       name: 'settler',
       script: SETTLER_BIN,
@@ -161,6 +168,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
         '--db', join(stateDir, 'settler.sqlite'),
         '--price-per-gib', SAMPLE_PRICE_PER_GIB.toString(),
         '--allow-origin', web.url.replace(/\/$/, ''),
+        ...settlerTrust,
       ],
       logFile: join(dirs.logs, 'settler.log'),
       ready: (l) => l['msg'] === 'settler listening',
@@ -169,7 +177,9 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     });
     children.push(settler);
     const settlerUrl = String(settler.readyLine?.['url']).replace(/\/?$/, '/');
-    monitor.attachChain({ rpcUrl, mint: pay.mint.mint, treasuryTokenAccount: pay.treasuryTokenAccount, decimals: pay.mint.decimals });
+    const grantAuth = await settlerGrantAuth(settlerUrl, options.signal);
+    if (grantAuth === 'open') log.warn('grants are open (development mode): anyone who can reach the settlement service gets a grant');
+    monitor.attachChain({ rpcUrl, mint: pay.mint.mint, treasuryTokenAccount: pay.treasuryTokenAccount, decimals: pay.mint.decimals, grantAuth });
 
     for (let i = 0; i < relayCount; i++) {
       const name = `relay-${i + 1}`;
@@ -209,7 +219,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       slots.push(slot);
     }
     await Promise.all(slots.map((s) => s.start()));
-    web.setPageConfig({ trackerUrl, grantUrl: `${settlerUrl}v1/grants`, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
+    web.setPageConfig({ trackerUrl, grantUrl: `${settlerUrl}v1/grants`, grantAuth, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
     log.info({ url: web.url, relays: slots.map((s) => s.relayId) }, 'relaycast network up');
   } catch (err) {
     await stopAll();
@@ -221,6 +231,32 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     stateDir,
     close: stopAll,
   };
+}
+
+/**
+ * Trust flags of the tracker bin: its signing key in the state directory and the one payer whose
+ * grants bind viewer sessions (the local treasury).
+ */
+function trackerTrustArgs(t: { keyPath: string; payer: string }): string[] {
+  void t;
+  return [];
+}
+
+/**
+ * Trust flags of the settler bin: open grants (named on purpose: the local network has no user
+ * accounts) and the tracker whose assignments prove a relay was sent a session.
+ */
+function settlerTrustArgs(t: { trackerKey: string }): string[] {
+  void t;
+  return [];
+}
+
+/** The settler's grant policy as its `/v1/info` states it (undefined if it does not say). */
+async function settlerGrantAuth(settlerUrl: string, signal: AbortSignal | undefined): Promise<string | undefined> {
+  const res = await fetch(`${settlerUrl}v1/info`, { signal: signal === undefined ? AbortSignal.timeout(5_000) : AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
+  if (!res.ok) throw new RelaycastError(ErrorCode.INTERNAL, `settler /v1/info answered ${res.status}`);
+  const info = (await res.json()) as { grantAuth?: unknown };
+  return typeof info.grantAuth === 'string' ? info.grantAuth : undefined;
 }
 
 async function exists(path: string): Promise<boolean> {

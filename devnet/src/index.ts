@@ -11,3 +11,6 @@ export {
   type VodRendition,
 } from './sample-media.js';
 export { serveStaticFile } from './static-files.js';
+export { startChild, type Child, type ChildOptions } from './child-process.js';
+export { NetworkMonitor, type NetworkSnapshot, type RelaySlot } from './network-monitor.js';
+export { DEVNET_ACTION_HEADER, startWebServer, type PageConfig, type WebServer } from './web-server.js';

@@ -45,6 +45,12 @@ export interface RelaySnapshot {
 }
 
 export interface SettlementSnapshot {
+  /**
+   * The settler's grant policy from its `/v1/info`: 'open' on the local network (development mode:
+   * anyone who can reach it gets a grant), 'jwt' for a platform's logged-in users; undefined when
+   * the settler does not say.
+   */
+  grantAuth: string | undefined;
   mint: string;
   treasuryTokenAccount: string;
   /** Treasury token balance, in tokens (decimal string). */
@@ -63,6 +69,7 @@ export interface NetworkSnapshot {
 }
 
 interface ChainView {
+  grantAuth: string | undefined;
   connection: Connection;
   mint: PublicKey;
   treasuryTokenAccount: PublicKey;
@@ -104,8 +111,8 @@ export class NetworkMonitor {
   constructor(private readonly options: { trackerHttpUrl: string; slots: RelaySlot[]; logger: Logger }) {}
 
   /** From now on snapshots include token balances and payouts read from the chain. */
-  attachChain(view: { rpcUrl: string; mint: PublicKey; treasuryTokenAccount: PublicKey; decimals: number }): void {
-    this.chain = { connection: new Connection(view.rpcUrl, 'confirmed'), mint: view.mint, treasuryTokenAccount: view.treasuryTokenAccount, decimals: view.decimals };
+  attachChain(view: { rpcUrl: string; mint: PublicKey; treasuryTokenAccount: PublicKey; decimals: number; grantAuth: string | undefined }): void {
+    this.chain = { grantAuth: view.grantAuth, connection: new Connection(view.rpcUrl, 'confirmed'), mint: view.mint, treasuryTokenAccount: view.treasuryTokenAccount, decimals: view.decimals };
   }
 
   get slots(): RelaySlot[] {
@@ -165,6 +172,7 @@ export class NetworkMonitor {
         chain === undefined
           ? undefined
           : {
+              grantAuth: chain.grantAuth,
               mint: chain.mint.toBase58(),
               treasuryTokenAccount: chain.treasuryTokenAccount.toBase58(),
               treasuryBalance,

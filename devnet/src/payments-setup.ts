@@ -24,9 +24,9 @@ export interface PaymentsSetup {
 
 /**
  * The Solana side of the local network, through the chain's RPC URL only (the same calls work on
- * devnet): a platform key that pays set-up fees and owns the mint, a treasury holding tokens, and
- * for each relay its token account and some SOL for the payout fees it pays. Idempotent: a second
- * start finds the mint (recorded in the state directory), the accounts and the balances in place.
+ * devnet): a platform key that pays set-up fees and owns the mint, a treasury holding tokens and
+ * the SOL for payout fees, and for each relay its token account. Idempotent: a second start finds
+ * the mint (recorded in the state directory), the accounts and the balances in place.
  */
 export async function setUpPayments(options: { rpcUrl: string; keysDir: string; stateFile: string; relayOwners: PublicKey[]; logger: Logger; signal?: AbortSignal }): Promise<PaymentsSetup> {
   const log = options.logger;
@@ -52,7 +52,10 @@ export async function setUpPayments(options: { rpcUrl: string; keysDir: string; 
   const current = await readBalances(connection, treasuryKey.publicKey, mint.mint, o);
   const topUp = (current.token?.amount ?? 0n) === 0n ? SAMPLE_TREASURY_TOKENS * 10n ** BigInt(SAMPLE_MINT_DECIMALS) : 0n;
   const treasury = await createTreasury(connection, platform, mint.mint, treasuryKeypairPath, topUp, o);
-  // The treasury owner signs payouts but the relay pays their fee; no SOL needed beyond rent.
+  // The treasury owner is the fee payer of payouts (the settler signs and submits them whole), so
+  // it needs SOL: 5,000 lamports a payout, 2 SOL last 400,000 payouts.
+  await sol(treasuryKey.publicKey, 1, 2);
+  // Relays get a little SOL too: enough to resubmit or close accounts, not needed for payouts.
   for (const owner of options.relayOwners) {
     await ensureTokenAccount(connection, platform, mint, owner, o);
     await sol(owner, 0.5, 2);

@@ -13,8 +13,19 @@ export interface PageConfig {
   trackerUrl: string;
   /** The settlement service's grant endpoint (the page's SDK asks it for a session grant). */
   grantUrl?: string | undefined;
+  /**
+   * The settler's grant policy as its `/v1/info` states it ('open' on the local network: anyone
+   * who can reach it gets a grant). The page says so plainly.
+   */
+  grantAuth?: string | undefined;
   streams: Record<string, string>;
 }
+
+/**
+ * Header the page's own `fetch` sets on state-changing calls. A custom header cannot be sent
+ * cross-site without a CORS preflight, which this server never answers.
+ */
+export const DEVNET_ACTION_HEADER = 'x-relaycast-devnet';
 
 export interface WebServer {
   /** `http://127.0.0.1:<port>/` */
@@ -28,7 +39,9 @@ export interface WebServer {
  * One port for everything a visitor's browser touches: the page (`/`), the SDK bundles (`/sdk/`),
  * the origin (`/media/`, counted by requester), and the API (`/api/network`, `/api/config`,
  * `POST /api/relays/<name>/kill|restart`). Binds to 127.0.0.1 only: the kill switch is not for
- * the LAN.
+ * the LAN. Binding to loopback is not enough against a web page the user has open in the same
+ * browser, so `/api/` answers only requests whose `Host` names this server (DNS rebinding), and
+ * state-changing requests only from the page itself (see `refuseCrossSite`).
  */
 export async function startWebServer(options: { port: number; mediaDir: string; sdkDir: string; monitor: NetworkMonitor; logger: Logger }): Promise<WebServer> {
   const log = options.logger.child({ component: 'web' });
@@ -42,6 +55,13 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const method = req.method ?? 'GET';
+    if (path.startsWith('/api/')) {
+      const refused = refuseForeignHost(req, port) ?? (method === 'GET' || method === 'HEAD' ? undefined : refuseCrossSite(req, port));
+      if (refused !== undefined) {
+        log.warn({ method, path, host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'], reason: refused }, 'refused an API request');
+        return json(res, 403, { error: { code: ErrorCode.HOST_REFUSED, message: refused } });
+      }
+    }
     if (path === '/api/network' && method === 'GET') return json(res, 200, await monitor.snapshot());
     if (path === '/api/config' && method === 'GET') return config === undefined ? json(res, 503, { error: { code: 'RC_ERR_NOT_READY' } }) : json(res, 200, config);
     const action = /^\/api\/relays\/([a-z0-9-]{1,32})\/(kill|restart)$/.exec(path);
@@ -79,6 +99,8 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
     json(res, 404, { error: { code: 'RC_ERR_NOT_FOUND', message: 'not found' } });
   }
 
+  // Known once listening (the port may be 0 = any); requests cannot arrive before that.
+  let port = options.port;
   const server: Server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => {
       log.warn({ err: String(err), url: req.url }, 'request failed');
@@ -94,7 +116,8 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
     );
     server.listen(options.port, '127.0.0.1', () => resolve());
   });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}/`;
   // The page is static; make sure it exists now rather than 404 later.
   await readFile(new URL('index.html', `file://${PUBLIC_DIR}`));
   return {
@@ -108,4 +131,38 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
         server.close(() => resolve());
       }),
   };
+}
+
+/** Names a browser may use for this server: it binds 127.0.0.1 only. */
+function pageOrigins(port: number): string[] {
+  return [`http://127.0.0.1:${port}`, `http://localhost:${port}`];
+}
+
+/**
+ * Why a request's `Host` is not this server (undefined when it is). A page on another site that
+ * re-points its own name at 127.0.0.1 (DNS rebinding) reaches this port with its own name in `Host`.
+ */
+export function refuseForeignHost(req: IncomingMessage, port: number): string | undefined {
+  const host = (req.headers.host ?? '').toLowerCase();
+  return pageOrigins(port).some((o) => o === `http://${host}`) ? undefined : `Host ${JSON.stringify(host)} is not this server (127.0.0.1:${port})`;
+}
+
+/**
+ * Why a state-changing request did not come from the page itself (undefined when it did). Any web
+ * page can make the browser POST to 127.0.0.1 ("simple" requests need no preflight: form or
+ * text/plain bodies, no custom headers), so a request must:
+ * - carry a JSON content type (a form or text/plain post cannot), and
+ * - come from this page: `Origin` equal to this server's origin; without `Origin` (non-browser
+ *   clients, older browsers on same-origin requests), the custom DEVNET_ACTION_HEADER, which
+ *   another site cannot send without a preflight this server never grants;
+ * - and, where the browser says so, `Sec-Fetch-Site: same-origin` (or `none`, typed by the user).
+ */
+export function refuseCrossSite(req: IncomingMessage, port: number): string | undefined {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') return `content type must be application/json, got ${JSON.stringify(req.headers['content-type'] ?? '')}`;
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `cross-site request (Sec-Fetch-Site: ${site})`;
+  const origin = req.headers.origin;
+  if (origin !== undefined) return pageOrigins(port).includes(origin.toLowerCase()) ? undefined : `Origin ${JSON.stringify(origin)} is not this page`;
+  return req.headers[DEVNET_ACTION_HEADER] === '1' ? undefined : `no Origin and no ${DEVNET_ACTION_HEADER} header`;
 }
