@@ -24,6 +24,9 @@ describe('origin policy', () => {
     ['https://CDN.Example.com:443/hls/x.ts', 'https://cdn.example.com/hls/x.ts'],
     ['http://[::1]:9000/v/a.ts', 'http://[::1]:9000/v/a.ts'],
     ['http://[0:0:0:0:0:0:0:1]:9000/v/a.ts', 'http://[::1]:9000/v/a.ts'],
+    // A literal '%' in a name, and double encodings of harmless characters, stay allowed
+    ['http://127.0.0.1:8080/media/100%25/a.ts', 'http://127.0.0.1:8080/media/100%25/a.ts'],
+    ['http://127.0.0.1:8080/media/a%2541.ts', 'http://127.0.0.1:8080/media/a%2541.ts'],
   ])('allows %s', (raw, normalised) => {
     expect(policy.check(raw).href).toBe(normalised);
   });
@@ -50,6 +53,19 @@ describe('origin policy', () => {
     'http://127.0.0.1:8080/media/a%2Fb',
     'http://127.0.0.1:8080/media/a%5cb',
     'http://127.0.0.1:8080/media/a%00.ts',
+    // Double (and deeper) encodings, which a proxy decoding once more would turn into the above
+    'http://127.0.0.1:8080/media/%252e%252e/x',
+    'http://127.0.0.1:8080/media/%252E%252E/x',
+    'http://127.0.0.1:8080/media/.%252e/x',
+    'http://127.0.0.1:8080/media/%252e%252e;/x',
+    'http://127.0.0.1:8080/media/..%252fsecret',
+    'http://127.0.0.1:8080/media/a%252fb',
+    'http://127.0.0.1:8080/media/a%255cb',
+    'http://127.0.0.1:8080/media/a%2500.ts',
+    'http://127.0.0.1:8080/media/%25%32%65%25%32%65/x',
+    'http://127.0.0.1:8080/media/%25252e%25252e/x',
+    'http://127.0.0.1:8080/media/a%25252fb',
+    'http://127.0.0.1:8080/media/%252525252e%252525252e/x',
     'http://127.0.0.1:8080/media\\..\\x',
     'http://127.0.0.1:8080/media/..\\x',
     'http://127.0.0.1:8080\\media/a.ts',

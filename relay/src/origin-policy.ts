@@ -110,6 +110,9 @@ const SCHEME_AUTHORITY = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/s;
 // would let "/me\tdia/" or "/media/.\n./" mean something other than what was checked.
 const FORBIDDEN_CHARS = /[\u0000-\u0020\u007f\\]/;
 const ENCODED_SEPARATOR = /%(2f|5c|00)/i;
+const PERCENT_ESCAPE = /%([0-9a-f]{2})/gi;
+/** Decoding rounds looked through: `%25` nests one level per round (`%25252e` is three). */
+const MAX_DECODE_ROUNDS = 4;
 
 /** Builds the policy; an invalid prefix throws RC_ERR_CONFIG_INVALID. */
 export function createOriginPolicy(allowedOrigins: readonly string[]): OriginPolicy {
@@ -195,7 +198,32 @@ function inspect(raw: string): string | undefined {
     // Servlet containers read "..;x" (path parameters) as "..": compare what comes before the ';'.
     const decoded = (segment.split(';', 1)[0] as string).replace(/%2e/gi, '.');
     if (decoded === '.' || decoded === '..') return 'dot segments are not allowed in the path';
+    const nested = nestedEncoding(segment);
+    if (nested !== undefined) return nested;
   }
+  return undefined;
+}
+
+/**
+ * A proxy, CDN or application that percent-decodes once more than the origin's own router turns
+ * `%252e%252e` into `..` and `%252f` into `/` after the allowlist matched the path. So the segment
+ * is decoded again and again (also `%25%32%65` → `%2e` → `.`), and any round that yields a slash,
+ * backslash, NUL or a dot segment refuses the URL. One decoding round is what every server does and
+ * is checked above; this reports the rounds after it.
+ */
+function nestedEncoding(segment: string): string | undefined {
+  let current = segment;
+  for (let round = 1; round <= MAX_DECODE_ROUNDS && current.includes('%'); round++) {
+    const next = current.replace(PERCENT_ESCAPE, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+    if (next === current) return undefined;
+    current = next;
+    if (round === 1) continue; // the first round's result is what the checks above already refuse
+    if (/[/\\\u0000]/.test(current)) return 'double-encoded slash, backslash or NUL in the path';
+    const head = current.split(';', 1)[0] as string;
+    if (head === '.' || head === '..') return 'double-encoded dot segment in the path';
+  }
+  // Deeper than the rounds looked through: refused rather than guessed at.
+  if (/%(25|2e|2f|5c|00)/i.test(current)) return 'percent-encoding nested too deeply in the path';
   return undefined;
 }
 

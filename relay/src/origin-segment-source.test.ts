@@ -256,9 +256,10 @@ describe('cache', () => {
     expect(second.digest).toEqual(sha256(body));
     expectSame((await collect(second)).bytes, body);
     expect(origin.count('/media/c.ts?v=1')).toBe(1);
-    // The query is part of the key.
+    // By default the query is not part of the key (see 'cache key policy' below).
     origin.route('/media/c.ts?v=2', serveBytes(body));
-    expect((await open(origin.url('/media/c.ts?v=2'))).fromCache).toBe(false);
+    expect((await open(origin.url('/media/c.ts?v=2'))).fromCache).toBe(true);
+    expect(origin.count('/media/c.ts?v=2')).toBe(0);
   });
 
   it('evicts the least recently used segment by bytes', async () => {
@@ -348,5 +349,125 @@ describe('origin failures', () => {
     expect(await codeOf(collect(stream))).toBe(ErrorCode.SEGMENT_TOO_LARGE);
     await sleep(100);
     expect(originFinished).toBe(false);
+  });
+});
+
+describe('cache key policy (query strings)', () => {
+  it("fetches a segment once whatever query strings viewers add, with the first requester's URL, and keeps the cache", async () => {
+    makeSource();
+    const real = testBytes(40_000, 7);
+    const seg = testBytes(100_000, 9);
+    origin.route('/media/real.ts', serveBytes(real));
+    origin.route('/media/seg.ts', serveBytes(seg));
+    await collect(await open(origin.url('/media/real.ts')));
+    for (let n = 1; n <= 25; n++) {
+      const { bytes } = await collect(await open(origin.url(`/media/seg.ts?cb=${n}`), { range: { start: n, end: n + 1 } }));
+      expect([...bytes]).toEqual([...seg.subarray(n, n + 1)]);
+    }
+    expect(origin.count()).toBe(2);
+    expect(origin.count('/media/seg.ts?cb=1')).toBe(1);
+    // The real segment is still cached: no second request, and served whole.
+    const again = await open(origin.url('/media/real.ts?token=other-viewer'));
+    expect(again.fromCache).toBe(true);
+    expectSame((await collect(again)).bytes, real);
+    expect(origin.count('/media/real.ts')).toBe(1);
+  });
+
+  it('coalesces concurrent requests with different tokens into one origin request', async () => {
+    makeSource();
+    const seg = testBytes(300_000, 3);
+    const gate = deferred();
+    origin.route('/media/tok.ts', serveBytes(seg, { chunkBytes: 50_000, gate: gate.promise }));
+    const streams = await Promise.all([1, 2, 3].map((n) => open(origin.url(`/media/tok.ts?token=viewer${n}`))));
+    gate.resolve();
+    for (const s of streams) expectSame((await collect(s)).bytes, seg);
+    expect(origin.count()).toBe(1);
+    expect(origin.count('/media/tok.ts?token=viewer1')).toBe(1);
+  });
+
+  it("'keep' makes every query a distinct entry (the unsafe mode, for origins that choose content by query)", async () => {
+    makeSource({ cacheKeyQuery: 'keep' });
+    origin.route('/media/q.ts', serveBytes(testBytes(1000)));
+    for (const n of [1, 2, 3]) await collect(await open(origin.url(`/media/q.ts?v=${n}`)));
+    await collect(await open(origin.url('/media/q.ts?v=1')));
+    expect(origin.count()).toBe(3);
+  });
+
+  it('refuses an unknown mode', () => {
+    expect(() => makeSource({ cacheKeyQuery: 'strip' as never })).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+  });
+});
+
+describe('origin-fetch accounting and rates', () => {
+  function openAs(url: string, originKey: string, extra: { onOriginBytes?: (n: number) => void; allowOriginFetch?: boolean; range?: { start: number; end?: number } } = {}): Promise<SegmentStream> {
+    return source.open({ url, originKey, ...extra }, { signal: new AbortController().signal, maxChunkBytes: CHUNK });
+  }
+
+  it('reports the bytes a cache miss fetched to the request that started it, and 0 to joins and hits', async () => {
+    makeSource();
+    const seg = testBytes(200_000, 5);
+    const gate = deferred();
+    origin.route('/media/a.ts', serveBytes(seg, { chunkBytes: 40_000, gate: gate.promise }));
+    let first = 0;
+    let joined = 0;
+    let hit = 0;
+    const s1 = await openAs(origin.url('/media/a.ts'), 'ch1', { onOriginBytes: (n) => (first += n), range: { start: 0, end: 1 } });
+    const s2 = await openAs(origin.url('/media/a.ts?x=1'), 'ch2', { onOriginBytes: (n) => (joined += n) });
+    gate.resolve();
+    await collect(s1);
+    await collect(s2);
+    await collect(await openAs(origin.url('/media/a.ts'), 'ch3', { onOriginBytes: (n) => (hit += n) }));
+    // A 1-byte range still fetched (and is charged) the whole segment.
+    expect(first).toBe(seg.byteLength);
+    expect(joined).toBe(0);
+    expect(hit).toBe(0);
+    expect((source as unknown as { stats(): { originBytes: number } }).stats().originBytes).toBe(seg.byteLength);
+  });
+
+  it('refuses the next cache miss of a channel over its origin rate with RC_ERR_ORIGIN_BUDGET; hits and other channels are served', async () => {
+    makeSource({ originChannelBytesPerSec: 1000, originChannelBurstBytes: 10_000 });
+    for (const n of [1, 2, 3]) origin.route(`/media/s${n}.ts`, serveBytes(testBytes(50_000, n)));
+    await collect(await openAs(origin.url('/media/s1.ts'), 'greedy'));
+    expect(await codeOf(openAs(origin.url('/media/s2.ts'), 'greedy'))).toBe(ErrorCode.ORIGIN_BUDGET);
+    expect(origin.count('/media/s2.ts')).toBe(0);
+    // A cached segment costs the origin nothing: still served to the same channel.
+    expect((await openAs(origin.url('/media/s1.ts'), 'greedy')).fromCache).toBe(true);
+    // Another channel has its own bucket.
+    expectSame((await collect(await openAs(origin.url('/media/s2.ts'), 'honest'))).bytes, testBytes(50_000, 2));
+  });
+
+  it('refuses cache misses once the relay-wide origin rate is in debt, and skips nothing cached', async () => {
+    makeSource({ originRelayBytesPerSec: 1000, originRelayBurstBytes: 10_000, originChannelBytesPerSec: 0 });
+    for (const n of [1, 2]) origin.route(`/media/r${n}.ts`, serveBytes(testBytes(50_000, n)));
+    await collect(await openAs(origin.url('/media/r1.ts'), 'a'));
+    expect(await codeOf(openAs(origin.url('/media/r2.ts'), 'b'))).toBe(ErrorCode.ORIGIN_BUDGET);
+    expect((await openAs(origin.url('/media/r1.ts'), 'b')).fromCache).toBe(true);
+    expect(origin.count('/media/r2.ts')).toBe(0);
+  });
+
+  it('lets a channel fetch again once its debt is paid back', async () => {
+    makeSource({ originChannelBytesPerSec: 100_000, originChannelBurstBytes: 1_000 });
+    origin.route('/media/p1.ts', serveBytes(testBytes(10_000, 1)));
+    origin.route('/media/p2.ts', serveBytes(testBytes(10_000, 2)));
+    await collect(await openAs(origin.url('/media/p1.ts'), 'k'));
+    expect(await codeOf(openAs(origin.url('/media/p2.ts'), 'k'))).toBe(ErrorCode.ORIGIN_BUDGET);
+    await sleep(150); // 9,000 bytes of debt at 100,000 bytes/s
+    expectSame((await collect(await openAs(origin.url('/media/p2.ts'), 'k'))).bytes, testBytes(10_000, 2));
+  });
+
+  it('allowOriginFetch: false refuses a miss with RC_ERR_ORIGIN_BUDGET but serves hits and joins', async () => {
+    makeSource();
+    const seg = testBytes(100_000, 4);
+    const gate = deferred();
+    origin.route('/media/c.ts', serveBytes(seg, { chunkBytes: 20_000, gate: gate.promise }));
+    origin.route('/media/d.ts', serveBytes(seg));
+    expect(await codeOf(openAs(origin.url('/media/d.ts'), 'broke', { allowOriginFetch: false }))).toBe(ErrorCode.ORIGIN_BUDGET);
+    expect(origin.count('/media/d.ts')).toBe(0);
+    const starter = await openAs(origin.url('/media/c.ts'), 'payer');
+    const join = await openAs(origin.url('/media/c.ts'), 'broke', { allowOriginFetch: false });
+    gate.resolve();
+    expectSame((await collect(join)).bytes, seg);
+    await collect(starter);
+    expect((await openAs(origin.url('/media/c.ts'), 'broke', { allowOriginFetch: false })).fromCache).toBe(true);
   });
 });

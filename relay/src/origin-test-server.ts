@@ -10,6 +10,7 @@ export interface TestOrigin {
   readonly base: string;
   readonly port: number;
   url(path: string): string;
+  /** `path` with a query matches only that query; without one it matches every query too. */
   route(path: string, handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>): void;
   /** Requests seen for `path` (query included), or for every path without argument. */
   count(path?: string): number;
@@ -25,7 +26,8 @@ export async function startTestOrigin(): Promise<TestOrigin> {
     const path = req.url ?? '/';
     counts.set(path, (counts.get(path) ?? 0) + 1);
     headers.set(path, req.headers);
-    const handler = routes.get(path);
+    // An exact route (query included) wins; otherwise the path's route answers any query.
+    const handler = routes.get(path) ?? routes.get(path.split('?', 1)[0] as string);
     if (handler === undefined) {
       res.writeHead(404, { 'content-length': '0' }).end();
       return;

@@ -18,7 +18,8 @@ export interface SegmentCacheOptions {
 }
 
 /**
- * Byte-bounded LRU of complete segments keyed by normalised URL (query included). A Map keeps
+ * Byte-bounded LRU of complete segments keyed by the source's cache key (see segmentCacheKey: by
+ * default the normalised URL without its query). A Map keeps
  * insertion order, so re-inserting on every hit makes its first key the least recently used.
  */
 export class SegmentCache {
