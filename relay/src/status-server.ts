@@ -28,9 +28,15 @@ const MAX_BODY_BYTES = 1024;
 /**
  * The operator's local HTTP interface: `GET /status` (the relay's counters as JSON) and
  * `PUT /limits` with `{"maxUploadBytesPerSec": N}` to change the upload cap without a restart.
+ * Only requests with Host `127.0.0.1:<port>`, `localhost:<port>` or `[::1]:<port>` are answered,
+ * and state-changing ones only without an Origin header (403 RC_ERR_HOST_REFUSED otherwise): a
+ * web page, DNS rebinding included, can neither read the status nor change the limits.
  */
 export async function startStatusServer(target: StatusTarget, options: StatusServerOptions): Promise<StatusServer> {
+  let allowedHosts = new Set<string>();
   const server: Server = createServer((req, res) => {
+    const refused = refusal(req, allowedHosts);
+    if (refused !== undefined) return send(res, 403, refused.toJSON());
     void handle(target, req, res);
   });
   const host = options.host ?? '127.0.0.1';
@@ -41,6 +47,7 @@ export async function startStatusServer(target: StatusTarget, options: StatusSer
     server.listen(options.port, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  allowedHosts = hostHeadersFor(host, port);
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     close: () =>
@@ -49,6 +56,36 @@ export async function startStatusServer(target: StatusTarget, options: StatusSer
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Host header values this server answers: the loopback names with the port it listens on, and the
+ * bound address itself when it is a specific one. A web page that rebinds its own DNS name to
+ * 127.0.0.1 still sends its own name as Host, so it is refused before anything is read or changed.
+ */
+function hostHeadersFor(bound: string, port: number): Set<string> {
+  const hosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+  if (bound !== '0.0.0.0' && bound !== '::') hosts.add(`${bound.includes(':') ? `[${bound.toLowerCase()}]` : bound}:${port}`);
+  return hosts;
+}
+
+/** RC_ERR_HOST_REFUSED for a foreign Host, or for a state-changing request sent by a web page (it carries Origin). */
+function refusal(req: IncomingMessage, allowedHosts: Set<string>): RelaycastError | undefined {
+  const host = req.headers.host?.toLowerCase();
+  if (host === undefined || !allowedHosts.has(host)) {
+    return new RelaycastError(ErrorCode.HOST_REFUSED, 'Host must be 127.0.0.1, localhost or [::1] with the status port', {
+      details: { host: host?.slice(0, 128) },
+    });
+  }
+  const reads = req.method === 'GET' || req.method === 'HEAD';
+  // Browsers send Origin on every cross-origin request and on same-origin non-GET ones; the
+  // operator's tools (relaycast-relay status, curl) send none. A page never changes limits.
+  if (!reads && req.headers.origin !== undefined) {
+    return new RelaycastError(ErrorCode.HOST_REFUSED, 'state-changing requests from web pages (with an Origin header) are refused', {
+      details: { origin: req.headers.origin.slice(0, 128) },
+    });
+  }
+  return undefined;
 }
 
 async function handle(target: StatusTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
