@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import nodeDataChannel from 'node-datachannel';
 import type { Logger } from 'pino';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
@@ -7,6 +8,7 @@ import {
   DEFAULT_RTC_MAX_MESSAGE_BYTES,
   DEFAULT_TRANSPORT_CLOSE_TIMEOUT_MS,
   MAX_LOCAL_CANDIDATES_PER_PEER,
+  MAX_REMOTE_CANDIDATES_PER_PEER,
 } from './constants.js';
 import type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
 
@@ -34,6 +36,12 @@ export interface NodeDataChannelTransportOptions {
   maxPeers?: number | undefined;
   /** Data channels one peer may open; extra ones are closed at once. Default: DEFAULT_MAX_CHANNELS_PER_PEER (4). */
   maxChannelsPerPeer?: number | undefined;
+  /**
+   * Accept viewers' ICE candidates with private addresses (10/8, 172.16/12, 192.168/16, CGNAT
+   * 100.64/10, fc00::/7): for relays serving an office LAN. Without it the relay never sends ICE
+   * checks into its own network on a viewer's say-so. Default: false.
+   */
+  allowPrivateCandidates?: boolean | undefined;
   /** Longest wait in close() for queued data to leave before connections are cut. Default: DEFAULT_TRANSPORT_CLOSE_TIMEOUT_MS (2 s). */
   closeTimeoutMs?: number | undefined;
   /** Parent logger. Default: none. */
@@ -55,11 +63,103 @@ export function isMdnsCandidate(candidate: string): boolean {
   return address !== undefined && address.toLowerCase().endsWith('.local');
 }
 
+/** Which remote candidate addresses a relay sends ICE checks to (see remoteCandidateRefusal). */
+export interface CandidatePolicy {
+  /** Loopback (127/8, ::1): only for a relay that binds a loopback address itself (development, tests). */
+  allowLoopback: boolean;
+  /** Private ranges (RFC 1918, CGNAT, unique local IPv6): office LANs, `--allow-private-candidates`. */
+  allowPrivate: boolean;
+}
+
+type Ranges = readonly [string, number, 'ipv4' | 'ipv6'][];
+function blockList(ranges: Ranges): BlockList {
+  const list = new BlockList();
+  for (const [net, prefix, family] of ranges) list.addSubnet(net, prefix, family);
+  return list;
+}
+/** Never a viewer: "this network", multicast, reserved/broadcast, unspecified, discard. */
+const NEVER = blockList([
+  ['0.0.0.0', 8, 'ipv4'],
+  ['224.0.0.0', 4, 'ipv4'],
+  ['240.0.0.0', 4, 'ipv4'],
+  ['::', 128, 'ipv6'],
+  ['ff00::', 8, 'ipv6'],
+  ['100::', 64, 'ipv6'],
+]);
+const LINK_LOCAL = blockList([
+  ['169.254.0.0', 16, 'ipv4'], // also cloud metadata services (169.254.169.254)
+  ['fe80::', 10, 'ipv6'],
+]);
+const LOOPBACK = blockList([
+  ['127.0.0.0', 8, 'ipv4'],
+  ['::1', 128, 'ipv6'],
+]);
+const PRIVATE = blockList([
+  ['10.0.0.0', 8, 'ipv4'],
+  ['172.16.0.0', 12, 'ipv4'],
+  ['192.168.0.0', 16, 'ipv4'],
+  ['100.64.0.0', 10, 'ipv4'], // CGNAT
+  ['fc00::', 7, 'ipv6'],
+  ['fec0::', 10, 'ipv6'], // site-local (deprecated)
+]);
+
+/** True for 127.0.0.0/8 and ::1 (the relay binding one of these is a development or test setup). */
+export function isLoopbackAddress(address: string): boolean {
+  const v = isIP(address);
+  return v !== 0 && LOOPBACK.check(address, v === 4 ? 'ipv4' : 'ipv6');
+}
+
+/**
+ * Why the relay refuses a viewer's remote ICE candidate, or undefined when it may send checks to it.
+ * A viewer chooses its candidates freely, so without this policy any viewer could make the relay
+ * send STUN binding requests to hosts on the relay's own LAN or loopback (a port scan that
+ * reports back through connection success). The documented policy:
+ *  - mDNS names (`<uuid>.local`) and any other host name: refused (the relay never resolves a name
+ *    a viewer chose; browsers send mDNS names only for private host candidates anyway);
+ *  - unspecified, multicast, broadcast and reserved addresses: always refused;
+ *  - link-local (169.254/16 — cloud metadata — and fe80::/10): always refused;
+ *  - loopback: refused unless `allowLoopback` (the relay binds a loopback address itself);
+ *  - private ranges: refused unless `allowPrivate` (`--allow-private-candidates`);
+ *  - IPv4-mapped IPv6 is judged by its IPv4 address.
+ */
+export function remoteCandidateRefusal(candidate: string, policy: CandidatePolicy): string | undefined {
+  // candidate:<foundation> <component> <transport> <priority> <address> <port> typ ...
+  const fields = candidate.trim().replace(/^a=/, '').split(/\s+/);
+  let address = fields[4];
+  if (address === undefined) return 'malformed candidate';
+  if (address.startsWith('[') && address.endsWith(']')) address = address.slice(1, -1);
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) address = mapped[1] as string;
+  const v = isIP(address);
+  if (v === 0) return address.toLowerCase().endsWith('.local') ? 'mDNS host name' : 'not an IP address';
+  const family = v === 4 ? 'ipv4' : 'ipv6';
+  if (NEVER.check(address, family)) return 'unspecified, multicast or reserved address';
+  if (LINK_LOCAL.check(address, family)) return 'link-local address';
+  if (LOOPBACK.check(address, family)) return policy.allowLoopback ? undefined : 'loopback address';
+  if (PRIVATE.check(address, family)) return policy.allowPrivate ? undefined : 'private address (see --allow-private-candidates)';
+  return undefined;
+}
+
+/** The offer with every `a=candidate` line the policy refuses removed (non-trickle offers carry candidates inline). */
+export function filterSdpCandidates(sdp: string, policy: CandidatePolicy): { sdp: string; dropped: number } {
+  let dropped = 0;
+  const lines = sdp.split(/\r?\n/);
+  const kept = lines.filter((line) => {
+    if (!line.startsWith('a=candidate:')) return true;
+    if (remoteCandidateRefusal(line, policy) === undefined) return true;
+    dropped++;
+    return false;
+  });
+  return { sdp: dropped === 0 ? sdp : kept.join('\r\n'), dropped };
+}
+
 /** Relay transport over libdatachannel through node-datachannel's native API (not its browser polyfill). */
 export class NodeDataChannelTransport implements RelayTransport {
   private readonly peers = new Set<NdcRelayPeer>();
   private readonly maxPeers: number;
   private readonly log: Logger | undefined;
+  private readonly candidatePolicy: CandidatePolicy;
+  private readonly candidateCounters = { dropped: 0 };
   private closed = false;
 
   constructor(private readonly options: NodeDataChannelTransportOptions = {}) {
@@ -72,10 +172,19 @@ export class NodeDataChannelTransport implements RelayTransport {
     const mms = options.maxMessageSize;
     if (mms !== undefined && (!Number.isInteger(mms) || mms < 16 * 1024)) throw invalid('maxMessageSize must be an integer of at least 16384');
     this.log = options.logger?.child({ component: 'rtc-transport' });
+    this.candidatePolicy = {
+      allowLoopback: options.bindAddress !== undefined && isLoopbackAddress(options.bindAddress),
+      allowPrivate: options.allowPrivateCandidates ?? false,
+    };
   }
 
   get peerCount(): number {
     return this.peers.size;
+  }
+
+  /** Remote candidates refused by the candidate policy or the per-peer bound, offers' inline ones included. */
+  get remoteCandidatesDropped(): number {
+    return this.candidateCounters.dropped;
   }
 
   acceptOffer(id: string, offerSdp: string): RelayPeer {
@@ -93,11 +202,13 @@ export class NodeDataChannelTransport implements RelayTransport {
       enableIceUdpMux: o.enableIceUdpMux ?? (o.portRangeBegin !== undefined && o.portRangeBegin === portRangeEnd),
       maxMessageSize: o.maxMessageSize ?? DEFAULT_RTC_MAX_MESSAGE_BYTES,
     });
-    const peer = new NdcRelayPeer(id, pc, o.maxChannelsPerPeer ?? DEFAULT_MAX_CHANNELS_PER_PEER, () => this.peers.delete(peer), this.log);
+    const peer = new NdcRelayPeer(id, pc, o.maxChannelsPerPeer ?? DEFAULT_MAX_CHANNELS_PER_PEER, () => this.peers.delete(peer), this.log, this.candidatePolicy, this.candidateCounters);
     this.peers.add(peer);
+    const offer = filterSdpCandidates(offerSdp, this.candidatePolicy);
+    this.candidateCounters.dropped += offer.dropped;
     try {
       // Every native callback is registered by now: libdatachannel drops events that fire before.
-      pc.setRemoteDescription(offerSdp, 'offer');
+      pc.setRemoteDescription(offer.sdp, 'offer');
     } catch (err) {
       peer.close();
       throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'offer SDP was refused', { cause: err });
@@ -127,6 +238,7 @@ class NdcRelayPeer implements RelayPeer {
   private candidates: LocalCandidate[] = [];
   private readonly channelListeners: ((channel: RelayDataChannel) => void)[] = [];
   private readonly channels = new Set<NdcChannel>();
+  private remoteCandidates = 0;
 
   constructor(
     readonly id: string,
@@ -134,6 +246,8 @@ class NdcRelayPeer implements RelayPeer {
     private readonly maxChannels: number,
     private readonly onGone: () => void,
     private readonly log: Logger | undefined,
+    private readonly candidatePolicy: CandidatePolicy,
+    private readonly counters: { dropped: number },
   ) {
     this.answer = new Promise((resolve, reject) => {
       pc.onLocalDescription((sdp, type) => {
@@ -156,7 +270,14 @@ class NdcRelayPeer implements RelayPeer {
 
   addRemoteCandidate(candidate: string, sdpMid: string | undefined): void {
     if (this.closed) return;
-    if (isMdnsCandidate(candidate.replace(/^a=/, ''))) return;
+    const refused =
+      this.remoteCandidates >= MAX_REMOTE_CANDIDATES_PER_PEER ? 'too many candidates for one peer' : remoteCandidateRefusal(candidate, this.candidatePolicy);
+    if (refused !== undefined) {
+      this.counters.dropped++;
+      this.log?.debug({ peer: this.id, reason: refused }, 'remote candidate dropped');
+      return;
+    }
+    this.remoteCandidates++;
     try {
       this.pc.addRemoteCandidate(candidate, sdpMid ?? '0');
     } catch (err) {
