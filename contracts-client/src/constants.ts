@@ -105,3 +105,32 @@ export const REDEEM_SIGNATURE_HEADER = 'x-relaycast-signature';
 export const HISTORY_PAGE_SIZE = 1_000;
 /** Most transactions read when rebuilding paid-to-date from the chain (a bound, not a target). */
 export const DEFAULT_REBUILD_MAX_TRANSACTIONS = 1_000_000;
+
+// --- Settlement service: trust (issue 14) ---
+
+/** Σ budgets of the grants one user may be issued within one budget period, base units (10 default grants). */
+export const DEFAULT_USER_BUDGET = 10n * DEFAULT_GRANT_BUDGET;
+/** The sliding window a user's budget covers. */
+export const DEFAULT_BUDGET_PERIOD_MS = 24 * 60 * 60 * 1_000;
+/** Highest delivery rate the settler deems plausible for a grant (written into it): 20 Mbit/s. */
+export const DEFAULT_MAX_BITRATE_BPS = 20_000_000;
+/** Bytes credited on top of maxBytesPerSec × age (a player's first buffer fill arrives faster than the bitrate). */
+export const DEFAULT_PLAUSIBLE_BURST_BYTES = 64 * 1024 * 1024;
+/** Receipts of a grant whose expiry (on the settler's clock) is older than this are no longer credited. */
+export const DEFAULT_REDEEM_WINDOW_MS = 7 * 24 * 60 * 60 * 1_000;
+/** Redeem items (receipts) per second one relay key may have checked, and its burst. */
+export const DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RELAY = 100;
+export const DEFAULT_REDEEM_ITEM_BURST_PER_RELAY = 2_000;
+/** Redeem items per second one address range (/64 IPv6, /32 IPv4) may have checked, and its burst. */
+export const DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RANGE = 200;
+export const DEFAULT_REDEEM_ITEM_BURST_PER_RANGE = 4_000;
+/** Ranges / relay keys a rate table tracks; past it, new clients share one overflow bucket (nobody is evicted). */
+export const SETTLER_RATE_TABLE_MAX_ENTRIES = 16_384;
+/** Smallest HS256 secret accepted for --grant-auth jwt (RFC 7518 §3.2: at least the hash size). */
+export const MIN_GRANT_JWT_SECRET_BYTES = 32;
+/** Environment variable holding the HS256 secret of --grant-auth jwt. */
+export const GRANT_JWT_SECRET_ENV = 'RELAYCAST_GRANT_JWT_SECRET';
+/** Signing domain of the user tag: SHA-256(domain || payer || sub), first 16 bytes. */
+export const USER_TAG_DOMAIN = 'relaycast-user-v1\0';
+/** How often the settler polls the status of a payout it submitted, and for how long at most. */
+export const PAYOUT_WATCH_POLL_MS = 500;

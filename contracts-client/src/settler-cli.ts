@@ -10,16 +10,39 @@ import {
   DEFAULT_SETTLER_DB_PATH,
   DEFAULT_SETTLER_HOST,
   DEFAULT_SETTLER_PORT,
+  DEFAULT_BUDGET_PERIOD_MS,
+  DEFAULT_MAX_BITRATE_BPS,
+  DEFAULT_PLAUSIBLE_BURST_BYTES,
+  DEFAULT_REDEEM_WINDOW_MS,
+  DEFAULT_USER_BUDGET,
+  GRANT_JWT_SECRET_ENV,
 } from './constants.js';
+import { jwtPolicyFromFlags, type GrantAuthPolicy } from './settlement/grant-auth.js';
 import { startSettler, type Settler } from './settlement/settler.js';
 
-const USAGE = `Usage: relaycast-settler --treasury-keypair PATH --mint ADDRESS [options]
+const USAGE = `Usage: relaycast-settler --treasury-keypair PATH --mint ADDRESS --grant-auth jwt|open --trusted-tracker KEY [options]
 
 The platform's settlement service: signs session grants, redeems relays' receipts into
 treasury-signed payout transactions, keeps its ledger in SQLite (docs/PAYMENTS.md).
 
-  --treasury-keypair PATH  treasury owner keypair (Solana CLI JSON); signs grants and payouts (required)
+  --treasury-keypair PATH  treasury owner keypair (Solana CLI JSON, mode 0600); signs grants and
+                           payouts and pays their fees (required; needs SOL)
   --mint ADDRESS           SPL mint relays are paid in (required)
+  --grant-auth jwt|open    who gets grants (required, no default):
+                           jwt  = the platform's user token, Authorization: Bearer <JWT>, verified
+                                  with the HS256 secret in ${GRANT_JWT_SECRET_ENV} or --grant-jwks;
+                                  aud, sub and exp required
+                           open = every caller (local development only; shown in /v1/info)
+  --grant-jwt-audience AUD expected aud of the platform's tokens (required with jwt)
+  --grant-jwt-issuer ISS   expected iss (default: not checked)
+  --grant-jwks FILE        JWKS file of the platform's public keys, instead of the HS256 secret
+  --trusted-tracker KEY    base58 tracker key whose signed assignments make receipts payable
+                           (required, repeatable)
+  --user-budget N          Σ grant budgets per user per budget period, base units (default ${DEFAULT_USER_BUDGET})
+  --budget-period-ms N     sliding window of the user budget (default ${DEFAULT_BUDGET_PERIOD_MS})
+  --max-bitrate-bps N      highest plausible delivery rate, written into grants (default ${DEFAULT_MAX_BITRATE_BPS})
+  --plausible-burst-bytes N  bytes credited above bitrate × grant age (default ${DEFAULT_PLAUSIBLE_BURST_BYTES})
+  --redeem-window-ms N     receipts of grants expired longer ago are not credited (default ${DEFAULT_REDEEM_WINDOW_MS})
   --rpc-url URL            Solana JSON-RPC URL (default ${DEFAULT_RPC_URL})
   --port N                 HTTP port; 0 = any free port (default ${DEFAULT_SETTLER_PORT})
   --host ADDR              address to bind (default ${DEFAULT_SETTLER_HOST})
@@ -32,8 +55,9 @@ treasury-signed payout transactions, keeps its ledger in SQLite (docs/PAYMENTS.m
   --log-level L            fatal|error|warn|info|debug|trace|silent (default ${DEFAULT_LOG_LEVEL})
   -h, --help               show this text
 
-The bin grants every caller (development only); platforms embed startSettler() with their own
-authorize hook. Logs are JSON lines on stdout; "settler listening" carries the url.
+Platforms with their own policy embed startSettler({ authorize }). Exit status 2 on a bad
+configuration (RC_ERR_CONFIG_INVALID, RC_ERR_KEY_PERMISSIONS). Logs are JSON lines on stdout;
+"settler listening" carries the url.
 `;
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -41,7 +65,8 @@ const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'sil
 function fail(err: unknown): never {
   const text = isRelaycastError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
   process.stderr.write(`relaycast-settler: ${text}\n`);
-  process.exit(1);
+  const config = isRelaycastError(err) && (err.code === ErrorCode.CONFIG_INVALID || err.code === ErrorCode.KEY_PERMISSIONS);
+  process.exit(config ? 2 : 1);
 }
 
 function uintFlag(name: string, value: string | undefined): number | undefined {
@@ -72,6 +97,16 @@ async function main(): Promise<void> {
         db: { type: 'string' },
         'allow-origin': { type: 'string', multiple: true },
         'rebuild-from-chain': { type: 'boolean' },
+        'grant-auth': { type: 'string' },
+        'grant-jwt-audience': { type: 'string' },
+        'grant-jwt-issuer': { type: 'string' },
+        'grant-jwks': { type: 'string' },
+        'trusted-tracker': { type: 'string', multiple: true },
+        'user-budget': { type: 'string' },
+        'budget-period-ms': { type: 'string' },
+        'max-bitrate-bps': { type: 'string' },
+        'plausible-burst-bytes': { type: 'string' },
+        'redeem-window-ms': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -89,6 +124,22 @@ async function main(): Promise<void> {
   if (!LEVELS.has(level)) fail(new RelaycastError(ErrorCode.CONFIG_INVALID, `unknown --log-level ${level}`));
   if (values['treasury-keypair'] === undefined || values.mint === undefined) {
     fail(new RelaycastError(ErrorCode.CONFIG_INVALID, '--treasury-keypair and --mint are required (see --help)'));
+  }
+  const mode = values['grant-auth'];
+  if (mode !== 'jwt' && mode !== 'open') {
+    fail(new RelaycastError(ErrorCode.CONFIG_INVALID, '--grant-auth jwt|open is required: jwt verifies the platform’s user tokens, open grants every caller (development)'));
+  }
+  if ((values['trusted-tracker'] ?? []).length === 0) {
+    fail(new RelaycastError(ErrorCode.CONFIG_INVALID, '--trusted-tracker KEY is required (at least one): receipts are paid only with a tracker-signed assignment'));
+  }
+  let grantAuth: GrantAuthPolicy;
+  try {
+    grantAuth =
+      mode === 'open'
+        ? { mode: 'open' }
+        : await jwtPolicyFromFlags({ audience: values['grant-jwt-audience'], jwksFile: values['grant-jwks'], issuer: values['grant-jwt-issuer'], env: process.env });
+  } catch (err) {
+    fail(err);
   }
   const logger = pino({ level: level as Level });
 
@@ -125,6 +176,13 @@ async function main(): Promise<void> {
       dbPath: values.db ?? DEFAULT_SETTLER_DB_PATH,
       allowedOrigins: values['allow-origin'],
       rebuildFromChain: values['rebuild-from-chain'] === true,
+      grantAuth,
+      trustedTrackers: values['trusted-tracker'] ?? [],
+      userBudget: u64Flag('user-budget', values['user-budget']),
+      budgetPeriodMs: uintFlag('budget-period-ms', values['budget-period-ms']),
+      maxBitrateBps: uintFlag('max-bitrate-bps', values['max-bitrate-bps']),
+      plausibleBurstBytes: uintFlag('plausible-burst-bytes', values['plausible-burst-bytes']),
+      redeemWindowMs: uintFlag('redeem-window-ms', values['redeem-window-ms']),
       logger,
       signal: startup.signal,
     });

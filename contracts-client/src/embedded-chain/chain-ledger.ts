@@ -119,6 +119,8 @@ export class ChainLedger {
       this.#slot = loaded.slot;
       for (const [addr, acc] of Object.entries(loaded.accounts)) this.#restoreAccount(addr, acc);
       for (const record of loaded.history) this.#history.add(record);
+      // A full restored history may have lost older records before it was saved.
+      if (loaded.history.length >= options.maxHistoryTransactions && loaded.history.length > 0) this.#history.markForgottenBefore(loaded.history[0]!.slot + 1);
       this.#transactionCount = loaded.history.length;
       this.#log.info({ accounts: Object.keys(loaded.accounts).length, transactions: loaded.history.length, slot: loaded.slot }, 'chain state restored');
     }
@@ -173,6 +175,11 @@ export class ChainLedger {
 
   getBalance(addr: string): bigint {
     return this.#svm.getBalance(address(addr)) ?? 0n;
+  }
+
+  /** Lowest slot whose history is complete (getFirstAvailableBlock, minimumLedgerSlot). */
+  get firstAvailableSlot(): number {
+    return this.#history.firstAvailableSlot;
   }
 
   getRecord(signature: string): TransactionRecord | undefined {

@@ -114,6 +114,9 @@ function preflightFailure(err: TransactionErrorJson, logs: string[], unitsConsum
   });
 }
 
+/** Slots a node's status cache covers (getSignatureStatuses without searchTransactionHistory). */
+const STATUS_CACHE_SLOTS = 300;
+
 function statusJson(record: TransactionRecord): unknown {
   return {
     slot: record.slot,
@@ -303,14 +306,20 @@ export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
   getSignatureStatuses: (p, ctx) => {
     const list = p[0];
     if (!Array.isArray(list) || list.length > MAX_SIGNATURE_STATUSES) throw invalidParams(`Invalid params: at most ${MAX_SIGNATURE_STATUSES} signatures`);
+    // As on a node: without searchTransactionHistory only the recent status cache is searched;
+    // with it, the whole kept history (an old payout is found by its id however much came after).
+    const searchHistory = config(p, 1)['searchTransactionHistory'] === true;
+    const oldest = ctx.ledger.slot - STATUS_CACHE_SLOTS;
     return withContext(
       ctx,
       list.map((s) => {
         const record = ctx.ledger.getRecord(signatureParam(s));
-        return record === undefined ? null : statusJson(record);
+        return record === undefined || (!searchHistory && record.slot < oldest) ? null : statusJson(record);
       }),
     );
   },
+  getFirstAvailableBlock: (_p, ctx) => ctx.ledger.firstAvailableSlot,
+  minimumLedgerSlot: (_p, ctx) => ctx.ledger.firstAvailableSlot,
   getTransaction: (p, ctx) => {
     const signature = signatureParam(p[0]);
     // The second parameter may be a bare encoding string (old clients).

@@ -57,9 +57,24 @@ export class TransactionHistory {
   /** address → signatures in processing order (oldest first). */
   readonly #byAddress = new Map<string, string[]>();
   readonly #order: string[] = [];
+  /** Lowest slot whose transactions are all still kept (0 until the first record is forgotten). */
+  #firstAvailableSlot = 0;
 
   constructor(maxTransactions: number) {
     this.#max = maxTransactions;
+  }
+
+  /**
+   * What getFirstAvailableBlock / minimumLedgerSlot answer: below this slot, "not found" proves
+   * nothing. A client deciding a transaction never landed must check it (a payout resolved by id).
+   */
+  get firstAvailableSlot(): number {
+    return this.#firstAvailableSlot;
+  }
+
+  /** After a restore: everything before `slot` may be gone. */
+  markForgottenBefore(slot: number): void {
+    this.#firstAvailableSlot = Math.max(this.#firstAvailableSlot, slot);
   }
 
   get size(): number {
@@ -95,6 +110,8 @@ export class TransactionHistory {
     const signature = this.#order.shift()!;
     const record = this.#bySignature.get(signature)!;
     this.#bySignature.delete(signature);
+    // Other transactions of this slot may remain, but the slot is no longer complete.
+    this.#firstAvailableSlot = Math.max(this.#firstAvailableSlot, record.slot + 1);
     for (const key of new Set(record.accountKeys)) {
       const list = this.#byAddress.get(key);
       if (list === undefined) continue;

@@ -21,9 +21,9 @@ export interface PayoutPlan {
 }
 
 export interface BuiltPayout {
-  /** Legacy wire bytes: treasury signature present, the relay's (fee payer) slot still empty. */
+  /** Legacy wire bytes, fully signed by the treasury owner (the fee payer and only signer). */
   transaction: Uint8Array;
-  /** The treasury owner's signature, base58: the payout's id. */
+  /** The treasury owner's signature, base58: the payout's id and its transaction id. */
   id: string;
 }
 
@@ -31,12 +31,14 @@ const MEMO_PROGRAM = new PublicKey(MEMO_PROGRAM_ID);
 
 /**
  * The payout transaction of docs/PAYMENTS.md: exactly transferChecked (treasury account → the
- * relay's associated token account) and the payout memo, relay as fee payer, partially signed by
- * the treasury owner. The memo lists no signer accounts: the treasury's signature already covers
- * the whole message, and the relay can check the instruction list is exactly this.
+ * relay's associated token account) and the payout memo, signed by the treasury owner alone, who
+ * is also the fee payer. So the transaction id (the fee payer's signature) is known the moment the
+ * settler builds it, and the payout is found by that id, never by searching anyone's history.
+ * The memo lists no signer accounts: the treasury's signature already covers the whole message,
+ * and the relay can check the instruction list is exactly this.
  */
 export function buildPayoutTransaction(p: PayoutPlan): BuiltPayout {
-  const tx = new Transaction({ feePayer: p.relay, blockhash: p.blockhash, lastValidBlockHeight: p.lastValidBlockHeight });
+  const tx = new Transaction({ feePayer: p.treasury.publicKey, blockhash: p.blockhash, lastValidBlockHeight: p.lastValidBlockHeight });
   tx.add(
     createTransferCheckedInstruction(p.treasuryTokenAccount, p.mint, p.relayTokenAccount, p.treasury.publicKey, p.amount, p.decimals, [], p.tokenProgramId),
     new TransactionInstruction({
@@ -45,11 +47,8 @@ export function buildPayoutTransaction(p: PayoutPlan): BuiltPayout {
       data: Buffer.from(formatPayoutMemo({ relay: p.relay.toBase58(), cumulativePaid: p.cumulativePaid, merkleRoot: p.merkleRoot }), 'utf8'),
     }),
   );
-  tx.partialSign(p.treasury);
-  const sig = tx.signatures.find((s) => s.publicKey.equals(p.treasury.publicKey))?.signature;
-  if (sig === null || sig === undefined) throw new Error('treasury signature missing after partialSign');
-  return {
-    transaction: new Uint8Array(tx.serialize({ requireAllSignatures: false, verifySignatures: false })),
-    id: encodeBase58(sig),
-  };
+  tx.sign(p.treasury);
+  const sig = tx.signature;
+  if (sig === null) throw new Error('treasury signature missing after sign');
+  return { transaction: new Uint8Array(tx.serialize()), id: encodeBase58(sig) };
 }

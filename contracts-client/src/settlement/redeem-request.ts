@@ -3,10 +3,85 @@ import { signEd25519, verifyEd25519 } from '@relaycast/protocol/node';
 import type { KeyObject } from 'node:crypto';
 import { MAX_REDEEM_ITEMS, REDEEM_MAX_CLOCK_SKEW_MS, REDEEM_SIGNING_DOMAIN } from '../constants.js';
 
+/*
+ * The settlement HTTP API's request and response types (docs/PAYMENTS.md "Settlement service HTTP
+ * API", trust spec 1.6), in one place for the settler and the relay's settler client.
+ */
+
 /** One `POST /v1/redeem` body item, still encoded (each is decoded and checked on its own). */
 export interface RedeemItem {
+  /** base64 signed grant. */
   grant: string;
+  /** base64 signed receipt (the newest of this session for this relay). */
   receipt: string;
+  /**
+   * base64 signed assignment (169 bytes): the tracker's word that it sent this session to this
+   * relay. Required; an item without one is refused with RC_ERR_ASSIGNMENT_MISSING.
+   */
+  assignment?: string;
+}
+
+/** The JSON body of `POST /v1/redeem`, signed by the relay key (header x-relaycast-signature). */
+export interface RedeemBody {
+  /** Relay id, canonical base58. */
+  relay: string;
+  /** The relay's clock, Unix ms; within REDEEM_MAX_CLOCK_SKEW_MS of the settler's. */
+  requestedAtMs: number;
+  /** At most MAX_REDEEM_ITEMS. */
+  items: RedeemItem[];
+}
+
+/** An item the settler refused (nothing stored for it), by its index in the request. */
+export interface RejectedItem {
+  index: number;
+  code: ErrorCode;
+}
+
+/** Why the settler credits less than a receipt claims. */
+export type ShortfallCode = typeof ErrorCode.GRANT_BUDGET_SPENT | typeof ErrorCode.RECEIPT_IMPLAUSIBLE | typeof ErrorCode.REDEEM_WINDOW_CLOSED;
+
+/** What the settler credits for an accepted item's (relay, session, grant). */
+export interface CreditedItem {
+  index: number;
+  /** u64 decimal: cumulative base units credited for this (relay, session, grant). */
+  credited: string;
+  /** Present when credited < the receipt's cumulativeAmount: amount = the difference (u64 decimal). */
+  shortfall?: { code: ShortfallCode; amount: string };
+}
+
+/**
+ * The answer to `POST /v1/redeem` (HTTP 200). `credited` lists every accepted item (possibly none);
+ * `rejected` appears when some were refused. `signature` is the payout's transaction id: the
+ * treasury owner (fee payer) signature.
+ */
+export type RedeemResponse =
+  | { status: 'nothing-owed'; cumulativePaid: string; credited: CreditedItem[]; rejected?: RejectedItem[] }
+  | {
+      status: 'payout';
+      /** base64 legacy wire transaction, fully signed by the treasury owner (fee payer); the settler has submitted it. */
+      transaction: string;
+      signature: string;
+      amount: string;
+      cumulativePaid: string;
+      merkleRoot: string;
+      lastValidBlockHeight: number;
+      credited: CreditedItem[];
+      rejected?: RejectedItem[];
+    };
+
+/** `GET /v1/relays/:relay`. */
+export interface RelayStatusResponse {
+  owed: string;
+  cumulativePaid: string;
+  pending: null | { signature: string; amount: string };
+}
+
+/** `POST /v1/grants` body; the answer is GrantResponse (grant-issuer.ts), errors `{ error: { code, message } }`. */
+export interface GrantRequestBody {
+  /** base58 Ed25519 session key. */
+  sessionKey: string;
+  /** http(s) URL prefix. */
+  scope: string;
 }
 
 export interface RedeemRequest {
@@ -66,9 +141,10 @@ export function authenticateRedeem(rawBody: Uint8Array, signatureHeader: string 
   for (const it of items as unknown[]) {
     const o = it as Record<string, unknown> | null;
     if (typeof o !== 'object' || o === null || typeof o['grant'] !== 'string' || typeof o['receipt'] !== 'string') {
-      throw field('each item must be { grant: base64, receipt: base64 }');
+      throw field('each item must be { grant: base64, receipt: base64, assignment: base64 }');
     }
-    out.push({ grant: o['grant'], receipt: o['receipt'] });
+    if (o['assignment'] !== undefined && typeof o['assignment'] !== 'string') throw field('assignment must be base64');
+    out.push({ grant: o['grant'], receipt: o['receipt'], ...(typeof o['assignment'] === 'string' ? { assignment: o['assignment'] } : {}) });
   }
   return { relay, relayKey, requestedAtMs, items: out };
 }

@@ -9,9 +9,11 @@ import { buildPayoutTransaction } from './payout-transaction.js';
 /** How often a new blockhash is looked for when a replacement payout needs one. */
 const BLOCKHASH_POLL_MS = 100;
 import { resolvePayout } from './payout-resolver.js';
-import { takeInReceipts, type RejectedItem } from './receipt-intake.js';
-import type { RedeemRequest } from './redeem-request.js';
+import { takeInReceipts, type IntakeContext } from './receipt-intake.js';
+import type { CreditedItem, RedeemRequest, RedeemResponse, RejectedItem, RelayStatusResponse } from './redeem-request.js';
 import type { PayoutRecord, SettlementLedger } from './settlement-ledger.js';
+
+export type { RedeemResponse } from './redeem-request.js';
 
 /** What the settler pays from and in; fixed at start. */
 export interface Treasury {
@@ -29,22 +31,13 @@ export interface RedeemDeps {
   rpcTimeoutMs: number;
   now: () => number;
   log: Logger;
+  /** Trust and plausibility settings of receipt intake (all but the relay and the clock). */
+  intake: Omit<IntakeContext, 'relay' | 'relayKey' | 'nowMs' | 'payer' | 'mint'>;
+  /** Called with every payout the settler has (re)submitted: the watcher follows it to its end. */
+  onSubmitted?: (p: PayoutRecord) => void;
 }
 
-export type RedeemResponse =
-  | { status: 'nothing-owed'; cumulativePaid: string; rejected?: RejectedItem[] }
-  | {
-      status: 'payout';
-      transaction: string;
-      signature: string;
-      amount: string;
-      cumulativePaid: string;
-      merkleRoot: string;
-      lastValidBlockHeight: number;
-      rejected?: RejectedItem[];
-    };
-
-function payoutResponse(p: PayoutRecord, rejected: RejectedItem[]): RedeemResponse {
+function payoutResponse(p: PayoutRecord, credited: CreditedItem[], rejected: RejectedItem[]): RedeemResponse {
   return {
     status: 'payout',
     transaction: Buffer.from(p.transaction).toString('base64'),
@@ -53,17 +46,34 @@ function payoutResponse(p: PayoutRecord, rejected: RejectedItem[]): RedeemRespon
     cumulativePaid: p.cumulativePaid.toString(),
     merkleRoot: p.merkleRoot,
     lastValidBlockHeight: p.lastValidBlockHeight,
+    credited,
     ...(rejected.length > 0 ? { rejected } : {}),
   };
 }
 
-function nothingOwed(paid: bigint, rejected: RejectedItem[]): RedeemResponse {
-  return { status: 'nothing-owed', cumulativePaid: paid.toString(), ...(rejected.length > 0 ? { rejected } : {}) };
+function nothingOwed(paid: bigint, credited: CreditedItem[], rejected: RejectedItem[]): RedeemResponse {
+  return { status: 'nothing-owed', cumulativePaid: paid.toString(), credited, ...(rejected.length > 0 ? { rejected } : {}) };
 }
 
 /**
- * One redemption: store the valid receipts, settle any outstanding payout from the chain, and
- * when something is owed build a new payout and record it as pending before answering. The final
+ * Sends a recorded payout's exact bytes. Sending again is harmless (same signature: it lands at
+ * most once), so failures are only logged: the payout stays pending, the relay may resubmit, and
+ * the resolver decides its fate by id.
+ */
+export async function submitPayout(connection: Connection, p: PayoutRecord, log: Logger): Promise<void> {
+  try {
+    await connection.sendRawTransaction(p.transaction, { skipPreflight: false, preflightCommitment: 'confirmed', maxRetries: 5 });
+  } catch (err) {
+    const text = String((err as Error).message ?? err);
+    if (/already (been )?processed|AlreadyProcessed/i.test(text)) return;
+    log.warn({ payout: p.id, relay: p.relay, err: text.slice(0, 300) }, 'payout submission failed (the treasury owner pays the fee: does it hold SOL?)');
+  }
+}
+
+/**
+ * One redemption: store and credit the valid receipts, settle any outstanding payout from the
+ * chain by its id, and when something is owed build a new payout, record it as pending, submit it,
+ * and answer with it. The final
  * owed computation and the insert run in one SQLite write transaction, and the ledger's unique
  * index allows one pending payout per relay, so concurrent redeems (or two settler processes)
  * cannot create two.
@@ -71,7 +81,8 @@ function nothingOwed(paid: bigint, rejected: RejectedItem[]): RedeemResponse {
 export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: AbortSignal): Promise<RedeemResponse> {
   const { ledger, connection, treasury } = deps;
   const call = { timeoutMs: deps.rpcTimeoutMs, signal };
-  const rejected = takeInReceipts(ledger, req.items, {
+  const { rejected, credited } = takeInReceipts(ledger, req.items, {
+    ...deps.intake,
     relay: req.relay,
     relayKey: req.relayKey,
     payer: treasury.owner.publicKey.toBytes(),
@@ -82,13 +93,19 @@ export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: Abort
 
   const pending = ledger.pendingPayout(req.relay);
   if (pending !== undefined) {
-    const outcome = await resolvePayout(connection, ledger, pending, { ...call, nowMs: deps.now() });
+    const outcome = await resolvePayout(connection, ledger, pending, { ...call, nowMs: deps.now(), log: deps.log });
     deps.log.info({ relay: req.relay, payout: pending.id, outcome }, 'outstanding payout checked');
-    if (outcome === 'pending') return payoutResponse(pending, rejected);
+    if (outcome === 'pending' || outcome === 'unknown') {
+      if (outcome === 'pending') {
+        await submitPayout(connection, pending, deps.log);
+        deps.onSubmitted?.(pending);
+      }
+      return payoutResponse(pending, credited, rejected);
+    }
   }
 
   const totals = ledger.relayTotals(req.relay);
-  if (totals.earned <= totals.paid) return nothingOwed(totals.paid, rejected);
+  if (totals.earned <= totals.paid) return nothingOwed(totals.paid, credited, rejected);
 
   const relay = new PublicKey(req.relayKey);
   const relayTokenAccount = getAssociatedTokenAddressSync(treasury.mint, relay, true, treasury.tokenProgramId);
@@ -154,15 +171,19 @@ export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: Abort
     avoid = outcome.sameAsVoided;
   }
   if (outcome.sameAsVoided !== undefined) throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, 'the chain offers no new blockhash for a replacement payout; try again');
-  if (outcome.payout === undefined) return nothingOwed(outcome.paid, rejected);
+  if (outcome.payout === undefined) return nothingOwed(outcome.paid, credited, rejected);
   if (outcome.created) {
     deps.log.info({ relay: req.relay, payout: outcome.payout.id, amount: outcome.payout.amount.toString(), cumulativePaid: outcome.payout.cumulativePaid.toString() }, 'payout built');
   }
-  return payoutResponse(outcome.payout, rejected);
+  // Recorded (committed) first, sent second: a crash in between leaves a pending payout that the
+  // next redeem or the watcher resends; sent first, a crash could leave a landed payout unrecorded.
+  await submitPayout(connection, outcome.payout, deps.log);
+  deps.onSubmitted?.(outcome.payout);
+  return payoutResponse(outcome.payout, credited, rejected);
 }
 
 /** `GET /v1/relays/:relay`. */
-export function relayStatus(ledger: SettlementLedger, relay: string): { owed: string; cumulativePaid: string; pending: null | { signature: string; amount: string } } {
+export function relayStatus(ledger: SettlementLedger, relay: string): RelayStatusResponse {
   const { earned, paid } = ledger.relayTotals(relay);
   const pending = ledger.pendingPayout(relay);
   return {

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
@@ -10,7 +10,7 @@ import { ErrorCode, RelaycastError } from '@relaycast/protocol';
  * transaction bytes), and paid-to-date per relay. Amounts are decimal TEXT: u64 does not fit
  * SQLite's signed INTEGER.
  */
-export const LEDGER_SCHEMA_VERSION = 1;
+export const LEDGER_SCHEMA_VERSION = 2;
 
 const SCHEMA_V1 = `
 CREATE TABLE grants (
@@ -56,10 +56,43 @@ CREATE TABLE payouts (
 CREATE UNIQUE INDEX one_pending_payout_per_relay ON payouts (relay) WHERE status = 'pending';
 `;
 
+/** v2: every grant issued, for per-user budgets and one live grant per session key. */
+const SCHEMA_V2 = `
+CREATE TABLE issued_grants (
+  nonce BLOB PRIMARY KEY,
+  session_key BLOB NOT NULL,
+  user_tag TEXT NOT NULL,
+  budget TEXT NOT NULL,
+  issued_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX issued_by_user ON issued_grants (user_tag, issued_at_ms);
+CREATE INDEX issued_by_session ON issued_grants (session_key, expires_at_ms);
+`;
+
+/** A grant about to be issued, as the budget check sees it. */
+export interface IssuedGrant {
+  nonce: Uint8Array;
+  sessionKey: Uint8Array;
+  /** Hex of the grant's 16-byte user tag: per-user budgets count by it. */
+  userTag: string;
+  budget: bigint;
+  issuedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** What one receipt's (re)evaluation credited. */
+export interface CreditOutcome {
+  /** Cumulative credit of this (relay, session, grant) after the call. */
+  credited: bigint;
+  /** What the grant had credited to its other relays' receipts (the cap's share already taken). */
+  others: bigint;
+}
+
 export type PayoutStatus = 'pending' | 'confirmed' | 'void';
 
 export interface PayoutRecord {
-  /** The treasury owner's signature (base58): the payout's id, known before the relay co-signs. */
+  /** The treasury owner's signature (base58): the transaction id, the treasury owner being the fee payer. */
   id: string;
   relay: string;
   status: PayoutStatus;
@@ -72,7 +105,7 @@ export interface PayoutRecord {
   lastValidBlockHeight: number;
   /** Slot of the blockhash: the payout cannot have landed before it. */
   createdSlot: number;
-  /** The transaction as returned to the relay: legacy wire format, treasury-signed, fee payer unsigned. */
+  /** The transaction as returned to the relay: legacy wire format, fully signed by the treasury owner (fee payer). */
   transaction: Uint8Array;
   createdAtMs: number;
   /** Transaction id once found on chain. */
@@ -139,7 +172,12 @@ export class SettlementLedger {
   static open(path: string): SettlementLedger {
     let db: Database.Database;
     try {
-      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      if (path !== ':memory:') {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        // Created 0600 before SQLite opens it: SQLite gives -wal and -shm the database file's mode.
+        if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+        for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+      }
       db = new Database(path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -149,9 +187,10 @@ export class SettlementLedger {
       throw new RelaycastError(ErrorCode.CONFIG_INVALID, `cannot open the settler ledger ${path}`, { cause: err, details: { path } });
     }
     const version = db.pragma('user_version', { simple: true }) as number;
-    if (version === 0) {
+    if (version === 0 || version === 1) {
       db.transaction(() => {
-        db.exec(SCHEMA_V1);
+        if (version === 0) db.exec(SCHEMA_V1);
+        db.exec(SCHEMA_V2);
         db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
       }).immediate();
     } else if (version !== LEDGER_SCHEMA_VERSION) {
@@ -189,16 +228,19 @@ export class SettlementLedger {
   }
 
   /**
-   * Stores `signed` as the newest receipt of (relay, session, grant) and credits it: a grant's
-   * total across relays never exceeds its budget (first redeemed, first credited), and what was
-   * credited once is never taken back. Call inside `transaction`. Returns the credited amount.
+   * Stores `signed` as the newest receipt of (relay, session, grant) and credits it: the grant's
+   * total across relays never exceeds `cap` (its budget, or less while the plausibility bound is
+   * lower; first redeemed, first credited), and what was credited once is never taken back. Called
+   * again with the same receipt it re-evaluates (the cap grows with the grant's age). Call inside
+   * `transaction`.
    */
   storeReceipt(
     relay: string,
     grant: { nonce: Uint8Array; sessionKey: Uint8Array; budget: bigint },
     receipt: { sequence: number; cumulativeBytes: number; cumulativeAmount: bigint; signed: Uint8Array },
     nowMs: number,
-  ): bigint {
+    cap: bigint = grant.budget,
+  ): CreditOutcome {
     const db = this.#db;
     db.prepare('INSERT OR IGNORE INTO grants (nonce, session_key, budget, credited) VALUES (?, ?, ?, ?)').run(
       grant.nonce,
@@ -209,7 +251,8 @@ export class SettlementLedger {
     const grantCredited = BigInt((db.prepare('SELECT credited FROM grants WHERE nonce = ?').get(grant.nonce) as { credited: string }).credited);
     const prev = this.newestReceipt(relay, grant.sessionKey, grant.nonce);
     const before = prev?.credited ?? 0n;
-    const room = grant.budget - (grantCredited - before);
+    const others = grantCredited - before;
+    const room = min(cap, grant.budget) - others;
     const credited = max(before, min(receipt.cumulativeAmount, room));
     db.prepare(
       `INSERT INTO receipts (relay, session_key, grant_nonce, sequence, cumulative_bytes, cumulative_amount, credited, signed, updated_at_ms)
@@ -217,10 +260,48 @@ export class SettlementLedger {
        ON CONFLICT (relay, session_key, grant_nonce) DO UPDATE SET sequence = excluded.sequence, cumulative_bytes = excluded.cumulative_bytes,
          cumulative_amount = excluded.cumulative_amount, credited = excluded.credited, signed = excluded.signed, updated_at_ms = excluded.updated_at_ms`,
     ).run(relay, grant.sessionKey, grant.nonce, receipt.sequence, receipt.cumulativeBytes, receipt.cumulativeAmount.toString(), credited.toString(), receipt.signed, nowMs);
-    db.prepare('UPDATE grants SET credited = ? WHERE nonce = ?').run((grantCredited - before + credited).toString(), grant.nonce);
+    db.prepare('UPDATE grants SET credited = ? WHERE nonce = ?').run((others + credited).toString(), grant.nonce);
     const totals = this.relayTotals(relay);
     this.#putRelay(relay, totals.earned - before + credited, totals.paid);
-    return credited;
+    return { credited, others };
+  }
+
+  /**
+   * Records a grant about to be issued, in one write transaction with its checks: no other grant
+   * for the same session key is still live (RC_ERR_GRANT_LIVE_EXISTS), and the budgets of the
+   * user's grants issued within the last `periodMs`, this one included, stay within `userBudget`
+   * (RC_ERR_USER_BUDGET_EXHAUSTED). Rows older than the period and expired are forgotten here.
+   */
+  reserveGrant(g: IssuedGrant, limits: { userBudget: bigint; periodMs: number }): void {
+    const db = this.#db;
+    this.transaction(() => {
+      const since = g.issuedAtMs - limits.periodMs;
+      db.prepare('DELETE FROM issued_grants WHERE issued_at_ms <= ? AND expires_at_ms <= ?').run(since, g.issuedAtMs);
+      const live = db.prepare('SELECT 1 FROM issued_grants WHERE session_key = ? AND expires_at_ms > ? LIMIT 1').get(g.sessionKey, g.issuedAtMs);
+      if (live !== undefined) {
+        throw new RelaycastError(ErrorCode.GRANT_LIVE_EXISTS, 'this session key already holds a live grant; use it, or a new session key');
+      }
+      const rows = db.prepare('SELECT budget FROM issued_grants WHERE user_tag = ? AND issued_at_ms > ?').all(g.userTag, since) as { budget: string }[];
+      const used = rows.reduce((sum, r) => sum + BigInt(r.budget), 0n);
+      if (used + g.budget > limits.userBudget) {
+        throw new RelaycastError(ErrorCode.USER_BUDGET_EXHAUSTED, `this user's grants within the budget period already reach ${used} of ${limits.userBudget} base units`, {
+          details: { used: used.toString(), userBudget: limits.userBudget.toString(), requested: g.budget.toString() },
+        });
+      }
+      db.prepare('INSERT INTO issued_grants (nonce, session_key, user_tag, budget, issued_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)').run(
+        g.nonce,
+        g.sessionKey,
+        g.userTag,
+        g.budget.toString(),
+        g.issuedAtMs,
+        g.expiresAtMs,
+      );
+    });
+  }
+
+  /** Every pending payout (the settler watches them from its start). */
+  allPendingPayouts(): PayoutRecord[] {
+    return (this.#db.prepare("SELECT * FROM payouts WHERE status = 'pending'").all() as PayoutRow[]).map(toPayout);
   }
 
   relayTotals(relay: string): RelayTotals {

@@ -2,17 +2,28 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RECEIPT_VERSION, amountForBytes, decodeSignedGrant, encodeBase58, encodeSignedReceipt, fromBase64, type Receipt, type SignedGrant } from '@relaycast/protocol';
-import { privateKeyFromSeed, rawPublicKey, signReceipt } from '@relaycast/protocol/node';
+import {
+  ASSIGNMENT_VERSION,
+  RECEIPT_VERSION,
+  amountForBytes,
+  decodeSignedGrant,
+  encodeBase58,
+  encodeSignedAssignment,
+  encodeSignedReceipt,
+  fromBase64,
+  type Receipt,
+  type SignedGrant,
+} from '@relaycast/protocol';
+import { privateKeyFromSeed, rawPublicKey, signAssignment, signReceipt } from '@relaycast/protocol/node';
 import { getAccount } from '@solana/spl-token';
-import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, Transaction } from '@solana/web3.js';
+import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { startEmbeddedChain, type EmbeddedChain } from '../embedded-chain/chain-server.js';
 import type { EmbeddedChainOptions } from '../embedded-chain/chain-options.js';
 import { airdropSol, createTokenMint, ensureTokenAccount, type MintInfo } from '../setup/token-setup.js';
 import { createTreasury } from '../setup/treasury-setup.js';
 import { REDEEM_SIGNATURE_HEADER } from '../constants.js';
 import { signRedeemBody } from './redeem-request.js';
-import type { RedeemResponse } from './redeem-service.js';
+import type { RedeemItem, RedeemResponse } from './redeem-request.js';
 import { startSettler, type Settler } from './settler.js';
 import type { SettlerOptions } from './settler-options.js';
 
@@ -34,8 +45,24 @@ export interface Viewer {
   privateKey: KeyObject;
 }
 
+/** The test's tracker: its key signs assignments; settlers trust it. */
+export interface TestTracker {
+  id: string;
+  publicKey: Uint8Array;
+  privateKey: KeyObject;
+}
+
+export function newTracker(): TestTracker {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const publicKey = rawPublicKey(privateKey);
+  return { id: encodeBase58(publicKey), publicKey, privateKey };
+}
+
 export interface PaymentWorld {
   chain: EmbeddedChain;
+  tracker: TestTracker;
+  /** The treasury owner (fee payer of payouts). */
+  treasury: PublicKey;
   connection: Connection;
   dir: string;
   mint: MintInfo;
@@ -55,8 +82,12 @@ export async function startPaymentWorld(chainOptions: EmbeddedChainOptions = {})
   const mint = await createTokenMint(connection, mintAuthority, 6);
   const treasuryKeypairPath = join(dir, 'treasury.json');
   const treasury = await createTreasury(connection, mintAuthority, mint.mint, treasuryKeypairPath, TREASURY_FUNDS);
+  // The treasury owner pays the fees of its payouts.
+  await airdropSol(connection, treasury.treasury, 10 * LAMPORTS_PER_SOL);
   return {
     chain,
+    tracker: newTracker(),
+    treasury: treasury.treasury,
     connection,
     dir,
     mint,
@@ -81,6 +112,7 @@ export function settlerOptions(w: PaymentWorld, extra: Partial<SettlerOptions> =
     defaultBudget: 100_000_000n,
     rpcTimeoutMs: 10_000,
     authorize: () => Promise.resolve({}),
+    trustedTrackers: [w.tracker.id],
     ...extra,
   };
 }
@@ -89,10 +121,9 @@ export function startTestSettler(w: PaymentWorld, extra: Partial<SettlerOptions>
   return startSettler(settlerOptions(w, extra));
 }
 
-/** A relay with SOL for fees and, unless told otherwise, its associated token account. */
+/** A relay (no SOL: it pays no fees) with, unless told otherwise, its associated token account. */
 export async function newRelay(w: PaymentWorld, withTokenAccount = true): Promise<TestRelay> {
   const keypair = Keypair.generate();
-  await airdropSol(w.connection, keypair.publicKey, LAMPORTS_PER_SOL);
   if (withTokenAccount) await ensureTokenAccount(w.connection, w.mintAuthority, w.mint, keypair.publicKey);
   return { keypair, id: keypair.publicKey.toBase58(), key: privateKeyFromSeed(keypair.secretKey.subarray(0, 32)) };
 }
@@ -136,6 +167,17 @@ export function receiptFor(viewer: Viewer, grant: SignedGrant, relay: PublicKey,
   return Buffer.from(encodeSignedReceipt(signReceipt(receipt, signer ?? viewer.privateKey))).toString('base64');
 }
 
+/** The tracker's signed assignment of the viewer's session to the relay, base64. */
+export function assignmentFor(w: { tracker: TestTracker }, viewer: Viewer, relay: PublicKey, issuedAtMs = Date.now(), tracker: TestTracker = w.tracker): string {
+  const sa = signAssignment({ version: ASSIGNMENT_VERSION, tracker: tracker.publicKey, sessionKey: viewer.sessionKey, relay: relay.toBytes(), issuedAtMs }, tracker.privateKey);
+  return Buffer.from(encodeSignedAssignment(sa)).toString('base64');
+}
+
+/** One complete redeem item: grant, receipt and the tracker's assignment. */
+export function itemFor(w: { tracker: TestTracker }, viewer: Viewer, grant: { b64: string; signed: SignedGrant }, relay: PublicKey, sequence: number, cumulativeBytes: number, override: Partial<Receipt> = {}): RedeemItem {
+  return { grant: grant.b64, receipt: receiptFor(viewer, grant.signed, relay, sequence, cumulativeBytes, override), assignment: assignmentFor(w, viewer, relay) };
+}
+
 export interface RedeemCall {
   status: number;
   body: RedeemResponse & { error?: { code: string; message: string } };
@@ -145,7 +187,7 @@ export interface RedeemCall {
 export async function redeemAt(
   settler: Settler,
   relay: TestRelay,
-  items: { grant: string; receipt: string }[],
+  items: RedeemItem[],
   o: { requestedAtMs?: number; signatureOf?: (raw: Buffer) => string; rawBody?: Buffer } = {},
 ): Promise<RedeemCall> {
   const raw = o.rawBody ?? Buffer.from(JSON.stringify({ relay: relay.id, requestedAtMs: o.requestedAtMs ?? Date.now(), items }));
@@ -158,14 +200,21 @@ export async function redeemAt(
   return { status: res.status, body: (await res.json()) as RedeemCall['body'] };
 }
 
-/** What the relay does with a payout: co-sign as fee payer, submit, wait for confirmation. */
-export async function signAndSubmit(w: PaymentWorld, relay: TestRelay, payout: { transaction: string; lastValidBlockHeight: number }): Promise<string> {
-  const tx = Transaction.from(Buffer.from(payout.transaction, 'base64'));
-  tx.partialSign(relay.keypair);
-  const signature = await w.connection.sendRawTransaction(tx.serialize());
-  const result = await w.connection.confirmTransaction({ signature, blockhash: tx.recentBlockhash!, lastValidBlockHeight: payout.lastValidBlockHeight }, 'confirmed');
-  if (result.value.err !== null) throw new Error(`payout failed: ${JSON.stringify(result.value.err)}`);
-  return signature;
+/**
+ * What the relay may do with a payout: resubmit the exact bytes (the settler already sent them;
+ * sending again is harmless) and wait until its id is confirmed, looking it up by id only.
+ */
+export async function confirmPayout(w: PaymentWorld, payout: { transaction: string; signature: string; lastValidBlockHeight: number }): Promise<string> {
+  await w.connection.sendRawTransaction(Buffer.from(payout.transaction, 'base64'), { skipPreflight: true }).catch(() => undefined);
+  for (;;) {
+    const status = (await w.connection.getSignatureStatuses([payout.signature], { searchTransactionHistory: true })).value[0];
+    if (status !== null && status !== undefined) {
+      if (status.err !== null) throw new Error(`payout failed: ${JSON.stringify(status.err)}`);
+      return payout.signature;
+    }
+    if ((await w.connection.getBlockHeight('finalized')) > payout.lastValidBlockHeight) throw new Error('payout expired unlanded');
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export async function tokenBalance(w: PaymentWorld, account: PublicKey): Promise<bigint> {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, decodePublicKey } from '@relaycast/protocol';
 import type { Keypair } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import {
@@ -13,7 +13,17 @@ import {
   DEFAULT_SETTLER_REQUEST_TIMEOUT_MS,
   DEFAULT_SETTLER_REQUESTS_PER_SEC,
   DEFAULT_SETTLER_RPC_TIMEOUT_MS,
+  DEFAULT_BUDGET_PERIOD_MS,
+  DEFAULT_MAX_BITRATE_BPS,
+  DEFAULT_PLAUSIBLE_BURST_BYTES,
+  DEFAULT_REDEEM_ITEM_BURST_PER_RANGE,
+  DEFAULT_REDEEM_ITEM_BURST_PER_RELAY,
+  DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RANGE,
+  DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RELAY,
+  DEFAULT_REDEEM_WINDOW_MS,
+  DEFAULT_USER_BUDGET,
 } from '../constants.js';
+import type { GrantAuthPolicy } from './grant-auth.js';
 
 /** What the platform's authorisation hook decides for one grant request. */
 export interface GrantDecision {
@@ -23,6 +33,12 @@ export interface GrantDecision {
   ttlMs?: number;
   /** A label for logs (e.g. the platform's user id); never put secrets here. Default: none. */
   subject?: string;
+  /**
+   * The platform's stable user id. Per-user budgets count by it, and the grant carries its tag
+   * (first 16 bytes of SHA-256("relaycast-user-v1\0" || payer || user)). Default: none, which makes
+   * every grant its own user (only acceptable for local development).
+   */
+  user?: string;
 }
 
 /**
@@ -48,10 +64,37 @@ export interface SettlerOptions {
   /** SQLite ledger file (created with its directory). Required. */
   dbPath: string;
   /**
-   * Platform hook deciding who gets a grant. Default: grants everyone, with a warning logged at
-   * start — for local development only.
+   * Platform hook deciding who gets a grant (embedding). Exactly one of `authorize` and `grantAuth`
+   * is required; neither is RC_ERR_CONFIG_INVALID.
    */
   authorize?: AuthorizeGrant;
+  /**
+   * Built-in grant policy (what the bin's --grant-auth selects): `{ mode: 'jwt', ... }` verifies the
+   * platform's bearer token; `{ mode: 'open' }` grants every caller (development; warned at start,
+   * shown in /v1/info).
+   */
+  grantAuth?: GrantAuthPolicy;
+  /** Σ budgets of the grants one user may be issued within `budgetPeriodMs`, base units. Default: 100,000,000n (10 default grants). */
+  userBudget?: bigint;
+  /** The sliding window per-user budgets cover. Default: 86,400,000 (1 day). */
+  budgetPeriodMs?: number;
+  /** Highest plausible delivery rate written into grants (maxBytesPerSec = this / 8). Default: 20,000,000 (20 Mbit/s). */
+  maxBitrateBps?: number;
+  /** Bytes credited on top of maxBytesPerSec × the grant's age. Default: 67,108,864 (64 MiB). */
+  plausibleBurstBytes?: number;
+  /** Receipts of a grant expired longer ago than this (settler's clock) are no longer credited. Default: 604,800,000 (7 days). */
+  redeemWindowMs?: number;
+  /**
+   * Tracker public keys (base58) whose signed assignments make a receipt payable. Required (at
+   * least one): without an assignment nothing ties a receipt to a session the tracker sent to that relay.
+   */
+  trustedTrackers: readonly string[];
+  /** Redeem items checked per second per relay key, and burst. Default: 100 and 2,000. */
+  redeemItemsPerSecPerRelay?: number;
+  redeemItemBurstPerRelay?: number;
+  /** Redeem items checked per second per address range (/64, /32), and burst. Default: 200 and 4,000. */
+  redeemItemsPerSecPerRange?: number;
+  redeemItemBurstPerRange?: number;
   /** Page origins (scheme://host[:port]) allowed to call POST /v1/grants from a browser (CORS). Default: none. */
   allowedOrigins?: readonly string[];
   /** Deadline of each RPC call the settler makes. Default: 30,000. */
@@ -60,7 +103,7 @@ export interface SettlerOptions {
   host?: string;
   /** Port to bind; 0 picks a free one. Default: 0. */
   port?: number;
-  /** Requests per second per client IP. Default: 20. */
+  /** Requests per second per client address range (IPv6 /64, IPv4 /32). Default: 20. */
   maxRequestsPerSec?: number;
   /** Requests a quiet client may send at once. Default: 40. */
   requestBurst?: number;
@@ -79,9 +122,9 @@ export interface SettlerOptions {
 }
 
 export type ResolvedSettlerOptions = Required<
-  Omit<SettlerOptions, 'authorize' | 'logger' | 'signal' | 'treasuryKeypair' | 'mint' | 'dbPath'>
+  Omit<SettlerOptions, 'authorize' | 'grantAuth' | 'logger' | 'signal' | 'treasuryKeypair' | 'mint' | 'dbPath' | 'trustedTrackers'>
 > &
-  Pick<SettlerOptions, 'authorize'>;
+  Pick<SettlerOptions, 'authorize' | 'grantAuth'> & { trustedTrackers: Uint8Array[] };
 
 function positiveInt(name: string, v: number): number {
   if (!Number.isSafeInteger(v) || v <= 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a positive integer`);
@@ -106,7 +149,28 @@ function origin(o: string): string {
   return u.origin;
 }
 
+function nonNegativeInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a non-negative integer`);
+  return v;
+}
+
+function trackers(list: readonly string[] | undefined): Uint8Array[] {
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'trustedTrackers needs at least one tracker public key (base58): receipts are paid only with a tracker-signed assignment');
+  }
+  return list.map((k) => {
+    try {
+      return decodePublicKey(k);
+    } catch (err) {
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, `trusted tracker ${k} is not a base58 public key`, { cause: err });
+    }
+  });
+}
+
 export function resolveSettlerOptions(o: SettlerOptions): ResolvedSettlerOptions {
+  if ((o.authorize === undefined) === (o.grantAuth === undefined)) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'name exactly one grant policy: authorize (embedding) or grantAuth (jwt or open)');
+  }
   const port = o.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'port must be 0..65535');
   if (typeof o.mint !== 'string' || o.mint === '') throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'mint is required');
@@ -127,5 +191,16 @@ export function resolveSettlerOptions(o: SettlerOptions): ResolvedSettlerOptions
     requestTimeoutMs: positiveInt('requestTimeoutMs', o.requestTimeoutMs ?? DEFAULT_SETTLER_REQUEST_TIMEOUT_MS),
     rebuildFromChain: o.rebuildFromChain ?? false,
     now: o.now ?? Date.now,
+    grantAuth: o.grantAuth,
+    userBudget: u64('userBudget', o.userBudget ?? DEFAULT_USER_BUDGET),
+    budgetPeriodMs: positiveInt('budgetPeriodMs', o.budgetPeriodMs ?? DEFAULT_BUDGET_PERIOD_MS),
+    maxBitrateBps: positiveInt('maxBitrateBps', o.maxBitrateBps ?? DEFAULT_MAX_BITRATE_BPS),
+    plausibleBurstBytes: nonNegativeInt('plausibleBurstBytes', o.plausibleBurstBytes ?? DEFAULT_PLAUSIBLE_BURST_BYTES),
+    redeemWindowMs: nonNegativeInt('redeemWindowMs', o.redeemWindowMs ?? DEFAULT_REDEEM_WINDOW_MS),
+    trustedTrackers: trackers(o.trustedTrackers),
+    redeemItemsPerSecPerRelay: positiveInt('redeemItemsPerSecPerRelay', o.redeemItemsPerSecPerRelay ?? DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RELAY),
+    redeemItemBurstPerRelay: positiveInt('redeemItemBurstPerRelay', o.redeemItemBurstPerRelay ?? DEFAULT_REDEEM_ITEM_BURST_PER_RELAY),
+    redeemItemsPerSecPerRange: positiveInt('redeemItemsPerSecPerRange', o.redeemItemsPerSecPerRange ?? DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RANGE),
+    redeemItemBurstPerRange: positiveInt('redeemItemBurstPerRange', o.redeemItemBurstPerRange ?? DEFAULT_REDEEM_ITEM_BURST_PER_RANGE),
   };
 }

@@ -5,16 +5,18 @@ import { privateKeyFromSeed } from '@relaycast/protocol/node';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey, type Keypair } from '@solana/web3.js';
 import { pino, type Logger } from 'pino';
-import { REDEEM_SIGNATURE_HEADER, SETTLER_MAX_BODY_BYTES, SETTLER_RATE_LIMIT_MAX_CLIENTS } from '../constants.js';
-import { PerClientRateLimiter } from '../embedded-chain/rate-limiter.js';
-import { loadSigner } from '../setup/signer-file.js';
+import { REDEEM_SIGNATURE_HEADER, SETTLER_MAX_BODY_BYTES, SETTLER_RATE_TABLE_MAX_ENTRIES } from '../constants.js';
+import { checkKeyFilePermissions, loadSigner } from '../setup/signer-file.js';
 import { readMint } from '../setup/token-setup.js';
+import { authorizeFor } from './grant-auth.js';
 import { issueGrant, parseGrantRequest, type GrantTerms } from './grant-issuer.js';
 import { readBody, sendError, sendJson } from './http-io.js';
+import { PayoutWatcher } from './payout-watcher.js';
+import { addressRange, RangeRateLimiter } from './range-limiter.js';
 import { rebuildPaidFromChain } from './rebuild-from-chain.js';
 import { authenticateRedeem } from './redeem-request.js';
 import { redeem, relayStatus, type Treasury } from './redeem-service.js';
-import { resolveSettlerOptions, type AuthorizeGrant, type SettlerOptions } from './settler-options.js';
+import { resolveSettlerOptions, type SettlerOptions } from './settler-options.js';
 import { SettlementLedger } from './settlement-ledger.js';
 
 export interface Settler {
@@ -29,12 +31,13 @@ export interface Settler {
 }
 
 async function loadTreasury(o: SettlerOptions, signal: AbortSignal | undefined): Promise<Keypair> {
-  return typeof o.treasuryKeypair === 'string' ? loadSigner(o.treasuryKeypair, signal) : o.treasuryKeypair;
+  if (typeof o.treasuryKeypair !== 'string') return o.treasuryKeypair;
+  await checkKeyFilePermissions(o.treasuryKeypair);
+  return loadSigner(o.treasuryKeypair, signal);
 }
 
-function devAuthorize(log: Logger): AuthorizeGrant {
-  log.warn('no authorize hook: granting every caller (local development only; platforms must tie grants to their logged-in users)');
-  return () => Promise.resolve({});
+function grantAuthName(o: { authorize?: unknown; grantAuth?: { mode: string } | undefined }): string {
+  return o.authorize !== undefined ? 'custom' : o.grantAuth!.mode;
 }
 
 /**
@@ -62,6 +65,7 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     tokenProgramId: mint.programId,
     tokenAccount: getAssociatedTokenAddressSync(mint.mint, owner.publicKey, false, mint.programId),
   };
+  const authorize = o.authorize ?? authorizeFor(o.grantAuth!);
   const ledger = SettlementLedger.open(options.dbPath);
   try {
     if (o.rebuildFromChain) {
@@ -75,7 +79,11 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     throw err;
   }
 
-  const authorize = o.authorize ?? devAuthorize(log);
+  const grantAuth = grantAuthName(o);
+  if (grantAuth === 'open') {
+    log.warn('--grant-auth open: every caller gets a grant and each grant is its own user, so per-user budgets bound nothing (local development only; platforms use jwt)');
+  }
+  const maxBytesPerSec = Math.max(1, Math.floor(o.maxBitrateBps / 8));
   const terms: GrantTerms = {
     payerKey,
     payer: owner.publicKey.toBytes(),
@@ -83,6 +91,9 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     pricePerGiB: o.pricePerGiB,
     defaultBudget: o.defaultBudget,
     grantTtlMs: o.grantTtlMs,
+    maxBytesPerSec,
+    userBudget: o.userBudget,
+    budgetPeriodMs: o.budgetPeriodMs,
   };
   const info = {
     payer: owner.publicKey.toBase58(),
@@ -92,9 +103,25 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     pricePerGiB: o.pricePerGiB.toString(),
     defaultBudget: o.defaultBudget.toString(),
     grantTtlMs: o.grantTtlMs,
+    grantAuth,
+    userBudget: o.userBudget.toString(),
+    budgetPeriodMs: o.budgetPeriodMs,
+    maxBytesPerSec,
+    plausibleBurstBytes: o.plausibleBurstBytes,
+    redeemWindowMs: o.redeemWindowMs,
+    trustedTrackers: o.trustedTrackers.map((k) => encodeBase58(k)),
   };
-  const limiter = new PerClientRateLimiter(o.maxRequestsPerSec, o.requestBurst, SETTLER_RATE_LIMIT_MAX_CLIENTS);
+  // Keyed by address range (IPv6 /64, IPv4 /32) and by relay key; rotating keys cannot evict a limited entry.
+  const limiter = new RangeRateLimiter(o.maxRequestsPerSec, o.requestBurst, SETTLER_RATE_TABLE_MAX_ENTRIES);
+  const rangeItems = new RangeRateLimiter(o.redeemItemsPerSecPerRange, o.redeemItemBurstPerRange, SETTLER_RATE_TABLE_MAX_ENTRIES);
+  const relayItems = new RangeRateLimiter(o.redeemItemsPerSecPerRelay, o.redeemItemBurstPerRelay, SETTLER_RATE_TABLE_MAX_ENTRIES);
   const lifetime = new AbortController();
+  const watcher = new PayoutWatcher(connection, ledger, { rpcTimeoutMs: o.rpcTimeoutMs, now: o.now, log, signal: lifetime.signal });
+  const intake = {
+    trustedTrackers: o.trustedTrackers,
+    plausibleBurstBytes: o.plausibleBurstBytes,
+    redeemWindowMs: o.redeemWindowMs,
+  };
   const inFlight = new Set<Promise<void>>();
   let redeemsInFlight = 0;
 
@@ -109,7 +136,8 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     const url = new URL(req.url ?? '/', 'http://settler');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (!limiter.allow(req.socket.remoteAddress ?? 'unknown')) throw new RelaycastError(ErrorCode.RATE_LIMITED, 'too many requests');
+    const range = addressRange(req.socket.remoteAddress);
+    if (!limiter.allow(range)) throw new RelaycastError(ErrorCode.RATE_LIMITED, 'too many requests from this address range');
     if (method === 'GET' && path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
@@ -119,7 +147,7 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
       const cors = corsHeaders(req);
       if (cors === undefined) throw new RelaycastError(ErrorCode.GRANT_REFUSED, 'page origin not allowed');
       if (method === 'OPTIONS') {
-        res.writeHead(204, { ...cors, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' }).end();
+        res.writeHead(204, { ...cors, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type, authorization', 'access-control-max-age': '600' }).end();
         return;
       }
       if (method === 'POST') {
@@ -128,7 +156,7 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
           const decision = await authorize(req);
           throwIfAborted(reqSignal);
           if (decision === undefined) throw new RelaycastError(ErrorCode.GRANT_REFUSED, 'the platform refused a grant for this request');
-          const grant = issueGrant(body, decision, terms, o.now());
+          const grant = issueGrant(body, decision, terms, ledger, o.now());
           log.info({ sessionKey: encodeBase58(body.sessionKey), subject: decision.subject, budget: grant.budget }, 'grant issued');
           return sendJson(res, 200, grant, cors);
         } catch (err) {
@@ -144,7 +172,16 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
         const raw = await readBody(req, SETTLER_MAX_BODY_BYTES, reqSignal);
         const header = req.headers[REDEEM_SIGNATURE_HEADER];
         const request = authenticateRedeem(raw, typeof header === 'string' ? header : undefined, o.now());
-        const answer = await redeem(request, { connection, ledger, treasury, rpcTimeoutMs: o.rpcTimeoutMs, now: o.now, log }, reqSignal);
+        // Signature checks cost CPU per item: counted per relay key (after its signature proved the
+        // key) and per address range (fresh keys from one range share it), before any item is looked at.
+        const cost = Math.max(1, request.items.length);
+        if (!relayItems.allow(request.relay, cost)) throw new RelaycastError(ErrorCode.RATE_LIMITED, 'too many redeem items for this relay key; retry later');
+        if (!rangeItems.allow(range, cost)) throw new RelaycastError(ErrorCode.RATE_LIMITED, 'too many redeem items from this address range; retry later');
+        const answer = await redeem(
+          request,
+          { connection, ledger, treasury, rpcTimeoutMs: o.rpcTimeoutMs, now: o.now, log, intake, onSubmitted: (p) => watcher.watch(p) },
+          reqSignal,
+        );
         return sendJson(res, 200, answer);
       } finally {
         redeemsInFlight--;
@@ -193,7 +230,8 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
   });
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}`;
-  log.info({ url, payer: info.payer, mint: info.mint, treasuryTokenAccount: info.treasuryTokenAccount }, 'settler listening');
+  for (const p of ledger.allPendingPayouts()) watcher.watch(p);
+  log.info({ url, payer: info.payer, mint: info.mint, treasuryTokenAccount: info.treasuryTokenAccount, grantAuth }, 'settler listening');
 
   let closing: Promise<void> | undefined;
   return {
@@ -208,6 +246,7 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
           server.closeAllConnections();
         });
         await Promise.allSettled([...inFlight]);
+        await watcher.idle();
         ledger.close();
         log.info('settler closed');
       })();

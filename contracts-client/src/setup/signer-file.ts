@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import { generateSecretKey, readKeypairFile, writeNewKeypairFile } from '@relaycast/protocol/node';
 import { Keypair } from '@solana/web3.js';
@@ -13,6 +14,25 @@ export async function loadSigner(path: string, signal?: AbortSignal): Promise<Ke
     return Keypair.fromSecretKey(secretKey.slice());
   } finally {
     secretKey.fill(0);
+  }
+}
+
+/**
+ * Refuses (RC_ERR_KEY_PERMISSIONS) a key file that its group or others may read or write: a key
+ * that signs money movements must be readable by its owner alone (chmod 600), as ssh insists.
+ */
+export async function checkKeyFilePermissions(path: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  let mode: number;
+  try {
+    mode = (await stat(path)).mode;
+  } catch (err) {
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, `cannot read the key file ${path}`, { cause: err, details: { path } });
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new RelaycastError(ErrorCode.KEY_PERMISSIONS, `key file ${path} is accessible to group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`, {
+      details: { path, mode: (mode & 0o777).toString(8) },
+    });
   }
 }
 

@@ -1,0 +1,92 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * The rate-limit key of a client address: its IPv6 /64 (one subscriber's whole prefix, which it can
+ * rotate through freely) or its IPv4 /32. IPv4-mapped IPv6 addresses count as IPv4.
+ */
+export function addressRange(address: string | undefined): string {
+  if (address === undefined || address === '') return 'unknown';
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped !== null) return mapped[1]!;
+  if (isIPv4(address)) return address;
+  if (!isIPv6(address)) return 'unknown';
+  const zoneless = address.split('%')[0]!;
+  const [head, tail] = zoneless.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  // An embedded IPv4 tail takes two groups; only the first four groups matter for /64 anyway.
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g === '' ? '0' : parseInt(g, 16).toString(16)))
+    .join(':')}::/64`;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/**
+ * Token buckets per key (address range or relay key) that rotating keys cannot reset. A table
+ * keyed by client that forgets its oldest entry when full lets an attacker with many addresses
+ * push its own limited entry out and start fresh. Here an entry is dropped only once it has
+ * refilled to the full burst, when forgetting it changes nothing; while the table is full of
+ * still-limited entries, new keys share one overflow bucket, so a flood of fresh keys is limited
+ * as one client and the limited entries stay.
+ */
+export class RangeRateLimiter {
+  readonly #perSec: number;
+  readonly #burst: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #overflow: Bucket;
+  #lastSweep = -Infinity;
+
+  constructor(perSec: number, burst: number, maxEntries: number, now: () => number = Date.now) {
+    this.#perSec = perSec;
+    this.#burst = Math.max(burst, perSec);
+    this.#maxEntries = maxEntries;
+    this.#now = now;
+    this.#overflow = { tokens: this.#burst, at: now() };
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  #refill(b: Bucket, now: number): void {
+    b.tokens = Math.min(this.#burst, b.tokens + ((now - b.at) / 1_000) * this.#perSec);
+    b.at = now;
+  }
+
+  /** Drops the entries that refilled (at most once per 100 ms: a sweep is O(table)). */
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < 100) return;
+    this.#lastSweep = now;
+    for (const [key, b] of this.#buckets) {
+      this.#refill(b, now);
+      if (b.tokens >= this.#burst) this.#buckets.delete(key);
+    }
+  }
+
+  /** Takes `n` tokens for `key`; false (nothing taken) when it has fewer. */
+  allow(key: string, n = 1): boolean {
+    const now = this.#now();
+    let b = this.#buckets.get(key);
+    if (b === undefined) {
+      if (this.#buckets.size >= this.#maxEntries) this.#sweep(now);
+      if (this.#buckets.size >= this.#maxEntries) {
+        b = this.#overflow;
+      } else {
+        b = { tokens: this.#burst, at: now };
+        this.#buckets.set(key, b);
+      }
+    }
+    this.#refill(b, now);
+    if (b.tokens < n) return false;
+    b.tokens -= n;
+    return true;
+  }
+}
