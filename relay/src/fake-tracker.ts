@@ -10,6 +10,7 @@ import {
   TRACKER_SUBPROTOCOL,
   decodePublicKey,
   decodeTrackerClientMessage,
+  encodeBase58,
   encodeTrackerMessage,
   fromBase64,
   registrationSigningBytes,
@@ -22,6 +23,9 @@ import { verifyEd25519 } from '@relaycast/protocol/node';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { withTimeout } from './transport-compliance.js';
+
+/** The key the fake tracker announces in `registered` (it signs nothing). */
+export const FAKE_TRACKER_KEY = encodeBase58(new Uint8Array(32).fill(7));
 
 
 export interface TrackerConnection {
@@ -67,7 +71,7 @@ export async function startFakeTracker(options: { heartbeatIntervalMs?: number; 
           registrationSigningBytes(conn.nonce),
           fromBase64(msg.signature) as Uint8Array,
         );
-        if (conn.signatureValid) conn.send({ type: 'registered', relayId: msg.relayId });
+        if (conn.signatureValid) conn.send({ type: 'registered', relayId: msg.relayId, trackerKey: FAKE_TRACKER_KEY });
         else ws.close(4001, 'bad signature');
       }
     });

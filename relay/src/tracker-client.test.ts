@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateKeypair, type RelayKeypair } from './keypair.js';
 import { NodeDataChannelTransport } from './node-datachannel-transport.js';
 import { TrackerClient, type RelayAdvertisement } from './tracker-client.js';
-import { connectViewerViaTracker, startFakeTracker, type TrackerConnection } from './fake-tracker.js';
+import { FAKE_TRACKER_KEY, connectViewerViaTracker, startFakeTracker, type TrackerConnection } from './fake-tracker.js';
 import { eventually, withTimeout } from './transport-compliance.js';
 import type { RelayDataChannel, RelayPeer, RelayTransport } from './transport.js';
 
@@ -121,7 +121,7 @@ describe('TrackerClient', () => {
     conn.send('{"type":"surprise"}');
     conn.send('{"type":"signal","from":"x","connectionId":"c1","signal":{"kind":"offer"}}');
     conn.ws.send(Buffer.from([1, 2, 3]), { binary: true });
-    conn.send({ type: 'registered', relayId: keypair.relayId });
+    conn.send({ type: 'registered', relayId: keypair.relayId, trackerKey: FAKE_TRACKER_KEY });
     await new Promise((r) => setTimeout(r, 100));
     expect(tracker.connections).toHaveLength(1);
     expect(c.registered).toBe(true);
@@ -134,12 +134,62 @@ describe('TrackerClient', () => {
     const c = client(tracker.url, transport, { maxPendingPeers: 2, peerConnectTimeoutMs: 200 });
     await c.start(AbortSignal.timeout(10_000));
     const conn = tracker.connections[0] as TrackerConnection;
-    for (const id of ['c1', 'c2', 'c3']) conn.send({ type: 'signal', from: 'viewer-0001', connectionId: id, signal: { kind: 'offer', sdp: 'v=0' } });
+    for (const [from, id] of [['viewer-0001', 'c1'], ['viewer-0002', 'c2'], ['viewer-0002', 'c3']]) {
+      conn.send({ type: 'signal', from: from as string, connectionId: id as string, signal: { kind: 'offer', sdp: 'v=0' } });
+    }
     await eventually(() => transport.accepted.length === 2, 'two accepted offers');
     await new Promise((r) => setTimeout(r, 50));
     expect(transport.accepted).toHaveLength(2);
     expect(c.pendingPeers).toBe(2);
+    expect(c.offerStats().refused).toEqual({ RC_ERR_OFFER_LIMIT: 1 });
     await eventually(() => transport.peerCount === 0 && c.pendingPeers === 0, 'stuck peers to be closed');
+  });
+
+  it('caps pending peers per viewer with RC_ERR_OFFER_LIMIT, and a flooding viewer never keeps another one out', async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const transport = new StuckTransport();
+    const c = client(tracker.url, transport, { maxPendingPeers: 4, maxPendingPeersPerViewer: 2, peerConnectTimeoutMs: 60_000 });
+    await c.start(AbortSignal.timeout(10_000));
+    const conn = tracker.connections[0] as TrackerConnection;
+    const offer = (from: string, id: string): void => conn.send({ type: 'signal', from, connectionId: id, signal: { kind: 'offer', sdp: 'v=0' } });
+    // One viewer floods: only two of its 64 offers are held.
+    for (let i = 0; i < 64; i++) offer('viewer-flood', `f${i}`);
+    await eventually(() => c.offerStats().refused['RC_ERR_OFFER_LIMIT'] === 62, '62 refusals');
+    expect(transport.accepted).toEqual(['viewer-flood/f0', 'viewer-flood/f1']);
+    // Many flooding ids fill the relay-wide cap ...
+    offer('viewer-flood2', 'g0');
+    offer('viewer-flood2', 'g1');
+    await eventually(() => c.pendingPeers === 4, 'a full relay');
+    // ... and a new viewer still gets in, displacing the oldest offer of a viewer holding two slots.
+    offer('viewer-honest', 'h0');
+    await eventually(() => transport.accepted.includes('viewer-honest/h0'), "the honest viewer's offer");
+    expect(transport.open.has('viewer-flood/f0')).toBe(false);
+    expect(c.pendingPeers).toBe(4);
+    expect(c.offerStats().displaced).toBe(1);
+  });
+
+  it('refuses an offer when the relay is full and nobody holds more slots than its viewer would', async () => {
+    const tracker = await startFakeTracker();
+    cleanups.push(() => tracker.close());
+    const transport = new StuckTransport();
+    const c = client(tracker.url, transport, { maxPendingPeers: 2, maxPendingPeersPerViewer: 2, peerConnectTimeoutMs: 60_000 });
+    await c.start(AbortSignal.timeout(10_000));
+    const conn = tracker.connections[0] as TrackerConnection;
+    const offer = (from: string, id: string): void => conn.send({ type: 'signal', from, connectionId: id, signal: { kind: 'offer', sdp: 'v=0' } });
+    offer('viewer-a', 'a0');
+    offer('viewer-b', 'b0');
+    await eventually(() => c.pendingPeers === 2, 'a full relay');
+    offer('viewer-a', 'a1');
+    await eventually(() => c.offerStats().refused['RC_ERR_OFFER_LIMIT'] === 1, 'a refusal');
+    expect(transport.accepted).toEqual(['viewer-a/a0', 'viewer-b/b0']);
+    expect(c.offerStats().displaced).toBe(0);
+  });
+
+  it('refuses pending-peer caps below 1 with RC_ERR_CONFIG_INVALID', () => {
+    for (const bad of [{ maxPendingPeers: 0 }, { maxPendingPeersPerViewer: 0 }]) {
+      expect(() => client('ws://127.0.0.1:1/', new StuckTransport(), bad)).toThrowError(expect.objectContaining({ code: 'RC_ERR_CONFIG_INVALID' }));
+    }
   });
 
   it('turns a relayed offer into a connected peer: answer first, then trickled candidates both ways', { timeout: 30_000 }, async () => {

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import {
   DEFAULT_MAX_PENDING_PEERS,
+  DEFAULT_MAX_PENDING_PEERS_PER_VIEWER,
   DEFAULT_PEER_CONNECT_TIMEOUT_MS,
   DEFAULT_RECONNECT_MAX_MS,
   DEFAULT_RECONNECT_MIN_MS,
@@ -56,12 +57,21 @@ export interface TrackerClientOptions {
   onPeer: (peer: RelayPeer, viewerPeerId: string) => void;
   /** Gets every `hello` (its ICE servers, for STUN discovery and the relay's own candidates). Default: none. */
   onHello?: ((hello: HelloMessage) => void) | undefined;
+  /** Gets every accepted `registered` (its `trackerKey` signs the assignments viewers bind with). Default: none. */
+  onRegistered?: ((msg: Extract<TrackerServerMessage, { type: 'registered' }>) => void) | undefined;
   /** Gets the tracker's reachability verdicts. Default: none. */
   onReachability?: ((msg: ReachabilityMessage) => void) | undefined;
   /** ICE candidate lines added to every answer (e.g. a port-mapped public address). Default: none. */
   extraCandidates?: (() => string[]) | undefined;
-  /** Peers still negotiating at once; more offers are refused. Default: DEFAULT_MAX_PENDING_PEERS (64). */
+  /**
+   * Peers still negotiating at once. When full, a new viewer's offer replaces the oldest pending
+   * offer of the viewer holding the most slots (so one viewer's flood never keeps another viewer
+   * out); an offer that would not be fairer than that is refused with RC_ERR_OFFER_LIMIT.
+   * Default: DEFAULT_MAX_PENDING_PEERS (64).
+   */
   maxPendingPeers?: number | undefined;
+  /** Peers one viewer (tracker peer id) may have negotiating at once; more offers get RC_ERR_OFFER_LIMIT. Default: DEFAULT_MAX_PENDING_PEERS_PER_VIEWER (2). */
+  maxPendingPeersPerViewer?: number | undefined;
   /** A peer without a data channel after this long is closed. Default: DEFAULT_PEER_CONNECT_TIMEOUT_MS (20 s). */
   peerConnectTimeoutMs?: number | undefined;
   /** First reconnect delay; doubles per failed attempt up to reconnectMaxMs, with jitter. Default: DEFAULT_RECONNECT_MIN_MS (500 ms). */
@@ -77,6 +87,15 @@ export interface TrackerClientOptions {
 interface PendingPeer {
   peer: RelayPeer;
   timer: NodeJS.Timeout;
+  viewer: string;
+}
+
+/** Offers turned away or displaced, by reason code, for the relay's status. */
+export interface OfferStats {
+  /** Offers refused, by RelaycastError code (RC_ERR_OFFER_LIMIT, RC_ERR_RELAY_OVERLOADED, RC_ERR_MESSAGE_FIELD ...). */
+  refused: Record<string, number>;
+  /** Pending peers closed to make room for another viewer's offer. */
+  displaced: number;
 }
 
 /**
@@ -95,6 +114,10 @@ export class TrackerClient {
   private readonly pending = new Map<string, PendingPeer>();
   private readonly log: Logger | undefined;
   private readonly maxPending: number;
+  private readonly maxPendingPerViewer: number;
+  /** Pending peers per viewer peer id (entries removed at zero, so bounded by maxPending). */
+  private readonly pendingByViewer = new Map<string, number>();
+  private readonly offers: OfferStats = { refused: {}, displaced: 0 };
 
   constructor(private readonly options: TrackerClientOptions) {
     let url: URL;
@@ -105,6 +128,10 @@ export class TrackerClient {
     }
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'tracker URL must be ws:// or wss://');
     this.maxPending = options.maxPendingPeers ?? DEFAULT_MAX_PENDING_PEERS;
+    this.maxPendingPerViewer = options.maxPendingPeersPerViewer ?? DEFAULT_MAX_PENDING_PEERS_PER_VIEWER;
+    for (const [name, v] of [['maxPendingPeers', this.maxPending], ['maxPendingPeersPerViewer', this.maxPendingPerViewer]] as const) {
+      if (!Number.isSafeInteger(v) || v < 1) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a positive integer`);
+    }
     this.log = options.logger?.child({ component: 'tracker-client' });
   }
 
@@ -116,6 +143,11 @@ export class TrackerClient {
   /** Peers still negotiating. */
   get pendingPeers(): number {
     return this.pending.size;
+  }
+
+  /** Offers refused (by code) and pending peers displaced so far. */
+  offerStats(): OfferStats {
+    return { refused: { ...this.offers.refused }, displaced: this.offers.displaced };
   }
 
   /**
@@ -250,6 +282,7 @@ export class TrackerClient {
         this.attempt = 0;
         this.isRegistered = true;
         this.log?.info({ relayId: msg.relayId }, 'registered with tracker');
+        this.options.onRegistered?.(msg);
         for (const w of this.registeredWaiters.splice(0)) w();
         return;
       case 'signal':
@@ -266,6 +299,54 @@ export class TrackerClient {
     }
   }
 
+  /**
+   * Checks the pending-peer caps for a new offer from `viewer`, closing another viewer's oldest
+   * pending peer when the relay-wide cap is full and that viewer holds more slots than `viewer`
+   * would. Returns the refusal (RC_ERR_OFFER_LIMIT) when the offer may not be accepted.
+   */
+  private makeRoomFor(viewer: string): RelaycastError | undefined {
+    const mine = this.pendingByViewer.get(viewer) ?? 0;
+    if (mine >= this.maxPendingPerViewer) {
+      return new RelaycastError(ErrorCode.OFFER_LIMIT, `viewer already has ${mine} connections negotiating with this relay`, {
+        details: { scope: 'viewer', limit: this.maxPendingPerViewer },
+      });
+    }
+    if (this.pending.size < this.maxPending) return undefined;
+    let victim: { key: string; entry: PendingPeer } | undefined;
+    let most = 0;
+    // Map order is offer order: the first entry of the viewer with the most slots is its oldest.
+    for (const [key, entry] of this.pending) {
+      const n = this.pendingByViewer.get(entry.viewer) ?? 0;
+      if (n > most) {
+        most = n;
+        victim = { key, entry };
+      }
+    }
+    if (victim === undefined || most <= mine) {
+      return new RelaycastError(ErrorCode.OFFER_LIMIT, `${this.pending.size} connections already negotiating with this relay`, {
+        details: { scope: 'relay', limit: this.maxPending },
+      });
+    }
+    this.offers.displaced++;
+    this.log?.debug({ viewer: victim.entry.viewer, pendingOfViewer: most }, 'closing the oldest pending peer of the viewer holding the most slots');
+    victim.entry.peer.close(); // its onClose settles it and frees the slot at once
+    if (this.pending.get(victim.key) === victim.entry) {
+      // A peer whose close does not call back synchronously still frees the slot now.
+      clearTimeout(victim.entry.timer);
+      this.pending.delete(victim.key);
+      const left = most - 1;
+      if (left <= 0) this.pendingByViewer.delete(victim.entry.viewer);
+      else this.pendingByViewer.set(victim.entry.viewer, left);
+    }
+    return undefined;
+  }
+
+  private refuseOffer(err: RelaycastError, viewer: string): void {
+    this.offers.refused[err.code] = (this.offers.refused[err.code] ?? 0) + 1;
+    // Debug, not warn: a flood of refused offers must not become a flood of log lines.
+    this.log?.debug({ code: err.code, viewer, pending: this.pending.size }, 'offer refused');
+  }
+
   private onSignal(msg: SignalMessage): void {
     const from = msg.from;
     if (from === undefined) return;
@@ -277,15 +358,16 @@ export class TrackerClient {
     }
     if (signal.kind !== 'offer') return; // an answer or end-of-candidates means nothing to a relay
     if (this.pending.has(key)) return;
-    if (this.pending.size >= this.maxPending) {
-      this.log?.warn({ pending: this.pending.size }, 'too many peers negotiating; refusing an offer');
+    const refused = this.makeRoomFor(from);
+    if (refused !== undefined) {
+      this.refuseOffer(refused, from);
       return;
     }
     let peer: RelayPeer;
     try {
       peer = this.options.transport.acceptOffer(key, signal.sdp);
     } catch (err) {
-      this.log?.warn({ code: toRelaycastError(err).code }, 'offer refused');
+      this.refuseOffer(toRelaycastError(err), from);
       return;
     }
     const timer = setTimeout(() => {
@@ -293,10 +375,15 @@ export class TrackerClient {
       peer.close();
     }, this.options.peerConnectTimeoutMs ?? DEFAULT_PEER_CONNECT_TIMEOUT_MS);
     timer.unref();
-    this.pending.set(key, { peer, timer });
+    this.pending.set(key, { peer, timer, viewer: from });
+    this.pendingByViewer.set(from, (this.pendingByViewer.get(from) ?? 0) + 1);
     const settle = (): void => {
       clearTimeout(timer);
-      if (this.pending.get(key)?.peer === peer) this.pending.delete(key);
+      if (this.pending.get(key)?.peer !== peer) return;
+      this.pending.delete(key);
+      const left = (this.pendingByViewer.get(from) ?? 1) - 1;
+      if (left <= 0) this.pendingByViewer.delete(from);
+      else this.pendingByViewer.set(from, left);
     };
     peer.onClose(settle);
 
