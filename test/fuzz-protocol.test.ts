@@ -68,8 +68,10 @@ function payloadBytes(frame: RelayFrame): number {
       return frame.chunk.byteLength;
     case FrameType.ERROR:
       return utf8Encode(frame.code).byteLength + utf8Encode(frame.message).byteLength;
-    case FrameType.GRANT:
-      return frame.signedGrant.byteLength;
+    case FrameType.CHALLENGE:
+      return frame.challenge.byteLength;
+    case FrameType.BIND:
+      return frame.signedGrant.byteLength + (frame.signedAssignment?.byteLength ?? 0) + frame.proof.byteLength;
     case FrameType.RECEIPT:
       return frame.signedReceipt.byteLength;
     default:

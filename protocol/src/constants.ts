@@ -31,8 +31,11 @@ export const MAX_ERROR_MESSAGE_BYTES = 1024;
 /** Largest error code string. */
 export const MAX_ERROR_CODE_BYTES = 64;
 
-/** Largest tracker WebSocket message, in bytes. ws's own default is 100 MiB; ours is a few KB. */
-export const MAX_TRACKER_MESSAGE_BYTES = 8 * 1024;
+/**
+ * Largest tracker WebSocket message, in bytes. ws's own default is 100 MiB; ours is a few KB: a full
+ * shortlist with a signed assignment per relay (~230 base64 bytes each) and a 2 KiB swarm id fits.
+ */
+export const MAX_TRACKER_MESSAGE_BYTES = 16 * 1024;
 
 /** Largest SDP carried in a signaling message. */
 export const MAX_SDP_BYTES = 6 * 1024;

@@ -12,13 +12,19 @@ import { ErrorCode, RelaycastError } from './errors.js';
  * until `expiresAtMs`". A receipt is signed by the session key: "relay R delivered me
  * `cumulativeBytes` verified bytes in total, worth `cumulativeAmount`"; each newer receipt
  * (higher sequence) supersedes the older ones for that (session, relay).
+ *
+ * Grant version 2 adds issuedAtMs, maxBytesPerSec and a user tag (the settler's plausibility and
+ * per-user budgets need them); version 1 grants are no longer decoded. The signing domain string is
+ * unchanged: the version byte inside the body already separates the two layouts.
  */
-export const GRANT_VERSION = 1;
+export const GRANT_VERSION = 2;
 export const RECEIPT_VERSION = 1;
 /** Signed bytes start with these, so a grant signature can never be replayed as anything else. */
 export const GRANT_SIGNING_DOMAIN = 'relaycast-grant-v1\0';
 export const RECEIPT_SIGNING_DOMAIN = 'relaycast-receipt-v1\0';
 export const GRANT_NONCE_BYTES = 16;
+/** Opaque user tag the settler puts in a grant (per-user budgets, distinct reporters). */
+export const GRANT_USER_BYTES = 16;
 /** Longest stream scope (a URL prefix). */
 export const MAX_GRANT_SCOPE_BYTES = 512;
 /** Base units per GiB are priced per 2^30 bytes. */
@@ -35,10 +41,19 @@ export interface SessionGrant {
   mint: Uint8Array;
   /** Token base units per GiB (2^30 bytes) delivered. */
   pricePerGiB: bigint;
-  /** Most one receipt of this session may claim from one relay, in base units. */
+  /**
+   * The most the WHOLE grant may be paid, in base units, summed over every relay that serves the
+   * session (the one meaning of budget in the SDK, relays and the settler; docs/PAYMENTS.md).
+   */
   budget: bigint;
-  /** Unix time (ms) after which receipts under this grant are refused. */
+  /** Unix time (ms) the settler issued the grant; the settler's plausibility check starts here. */
+  issuedAtMs: number;
+  /** Unix time (ms) after which the grant no longer binds, on the checker's own clock. */
   expiresAtMs: number;
+  /** Highest delivery rate (bytes/s) the settler deems plausible for this grant; > 0. */
+  maxBytesPerSec: number;
+  /** Opaque 16-byte user tag chosen by the settler (per-user budgets, distinct reporters). */
+  user: Uint8Array;
   /** Stream URL prefix the grant covers (e.g. `https://cdn.example.com/hls/`). */
   scope: string;
   /** Random id of this grant; receipts name it. */
@@ -64,7 +79,10 @@ export interface Receipt {
   cumulativeBytes: number;
   /** amountForBytes(cumulativeBytes, grant.pricePerGiB), in base units. */
   cumulativeAmount: bigint;
-  /** Unix time (ms) the viewer signed it. */
+  /**
+   * Unix time (ms) the viewer signed it. Chosen by the viewer, so informational only: expiry is
+   * decided by the checker's own clock, never by this field.
+   */
   timestampMs: number;
 }
 
@@ -88,7 +106,7 @@ function invalid(message: string): RelaycastError {
   return new RelaycastError(ErrorCode.RECEIPT_MALFORMED, message);
 }
 
-const GRANT_BODY_FIXED = 1 + 32 + 32 + 32 + 8 + 8 + 8 + GRANT_NONCE_BYTES + 2;
+const GRANT_BODY_FIXED = 1 + 32 + 32 + 32 + 8 + 8 + 8 + 8 + 8 + GRANT_USER_BYTES + GRANT_NONCE_BYTES + 2;
 const RECEIPT_BODY_BYTES = 1 + GRANT_NONCE_BYTES + 32 + 32 + 8 + 8 + 8 + 8;
 /** Largest signed grant: fixed fields, the longest scope, the signature. */
 export const MAX_SIGNED_GRANT_BYTES = GRANT_BODY_FIXED + MAX_GRANT_SCOPE_BYTES + ED25519_SIGNATURE_BYTES;
@@ -179,7 +197,12 @@ function checkGrant(g: SessionGrant): Uint8Array {
   key(g.mint, 'mint');
   u64(g.pricePerGiB, 'pricePerGiB');
   u64(g.budget, 'budget');
+  safeUint(g.issuedAtMs, 'issuedAtMs');
   safeUint(g.expiresAtMs, 'expiresAtMs');
+  if (g.issuedAtMs > g.expiresAtMs) throw invalid('issuedAtMs is after expiresAtMs');
+  safeUint(g.maxBytesPerSec, 'maxBytesPerSec');
+  if (g.maxBytesPerSec === 0) throw invalid('maxBytesPerSec must be positive');
+  if (!(g.user instanceof Uint8Array) || g.user.byteLength !== GRANT_USER_BYTES) throw invalid(`user must be ${GRANT_USER_BYTES} bytes`);
   if (!(g.nonce instanceof Uint8Array) || g.nonce.byteLength !== GRANT_NONCE_BYTES) throw invalid(`nonce must be ${GRANT_NONCE_BYTES} bytes`);
   const scope = utf8Encode(g.scope);
   if (scope.byteLength === 0 || scope.byteLength > MAX_GRANT_SCOPE_BYTES) throw invalid(`scope must be 1-${MAX_GRANT_SCOPE_BYTES} bytes`);
@@ -195,7 +218,10 @@ function grantBody(g: SessionGrant, extra: number): Writer {
   w.raw(g.mint);
   w.u64(g.pricePerGiB);
   w.u64(g.budget);
+  w.u64(BigInt(g.issuedAtMs));
   w.u64(BigInt(g.expiresAtMs));
+  w.u64(BigInt(g.maxBytesPerSec));
+  w.raw(g.user);
   w.raw(g.nonce);
   w.u16(scope.byteLength);
   w.raw(scope);
@@ -233,7 +259,12 @@ export function decodeSignedGrant(bytes: Uint8Array): SignedGrant {
   const mint = r.raw(32);
   const pricePerGiB = r.u64();
   const budget = r.u64();
+  const issuedAtMs = r.safeU64('issuedAtMs');
   const expiresAtMs = r.safeU64('expiresAtMs');
+  if (issuedAtMs > expiresAtMs) throw invalid('issuedAtMs is after expiresAtMs');
+  const maxBytesPerSec = r.safeU64('maxBytesPerSec');
+  if (maxBytesPerSec === 0) throw invalid('maxBytesPerSec must be positive');
+  const user = r.raw(GRANT_USER_BYTES);
   const nonce = r.raw(GRANT_NONCE_BYTES);
   const scopeLen = r.u16();
   if (scopeLen === 0 || scopeLen > MAX_GRANT_SCOPE_BYTES) throw invalid(`scope must be 1-${MAX_GRANT_SCOPE_BYTES} bytes`);
@@ -245,7 +276,7 @@ export function decodeSignedGrant(bytes: Uint8Array): SignedGrant {
   }
   const signature = r.raw(ED25519_SIGNATURE_BYTES);
   r.end();
-  return { grant: { version: GRANT_VERSION, sessionKey, payer, mint, pricePerGiB, budget, expiresAtMs, scope, nonce }, signature };
+  return { grant: { version: GRANT_VERSION, sessionKey, payer, mint, pricePerGiB, budget, issuedAtMs, expiresAtMs, maxBytesPerSec, user, scope, nonce }, signature };
 }
 
 function receiptBody(rc: Receipt, extra: number): Writer {
@@ -316,10 +347,14 @@ export interface ReceiptCheckContext {
 }
 
 /**
- * Everything about a receipt except signatures (those need crypto: protocol/node): it spends this
- * grant, names this relay, claims exactly what its bytes are worth, stays within the budget, was
- * signed before the grant expired, and supersedes `previous` without going backwards. Relays and
- * the settlement service run this same function. Throws RC_ERR_RECEIPT_* / RC_ERR_GRANT_EXPIRED.
+ * Everything about one receipt except signatures (those need crypto: protocol/node): it spends this
+ * grant, names this relay, claims exactly what its bytes are worth, stays within the grant's budget
+ * (a cheap upper bound: the budget is for all relays together, which only the settler can sum), and
+ * supersedes `previous` without going backwards. Relays and the settlement service run this same
+ * function. Throws RC_ERR_RECEIPT_*.
+ *
+ * Expiry is not checked here: `timestampMs` is the viewer's word. The relay checks the grant's
+ * expiry on its own clock at bind/request time; the settler by its redeem window and plausibility.
  */
 export function checkReceipt(receipt: Receipt, grant: SessionGrant, ctx: ReceiptCheckContext): void {
   if (!bytesSame(receipt.grantNonce, grant.nonce) || !bytesSame(receipt.sessionKey, grant.sessionKey)) {
@@ -330,7 +365,6 @@ export function checkReceipt(receipt: Receipt, grant: SessionGrant, ctx: Receipt
     throw new RelaycastError(ErrorCode.RECEIPT_AMOUNT, 'cumulativeAmount is not what cumulativeBytes are worth at the grant price');
   }
   if (receipt.cumulativeAmount > grant.budget) throw new RelaycastError(ErrorCode.RECEIPT_OVER_BUDGET, 'receipt exceeds the grant budget');
-  if (receipt.timestampMs > grant.expiresAtMs) throw new RelaycastError(ErrorCode.GRANT_EXPIRED, 'receipt signed after the grant expired');
   const prev = ctx.previous;
   if (prev !== undefined && (receipt.sequence <= prev.sequence || receipt.cumulativeBytes < prev.cumulativeBytes)) {
     throw new RelaycastError(ErrorCode.RECEIPT_STALE, 'receipt does not supersede the newest one', {

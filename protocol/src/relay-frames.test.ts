@@ -12,8 +12,14 @@ import {
   SHA256_BYTES,
 } from './constants.js';
 import { ErrorCode, RelaycastError } from './errors.js';
+import { SIGNED_ASSIGNMENT_BYTES } from './assignments.js';
+import { MAX_SIGNED_GRANT_BYTES } from './receipts.js';
 import {
+  BIND_CHALLENGE_BYTES,
+  BIND_SIGNING_DOMAIN,
   FrameType,
+  MAX_BIND_PAYLOAD_BYTES,
+  bindSigningBytes,
   decodeFrame,
   decodeFrameAt,
   decodeFrames,
@@ -98,6 +104,28 @@ const endArb: fc.Arbitrary<RelayFrame> = fc.record({ type: fc.constant(FrameType
 const absentArb: fc.Arbitrary<RelayFrame> = fc.record({ type: fc.constant(FrameType.ABSENT), requestId });
 const cancelArb: fc.Arbitrary<RelayFrame> = fc.record({ type: fc.constant(FrameType.CANCEL), requestId });
 
+const challengeArb: fc.Arbitrary<RelayFrame> = fc.record({
+  type: fc.constant(FrameType.CHALLENGE),
+  requestId: fc.constant(0 as const),
+  challenge: fc.uint8Array({ minLength: BIND_CHALLENGE_BYTES, maxLength: BIND_CHALLENGE_BYTES }),
+});
+
+function bindArb(maxGrantBytes: number): fc.Arbitrary<RelayFrame> {
+  return fc.record({
+    type: fc.constant(FrameType.BIND),
+    requestId: fc.constant(0 as const),
+    signedGrant: fc.uint8Array({ minLength: 1, maxLength: maxGrantBytes }),
+    signedAssignment: fc.option(fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }), { nil: undefined }),
+    proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+  });
+}
+
+const receiptArb: fc.Arbitrary<RelayFrame> = fc.record({
+  type: fc.constant(FrameType.RECEIPT),
+  requestId,
+  signedReceipt: fc.uint8Array({ minLength: 1, maxLength: 1024 }),
+});
+
 const errorCodeArb = fc.oneof(
   fc.constantFrom(...Object.values(ErrorCode)),
   fc.stringMatching(/^[A-Z0-9_]{1,64}$/),
@@ -122,6 +150,9 @@ function frameArb(small = false): fc.Arbitrary<RelayFrame> {
     absentArb,
     errorArb(small ? 24 : 400),
     cancelArb,
+    challengeArb,
+    bindArb(small ? 24 : MAX_SIGNED_GRANT_BYTES),
+    receiptArb,
   );
 }
 
@@ -441,7 +472,7 @@ describe('relay frames: encoder rejects invalid values', () => {
   });
 
   it('rejects an unknown frame type', () => {
-    for (const type of [0, 10, 255, 'REQUEST']) {
+    for (const type of [0, 8, 12, 255, 'REQUEST']) {
       expectFrameError(() => encodeFrame({ type, requestId: 1 } as unknown as RelayFrame), ErrorCode.FRAME_TYPE);
     }
   });
@@ -492,7 +523,8 @@ describe('relay frames: decoder rejects malformed frames', () => {
   });
 
   it('rejects unknown frame types', () => {
-    for (const t of [0, 10, 11, 127, 255]) {
+    // 8 is the retired GRANT frame (a grant without proof of the session key).
+    for (const t of [0, 8, 12, 127, 255]) {
       const e = expectFrameError(() => decodeFrame(rawFrame(t, 1, [])), ErrorCode.FRAME_TYPE);
       expect(e.details).toEqual({ type: t });
     }
@@ -619,6 +651,74 @@ describe('relay frames: decoder rejects malformed frames', () => {
 // Fuzzing: the decoder either returns re-encodable frames or throws RC_ERR_FRAME_*
 // ---------------------------------------------------------------------------------------------
 
+const KNOWN_TYPES = new Set<number>(Object.values(FrameType));
+
+describe('relay frames: CHALLENGE and BIND', () => {
+  const challenge = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const grant = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  const assignment = new Uint8Array(SIGNED_ASSIGNMENT_BYTES).fill(0xaa);
+  const proof = new Uint8Array(64).fill(0x55);
+
+  it('encode to the documented layouts', () => {
+    expectSameBytes(encodeFrame({ type: FrameType.CHALLENGE, requestId: 0, challenge }), rawFrame(10, 0, challenge));
+    expectSameBytes(
+      encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: grant, signedAssignment: assignment, proof }),
+      rawFrame(11, 0, [...u16String(grant), ...u16String(assignment), ...proof]),
+    );
+    expectSameBytes(encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: grant, proof }), rawFrame(11, 0, [...u16String(grant), 0, 0, ...proof]));
+    expect(decodeFrame(rawFrame(11, 0, [...u16String(grant), 0, 0, ...proof]))).toEqual({
+      type: FrameType.BIND,
+      requestId: 0,
+      signedGrant: grant,
+      signedAssignment: undefined,
+      proof,
+    });
+    // The largest BIND fits one frame.
+    const big = encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: new Uint8Array(MAX_SIGNED_GRANT_BYTES), signedAssignment: assignment, proof });
+    expect(big.byteLength).toBe(FRAME_HEADER_BYTES + MAX_BIND_PAYLOAD_BYTES);
+  });
+
+  it('bindSigningBytes is the domain, the challenge, then the relay key', () => {
+    const relay = new Uint8Array(32).fill(9);
+    expectSameBytes(bindSigningBytes(challenge, relay), concatBytes([utf8Encode(BIND_SIGNING_DOMAIN), challenge, relay]));
+    expect(BIND_SIGNING_DOMAIN).toBe('relaycast-bind-v1\0');
+    expectFrameError(() => bindSigningBytes(challenge.subarray(1), relay), ErrorCode.FRAME_FIELD);
+    expectFrameError(() => bindSigningBytes(challenge, relay.subarray(1)), ErrorCode.FRAME_FIELD);
+  });
+
+  it('the encoder refuses fields that would not decode', () => {
+    const bad: unknown[] = [
+      { type: FrameType.CHALLENGE, requestId: 1, challenge },
+      { type: FrameType.CHALLENGE, requestId: 0, challenge: challenge.subarray(1) },
+      { type: FrameType.CHALLENGE, requestId: 0, challenge: new Uint8Array(33) },
+      { type: FrameType.BIND, requestId: 3, signedGrant: grant, proof },
+      { type: FrameType.BIND, requestId: 0, signedGrant: new Uint8Array(0), proof },
+      { type: FrameType.BIND, requestId: 0, signedGrant: new Uint8Array(MAX_SIGNED_GRANT_BYTES + 1), proof },
+      { type: FrameType.BIND, requestId: 0, signedGrant: grant, signedAssignment: new Uint8Array(0), proof },
+      { type: FrameType.BIND, requestId: 0, signedGrant: grant, signedAssignment: new Uint8Array(168), proof },
+      { type: FrameType.BIND, requestId: 0, signedGrant: grant, proof: new Uint8Array(63) },
+    ];
+    for (const f of bad) expectFrameError(() => encodeFrame(f as RelayFrame), ErrorCode.FRAME_FIELD);
+  });
+
+  it('the decoder is strict: requestId 0, exact sizes, no trailing bytes', () => {
+    expectFrameError(() => decodeFrame(rawFrame(10, 1, challenge)), ErrorCode.FRAME_FIELD);
+    expectFrameError(() => decodeFrame(rawFrame(10, 0, challenge.subarray(1))), ErrorCode.FRAME_TRUNCATED);
+    expectFrameError(() => decodeFrame(rawFrame(10, 0, [...challenge, 0])), ErrorCode.FRAME_FIELD);
+    const body = [...u16String(grant), ...u16String(assignment), ...proof];
+    expect(decodeFrame(rawFrame(11, 0, body))).toMatchObject({ type: FrameType.BIND });
+    expectFrameError(() => decodeFrame(rawFrame(11, 7, body)), ErrorCode.FRAME_FIELD);
+    expectFrameError(() => decodeFrame(rawFrame(11, 0, [...body, 0])), ErrorCode.FRAME_FIELD);
+    expectFrameError(() => decodeFrame(rawFrame(11, 0, body.slice(0, -1))), ErrorCode.FRAME_TRUNCATED);
+    expectFrameError(() => decodeFrame(rawFrame(11, 0, [0, 0, 0, 0, ...proof])), ErrorCode.FRAME_FIELD); // empty grant
+    const tooBig = MAX_SIGNED_GRANT_BYTES + 1;
+    expectFrameError(() => decodeFrame(rawFrame(11, 0, [tooBig >> 8, tooBig & 0xff, ...new Uint8Array(tooBig), 0, 0, ...proof])), ErrorCode.FRAME_FIELD);
+    for (const len of [1, 168, 170, 0xffff]) {
+      expectFrameError(() => decodeFrame(rawFrame(11, 0, [...u16String(grant), len >> 8, len & 0xff, ...new Uint8Array(Math.min(len, 200)), ...proof])), ErrorCode.FRAME_FIELD);
+    }
+  });
+});
+
 describe('relay frames: decoder fuzzing', () => {
   withoutStackTraces();
 
@@ -634,7 +734,7 @@ describe('relay frames: decoder fuzzing', () => {
 
   it('random bodies behind a plausible header (valid length, version, type)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 9 }), requestId, fc.uint8Array({ maxLength: 80 }), (type, id, payload) => {
+      fc.property(fc.integer({ min: 0, max: 12 }), fc.oneof(requestId, fc.constant(0)), fc.uint8Array({ maxLength: 120 }), (type, id, payload) => {
         const frames = checkDecodeOutcome(() => [decodeFrame(rawFrame(type, id, payload))]);
         // A frame that decodes is canonical: it re-encodes to the very same bytes.
         if (frames !== undefined) expectSameBytes(encodeFrame(frames[0]!), rawFrame(type, id, payload));
@@ -725,7 +825,7 @@ describe('relay frames: decoder fuzzing', () => {
         if (version !== FRAME_VERSION) assertFrameError(() => decodeFrame(v), ErrorCode.FRAME_VERSION);
         const t = bytes.slice();
         t[5] = type;
-        if (type < 1 || type > 9) assertFrameError(() => decodeFrame(t), ErrorCode.FRAME_TYPE);
+        if (!KNOWN_TYPES.has(type)) assertFrameError(() => decodeFrame(t), ErrorCode.FRAME_TYPE);
         else checkDecodeOutcome(() => [decodeFrame(t)]);
         const l = bytes.slice();
         new DataView(l.buffer).setUint32(0, length);

@@ -9,7 +9,9 @@ import {
   MAX_URL_BYTES,
   SHA256_BYTES,
 } from './constants.js';
+import { SIGNED_ASSIGNMENT_BYTES } from './assignments.js';
 import { ErrorCode, RelaycastError } from './errors.js';
+import { MAX_SIGNED_GRANT_BYTES } from './receipts.js';
 
 /**
  * Relay data-channel frames.
@@ -27,10 +29,14 @@ export const FrameType = {
   ABSENT: 5,
   ERROR: 6,
   CANCEL: 7,
-  /** Viewer → relay, requestId 0: the session's signed grant (receipts.ts), once per channel before receipts. */
-  GRANT: 8,
-  /** Viewer → relay, requestId 0: a signed running-total receipt (receipts.ts). */
+  // 8 was GRANT (a grant presented without proof of the session key, issue 14 finding 6): retired,
+  // decoding it is RC_ERR_FRAME_TYPE. The number is never reused.
+  /** Viewer → relay, requestId 0: a signed running-total receipt (receipts.ts), only after BIND. */
   RECEIPT: 9,
+  /** Relay → viewer, requestId 0: 32 random bytes, sent by a paid relay first thing on a new channel. */
+  CHALLENGE: 10,
+  /** Viewer → relay, requestId 0: grant + assignment + the session key's signature over the challenge. */
+  BIND: 11,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -92,21 +98,38 @@ export interface CancelFrame {
   requestId: number;
 }
 
-/** GRANT and RECEIPT carry their signed bytes opaquely; receipts.ts decodes and checks them. */
-export interface GrantFrame {
-  type: typeof FrameType.GRANT;
-  requestId: number;
-  signedGrant: Uint8Array;
-}
-
+/** RECEIPT carries its signed bytes opaquely; receipts.ts decodes and checks them. */
 export interface ReceiptFrame {
   type: typeof FrameType.RECEIPT;
   requestId: number;
   signedReceipt: Uint8Array;
 }
 
+export interface ChallengeFrame {
+  type: typeof FrameType.CHALLENGE;
+  requestId: 0;
+  /** BIND_CHALLENGE_BYTES random bytes, fresh per channel. */
+  challenge: Uint8Array;
+}
+
+/**
+ * Binds a channel to a session: payload `u16 grantLen | signedGrant | u16 assignmentLen (0 or 169) |
+ * signedAssignment | proof 64`. Grant and assignment travel opaquely (receipts.ts, assignments.ts
+ * decode and check them); `proof` is the session key's signature over
+ * bindSigningBytes(challenge, relayKey), which shows the key holder controls this very channel.
+ */
+export interface BindFrame {
+  type: typeof FrameType.BIND;
+  requestId: 0;
+  signedGrant: Uint8Array;
+  /** Absent when the viewer has none yet (the relay then refuses to bind: RC_ERR_ASSIGNMENT_MISSING). */
+  signedAssignment?: Uint8Array | undefined;
+  proof: Uint8Array;
+}
+
 export type RelayFrame =
-  | GrantFrame
+  | ChallengeFrame
+  | BindFrame
   | ReceiptFrame
   | RequestFrame
   | ResponseFrame
@@ -123,8 +146,31 @@ const REQUEST_HAS_PLAYLIST = 4;
 const RESPONSE_HAS_TOTAL = 1;
 const RESPONSE_HAS_DIGEST = 2;
 const ERROR_CODE_PATTERN = /^[A-Z0-9_]+$/;
-/** GRANT/RECEIPT payloads: a signed grant is at most ~700 bytes, a receipt 184; 1 KiB bounds both. */
+/** RECEIPT payloads: a signed receipt is 184 bytes; 1 KiB bounds it with room for a later version. */
 const MAX_PAYMENT_PAYLOAD_BYTES = 1024;
+/** Size of a CHALLENGE's random payload. */
+export const BIND_CHALLENGE_BYTES = 32;
+/** Signed by the session key in a BIND proof, so the signature can never be replayed as anything else. */
+export const BIND_SIGNING_DOMAIN = 'relaycast-bind-v1\0';
+const BIND_PROOF_BYTES = 64;
+/** Largest BIND payload: both length prefixes, the largest grant, an assignment and the proof. */
+export const MAX_BIND_PAYLOAD_BYTES = 2 + MAX_SIGNED_GRANT_BYTES + 2 + SIGNED_ASSIGNMENT_BYTES + BIND_PROOF_BYTES;
+
+/**
+ * What the session key signs in BIND: `"relaycast-bind-v1\0" || challenge(32) || relay(32)`. The
+ * challenge ties the proof to one channel, the relay key to one relay (a relay cannot replay a proof
+ * it received to another relay that happened to pick the same challenge).
+ */
+export function bindSigningBytes(challenge: Uint8Array, relayKey: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (!(challenge instanceof Uint8Array) || challenge.byteLength !== BIND_CHALLENGE_BYTES) throw fieldError(`challenge must be ${BIND_CHALLENGE_BYTES} bytes`);
+  if (!(relayKey instanceof Uint8Array) || relayKey.byteLength !== 32) throw fieldError('relay key must be 32 bytes');
+  const domain = utf8Encode(BIND_SIGNING_DOMAIN);
+  const out = new Uint8Array(domain.byteLength + BIND_CHALLENGE_BYTES + 32);
+  out.set(domain, 0);
+  out.set(challenge, domain.byteLength);
+  out.set(relayKey, domain.byteLength + BIND_CHALLENGE_BYTES);
+  return out;
+}
 
 function fieldError(message: string): RelaycastError {
   return new RelaycastError(ErrorCode.FRAME_FIELD, message);
@@ -269,12 +315,40 @@ export function encodeFrame(frame: RelayFrame): Uint8Array<ArrayBuffer> {
     case FrameType.ABSENT:
     case FrameType.CANCEL:
       return new FrameWriter(frame.type, frame.requestId, 0).bytes;
-    case FrameType.GRANT:
     case FrameType.RECEIPT: {
-      const body = frame.type === FrameType.GRANT ? frame.signedGrant : frame.signedReceipt;
-      if (body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES) throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
+      const body = frame.signedReceipt;
+      if (!(body instanceof Uint8Array) || body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES) {
+        throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
+      }
       const w = new FrameWriter(frame.type, frame.requestId, body.byteLength);
       w.raw(body);
+      return w.bytes;
+    }
+    case FrameType.CHALLENGE: {
+      if (frame.requestId !== 0) throw fieldError('CHALLENGE requestId must be 0');
+      if (!(frame.challenge instanceof Uint8Array) || frame.challenge.byteLength !== BIND_CHALLENGE_BYTES) throw fieldError(`challenge must be ${BIND_CHALLENGE_BYTES} bytes`);
+      const w = new FrameWriter(frame.type, 0, BIND_CHALLENGE_BYTES);
+      w.raw(frame.challenge);
+      return w.bytes;
+    }
+    case FrameType.BIND: {
+      if (frame.requestId !== 0) throw fieldError('BIND requestId must be 0');
+      const grant = frame.signedGrant;
+      if (!(grant instanceof Uint8Array) || grant.byteLength === 0 || grant.byteLength > MAX_SIGNED_GRANT_BYTES) {
+        throw fieldError(`signedGrant must be 1-${MAX_SIGNED_GRANT_BYTES} bytes`);
+      }
+      const assignment = frame.signedAssignment;
+      if (assignment !== undefined && (!(assignment instanceof Uint8Array) || assignment.byteLength !== SIGNED_ASSIGNMENT_BYTES)) {
+        throw fieldError(`signedAssignment must be ${SIGNED_ASSIGNMENT_BYTES} bytes`);
+      }
+      if (!(frame.proof instanceof Uint8Array) || frame.proof.byteLength !== BIND_PROOF_BYTES) throw fieldError(`proof must be ${BIND_PROOF_BYTES} bytes`);
+      const assignmentBytes = assignment?.byteLength ?? 0;
+      const w = new FrameWriter(frame.type, 0, 2 + grant.byteLength + 2 + assignmentBytes + BIND_PROOF_BYTES);
+      w.u16(grant.byteLength);
+      w.raw(grant);
+      w.u16(assignmentBytes);
+      if (assignment !== undefined) w.raw(assignment);
+      w.raw(frame.proof);
       return w.bytes;
     }
     case FrameType.ERROR: {
@@ -451,11 +525,28 @@ export function decodeFrameAt(bytes: Uint8Array, offset = 0): { frame: RelayFram
     case FrameType.CANCEL:
       frame = { type, requestId };
       break;
-    case FrameType.GRANT:
     case FrameType.RECEIPT: {
       const body = r.rest();
       if (body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES) throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
-      frame = type === FrameType.GRANT ? { type, requestId, signedGrant: body } : { type, requestId, signedReceipt: body };
+      frame = { type, requestId, signedReceipt: body };
+      break;
+    }
+    case FrameType.CHALLENGE: {
+      if (requestId !== 0) throw fieldError('CHALLENGE requestId must be 0');
+      const challenge = r.raw(BIND_CHALLENGE_BYTES);
+      frame = { type, requestId: 0, challenge };
+      break;
+    }
+    case FrameType.BIND: {
+      if (requestId !== 0) throw fieldError('BIND requestId must be 0');
+      const grantLen = r.u16();
+      if (grantLen === 0 || grantLen > MAX_SIGNED_GRANT_BYTES) throw fieldError(`signedGrant must be 1-${MAX_SIGNED_GRANT_BYTES} bytes`);
+      const signedGrant = r.raw(grantLen);
+      const assignmentLen = r.u16();
+      if (assignmentLen !== 0 && assignmentLen !== SIGNED_ASSIGNMENT_BYTES) throw fieldError(`signedAssignment must be 0 or ${SIGNED_ASSIGNMENT_BYTES} bytes`);
+      const signedAssignment = assignmentLen === 0 ? undefined : r.raw(assignmentLen);
+      const proof = r.raw(BIND_PROOF_BYTES);
+      frame = { type, requestId: 0, signedGrant, signedAssignment, proof };
       break;
     }
     case FrameType.ERROR: {

@@ -15,11 +15,16 @@ import {
   REGISTER_SIGNING_DOMAIN,
 } from './constants.js';
 import { ErrorCode, RelaycastError } from './errors.js';
+import { SIGNED_ASSIGNMENT_BYTES } from './assignments.js';
+import { MAX_SIGNED_GRANT_BYTES } from './receipts.js';
 import {
+  MAX_ASSIGNMENTS_PER_MESSAGE,
+  TRACKER_SESSION_SIGNING_DOMAIN,
   decodeTrackerClientMessage,
   decodeTrackerServerMessage,
   encodeTrackerMessage,
   registrationSigningBytes,
+  trackerSessionSigningBytes,
   swarmIdFromUrl,
   type TrackerClientMessage,
   type TrackerMessage,
@@ -102,7 +107,15 @@ const joinArb = fc.record({
 const signalToArb = fc.record({ type: fc.constant('signal' as const), to: peerIdArb, connectionId: connectionIdArb, signal: signalPayloadArb });
 const signalFromArb = fc.record({ type: fc.constant('signal' as const), from: peerIdArb, connectionId: connectionIdArb, signal: signalPayloadArb });
 
-const clientMessageArb: fc.Arbitrary<TrackerClientMessage> = fc.oneof(registerArb, heartbeatArb, joinArb, signalToArb);
+const assignmentArb = fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }).map(toBase64);
+const sessionArb = fc.record({
+  type: fc.constant('session' as const),
+  grant: fc.uint8Array({ minLength: 1, maxLength: MAX_SIGNED_GRANT_BYTES }).map(toBase64),
+  proof: signatureArb,
+});
+const turnArb = fc.record({ type: fc.constant('turn' as const), relayId: relayIdArb });
+
+const clientMessageArb: fc.Arbitrary<TrackerClientMessage> = fc.oneof(registerArb, heartbeatArb, joinArb, signalToArb, sessionArb, turnArb);
 
 const helloArb = fc.record({
   type: fc.constant('hello' as const),
@@ -110,12 +123,28 @@ const helloArb = fc.record({
   nonce: nonceArb,
   heartbeatIntervalMs: fc.integer({ min: 0, max: 3_600_000 }),
 });
-const registeredArb = fc.record({ type: fc.constant('registered' as const), relayId: relayIdArb });
+const registeredArb = fc.record({ type: fc.constant('registered' as const), relayId: relayIdArb, trackerKey: relayIdArb });
 const shortlistArb = fc.record({
   type: fc.constant('shortlist' as const),
   swarmId: swarmIdArb,
-  relays: fc.array(fc.record({ relayId: relayIdArb, region: regionArb, reachability: reachabilityArb }, { requiredKeys: ['relayId', 'region'] }), { maxLength: MAX_SHORTLIST_SIZE }),
+  relays: fc.array(
+    fc.record({ relayId: relayIdArb, region: regionArb, reachability: reachabilityArb, assignment: assignmentArb }, { requiredKeys: ['relayId', 'region'] }),
+    { maxLength: MAX_SHORTLIST_SIZE },
+  ),
 });
+const assignmentsArb = fc.record({
+  type: fc.constant('assignments' as const),
+  assignments: fc.array(fc.record({ relayId: relayIdArb, assignment: assignmentArb }), { maxLength: MAX_ASSIGNMENTS_PER_MESSAGE }),
+});
+const iceServerArb = fc.record(
+  {
+    urls: fc.array(fc.constantFrom('stun:stun.example:3478', 'turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'), { minLength: 1, maxLength: 4 }),
+    username: fc.string({ unit: 'binary-ascii', maxLength: 64 }),
+    credential: fc.string({ unit: 'binary-ascii', maxLength: 64 }),
+  },
+  { requiredKeys: ['urls'] },
+);
+const iceArb = fc.record({ type: fc.constant('ice' as const), relayId: relayIdArb, iceServers: fc.array(iceServerArb, { maxLength: 4 }) });
 const reachabilityMsgArb = fc.record({
   type: fc.constant('reachability' as const),
   reachability: reachabilityArb,
@@ -128,7 +157,16 @@ const errorArb = fc.record({
   ref: fc.option(fc.string({ unit: 'binary-ascii', maxLength: 32 }), { nil: undefined }),
 });
 
-const serverMessageArb: fc.Arbitrary<TrackerServerMessage> = fc.oneof(helloArb, registeredArb, shortlistArb, signalFromArb, errorArb, reachabilityMsgArb);
+const serverMessageArb: fc.Arbitrary<TrackerServerMessage> = fc.oneof(
+  helloArb,
+  registeredArb,
+  shortlistArb,
+  signalFromArb,
+  errorArb,
+  reachabilityMsgArb,
+  assignmentsArb,
+  iceArb,
+);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -209,11 +247,17 @@ describe('tracker messages: round trip', () => {
       { type: 'signal', to: 'viewer-0123', connectionId: 'c_1-2', signal: { kind: 'answer', sdp: 'v=0' } },
       { type: 'signal', to: relayId, connectionId: 'c', signal: { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0' } },
       { type: 'signal', to: relayId, connectionId: 'c', signal: { kind: 'end-of-candidates' } },
+      { type: 'session', grant: toBase64(new Uint8Array(300).fill(2)), proof: toBase64(new Uint8Array(64)) },
+      { type: 'turn', relayId },
     ];
     for (const m of client) expect(decodeTrackerClientMessage(encodeTrackerMessage(m))).toEqual(m);
     const server: TrackerServerMessage[] = [
       { type: 'hello', peerId: 'AAAAAAAAAAAAAAAAAAAAAA', nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5000 },
-      { type: 'registered', relayId },
+      { type: 'registered', relayId, trackerKey: relayId },
+      { type: 'shortlist', swarmId: 's', relays: [{ relayId, region: 'eu', reachability: 'needs-turn', assignment: toBase64(new Uint8Array(169)) }] },
+      { type: 'assignments', assignments: [] },
+      { type: 'assignments', assignments: [{ relayId, assignment: toBase64(new Uint8Array(169).fill(3)) }] },
+      { type: 'ice', relayId, iceServers: [{ urls: ['turn:t.example:3478'], username: '1700000000:peer', credential: 'abc=' }] },
       { type: 'shortlist', swarmId: 's', relays: [] },
       { type: 'shortlist', swarmId: 's', relays: [{ relayId, region: '' }] },
       { type: 'signal', from: relayId, connectionId: 'c', signal: { kind: 'end-of-candidates' } },
@@ -251,10 +295,10 @@ describe('tracker messages: round trip', () => {
   });
 
   it('each side refuses the other side’s message types', () => {
-    for (const t of ['hello', 'registered', 'shortlist', 'error']) {
+    for (const t of ['hello', 'registered', 'shortlist', 'error', 'assignments', 'ice']) {
       expectMessageError(() => decodeTrackerClientMessage(enc({ type: t })), ErrorCode.MESSAGE_TYPE);
     }
-    for (const t of ['register', 'heartbeat', 'join']) {
+    for (const t of ['register', 'heartbeat', 'join', 'session', 'turn']) {
       expectMessageError(() => decodeTrackerServerMessage(enc({ type: t })), ErrorCode.MESSAGE_TYPE);
     }
     for (const t of [undefined, null, 1, 'REGISTER', '', ['join'], { type: 'join' }]) {
@@ -416,6 +460,56 @@ describe('tracker messages: field validation', () => {
     expectMessageError(() => decodeTrackerServerMessage(enc({ ...err, ref: 5 })), ErrorCode.MESSAGE_FIELD);
   });
 
+  it('validates registered, session, turn, assignments, ice and shortlist assignments', () => {
+    const relayId = encodeBase58(new Uint8Array(32).fill(2));
+    const a = toBase64(new Uint8Array(SIGNED_ASSIGNMENT_BYTES).fill(1));
+    const server = (o: unknown) => expectMessageError(() => decodeTrackerServerMessage(enc(o)), ErrorCode.MESSAGE_FIELD);
+    const client = (o: unknown) => expectMessageError(() => decodeTrackerClientMessage(enc(o)), ErrorCode.MESSAGE_FIELD);
+    // registered: trackerKey is required and a 32-byte base58 key.
+    for (const trackerKey of [undefined, '', 'x', 5, encodeBase58(new Uint8Array(31).fill(2))]) server({ type: 'registered', relayId, trackerKey });
+    // An assignment is exactly 169 bytes of canonical base64, in shortlists and in `assignments`.
+    for (const assignment of [5, '', toBase64(new Uint8Array(168)), toBase64(new Uint8Array(170)), `${a.slice(0, -1)}!`]) {
+      server({ type: 'shortlist', swarmId: 's', relays: [{ relayId, region: 'eu', assignment }] });
+      server({ type: 'assignments', assignments: [{ relayId, assignment }] });
+    }
+    for (const assignments of [undefined, null, {}, [null], [[]], [{ relayId }], [{ assignment: a }], new Array(MAX_ASSIGNMENTS_PER_MESSAGE + 1).fill({ relayId, assignment: a })]) {
+      server({ type: 'assignments', assignments });
+    }
+    // The largest `assignments` message and a full shortlist with assignments and a long swarm id fit.
+    const full = { type: 'assignments' as const, assignments: new Array(MAX_ASSIGNMENTS_PER_MESSAGE).fill({ relayId, assignment: a }) };
+    expect(decodeTrackerServerMessage(encodeTrackerMessage(full))).toEqual(full);
+    const list = {
+      type: 'shortlist' as const,
+      swarmId: 'h'.repeat(MAX_SWARM_ID_BYTES),
+      relays: new Array(MAX_SHORTLIST_SIZE).fill({ relayId, region: 'r'.repeat(32), reachability: 'needs-turn', assignment: a }),
+    };
+    expect(decodeTrackerServerMessage(encodeTrackerMessage(list))).toEqual(list);
+    // ice: a relay id and 0-4 servers.
+    server({ type: 'ice', relayId, iceServers: undefined });
+    server({ type: 'ice', iceServers: [] });
+    server({ type: 'ice', relayId, iceServers: [{ urls: ['http://x'] }] });
+    server({ type: 'ice', relayId, iceServers: new Array(5).fill({ urls: ['turn:x'] }) });
+    // session: a grant of 1..MAX_SIGNED_GRANT_BYTES bytes and a 64-byte proof, both canonical base64.
+    const session = { type: 'session', grant: toBase64(new Uint8Array(200)), proof: toBase64(new Uint8Array(64)) };
+    expect(decodeTrackerClientMessage(enc(session))).toEqual(session);
+    for (const grant of [undefined, 1, '', toBase64(new Uint8Array(MAX_SIGNED_GRANT_BYTES + 1)), 'AB=']) client({ ...session, grant });
+    for (const proof of [undefined, '', toBase64(new Uint8Array(63)), toBase64(new Uint8Array(65))]) client({ ...session, proof });
+    // turn: a relay id.
+    for (const r of [undefined, 'x', 7]) client({ type: 'turn', relayId: r });
+    // Each direction refuses the other's new types.
+    expectMessageError(() => decodeTrackerServerMessage(enc(session)), ErrorCode.MESSAGE_TYPE);
+    expectMessageError(() => decodeTrackerClientMessage(enc(full)), ErrorCode.MESSAGE_TYPE);
+    expectMessageError(() => decodeTrackerClientMessage(enc({ type: 'ice', relayId, iceServers: [] })), ErrorCode.MESSAGE_TYPE);
+    expectMessageError(() => decodeTrackerServerMessage(enc({ type: 'turn', relayId })), ErrorCode.MESSAGE_TYPE);
+  });
+
+  it('trackerSessionSigningBytes is the domain then the 32-byte hello nonce', () => {
+    const nonce = new Uint8Array(CHALLENGE_NONCE_BYTES).fill(4);
+    expect(trackerSessionSigningBytes(nonce)).toEqual(new Uint8Array([...utf8Encode(TRACKER_SESSION_SIGNING_DOMAIN), ...nonce]));
+    expect(TRACKER_SESSION_SIGNING_DOMAIN).toBe('relaycast-tracker-session-v1\0');
+    expectMessageError(() => trackerSessionSigningBytes(nonce.subarray(1)), ErrorCode.MESSAGE_FIELD);
+  });
+
   it('rejects non-objects and invalid JSON as malformed', () => {
     for (const text of ['', ' ', 'null', '1', '"join"', '[]', '[{"type":"join"}]', 'true', '{', '{"type":"join",}', "{'type':'join'}", 'undefined', 'NaN']) {
       expectMessageError(() => decodeTrackerClientMessage(text), ErrorCode.MESSAGE_MALFORMED);
@@ -493,7 +587,7 @@ describe('tracker messages: size limit', () => {
       ErrorCode.MESSAGE_TOO_LARGE,
     );
     expectMessageError(
-      () => encodeTrackerMessage({ type: 'heartbeat', capacity: 1, load: 1, streams: new Array(64).fill('é'.repeat(100)) }),
+      () => encodeTrackerMessage({ type: 'heartbeat', capacity: 1, load: 1, streams: new Array(64).fill('é'.repeat(200)) }),
       ErrorCode.MESSAGE_TOO_LARGE,
     );
   });
@@ -546,8 +640,8 @@ describe('tracker messages: decoder fuzzing', () => {
   });
 
   it('objects with a known type and random field values', () => {
-    const types = ['register', 'heartbeat', 'join', 'signal', 'hello', 'registered', 'shortlist', 'error'];
-    const fields = ['relayId', 'signature', 'capacity', 'load', 'region', 'pricePerGiB', 'streams', 'swarmId', 'count', 'to', 'from', 'connectionId', 'signal', 'peerId', 'nonce', 'heartbeatIntervalMs', 'relays', 'code', 'message', 'ref'];
+    const types = ['register', 'heartbeat', 'join', 'signal', 'hello', 'registered', 'shortlist', 'error', 'session', 'turn', 'assignments', 'ice'];
+    const fields = ['relayId', 'signature', 'capacity', 'load', 'region', 'pricePerGiB', 'streams', 'swarmId', 'count', 'to', 'from', 'connectionId', 'signal', 'peerId', 'nonce', 'heartbeatIntervalMs', 'relays', 'code', 'message', 'ref', 'trackerKey', 'grant', 'proof', 'assignments', 'assignment', 'iceServers'];
     fc.assert(
       fc.property(
         fc.constantFrom(...types),

@@ -12,9 +12,11 @@ import {
   MAX_TRACKER_MESSAGE_BYTES,
   REGISTER_SIGNING_DOMAIN,
 } from './constants.js';
+import { SIGNED_ASSIGNMENT_BYTES } from './assignments.js';
 import { decodePublicKey } from './base58.js';
 import { ErrorCode, RelaycastError } from './errors.js';
 import { fromBase64 } from './bytes.js';
+import { MAX_SIGNED_GRANT_BYTES } from './receipts.js';
 
 /**
  * Tracker WebSocket messages: JSON text frames, one message per frame, versioned by the WebSocket
@@ -63,7 +65,17 @@ export interface RelayDescriptor {
   region: string;
   /** Result of the tracker's reachability test; absent while untested. */
   reachability?: Reachability | undefined;
+  /**
+   * base64 signed assignment (assignments.ts, 169 bytes) of this connection's session to this relay;
+   * present once the connection has a bound session (after an accepted `session`).
+   */
+  assignment?: string | undefined;
 }
+
+/** Domain of the session key's proof in a `session` message. */
+export const TRACKER_SESSION_SIGNING_DOMAIN = 'relaycast-tracker-session-v1\0';
+/** Most entries in one `assignments` message. */
+export const MAX_ASSIGNMENTS_PER_MESSAGE = 2 * MAX_SHORTLIST_SIZE;
 
 // Server → client
 export interface HelloMessage {
@@ -74,9 +86,8 @@ export interface HelloMessage {
   nonce: string;
   heartbeatIntervalMs: number;
   /**
-   * STUN/TURN servers for this peer's WebRTC connections. TURN entries carry time-limited
-   * credentials (the TURN REST scheme: username "<expiry unix s>:<peer id>", credential
-   * base64(HMAC-SHA1(shared secret, username))), never a static password. Absent: none configured.
+   * STUN servers for this peer's WebRTC connections. No TURN here: TURN credentials are handed out
+   * on need only, per relay, in an `ice` answer to `turn`. Absent: none configured.
    */
   iceServers?: IceServer[] | undefined;
 }
@@ -90,6 +101,28 @@ export interface IceServer {
 export interface RegisteredMessage {
   type: 'registered';
   relayId: string;
+  /** base58 Ed25519 public key the tracker signs assignments with; relays trust it for BIND. */
+  trackerKey: string;
+}
+
+/**
+ * Tracker → viewer, in answer to an accepted `session`: signed assignments for every relay already
+ * handed to this connection (later shortlists carry them in RelayDescriptor.assignment).
+ */
+export interface AssignmentsMessage {
+  type: 'assignments';
+  assignments: Array<{ relayId: string; /** base64 signed assignment, 169 bytes. */ assignment: string }>;
+}
+
+/**
+ * Tracker → viewer, in answer to `turn`: ICE servers with short-lived TURN REST credentials (username
+ * "<expiry unix s>:<peer id>", credential base64(HMAC-SHA1(secret, username))) for the connection to
+ * `relayId` only.
+ */
+export interface IceMessage {
+  type: 'ice';
+  relayId: string;
+  iceServers: IceServer[];
 }
 export interface ShortlistMessage {
   type: 'shortlist';
@@ -149,6 +182,23 @@ export interface ReportMessage {
   receivedSha256: string;
 }
 
+/**
+ * Viewer → tracker: proves the connection holds a grant's session key. `grant` is the base64 signed
+ * grant; `proof` the base64 64-byte signature by grant.sessionKey over
+ * trackerSessionSigningBytes(this connection's hello nonce). Sent again after every reconnect.
+ */
+export interface SessionMessage {
+  type: 'session';
+  grant: string;
+  proof: string;
+}
+
+/** Viewer → tracker: asks TURN credentials for its connection to `relayId` (a relay handed to it). */
+export interface TurnMessage {
+  type: 'turn';
+  relayId: string;
+}
+
 /** Signaling in either direction: `to` when sent to the tracker, `from` when the tracker delivers it. */
 export interface SignalMessage {
   type: 'signal';
@@ -170,8 +220,16 @@ export interface ReachabilityMessage {
   address?: string | undefined;
 }
 
-export type TrackerServerMessage = HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage | ReachabilityMessage;
-export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage | ReportMessage;
+export type TrackerServerMessage =
+  | HelloMessage
+  | RegisteredMessage
+  | ShortlistMessage
+  | SignalMessage
+  | ErrorMessage
+  | ReachabilityMessage
+  | AssignmentsMessage
+  | IceMessage;
+export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage | ReportMessage | SessionMessage | TurnMessage;
 export type TrackerMessage = TrackerServerMessage | TrackerClientMessage;
 
 function bad(message: string, field?: string): RelaycastError {
@@ -352,6 +410,14 @@ export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerCl
       };
     case 'signal':
       return decodeSignal(o, 'to');
+    case 'session':
+      return {
+        type: 'session',
+        grant: base64Field(o, 'grant', 1, MAX_SIGNED_GRANT_BYTES),
+        proof: base64Field(o, 'proof', ED25519_SIGNATURE_BYTES, ED25519_SIGNATURE_BYTES),
+      };
+    case 'turn':
+      return { type: 'turn', relayId: relayId(o, 'relayId') };
     case 'report': {
       if (o['reason'] !== 'integrity') throw bad('reason must be integrity', 'reason');
       const expectedSha256 = str(o, 'expectedSha256', 64, HEX_SHA256);
@@ -380,6 +446,20 @@ function priceU64(o: Obj, key: string): string {
   return v;
 }
 
+/** A base64 field whose bytes must be `min`-`max` long. */
+function base64Field(o: Obj, key: string, min: number, max: number): string {
+  const v = str(o, key, Math.ceil(max / 3) * 4);
+  const bytes = fromBase64(v);
+  if (bytes === undefined || bytes.byteLength < min || bytes.byteLength > max) {
+    throw bad(min === max ? `${key} must be ${min} bytes of base64` : `${key} must be ${min}-${max} bytes of base64`, key);
+  }
+  return v;
+}
+
+function assignmentField(o: Obj, key: string): string {
+  return base64Field(o, key, SIGNED_ASSIGNMENT_BYTES, SIGNED_ASSIGNMENT_BYTES);
+}
+
 function signature(o: Obj): string {
   const v = str(o, 'signature', 128);
   const bytes = fromBase64(v);
@@ -400,7 +480,23 @@ export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerSe
       return hello;
     }
     case 'registered':
-      return { type: 'registered', relayId: relayId(o, 'relayId') };
+      return { type: 'registered', relayId: relayId(o, 'relayId'), trackerKey: relayId(o, 'trackerKey') };
+    case 'assignments': {
+      const list = o['assignments'];
+      if (!Array.isArray(list) || list.length > MAX_ASSIGNMENTS_PER_MESSAGE) {
+        throw bad(`assignments must be an array of at most ${MAX_ASSIGNMENTS_PER_MESSAGE}`, 'assignments');
+      }
+      return {
+        type: 'assignments',
+        assignments: list.map((a) => {
+          if (typeof a !== 'object' || a === null || Array.isArray(a)) throw bad('assignments entries must be objects', 'assignments');
+          const e = a as Obj;
+          return { relayId: relayId(e, 'relayId'), assignment: assignmentField(e, 'assignment') };
+        }),
+      };
+    }
+    case 'ice':
+      return { type: 'ice', relayId: relayId(o, 'relayId'), iceServers: iceServers(o['iceServers']) };
     case 'shortlist': {
       const relays = o['relays'];
       if (!Array.isArray(relays) || relays.length > MAX_SHORTLIST_SIZE) throw bad('relays must be an array', 'relays');
@@ -412,6 +508,7 @@ export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerSe
           const e = r as Obj;
           const d: RelayDescriptor = { relayId: relayId(e, 'relayId'), region: str(e, 'region', 32, REGION_PATTERN) };
           if (e['reachability'] !== undefined) d.reachability = reachability(e, 'reachability');
+          if (e['assignment'] !== undefined) d.assignment = assignmentField(e, 'assignment');
           return d;
         }),
       };
@@ -444,6 +541,19 @@ export function encodeTrackerMessage(msg: TrackerMessage): string {
 /** The exact bytes a relay signs to register: domain separator then the tracker's raw nonce. */
 export function registrationSigningBytes(nonce: Uint8Array): Uint8Array {
   const domain = utf8Encode(REGISTER_SIGNING_DOMAIN);
+  const out = new Uint8Array(domain.byteLength + nonce.byteLength);
+  out.set(domain, 0);
+  out.set(nonce, domain.byteLength);
+  return out;
+}
+
+/**
+ * The exact bytes a viewer's session key signs in a `session` message: domain separator then the
+ * connection's raw hello nonce (32 bytes), so the proof is good for this connection only.
+ */
+export function trackerSessionSigningBytes(nonce: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (!(nonce instanceof Uint8Array) || nonce.byteLength !== CHALLENGE_NONCE_BYTES) throw bad(`nonce must be ${CHALLENGE_NONCE_BYTES} bytes`, 'nonce');
+  const domain = utf8Encode(TRACKER_SESSION_SIGNING_DOMAIN);
   const out = new Uint8Array(domain.byteLength + nonce.byteLength);
   out.set(domain, 0);
   out.set(nonce, domain.byteLength);

@@ -7,10 +7,12 @@ import {
   FRAME_VERSION,
   FrameType,
   GRANT_NONCE_BYTES,
+  GRANT_USER_BYTES,
   GRANT_VERSION,
   MAX_GRANT_SCOPE_BYTES,
   MAX_URL_BYTES,
   RECEIPT_VERSION,
+  SIGNED_ASSIGNMENT_BYTES,
   SHA256_BYTES,
   concatBytes,
   encodeBase58,
@@ -109,12 +111,16 @@ export const signedGrantBytesArb: fc.Arbitrary<Uint8Array> = fc
     mint: key32,
     pricePerGiB: u64Arb,
     budget: u64Arb,
-    expiresAtMs: fc.maxSafeNat(),
+    times: fc.tuple(fc.maxSafeNat(), fc.maxSafeNat()).map(([a, b]) => [Math.min(a, b), Math.max(a, b)] as const),
+    maxBytesPerSec: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    user: fc.uint8Array({ minLength: GRANT_USER_BYTES, maxLength: GRANT_USER_BYTES }),
     scope: fc.string({ minLength: 1, maxLength: 120 }).filter((t) => Buffer.byteLength(t) <= MAX_GRANT_SCOPE_BYTES),
     nonce: fc.uint8Array({ minLength: GRANT_NONCE_BYTES, maxLength: GRANT_NONCE_BYTES }),
     signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
   })
-  .map(({ signature, ...g }) => encodeSignedGrant({ grant: { version: GRANT_VERSION, ...g }, signature }));
+  .map(({ signature, times: [issuedAtMs, expiresAtMs], ...g }) =>
+    encodeSignedGrant({ grant: { version: GRANT_VERSION, issuedAtMs, expiresAtMs, ...g }, signature }),
+  );
 
 /** Signed receipts as the SDK encodes them. */
 export const signedReceiptBytesArb: fc.Arbitrary<Uint8Array> = fc
@@ -153,7 +159,14 @@ export function anyFrameArb(urlArb: fc.Arbitrary<string> = anyString(40, 1)): fc
       code: fc.oneof(fc.constantFrom(...Object.values(ErrorCode)), fc.stringMatching(/^[A-Z0-9_]{1,64}$/)),
       message: fc.string({ maxLength: 40 }),
     }),
-    fc.record({ type: fc.constant(FrameType.GRANT), requestId: requestIdArb, signedGrant: fc.oneof(signedGrantBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })) }),
+    fc.record({ type: fc.constant(FrameType.CHALLENGE), requestId: fc.constant(0 as const), challenge: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
+    fc.record({
+      type: fc.constant(FrameType.BIND),
+      requestId: fc.constant(0 as const),
+      signedGrant: fc.oneof(signedGrantBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })),
+      signedAssignment: fc.option(fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }), { nil: undefined }),
+      proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+    }),
     fc.record({ type: fc.constant(FrameType.RECEIPT), requestId: requestIdArb, signedReceipt: fc.oneof(signedReceiptBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })) }),
   ) as fc.Arbitrary<RelayFrame>;
 }
