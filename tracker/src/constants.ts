@@ -41,8 +41,38 @@ export const DEFAULT_MAX_DROPPED_MESSAGES = 5 * DEFAULT_RATE_LIMIT_BURST;
 export const DEFAULT_MAX_VIEWERS_PER_SWARM = 10_000;
 /** Swarms one viewer connection is a member of at once; joining one more leaves the oldest. */
 export const DEFAULT_MAX_SWARMS_PER_VIEWER = 8;
-/** Relays remembered as handed to one viewer (the signaling allow-list); the oldest are forgotten first. */
-export const DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER = 64;
+/**
+ * Relays remembered as handed to one viewer (the signaling allow-list); the oldest are forgotten
+ * first. One full shortlist (MAX_SHORTLIST_SIZE, 16): a viewer is never handed more relays at once
+ * than one join can ask for (issue 14 finding 8: one connection could be assigned 64 relays).
+ */
+export const DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER = 16;
+/**
+ * Relays newly handed to one viewer connection per minute (re-joining the same swarm returns the
+ * same relays and costs nothing). An honest player replaces a failed relay a few times a minute at
+ * most; 32 is two full shortlists.
+ */
+export const DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE = 32;
+/**
+ * Offers one viewer connection may have pending (forwarded within DEFAULT_PENDING_OFFER_WINDOW_MS)
+ * at once, over all relays. The SDK opens one peer connection per shortlisted relay (3 by default)
+ * and retries a failed one once.
+ */
+export const DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER = 8;
+/**
+ * How long a forwarded offer counts as pending: the relay holds a peer that has not connected for
+ * this long (relay DEFAULT_PEER_CONNECT_TIMEOUT_MS, 20 s) before it frees the slot.
+ */
+export const DEFAULT_PENDING_OFFER_WINDOW_MS = 20_000;
+/**
+ * Offers pending to one relay from one address range (IPv4 /24, IPv6 /48): half the relay's
+ * pending-peer slots (relay DEFAULT_MAX_PENDING_PEERS, 64), so one range cannot fill them all.
+ */
+export const DEFAULT_MAX_PENDING_OFFERS_PER_RANGE = 32;
+/** Registered relays per address range (IPv4 /24, IPv6 /48): fake relays from one host cannot crowd selection. */
+export const DEFAULT_MAX_RELAYS_PER_RANGE = 8;
+/** Address ranges remembered by the per-range rate tables (least recently seen forgotten first). */
+export const DEFAULT_MAX_TRACKED_RANGES = 100_000;
 /** Outgoing bytes queued on one socket before it is dropped as a slow consumer. */
 export const DEFAULT_MAX_SEND_BUFFER_BYTES = 1024 * 1024;
 
@@ -74,9 +104,28 @@ export const DEFAULT_MAX_PENALTY_PER_VIEWER = 0.5;
 export const DEFAULT_REPORT_WINDOW_MS = 10 * 60_000;
 export const DEFAULT_MAX_REPORTED_RELAYS = 10_000;
 export const DEFAULT_MAX_REPORTERS_PER_RELAY = 64;
+/**
+ * Distinct users (grant user tags) that must have reported a relay in the window before its health
+ * drops at all: one party with two accounts cannot push an honest relay out (issue 14 finding 3).
+ */
+export const DEFAULT_MIN_REPORTERS = 3;
+/**
+ * Reporting users per relay counted from one address range (IPv4 /24, IPv6 /48). Under
+ * `--grant-auth open` anyone can mint user tags, so distinct ranges are what a ban costs.
+ */
+export const DEFAULT_MAX_REPORTERS_PER_RANGE = 1;
 
-/** TURN credentials handed out in `hello` are valid this long. */
-export const DEFAULT_TURN_CREDENTIAL_TTL_MS = 24 * 3600_000;
+/**
+ * TURN credentials (answer to `turn`) are valid this long: long enough for ICE to finish and for a
+ * TURN allocation's refreshes to keep working (coturn checks the credential when the allocation is
+ * made and refreshed), short enough that a leaked one is soon worthless. The SDK asks again when it
+ * needs TURN after that.
+ */
+export const DEFAULT_TURN_CREDENTIAL_TTL_MS = 10 * 60_000;
+/** `turn` requests one connection may make per minute (token bucket, this also the burst). */
+export const DEFAULT_TURN_REQUESTS_PER_CONNECTION_PER_MINUTE = 6;
+/** `turn` requests one address range (IPv4 /24, IPv6 /48) may make per minute, all connections together. */
+export const DEFAULT_TURN_REQUESTS_PER_RANGE_PER_MINUTE = 60;
 
 // --- Close codes (4000-4999 are application-defined) ---
 
@@ -103,3 +152,8 @@ export const DEFAULT_REACHABILITY_RETEST_MS = 10 * 60_000;
 export const DEFAULT_REACHABILITY_MIN_RETEST_MS = 30_000;
 /** Relays that failed the reachability test are ranked after every reachable one. */
 export const SELECTION_NEEDS_TURN_TIER = 1;
+/**
+ * Relays not tested yet (just registered, or turned away by a full probe queue) rank last, after
+ * needs-turn ones: nothing but their own word vouches for them (issue 14 finding 9).
+ */
+export const SELECTION_UNTESTED_TIER = 2;

@@ -3,9 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 /**
  * Plain HTTP endpoints beside the WebSocket: `/healthz` for load balancers, `/status` (JSON) for
  * people and scripts, `/metrics` for Prometheus. Unknown paths are 404 whatever the method; known
- * paths accept GET and HEAD.
+ * paths accept GET and HEAD. `status` gets the request so it can decide what the caller may see
+ * (relays' addresses only with the status token).
  */
-export function handleHttp(req: IncomingMessage, res: ServerResponse, status: () => unknown, metrics?: () => Promise<string>): void {
+export function handleHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: (req: IncomingMessage) => unknown,
+  metrics?: () => Promise<string>,
+): void {
   const path = (req.url ?? '/').split('?')[0];
   const known = path === '/healthz' || path === '/status' || (path === '/metrics' && metrics !== undefined);
   if (!known) return send(res, 404, { error: 'not found' });
@@ -22,7 +28,7 @@ export function handleHttp(req: IncomingMessage, res: ServerResponse, status: ()
     );
     return;
   }
-  send(res, 200, path === '/healthz' ? { ok: true } : status());
+  send(res, 200, path === '/healthz' ? { ok: true } : status(req));
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {

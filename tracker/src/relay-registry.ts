@@ -8,6 +8,8 @@ export interface RegisteredRelay extends RelayCandidate {
   lastSeenAt: number;
   /** Connection the relay is reachable on (its peer id on the tracker). */
   connectionId: string;
+  /** Address range (IPv4 /24, IPv6 /48) the relay's connection comes from; relays per range are capped. */
+  range: string;
   /** The relay's own view of its network, from register/heartbeat. */
   nat?: NatReport | undefined;
   /** `ip:port` the reachability probe reached, when it did. */

@@ -1,70 +1,87 @@
 import type { ReputationOptions } from './tracker-options.js';
 
 /**
- * Relay health from viewers' integrity reports. A relay starts at health 1; each counted report
- * takes `reportPenalty` off, but one viewer's reports about one relay count for at most
- * `maxPenaltyPerViewer` in total, so a single viewer (honest or lying) can dent a relay, never ban
- * it: past the tracker's minHealth it takes reports from several viewers. Reports expire after
- * `windowMs`, so a relay whose fault was fixed recovers on its own.
+ * Relay health from viewers' integrity reports. Reports are counted per USER (the user tag the
+ * settler put in the viewer's grant), never per connection: opening more sockets does not make more
+ * reporters (issue 14 finding 3). A relay starts at health 1 and stays there until at least
+ * `minReporters` distinct users reported it within `windowMs`; from then each counted report takes
+ * `reportPenalty` off, one user's reports about one relay counting for at most
+ * `maxPenaltyPerViewer`. At most `maxReportersPerRange` users from one address range count per
+ * relay, since under open grant issuance user tags cost nothing. Reports expire after `windowMs`,
+ * so a relay whose fault was fixed recovers on its own.
  */
-interface ViewerPenalty {
+interface UserPenalty {
   penalty: number;
   lastAt: number;
+  range: string;
 }
 
-export type ReportOutcome = 'counted' | 'quota-exhausted';
+export type ReportOutcome = 'counted' | 'quota-exhausted' | 'range-limit';
 
 export class ReputationBook {
-  /** relayId → viewer key → penalty; Map order = least recently reported relay first. */
-  private readonly byRelay = new Map<string, Map<string, ViewerPenalty>>();
+  /** relayId → user tag → penalty; Map order = least recently reported relay first. */
+  private readonly byRelay = new Map<string, Map<string, UserPenalty>>();
 
   constructor(
     private readonly options: ReputationOptions,
     private readonly now: () => number,
   ) {}
 
-  /** Counts one report by `viewer` against `relayId`, unless that viewer's quota for it is spent. */
-  report(relayId: string, viewer: string): ReportOutcome {
+  /**
+   * Counts one report by `user` (reporting from address range `range`) against `relayId`, unless
+   * that user's quota for it is spent or its range already has its share of reporters.
+   */
+  report(relayId: string, user: string, range: string): ReportOutcome {
     const now = this.now();
-    let viewers = this.byRelay.get(relayId);
-    if (viewers === undefined) {
-      viewers = new Map();
+    let users = this.byRelay.get(relayId);
+    if (users === undefined) {
+      users = new Map();
       while (this.byRelay.size >= this.options.maxRelays) this.byRelay.delete(this.byRelay.keys().next().value as string);
     } else {
       this.byRelay.delete(relayId); // re-insert as the most recent
     }
-    this.byRelay.set(relayId, viewers);
-    this.expire(viewers, now);
-    const entry = viewers.get(viewer) ?? { penalty: 0, lastAt: now };
+    this.byRelay.set(relayId, users);
+    this.expire(users, now);
+    const existing = users.get(user);
+    if (existing === undefined) {
+      if (users.size >= this.options.maxViewersPerRelay) return 'quota-exhausted';
+      let fromRange = 0;
+      for (const u of users.values()) if (u.range === range) fromRange++;
+      if (fromRange >= this.options.maxReportersPerRange) return 'range-limit';
+    }
+    const entry = existing ?? { penalty: 0, lastAt: now, range };
     if (entry.penalty + this.options.reportPenalty > this.options.maxPenaltyPerViewer + 1e-9) return 'quota-exhausted';
-    if (!viewers.has(viewer) && viewers.size >= this.options.maxViewersPerRelay) return 'quota-exhausted';
     entry.penalty += this.options.reportPenalty;
     entry.lastAt = now;
-    viewers.set(viewer, entry);
+    users.set(user, entry);
     return 'counted';
   }
 
-  /** 0 (many viewers reported it) .. 1 (no report in the window). */
+  /** 0 (enough users reported it) .. 1 (fewer than minReporters users in the window). */
   health(relayId: string): number {
-    const viewers = this.byRelay.get(relayId);
-    if (viewers === undefined) return 1;
-    this.expire(viewers, this.now());
-    if (viewers.size === 0) {
+    const users = this.byRelay.get(relayId);
+    if (users === undefined) return 1;
+    this.expire(users, this.now());
+    if (users.size === 0) {
       this.byRelay.delete(relayId);
       return 1;
     }
+    if (users.size < this.options.minReporters) return 1;
     let penalty = 0;
-    for (const v of viewers.values()) penalty += v.penalty;
+    for (const v of users.values()) penalty += v.penalty;
     return Math.max(0, 1 - penalty);
   }
 
-  /** Distinct viewers whose reports against the relay still count. */
+  /** Distinct users whose reports against the relay still count. */
   reporters(relayId: string): number {
-    return this.byRelay.get(relayId)?.size ?? 0;
+    const users = this.byRelay.get(relayId);
+    if (users === undefined) return 0;
+    this.expire(users, this.now());
+    return users.size;
   }
 
-  private expire(viewers: Map<string, ViewerPenalty>, now: number): void {
+  private expire(users: Map<string, UserPenalty>, now: number): void {
     const cutoff = now - this.options.windowMs;
-    for (const [k, v] of viewers) if (v.lastAt < cutoff) viewers.delete(k);
+    for (const [k, v] of users) if (v.lastAt < cutoff) users.delete(k);
   }
 }

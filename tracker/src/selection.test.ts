@@ -150,18 +150,32 @@ describe('rankRelays', () => {
 });
 
 describe('rankRelays: reachability', () => {
-  it('ranks relays that need TURN after every reachable or untested relay, whatever their weights', () => {
+  const tierOf = (r: RelayCandidate): number => (r.reachability === undefined ? 2 : r.reachability === 'needs-turn' ? 1 : 0);
+
+  it('ranks tested-reachable relays first, then relays that need TURN, untested relays last, whatever their weights', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 1000 }), fc.array(fc.constantFrom('public', 'mapped', 'needs-turn', undefined), { minLength: 1, maxLength: 20 }), (s, kinds) => {
-        // Relays needing TURN get every weight advantage (region, warm, idle); the others are loaded.
+        // Lower tiers get every weight advantage (region, warm, idle); tested-reachable relays are loaded.
         const list = kinds.map((k, i) =>
-          relay(i, k === 'needs-turn' ? { reachability: k, region: 'us', streams: [swarm(s)] } : { reachability: k, load: 90 }),
+          relay(i, k === 'public' || k === 'mapped' ? { reachability: k, load: 90 } : { reachability: k, region: 'us', streams: [swarm(s)], capacity: 1_000_000 }),
         );
         const ranked = rankRelays(list, { swarmId: swarm(s), region: 'us', count: list.length });
         expect(ranked).toHaveLength(list.length);
-        const firstTurn = ranked.findIndex((r) => r.reachability === 'needs-turn');
-        if (firstTurn >= 0) expect(ranked.slice(firstTurn).every((r) => r.reachability === 'needs-turn')).toBe(true);
+        const tiers = ranked.map(tierOf);
+        expect(tiers).toEqual([...tiers].sort((a, b) => a - b));
       }),
     );
+  });
+
+  it('hands untested relays out to fill the list when nothing else is eligible', () => {
+    const list = relays(4);
+    expect(rankRelays(list, { swarmId: swarm(1), count: 3 })).toHaveLength(3);
+  });
+
+  it('fake relays claiming every advantage rank below one honest tested relay (issue 14 finding 9)', () => {
+    const fakes = relays(50, () => ({ region: 'us', streams: [swarm(7)], capacity: 1_000_000 }));
+    const honest = relay(999, { reachability: 'public', load: 99 });
+    const ranked = rankRelays([...fakes, honest], { swarmId: swarm(7), region: 'us', count: 3 });
+    expect(ranked[0]?.relayId).toBe(honest.relayId);
   });
 });

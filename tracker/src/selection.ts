@@ -9,6 +9,7 @@ import type { Reachability } from '@relaycast/protocol';
 import {
   DEFAULT_MIN_HEALTH,
   SELECTION_NEEDS_TURN_TIER,
+  SELECTION_UNTESTED_TIER,
   SELECTION_BASE_WEIGHT,
   SELECTION_REGION_BONUS,
   SELECTION_WARM_BONUS,
@@ -26,7 +27,10 @@ export interface RelayCandidate {
   health: number;
   /** Streams (swarm or playlist URLs) the relay advertises as warm. */
   streams: readonly string[];
-  /** Outcome of the tracker's reachability test; undefined while untested (treated as reachable). */
+  /**
+   * Outcome of the tracker's reachability test; undefined while untested (ranked after every tested
+   * relay, still handed out to fill a list).
+   */
   reachability?: Reachability | undefined;
 }
 
@@ -70,11 +74,14 @@ export function relayWeight(relay: RelayCandidate, request: SelectionRequest): n
 }
 
 /**
- * Relays that failed the reachability test come after every other eligible relay: a viewer behind
- * NAT reaches them only through TURN, which costs a hop and TURN bandwidth. They are still handed
- * out to fill the list (a viewer with a public address, or TURN, still gets their bytes).
+ * Tested-reachable relays first. Relays that failed the reachability test come next: a viewer
+ * behind NAT reaches them only through TURN, which costs a hop and TURN bandwidth. Untested relays
+ * come last: their capacity, region and streams are their own word, and a relay that has not
+ * answered the probe may not exist at all (fake registrations, issue 14 finding 9). Both are still
+ * handed out to fill the list.
  */
-function tier(relay: RelayCandidate): number {
+export function selectionTier(relay: RelayCandidate): number {
+  if (relay.reachability === undefined) return SELECTION_UNTESTED_TIER;
   return relay.reachability === 'needs-turn' ? SELECTION_NEEDS_TURN_TIER : 0;
 }
 
@@ -94,7 +101,7 @@ export function rankRelays(relays: readonly RelayCandidate[], request: Selection
     // Weighted rendezvous: score = -w / ln(h) makes P(relay ranks first) = w / Σw while keeping
     // each score independent of the other relays. h = 1 would divide by zero: treat it as the max.
     const score = h >= 1 ? Number.POSITIVE_INFINITY : -weight / Math.log(h);
-    scored.push({ relay, score, tier: tier(relay) });
+    scored.push({ relay, score, tier: selectionTier(relay) });
   }
   scored.sort((a, b) => a.tier - b.tier || b.score - a.score || (a.relay.relayId < b.relay.relayId ? -1 : a.relay.relayId > b.relay.relayId ? 1 : 0));
   return scored.slice(0, count).map((s) => s.relay);

@@ -2,9 +2,11 @@
  * Helpers for the tracker's own tests: real ws clients and real ed25519 relay keys. Not exported
  * from the package.
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import {
+  GRANT_VERSION,
   TRACKER_SUBPROTOCOL,
+  encodeSignedGrant,
   decodeTrackerServerMessage,
   encodeBase58,
   fromBase64,
@@ -13,6 +15,7 @@ import {
   type HelloMessage,
   type TrackerServerMessage,
 } from '@relaycast/protocol';
+import { rawPublicKey, signGrant, signTrackerSessionProof } from '@relaycast/protocol/node';
 import WebSocket from 'ws';
 
 export interface RelayKey {
@@ -46,8 +49,9 @@ export interface TestClient {
   close(): void;
 }
 
-export async function connect(url: string, protocols: string[] = [TRACKER_SUBPROTOCOL]): Promise<TestClient> {
-  const ws = new WebSocket(url, protocols);
+/** `localAddress` (e.g. 127.0.5.1: all of 127/8 is loopback) puts the client in another address range. */
+export async function connect(url: string, protocols: string[] = [TRACKER_SUBPROTOCOL], localAddress?: string): Promise<TestClient> {
+  const ws = new WebSocket(url, protocols, localAddress === undefined ? {} : { localAddress });
   const queue: TrackerServerMessage[] = [];
   const waiters: (() => void)[] = [];
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
@@ -126,9 +130,60 @@ export function registerMessage(key: RelayKey, nonce: string, info: RelayInfo = 
 }
 
 /** Connects and registers a relay, waiting for `registered`. */
-export async function connectRelay(url: string, info: RelayInfo = {}, key: RelayKey = makeRelayKey()): Promise<TestRelay> {
-  const client = await connect(url);
+export async function connectRelay(url: string, info: RelayInfo = {}, key: RelayKey = makeRelayKey(), localAddress?: string): Promise<TestRelay> {
+  const client = await connect(url, undefined, localAddress);
   client.send(registerMessage(key, client.hello.nonce, info));
   await client.next('registered');
   return Object.assign(client, { key });
+}
+
+/** A settlement service's key: it signs grants the tracker may trust (`trust.trustedPayers`). */
+export interface PayerKey {
+  payerId: string;
+  privateKey: KeyObject;
+}
+
+export const makePayerKey = (): PayerKey => {
+  const k = makeRelayKey();
+  return { payerId: k.relayId, privateKey: k.privateKey };
+};
+
+export interface GrantFor {
+  /** 16-byte user tag; default random (a distinct user). */
+  user?: Uint8Array;
+  /** Default: in one hour. */
+  expiresAtMs?: number;
+}
+
+/**
+ * A `session` message for `client`: a fresh session key, a grant for it signed by `payer`, and the
+ * key's proof over the client's hello nonce. Returns the session's raw public key too.
+ */
+export function sessionMessage(payer: PayerKey, nonceBase64: string, grantFor: GrantFor = {}): { msg: Record<string, unknown>; sessionKey: Uint8Array } {
+  const session = generateKeyPairSync('ed25519');
+  const sessionKey = rawPublicKey(session.privateKey);
+  const now = Date.now();
+  const signed = signGrant(
+    {
+      version: GRANT_VERSION,
+      sessionKey,
+      payer: rawPublicKey(payer.privateKey),
+      mint: new Uint8Array(32).fill(9),
+      pricePerGiB: 1000n,
+      budget: 1_000_000n,
+      issuedAtMs: now,
+      expiresAtMs: grantFor.expiresAtMs ?? now + 3_600_000,
+      maxBytesPerSec: 2_500_000,
+      user: grantFor.user ?? new Uint8Array(randomBytes(16)),
+      scope: 'https://cdn.example/',
+      nonce: new Uint8Array(randomBytes(16)),
+    },
+    payer.privateKey,
+  );
+  const nonce = fromBase64(nonceBase64);
+  if (nonce === undefined) throw new Error('bad nonce');
+  return {
+    msg: { type: 'session', grant: toBase64(encodeSignedGrant(signed)), proof: toBase64(signTrackerSessionProof(nonce, session.privateKey)) },
+    sessionKey,
+  };
 }

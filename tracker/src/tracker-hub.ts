@@ -1,6 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import {
+  ASSIGNMENT_VERSION,
   CHALLENGE_NONCE_BYTES,
+  bytesEqual,
+  decodeSignedGrant,
+  encodeSignedAssignment,
   ErrorCode,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_SHORTLIST_SIZE,
@@ -18,10 +22,12 @@ import {
   type Reachability,
   type RegisterMessage,
   type ReportMessage,
+  type SessionMessage,
   type SignalMessage,
   type TrackerServerMessage,
+  type TurnMessage,
 } from '@relaycast/protocol';
-import { verifyEd25519 } from '@relaycast/protocol/node';
+import { signAssignment, verifyEd25519, verifyGrantSignature, verifyTrackerSessionProof } from '@relaycast/protocol/node';
 import type { Logger } from 'pino';
 import {
   CLOSE_HEARTBEAT_TIMEOUT,
@@ -34,7 +40,8 @@ import {
 } from './constants.js';
 import { TokenBucket } from '@relaycast/protocol';
 import { RelayRegistry, type RegisteredRelay } from './relay-registry.js';
-import { iceServersFor } from './ice-servers.js';
+import { helloIceServers, turnServersFor } from './ice-servers.js';
+import { RangeTable, SlidingWindow, addressRange } from './address-range.js';
 import { ReputationBook } from './reputation.js';
 import type { TrackerMetrics } from './tracker-metrics.js';
 import { rankRelays } from './selection.js';
@@ -56,8 +63,15 @@ export interface PeerSocket {
 /** WebSocket.OPEN. */
 const OPEN = 1;
 
-/** Shape of `GET /status` and `Tracker.status()`. */
+/**
+ * Shape of `GET /status` and `Tracker.status()`. Relays' addresses (reachableAddress,
+ * nat.publicAddress, nat.mappedPort) are only in the full view: `Tracker.status()` in-process, or
+ * `/status` with the configured status token. Everyone else gets them redacted (a relay is often a
+ * home connection; issue 14 finding 10).
+ */
 export interface TrackerStatus {
+  /** base58 public key the tracker signs assignments with. */
+  trackerKey: string;
   relays: {
     relayId: string;
     region: string;
@@ -95,10 +109,21 @@ export interface ConnectionHandle {
 
 type Role = 'unknown' | 'relay' | 'viewer';
 
+/** A viewer's proven grant: what `session` bound to the connection. */
+interface BoundSession {
+  sessionKey: Uint8Array;
+  /** The grant's user tag, hex: reports are counted per user. */
+  user: string;
+  /** Unix ms; past it the session no longer counts (reports refused, no assignments). */
+  expiresAtMs: number;
+}
+
 interface Connection {
   readonly peerId: string;
   readonly socket: PeerSocket;
   readonly ip: string;
+  /** IPv4 /24 or IPv6 /48 of `ip` (address-range.ts). */
+  readonly range: string;
   readonly nonce: Uint8Array;
   /** Viewer-sized at first; replaced by a relay-sized one once the connection registers. */
   bucket: TokenBucket;
@@ -110,6 +135,14 @@ interface Connection {
   readonly assigned: Set<string>;
   /** Viewer: swarms it belongs to, oldest first. */
   readonly swarms: Set<string>;
+  /** Viewer: the session its last accepted `session` bound. */
+  session: BoundSession | undefined;
+  /** Viewer: offers forwarded within the pending window. */
+  readonly offers: SlidingWindow;
+  /** Viewer: relays newly handed to it (per-minute budget). */
+  readonly handouts: TokenBucket;
+  /** Viewer: `turn` requests (per-minute budget). */
+  readonly turnRequests: TokenBucket;
 }
 
 /** Url-safe random id (22 chars), matching the protocol's peer id pattern. */
@@ -133,6 +166,10 @@ export class TrackerHub {
   private readonly swarms: SwarmRegistry;
   private readonly reputation: ReputationBook;
   private readonly reachability: ReachabilityTester | undefined;
+  /** "range relayId" → offers forwarded to that relay from that range within the pending window. */
+  private readonly offersByRange: RangeTable<SlidingWindow>;
+  /** Range → its `turn` requests budget. */
+  private readonly turnByRange: RangeTable<TokenBucket>;
   /** Counters for `/metrics`; set by the server. */
   metrics: TrackerMetrics | undefined;
 
@@ -144,6 +181,10 @@ export class TrackerHub {
   ) {
     this.swarms = new SwarmRegistry(options.limits.maxViewersPerSwarm);
     this.reputation = new ReputationBook(options.reputation, now);
+    const { maxTrackedRanges, maxPendingOffersPerRange, pendingOfferWindowMs } = options.limits;
+    this.offersByRange = new RangeTable(maxTrackedRanges, () => new SlidingWindow(maxPendingOffersPerRange, pendingOfferWindowMs));
+    const perRange = options.ice.turnRequestsPerRangePerMinute;
+    this.turnByRange = new RangeTable(maxTrackedRanges, () => new TokenBucket(perRange / 60, perRange, now));
     if (startProbe !== undefined && options.reachability.enabled) {
       this.reachability = new ReachabilityTester(
         options.reachability,
@@ -177,11 +218,13 @@ export class TrackerHub {
       socket.close(CLOSE_TRY_AGAIN_LATER, 'tracker full');
       return undefined;
     }
-    const { rateLimitPerSec, rateLimitBurst } = this.options.limits;
+    const { rateLimitPerSec, rateLimitBurst, maxPendingOffersPerViewer, pendingOfferWindowMs, maxRelaysHandedPerMinute } = this.options.limits;
+    const turnPerMin = this.options.ice.turnRequestsPerConnectionPerMinute;
     const conn: Connection = {
       peerId: newPeerId(),
       socket,
       ip,
+      range: addressRange(ip),
       nonce: randomBytes(CHALLENGE_NONCE_BYTES),
       bucket: new TokenBucket(rateLimitPerSec, rateLimitBurst, this.now),
       role: 'unknown',
@@ -190,6 +233,10 @@ export class TrackerHub {
       alive: true,
       assigned: new Set(),
       swarms: new Set(),
+      session: undefined,
+      offers: new SlidingWindow(maxPendingOffersPerViewer, pendingOfferWindowMs),
+      handouts: new TokenBucket(maxRelaysHandedPerMinute / 60, maxRelaysHandedPerMinute, this.now),
+      turnRequests: new TokenBucket(turnPerMin / 60, turnPerMin, this.now),
     };
     this.connections.set(conn.peerId, conn);
     this.perIp.set(ip, fromIp + 1);
@@ -198,7 +245,7 @@ export class TrackerHub {
       peerId: conn.peerId,
       nonce: toBase64(conn.nonce),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-      iceServers: iceServersFor(conn.peerId, this.options.ice, Date.now()),
+      iceServers: helloIceServers(this.options.ice),
     });
     return {
       peerId: conn.peerId,
@@ -244,11 +291,30 @@ export class TrackerHub {
     for (const conn of this.connections.values()) conn.socket.terminate();
   }
 
-  status(): TrackerStatus {
+  /** The public key assignments are signed with (base58). */
+  get trackerKey(): string {
+    return this.options.trust.trackerKey;
+  }
+
+  /**
+   * Whether an `Authorization` header value presents the configured status token (constant time).
+   * False when no token is configured: then nobody sees addresses over HTTP.
+   */
+  statusTokenPresented(authorization: string | undefined): boolean {
+    const token = this.options.statusToken;
+    if (token === undefined || authorization === undefined) return false;
+    const presented = Buffer.from(authorization);
+    const expected = Buffer.from(`Bearer ${token}`);
+    return presented.byteLength === expected.byteLength && timingSafeEqual(presented, expected);
+  }
+
+  /** The status; with `addresses` false, every relay's addresses are left out (see TrackerStatus). */
+  status(addresses = true): TrackerStatus {
     const now = this.now();
     let viewers = 0;
     for (const c of this.connections.values()) if (c.swarms.size > 0) viewers++;
     return {
+      trackerKey: this.options.trust.trackerKey,
       relays: this.relays.all().map((r) => ({
         relayId: r.relayId,
         region: r.region,
@@ -260,8 +326,8 @@ export class TrackerHub {
         pricePerGiB: r.pricePerGiB,
         lastSeenMsAgo: Math.max(0, Math.round(now - r.lastSeenAt)),
         reachability: r.reachability,
-        reachableAddress: r.reachableAddress,
-        nat: r.nat,
+        reachableAddress: addresses ? r.reachableAddress : undefined,
+        nat: r.nat === undefined || addresses ? r.nat : { portMapping: r.nat.portMapping },
       })),
       viewers,
       swarms: this.swarms.size,
@@ -329,6 +395,10 @@ export class TrackerHub {
           return this.onSignal(conn, msg);
         case 'report':
           return this.onReport(conn, msg);
+        case 'session':
+          return this.onSession(conn, msg);
+        case 'turn':
+          return this.onTurn(conn, msg);
       }
     } catch (err) {
       const e = toRelaycastError(err);
@@ -339,7 +409,9 @@ export class TrackerHub {
   }
 
   private onRegister(conn: Connection, msg: RegisterMessage): void {
-    if (conn.role === 'viewer') throw new RelaycastError(ErrorCode.MESSAGE_TYPE, 'a viewer connection cannot register as a relay');
+    if (conn.role === 'viewer' || conn.session !== undefined) {
+      throw new RelaycastError(ErrorCode.MESSAGE_TYPE, 'a viewer connection cannot register as a relay');
+    }
     if (conn.relayId !== undefined && conn.relayId !== msg.relayId) {
       throw new RelaycastError(ErrorCode.REGISTRATION_DUPLICATE, 'this connection is registered as another relay');
     }
@@ -348,6 +420,24 @@ export class TrackerHub {
       this.log.warn({ relayId: msg.relayId, ip: conn.ip }, 'registration refused: bad signature');
       this.sendError(conn, new RelaycastError(ErrorCode.REGISTRATION_SIGNATURE, 'signature does not prove the relay key'), 'register');
       conn.socket.close(CLOSE_REGISTRATION_REFUSED, 'registration refused');
+      return;
+    }
+    // Admission and the per-range cap come after the signature: only a key holder learns either.
+    const { relayAdmission, relayAllowlist } = this.options.trust;
+    if (relayAdmission === 'allowlist' && !relayAllowlist.has(msg.relayId)) {
+      this.log.warn({ relayId: msg.relayId, ip: conn.ip }, 'registration refused: relay not on the allowlist');
+      this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, 'this relay is not on the tracker\'s allowlist'));
+      return;
+    }
+    const { maxRelaysPerRange } = this.options.limits;
+    let inRange = 0;
+    for (const r of this.relays.all()) if (r.range === conn.range && r.relayId !== msg.relayId) inRange++;
+    if (inRange >= maxRelaysPerRange) {
+      this.log.warn({ relayId: msg.relayId, range: conn.range, inRange }, 'registration refused: address range at its relay cap');
+      this.refuseRegistration(
+        conn,
+        new RelaycastError(ErrorCode.ADDRESS_RANGE_LIMIT, `already ${maxRelaysPerRange} relays registered from this address range`),
+      );
       return;
     }
     if (conn.role !== 'relay') {
@@ -368,6 +458,7 @@ export class TrackerHub {
       pricePerGiB: msg.pricePerGiB,
       lastSeenAt: this.now(),
       connectionId: conn.peerId,
+      range: conn.range,
       nat: msg.nat,
       // A new connection may come from a new address or router: test again, keep the old verdict meanwhile.
       reachability: earlier?.reachability,
@@ -380,8 +471,15 @@ export class TrackerHub {
     } else if (previous === undefined) {
       this.log.info({ relayId: msg.relayId, region: msg.region, capacity: msg.capacity }, 'relay registered');
     }
-    this.send(conn, { type: 'registered', relayId: msg.relayId });
+    this.send(conn, { type: 'registered', relayId: msg.relayId, trackerKey: this.options.trust.trackerKey });
     this.reachability?.schedule({ relayId: msg.relayId, connectionId: conn.peerId, nat: msg.nat });
+  }
+
+  private refuseRegistration(conn: Connection, err: RelaycastError): void {
+    this.sendError(conn, err, 'register');
+    // A connection that was this relay's live one before (re-registering) leaves the registry too.
+    if (conn.relayId !== undefined) this.relays.remove(conn.relayId, conn.peerId);
+    conn.socket.close(CLOSE_REGISTRATION_REFUSED, 'registration refused');
   }
 
   private onReachability(target: ProbeTarget, verdict: ReachabilityVerdict): void {
@@ -425,7 +523,7 @@ export class TrackerHub {
 
   private onJoin(conn: Connection, msg: JoinMessage): void {
     if (conn.role === 'relay') throw new RelaycastError(ErrorCode.MESSAGE_TYPE, 'a relay connection cannot join a swarm');
-    const { maxSwarmsPerViewer, maxAssignedRelaysPerViewer } = this.options.limits;
+    const { maxSwarmsPerViewer, maxAssignedRelaysPerViewer, maxRelaysHandedPerMinute } = this.options.limits;
     if (conn.swarms.has(msg.swarmId)) {
       conn.swarms.delete(msg.swarmId); // re-insert below as the newest
     } else {
@@ -445,7 +543,13 @@ export class TrackerHub {
       count: Math.min(msg.count ?? DEFAULT_SHORTLIST_SIZE, MAX_SHORTLIST_SIZE),
       minHealth: this.options.minHealth,
     });
-    for (const r of ranked) {
+    // Relays already handed to this connection cost nothing; each new one takes from the
+    // per-minute budget, so one connection cannot walk through the whole relay list (finding 8).
+    const handed = ranked.filter((r) => conn.assigned.has(r.relayId) || conn.handouts.take());
+    if (handed.length === 0 && ranked.length > 0) {
+      throw new RelaycastError(ErrorCode.RATE_LIMITED, `more than ${maxRelaysHandedPerMinute} relays handed to this connection in a minute`);
+    }
+    for (const r of handed) {
       conn.assigned.delete(r.relayId); // re-insert as the newest
       conn.assigned.add(r.relayId);
     }
@@ -453,29 +557,119 @@ export class TrackerHub {
       conn.assigned.delete(conn.assigned.values().next().value as string);
     }
     this.metrics?.shortlists.inc();
+    const session = this.boundSession(conn);
     this.send(conn, {
       type: 'shortlist',
       swarmId: msg.swarmId,
-      relays: ranked.map((r) => ({ relayId: r.relayId, region: r.region, reachability: r.reachability })),
+      relays: handed.map((r) => ({
+        relayId: r.relayId,
+        region: r.region,
+        reachability: r.reachability,
+        assignment: session === undefined ? undefined : this.assignment(session, r.relayId),
+      })),
+    });
+  }
+
+  /** The connection's session, unless none was bound or its grant has expired (tracker's clock). */
+  private boundSession(conn: Connection): BoundSession | undefined {
+    const s = conn.session;
+    if (s === undefined) return undefined;
+    if (s.expiresAtMs <= Date.now()) {
+      conn.session = undefined;
+      return undefined;
+    }
+    return s;
+  }
+
+  /** base64 signed assignment "session → relay, now" (protocol assignments.ts). */
+  private assignment(session: BoundSession, relayId: string): string {
+    const signed = signAssignment(
+      {
+        version: ASSIGNMENT_VERSION,
+        tracker: this.options.trust.publicKey,
+        sessionKey: session.sessionKey,
+        relay: decodePublicKey(relayId),
+        issuedAtMs: Date.now(),
+      },
+      this.options.trust.privateKey,
+    );
+    return toBase64(encodeSignedAssignment(signed));
+  }
+
+  /**
+   * Binds a grant's session to this connection: the grant is signed by a payer the tracker trusts,
+   * not expired on the tracker's clock, and the connection holds its session key (a signature over
+   * this connection's hello nonce, so a grant seen elsewhere cannot be replayed). Then every relay
+   * already handed to the connection gets its assignment.
+   */
+  private onSession(conn: Connection, msg: SessionMessage): void {
+    if (conn.role === 'relay') throw new RelaycastError(ErrorCode.MESSAGE_TYPE, 'a relay connection cannot bind a viewer session');
+    const refuse = (why: string): RelaycastError => new RelaycastError(ErrorCode.SESSION_INVALID, why);
+    const grantBytes = fromBase64(msg.grant);
+    const proof = fromBase64(msg.proof);
+    if (grantBytes === undefined || proof === undefined) throw refuse('grant and proof must be base64');
+    let signed;
+    try {
+      signed = decodeSignedGrant(grantBytes);
+    } catch (err) {
+      throw refuse(`grant does not decode: ${toRelaycastError(err).message}`);
+    }
+    const { grant } = signed;
+    if (!this.options.trust.trustedPayers.some((p) => bytesEqual(p, grant.payer))) throw refuse('grant is not from a payer this tracker trusts');
+    if (grant.expiresAtMs <= Date.now()) throw refuse('grant has expired');
+    if (!verifyGrantSignature(signed)) throw refuse('grant signature does not verify');
+    if (!verifyTrackerSessionProof(grant.sessionKey, conn.nonce, proof)) throw refuse('proof is not the session key\'s signature over this connection\'s nonce');
+    const session: BoundSession = { sessionKey: grant.sessionKey, user: Buffer.from(grant.user).toString('hex'), expiresAtMs: grant.expiresAtMs };
+    conn.session = session;
+    conn.role = 'viewer';
+    this.send(conn, {
+      type: 'assignments',
+      assignments: [...conn.assigned].map((relayId) => ({ relayId, assignment: this.assignment(session, relayId) })),
     });
   }
 
   /**
-   * Counts a viewer's integrity report against a relay it was handed (a viewer cannot smear relays
-   * it never used); the reputation book caps what one viewer can do to one relay.
+   * TURN on need: credentials only for a relay handed to this connection, valid for minutes,
+   * within a per-connection and a per-range budget (issue 14 finding 4).
+   */
+  private onTurn(conn: Connection, msg: TurnMessage): void {
+    const refuse = (why: string): RelaycastError => new RelaycastError(ErrorCode.TURN_REFUSED, why);
+    if (conn.role !== 'viewer' || !conn.assigned.has(msg.relayId)) throw refuse('that relay was not handed to this connection');
+    const { ice } = this.options;
+    if (ice.turnUrls.length === 0 || ice.turnSecret === undefined) throw refuse('this tracker has no TURN server');
+    if (!conn.turnRequests.take()) throw refuse(`more than ${ice.turnRequestsPerConnectionPerMinute} TURN requests per minute from this connection`);
+    if (!this.turnByRange.get(conn.range).take()) throw refuse(`more than ${ice.turnRequestsPerRangePerMinute} TURN requests per minute from this address range`);
+    const iceServers = turnServersFor(conn.peerId, ice, Date.now());
+    if (iceServers === undefined) throw refuse('this tracker has no TURN server');
+    this.send(conn, { type: 'ice', relayId: msg.relayId, iceServers });
+  }
+
+  /**
+   * Counts a viewer's integrity report against a relay, only from a connection with a bound session
+   * (a grant of a trusted payer, proven key) that was handed that relay, i.e. whose session the
+   * tracker assigned to it. The reputation book counts users, not connections, needs several users
+   * before health moves, and caps reporters per address range (issue 14 finding 3).
    */
   private onReport(conn: Connection, msg: ReportMessage): void {
     if (conn.role !== 'viewer') throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'only viewers report relays');
+    const session = this.boundSession(conn);
+    if (session === undefined) {
+      this.metrics?.reports.inc({ outcome: 'anonymous' });
+      throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'reports count only from a viewer with a bound session (send `session` first)');
+    }
     if (!conn.assigned.has(msg.relayId)) throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'that relay was not handed to this viewer');
-    const outcome = this.reputation.report(msg.relayId, conn.peerId);
+    const outcome = this.reputation.report(msg.relayId, session.user, conn.range);
     this.metrics?.reports.inc({ outcome });
     const health = this.reputation.health(msg.relayId);
     this.log.warn(
-      { relayId: msg.relayId, viewer: conn.peerId, url: msg.url, expectedSha256: msg.expectedSha256, receivedSha256: msg.receivedSha256, outcome, health },
+      { relayId: msg.relayId, viewer: conn.peerId, user: session.user, url: msg.url, expectedSha256: msg.expectedSha256, receivedSha256: msg.receivedSha256, outcome, health },
       'integrity report',
     );
     if (outcome === 'quota-exhausted') {
-      throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'this viewer has already reported that relay as much as counts');
+      throw new RelaycastError(ErrorCode.REPORT_REFUSED, 'this user has already reported that relay as much as counts');
+    }
+    if (outcome === 'range-limit') {
+      throw new RelaycastError(ErrorCode.ADDRESS_RANGE_LIMIT, 'enough users from this address range already reported that relay');
     }
   }
 
@@ -488,6 +682,7 @@ export class TrackerHub {
       const relay = this.relays.get(to);
       target = relay === undefined ? undefined : this.connections.get(relay.connectionId);
       from = conn.peerId;
+      if (msg.signal.kind === 'offer' && target !== undefined) this.admitOffer(conn, to);
     } else if (conn.role === 'relay') {
       const self = this.liveRelay(conn);
       if (self === undefined) throw new RelaycastError(ErrorCode.NOT_REGISTERED, 'this connection is no longer the registered relay');
@@ -506,5 +701,23 @@ export class TrackerHub {
     if (target === undefined) throw new RelaycastError(ErrorCode.PEER_UNKNOWN, 'signaling target is not connected');
     this.metrics?.signalsForwarded.inc();
     this.send(target, { type: 'signal', from, connectionId: msg.connectionId, signal: msg.signal });
+  }
+
+  /**
+   * An offer makes the relay hold a pending peer until it connects or its connect timeout passes
+   * (the pending window). Offers that never connect must not fill a relay's pending slots (finding
+   * 8): each viewer connection has a few pending at once, each address range a share of one relay's.
+   */
+  private admitOffer(conn: Connection, relayId: string): void {
+    const now = this.now();
+    const { maxPendingOffersPerViewer, maxPendingOffersPerRange } = this.options.limits;
+    if (conn.offers.count(now) >= maxPendingOffersPerViewer) {
+      throw new RelaycastError(ErrorCode.OFFER_LIMIT, `${maxPendingOffersPerViewer} offers from this connection are still pending`);
+    }
+    const byRange = this.offersByRange.get(`${conn.range} ${relayId}`);
+    if (!byRange.tryAdd(now)) {
+      throw new RelaycastError(ErrorCode.ADDRESS_RANGE_LIMIT, `${maxPendingOffersPerRange} offers from this address range to that relay are still pending`);
+    }
+    conn.offers.tryAdd(now);
   }
 }

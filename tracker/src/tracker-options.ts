@@ -1,6 +1,18 @@
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { ErrorCode, MAX_SHORTLIST_SIZE, RelaycastError, decodePublicKey, encodeBase58, isRelaycastError } from '@relaycast/protocol';
+import { checkSecretKey, privateKeyFromSeed, rawPublicKey } from '@relaycast/protocol/node';
 import type { Logger } from 'pino';
 import {
+  DEFAULT_MAX_PENDING_OFFERS_PER_RANGE,
+  DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER,
+  DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE,
+  DEFAULT_MAX_RELAYS_PER_RANGE,
+  DEFAULT_MAX_REPORTERS_PER_RANGE,
+  DEFAULT_MAX_TRACKED_RANGES,
+  DEFAULT_MIN_REPORTERS,
+  DEFAULT_PENDING_OFFER_WINDOW_MS,
+  DEFAULT_TURN_REQUESTS_PER_CONNECTION_PER_MINUTE,
+  DEFAULT_TURN_REQUESTS_PER_RANGE_PER_MINUTE,
   DEFAULT_CLOSE_GRACE_MS,
   DEFAULT_HARD_MAX_PAYLOAD_BYTES,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -61,13 +73,44 @@ export interface TrackerLimits {
   maxViewersPerSwarm: number;
   /** Swarms one viewer connection belongs to at once; joining another leaves the oldest. Default: DEFAULT_MAX_SWARMS_PER_VIEWER (8). */
   maxSwarmsPerViewer: number;
-  /** Relays remembered as handed to one viewer (its signaling allow-list), oldest forgotten first. Default: DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER (64). */
+  /**
+   * Relays remembered as handed to one viewer (its signaling allow-list; reports and `turn` are
+   * accepted only for these), oldest forgotten first; at most MAX_SHORTLIST_SIZE (16).
+   * Default: DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER (16).
+   */
   maxAssignedRelaysPerViewer: number;
+  /**
+   * Relays newly handed to one viewer connection per minute (token bucket, this also the burst); a
+   * join past it gets RC_ERR_RATE_LIMITED. Default: DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE (32).
+   */
+  maxRelaysHandedPerMinute: number;
+  /**
+   * Offers one viewer connection may have pending (forwarded within pendingOfferWindowMs); one more
+   * gets RC_ERR_OFFER_LIMIT. Default: DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER (8).
+   */
+  maxPendingOffersPerViewer: number;
+  /**
+   * Offers pending to one relay from one address range (IPv4 /24, IPv6 /48), all connections
+   * together; one more gets RC_ERR_ADDRESS_RANGE_LIMIT. Default: DEFAULT_MAX_PENDING_OFFERS_PER_RANGE (32).
+   */
+  maxPendingOffersPerRange: number;
+  /** How long a forwarded offer counts as pending (the relay's own connect timeout). Default: DEFAULT_PENDING_OFFER_WINDOW_MS (20 s). */
+  pendingOfferWindowMs: number;
+  /**
+   * Registered relays per address range (IPv4 /24, IPv6 /48); one more registration gets
+   * RC_ERR_ADDRESS_RANGE_LIMIT and is closed (4001). Default: DEFAULT_MAX_RELAYS_PER_RANGE (8).
+   */
+  maxRelaysPerRange: number;
+  /** Address ranges the per-range rate tables remember, least recently seen forgotten first. Default: DEFAULT_MAX_TRACKED_RANGES (100,000). */
+  maxTrackedRanges: number;
   /** Outgoing bytes queued on one socket before it is closed as a slow consumer (4004). Default: DEFAULT_MAX_SEND_BUFFER_BYTES (1 MiB). */
   maxSendBufferBytes: number;
 }
 
-/** STUN/TURN servers handed to every peer in `hello` (see ice-servers.ts). */
+/**
+ * ICE servers: STUN for everyone in `hello`; TURN only on need, as the answer to a `turn` request
+ * about a relay handed to that connection (see ice-servers.ts and docs/NAT.md).
+ */
 export interface IceOptions {
   /** `stun:host:port` URLs. Default: none. */
   stunUrls: string[];
@@ -75,8 +118,45 @@ export interface IceOptions {
   turnUrls: string[];
   /** The secret shared with the TURN server; credentials are derived from it per peer. Required with turnUrls. Default: none. */
   turnSecret: string | undefined;
-  /** Lifetime of a TURN credential. Default: DEFAULT_TURN_CREDENTIAL_TTL_MS (24 h). */
+  /** Lifetime of a TURN credential, at most 1 h. Default: DEFAULT_TURN_CREDENTIAL_TTL_MS (10 min). */
   turnCredentialTtlMs: number;
+  /** `turn` requests per connection per minute (token bucket, this also the burst). Default: DEFAULT_TURN_REQUESTS_PER_CONNECTION_PER_MINUTE (6). */
+  turnRequestsPerConnectionPerMinute: number;
+  /** `turn` requests per address range (IPv4 /24, IPv6 /48) per minute. Default: DEFAULT_TURN_REQUESTS_PER_RANGE_PER_MINUTE (60). */
+  turnRequestsPerRangePerMinute: number;
+}
+
+/**
+ * Who the tracker trusts and how it proves what it hands out (issue 14): its own signing key,
+ * the payers whose grants bind viewer sessions, and which relays may register.
+ */
+export interface TrustOptions {
+  /**
+   * The tracker's ed25519 secret key, 64 bytes (seed ‖ public key, the Solana CLI keypair layout;
+   * the CLI reads it from `--key FILE`). It signs assignments; relays and the settler trust its
+   * public key. Default: a fresh ephemeral key (assignments stop verifying after a restart).
+   */
+  secretKey: Uint8Array | undefined;
+  /** Base58 keys of the settlement services whose grants bind a viewer session. Default: none (every `session` refused). */
+  trustedPayers: string[];
+  /** `open`: any relay key may register; `allowlist`: only the keys in relayAllowlist. Default: 'open'. */
+  relayAdmission: 'open' | 'allowlist';
+  /** Base58 relay ids admitted under `allowlist` (the CLI reads `--relay-allowlist FILE`). Default: none. */
+  relayAllowlist: string[];
+}
+
+/** TrustOptions after checking, with the key material ready to sign. */
+export interface ResolvedTrust {
+  privateKey: KeyObject;
+  /** Raw 32-byte public key. */
+  publicKey: Uint8Array;
+  /** Base58 public key, as `registered.trackerKey` and `/status` show it. */
+  trackerKey: string;
+  /** True when no key was configured and a fresh one was made for this process. */
+  ephemeral: boolean;
+  trustedPayers: Uint8Array[];
+  relayAdmission: 'open' | 'allowlist';
+  relayAllowlist: ReadonlySet<string>;
 }
 
 /** How viewers' integrity reports lower a relay's health (see reputation.ts). */
@@ -93,8 +173,15 @@ export interface ReputationOptions {
   windowMs: number;
   /** Relays with reports remembered at most (least recently reported forgotten first). Default: DEFAULT_MAX_REPORTED_RELAYS (10,000). */
   maxRelays: number;
-  /** Reporting viewers remembered per relay. Default: DEFAULT_MAX_REPORTERS_PER_RELAY (64). */
+  /** Reporting users remembered per relay. Default: DEFAULT_MAX_REPORTERS_PER_RELAY (64). */
   maxViewersPerRelay: number;
+  /**
+   * Distinct users (grant user tags) that must have reported a relay within the window before its
+   * health drops at all; at least 1. Default: DEFAULT_MIN_REPORTERS (3).
+   */
+  minReporters: number;
+  /** Reporting users per relay counted from one address range (IPv4 /24, IPv6 /48). Default: DEFAULT_MAX_REPORTERS_PER_RANGE (1). */
+  maxReportersPerRange: number;
 }
 
 export interface TrackerOptions {
@@ -124,6 +211,14 @@ export interface TrackerOptions {
    * Default: enabled.
    */
   reachability?: Partial<ReachabilityOptions> | undefined;
+  /** Tracker key, trusted payers, relay admission; each field missing takes its default (see TrustOptions). */
+  trust?: Partial<TrustOptions> | undefined;
+  /**
+   * Bearer token that shows relays' addresses in `GET /status` (`Authorization: Bearer <token>`),
+   * at least 16 characters. Without it (or without the header) addresses are redacted for everyone.
+   * Default: none.
+   */
+  statusToken?: string | undefined;
   /** Parent logger; the tracker logs through `logger.child({ component: 'tracker' })`. Default: a silent logger. */
   logger?: Logger | undefined;
 }
@@ -140,6 +235,8 @@ export interface ResolvedTrackerOptions {
   reputation: ReputationOptions;
   ice: IceOptions;
   reachability: ReachabilityOptions;
+  trust: ResolvedTrust;
+  statusToken: string | undefined;
 }
 
 function invalid(message: string): RelaycastError {
@@ -180,7 +277,14 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     maxAssignedRelaysPerViewer: positiveInt(
       'limits.maxAssignedRelaysPerViewer',
       l.maxAssignedRelaysPerViewer ?? DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER,
+      MAX_SHORTLIST_SIZE,
     ),
+    maxRelaysHandedPerMinute: positiveInt('limits.maxRelaysHandedPerMinute', l.maxRelaysHandedPerMinute ?? DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE, 10_000),
+    maxPendingOffersPerViewer: positiveInt('limits.maxPendingOffersPerViewer', l.maxPendingOffersPerViewer ?? DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER, 1_000),
+    maxPendingOffersPerRange: positiveInt('limits.maxPendingOffersPerRange', l.maxPendingOffersPerRange ?? DEFAULT_MAX_PENDING_OFFERS_PER_RANGE, 100_000),
+    pendingOfferWindowMs: positiveInt('limits.pendingOfferWindowMs', l.pendingOfferWindowMs ?? DEFAULT_PENDING_OFFER_WINDOW_MS, 600_000),
+    maxRelaysPerRange: positiveInt('limits.maxRelaysPerRange', l.maxRelaysPerRange ?? DEFAULT_MAX_RELAYS_PER_RANGE, 1_000_000),
+    maxTrackedRanges: positiveInt('limits.maxTrackedRanges', l.maxTrackedRanges ?? DEFAULT_MAX_TRACKED_RANGES, 10_000_000),
     maxSendBufferBytes: positiveInt('limits.maxSendBufferBytes', l.maxSendBufferBytes ?? DEFAULT_MAX_SEND_BUFFER_BYTES),
   };
   const r = options.reputation ?? {};
@@ -194,12 +298,25 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     windowMs: positiveInt('reputation.windowMs', r.windowMs ?? DEFAULT_REPORT_WINDOW_MS),
     maxRelays: positiveInt('reputation.maxRelays', r.maxRelays ?? DEFAULT_MAX_REPORTED_RELAYS),
     maxViewersPerRelay: positiveInt('reputation.maxViewersPerRelay', r.maxViewersPerRelay ?? DEFAULT_MAX_REPORTERS_PER_RELAY),
+    minReporters: positiveInt('reputation.minReporters', r.minReporters ?? DEFAULT_MIN_REPORTERS, 1_000),
+    maxReportersPerRange: positiveInt('reputation.maxReportersPerRange', r.maxReportersPerRange ?? DEFAULT_MAX_REPORTERS_PER_RANGE, 1_000),
   };
+  if (reputation.minReporters > reputation.maxViewersPerRelay) throw invalid('reputation.minReporters must not exceed reputation.maxViewersPerRelay');
   const ice: IceOptions = {
     stunUrls: options.ice?.stunUrls ?? [],
     turnUrls: options.ice?.turnUrls ?? [],
     turnSecret: options.ice?.turnSecret,
-    turnCredentialTtlMs: positiveInt('ice.turnCredentialTtlMs', options.ice?.turnCredentialTtlMs ?? DEFAULT_TURN_CREDENTIAL_TTL_MS),
+    turnCredentialTtlMs: positiveInt('ice.turnCredentialTtlMs', options.ice?.turnCredentialTtlMs ?? DEFAULT_TURN_CREDENTIAL_TTL_MS, 3_600_000),
+    turnRequestsPerConnectionPerMinute: positiveInt(
+      'ice.turnRequestsPerConnectionPerMinute',
+      options.ice?.turnRequestsPerConnectionPerMinute ?? DEFAULT_TURN_REQUESTS_PER_CONNECTION_PER_MINUTE,
+      1_000,
+    ),
+    turnRequestsPerRangePerMinute: positiveInt(
+      'ice.turnRequestsPerRangePerMinute',
+      options.ice?.turnRequestsPerRangePerMinute ?? DEFAULT_TURN_REQUESTS_PER_RANGE_PER_MINUTE,
+      100_000,
+    ),
   };
   for (const u of ice.stunUrls) if (!/^stuns?:\S{1,250}$/.test(u)) throw invalid(`ice.stunUrls: "${u}" is not a stun: URL`);
   for (const u of ice.turnUrls) if (!/^turns?:\S{1,250}$/.test(u)) throw invalid(`ice.turnUrls: "${u}" is not a turn: URL`);
@@ -216,8 +333,14 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     retestMs: positiveInt('reachability.retestMs', ra.retestMs ?? DEFAULT_REACHABILITY_RETEST_MS),
     minRetestMs: positiveInt('reachability.minRetestMs', ra.minRetestMs ?? DEFAULT_REACHABILITY_MIN_RETEST_MS),
   };
+  const statusToken = options.statusToken;
+  if (statusToken !== undefined && (statusToken.length < 16 || statusToken.length > 256 || /\s/.test(statusToken))) {
+    throw invalid('statusToken must be 16-256 characters without spaces');
+  }
   return {
     reachability,
+    trust: resolveTrust(options.trust ?? {}),
+    statusToken,
     host: options.host ?? DEFAULT_TRACKER_HOST,
     port,
     heartbeatIntervalMs,
@@ -228,5 +351,52 @@ export function resolveTrackerOptions(options: TrackerOptions): ResolvedTrackerO
     limits,
     reputation,
     ice,
+  };
+}
+
+function base58Key(name: string, value: string): Uint8Array {
+  try {
+    return decodePublicKey(value);
+  } catch (err) {
+    if (isRelaycastError(err)) throw invalid(`${name}: "${value.slice(0, 60)}" is not a base58 ed25519 public key`);
+    throw err;
+  }
+}
+
+/** Checks the trust settings and makes the signing key (a fresh one when none is configured). */
+function resolveTrust(t: Partial<TrustOptions>): ResolvedTrust {
+  let secret = t.secretKey;
+  const ephemeral = secret === undefined;
+  if (secret === undefined) {
+    const seed = randomBytes(32);
+    secret = new Uint8Array(64);
+    secret.set(seed, 0);
+    secret.set(rawPublicKey(privateKeyFromSeed(seed)), 32);
+    seed.fill(0);
+  }
+  try {
+    checkSecretKey(secret);
+  } catch (err) {
+    throw invalid(`trust.secretKey: ${(err as Error).message}`);
+  }
+  const privateKey = privateKeyFromSeed(secret.subarray(0, 32));
+  const publicKey = secret.slice(32, 64);
+  if (ephemeral) secret.fill(0);
+  const payers = t.trustedPayers ?? [];
+  if (payers.length > 64) throw invalid('at most 64 trust.trustedPayers');
+  const admission = t.relayAdmission ?? 'open';
+  if (admission !== 'open' && admission !== 'allowlist') throw invalid("trust.relayAdmission must be 'open' or 'allowlist'");
+  const allowlist = t.relayAllowlist ?? [];
+  if (admission === 'open' && allowlist.length > 0) throw invalid("trust.relayAllowlist needs trust.relayAdmission 'allowlist'");
+  if (allowlist.length > 1_000_000) throw invalid('at most 1,000,000 relays in trust.relayAllowlist');
+  for (const id of allowlist) base58Key('trust.relayAllowlist', id);
+  return {
+    privateKey,
+    publicKey,
+    trackerKey: encodeBase58(publicKey),
+    ephemeral,
+    trustedPayers: payers.map((p) => base58Key('trust.trustedPayers', p)),
+    relayAdmission: admission,
+    relayAllowlist: new Set(allowlist),
   };
 }

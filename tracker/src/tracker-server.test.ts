@@ -11,7 +11,7 @@ import {
   CLOSE_REPLACED,
   CLOSE_TRY_AGAIN_LATER,
 } from './constants.js';
-import { connect, connectRelay, makeRelayKey, registerMessage, type TestClient } from './test-support.js';
+import { connect, connectRelay, makePayerKey, makeRelayKey, registerMessage, sessionMessage, type TestClient } from './test-support.js';
 
 const SWARM = 'https://cdn.example/live/master.m3u8';
 
@@ -113,29 +113,41 @@ describe('connection', () => {
   });
 });
 
-describe('ICE servers in hello', () => {
-  it('hands each peer the STUN servers and its own time-limited TURN credential (TURN REST scheme)', async () => {
+describe('ICE servers', () => {
+  it('hello carries STUN only; TURN credentials come on need, per relay handed to the connection (TURN REST scheme)', async () => {
     const secret = 'a shared secret of some length';
-    const t = await start({ ice: { stunUrls: ['stun:stun.test:3478'], turnUrls: ['turn:turn.test:3478?transport=udp'], turnSecret: secret, turnCredentialTtlMs: 3_600_000 } });
+    const t = await start({ ice: { stunUrls: ['stun:stun.test:3478'], turnUrls: ['turn:turn.test:3478?transport=udp'], turnSecret: secret } });
+    const r = await relay(t);
     const a = await viewer(t);
     const b = await viewer(t);
     for (const c of [a, b]) {
-      const [stun, turn] = c.hello.iceServers ?? [];
+      expect(c.hello.iceServers).toEqual([{ urls: ['stun:stun.test:3478'] }]);
+      c.send({ type: 'join', swarmId: SWARM });
+      await c.next('shortlist');
+      c.send({ type: 'turn', relayId: r.key.relayId });
+      const ice = await c.next('ice');
+      expect(ice.relayId).toBe(r.key.relayId);
+      const [stun, turn] = ice.iceServers;
       expect(stun).toEqual({ urls: ['stun:stun.test:3478'] });
       expect(turn?.urls).toEqual(['turn:turn.test:3478?transport=udp']);
       const [expiry, peer] = (turn?.username ?? '').split(':');
       expect(peer).toBe(c.hello.peerId);
-      expect(Number(expiry) * 1000).toBeGreaterThan(Date.now() + 3_500_000);
-      expect(Number(expiry) * 1000).toBeLessThan(Date.now() + 3_700_000);
+      // Minutes, not hours: the default lifetime is 10 min.
+      expect(Number(expiry) * 1000).toBeGreaterThan(Date.now() + 9 * 60_000);
+      expect(Number(expiry) * 1000).toBeLessThan(Date.now() + 11 * 60_000);
       expect(turn?.credential).toBe(createHmac('sha1', secret).update(turn?.username ?? '').digest('base64'));
     }
-    expect(a.hello.iceServers?.[1]?.credential).not.toBe(b.hello.iceServers?.[1]?.credential);
     const plain = await start();
     expect((await viewer(plain)).hello.iceServers).toBeUndefined();
   });
 
-  it('refuses TURN without a shared secret, and malformed URLs', async () => {
-    for (const ice of [{ turnUrls: ['turn:x:3478'] }, { turnUrls: ['turn:x:3478'], turnSecret: 'short' }, { stunUrls: ['http://x'] }]) {
+  it('refuses TURN without a shared secret, with a lifetime over an hour, and malformed URLs', async () => {
+    for (const ice of [
+      { turnUrls: ['turn:x:3478'] },
+      { turnUrls: ['turn:x:3478'], turnSecret: 'short' },
+      { stunUrls: ['http://x'] },
+      { turnUrls: ['turn:x:3478'], turnSecret: 'a shared secret of some length', turnCredentialTtlMs: 3_600_001 },
+    ]) {
       await expect(start({ ice })).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
     }
   });
@@ -385,9 +397,16 @@ describe('integrity reports', () => {
     expectedSha256: 'a'.repeat(64),
     receivedSha256: 'b'.repeat(64),
   });
+  const payer = makePayerKey();
+  const trust = { trustedPayers: [payer.payerId] };
+  let nextRange = 10;
 
-  async function joined(t: Tracker): Promise<TestClient> {
-    const v = await viewer(t);
+  /** A viewer with a bound session of a distinct user, from its own address range (127.0.N.1). */
+  async function joined(t: Tracker, user?: Uint8Array): Promise<TestClient> {
+    const v = await connect(t.url, undefined, `127.0.${nextRange++}.1`);
+    clients.push(v);
+    v.send(sessionMessage(payer, v.hello.nonce, user === undefined ? {} : { user }).msg);
+    await v.next('assignments');
     v.send({ type: 'join', swarmId: SWARM, count: 10 });
     await v.next('shortlist');
     return v;
@@ -400,8 +419,8 @@ describe('integrity reports', () => {
 
   const healthOf = (t: Tracker, relayId: string): number | undefined => t.status().relays.find((r) => r.relayId === relayId)?.health;
 
-  it('one viewer can lower a relay it was handed but not ban it; a second viewer can', async () => {
-    const t = await start();
+  it('health moves only once three distinct users reported; then the relay is no longer handed out', async () => {
+    const t = await start({ trust });
     const bad = await relay(t);
     const good = await relay(t);
     const v1 = await joined(t);
@@ -410,42 +429,62 @@ describe('integrity reports', () => {
     const refused = await v1.next('error');
     expectError(refused, ErrorCode.REPORT_REFUSED);
     expect(refused.ref).toBe('report');
-    expect(healthOf(t, bad.key.relayId)).toBe(0.5);
-    expect(healthOf(t, good.key.relayId)).toBe(1);
-    expect(await shortlist(v1)).toContain(bad.key.relayId);
-
     const v2 = await joined(t);
     v2.send(report(bad.key.relayId, 1));
+    await shortlist(v2);
+    // Two users: counted, but below minReporters the relay keeps full health.
+    expect(t.status().relays.find((r) => r.relayId === bad.key.relayId)?.reporters).toBe(2);
+    expect(healthOf(t, bad.key.relayId)).toBe(1);
+    expect(await shortlist(v1)).toContain(bad.key.relayId);
+
+    const v3 = await joined(t);
+    v3.send(report(bad.key.relayId, 1));
     const fresh = await joined(t);
     expect(healthOf(t, bad.key.relayId)).toBe(0);
-    expect(t.status().relays.find((r) => r.relayId === bad.key.relayId)?.reporters).toBe(2);
+    expect(healthOf(t, good.key.relayId)).toBe(1);
     expect(await shortlist(fresh)).toEqual([good.key.relayId]);
     expect(await shortlist(v1)).toEqual([good.key.relayId]);
   });
 
+  it('counts users, not connections: one user on many connections is one reporter', async () => {
+    const t = await start({ trust, reputation: { minReporters: 2 } });
+    const r = await relay(t);
+    const user = new Uint8Array(16).fill(3);
+    for (let i = 0; i < 4; i++) {
+      const v = await joined(t, user);
+      v.send(report(r.key.relayId, i));
+      if (i > 0) expectError(await v.next('error'), ErrorCode.REPORT_REFUSED);
+    }
+    expect(t.status().relays[0]?.reporters).toBe(1);
+    expect(healthOf(t, r.key.relayId)).toBe(1);
+  });
+
   it('keeps the reports of a relay that reconnects, and forgets them after the window', async () => {
-    const t = await start({ reputation: { windowMs: 300 } });
+    const t = await start({ trust, reputation: { windowMs: 400 } });
     const key = makeRelayKey();
     const first = await connectRelay(t.url, {}, key);
     clients.push(first);
-    const v1 = await joined(t);
-    const v2 = await joined(t);
-    for (const v of [v1, v2]) v.send(report(key.relayId, 1));
-    await shortlist(v1);
-    await shortlist(v2);
+    const vs = [await joined(t), await joined(t), await joined(t)];
+    for (const v of vs) v.send(report(key.relayId, 1));
+    for (const v of vs) await shortlist(v);
     const again = await connectRelay(t.url, {}, key);
     clients.push(again);
     expect(healthOf(t, key.relayId)).toBe(0);
-    expect(await shortlist(v1)).toEqual([]);
-    await new Promise((r) => setTimeout(r, 400));
+    expect(await shortlist(vs[0] as TestClient)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 500));
     expect(healthOf(t, key.relayId)).toBe(1);
-    expect(await shortlist(v1)).toEqual([key.relayId]);
+    expect(await shortlist(vs[0] as TestClient)).toEqual([key.relayId]);
   });
 
-  it('refuses reports about relays never handed out, reports from relays, and reports without a mismatch', async () => {
-    const t = await start();
+  it('refuses anonymous reports, reports about relays never handed out, reports from relays, and reports without a mismatch', async () => {
+    const t = await start({ trust });
     const handed = await relay(t);
     const hidden = await relay(t, { capacity: 1, load: 1 });
+    const anonymous = await viewer(t);
+    anonymous.send({ type: 'join', swarmId: SWARM });
+    await anonymous.next('shortlist');
+    anonymous.send(report(handed.key.relayId));
+    expectError(await anonymous.next('error'), ErrorCode.REPORT_REFUSED);
     const v = await joined(t);
     v.send(report(hidden.key.relayId));
     expectError(await v.next('error'), ErrorCode.REPORT_REFUSED);
@@ -457,6 +496,29 @@ describe('integrity reports', () => {
     expectError(await v.next('error'), ErrorCode.MESSAGE_FIELD);
     expect(healthOf(t, hidden.key.relayId)).toBe(1);
     expect(healthOf(t, handed.key.relayId)).toBe(1);
+    expect(t.status().relays.every((r) => r.reporters === 0)).toBe(true);
+  });
+
+  it('counts one reporting user per address range (IPv4 /24) by default', async () => {
+    const t = await start({ trust, reputation: { minReporters: 2 } });
+    const r = await relay(t);
+    const sameRange: TestClient[] = [];
+    for (let i = 0; i < 3; i++) {
+      const v = await connect(t.url, undefined, `127.0.200.${i + 1}`);
+      clients.push(v);
+      v.send(sessionMessage(payer, v.hello.nonce).msg);
+      await v.next('assignments');
+      v.send({ type: 'join', swarmId: SWARM });
+      await v.next('shortlist');
+      sameRange.push(v);
+    }
+    (sameRange[0] as TestClient).send(report(r.key.relayId));
+    for (const v of sameRange.slice(1)) {
+      v.send(report(r.key.relayId));
+      expectError(await v.next('error'), ErrorCode.ADDRESS_RANGE_LIMIT);
+    }
+    expect(t.status().relays[0]?.reporters).toBe(1);
+    expect(healthOf(t, r.key.relayId)).toBe(1);
   });
 });
 

@@ -18,7 +18,9 @@ export interface Tracker {
   readonly httpUrl: string;
   /** Port actually bound (useful with port 0). */
   readonly port: number;
-  /** Same object `GET /status` returns. */
+  /** base58 public key the tracker signs assignments with. */
+  readonly trackerKey: string;
+  /** What `GET /status` returns with the status token: relays' addresses included. */
   status(): TrackerStatus;
   /** Closes every connection and the listener; idempotent. */
   close(): Promise<void>;
@@ -77,10 +79,18 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
   const wildcard = resolved.host === '0.0.0.0' || resolved.host === '::';
   const probe = resolved.reachability.enabled ? createWebRtcProbe({ bindAddress: wildcard ? undefined : resolved.host }) : undefined;
   const hub = new TrackerHub(resolved, log, () => performance.now(), probe);
-  const metrics = new TrackerMetrics(() => hub.status());
+  const metrics = new TrackerMetrics(() => hub.status(false));
   hub.metrics = metrics;
+  if (resolved.trust.ephemeral) {
+    log.warn({ trackerKey: resolved.trust.trackerKey }, 'no tracker key configured: signing assignments with an ephemeral key (relays and settlers must trust it anew after a restart)');
+  } else {
+    log.info({ trackerKey: resolved.trust.trackerKey }, 'tracker key loaded');
+  }
+  if (resolved.trust.trustedPayers.length === 0) log.warn('no trusted payer configured: every viewer session is refused, so no report counts');
 
-  const http: Server = createServer((req, res) => handleHttp(req, res, () => hub.status(), () => metrics.text()));
+  const http: Server = createServer((req, res) =>
+    handleHttp(req, res, (r) => hub.status(hub.statusTokenPresented(r.headers.authorization)), () => metrics.text()),
+  );
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: resolved.limits.hardMaxPayloadBytes,
@@ -147,6 +157,7 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
     url: `ws://${hostForUrl}:${port}/`,
     httpUrl: `http://${hostForUrl}:${port}`,
     port,
+    trackerKey: resolved.trust.trackerKey,
     status: () => hub.status(),
     close() {
       closing ??= close();
