@@ -71,3 +71,66 @@ describe('relaycast-tracker CLI', () => {
     expect(help.stdout).toContain('--heartbeat-timeout-ms');
   });
 });
+
+describe('relaycast-tracker CLI: trust flags', () => {
+  /** Starts the bin with `args`, reads /status once it listens, then stops it. */
+  async function statusOf(args: string[], headers: Record<string, string> = {}): Promise<{ run: Run; status: Record<string, unknown> | undefined }> {
+    let status: Record<string, unknown> | undefined;
+    let asked = false;
+    const result = await run(['--port', '0', ...args], (text, kill) => {
+      if (asked) return;
+      const line = text.split('\n').find((l) => l.includes('listening'));
+      if (line === undefined) return;
+      asked = true;
+      const port = (JSON.parse(line) as { port: number }).port;
+      void fetch(`http://127.0.0.1:${port}/status`, { headers })
+        .then(async (res) => {
+          status = (await res.json()) as Record<string, unknown>;
+        })
+        .finally(() => kill('SIGTERM'));
+    });
+    return { run: result, status };
+  }
+
+  it('--key creates a 0600 Solana keypair file and keeps the same tracker key across runs; without it the key is ephemeral', async () => {
+    const { mkdtemp, stat, readFile, chmod, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'rc-tracker-key-'));
+    try {
+      const path = join(dir, 'keys', 'tracker.json');
+      const first = await statusOf(['--key', path]);
+      expect(first.run.code).toBe(0);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(await readFile(path, 'utf8'))).toHaveLength(64);
+      const second = await statusOf(['--key', path]);
+      expect(second.status?.['trackerKey']).toBe(first.status?.['trackerKey']);
+      const ephemeral = await statusOf([]);
+      expect(ephemeral.status?.['trackerKey']).not.toBe(first.status?.['trackerKey']);
+      await chmod(path, 0o644);
+      const open = await run(['--port', '0', '--key', path, '--log-level', 'silent']);
+      expect(open.code).toBe(1);
+      expect(open.stderr).toContain('RC_ERR_KEY_PERMISSIONS');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 on bad trust flags', async () => {
+    // In parallel: each run is a tsx start-up.
+    const cases = [
+      ['--relay-admission', 'closed'],
+      ['--relay-admission', 'allowlist'],
+      ['--relay-allowlist', '/dev/null'],
+      ['--min-reporters', '0'],
+      ['--turn-credential-ttl-ms', '86400000'],
+    ];
+    const [badPayer, ...runs] = await Promise.all([
+      run(['--port', '0', '--log-level', 'silent', '--trusted-payer', 'not-a-key']),
+      ...cases.map((args) => run(['--port', '0', '--log-level', 'silent', ...args])),
+    ]);
+    for (const [i, r] of runs.entries()) expect(r.code, (cases[i] ?? []).join(' ')).toBe(2);
+    expect(badPayer?.code).toBe(1);
+    expect(badPayer?.stderr).toContain('RC_ERR_CONFIG_INVALID');
+  });
+});

@@ -6,9 +6,19 @@ import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_FACTOR,
   DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_PENDING_OFFERS_PER_RANGE,
+  DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER,
+  DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE,
+  DEFAULT_MAX_RELAYS_PER_RANGE,
+  DEFAULT_MAX_REPORTERS_PER_RANGE,
+  DEFAULT_MIN_REPORTERS,
   DEFAULT_REACHABILITY_TIMEOUT_MS,
   DEFAULT_TRACKER_HOST,
+  DEFAULT_TURN_CREDENTIAL_TTL_MS,
+  DEFAULT_TURN_REQUESTS_PER_CONNECTION_PER_MINUTE,
+  DEFAULT_TURN_REQUESTS_PER_RANGE_PER_MINUTE,
 } from './constants.js';
+import { loadOrCreateTrackerKey, readRelayAllowlist } from './tracker-files.js';
 import { startTracker } from './tracker-server.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -21,12 +31,40 @@ Runs a Relaycast tracker: WebSocket protocol and HTTP /healthz, /status on one p
   --host ADDR                 interface to bind (default ${DEFAULT_TRACKER_HOST})
   --heartbeat-interval-ms N   heartbeat interval told to relays (default ${DEFAULT_HEARTBEAT_INTERVAL_MS})
   --heartbeat-timeout-ms N    evict relays silent this long (default ${DEFAULT_HEARTBEAT_TIMEOUT_FACTOR} x interval)
-  --stun URL                  STUN server handed to peers (repeatable), e.g. stun:stun.example.com:3478
-  --turn URL                  TURN server handed to peers with time-limited credentials (repeatable);
-                              needs the shared secret in RELAYCAST_TURN_SECRET (coturn use-auth-secret)
   --reachability-timeout-ms N how long a relay's reachability probe may take (default ${DEFAULT_REACHABILITY_TIMEOUT_MS})
-  --no-reachability-test      do not probe relays; every relay counts as reachable
+  --no-reachability-test      do not probe relays (they all rank as untested)
   --log-level L               ${LOG_LEVELS.join('|')} (default ${DEFAULT_LOG_LEVEL})
+
+Trust (docs/THREAT-MODEL.md):
+  --key FILE                  tracker signing key, Solana CLI keypair file (created 0600 when missing;
+                              refused when others may read it). Without it: an ephemeral key per run
+  --trusted-payer KEY         base58 key of a settler whose grants bind viewer sessions (repeatable;
+                              none = every session refused, so no integrity report counts)
+  --min-reporters N           distinct users who must report a relay before its health drops (default ${DEFAULT_MIN_REPORTERS})
+  --max-reporters-per-range N reporting users per relay counted per IPv4 /24 or IPv6 /48 (default ${DEFAULT_MAX_REPORTERS_PER_RANGE})
+  --relay-admission MODE      open (any relay key) or allowlist (default open)
+  --relay-allowlist FILE      with allowlist: one base58 relay id per line, # comments
+  --max-relays-per-range N    registered relays per IPv4 /24 or IPv6 /48 (default ${DEFAULT_MAX_RELAYS_PER_RANGE})
+  --max-pending-offers-per-viewer N
+                              offers one viewer connection may have pending (default ${DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER})
+  --max-pending-offers-per-range N
+                              offers pending to one relay from one address range (default ${DEFAULT_MAX_PENDING_OFFERS_PER_RANGE})
+  --max-relays-handed-per-minute N
+                              relays newly handed to one viewer connection per minute (default ${DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE})
+  --status-token TOKEN        show relays' addresses in /status to \`Authorization: Bearer TOKEN\`
+                              (16+ characters; prefer RELAYCAST_STATUS_TOKEN: flags show in \`ps\`).
+                              Without a token, /status never shows relays' addresses
+
+ICE:
+  --stun URL                  STUN server handed to every peer in hello (repeatable), e.g. stun:stun.example.com:3478
+  --turn URL                  TURN server (repeatable), handed out only on a viewer's \`turn\` request for a
+                              relay it was given; needs the shared secret in RELAYCAST_TURN_SECRET (coturn
+                              use-auth-secret; harden coturn as docs/NAT.md says)
+  --turn-credential-ttl-ms N  TURN credential lifetime, 60000..3600000 (default ${DEFAULT_TURN_CREDENTIAL_TTL_MS})
+  --turn-requests-per-minute N
+                              TURN requests per viewer connection per minute (default ${DEFAULT_TURN_REQUESTS_PER_CONNECTION_PER_MINUTE})
+  --turn-requests-per-range-per-minute N
+                              TURN requests per IPv4 /24 or IPv6 /48 per minute (default ${DEFAULT_TURN_REQUESTS_PER_RANGE_PER_MINUTE})
   --help                      show this text
 
 Logs are JSON lines on stdout. SIGINT/SIGTERM close connections and exit 0.
@@ -44,6 +82,11 @@ function intFlag(value: string | undefined, name: string, min: number, max: numb
   return n;
 }
 
+/** Drops undefined fields, so a flag not given leaves the library default in place. */
+function defined<T extends Record<string, number | undefined>>(o: T): { [K in keyof T]?: number } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: number };
+}
+
 async function main(): Promise<void> {
   let values;
   try {
@@ -58,6 +101,20 @@ async function main(): Promise<void> {
         turn: { type: 'string', multiple: true },
         'reachability-timeout-ms': { type: 'string' },
         'no-reachability-test': { type: 'boolean' },
+        key: { type: 'string' },
+        'trusted-payer': { type: 'string', multiple: true },
+        'min-reporters': { type: 'string' },
+        'max-reporters-per-range': { type: 'string' },
+        'relay-admission': { type: 'string' },
+        'relay-allowlist': { type: 'string' },
+        'max-relays-per-range': { type: 'string' },
+        'max-pending-offers-per-viewer': { type: 'string' },
+        'max-pending-offers-per-range': { type: 'string' },
+        'max-relays-handed-per-minute': { type: 'string' },
+        'status-token': { type: 'string' },
+        'turn-credential-ttl-ms': { type: 'string' },
+        'turn-requests-per-minute': { type: 'string' },
+        'turn-requests-per-range-per-minute': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -81,6 +138,26 @@ async function main(): Promise<void> {
     enabled: values['no-reachability-test'] !== true,
     timeoutMs: intFlag(values['reachability-timeout-ms'], 'reachability-timeout-ms', 100, 120_000),
   };
+  const admission = values['relay-admission'] ?? 'open';
+  if (admission !== 'open' && admission !== 'allowlist') fail('--relay-admission must be open or allowlist', 2);
+  if (admission === 'allowlist' && values['relay-allowlist'] === undefined) fail('--relay-admission allowlist needs --relay-allowlist FILE', 2);
+  if (admission === 'open' && values['relay-allowlist'] !== undefined) fail('--relay-allowlist needs --relay-admission allowlist', 2);
+  const reputation = {
+    minReporters: intFlag(values['min-reporters'], 'min-reporters', 1, 64),
+    maxReportersPerRange: intFlag(values['max-reporters-per-range'], 'max-reporters-per-range', 1, 1_000),
+  };
+  const limits = {
+    maxRelaysPerRange: intFlag(values['max-relays-per-range'], 'max-relays-per-range', 1, 1_000_000),
+    maxPendingOffersPerViewer: intFlag(values['max-pending-offers-per-viewer'], 'max-pending-offers-per-viewer', 1, 1_000),
+    maxPendingOffersPerRange: intFlag(values['max-pending-offers-per-range'], 'max-pending-offers-per-range', 1, 100_000),
+    maxRelaysHandedPerMinute: intFlag(values['max-relays-handed-per-minute'], 'max-relays-handed-per-minute', 1, 10_000),
+  };
+  const turnLimits = {
+    turnCredentialTtlMs: intFlag(values['turn-credential-ttl-ms'], 'turn-credential-ttl-ms', 60_000, 3_600_000),
+    turnRequestsPerConnectionPerMinute: intFlag(values['turn-requests-per-minute'], 'turn-requests-per-minute', 1, 1_000),
+    turnRequestsPerRangePerMinute: intFlag(values['turn-requests-per-range-per-minute'], 'turn-requests-per-range-per-minute', 1, 100_000),
+  };
+  const statusToken = values['status-token'] ?? process.env['RELAYCAST_STATUS_TOKEN'];
 
   const controller = new AbortController();
   let stopping = false;
@@ -99,8 +176,36 @@ async function main(): Promise<void> {
 
   try {
     // The TURN secret comes from the environment, never from a flag: flags show up in `ps`.
-    const ice = { stunUrls: values.stun ?? [], turnUrls: values.turn ?? [], turnSecret: process.env['RELAYCAST_TURN_SECRET'] };
-    const tracker = await startTracker({ port, host: values.host, heartbeatIntervalMs, heartbeatTimeoutMs, ice, reachability, logger }, controller.signal);
+    const ice = { stunUrls: values.stun ?? [], turnUrls: values.turn ?? [], turnSecret: process.env['RELAYCAST_TURN_SECRET'], ...defined(turnLimits) };
+    let secretKey: Uint8Array | undefined;
+    if (values.key !== undefined) {
+      const loaded = await loadOrCreateTrackerKey(values.key, controller.signal);
+      secretKey = loaded.secretKey;
+      if (loaded.created) logger.info({ path: values.key }, 'created tracker key file');
+    }
+    const trust = {
+      secretKey,
+      trustedPayers: values['trusted-payer'] ?? [],
+      relayAdmission: admission,
+      relayAllowlist: values['relay-allowlist'] === undefined ? [] : await readRelayAllowlist(values['relay-allowlist'], controller.signal),
+    } as const;
+    const tracker = await startTracker(
+      {
+        port,
+        host: values.host,
+        heartbeatIntervalMs,
+        heartbeatTimeoutMs,
+        ice,
+        reachability,
+        trust,
+        statusToken,
+        limits: defined(limits),
+        reputation: defined(reputation),
+        logger,
+      },
+      controller.signal,
+    );
+    secretKey?.fill(0);
     stop = () => {
       void tracker.close().then(
         () => process.exit(0),
