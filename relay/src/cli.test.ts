@@ -109,6 +109,58 @@ describe('parseCliArgs', () => {
     await expect(parseCliArgs(['status'], undefined, {})).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
   });
 
+  it('parses the trust settings of the origin side, offers and candidates from flags, environment and config file', async () => {
+    const cmd = await parseCliArgs([
+      ...base,
+      '--cache-key-query', 'keep',
+      '--origin-bytes-per-sec', '1000000',
+      '--origin-burst-bytes', '5000000',
+      '--channel-origin-bytes-per-sec', '200000',
+      '--channel-origin-burst-bytes', '400000',
+      '--allow-private-candidates',
+      '--max-pending-peers', '16',
+      '--max-pending-peers-per-viewer', '1',
+    ]);
+    expect(cmd).toMatchObject({
+      command: 'start',
+      config: {
+        cacheKeyQuery: 'keep',
+        originBytesPerSec: 1_000_000,
+        originBurstBytes: 5_000_000,
+        channelOriginBytesPerSec: 200_000,
+        channelOriginBurstBytes: 400_000,
+        allowPrivateCandidates: true,
+        maxPendingPeers: 16,
+        maxPendingPeersPerViewer: 1,
+      },
+    });
+    const plain = await parseCliArgs(base);
+    expect(plain).toMatchObject({ config: {} });
+    expect((plain as { config: Record<string, unknown> }).config['allowPrivateCandidates']).toBeUndefined();
+    const path = join(dir, 'trust.json');
+    await writeFile(path, JSON.stringify({ cacheKeyQuery: 'ignore', allowPrivateCandidates: true, channelOriginBytesPerSec: 0, maxPendingPeersPerViewer: 3 }));
+    expect(await parseCliArgs([...base, '--config', path], undefined, { RELAYCAST_MAX_PENDING_PEERS_PER_VIEWER: '4', RELAYCAST_ALLOW_PRIVATE_CANDIDATES: 'false' })).toMatchObject({
+      config: { cacheKeyQuery: 'ignore', allowPrivateCandidates: false, channelOriginBytesPerSec: 0, maxPendingPeersPerViewer: 4 },
+    });
+    const cfg = join(dir, 'trust-bad.json');
+    const cases: [string[], string?][] = [
+      [[...base, '--cache-key-query', 'strip']],
+      [[...base, '--origin-burst-bytes', '0']],
+      [[...base, '--channel-origin-burst-bytes', '0']],
+      [[...base, '--max-pending-peers', '0']],
+      [[...base, '--max-pending-peers-per-viewer', '0']],
+      [[...base, '--allow-private-candidates', 'yes']],
+      [[...base, '--config', cfg], '{"allowPrivateCandidates": "yes"}'],
+    ];
+    for (const [args, file] of cases) {
+      if (file !== undefined) await writeFile(cfg, file);
+      await expect(parseCliArgs(args), args.join(' ')).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+    }
+    await expect(parseCliArgs(base, undefined, { RELAYCAST_ALLOW_PRIVATE_CANDIDATES: 'maybe' })).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+    // A rate of 0 (unlimited) needs no burst.
+    expect(await parseCliArgs([...base, '--origin-bytes-per-sec', '0', '--origin-burst-bytes', '0'])).toMatchObject({ config: { originBytesPerSec: 0 } });
+  });
+
   it('--map-port with --rtc-port turns port mapping on', async () => {
     const cmd = await parseCliArgs([...base, '--rtc-port', '50000', '--map-port']);
     expect(cmd).toMatchObject({ command: 'start', config: { rtcPort: 50000, mapPort: true } });

@@ -9,6 +9,7 @@ import { ReceiptStore } from './payments/receipt-store.js';
 import { Redeemer } from './payments/redeemer.js';
 import { parseAcceptedPayers, parseCliArgs, receiptsDbPath, type RedeemConfig, type StatusConfig } from './relay-config.js';
 import { startRelay, type RelayNode } from './relay-node.js';
+import type { CacheKeyQuery } from './origin-segment-source.js';
 
 const USAGE = `Usage: relaycast-relay start [options]
        relaycast-relay status --status-port N [--rpc-url URL --accept-payer PAYER=URL] [--json]
@@ -21,7 +22,11 @@ const USAGE = `Usage: relaycast-relay start [options]
                                   (tracker, allowOrigin [array], keypair, region, capacity,
                                   pricePerGib, cacheMaxBytes, bindAddress, rtcPort, statusPort,
                                   maxUploadBytesPerSec, logLevel, acceptPayer [array], rpcUrl, db,
-                                  creditLimitBytes, redeemThreshold, redeemIntervalMs, logFormat)
+                                  creditLimitBytes, redeemThreshold, redeemIntervalMs, logFormat,
+                                  cacheKeyQuery, originBytesPerSec, originBurstBytes,
+                                  channelOriginBytesPerSec, channelOriginBurstBytes,
+                                  allowPrivateCandidates [boolean], maxPendingPeers,
+                                  maxPendingPeersPerViewer)
                                   Precedence: flags > RELAYCAST_<NAME> environment variables
                                   (RELAYCAST_TRACKER, RELAYCAST_STATUS_PORT, lists comma-separated;
                                   RELAYCAST_CONFIG names the file) > the config file > defaults
@@ -47,6 +52,23 @@ const USAGE = `Usage: relaycast-relay start [options]
   --credit-limit-bytes N          unreceipted bytes a paying session may owe (default 33554432)
   --redeem-threshold N            redeem when owed at least N token base units (default 1000000)
   --redeem-interval-ms N          how often the threshold is checked (default 60000)
+  --cache-key-query ignore|keep   query strings in the segment cache key: ignore (default: one entry
+                                  per path, fetched once with the first requester's URL, so per-viewer
+                                  tokens and ?cb=N neither refetch nor evict) or keep (one entry per
+                                  full URL; UNSAFE: every new query pulls the segment again)
+  --origin-bytes-per-sec N        relay-wide origin fetch rate, bytes/s; 0 = unlimited (default 33554432)
+  --origin-burst-bytes N          relay-wide origin burst (default 134217728)
+  --channel-origin-bytes-per-sec N
+                                  origin bytes one channel's cache misses may cause per second;
+                                  over it, misses get RC_ERR_ORIGIN_BUDGET; 0 = unlimited (default 4194304)
+  --channel-origin-burst-bytes N  one channel's origin burst (default 33554432)
+  --allow-private-candidates      accept viewers' ICE candidates in private ranges (10/8, 172.16/12,
+                                  192.168/16, 100.64/10, fc00::/7), for office LANs (default: off;
+                                  loopback only when --bind-address is loopback; link-local never)
+  --max-pending-peers N           viewers negotiating a connection at once (default 64)
+  --max-pending-peers-per-viewer N
+                                  connections one viewer may negotiate at once; more offers get
+                                  RC_ERR_OFFER_LIMIT (default 2)
   -h, --help                      show this text
 
 status: asks the running relay (started with --status-port) for viewers, cache, served bytes,
@@ -121,6 +143,15 @@ async function main(): Promise<void> {
       creditLimitBytes: config.creditLimitBytes,
       redeemThreshold: config.redeemThreshold === undefined ? undefined : BigInt(config.redeemThreshold),
       redeemIntervalMs: config.redeemIntervalMs,
+      origin: {
+        cacheKeyQuery: config.cacheKeyQuery as CacheKeyQuery | undefined, // validated by resolveConfig
+        originRelayBytesPerSec: config.originBytesPerSec,
+        originRelayBurstBytes: config.originBurstBytes,
+        originChannelBytesPerSec: config.channelOriginBytesPerSec,
+        originChannelBurstBytes: config.channelOriginBurstBytes,
+      },
+      tracker: { maxPendingPeers: config.maxPendingPeers, maxPendingPeersPerViewer: config.maxPendingPeersPerViewer },
+      allowPrivateCandidates: config.allowPrivateCandidates,
       signal: startup.signal,
       logger,
     });

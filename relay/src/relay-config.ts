@@ -59,6 +59,26 @@ export interface RelayConfig {
   redeemThreshold?: string | undefined;
   /** `--redeem-interval-ms N`: how often the threshold is checked. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
   redeemIntervalMs?: number | undefined;
+  /**
+   * `--cache-key-query ignore|keep`: whether a segment URL's query string is part of the cache key.
+   * 'ignore' (default): one entry per path, fetched with the first requester's URL; 'keep': one per
+   * full URL (UNSAFE: each new query pulls the segment from the origin again). Default: 'ignore'.
+   */
+  cacheKeyQuery?: string | undefined;
+  /** `--origin-bytes-per-sec N`: relay-wide origin fetch rate; 0 = unlimited. Default: DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC (32 MiB/s). */
+  originBytesPerSec?: number | undefined;
+  /** `--origin-burst-bytes N`: relay-wide origin burst. Default: DEFAULT_ORIGIN_RELAY_BURST_BYTES (128 MiB). */
+  originBurstBytes?: number | undefined;
+  /** `--channel-origin-bytes-per-sec N`: origin bytes one channel's cache misses may cause per second; 0 = unlimited. Default: DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC (4 MiB/s). */
+  channelOriginBytesPerSec?: number | undefined;
+  /** `--channel-origin-burst-bytes N`: one channel's origin burst. Default: DEFAULT_ORIGIN_CHANNEL_BURST_BYTES (32 MiB). */
+  channelOriginBurstBytes?: number | undefined;
+  /** `--allow-private-candidates`: accept viewers' ICE candidates in private ranges (office LANs). Default: false. */
+  allowPrivateCandidates?: boolean | undefined;
+  /** `--max-pending-peers N`: viewers negotiating at once. Default: DEFAULT_MAX_PENDING_PEERS (64). */
+  maxPendingPeers?: number | undefined;
+  /** `--max-pending-peers-per-viewer N`: connections one viewer may have negotiating at once. Default: DEFAULT_MAX_PENDING_PEERS_PER_VIEWER (2). */
+  maxPendingPeersPerViewer?: number | undefined;
 }
 
 /** Settings of `relaycast-relay redeem` (flags only). */
@@ -93,11 +113,13 @@ export type CliCommand =
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const MAX_CAPACITY = 1_000_000;
-const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel', 'logFormat', 'rpcUrl', 'db', 'redeemThreshold'] as const;
+const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel', 'logFormat', 'rpcUrl', 'db', 'redeemThreshold', 'cacheKeyQuery'] as const;
 export const LOG_FORMATS = ['json', 'pretty'] as const;
-const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec', 'creditLimitBytes', 'redeemIntervalMs'] as const;
+const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec', 'creditLimitBytes', 'redeemIntervalMs', 'originBytesPerSec', 'originBurstBytes', 'channelOriginBytesPerSec', 'channelOriginBurstBytes', 'maxPendingPeers', 'maxPendingPeersPerViewer'] as const;
 const LIST_KEYS = ['allowOrigin', 'acceptPayer'] as const;
-const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, ...LIST_KEYS]);
+const BOOL_KEYS = ['allowPrivateCandidates'] as const;
+const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, ...LIST_KEYS, ...BOOL_KEYS]);
+export const CACHE_KEY_QUERY_VALUES = ['ignore', 'keep'] as const;
 const U64_RE = /^(0|[1-9][0-9]{0,19})$/;
 
 /** The receipt database path: `db`, else the default file beside the keypair. */
@@ -195,6 +217,12 @@ export function configFromJson(parsed: unknown, where = 'config file'): Partial<
     if (!Array.isArray(list) || !list.every((s) => typeof s === 'string')) throw invalid(`${where}: ${key} must be an array of strings`);
     out[key] = list as string[];
   }
+  for (const key of BOOL_KEYS) {
+    const v = raw[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') throw invalid(`${where}: ${key} must be true or false`);
+    out[key] = v;
+  }
   return out;
 }
 
@@ -217,6 +245,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RelayConfig> {
   for (const key of LIST_KEYS) {
     const v = env[envName(key)];
     if (v !== undefined && v !== '') out[key] = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  }
+  for (const key of BOOL_KEYS) {
+    const v = env[envName(key)]?.trim().toLowerCase();
+    if (v === undefined || v === '') continue;
+    if (v === '1' || v === 'true') out[key] = true;
+    else if (v === '0' || v === 'false') out[key] = false;
+    else throw invalid(`${envName(key)} must be true, false, 1 or 0`);
   }
   return out;
 }
@@ -270,6 +305,15 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
   if (merged.creditLimitBytes !== undefined && merged.creditLimitBytes <= 0) throw invalid('--credit-limit-bytes must be a positive integer');
   if (merged.redeemThreshold !== undefined && !U64_RE.test(merged.redeemThreshold)) throw invalid('--redeem-threshold must be a non-negative integer of token base units');
   if (merged.redeemIntervalMs !== undefined && merged.redeemIntervalMs < 100) throw invalid('--redeem-interval-ms must be at least 100');
+  if (merged.cacheKeyQuery !== undefined && !(CACHE_KEY_QUERY_VALUES as readonly string[]).includes(merged.cacheKeyQuery)) {
+    throw invalid(`--cache-key-query must be one of ${CACHE_KEY_QUERY_VALUES.join(', ')}`);
+  }
+  if (merged.originBurstBytes === 0 && merged.originBytesPerSec !== 0) throw invalid('--origin-burst-bytes must be positive (or --origin-bytes-per-sec 0)');
+  if (merged.channelOriginBurstBytes === 0 && merged.channelOriginBytesPerSec !== 0) {
+    throw invalid('--channel-origin-burst-bytes must be positive (or --channel-origin-bytes-per-sec 0)');
+  }
+  if (merged.maxPendingPeers !== undefined && (merged.maxPendingPeers < 1 || merged.maxPendingPeers > 100_000)) throw invalid('--max-pending-peers must be 1-100000');
+  if (merged.maxPendingPeersPerViewer !== undefined && merged.maxPendingPeersPerViewer < 1) throw invalid('--max-pending-peers-per-viewer must be at least 1');
   return merged as RelayConfig;
 }
 
@@ -308,6 +352,14 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
         'credit-limit-bytes': { type: 'string' },
         'redeem-threshold': { type: 'string' },
         'redeem-interval-ms': { type: 'string' },
+        'cache-key-query': { type: 'string' },
+        'origin-bytes-per-sec': { type: 'string' },
+        'origin-burst-bytes': { type: 'string' },
+        'channel-origin-bytes-per-sec': { type: 'string' },
+        'channel-origin-burst-bytes': { type: 'string' },
+        'allow-private-candidates': { type: 'boolean' },
+        'max-pending-peers': { type: 'string' },
+        'max-pending-peers-per-viewer': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -340,6 +392,14 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
     creditLimitBytes: int(values['credit-limit-bytes'], 'credit-limit-bytes'),
     redeemThreshold: values['redeem-threshold'],
     redeemIntervalMs: int(values['redeem-interval-ms'], 'redeem-interval-ms'),
+    cacheKeyQuery: values['cache-key-query'],
+    originBytesPerSec: int(values['origin-bytes-per-sec'], 'origin-bytes-per-sec'),
+    originBurstBytes: int(values['origin-burst-bytes'], 'origin-burst-bytes'),
+    channelOriginBytesPerSec: int(values['channel-origin-bytes-per-sec'], 'channel-origin-bytes-per-sec'),
+    channelOriginBurstBytes: int(values['channel-origin-burst-bytes'], 'channel-origin-burst-bytes'),
+    allowPrivateCandidates: values['allow-private-candidates'],
+    maxPendingPeers: int(values['max-pending-peers'], 'max-pending-peers'),
+    maxPendingPeersPerViewer: int(values['max-pending-peers-per-viewer'], 'max-pending-peers-per-viewer'),
   });
   if (values['map-port'] === true) {
     if (config.rtcPort === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--map-port needs --rtc-port (the one UDP port to map)');

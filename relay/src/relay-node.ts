@@ -17,7 +17,7 @@ import { startStatusServer, type StatusServer } from './status-server.js';
 import { createOriginSegmentSource, type OriginSourceOptions } from './origin-segment-source.js';
 import type { SegmentSource } from './segment-source.js';
 import { withSegmentFault, type SegmentFault } from './faulty-segment-source.js';
-import { TrackerClient, type RelaySigner, type TrackerClientOptions } from './tracker-client.js';
+import { TrackerClient, type OfferStats, type RelaySigner, type TrackerClientOptions } from './tracker-client.js';
 import type { RelayPeer, RelayTransport } from './transport.js';
 
 /** Largest load the tracker protocol accepts in a heartbeat. */
@@ -46,6 +46,8 @@ export interface RelayNodeOptions {
   mapPort?: boolean | undefined;
   /** Further port-mapping options (lease, timeouts, another gateway finder for tests). Default: PortMapping's defaults and a UPnP finder. */
   portMapping?: Partial<Omit<PortMappingOptions, 'port' | 'logger'>> | undefined;
+  /** Accept viewers' ICE candidates in private ranges (office LANs). Default: false (see remoteCandidateRefusal). */
+  allowPrivateCandidates?: boolean | undefined;
   /** Open WebRTC peers at once. Default: the transport's (DEFAULT_MAX_PEERS, 512). */
   maxPeers?: number | undefined;
   /** Relay-wide upload cap in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
@@ -114,6 +116,8 @@ export interface RelayStats extends ChannelServerStats {
   peers: number;
   /** Peers still negotiating. */
   pendingPeers: number;
+  /** Viewers' offers refused by code (RC_ERR_OFFER_LIMIT ...) and pending peers displaced for another viewer. */
+  offers: OfferStats;
   /** Streams advertised to the tracker. */
   streams: string[];
   /** The segment source's own figures when it reports any (cache size, hits, downloads). */
@@ -232,6 +236,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         portRangeBegin: options.rtcPort,
         portRangeEnd: options.rtcPort,
         maxPeers: options.maxPeers,
+        allowPrivateCandidates: options.allowPrivateCandidates,
         logger: base,
       });
     channels = new ChannelServer({ ...options.channel, source, payments: gate, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: base });
@@ -344,6 +349,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         viewers: s.channels,
         peers: transport.peerCount,
         pendingPeers: tracker.pendingPeers,
+        offers: tracker.offerStats(),
         streams: source.advertisedStreams(),
         maxUploadBytesPerSec: channels.maxUploadBytesPerSec,
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),
