@@ -1,0 +1,170 @@
+/**
+ * Issue 14, finding 7: "The relay amplifies against its origin. 1 byte of `seg.ts?cb=N`, N new
+ * each time: a whole segment (≤ 32 MiB) is fetched and cached each time, evicting real content."
+ *
+ * Real processes: the relay bin, a tracker, an HTTP origin that logs every request, and raw viewers
+ * speaking the data-channel protocol by hand. The attacker's 1-byte `?cb=N` requests now pull each
+ * segment from the origin at most once (the query is not part of the cache key), the cache keeps
+ * the real content, and an honest viewer beside it is served byte-identical segments. A relay run
+ * in the unsafe `--cache-key-query keep` mode is still bounded by its origin-fetch rate: the
+ * attacker gets RC_ERR_ORIGIN_BUDGET while cached segments keep being served.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ErrorCode, FrameType, concatBytes, encodeFrame, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cachedVod, linkVod } from '../helpers/media.js';
+import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
+import { startRelayProcess, startTrackerProcess, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { openRawChannel, type RawChannel } from '../helpers/raw-viewer.js';
+import { useProcesses } from '../helpers/use-processes.js';
+
+const TERMINAL = new Set<number>([FrameType.END, FrameType.ERROR, FrameType.ABSENT]);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** One request over a raw channel: its last frame and the DATA bytes before it. */
+async function fetchThrough(ch: RawChannel, requestId: number, url: string, range?: { start: number; end?: number }): Promise<{ last: RelayFrame; data: Uint8Array }> {
+  ch.send(encodeFrame({ type: FrameType.REQUEST, requestId, url, range }));
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const f = await ch.nextFrame(20_000);
+    if (f.requestId !== requestId) continue;
+    if (f.type === FrameType.DATA) chunks.push(f.chunk);
+    if (TERMINAL.has(f.type)) return { last: f, data: concatBytes(chunks) };
+  }
+}
+
+const codeOf = (f: RelayFrame): string | undefined => (f.type === FrameType.ERROR ? f.code : undefined);
+
+interface CacheStats {
+  cache: { originBytes: number; segments: number; keyQuery: string; originRate: { refusals: number } };
+}
+
+describe('attack 07: origin amplification with ?cb=N range requests', () => {
+  useProcesses();
+  let dir: string;
+  let origin: OriginServer;
+  let tracker: TrackerProc;
+  let relay: RelayProc;
+  let statusPort: number;
+  let honest: RawChannel;
+  let attacker: RawChannel;
+  let nextId = 1;
+  const seg = (n: number): string => `vod/180p/seg${String(n).padStart(3, '0')}.ts`;
+  const file = (n: number): Promise<Buffer> => readFile(join(dir, seg(n)));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rc-attack07-'));
+    await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'vod'));
+    origin = await startOrigin(dir);
+    tracker = await startTrackerProcess();
+    statusPort = await freePort();
+    relay = await startRelayProcess(tracker, {
+      keypair: join(dir, 'keys', 'relay.json'),
+      allowOrigin: [`${origin.url}vod/`],
+      extra: ['--status-port', String(statusPort)],
+    });
+    const swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
+    honest = await openRawChannel(tracker.url, swarmId, relay.relayId);
+    attacker = await openRawChannel(tracker.url, swarmId, relay.relayId);
+  });
+
+  afterAll(async () => {
+    honest?.close();
+    attacker?.close();
+    await origin?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function status(): Promise<CacheStats> {
+    return (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as CacheStats;
+  }
+
+  it('pulls each segment from the origin at most once whatever the query, keeps the cache, and serves the honest viewer byte-identical', async () => {
+    // The honest viewer watches first: seg000 is in the cache before the attack.
+    const first = await fetchThrough(honest, nextId++, `${origin.url}${seg(0)}`);
+    expect(first.last.type).toBe(FrameType.END);
+    expect(Buffer.compare(Buffer.from(first.data), await file(0))).toBe(0);
+
+    // The attack as reported: 1 byte of seg.ts?cb=N, N new each time, over three segments.
+    const attacked = [1, 2, 3];
+    let received = 0;
+    for (const n of attacked) {
+      const bytes = await file(n);
+      for (let i = 0; i < 20; i++) {
+        const cb = randomBytes(6).toString('hex');
+        const { last, data } = await fetchThrough(attacker, nextId++, `${origin.url}${seg(n)}?cb=${cb}`, { start: 0, end: 1 });
+        expect(last.type, codeOf(last)).toBe(FrameType.END);
+        expect([...data]).toEqual([bytes[0]]);
+        received += data.byteLength;
+      }
+    }
+    expect(received).toBe(60);
+
+    // Each attacked segment was fetched once (60 requests, 3 origin requests), the origin bytes
+    // pulled are exactly those 3 segments (plus the honest one), not 60 whole segments.
+    let pulled = (await stat(join(dir, seg(0)))).size;
+    for (const n of attacked) {
+      expect(origin.count(`/${seg(n)}`, relay.relayId), seg(n)).toBe(1);
+      pulled += (await stat(join(dir, seg(n)))).size;
+    }
+    const s = await status();
+    expect(s.cache.keyQuery).toBe('ignore');
+    expect(s.cache.originBytes).toBe(pulled);
+
+    // The real content is still cached: the honest viewer gets seg000 again without an origin
+    // request, and the attacked segments whole, byte-identical.
+    for (const n of [0, ...attacked]) {
+      const { last, data } = await fetchThrough(honest, nextId++, `${origin.url}${seg(n)}`);
+      expect(last.type, codeOf(last)).toBe(FrameType.END);
+      expect(Buffer.compare(Buffer.from(data), await file(n)), seg(n)).toBe(0);
+      expect(origin.count(`/${seg(n)}`, relay.relayId), seg(n)).toBe(1);
+    }
+    expect((await status()).cache.originBytes).toBe(pulled);
+  });
+
+  it('a relay in the unsafe keep mode is bounded by its origin-fetch rate: RC_ERR_ORIGIN_BUDGET, cached segments still served', async () => {
+    const keepPort = await freePort();
+    const keep = await startRelayProcess(tracker, {
+      keypair: join(dir, 'keys', 'keep.json'),
+      allowOrigin: [`${origin.url}vod/`],
+      // One byte of burst and 1 kB/s: the first segment puts the relay in debt for minutes.
+      extra: ['--status-port', String(keepPort), '--cache-key-query', 'keep', '--origin-bytes-per-sec', '1000', '--origin-burst-bytes', '1'],
+    });
+    const swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
+    const viewer = await openRawChannel(tracker.url, swarmId, keep.relayId);
+    const flooder = await openRawChannel(tracker.url, swarmId, keep.relayId);
+    try {
+      const warm = await fetchThrough(viewer, nextId++, `${origin.url}${seg(4)}`);
+      expect(warm.last.type, codeOf(warm.last)).toBe(FrameType.END);
+      expect(Buffer.compare(Buffer.from(warm.data), await file(4))).toBe(0);
+      const before = origin.requests.filter((r) => r.relayId === keep.relayId).length;
+      for (let i = 0; i < 10; i++) {
+        const { last } = await fetchThrough(flooder, nextId++, `${origin.url}${seg(5)}?cb=${randomBytes(6).toString('hex')}`, { start: 0, end: 1 });
+        expect(codeOf(last)).toBe(ErrorCode.ORIGIN_BUDGET);
+      }
+      expect(origin.requests.filter((r) => r.relayId === keep.relayId).length).toBe(before);
+      // The honest viewer's segment is a cache hit: never refused, served byte-identical.
+      const again = await fetchThrough(viewer, nextId++, `${origin.url}${seg(4)}`);
+      expect(again.last.type, codeOf(again.last)).toBe(FrameType.END);
+      expect(Buffer.compare(Buffer.from(again.data), await file(4))).toBe(0);
+      const s = (await (await fetch(`http://127.0.0.1:${keepPort}/status`)).json()) as CacheStats;
+      expect(s.cache.keyQuery).toBe('keep');
+      expect(s.cache.originRate.refusals).toBe(10);
+    } finally {
+      viewer.close();
+      flooder.close();
+      await keep.stop();
+    }
+  });
+});
