@@ -238,17 +238,16 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
  * grants bind viewer sessions (the local treasury).
  */
 function trackerTrustArgs(t: { keyPath: string; payer: string }): string[] {
-  void t;
-  return [];
+  return ['--key', t.keyPath, '--trusted-payer', t.payer];
 }
 
 /**
  * Trust flags of the settler bin: open grants (named on purpose: the local network has no user
- * accounts) and the tracker whose assignments prove a relay was sent a session.
+ * accounts, so anyone who reaches the settler gets a grant; the page says so) and the tracker whose
+ * assignments prove a relay was sent a session.
  */
 function settlerTrustArgs(t: { trackerKey: string }): string[] {
-  void t;
-  return [];
+  return ['--grant-auth', 'open', '--trusted-tracker', t.trackerKey];
 }
 
 /** The settler's grant policy as its `/v1/info` states it (undefined if it does not say). */
