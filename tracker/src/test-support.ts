@@ -153,6 +153,8 @@ export interface GrantFor {
   user?: Uint8Array;
   /** Default: in one hour. */
   expiresAtMs?: number;
+  /** Default: now, or an hour before expiresAtMs when that is in the past. */
+  issuedAtMs?: number;
 }
 
 /**
@@ -171,7 +173,7 @@ export function sessionMessage(payer: PayerKey, nonceBase64: string, grantFor: G
       mint: new Uint8Array(32).fill(9),
       pricePerGiB: 1000n,
       budget: 1_000_000n,
-      issuedAtMs: now,
+      issuedAtMs: grantFor.issuedAtMs ?? Math.min(now, (grantFor.expiresAtMs ?? now) - 3_600_000),
       expiresAtMs: grantFor.expiresAtMs ?? now + 3_600_000,
       maxBytesPerSec: 2_500_000,
       user: grantFor.user ?? new Uint8Array(randomBytes(16)),
