@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/browser.js';
-import { waitFor } from './helpers/processes.js';
+import { relayIdOfKeypair, waitFor } from './helpers/processes.js';
 import { rawJoin } from './helpers/raw-viewer.js';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
@@ -27,7 +27,7 @@ interface NetworkRelay {
 interface Network {
   relays: NetworkRelay[];
   origin: { bytesToViewers: number; bytesToRelays: number };
-  settlement: { treasuryBalance: string | undefined; redemptions: { relay: string; signature: string }[] } | undefined;
+  settlement: { grantAuth: string | undefined; treasuryBalance: string | undefined; redemptions: { relay: string; signature: string }[] } | undefined;
 }
 
 async function freePorts(n: number): Promise<number[]> {
@@ -170,6 +170,13 @@ describe('npm start', () => {
       expect(served).toBeGreaterThan(net.origin.bytesToViewers);
       // The dashboard shows the same relays.
       await page.waitForSelector('#relays tbody tr[data-relay="relay-3"]');
+      // Grants are open on the local network (issue 14): the settler says so, and the page says it plainly.
+      expect(net.settlement?.grantAuth).toBe('open');
+      expect(await page.getAttribute('#grant-auth', 'data-grant-auth')).toBe('open');
+      expect(await page.textContent('#grant-auth')).toContain('anyone who can reach this settlement service gets a grant');
+      // The tracker signs assignments with the key kept in the state directory.
+      const trackerStatus = (await (await fetch(`http://127.0.0.1:${ports[1]}/status`)).json()) as { trackerKey?: string };
+      expect(trackerStatus.trackerKey).toBe(await relayIdOfKeypair(join(stateDir, 'keys', 'tracker.json')));
       await page.screenshot({ path: join(ARTIFACTS, 'devnet-page.png') });
 
       // Kill the relay serving the most from the page's own button.
