@@ -32,6 +32,12 @@ export const SAMPLE_MINT_DECIMALS = 6;
 export const SAMPLE_TREASURY_TOKENS = 1_000_000n;
 /** Price written into grants: 100 tokens per GiB, so a few minutes of video earn visible amounts. */
 export const SAMPLE_PRICE_PER_GIB = 100n * 10n ** 6n;
+/**
+ * Budget of each grant, summed over every relay (100 tokens = 1 GiB at SAMPLE_PRICE_PER_GIB: hours
+ * of the sample video, so a page left open keeps paying its relays). The settler's per-user budget
+ * is set to the same: under --grant-auth open every grant is its own user.
+ */
+export const SAMPLE_GRANT_BUDGET = 100n * 10n ** 6n;
 /** Relays redeem once they are owed this much (0.001 token), checked every REDEEM_INTERVAL_MS. */
 export const SAMPLE_REDEEM_THRESHOLD = 1_000n;
 export const SAMPLE_REDEEM_INTERVAL_MS = 5_000;
