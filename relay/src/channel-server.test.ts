@@ -68,7 +68,9 @@ describe('ChannelServer over node-datachannel', () => {
     expect(end).toEqual({ type: FrameType.END, requestId: 1, bytesSent: segBytes.byteLength });
     expect(Buffer.from(v.dataOf(1)).equals(Buffer.from(segBytes))).toBe(true);
     for (const f of frames) if (f.type === FrameType.DATA) expect(f.chunk.byteLength + FRAME_HEADER_BYTES).toBeLessThanOrEqual(MAX_FRAME_BYTES);
-    expect(source.opened[0]).toEqual({ url: SEG, range: undefined, playlistUrl: 'https://origin.test/v/index.m3u8' });
+    expect(source.opened[0]).toMatchObject({ url: SEG, range: undefined, playlistUrl: 'https://origin.test/v/index.m3u8' });
+    // Each channel is its own key for the per-channel origin-fetch rate; a free relay never forbids a fetch.
+    expect(source.opened[0]).toMatchObject({ originKey: expect.stringMatching(/^ch\d+$/), allowOriginFetch: true });
     const stats = server.stats();
     expect(stats).toMatchObject({ requests: 1, completed: 1, cacheHits: 1, bytesServed: segBytes.byteLength, errors: 0, channels: 1 });
   });

@@ -37,7 +37,7 @@ export interface ChannelServerOptions {
   hardLimitBytes?: number | undefined;
   /** Upload cap shared by every channel of this server (the relay), in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
   maxUploadBytesPerSec?: number | undefined;
-  /** GRANT/RECEIPT handling and the credit limit (a paid relay). Default: none (a free relay: payment frames are ignored). */
+  /** CHALLENGE/BIND/RECEIPT handling and the credit limits (a paid relay). Default: none (a free relay: BIND and RECEIPT are ignored, no CHALLENGE is sent). */
   payments?: ChannelPaymentGate | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;
@@ -103,6 +103,7 @@ export class ChannelServer {
     protocolViolations: 0,
   };
   private accepting = true;
+  private nextChannelId = 0;
   readonly log: Logger | undefined;
 
   constructor(options: ChannelServerOptions) {
@@ -142,7 +143,7 @@ export class ChannelServer {
 
   /** Starts serving `channel` until it closes. */
   serve(channel: RelayDataChannel): ChannelSession {
-    const session = new ServedChannel(channel, this, this.counters, this.limiter);
+    const session = new ServedChannel(channel, this, this.counters, this.limiter, `ch${++this.nextChannelId}`);
     if (session.isOpen) {
       this.sessions.add(session);
       session.onClosed(() => this.sessions.delete(session));
@@ -242,6 +243,8 @@ class ServedChannel implements ChannelSession {
     private readonly server: ChannelServer,
     private readonly counters: Omit<ChannelServerStats, 'channels' | 'activeRequests'>,
     private readonly limiter: UploadLimiter,
+    /** This channel's key for the segment source's per-channel origin-fetch rate. */
+    private readonly channelId: string,
   ) {
     this.log = server.log;
     this.payments = server.payments?.openChannel();
@@ -252,6 +255,8 @@ class ServedChannel implements ChannelSession {
     channel.onMessage((message) => this.onMessage(message));
     channel.onClose(() => this.shutdown());
     if (!channel.isOpen) this.shutdown();
+    // A paid relay challenges first thing: the viewer's BIND must sign this channel's challenge.
+    else if (this.payments !== undefined) this.sendControl({ type: FrameType.CHALLENGE, requestId: 0, challenge: this.payments.challenge });
   }
 
   get activeRequests(): number {
@@ -305,7 +310,7 @@ class ServedChannel implements ChannelSession {
         this.onRequest(frame);
       } else if (frame.type === FrameType.CANCEL) {
         this.active.get(frame.requestId)?.controller.abort(new RelaycastError(ErrorCode.ABORTED, 'cancelled by viewer'));
-      } else if (frame.type === FrameType.GRANT || frame.type === FrameType.RECEIPT) {
+      } else if (frame.type === FrameType.BIND || frame.type === FrameType.RECEIPT) {
         if (frame.requestId !== 0) return this.violation(new RelaycastError(ErrorCode.FRAME_FIELD, 'payment frames use request id 0'));
         // A free relay requires nothing, so it ignores payment frames rather than refuse paying viewers.
         const refusal = this.payments?.onFrame(frame);
@@ -347,25 +352,34 @@ class ServedChannel implements ChannelSession {
       this.sendRequestError(id, new RelaycastError(ErrorCode.RELAY_OVERLOADED, `at most ${max} concurrent requests per channel`));
       return;
     }
-    const unpaid = this.payments?.admit(frame.url);
-    if (unpaid !== undefined) {
-      this.sendRequestError(id, unpaid);
+    const admission = this.payments?.admit(frame.url);
+    if (admission?.refusal !== undefined) {
+      this.sendRequestError(id, admission.refusal);
       return;
     }
     this.counters.requests++;
     const controller = new AbortController();
     const entry: ActiveRequest = { controller, done: Promise.resolve() };
     this.active.set(id, entry);
-    entry.done = this.serveRequest(frame, controller.signal).finally(() => {
+    entry.done = this.serveRequest(frame, controller.signal, admission?.allowOriginFetch ?? true).finally(() => {
       if (this.active.get(id) === entry) this.active.delete(id);
     });
   }
 
-  private async serveRequest(frame: RequestFrame, signal: AbortSignal): Promise<void> {
+  private async serveRequest(frame: RequestFrame, signal: AbortSignal, allowOriginFetch: boolean): Promise<void> {
     const { requestId } = frame;
+    const payments = this.payments;
     try {
       const stream = await this.server.options.source.open(
-        { url: frame.url, range: frame.range, playlistUrl: frame.playlistUrl },
+        {
+          url: frame.url,
+          range: frame.range,
+          playlistUrl: frame.playlistUrl,
+          originKey: this.channelId,
+          allowOriginFetch,
+          // A cache miss this request started costs the relay the whole segment from the origin: it counts against this channel's credit.
+          onOriginBytes: payments === undefined ? undefined : (n) => payments.originFetched(n),
+        },
         { signal, maxChunkBytes: this.maxChunkBytes },
       );
       if (signal.aborted) throw signal.reason;

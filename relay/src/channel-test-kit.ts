@@ -22,24 +22,37 @@ export interface FakeSegment {
   /** Delay before each chunk, in ms (a slow origin). */
   chunkDelayMs?: number;
   fromCache?: boolean;
+  /**
+   * A cache miss: opening it starts an origin download of the whole segment, reported through the
+   * request's onOriginBytes, and refused with RC_ERR_ORIGIN_BUDGET when allowOriginFetch is false.
+   */
+  originMiss?: boolean;
 }
 
 export interface FakeSource extends SegmentSource {
   opened: SegmentRequest[];
   /** Streams whose consumer went away (aborted or stopped iterating). */
   released: number;
+  /** Origin bytes the `originMiss` segments were fetched with. */
+  originBytes: number;
 }
 
 export function fakeSource(segments: Record<string, FakeSegment>): FakeSource {
   const source: FakeSource = {
     opened: [],
     released: 0,
+    originBytes: 0,
     async open(request, { signal, maxChunkBytes }): Promise<SegmentStream> {
       source.opened.push(request);
       if (request.url.endsWith('/absent.ts')) throw new RelaycastError(ErrorCode.SEGMENT_UNAVAILABLE, 'origin answered 404');
       if (request.url.endsWith('/broken.ts')) throw new RelaycastError(ErrorCode.ORIGIN_HTTP, 'origin answered 502');
       const seg = segments[request.url];
       if (seg === undefined) throw new RelaycastError(ErrorCode.ORIGIN_NOT_ALLOWED, 'not allowed');
+      if (seg.originMiss === true) {
+        if (request.allowOriginFetch === false) throw new RelaycastError(ErrorCode.ORIGIN_BUDGET, 'origin credit used up');
+        source.originBytes += seg.bytes.byteLength;
+        request.onOriginBytes?.(seg.bytes.byteLength);
+      }
       const start = request.range?.start ?? 0;
       const end = request.range?.end ?? seg.bytes.byteLength;
       if (start > end || end > seg.bytes.byteLength) throw new RelaycastError(ErrorCode.RANGE_NOT_SATISFIABLE, 'bad range');

@@ -23,6 +23,7 @@ const USAGE = `Usage: relaycast-relay start [options]
                                   pricePerGib, cacheMaxBytes, bindAddress, rtcPort, statusPort,
                                   maxUploadBytesPerSec, logLevel, acceptPayer [array], rpcUrl, db,
                                   creditLimitBytes, redeemThreshold, redeemIntervalMs, logFormat,
+                                  unboundCreditBytes, trustedTracker [array],
                                   cacheKeyQuery, originBytesPerSec, originBurstBytes,
                                   channelOriginBytesPerSec, channelOriginBurstBytes,
                                   allowPrivateCandidates [boolean], maxPendingPeers,
@@ -50,6 +51,10 @@ const USAGE = `Usage: relaycast-relay start [options]
   --rpc-url URL                   Solana JSON-RPC URL for payouts (default: none, no automatic redemption)
   --db FILE                       receipt database (default: relay-receipts.sqlite beside the keypair)
   --credit-limit-bytes N          unreceipted bytes a paying session may owe (default 33554432)
+  --unbound-credit-bytes N        bytes a channel may take before it binds to a paid session with
+                                  its session key's proof (default 4194304)
+  --trusted-tracker KEY           tracker key (base58) whose assignments bind sessions, besides the
+                                  key the relay's tracker announces; repeatable (default: none)
   --redeem-threshold N            redeem when owed at least N token base units (default 1000000)
   --redeem-interval-ms N          how often the threshold is checked (default 60000)
   --cache-key-query ignore|keep   query strings in the segment cache key: ignore (default: one entry
@@ -141,6 +146,8 @@ async function main(): Promise<void> {
       receiptsDbPath: receiptsDbPath(config),
       rpcUrl: config.rpcUrl,
       creditLimitBytes: config.creditLimitBytes,
+      unboundCreditBytes: config.unboundCreditBytes,
+      trustedTrackers: config.trustedTracker,
       redeemThreshold: config.redeemThreshold === undefined ? undefined : BigInt(config.redeemThreshold),
       redeemIntervalMs: config.redeemIntervalMs,
       origin: {

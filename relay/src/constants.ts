@@ -96,8 +96,16 @@ export const DEFAULT_LOG_LEVEL = 'info';
 
 // --- Payments (grants, receipts, redemption) ---
 
-/** Delivered-but-unreceipted bytes a paying session (or a channel not yet holding a grant) may owe before new requests are refused. */
+/** Delivered-but-unreceipted bytes (origin bytes fetched for it included) a bound paying session may owe before new requests are refused. */
 export const DEFAULT_CREDIT_LIMIT_BYTES = 32 * 1024 * 1024;
+/**
+ * Bytes (served plus origin bytes fetched for it) a channel not yet bound by BIND may take: enough
+ * for a first segment while the viewer's SDK signs the challenge, small enough that a channel that
+ * never binds costs little. Charged to the session the channel then binds to.
+ */
+export const DEFAULT_UNBOUND_CREDIT_BYTES = 4 * 1024 * 1024;
+/** A receipt the settler found implausible (too many bytes for the grant's age yet) is sent again after this. */
+export const DEFAULT_IMPLAUSIBLE_RETRY_MS = 5 * 60_000;
 /** GRANT + RECEIPT frames one channel may send per second (the SDK sends about one receipt per segment). */
 export const DEFAULT_PAYMENT_FRAMES_PER_SEC = 20;
 /** Payment frames a quiet channel may send at once. */

@@ -99,6 +99,8 @@ export async function startFakeTracker(options: { heartbeatIntervalMs?: number; 
 export interface SignaledViewer {
   pc: RTCPeerConnection;
   dc: RTCDataChannel;
+  /** Messages that arrived before the test set its own `dc.onmessage` (a paid relay's CHALLENGE comes first thing). */
+  early: ArrayBuffer[];
   close(): void;
 }
 
@@ -110,9 +112,12 @@ export async function connectViewerViaTracker(conn: TrackerConnection, viewerId:
   const pc = new RTCPeerConnection({ iceServers: [], bindAddress: '127.0.0.1' } as RTCConfiguration);
   const dc = pc.createDataChannel(DATA_CHANNEL_LABEL);
   dc.binaryType = 'arraybuffer';
+  const early: ArrayBuffer[] = [];
+  dc.onmessage = (e: MessageEvent) => early.push(e.data as ArrayBuffer);
   const viewer: SignaledViewer = {
     pc,
     dc,
+    early,
     close() {
       try {
         dc.close();

@@ -55,6 +55,10 @@ export interface RelayConfig {
   db?: string | undefined;
   /** `--credit-limit-bytes N`: unreceipted bytes a paying session may owe. Default: DEFAULT_CREDIT_LIMIT_BYTES (32 MiB). */
   creditLimitBytes?: number | undefined;
+  /** `--unbound-credit-bytes N`: bytes a channel may take before it binds to a paid session. Default: DEFAULT_UNBOUND_CREDIT_BYTES (4 MiB). */
+  unboundCreditBytes?: number | undefined;
+  /** `--trusted-tracker KEY` (repeatable): base58 tracker keys whose assignments bind sessions, besides the relay's own tracker's key (learned at registration). Default: none. */
+  trustedTracker?: string[] | undefined;
   /** `--redeem-threshold N`: owed base units that trigger a redemption (a JSON string or integer). Default: DEFAULT_REDEEM_THRESHOLD (1,000,000). */
   redeemThreshold?: string | undefined;
   /** `--redeem-interval-ms N`: how often the threshold is checked. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
@@ -115,8 +119,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 const MAX_CAPACITY = 1_000_000;
 const STRING_KEYS = ['tracker', 'keypair', 'region', 'pricePerGib', 'bindAddress', 'logLevel', 'logFormat', 'rpcUrl', 'db', 'redeemThreshold', 'cacheKeyQuery'] as const;
 export const LOG_FORMATS = ['json', 'pretty'] as const;
-const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec', 'creditLimitBytes', 'redeemIntervalMs', 'originBytesPerSec', 'originBurstBytes', 'channelOriginBytesPerSec', 'channelOriginBurstBytes', 'maxPendingPeers', 'maxPendingPeersPerViewer'] as const;
-const LIST_KEYS = ['allowOrigin', 'acceptPayer'] as const;
+const INT_KEYS = ['capacity', 'cacheMaxBytes', 'rtcPort', 'statusPort', 'maxUploadBytesPerSec', 'creditLimitBytes', 'redeemIntervalMs', 'unboundCreditBytes', 'originBytesPerSec', 'originBurstBytes', 'channelOriginBytesPerSec', 'channelOriginBurstBytes', 'maxPendingPeers', 'maxPendingPeersPerViewer'] as const;
+const LIST_KEYS = ['allowOrigin', 'acceptPayer', 'trustedTracker'] as const;
 const BOOL_KEYS = ['allowPrivateCandidates'] as const;
 const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...INT_KEYS, ...LIST_KEYS, ...BOOL_KEYS]);
 export const CACHE_KEY_QUERY_VALUES = ['ignore', 'keep'] as const;
@@ -303,6 +307,14 @@ export function resolveConfig(file: Partial<RelayConfig>, flags: Partial<RelayCo
   if (merged.rpcUrl !== undefined) checkRpcUrl(merged.rpcUrl);
   if (merged.db !== undefined && merged.db.trim() === '') throw invalid('--db must be a file path');
   if (merged.creditLimitBytes !== undefined && merged.creditLimitBytes <= 0) throw invalid('--credit-limit-bytes must be a positive integer');
+  if (merged.unboundCreditBytes !== undefined && merged.unboundCreditBytes <= 0) throw invalid('--unbound-credit-bytes must be a positive integer');
+  for (const k of merged.trustedTracker ?? []) {
+    try {
+      decodePublicKey(k);
+    } catch {
+      throw invalid(`--trusted-tracker "${k}" is not a base58 public key`);
+    }
+  }
   if (merged.redeemThreshold !== undefined && !U64_RE.test(merged.redeemThreshold)) throw invalid('--redeem-threshold must be a non-negative integer of token base units');
   if (merged.redeemIntervalMs !== undefined && merged.redeemIntervalMs < 100) throw invalid('--redeem-interval-ms must be at least 100');
   if (merged.cacheKeyQuery !== undefined && !(CACHE_KEY_QUERY_VALUES as readonly string[]).includes(merged.cacheKeyQuery)) {
@@ -350,6 +362,8 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
         'rpc-url': { type: 'string' },
         db: { type: 'string' },
         'credit-limit-bytes': { type: 'string' },
+        'unbound-credit-bytes': { type: 'string' },
+        'trusted-tracker': { type: 'string', multiple: true },
         'redeem-threshold': { type: 'string' },
         'redeem-interval-ms': { type: 'string' },
         'cache-key-query': { type: 'string' },
@@ -390,6 +404,8 @@ export async function parseCliArgs(argv: string[], signal?: AbortSignal, env: No
     rpcUrl: values['rpc-url'],
     db: values.db,
     creditLimitBytes: int(values['credit-limit-bytes'], 'credit-limit-bytes'),
+    unboundCreditBytes: int(values['unbound-credit-bytes'], 'unbound-credit-bytes'),
+    trustedTracker: values['trusted-tracker'],
     redeemThreshold: values['redeem-threshold'],
     redeemIntervalMs: int(values['redeem-interval-ms'], 'redeem-interval-ms'),
     cacheKeyQuery: values['cache-key-query'],

@@ -1,4 +1,4 @@
-import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey } from '@relaycast/protocol';
+import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey, encodeBase58 } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from './channel-server.js';
 import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, PORT_MAPPING_UPNP_GRACE_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from './constants.js';
@@ -82,6 +82,10 @@ export interface RelayNodeOptions {
   rpcUrl?: string | undefined;
   /** Unreceipted bytes a paying session may owe before its requests are refused. Default: DEFAULT_CREDIT_LIMIT_BYTES (32 MiB). */
   creditLimitBytes?: number | undefined;
+  /** Bytes a channel may take before it binds to a paid session (CHALLENGE/BIND). Default: DEFAULT_UNBOUND_CREDIT_BYTES (4 MiB). */
+  unboundCreditBytes?: number | undefined;
+  /** base58 tracker keys whose assignments bind sessions, besides the key the relay's own tracker announces in `registered`. Default: none. */
+  trustedTrackers?: readonly string[] | undefined;
   /** Owed amount (base units, all payers) past which the relay redeems on its own; needs rpcUrl. Default: DEFAULT_REDEEM_THRESHOLD (1,000,000). */
   redeemThreshold?: bigint | undefined;
   /** How often the redeem threshold is checked. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
@@ -90,20 +94,42 @@ export interface RelayNodeOptions {
   paymentGate?: { paymentFramesPerSec?: number | undefined; paymentFrameBurst?: number | undefined; maxSessions?: number | undefined } | undefined;
 }
 
-/** Payment figures of a paid relay (amounts in token base units, as decimal strings). */
-export interface RelayPaymentStats extends PaymentGateStats {
-  /** Sessions with a stored receipt, all payers. */
+/** Payment figures of one payer (amounts in token base units, as decimal strings). */
+export interface PayerPaymentStats {
+  payer: string;
+  /** (session, grant) pairs with a stored receipt. */
   receipts: number;
-  /** Σ newest receipts' amounts. */
+  /** Σ newest receipts' amounts: what viewers signed for. */
+  receipted: string;
+  /** Σ what the payer's settler credits (its last answer per receipt). */
   earned: string;
+  /** Σ shortfalls the settler reported (receipted but not credited), and by reason code. */
+  shortfall: string;
+  shortfallByCode: Record<string, string>;
+  /** Receipts the settler refused outright, by code. */
+  refusedByCode: Record<string, number>;
   /** Σ confirmed payouts. */
   paid: string;
   /** earned − paid. */
   unpaid: string;
-  /** Σ payouts submitted but not yet confirmed. */
+  /** Σ payouts recorded but not yet confirmed. */
   pending: string;
-  /** The same per payer. */
-  byPayer: { payer: string; receipts: number; earned: string; paid: string; unpaid: string; pending: string }[];
+}
+
+/** Payment figures of a paid relay (amounts in token base units, as decimal strings). */
+export interface RelayPaymentStats extends PaymentGateStats {
+  /** (session, grant) pairs with a stored receipt, all payers. */
+  receipts: number;
+  receipted: string;
+  earned: string;
+  shortfall: string;
+  paid: string;
+  unpaid: string;
+  pending: string;
+  /** The same per payer, with shortfalls and refusals by code. */
+  byPayer: PayerPaymentStats[];
+  /** Tracker keys (base58) whose assignments bind sessions now. */
+  trustedTrackers: string[];
 }
 
 export interface RelayStats extends ChannelServerStats {
@@ -161,17 +187,31 @@ function checkOptions(o: RelayNodeOptions): void {
 function paymentStats(store: ReceiptStore, gate: PaymentGate, payers: Iterable<string>): RelayPaymentStats {
   const byPayer = [...new Set([...payers, ...store.payers()])].map((payer) => {
     const t = store.totals(payer);
-    return { payer, receipts: t.receipts, earned: t.earned, paid: t.paid, unpaid: t.earned > t.paid ? t.earned - t.paid : 0n, pending: t.pending };
+    return { ...t, unpaid: t.earned > t.paid ? t.earned - t.paid : 0n };
   });
-  const sum = (k: 'earned' | 'paid' | 'unpaid' | 'pending'): string => byPayer.reduce((a, p) => a + p[k], 0n).toString();
+  const sum = (k: 'receipted' | 'earned' | 'shortfall' | 'paid' | 'unpaid' | 'pending'): string => byPayer.reduce((a, p) => a + p[k], 0n).toString();
   return {
     ...gate.stats(),
     receipts: byPayer.reduce((a, p) => a + p.receipts, 0),
+    receipted: sum('receipted'),
     earned: sum('earned'),
+    shortfall: sum('shortfall'),
     paid: sum('paid'),
     unpaid: sum('unpaid'),
     pending: sum('pending'),
-    byPayer: byPayer.map((p) => ({ ...p, earned: p.earned.toString(), paid: p.paid.toString(), unpaid: p.unpaid.toString(), pending: p.pending.toString() })),
+    byPayer: byPayer.map((p) => ({
+      payer: p.payer,
+      receipts: p.receipts,
+      receipted: p.receipted.toString(),
+      earned: p.earned.toString(),
+      shortfall: p.shortfall.toString(),
+      shortfallByCode: Object.fromEntries(Object.entries(p.shortfallByCode).map(([k, v]) => [k, v.toString()])),
+      refusedByCode: p.refusedByCode,
+      paid: p.paid.toString(),
+      unpaid: p.unpaid.toString(),
+      pending: p.pending.toString(),
+    })),
+    trustedTrackers: gate.trustedTrackers().map((k) => encodeBase58(k)),
   };
 }
 
@@ -223,7 +263,16 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     if (payers.size > 0) {
       const relayKey = decodePublicKey(relayId);
       store = ReceiptStore.open({ path: options.receiptsDbPath as string, relayId }, relayKey);
-      gate = new PaymentGate({ ...options.paymentGate, relayKey, acceptedPayers: [...payers.keys()], store, creditLimitBytes: options.creditLimitBytes, logger: base });
+      gate = new PaymentGate({
+        ...options.paymentGate,
+        relayKey,
+        acceptedPayers: [...payers.keys()],
+        store,
+        creditLimitBytes: options.creditLimitBytes,
+        unboundCreditBytes: options.unboundCreditBytes,
+        trustedTrackers: (options.trustedTrackers ?? []).map((k) => decodePublicKey(k)),
+        logger: base,
+      });
       if (options.rpcUrl !== undefined) {
         redeemer = new Redeemer({ store, payers, rpcUrl: options.rpcUrl, signer: { relayId, publicKey: relayKey, sign: (m) => options.keypair.sign(m) }, logger: base });
       }
@@ -273,6 +322,8 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     ...options.tracker,
     onHello: (hello) => nat.setIceServers(hello.iceServers),
     onReachability: (msg) => nat.setReachability(msg),
+    // The tracker that sends viewers here signs their assignments: its key binds sessions.
+    onRegistered: (msg) => gate?.learnTrackerKey(decodePublicKey(msg.trackerKey)),
     extraCandidates: () => nat.extraCandidates(),
     trackerUrl: options.trackerUrl,
     keypair: options.keypair,

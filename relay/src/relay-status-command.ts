@@ -25,7 +25,17 @@ interface StatusBody {
   errors: number;
   maxUploadBytesPerSec: number;
   cache?: { segments: number; bytes: number; maxBytes: number };
-  payments?: { receipts: number; earned: string; paid: string; unpaid: string; pending: string; unreceiptedBytes: number };
+  payments?: {
+    receipts: number;
+    receipted?: string;
+    earned: string;
+    shortfall?: string;
+    paid: string;
+    unpaid: string;
+    pending: string;
+    unreceiptedBytes: number;
+    byPayer?: { payer: string; shortfallByCode?: Record<string, string> }[];
+  };
   nat?: {
     reachability?: string;
     reachedAddress?: string;
@@ -101,6 +111,9 @@ export function formatRelayStatus(r: StatusReport): string {
   if (s.payments !== undefined) {
     const p = s.payments;
     lines.push(`receipts  ${p.receipts} sessions; earned ${p.earned}, paid ${p.paid}, unpaid ${p.unpaid}, pending ${p.pending} (base units); ${mib(p.unreceiptedBytes)} delivered not yet receipted`);
+    // What viewers signed for but the settler does not credit (another relay spent the grant first, too fast for its age, too late).
+    const reasons = (p.byPayer ?? []).flatMap((b) => Object.entries(b.shortfallByCode ?? {}).map(([code, amount]) => `${amount} ${code} (payer ${b.payer})`));
+    if (p.shortfall !== undefined && p.shortfall !== '0') lines.push(`shortfall ${p.shortfall} of ${p.receipted ?? '?'} receipted not credited: ${reasons.join(', ')}`);
   } else {
     lines.push('receipts  — (a free relay: no --accept-payer)');
   }

@@ -1,4 +1,4 @@
-import { ErrorCode } from '@relaycast/protocol';
+import { ErrorCode, encodeBase58 } from '@relaycast/protocol';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,8 @@ interface Build {
   decimals?: number;
   memo?: string;
   extra?: TransactionInstruction[];
+  /** Further signers (a fee payer other than the owner). */
+  cosigners?: Keypair[];
   dropMemo?: boolean;
   memoFirst?: boolean;
   sign?: boolean;
@@ -31,6 +33,7 @@ interface Build {
 
 const expectation: PayoutExpectation = {
   relay: relay.publicKey,
+  payer: treasury.publicKey,
   mint,
   amount: 1_500n,
   paidToDate: 1_000n,
@@ -41,7 +44,7 @@ const expectation: PayoutExpectation = {
 
 function build(b: Build = {}): Uint8Array {
   const owner = b.owner ?? treasury;
-  const tx = new Transaction({ feePayer: b.feePayer ?? relay.publicKey, blockhash: BLOCKHASH, lastValidBlockHeight: 100 });
+  const tx = new Transaction({ feePayer: b.feePayer ?? treasury.publicKey, blockhash: BLOCKHASH, lastValidBlockHeight: 100 });
   const transfer = createTransferCheckedInstruction(
     b.source ?? treasuryAccount,
     b.mint ?? mint,
@@ -59,7 +62,7 @@ function build(b: Build = {}): Uint8Array {
   });
   const list = b.dropMemo === true ? [transfer] : b.memoFirst === true ? [memo, transfer] : [transfer, memo];
   tx.add(...list, ...(b.extra ?? []));
-  if (b.sign !== false) tx.partialSign(owner);
+  if (b.sign !== false) tx.partialSign(owner, ...(b.cosigners ?? []));
   return new Uint8Array(tx.serialize({ requireAllSignatures: false, verifySignatures: false }));
 }
 
@@ -78,22 +81,32 @@ describe('checkPayoutTransaction', () => {
     expect(checked.amount).toBe(1_500n);
     expect(checked.cumulativePaid).toBe(2_500n);
     expect(checked.owner.equals(treasury.publicKey)).toBe(true);
+    // The id is the treasury owner's fee-payer signature, known before anything is sent.
+    expect(checked.signature).toBe(encodeBase58(checked.transaction.signature as Buffer));
     // Without the optional facts it still holds.
-    expect(refusal(build(), { relay: relay.publicKey, mint, amount: 1_500n, paidToDate: 1_000n })).toBeUndefined();
+    expect(refusal(build(), { relay: relay.publicKey, payer: treasury.publicKey, mint, amount: 1_500n, paidToDate: 1_000n })).toBeUndefined();
+  });
+
+  it('accepts a payout below what is owed (the settler’s outstanding one, built before its latest credits) when its memo adds up', () => {
+    const checked = checkPayoutTransaction(build({ amount: 1_200n, memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=2200 root=${ROOT}` }), expectation);
+    expect(checked).toMatchObject({ amount: 1_200n, cumulativePaid: 2_200n });
   });
 
   it('refuses any transaction whose fee payer, instructions, destination, mint, amount, source or memo differ', () => {
     const stranger = Keypair.generate();
     const cases: [string, Uint8Array, PayoutExpectation?][] = [
-      ['fee payer', build({ feePayer: stranger.publicKey })],
+      ['fee payer', build({ feePayer: stranger.publicKey, cosigners: [stranger] })],
+      ['the relay as fee payer (the old model: the relay would pay the fee)', build({ feePayer: relay.publicKey, cosigners: [relay] })],
+      ['the relay as fee payer, unsigned', build({ feePayer: relay.publicKey })],
       ['destination', build({ destination: getAssociatedTokenAddressSync(mint, stranger.publicKey) })],
       ['mint', build({ mint: otherMint, destination: getAssociatedTokenAddressSync(otherMint, relay.publicKey) })],
       ['amount above', build({ amount: 1_501n })],
-      ['amount below', build({ amount: 1_499n })],
+      ['amount below, memo not adding up', build({ amount: 1_499n })],
       ['decimals', build({ decimals: 9 })],
       ['source', build({ source: getAssociatedTokenAddressSync(mint, stranger.publicKey), owner: stranger })],
       ['spends from the relay', build({ source: relayAccount, owner: relay, destination: relayAccount }), { ...expectation, treasuryTokenAccount: undefined }],
-      ['extra instruction', build({ extra: [SystemProgram.transfer({ fromPubkey: relay.publicKey, toPubkey: stranger.publicKey, lamports: 1 })] })],
+      ['extra instruction', build({ extra: [SystemProgram.transfer({ fromPubkey: treasury.publicKey, toPubkey: stranger.publicKey, lamports: 1 })] })],
+      ['asks the relay to sign', build({ extra: [SystemProgram.transfer({ fromPubkey: relay.publicKey, toPubkey: stranger.publicKey, lamports: 1 })] })],
       ['no memo', build({ dropMemo: true })],
       ['memo first', build({ memoFirst: true })],
       ['memo paid total', build({ memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=1500 root=${ROOT}` })],

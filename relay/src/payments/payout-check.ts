@@ -1,4 +1,4 @@
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, encodeBase58 } from '@relaycast/protocol';
 import { TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { PublicKey, Transaction } from '@solana/web3.js';
 
@@ -9,11 +9,17 @@ const MEMO_RE = /^relaycast:v1 relay=([1-9A-HJ-NP-Za-km-z]{32,44}) paid=(0|[1-9]
 
 /** What the relay's own accounting says a payout must be. */
 export interface PayoutExpectation {
-  /** The relay: fee payer and owner of the destination account. */
+  /** The relay: owner of the destination account; never a signer. */
   relay: PublicKey;
+  /** The payer's key (its treasury owner, GET /v1/info `payer`): the fee payer, whose signature is the transaction id. */
+  payer: PublicKey;
   /** The mint of the payer's grants. */
   mint: PublicKey;
-  /** Σ newest acknowledged receipt amounts of this payer − paid to date. */
+  /**
+   * Σ credited by this payer's settler − paid to date: what the relay is owed. A payout moves at
+   * most this (exactly this normally; less only when the settler's outstanding payout was built
+   * before its latest credits, and the rest follows in the next one).
+   */
   amount: bigint;
   /** Confirmed payouts of this payer so far (the memo must say paidToDate + amount). */
   paidToDate: bigint;
@@ -27,6 +33,8 @@ export interface PayoutExpectation {
 
 export interface CheckedPayout {
   transaction: Transaction;
+  /** The transaction id: base58 of the fee payer's signature. */
+  signature: string;
   amount: bigint;
   cumulativePaid: bigint;
   /** The treasury owner that signed the transfer. */
@@ -38,11 +46,12 @@ function mismatch(message: string, details?: Record<string, unknown>): Relaycast
 }
 
 /**
- * Checks a settler's payout transaction against the relay's own accounting before the relay signs
- * anything: fee payer is the relay, exactly [transferChecked, memo], the transfer moves exactly the
- * expected amount of the grant mint from the treasury (never from the relay) into the relay's
- * associated token account, and the memo commits to the new paid-to-date total. Throws
- * RC_ERR_PAYOUT_MISMATCH otherwise.
+ * Checks a settler's payout transaction against the relay's own accounting before the relay records
+ * and (re)submits it: the payer's treasury owner is the fee payer and has signed everything (the
+ * relay signs nothing and pays no fee), exactly [transferChecked, memo], the transfer moves the
+ * grant mint from the treasury (never from the relay) into the relay's associated token account, at
+ * most what the settler credits minus what it paid (normally exactly that), and the memo commits to
+ * the new paid-to-date total. Throws RC_ERR_PAYOUT_MISMATCH otherwise.
  */
 export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation): CheckedPayout {
   let tx: Transaction;
@@ -51,7 +60,9 @@ export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation)
   } catch (err) {
     throw mismatch(`not a legacy transaction: ${(err as Error).message}`);
   }
-  if (tx.feePayer === undefined || !tx.feePayer.equals(exp.relay)) throw mismatch('the relay is not the fee payer', { feePayer: tx.feePayer?.toBase58() });
+  if (tx.feePayer === undefined || !tx.feePayer.equals(exp.payer)) {
+    throw mismatch('the payer (treasury owner) is not the fee payer', { feePayer: tx.feePayer?.toBase58(), expected: exp.payer.toBase58() });
+  }
   if (tx.instructions.length !== 2) throw mismatch(`expected exactly transferChecked + memo, got ${tx.instructions.length} instructions`);
   const [transfer, memo] = tx.instructions as [Transaction['instructions'][number], Transaction['instructions'][number]];
 
@@ -74,10 +85,11 @@ export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation)
     throw mismatch('source is not the payer’s treasury account', { source: source.pubkey.toBase58() });
   }
   if (exp.decimals !== undefined && decoded.data.decimals !== exp.decimals) throw mismatch('wrong decimals', { decimals: decoded.data.decimals });
-  if (decoded.data.amount !== exp.amount) {
-    throw mismatch('amount differs from the relay’s own accounting', { amount: decoded.data.amount.toString(), expected: exp.amount.toString() });
+  const amount = decoded.data.amount;
+  if (amount <= 0n) throw mismatch('the payout moves nothing');
+  if (amount > exp.amount) {
+    throw mismatch('amount exceeds what the settler credits minus what it paid', { amount: amount.toString(), expected: exp.amount.toString() });
   }
-  if (exp.amount <= 0n) throw mismatch('nothing is owed');
 
   if (!MEMO_PROGRAM_IDS.some((p) => p.equals(memo.programId))) throw mismatch('second instruction is not a memo', { programId: memo.programId.toBase58() });
   if (memo.keys.some((k) => k.isWritable)) throw mismatch('memo names writable accounts');
@@ -85,15 +97,16 @@ export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation)
   if (m === null) throw mismatch('memo is not a relaycast payout memo');
   const cumulativePaid = BigInt(m[2] as string);
   if (m[1] !== exp.relay.toBase58()) throw mismatch('memo names another relay', { relay: m[1] });
-  if (cumulativePaid !== exp.paidToDate + exp.amount) {
-    throw mismatch('memo paid total differs from paid to date + amount', { paid: cumulativePaid.toString(), expected: (exp.paidToDate + exp.amount).toString() });
+  if (cumulativePaid !== exp.paidToDate + amount) {
+    throw mismatch('memo paid total differs from paid to date + amount', { paid: cumulativePaid.toString(), expected: (exp.paidToDate + amount).toString() });
   }
   if (exp.merkleRoot !== undefined && m[3] !== exp.merkleRoot) throw mismatch('memo root differs from the settler’s merkleRoot');
 
-  // Exactly two signers, the relay and the treasury owner, and the owner has really signed.
-  if (tx.signatures.length !== 2) throw mismatch(`expected 2 signers, got ${tx.signatures.length}`);
-  const ownerSig = tx.signatures.find((s) => s.publicKey.equals(owner.pubkey));
-  if (ownerSig?.signature == null) throw mismatch('the treasury owner has not signed');
-  if (!tx.verifySignatures(false)) throw mismatch('a signature does not verify');
-  return { transaction: tx, amount: decoded.data.amount, cumulativePaid, owner: owner.pubkey };
+  // The relay is no signer at all; every signature the message needs is there and verifies.
+  if (tx.signatures.some((s) => s.publicKey.equals(exp.relay))) throw mismatch('the relay is asked to sign');
+  if (!tx.signatures.some((s) => s.publicKey.equals(owner.pubkey) && s.signature != null)) throw mismatch('the treasury owner has not signed');
+  if (!tx.verifySignatures(true)) throw mismatch('the transaction is not fully signed, or a signature does not verify');
+  const feePayerSig = tx.signature;
+  if (feePayerSig === null) throw mismatch('the fee payer has not signed');
+  return { transaction: tx, signature: encodeBase58(feePayerSig), amount, cumulativePaid, owner: owner.pubkey };
 }

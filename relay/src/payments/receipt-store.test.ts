@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58 } from '@relaycast/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ReceiptStore } from './receipt-store.js';
-import { TestSession, testPayer } from './payment-test-kit.js';
+import { TestSession, testPayer, testTracker } from './payment-test-kit.js';
 
 const relayKey = new Uint8Array(randomBytes(32));
 const relayId = encodeBase58(relayKey);
@@ -33,8 +34,38 @@ describe('ReceiptStore', () => {
     return { stored: s.putReceipt(sr.receipt, session.payer.id, encoded), encoded };
   }
 
-  it('runs in WAL mode with synchronous=FULL', () => {
-    expect(openStore().pragmas()).toEqual({ journalMode: 'wal', synchronous: 2 });
+  it('runs in WAL mode with synchronous=FULL, at schema 1, in a file only its user may read (0600, the WAL too)', async () => {
+    const s = openStore();
+    expect(s.pragmas()).toEqual({ journalMode: 'wal', synchronous: 2, userVersion: 1 });
+    const session = new TestSession(testPayer());
+    store(s, session, 10);
+    for (const f of ['receipts.sqlite', 'receipts.sqlite-wal']) expect((await stat(join(dir, 'db', f))).mode & 0o777, f).toBe(0o600);
+  });
+
+  it('migrates a schema-0 file: receipts keep their acknowledged amount as credited, grants gain an assignment column', () => {
+    const path = join(dir, 'old.sqlite');
+    const db = new Database(path);
+    db.exec(`
+      CREATE TABLE grants (nonce BLOB PRIMARY KEY, session_key BLOB NOT NULL, payer TEXT NOT NULL, signed BLOB NOT NULL);
+      CREATE TABLE receipts (relay TEXT NOT NULL, session_key BLOB NOT NULL, grant_nonce BLOB NOT NULL, payer TEXT NOT NULL, sequence INTEGER NOT NULL,
+        cumulative_bytes INTEGER NOT NULL, cumulative_amount TEXT NOT NULL, timestamp_ms INTEGER NOT NULL, signed BLOB NOT NULL,
+        acked_sequence INTEGER, acked_amount TEXT NOT NULL DEFAULT '0', rejected_sequence INTEGER, rejected_code TEXT, PRIMARY KEY (relay, session_key));
+      CREATE INDEX receipts_by_payer ON receipts (relay, payer);
+      CREATE TABLE payouts (signature TEXT PRIMARY KEY, relay TEXT NOT NULL, payer TEXT NOT NULL, amount TEXT NOT NULL, cumulative_paid TEXT NOT NULL,
+        tx BLOB NOT NULL, last_valid_block_height INTEGER NOT NULL, status TEXT NOT NULL, created_at_ms INTEGER NOT NULL, settled_at_ms INTEGER);
+    `);
+    const session = new TestSession(testPayer());
+    const r = decodeSignedReceipt(session.signedReceipt(relayKey, 2 ** 30)).receipt;
+    db.prepare(`INSERT INTO receipts VALUES (?, ?, ?, ?, 1, ?, ?, 0, ?, 1, ?, NULL, NULL)`).run(
+      relayId, Buffer.from(r.sessionKey), Buffer.from(r.grantNonce), session.payer.id, r.cumulativeBytes, r.cumulativeAmount.toString(), Buffer.alloc(184), r.cumulativeAmount.toString(),
+    );
+    db.close();
+    const s = openStore(path);
+    expect(s.pragmas().userVersion).toBe(1);
+    expect(s.totals(session.payer.id)).toMatchObject({ receipts: 1, receipted: r.cumulativeAmount, earned: r.cumulativeAmount, shortfall: 0n });
+    expect(s.newest(r.sessionKey, r.grantNonce)?.receipt.cumulativeBytes).toBe(2 ** 30);
+    s.close();
+    expect(openStore(path).pragmas().userVersion).toBe(1);
   });
 
   it('keeps only the newest receipt per session, and it survives reopening', () => {
@@ -61,7 +92,62 @@ describe('ReceiptStore', () => {
     expect(again.grant(a.grant.nonce)).toEqual(ga);
     const totals = again.totals(payer.id);
     expect(totals.receipts).toBe(2);
-    expect(totals.earned).toBe(decodeSignedReceipt(newest.encoded).receipt.cumulativeAmount + (again.newest(b.grant.sessionKey)?.receipt.cumulativeAmount ?? -1n));
+    expect(totals.receipted).toBe(decodeSignedReceipt(newest.encoded).receipt.cumulativeAmount + (again.newest(b.grant.sessionKey)?.receipt.cumulativeAmount ?? -1n));
+    // Earned is what the settler credits: nothing before it answered.
+    expect(totals.earned).toBe(0n);
+  });
+
+  it('keeps receipts of two grants of one session key apart (a renewed grant never hides what the first earned)', () => {
+    const s = openStore();
+    const payer = testPayer();
+    const a = new TestSession(payer);
+    const renewed = Object.assign(Object.create(TestSession.prototype) as TestSession, a, { grant: { ...a.grant, nonce: new Uint8Array(randomBytes(16)) }, sequence: 0 });
+    store(s, a, 5_000);
+    store(s, renewed, 1_000);
+    expect(s.newest(a.grant.sessionKey, a.grant.nonce)?.receipt.cumulativeBytes).toBe(5_000);
+    expect(s.newest(a.grant.sessionKey, renewed.grant.nonce)?.receipt.cumulativeBytes).toBe(1_000);
+    expect(s.totals(payer.id).receipts).toBe(2);
+  });
+
+  it('records what the settler credits per receipt and each shortfall with its reason; retries only implausible ones, and only after the retry time', () => {
+    const s = openStore();
+    const payer = testPayer();
+    const sessions = [new TestSession(payer), new TestSession(payer), new TestSession(payer)];
+    for (const t of sessions) {
+      const g = t.signedGrant();
+      s.putGrant(decodeSignedGrant(g), payer.id, g, t.assignment(testTracker(), relayKey));
+      store(s, t, 2 ** 30);
+    }
+    const items = s.receiptsToReport(payer.id, 10);
+    expect(items.map((i) => i.assignment?.byteLength)).toEqual([169, 169, 169]);
+    const full = items[0]!.amount;
+    const byKey = (t: TestSession) => items.find((i) => Buffer.from(i.sessionKey).equals(Buffer.from(t.grant.sessionKey)))!;
+    const [ok, spent, fast] = sessions.map(byKey) as [typeof items[0], typeof items[0], typeof items[0]];
+    s.markReported(
+      [
+        { item: ok, credit: { credited: full } },
+        { item: spent, credit: { credited: full / 4n, shortfall: { code: ErrorCode.GRANT_BUDGET_SPENT, amount: full - full / 4n } } },
+        { item: fast, credit: { credited: full / 2n, shortfall: { code: ErrorCode.RECEIPT_IMPLAUSIBLE, amount: full / 2n } } },
+      ],
+      [],
+      1_000,
+    );
+    expect(s.totals(payer.id)).toMatchObject({
+      receipted: 3n * full,
+      earned: full + full / 4n + full / 2n,
+      shortfall: 3n * full - (full + full / 4n + full / 2n),
+      shortfallByCode: { [ErrorCode.GRANT_BUDGET_SPENT]: full - full / 4n, [ErrorCode.RECEIPT_IMPLAUSIBLE]: full / 2n },
+    });
+    expect(s.credited(payer.id)).toBe(full + full / 4n + full / 2n);
+    // Nothing is due now; the implausible one is due again once the retry time passed.
+    expect(s.receiptsToReport(payer.id, 10, 999)).toEqual([]);
+    expect(s.redeemable(payer.id, 999)).toBe(full + full / 4n + full / 2n);
+    expect(s.receiptsToReport(payer.id, 10, 1_000).map((i) => i.sequence)).toEqual([fast.sequence]);
+    expect(s.redeemable(payer.id, 1_000)).toBe(2n * full + full / 4n);
+    // Later credited in full: the shortfall is gone.
+    s.markReported([{ item: fast, credit: { credited: full } }], [], 2_000);
+    expect(s.totals(payer.id).shortfallByCode).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: full - full / 4n });
+    expect(s.receiptsToReport(payer.id, 10, 1_999)).toEqual([]);
   });
 
   it('reports unacknowledged receipts, remembers acknowledgements and refusals, and counts only confirmed payouts as paid', () => {
@@ -78,9 +164,10 @@ describe('ReceiptStore', () => {
     const items = s.receiptsToReport(payer.id, 10);
     expect(items).toHaveLength(2);
     const [ia, ib] = items[0]?.sessionKey.every((x, i) => x === a.grant.sessionKey[i]) ? items : [items[1], items[0]];
-    s.markReported([ia!], [{ item: ib!, code: ErrorCode.RECEIPT_OVER_BUDGET }]);
+    s.markReported([{ item: ia!, credit: { credited: ia!.amount } }], [{ item: ib!, code: ErrorCode.RECEIPT_OVER_BUDGET }]);
     expect(s.receiptsToReport(payer.id, 10)).toEqual([]);
-    expect(s.acknowledged(payer.id)).toBe(ia!.amount);
+    expect(s.credited(payer.id)).toBe(ia!.amount);
+    expect(s.totals(payer.id).refusedByCode).toEqual({ [ErrorCode.RECEIPT_OVER_BUDGET]: 1 });
     // A newer receipt of the refused session is reported again.
     store(s, b, 2 ** 30);
     expect(s.receiptsToReport(payer.id, 10).map((i) => i.sequence)).toEqual([b.sequence]);

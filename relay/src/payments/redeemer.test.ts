@@ -3,12 +3,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58, toBase64 } from '@relaycast/protocol';
+import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58, fromBase64, toBase64 } from '@relaycast/protocol';
 import { privateKeyFromSeed, signEd25519 } from '@relaycast/protocol/node';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, Transaction, TransactionInstruction, type Connection } from '@solana/web3.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestSession, testPayer } from './payment-test-kit.js';
+import { TestSession, type TestPayer } from './payment-test-kit.js';
 import { ReceiptStore } from './receipt-store.js';
 import { Redeemer } from './redeemer.js';
 
@@ -21,14 +21,21 @@ const treasuryAccount = getAssociatedTokenAddressSync(mint, treasury.publicKey);
 const relayKey = privateKeyFromSeed(relay.secretKey.subarray(0, 32));
 const signer = { relayId, publicKey: relay.publicKey.toBytes(), sign: (m: Uint8Array) => signEd25519(relayKey, m) };
 
-function payoutTx(amount: bigint, paid: bigint, root: string): string {
-  const tx = new Transaction({ feePayer: relay.publicKey, blockhash: Keypair.generate().publicKey.toBase58(), lastValidBlockHeight: 1_000 });
+/** The payer as the settler runs it: its treasury owner key signs grants. */
+function treasuryPayer(): TestPayer {
+  const key = privateKeyFromSeed(treasury.secretKey.subarray(0, 32));
+  return { key, publicKey: treasury.publicKey.toBytes(), id: treasury.publicKey.toBase58(), mint: mint.toBytes() };
+}
+
+/** The settler's payout: the treasury owner pays the fee and signs everything; the relay signs nothing. */
+function payoutTx(amount: bigint, paid: bigint, root: string): { wire: string; id: string } {
+  const tx = new Transaction({ feePayer: treasury.publicKey, blockhash: Keypair.generate().publicKey.toBase58(), lastValidBlockHeight: 1_000 });
   tx.add(
     createTransferCheckedInstruction(treasuryAccount, mint, getAssociatedTokenAddressSync(mint, relay.publicKey), treasury.publicKey, amount, 6, [], TOKEN_PROGRAM_ID),
     new TransactionInstruction({ programId: MEMO, keys: [], data: Buffer.from(`relaycast:v1 relay=${relayId} paid=${paid} root=${root}`) }),
   );
-  tx.partialSign(treasury);
-  return toBase64(new Uint8Array(tx.serialize({ requireAllSignatures: false, verifySignatures: false })));
+  tx.sign(treasury);
+  return { wire: toBase64(new Uint8Array(tx.serialize())), id: encodeBase58(tx.signature as Buffer) };
 }
 
 describe('Redeemer against a scripted settler and RPC', () => {
@@ -45,39 +52,68 @@ describe('Redeemer against a scripted settler and RPC', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('refuses a payout that pays more than its own accounting (nothing signed, recorded or sent), then pays the right one once', { timeout: 30_000 }, async () => {
-    const payer = testPayer(mint.toBytes());
-    store = ReceiptStore.open({ path: join(dir, 'r.sqlite'), relayId }, relay.publicKey.toBytes());
-    const session = new TestSession(payer);
-    const g = session.signedGrant();
-    store.putGrant(decodeSignedGrant(g), payer.id, g);
-    const r = session.signedReceipt(relay.publicKey.toBytes(), 2 ** 30);
-    const owed = decodeSignedReceipt(r).receipt.cumulativeAmount;
-    store.putReceipt(decodeSignedReceipt(r).receipt, payer.id, r);
-
-    let offer = owed + 1n;
-    const root = 'ab'.repeat(32);
+  /** A scripted settler: `answer` builds each redeem answer from the parsed request. */
+  async function settler(answer: (items: { grant: string; receipt: string; assignment?: string }[]) => unknown, payerId: string): Promise<string> {
     server = createServer((req, res) => {
-      req.resume();
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        if (req.url === '/v1/info') return void res.end(JSON.stringify({ payer: payer.id, mint: mint.toBase58(), decimals: 6, treasuryTokenAccount: treasuryAccount.toBase58() }));
-        res.end(JSON.stringify({ status: 'payout', transaction: payoutTx(offer, offer, root), signature: 'x', amount: String(offer), cumulativePaid: String(offer), merkleRoot: root, lastValidBlockHeight: 1_000 }));
+        if (req.url === '/v1/info') return void res.end(JSON.stringify({ payer: payerId, mint: mint.toBase58(), decimals: 6, treasuryTokenAccount: treasuryAccount.toBase58() }));
+        res.end(JSON.stringify(answer((JSON.parse(Buffer.concat(parts).toString()) as { items: { grant: string; receipt: string }[] }).items)));
       });
     });
     await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', () => resolve()));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
 
+  /** An RPC that lands whatever is sent and finds it by id. */
+  function chain(): { connection: Connection; sent: Uint8Array[]; balance: { v: bigint } } {
     const sent: Uint8Array[] = [];
+    const landed = new Set<string>();
+    const balance = { v: 0n };
     const connection = {
       sendRawTransaction: (wire: Uint8Array) => {
         sent.push(wire);
-        return Promise.resolve('sig');
+        const tx = Transaction.from(wire);
+        const id = encodeBase58(tx.signature as Buffer);
+        if (!landed.has(id)) {
+          landed.add(id);
+          const data = tx.instructions[0]!.data;
+          balance.v += data.readBigUInt64LE(1);
+        }
+        return Promise.resolve(id);
       },
-      getSignatureStatuses: () => Promise.resolve({ value: [sent.length > 0 ? { err: null, confirmationStatus: 'confirmed' } : null] }),
+      getSignatureStatuses: (ids: string[]) => Promise.resolve({ value: ids.map((id) => (landed.has(id) ? { err: null, confirmationStatus: 'confirmed' } : null)) }),
       getBlockHeight: () => Promise.resolve(10),
-      getTokenAccountBalance: () => Promise.resolve({ value: { amount: String(sent.length > 0 ? owed : 0n) } }),
+      getTokenAccountBalance: () => Promise.resolve({ value: { amount: String(balance.v) } }),
     } as unknown as Connection;
+    return { connection, sent, balance };
+  }
+
+  function storeReceipt(session: TestSession, bytes: number): bigint {
+    const g = session.signedGrant();
+    store.putGrant(decodeSignedGrant(g), session.payer.id, g, new Uint8Array(169).fill(1));
+    const r = session.signedReceipt(relay.publicKey.toBytes(), bytes);
+    store.putReceipt(decodeSignedReceipt(r).receipt, session.payer.id, r);
+    return decodeSignedReceipt(r).receipt.cumulativeAmount;
+  }
+
+  it('refuses a payout that pays more than the settler credits (nothing recorded or sent), then records and submits the settler’s own bytes, signing nothing', { timeout: 30_000 }, async () => {
+    const payer = treasuryPayer();
+    store = ReceiptStore.open({ path: join(dir, 'r.sqlite'), relayId }, relay.publicKey.toBytes());
+    const owed = storeReceipt(new TestSession(payer), 2 ** 30);
+    let offer = owed + 1n;
+    const root = 'ab'.repeat(32);
+    let lastTx = '';
+    const assignments: (string | undefined)[] = [];
+    const url = await settler((items) => {
+      assignments.push(...items.map((i) => i.assignment));
+      const p = payoutTx(offer, offer, root);
+      lastTx = p.wire;
+      return { status: 'payout', transaction: p.wire, signature: p.id, amount: String(offer), cumulativePaid: String(offer), merkleRoot: root, lastValidBlockHeight: 1_000, credited: items.map((_, index) => ({ index, credited: owed.toString() })) };
+    }, payer.id);
+    const { connection, sent } = chain();
     const redeemer = new Redeemer({ store, signer, payers: new Map([[payer.id, url]]), connection, retryMinMs: 10 });
 
     const refused = await redeemer.redeem(AbortSignal.timeout(10_000));
@@ -85,6 +121,9 @@ describe('Redeemer against a scripted settler and RPC', () => {
     expect(refused.amount).toBe('0');
     expect(sent).toEqual([]);
     expect(store.pendingPayouts(payer.id)).toEqual([]);
+    // The credit was recorded even though the payout was refused, and the assignment stored with the grant travelled with the item.
+    expect(store.credited(payer.id)).toBe(owed);
+    expect(assignments).toEqual([toBase64(new Uint8Array(169).fill(1))]);
 
     offer = owed;
     const paid = await redeemer.redeem(AbortSignal.timeout(10_000));
@@ -92,9 +131,56 @@ describe('Redeemer against a scripted settler and RPC', () => {
     expect(paid.amount).toBe(owed.toString());
     expect(paid.payers[0]?.balance).toBe(owed.toString());
     expect(store.paidToDate(payer.id)).toBe(owed);
-    // What was sent is the treasury's transaction co-signed by the relay, and its id is what was recorded.
+    // What was sent is exactly the settler's transaction; its id is the treasury's fee-payer signature.
+    expect(toBase64(sent[0] as Uint8Array)).toBe(lastTx);
     const tx = Transaction.from(sent[0] as Uint8Array);
-    expect(tx.verifySignatures(true)).toBe(true);
+    expect(tx.signatures.map((x) => x.publicKey.toBase58())).toEqual([treasury.publicKey.toBase58()]);
     expect(paid.payers[0]?.payouts).toEqual([{ signature: encodeBase58(tx.signature as Buffer), amount: owed.toString() }]);
+  });
+
+  it('finding 2: paid what the settler credits when another relay spent the grant first; the shortfall is recorded with its reason; later receipts are still paid', { timeout: 30_000 }, async () => {
+    const payer = treasuryPayer();
+    store = ReceiptStore.open({ path: join(dir, 'r2.sqlite'), relayId }, relay.publicKey.toBytes());
+    const shared = new TestSession(payer);
+    const full = storeReceipt(shared, 2 ** 30);
+    // Another relay redeemed 3/4 of this grant's budget first: the settler credits the rest.
+    const credit = full / 4n;
+    let paidSoFar = 0n;
+    const credits = new Map<string, { credited: bigint; shortfall?: { code: string; amount: bigint } }>();
+    credits.set(toBase64(shared.signedGrant()), { credited: credit, shortfall: { code: ErrorCode.GRANT_BUDGET_SPENT, amount: full - credit } });
+    const url = await settler((items) => {
+      const credited = items.map((it, index) => {
+        const c = credits.get(it.grant) ?? { credited: decodeSignedReceipt(fromBase64(it.receipt) as Uint8Array).receipt.cumulativeAmount };
+        return { index, credited: c.credited.toString(), ...(c.shortfall === undefined ? {} : { shortfall: { code: c.shortfall.code, amount: c.shortfall.amount.toString() } }) };
+      });
+      let total = 0n;
+      for (const c of credits.values()) total += c.credited;
+      for (const it of items) if (!credits.has(it.grant)) credits.set(it.grant, { credited: decodeSignedReceipt(fromBase64(it.receipt) as Uint8Array).receipt.cumulativeAmount });
+      total = [...credits.values()].reduce((a, c) => a + c.credited, 0n);
+      const owed = total - paidSoFar;
+      if (owed === 0n) return { status: 'nothing-owed', cumulativePaid: paidSoFar.toString(), credited };
+      const p = payoutTx(owed, paidSoFar + owed, 'cd'.repeat(32));
+      paidSoFar += owed;
+      return { status: 'payout', transaction: p.wire, signature: p.id, amount: owed.toString(), cumulativePaid: paidSoFar.toString(), merkleRoot: 'cd'.repeat(32), lastValidBlockHeight: 1_000, credited };
+    }, payer.id);
+    const { connection, balance } = chain();
+    const redeemer = new Redeemer({ store, signer, payers: new Map([[payer.id, url]]), connection, retryMinMs: 10 });
+
+    const first = await redeemer.redeem(AbortSignal.timeout(10_000));
+    expect(first.payers[0]?.error).toBeUndefined();
+    expect(first.amount).toBe(credit.toString());
+    expect(first.payers[0]?.shortfall).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: (full - credit).toString() });
+    expect(store.totals(payer.id)).toMatchObject({ receipted: full, earned: credit, shortfall: full - credit, paid: credit, shortfallByCode: { [ErrorCode.GRANT_BUDGET_SPENT]: full - credit } });
+    // The shortfall is not owed: nothing to redeem until a new receipt comes.
+    expect(redeemer.owed().total).toBe(0n);
+
+    // A later session's receipt is paid in full: no freeze.
+    const later = storeReceipt(new TestSession(payer), 2 ** 29);
+    expect(redeemer.owed().total).toBe(later);
+    const second = await redeemer.redeem(AbortSignal.timeout(10_000));
+    expect(second.payers[0]?.error).toBeUndefined();
+    expect(second.amount).toBe(later.toString());
+    expect(balance.v).toBe(credit + later);
+    expect(store.paidToDate(payer.id)).toBe(credit + later);
   });
 });

@@ -1,9 +1,10 @@
-import { ErrorCode, RelaycastError, encodeBase58, isRelaycastError, throwIfAborted, toRelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted, toRelaycastError } from '@relaycast/protocol';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import {
   DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS,
+  DEFAULT_IMPLAUSIBLE_RETRY_MS,
   DEFAULT_REDEEM_ATTEMPTS,
   DEFAULT_REDEEM_RETRY_MAX_MS,
   DEFAULT_REDEEM_RETRY_MIN_MS,
@@ -13,13 +14,13 @@ import {
   REDEEM_MAX_ITEMS,
 } from '../constants.js';
 import { checkPayoutTransaction } from './payout-check.js';
-import type { PayoutRecord, ReceiptStore, ReportItem } from './receipt-store.js';
-import { SettlerClient, type RelayPaymentSigner, type SettlerInfo } from './settler-client.js';
+import type { ItemCredit, PayoutRecord, ReceiptStore, ReportItem } from './receipt-store.js';
+import { SettlerClient, type RedeemAnswer, type RelayPaymentSigner, type SettlerInfo } from './settler-client.js';
 
 export interface RedeemerOptions {
   /** The relay's receipt store. Required. */
   store: ReceiptStore;
-  /** The relay key: authenticates redeem requests and co-signs payouts as fee payer. Required. */
+  /** The relay key: authenticates redeem requests (payouts need no relay signature: the payer's treasury owner pays the fee). Required. */
   signer: RelayPaymentSigner;
   /** Accepted payers: base58 payer id → settlement service URL. Required. */
   payers: ReadonlyMap<string, string>;
@@ -39,6 +40,10 @@ export interface RedeemerOptions {
   retryMaxMs?: number | undefined;
   /** Longest wait for one payout to confirm or expire (a stalled chain). Default: DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS (120 s). */
   confirmTimeoutMs?: number | undefined;
+  /** Time after which a receipt the settler found implausible is sent again (the plausible amount grows with the grant's age). Default: DEFAULT_IMPLAUSIBLE_RETRY_MS (5 min). */
+  implausibleRetryMs?: number | undefined;
+  /** Clock (Unix ms); tests inject one. Default: Date.now. */
+  now?: (() => number) | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;
 }
@@ -54,6 +59,10 @@ export interface PayerRedemption {
   paidToDate: string;
   /** Receipts the settler refused this time, by code. */
   rejected: Record<string, number>;
+  /** What the settler credits this relay in total now (Σ over its receipts). */
+  credited: string;
+  /** Shortfalls the settler reported this time (receipt amount − credited), by reason code. */
+  shortfall: Record<string, string>;
   /** The relay's token balance for this payer's mint after redeeming, when readable. */
   balance?: string | undefined;
   /** Set when this payer's redemption failed (others still ran). */
@@ -73,10 +82,11 @@ const MAX_ROUNDS = 8;
 
 /**
  * Turns stored receipts into confirmed payouts. Per accepted payer: settle any payout left pending
- * by an earlier run (crash, timeout), send the receipts the settler has not acknowledged, check the
- * payout it returns against the relay's own accounting, record it, co-sign, submit, confirm. Only a
- * confirmed payout moves paid-to-date, and the same recorded transaction is what gets resubmitted,
- * so retries and restarts never pay (or count) twice.
+ * by an earlier run (crash, timeout), send the receipts the settler has not answered, record what it
+ * credits per receipt (and each shortfall with its reason), check the payout it returns against
+ * Σ credited − paid, record it, (re)submit the same bytes, and resolve it by its id. The payer's
+ * treasury owner signs and pays the fee; the relay signs nothing. Only a confirmed payout moves
+ * paid-to-date, so retries and restarts never count twice, and a shortfall never blocks a later payout.
  */
 export class Redeemer {
   private readonly connection: Connection;
@@ -96,13 +106,19 @@ export class Redeemer {
     for (const [payer, url] of options.payers) this.clients.set(payer, new SettlerClient({ baseUrl: url, signer: options.signer, timeoutMs: options.settlerTimeoutMs }));
   }
 
-  /** What the relay is owed (Σ newest receipts − confirmed payouts), per payer and in total. */
+  private get retryBefore(): number {
+    return (this.options.now ?? Date.now)() - (this.options.implausibleRetryMs ?? DEFAULT_IMPLAUSIBLE_RETRY_MS);
+  }
+
+  /**
+   * What a redemption could bring now, per payer and in total: Σ credited − confirmed payouts, plus
+   * what receipts not yet answered (or due for a plausibility retry) claim beyond their credit.
+   */
   owed(): { total: bigint; byPayer: Map<string, bigint> } {
     const byPayer = new Map<string, bigint>();
     let total = 0n;
     for (const payer of this.options.payers.keys()) {
-      const t = this.options.store.totals(payer);
-      const owed = t.earned > t.paid ? t.earned - t.paid : 0n;
+      const owed = this.options.store.redeemable(payer, this.retryBefore);
       byPayer.set(payer, owed);
       total += owed;
     }
@@ -137,7 +153,7 @@ export class Redeemer {
   private async redeemPayer(payer: string, signal: AbortSignal): Promise<PayerRedemption> {
     const client = this.clients.get(payer) as SettlerClient;
     const store = this.options.store;
-    const out: PayerRedemption = { payer, payouts: [], amount: '0', paidToDate: '0', rejected: {} };
+    const out: PayerRedemption = { payer, payouts: [], amount: '0', paidToDate: '0', rejected: {}, credited: '0', shortfall: {} };
     let total = 0n;
     let info: SettlerInfo | undefined;
     try {
@@ -150,56 +166,63 @@ export class Redeemer {
           total += p.amount;
         }
       }
+      const payerKey = new PublicKey(info.payer);
+      // Shortfalls the settler found implausible are retried once per call, in the first round.
+      let retryBefore = this.retryBefore;
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const items = store.receiptsToReport(payer, REDEEM_MAX_ITEMS);
+        const items = store.receiptsToReport(payer, REDEEM_MAX_ITEMS, retryBefore);
+        retryBefore = -1;
         const answer = await this.retry('redeem request', signal, (s) => client.redeem(items, s));
-        this.recordAnswer(items, answer.rejected, out);
+        this.recordAnswer(items, answer, out);
+        const paidToDate = store.paidToDate(payer);
+        const owed = store.credited(payer) - paidToDate;
         if (answer.status === 'nothing-owed') {
-          const paid = store.paidToDate(payer);
-          if (answer.cumulativePaid !== paid) this.log?.warn({ payer, settlerPaid: answer.cumulativePaid.toString(), relayPaid: paid.toString() }, 'settler and relay disagree on paid to date');
+          if (answer.cumulativePaid !== paidToDate) this.log?.warn({ payer, settlerPaid: answer.cumulativePaid.toString(), relayPaid: paidToDate.toString() }, 'settler and relay disagree on paid to date');
           if (items.length < REDEEM_MAX_ITEMS) break;
           continue;
         }
-        const paidToDate = store.paidToDate(payer);
-        const expected = store.acknowledged(payer) - paidToDate;
+        const known = store.payout(answer.signature);
+        if (known !== undefined && known.status !== 'pending') {
+          if (known.status === 'expired' || known.status === 'failed') {
+            // The settler has not noticed yet that this one can no longer land; ask again shortly.
+            await sleep(PAYOUT_CONFIRM_POLL_MS, signal);
+            continue;
+          }
+          throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, `payout ${answer.signature} was already settled (${known.status}); not counting it again`);
+        }
+        // A payout the relay already recorded (a resumed run) was checked before; it still pays at most what is owed.
         const checked = checkPayoutTransaction(answer.transaction, {
           relay: this.relay,
+          payer: payerKey,
           mint: new PublicKey(info.mint),
-          amount: expected,
+          amount: known === undefined ? (owed > 0n ? owed : 0n) : known.amount,
           paidToDate,
           treasuryTokenAccount: new PublicKey(info.treasuryTokenAccount),
           decimals: info.decimals,
           merkleRoot: answer.merkleRoot,
         });
-        if (answer.amount !== checked.amount || answer.cumulativePaid !== checked.cumulativePaid) {
-          throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, 'payout refused: the settler’s amount fields differ from its transaction');
+        if (answer.amount !== checked.amount || answer.cumulativePaid !== checked.cumulativePaid || answer.signature !== checked.signature) {
+          throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, 'payout refused: the settler’s amount, paid total or id differ from its transaction');
         }
-        const tx = checked.transaction;
-        tx.addSignature(this.relay, Buffer.from(this.options.signer.sign(tx.serializeMessage())));
-        const wire = new Uint8Array(tx.serialize());
-        const signature = encodeBase58(tx.signature as Buffer);
+        if (checked.amount < owed) this.log?.info({ payer, amount: checked.amount.toString(), owed: owed.toString() }, 'payout covers part of what is owed; the rest follows');
+        const signature = checked.signature;
         // Recorded before anything is sent: a crash from here on resumes this exact transaction.
-        store.recordPayout({ signature, payer, amount: checked.amount, cumulativePaid: checked.cumulativePaid, transaction: wire, lastValidBlockHeight: answer.lastValidBlockHeight });
+        store.recordPayout({ signature, payer, amount: checked.amount, cumulativePaid: checked.cumulativePaid, transaction: answer.transaction, lastValidBlockHeight: answer.lastValidBlockHeight });
         const record = store.payout(signature);
-        if (record?.status === 'expired') {
-          // The settler has not noticed yet that this one can no longer land; ask again shortly.
-          await sleep(PAYOUT_CONFIRM_POLL_MS, signal);
-          continue;
-        }
-        if (record === undefined || record.status !== 'pending') {
-          throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, `payout ${signature} was already settled (${record?.status ?? 'missing'}); not sending it again`);
-        }
-        this.log?.info({ payer, signature, amount: checked.amount.toString() }, 'payout checked and co-signed; submitting');
+        if (record === undefined || record.status !== 'pending') throw new RelaycastError(ErrorCode.RECEIPT_STORE, `payout ${signature} could not be recorded`);
+        this.log?.info({ payer, signature, amount: checked.amount.toString() }, 'payout checked; resolving it by id');
         const settled = await this.settle(record, signal);
         if (settled === 'confirmed') {
           out.payouts.push({ signature, amount: checked.amount.toString() });
           total += checked.amount;
-          if (items.length < REDEEM_MAX_ITEMS && store.receiptsToReport(payer, 1).length === 0) break;
+          const more = store.credited(payer) - store.paidToDate(payer);
+          if (items.length < REDEEM_MAX_ITEMS && more <= 0n && store.receiptsToReport(payer, 1).length === 0) break;
         } else if (settled === 'failed') {
           throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, `payout ${signature} failed on chain`);
         }
         // Expired: ask again; the settler builds a new payout once the old one can no longer land.
       }
+      out.credited = store.credited(payer).toString();
     } catch (err) {
       const e = toRelaycastError(err);
       if (e.code === ErrorCode.ABORTED) throw e;
@@ -212,13 +235,23 @@ export class Redeemer {
     return out;
   }
 
-  private recordAnswer(items: ReportItem[], rejected: { index: number; code: string }[], out: PayerRedemption): void {
+  private recordAnswer(items: ReportItem[], answer: RedeemAnswer, out: PayerRedemption): void {
     const refused = new Map<number, string>();
-    for (const r of rejected) if (r.index >= 0 && r.index < items.length) refused.set(r.index, r.code);
-    const accepted = items.filter((_, i) => !refused.has(i));
+    for (const r of answer.rejected) if (r.index >= 0 && r.index < items.length) refused.set(r.index, r.code);
+    const credits = new Map<number, ItemCredit>();
+    for (const c of answer.credited) if (c.index >= 0 && c.index < items.length && !refused.has(c.index)) credits.set(c.index, c);
     const refusedItems = [...refused].map(([i, code]) => ({ item: items[i] as ReportItem, code }));
     for (const { code } of refusedItems) out.rejected[code] = (out.rejected[code] ?? 0) + 1;
-    this.options.store.markReported(accepted, refusedItems);
+    const credited = [...credits].map(([i, credit]) => ({ item: items[i] as ReportItem, credit }));
+    for (const { credit } of credited) {
+      if (credit.shortfall !== undefined && credit.shortfall.amount > 0n) {
+        out.shortfall[credit.shortfall.code] = (BigInt(out.shortfall[credit.shortfall.code] ?? '0') + credit.shortfall.amount).toString();
+      }
+    }
+    // An item neither refused nor credited stays unanswered and is sent again next time.
+    const unanswered = items.length - refused.size - credits.size;
+    if (unanswered > 0) this.log?.warn({ unanswered }, 'settler answered neither a credit nor a refusal for some items');
+    this.options.store.markReported(credited, refusedItems, (this.options.now ?? Date.now)());
   }
 
   /**

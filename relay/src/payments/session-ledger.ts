@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { ErrorCode, RelaycastError, toHex, type Receipt, type SessionGrant } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, bytesEqual, toHex, type Receipt, type SessionGrant } from '@relaycast/protocol';
 
 /** What the relay knows about one paying viewer session while it serves it. */
 export interface PayingSession {
@@ -10,10 +10,16 @@ export interface PayingSession {
   payer: string;
   /** Imported once per session: importing a raw key costs about as much as verifying. */
   keyObject: KeyObject;
-  /** Newest receipt stored for (session, this relay). */
+  /** Newest receipt stored for (session, current grant, this relay). */
   newest: Receipt | undefined;
-  /** Bytes this relay delivered to the session; starts at the stored receipt's count so a restart forgives nothing and charges nothing twice. */
+  /**
+   * Bytes this relay delivered to the session under its current grant (plus what an earlier grant
+   * left unreceipted); starts at the stored receipt's count so a restart forgives nothing and
+   * charges nothing twice.
+   */
   servedBytes: number;
+  /** Origin bytes the session's requests caused (cache misses); beyond its receipted bytes they count as owed. */
+  originBytes: number;
   /** Channels bound to this session now; a session with none may be forgotten. */
   channels: number;
   /** The last receipt could not be stored: paid delivery stops until one can. */
@@ -39,14 +45,28 @@ export class SessionLedger {
   }
 
   /**
-   * The session for `grant.sessionKey`, created with `init` when new; a newer grant for the same
-   * session key replaces the old one (renewal). Throws RC_ERR_RELAY_OVERLOADED when full of sessions
-   * that all have open channels.
+   * The session for `grant.sessionKey`, created with `init` when new; another grant for the same
+   * session key replaces the old one (renewal): receipts then count under the new grant (`newestOf`
+   * reads its stored newest), and what the old grant left unreceipted stays owed. Throws
+   * RC_ERR_RELAY_OVERLOADED when full of sessions that all have open channels.
    */
-  bind(grant: SessionGrant, payer: string, init: () => Pick<PayingSession, 'keyObject' | 'newest'>): PayingSession {
+  bind(
+    grant: SessionGrant,
+    payer: string,
+    init: () => Pick<PayingSession, 'keyObject' | 'newest'>,
+    newestOf: (grantNonce: Uint8Array) => Receipt | undefined = () => undefined,
+  ): PayingSession {
     const id = toHex(grant.sessionKey);
     const known = this.sessions.get(id);
     if (known !== undefined) {
+      if (!bytesEqual(known.grant.nonce, grant.nonce)) {
+        const owed = SessionLedger.unreceiptedBytes(known);
+        const paidOrigin = known.newest?.cumulativeBytes ?? 0;
+        known.newest = newestOf(grant.nonce);
+        const base = known.newest?.cumulativeBytes ?? 0;
+        known.servedBytes = base + owed;
+        known.originBytes = base + Math.max(0, known.originBytes - paidOrigin);
+      }
       known.grant = grant;
       known.payer = payer;
       known.channels++;
@@ -66,6 +86,7 @@ export class SessionLedger {
       keyObject,
       newest,
       servedBytes: newest?.cumulativeBytes ?? 0,
+      originBytes: newest?.cumulativeBytes ?? 0,
       channels: 1,
       storeFailed: false,
     };
@@ -80,6 +101,14 @@ export class SessionLedger {
   /** Delivered bytes not yet covered by a stored receipt. */
   static unreceiptedBytes(session: PayingSession): number {
     return Math.max(0, session.servedBytes - (session.newest?.cumulativeBytes ?? 0));
+  }
+
+  /**
+   * Origin bytes the session caused beyond what it has receipted: a viewer that pays for N bytes
+   * may make the relay fetch N bytes from the origin; past that, fetches are owed like served bytes.
+   */
+  static unpaidOriginBytes(session: PayingSession): number {
+    return Math.max(0, session.originBytes - (session.newest?.cumulativeBytes ?? 0));
   }
 
   /** Σ unreceipted bytes over the sessions in memory (status figure). */

@@ -34,19 +34,37 @@ describe('SettlerClient', () => {
     res.end(JSON.stringify(body));
   };
 
-  it('signs the exact body it sends with the relay key and parses a payout', async () => {
+  it('signs the exact body it sends with the relay key, sends each item’s assignment, and parses a payout with its credits', async () => {
     let verified = false;
     const client = await serve((req, body, res) => {
       const sig = fromBase64(String(req.headers[REDEEM_SIGNATURE_HEADER]));
       verified = sig !== undefined && verifyEd25519(publicKey, concatBytes([utf8Encode(REDEEM_SIGNING_DOMAIN), body]), sig);
       const parsed = JSON.parse(body.toString()) as { relay: string; items: unknown[] };
       expect(parsed.relay).toBe(signer.relayId);
-      expect(parsed.items).toEqual([{ grant: 'AQID', receipt: 'BAUG' }]);
-      json(res, 200, { status: 'payout', transaction: 'AAEC', signature: 'sig', amount: '12', cumulativePaid: '30', merkleRoot: 'ab'.repeat(32), lastValidBlockHeight: 99, rejected: [{ index: 0, code: 'RC_ERR_RECEIPT_STALE' }] });
+      expect(parsed.items).toEqual([{ grant: 'AQID', receipt: 'BAUG', assignment: 'BwgJ' }, { grant: 'AQID', receipt: 'BAUG' }]);
+      json(res, 200, {
+        status: 'payout',
+        transaction: 'AAEC',
+        signature: 'sig',
+        amount: '12',
+        cumulativePaid: '30',
+        merkleRoot: 'ab'.repeat(32),
+        lastValidBlockHeight: 99,
+        rejected: [{ index: 1, code: 'RC_ERR_ASSIGNMENT_MISSING' }],
+        credited: [{ index: 0, credited: '7', shortfall: { code: 'RC_ERR_GRANT_BUDGET_SPENT', amount: '5' } }],
+      });
     });
-    const answer = await client.redeem([{ signedGrant: new Uint8Array([1, 2, 3]), signedReceipt: new Uint8Array([4, 5, 6]) }], AbortSignal.timeout(5_000));
+    const item = { signedGrant: new Uint8Array([1, 2, 3]), signedReceipt: new Uint8Array([4, 5, 6]) };
+    const answer = await client.redeem([{ ...item, assignment: new Uint8Array([7, 8, 9]) }, item], AbortSignal.timeout(5_000));
     expect(verified).toBe(true);
-    expect(answer).toMatchObject({ status: 'payout', amount: 12n, cumulativePaid: 30n, lastValidBlockHeight: 99, rejected: [{ index: 0, code: 'RC_ERR_RECEIPT_STALE' }] });
+    expect(answer).toMatchObject({
+      status: 'payout',
+      amount: 12n,
+      cumulativePaid: 30n,
+      lastValidBlockHeight: 99,
+      rejected: [{ index: 1, code: 'RC_ERR_ASSIGNMENT_MISSING' }],
+      credited: [{ index: 0, credited: 7n, shortfall: { code: 'RC_ERR_GRANT_BUDGET_SPENT', amount: 5n } }],
+    });
   });
 
   it('keeps a settler refusal code, and turns server trouble, malformed and oversized answers into RC_ERR_SETTLEMENT_UNAVAILABLE', async () => {
@@ -55,6 +73,7 @@ describe('SettlerClient', () => {
       if (mode === 'refused') return json(res, 401, { error: { code: 'RC_ERR_REDEEM_SIGNATURE', message: 'bad signature' } });
       if (mode === '500') return json(res, 500, { error: { code: 'RC_ERR_INTERNAL', message: 'boom' } });
       if (mode === 'malformed') return json(res, 200, { status: 'payout', amount: '-1' });
+      if (mode === 'bad credit') return json(res, 200, { status: 'nothing-owed', cumulativePaid: '0', credited: [{ index: 0, credited: '-3' }] });
       if (mode === 'info') return json(res, 200, { payer: 'x' });
       if (mode === 'huge') return json(res, 200, { pad: 'x'.repeat(SETTLER_MAX_RESPONSE_BYTES) });
       res.destroy();
@@ -63,7 +82,7 @@ describe('SettlerClient', () => {
     const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: { code?: string }) => e.code);
     mode = 'refused';
     expect(await codeOf(client.redeem([], signal))).toBe(ErrorCode.REDEEM_SIGNATURE);
-    for (const m of ['500', 'malformed', 'huge', 'reset']) {
+    for (const m of ['500', 'malformed', 'bad credit', 'huge', 'reset']) {
       mode = m;
       expect(await codeOf(client.redeem([], signal)), m).toBe(ErrorCode.SETTLEMENT_UNAVAILABLE);
     }

@@ -35,23 +35,36 @@ export interface RejectedItem {
   code: string;
 }
 
+/** The settler's credit for one accepted item (docs/PAYMENTS.md "Credited amounts"). */
+export interface CreditedItem {
+  index: number;
+  /** Cumulative base units credited for this (relay, session, grant). */
+  credited: bigint;
+  /** receipt amount − credited, with the reason. */
+  shortfall?: { code: string; amount: bigint } | undefined;
+}
+
 export type RedeemAnswer =
-  | { status: 'nothing-owed'; cumulativePaid: bigint; rejected: RejectedItem[] }
+  | { status: 'nothing-owed'; cumulativePaid: bigint; rejected: RejectedItem[]; credited: CreditedItem[] }
   | {
       status: 'payout';
+      /** Fully signed by the treasury owner, its fee payer; the relay signs nothing. */
       transaction: Uint8Array;
-      /** The settler's id of the payout (its treasury signature). */
+      /** The transaction id (the treasury owner's fee-payer signature), base58. */
       signature: string;
       amount: bigint;
       cumulativePaid: bigint;
       merkleRoot: string;
       lastValidBlockHeight: number;
       rejected: RejectedItem[];
+      credited: CreditedItem[];
     };
 
 export interface RedeemItemBytes {
   signedGrant: Uint8Array;
   signedReceipt: Uint8Array;
+  /** The tracker's signed assignment the grant was bound with (the settler requires it). */
+  assignment?: Uint8Array | undefined;
 }
 
 export interface SettlerClientOptions {
@@ -80,6 +93,22 @@ function rejectedList(v: unknown): RejectedItem[] {
     const o = r as { index?: unknown; code?: unknown } | null;
     if (o === null || typeof o !== 'object' || !Number.isSafeInteger(o.index) || typeof o.code !== 'string') throw unavailable('settler answered a malformed rejected item');
     return { index: o.index as number, code: o.code };
+  });
+}
+
+function creditedList(v: unknown): CreditedItem[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw unavailable('settler answered a malformed credited list');
+  return v.map((c: unknown) => {
+    const o = c as { index?: unknown; credited?: unknown; shortfall?: unknown } | null;
+    if (o === null || typeof o !== 'object' || !Number.isSafeInteger(o.index)) throw unavailable('settler answered a malformed credited item');
+    const item: CreditedItem = { index: o.index as number, credited: u64(o.credited, 'credited amount') };
+    if (o.shortfall !== undefined && o.shortfall !== null) {
+      const sf = o.shortfall as { code?: unknown; amount?: unknown };
+      if (typeof sf !== 'object' || typeof sf.code !== 'string') throw unavailable('settler answered a malformed shortfall');
+      item.shortfall = { code: sf.code, amount: u64(sf.amount, 'shortfall amount') };
+    }
+    return item;
   });
 }
 
@@ -112,14 +141,19 @@ export class SettlerClient {
     if (items.length > REDEEM_MAX_ITEMS) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `at most ${REDEEM_MAX_ITEMS} items per redeem request`);
     // fetch sends a string as UTF-8: exactly the bytes signed below.
     const text = JSON.stringify({
-        relay: this.options.signer.relayId,
-        requestedAtMs: Date.now(),
-        items: items.map((i) => ({ grant: toBase64(i.signedGrant), receipt: toBase64(i.signedReceipt) })),
+      relay: this.options.signer.relayId,
+      requestedAtMs: Date.now(),
+      items: items.map((i) => ({
+        grant: toBase64(i.signedGrant),
+        receipt: toBase64(i.signedReceipt),
+        ...(i.assignment === undefined ? {} : { assignment: toBase64(i.assignment) }),
+      })),
     });
     const signature = this.options.signer.sign(concatBytes([utf8Encode(REDEEM_SIGNING_DOMAIN), utf8Encode(text)]));
     const body = (await this.call('POST', 'v1/redeem', text, signal, { [REDEEM_SIGNATURE_HEADER]: toBase64(signature) })) as Record<string, unknown>;
     const rejected = rejectedList(body['rejected']);
-    if (body['status'] === 'nothing-owed') return { status: 'nothing-owed', cumulativePaid: u64(body['cumulativePaid'], 'cumulativePaid'), rejected };
+    const credited = creditedList(body['credited']);
+    if (body['status'] === 'nothing-owed') return { status: 'nothing-owed', cumulativePaid: u64(body['cumulativePaid'], 'cumulativePaid'), rejected, credited };
     if (body['status'] !== 'payout') throw unavailable('settler answered an unknown status');
     const tx = typeof body['transaction'] === 'string' ? fromBase64(body['transaction']) : undefined;
     const root = body['merkleRoot'];
@@ -136,6 +170,7 @@ export class SettlerClient {
       merkleRoot: root,
       lastValidBlockHeight: lvbh as number,
       rejected,
+      credited,
     };
   }
 
