@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { turnRestCredentials } from '@relaycast/tracker';
-import { startCoturn, type Coturn } from './helpers/coturn.js';
+import { TURN_PROBE_MJS, startCoturn, type Coturn } from './helpers/coturn.js';
 import { waitFor } from './helpers/processes.js';
 import { createTestBed, hasCommand, netnsUnavailableReason, type TestBed } from './helpers/netns.js';
 
@@ -135,6 +135,7 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     await writeFile(script('recv.mjs'), RECV_MJS);
     await writeFile(script('send.mjs'), SEND_MJS);
     await writeFile(script('gather.mjs'), GATHER_MJS);
+    await writeFile(script('turn-probe.mjs'), TURN_PROBE_MJS);
     bed = await createTestBed({ viewerNat: true, signal: AbortSignal.timeout(60_000) });
     sym = await createTestBed({ homeNatMapping: 'symmetric', signal: AbortSignal.timeout(60_000) });
     turn = await startCoturn(bed, { secret: TURN_SECRET });
@@ -229,5 +230,43 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     expect(wrong.filter((c) => relayCandidate.test(c))).toEqual([]);
     expect(turn.allocations()).toBe(allocationsBefore);
     await waitFor('the 401 in coturn\'s log', () => turn.rejectedAllocations() > rejectedBefore || undefined, 5_000);
+  });
+
+  it('a hardened coturn allocation cannot reach private, link-local (cloud metadata) or loopback peers, a public one it can; unhardened it reaches the private peer', async () => {
+    // Hosts on the TURN server's own network: a LAN service and a metadata endpoint, as in a cloud VPC.
+    const lan = '10.199.99.1';
+    const metadata = '169.254.169.254';
+    for (const a of [lan, metadata]) await bed.exec(bed.ns.public, 'ip', ['addr', 'add', `${a}/32`, 'dev', 'lo']);
+    const targets = { lan: `${lan}:5301`, metadata: `${metadata}:5302`, loopback: '127.0.0.1:5303', public: `${bed.addr.public}:5304` };
+    const receivers = await Promise.all(Object.values(targets).map((t) => receiver(bed, bed.ns.public, t.split(':')[0] as string, [Number(t.split(':')[1])])));
+    const heard = (): string[] => receivers.flatMap((r) => r.lines().filter((l) => 'msg' in l).map((l) => String(l['msg'])));
+    const probe = async (server: Coturn, id: string): Promise<{ relayed: string | null; allocateError?: string; peers: Record<string, string> }> => {
+      const { username, credential } = turnRestCredentials(TURN_SECRET, id, Date.now() + 600_000);
+      const p = runScript(bed.ns.viewerHome!, script('turn-probe.mjs'), [server.ip, String(server.port), username, credential, ...Object.values(targets)]);
+      await p.done;
+      const line = p.lines()[0];
+      if (line === undefined) throw new Error(`turn probe printed nothing:\n${p.output()}`);
+      return line as { relayed: string | null; peers: Record<string, string> };
+    };
+
+    const hardened = await probe(turn, 'attacker-1');
+    expect(hardened.relayed, JSON.stringify(hardened)).toMatch(new RegExp(`^${bed.addr.turn.replace(/\./g, '\\.')}:\\d+$`));
+    expect(hardened.peers[targets.lan], JSON.stringify(hardened)).toMatch(/^error 403/);
+    expect(hardened.peers[targets.metadata], JSON.stringify(hardened)).toMatch(/^error 403/);
+    expect(hardened.peers[targets.loopback], JSON.stringify(hardened)).toMatch(/^error 403/);
+    expect(hardened.peers[targets.public], JSON.stringify(hardened)).toBe('ok');
+    await waitFor('the public peer to hear the allocation', () => heard().includes(`turn-probe ${targets.public}`) || undefined, 5_000);
+    await sleep(300);
+    expect(heard()).toEqual([`turn-probe ${targets.public}`]);
+
+    // The same request to a coturn without the hardening reaches the LAN host: what the hardening prevents.
+    const open = await startCoturn(bed, { secret: TURN_SECRET, listenIp: bed.addr.public, port: 3479, hardened: false });
+    try {
+      const unhardened = await probe(open, 'attacker-2');
+      expect(unhardened.peers[targets.lan], JSON.stringify(unhardened)).toBe('ok');
+      await waitFor('the LAN peer to hear the unhardened allocation', () => heard().includes(`turn-probe ${targets.lan}`) || undefined, 5_000);
+    } finally {
+      await open.stop();
+    }
   });
 });
