@@ -1,4 +1,4 @@
-import { ErrorCode, RelaycastError, type GrantFrame, type ReceiptFrame, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, type IceServer, type ReceiptFrame, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
 import {
   DEFAULT_MAX_RELAYS,
   DEFAULT_MAX_REQUESTS_PER_RELAY,
@@ -52,8 +52,10 @@ export interface ConnectionManagerOptions {
   maxRequestsPerRelay?: number | undefined;
   /** WebRTC settings for each connection. Default: {} (globalThis.RTCPeerConnection, no ICE servers). */
   connection?: Omit<RelayConnectionOptions, 'relayId' | 'sendSignal' | 'logger' | 'maxConcurrentRequests'> | undefined;
-  /** Called when a relay refuses a grant or receipt. Default: none. */
+  /** Called when a relay refuses a BIND or receipt. Default: none. */
   onPaymentError?: ((err: RelaycastError) => void) | undefined;
+  /** Called when a relay's CHALLENGE arrives on its channel (it is a paid relay). Default: none. */
+  onChallenge?: ((relayId: string) => void) | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
 }
@@ -77,8 +79,10 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private readonly strikes = new Map<string, number>();
   /** Relays whose first connection attempt failed and that were retried quickly once already. */
   private readonly retriedOnce = new Set<string>();
-  /** Relays whose direct (TURN-less) attempt failed: later attempts include TURN. Bounded like the backoff table. */
+  /** Relays whose direct (TURN-less) attempt failed: later attempts ask the tracker for TURN. Bounded like the backoff table. */
   private readonly turnNeeded = new Set<string>();
+  /** Relays whose connection waits for the tracker's TURN credentials (counted as connecting). */
+  private readonly preparing = new Set<string>();
   private quickRetries = 0;
   /** Relays caught serving bad bytes: never used again by this client. */
   private readonly banned = new Set<string>();
@@ -119,10 +123,12 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     return [...this.connections.values()].filter((c) => c.isOpen).map((c) => c.relayId);
   }
 
-  /** Whether a connection to this relay goes without TURN: the tracker reached it unsolicited and no direct attempt has failed. */
+  /**
+   * Whether a connection to this relay goes without TURN: it is not known to need it ('needs-turn'
+   * from the tracker's test) and no direct attempt to it has failed. TURN is asked on need only.
+   */
   private expectsDirect(relayId: string): boolean {
-    const r = this.reachability(relayId);
-    return (r === 'public' || r === 'mapped') && !this.turnNeeded.has(relayId);
+    return this.reachability(relayId) !== 'needs-turn' && !this.turnNeeded.has(relayId);
   }
 
   /** The tracker's reachability verdict for a shortlisted relay (undefined: untested or unknown). */
@@ -197,9 +203,9 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     }
   }
 
-  /** Sends a GRANT or RECEIPT frame to an open relay connection; false when there is none. */
-  sendPaymentFrame(relayId: string, frame: GrantFrame | ReceiptFrame): boolean {
-    return this.connections.get(relayId)?.sendPaymentFrame(frame) ?? false;
+  /** Sends a RECEIPT to a relay's open, bound connection; false when there is none. */
+  sendReceipt(relayId: string, frame: ReceiptFrame): boolean {
+    return this.connections.get(relayId)?.sendReceipt(frame) ?? false;
   }
 
   /** Closes the relay's connection and never uses it again (its bytes failed verification). */
@@ -226,7 +232,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   private idle(): boolean {
-    if (this.pumping || this.quickRetries > 0) return false;
+    if (this.pumping || this.quickRetries > 0 || this.preparing.size > 0) return false;
     for (const c of this.connections.values()) if (!c.isOpen) return false;
     return true;
   }
@@ -262,7 +268,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   private async pumpOnce(): Promise<void> {
-    const need = (): number => this.maxRelays - this.connections.size;
+    const need = (): number => this.maxRelays - this.connections.size - this.preparing.size;
     if (need() <= 0 && !this.joinNow) return;
     let candidates = this.freshCandidates(Date.now());
     const rejoinMs = this.options.rejoinIntervalMs ?? DEFAULT_REJOIN_INTERVAL_MS;
@@ -286,7 +292,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
 
   /** While short of relays, tries again later with a doubling delay (new shortlist, expired backoffs). */
   private scheduleRetry(): void {
-    if (this.closed || this.retryTimer !== undefined || this.connections.size >= this.maxRelays) return;
+    if (this.closed || this.retryTimer !== undefined || this.connections.size + this.preparing.size >= this.maxRelays) return;
     const delay = this.retryDelayMs;
     this.retryDelayMs = Math.min(this.options.refillRetryMaxMs ?? DEFAULT_REFILL_RETRY_MAX_MS, delay * 2);
     this.retryTimer = setTimeout(() => {
@@ -297,30 +303,46 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
 
   private freshCandidates(now: number): RelayDescriptor[] {
     return this.shortlist.filter(
-      (d) => !this.connections.has(d.relayId) && !this.banned.has(d.relayId) && (this.backoffUntil.get(d.relayId) ?? 0) <= now,
+      (d) =>
+        !this.connections.has(d.relayId) && !this.preparing.has(d.relayId) && !this.banned.has(d.relayId) && (this.backoffUntil.get(d.relayId) ?? 0) <= now,
     );
   }
 
+  /**
+   * Connects to a relay: directly (the page's ICE servers and the tracker's STUN), or, for a relay
+   * the tracker found 'needs-turn' or whose direct attempt failed, after asking the tracker for TURN
+   * credentials for this one connection. Without them (refused, no answer) it tries anyway.
+   */
   private launch(relayId: string): void {
+    if (this.expectsDirect(relayId)) return this.openConnection(relayId, []);
+    this.preparing.add(relayId);
+    void this.options.tracker.requestTurn(relayId).then(
+      (servers) => servers,
+      (err: unknown) => {
+        this.log.debug({ relayId, code: (err as RelaycastError).code }, 'no TURN credentials for this relay');
+        return [] as IceServer[];
+      },
+    ).then((turn) => {
+      this.preparing.delete(relayId);
+      if (this.closed) return;
+      this.openConnection(relayId, turn);
+      this.notify();
+    });
+  }
+
+  private openConnection(relayId: string, turn: readonly IceServer[]): void {
     let conn: RelayConnection;
     try {
       const base = this.options.connection?.rtcConfiguration ?? {};
-      // The page's own ICE servers first, then the tracker's (STUN, and TURN with fresh credentials).
-      // A relay the tracker reached unsolicited gets no TURN: ICE would otherwise sometimes settle
-      // on a relayed pair that checked first, paying TURN bandwidth for a relay reachable directly.
-      // If the direct attempt fails anyway (a stale verdict, a firewall on the viewer's side),
-      // the retry includes TURN.
-      const direct = this.expectsDirect(relayId);
-      const fromTracker = this.options.tracker.iceServers
-        .map((s) => ({ ...s, urls: s.urls.filter((u) => !direct || !/^turns?:/i.test(u)) }))
-        .filter((s) => s.urls.length > 0);
-      const iceServers = [...(base.iceServers ?? []), ...fromTracker];
+      // The page's own ICE servers first, then the tracker's STUN, then TURN asked for this relay.
+      const iceServers = [...(base.iceServers ?? []), ...this.options.tracker.iceServers, ...turn];
       conn = new RelayConnection({
         ...this.options.connection,
         rtcConfiguration: iceServers.length === 0 ? base : { ...base, iceServers },
         relayId,
         maxConcurrentRequests: this.options.maxRequestsPerRelay,
         onPaymentError: this.options.onPaymentError,
+        onChallenge: this.options.onChallenge,
         sendSignal: (to, id, s) => this.options.tracker.sendSignal(to, id, s),
         logger: this.log,
       });
@@ -337,7 +359,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       this.strikes.delete(relayId);
       if (this.connections.get(relayId) === conn) this.connections.delete(relayId);
       if (this.closed) return;
-      // A direct attempt that never opened: the next one takes TURN too.
+      // A direct attempt that never opened: the next one asks the tracker for TURN.
       if (!wasOpen && this.expectsDirect(relayId)) addBounded(this.turnNeeded, relayId);
       // A first attempt that never opened gets one quick retry: WebRTC setup fails transiently
       // (ICE or DTLS races, seen with node-datachannel on a busy machine) far more often than a

@@ -65,3 +65,7 @@ export const DEFAULT_GRANT_TIMEOUT_MS = 10_000;
 export const GRANT_RENEW_BEFORE_MS = 60_000;
 /** Relays with running receipt totals remembered at most. */
 export const MAX_RECEIPT_ACCOUNTS = 256;
+/** Tracker assignments (one per relay handed to this viewer) remembered at most. */
+export const MAX_ASSIGNMENTS_KEPT = 256;
+/** The tracker must answer a `turn` question within this. */
+export const DEFAULT_TURN_TIMEOUT_MS = 5_000;

@@ -6,8 +6,8 @@ import {
   decodeFrames,
   encodeFrame,
   toRelaycastError,
+  type BindFrame,
   type ByteRange,
-  type GrantFrame,
   type ReceiptFrame,
   type RelayFrame,
   type ResponseFrame,
@@ -35,8 +35,10 @@ export interface RelayConnectionOptions {
   connectTimeoutMs?: number | undefined;
   /** Requests in flight on this channel; more are refused with RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_REQUESTS_PER_RELAY (6). */
   maxConcurrentRequests?: number | undefined;
-  /** Called when the relay refuses a grant or receipt (RC_ERR_GRANT_*, RC_ERR_RECEIPT_*, ...). Default: none. */
+  /** Called when the relay refuses a BIND or receipt (RC_ERR_GRANT_*, RC_ERR_RECEIPT_*, RC_ERR_BIND_PROOF, ...). Default: none. */
   onPaymentError?: ((err: RelaycastError) => void) | undefined;
+  /** Called once when the relay's CHALLENGE arrives (a paid relay; a free one sends none). Default: none. */
+  onChallenge?: ((relayId: string) => void) | undefined;
   /** Logger. Default: silent. */
   logger?: SdkLogger | undefined;
 }
@@ -64,6 +66,9 @@ const PAYMENT_CODES: ReadonlySet<string> = new Set([
   ErrorCode.GRANT_SCOPE,
   ErrorCode.PAYER_UNKNOWN,
   ErrorCode.RATE_LIMITED,
+  ErrorCode.ASSIGNMENT_MISSING,
+  ErrorCode.ASSIGNMENT_INVALID,
+  ErrorCode.BIND_PROOF,
 ]);
 
 export interface RelayRequest {
@@ -123,6 +128,9 @@ export class RelayConnection {
   private readonly log: SdkLogger;
   private readonly maxConcurrent: number;
   private closeReason: RelaycastError | undefined;
+  private challengeBytes: Uint8Array | undefined;
+  /** Nonce of the grant this channel was last bound to with BIND (receipts only follow a BIND). */
+  private boundGrantNonce: Uint8Array | undefined;
   /** Bytes per ms from completed transfers (0 until measured). */
   throughputBytesPerMs = 0;
   /** Time to first byte from completed transfers, ms (0 until measured). */
@@ -148,6 +156,16 @@ export class RelayConnection {
 
   get activeRequests(): number {
     return this.requests.size;
+  }
+
+  /** The relay's CHALLENGE for this channel (undefined: none yet, or a free relay). */
+  get challenge(): Uint8Array | undefined {
+    return this.challengeBytes;
+  }
+
+  /** Nonce of the grant the channel was bound to by our last BIND (undefined: not bound). */
+  get boundGrant(): Uint8Array | undefined {
+    return this.boundGrantNonce;
   }
 
   /** Called once when the connection closes, with the reason (immediately, async, if already closed). */
@@ -390,9 +408,20 @@ export class RelayConnection {
     }
   }
 
-  /** Sends a GRANT or RECEIPT frame; false when the channel is not open (nothing is queued). */
-  sendPaymentFrame(frame: GrantFrame | ReceiptFrame): boolean {
-    if (!this.open || this.closed) return false;
+  /**
+   * Sends BIND (answering this channel's CHALLENGE, for the grant whose nonce is `grantNonce`).
+   * False when the channel is not open or the relay sent no challenge (nothing is queued).
+   */
+  sendBind(frame: BindFrame, grantNonce: Uint8Array): boolean {
+    if (!this.open || this.closed || this.challengeBytes === undefined) return false;
+    if (!this.trySend(encodeFrame(frame))) return false;
+    this.boundGrantNonce = grantNonce;
+    return true;
+  }
+
+  /** Sends a RECEIPT; false when the channel is not open or not bound by a BIND yet (nothing is queued). */
+  sendReceipt(frame: ReceiptFrame): boolean {
+    if (!this.open || this.closed || this.boundGrantNonce === undefined) return false;
     return this.trySend(encodeFrame(frame));
   }
 
@@ -400,14 +429,21 @@ export class RelayConnection {
     if (frame.type === FrameType.ERROR && frame.requestId === 0 && PAYMENT_CODES.has(frame.code)) {
       // A refused grant or receipt is the payment layer's business: requests go on (the relay's
       // credit limit decides when they stop) and the caller hears of it.
-      this.log.warn({ relayId: this.relayId, code: frame.code, message: frame.message }, 'relay refused a grant or receipt');
+      this.log.warn({ relayId: this.relayId, code: frame.code, message: frame.message }, 'relay refused a bind or receipt');
       this.options.onPaymentError?.(new RelaycastError(frame.code as ErrorCode, `relay refused: ${frame.message}`, { details: { relayId: this.relayId } }));
       return;
     }
     if (frame.type === FrameType.ERROR && frame.requestId === 0) {
       return this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay closed the channel: ${frame.code} ${frame.message}`, { details: { code: frame.code } }));
     }
-    if (frame.type === FrameType.REQUEST || frame.type === FrameType.CANCEL || frame.type === FrameType.GRANT || frame.type === FrameType.RECEIPT) {
+    if (frame.type === FrameType.CHALLENGE) {
+      // One challenge per channel: a second one could make us sign proofs at the relay's pace.
+      if (this.challengeBytes !== undefined) return this.violation('second CHALLENGE');
+      this.challengeBytes = frame.challenge;
+      this.options.onChallenge?.(this.relayId);
+      return;
+    }
+    if (frame.type === FrameType.REQUEST || frame.type === FrameType.CANCEL || frame.type === FrameType.BIND || frame.type === FrameType.RECEIPT) {
       return this.violation(`relay sent frame type ${frame.type}`);
     }
     const req = this.requests.get(frame.requestId);

@@ -43,6 +43,7 @@ afterEach(async () => {
   origin.requests.length = 0;
   origin.ignoreRange = false;
   origin.files.set('/seg.ts', SEGMENT);
+  tracker.turnRequests.length = 0;
 });
 
 function newClient(options: Partial<RelaycastClientOptions> = {}): RelaycastClient {
@@ -89,6 +90,8 @@ async function load(client: RelaycastClient, req: Partial<LoadRequest> = {}, opt
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 const serveAll: RelayBehaviour = (ctx) => ctx.serve(SEGMENT);
 const hang: RelayBehaviour = () => undefined;
+/** What the tracker stub answers to `turn`: short-lived TURN REST credentials for one relay. */
+const TURN = { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' };
 
 describe('RelaycastClient over real WebRTC', () => {
   it('serves a segment from the relay, bytes identical, nothing from the origin', async () => {
@@ -284,7 +287,7 @@ describe('RelaycastClient over real WebRTC', () => {
     expect(tracker.joins.length).toBeGreaterThan(joins);
   });
 
-  it('adds the tracker\'s ICE servers (with their TURN credentials) to the page\'s own', async () => {
+  it('adds the tracker\'s STUN servers to the page\'s own, and asks no TURN for a relay not known to need it', async () => {
     const seen: RTCConfiguration[] = [];
     const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
       constructor(config?: RTCConfiguration) {
@@ -292,23 +295,60 @@ describe('RelaycastClient over real WebRTC', () => {
         super({ ...config, iceServers: [] }); // loopback only: nothing may leave the machine
       }
     };
+    // A hello that still carries TURN: the SDK keeps only STUN from it.
     tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }, { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' }];
+    tracker.turnServers = [TURN];
     try {
       const relay = tracker.addRelay(serveAll);
       const client = newClient({ RTCPeerConnection: Recording as unknown as RelaycastClientOptions['RTCPeerConnection'], rtcConfiguration: { ...LOOPBACK_RTC, iceServers: [{ urls: 'stun:page.test:3478' }] } });
       await client.start();
       expect(client.relays).toEqual([relay.relayId]);
-      expect(seen[0]?.iceServers).toEqual([
-        { urls: 'stun:page.test:3478' },
-        { urls: ['stun:stun.test:3478'] },
-        { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' },
-      ]);
+      expect(seen[0]?.iceServers).toEqual([{ urls: 'stun:page.test:3478' }, { urls: ['stun:stun.test:3478'] }]);
+      expect(tracker.turnRequests).toEqual([]);
     } finally {
       tracker.iceServers = undefined;
+      tracker.turnServers = undefined;
     }
   });
 
-  it('leaves TURN out for a relay the tracker reached directly, and puts it back after a failed direct attempt', async () => {
+  it('asks the tracker for TURN before connecting to a needs-turn relay, and uses it for that connection', async () => {
+    const seen: RTCConfiguration[] = [];
+    const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
+      constructor(config?: RTCConfiguration) {
+        seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
+        super({ ...config, iceServers: [] });
+      }
+    };
+    tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }];
+    tracker.turnServers = [TURN];
+    try {
+      const relay = tracker.addRelay(serveAll);
+      relay.reachability = 'needs-turn';
+      const client = newClient({ RTCPeerConnection: Recording as unknown as RelaycastClientOptions['RTCPeerConnection'] });
+      await client.start();
+      expect(client.relays).toEqual([relay.relayId]);
+      expect(tracker.turnRequests).toEqual([relay.relayId]);
+      expect(seen[0]?.iceServers).toEqual([{ urls: ['stun:stun.test:3478'] }, TURN]);
+    } finally {
+      tracker.iceServers = undefined;
+      tracker.turnServers = undefined;
+    }
+  });
+
+  it('connects without TURN when the tracker refuses it (RC_ERR_TURN_REFUSED)', async () => {
+    const errors: RelaycastError[] = [];
+    const relay = tracker.addRelay(serveAll);
+    relay.reachability = 'needs-turn';
+    const client = newClient();
+    client.on('error', (e) => errors.push(e));
+    await client.start();
+    // On loopback the relay is reachable anyway: the refusal only cost the question.
+    expect(tracker.turnRequests).toEqual([relay.relayId]);
+    expect(client.relays).toEqual([relay.relayId]);
+    expect(errors.map((e) => e.details?.['code'])).toContain('RC_ERR_TURN_REFUSED');
+  });
+
+  it('goes direct to a relay the tracker reached, and asks for TURN only after that direct attempt failed', async () => {
     const seen: RTCConfiguration[] = [];
     const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
       constructor(config?: RTCConfiguration) {
@@ -319,7 +359,8 @@ describe('RelaycastClient over real WebRTC', () => {
         if (seen.length === 1) this.setRemoteDescription = () => Promise.reject(new Error('answer blocked by the test'));
       }
     };
-    tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }, { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' }];
+    tracker.iceServers = [{ urls: ['stun:stun.test:3478'] }];
+    tracker.turnServers = [TURN];
     try {
       const relay = tracker.addRelay(serveAll);
       relay.reachability = 'public';
@@ -327,13 +368,12 @@ describe('RelaycastClient over real WebRTC', () => {
       await client.start();
       await until(() => client.relays.length === 1, 10_000, 'the retry to connect');
       expect(seen[0]?.iceServers).toEqual([{ urls: ['stun:stun.test:3478'] }]);
-      expect(seen[1]?.iceServers).toEqual([
-        { urls: ['stun:stun.test:3478'] },
-        { urls: ['turn:turn.test:3478'], username: '1999999999:viewer', credential: 'c3VwZXI=' },
-      ]);
+      expect(seen[1]?.iceServers).toEqual([{ urls: ['stun:stun.test:3478'] }, TURN]);
+      expect(tracker.turnRequests).toEqual([relay.relayId]);
       expect(client.getStats().perRelay[relay.relayId]?.reachability).toBe('public');
     } finally {
       tracker.iceServers = undefined;
+      tracker.turnServers = undefined;
     }
   });
 

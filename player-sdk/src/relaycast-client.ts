@@ -1,6 +1,6 @@
-import { ErrorCode, RelaycastError, isAbortError, toRelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, bytesEqual, isAbortError, toRelaycastError } from '@relaycast/protocol';
 import { ConnectionManager } from './connection-manager.js';
-import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS, GRANT_RENEW_BEFORE_MS } from './constants.js';
+import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS, GRANT_RENEW_BEFORE_MS, MAX_RECEIPT_ACCOUNTS } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import type { RTCPeerConnectionConstructor } from './relay-connection.js';
 import { SdkStats, type SdkStatsSnapshot } from './stats.js';
@@ -107,6 +107,10 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private readonly closeController = new AbortController();
   private readonly fetchImpl: typeof fetch;
   private receipts: ReceiptSigner | undefined;
+  /** Relays that sent a CHALLENGE (paid relays): only their verified bytes are receipted. Bounded. */
+  private readonly paidRelays = new Set<string>();
+  /** Connections with a BIND being signed, so one challenge gets one answer per grant. */
+  private readonly binding = new Set<string>();
   private grantTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly log: SdkLogger;
   private readonly payments: PaymentsOptions | undefined;
@@ -125,6 +129,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     if (options.trackerUrl !== undefined) {
       this.tracker = new ViewerTrackerClient({ trackerUrl: options.trackerUrl, WebSocket: options.WebSocket, logger: log });
       this.tracker.on('error', (err) => this.emit('error', err));
+      this.tracker.on('assignment', (relayId) => void this.bind(relayId));
       this.manager = new ConnectionManager({
         tracker: this.tracker,
         swarmId: options.swarmId,
@@ -132,6 +137,11 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         region: options.region,
         logger: log,
         onPaymentError: (err) => this.emit('error', err),
+        onChallenge: (relayId) => {
+          if (!this.paidRelays.has(relayId) && this.paidRelays.size >= MAX_RECEIPT_ACCOUNTS) this.paidRelays.delete(this.paidRelays.values().next().value as string);
+          this.paidRelays.add(relayId);
+          void this.bind(relayId);
+        },
         connection: {
           RTCPeerConnection: options.RTCPeerConnection,
           rtcConfiguration: options.rtcConfiguration,
@@ -139,8 +149,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         },
       });
       this.manager.on('relay-connected', (id) => {
-        // The grant goes first on every new channel, so receipts that follow can be checked.
-        if (this.receipts !== undefined) this.manager?.sendPaymentFrame(id, this.receipts.grantFrame());
+        // A paid relay's CHALLENGE may have come in before the channel counted as open.
+        void this.bind(id);
         this.stats.relayReachability(id, this.manager?.reachability(id));
         void this.manager?.connection(id)?.networkPath().then((path) => this.stats.relayPath(id, path));
         this.emit('relay-connected', id);
@@ -167,7 +177,10 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       fetch: boundFetch,
       verifier: new SegmentVerifier(digests, this.stats, options.integrity),
       onIntegrityFailure: (failure) => this.onIntegrityFailure(failure),
-      onVerifiedBytes: (relayId, bytes) => void this.receipts?.credit(relayId, bytes),
+      // Free relays (no CHALLENGE) get no receipts, and their bytes spend nothing of the budget.
+      onVerifiedBytes: (relayId, bytes) => {
+        if (this.paidRelays.has(relayId)) void this.receipts?.credit(relayId, bytes);
+      },
       ttfbTimeoutMs: options.ttfbTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
       logger: log,
@@ -188,8 +201,11 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       const scope = payments.scope ?? directoryOf(this.swarmId);
       const grant = await obtainGrant(payments, signer.publicKey, scope, this.fetchImpl, stop);
       if (stop.aborted) return;
-      this.receipts = new ReceiptSigner(signer, grant, (relayId, frame) => this.manager?.sendPaymentFrame(relayId, frame) ?? false, this.log);
-      for (const id of this.relays) this.manager?.sendPaymentFrame(id, this.receipts.grantFrame());
+      this.receipts = new ReceiptSigner(signer, grant, (relayId, frame) => this.manager?.sendReceipt(relayId, frame) ?? false, this.log);
+      // The same session key proves itself to the tracker (which then signs our assignments)
+      // and to each paid relay (BIND, once the assignment for that relay is here).
+      this.tracker?.setSession({ grant: this.receipts.grantBytes, sessionKey: signer.publicKey, sign: (m) => signer.sign(m) });
+      for (const id of this.relays) void this.bind(id);
       this.log.info({ keyImpl: signer.implementation, expiresAtMs: grant.grant.expiresAtMs }, 'session grant obtained');
       const renewInMs = grant.grant.expiresAtMs - Date.now() - GRANT_RENEW_BEFORE_MS;
       if (renewInMs > 0) this.grantTimer = setTimeout(() => void this.renewGrant(), Math.min(renewInMs, 2 ** 31 - 1));
@@ -197,6 +213,39 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       const e = toRelaycastError(err);
       if (!isAbortError(e)) this.emit('error', e);
     }
+  }
+
+  /**
+   * Answers a paid relay's CHALLENGE with BIND once grant, challenge and the tracker's assignment
+   * for that relay are all here (called whenever one of them arrives). A channel already bound to
+   * the current grant is left alone; after a grant renewal it is bound again with the new one.
+   * Receipts signed while the channel was unbound follow the BIND.
+   */
+  private async bind(relayId: string): Promise<void> {
+    const receipts = this.receipts;
+    const conn = this.manager?.connection(relayId);
+    const challenge = conn?.challenge;
+    if (receipts === undefined || conn === undefined || challenge === undefined) return;
+    const nonce = receipts.grant.grant.nonce;
+    const bound = conn.boundGrant;
+    if (bound !== undefined && bytesEqual(bound, nonce)) return;
+    const assignment = this.tracker?.assignmentFor(relayId);
+    if (assignment === undefined) return; // the tracker's `assignments` will call again
+    const key = conn.connectionId;
+    if (this.binding.has(key)) return;
+    this.binding.add(key);
+    try {
+      const frame = await receipts.bindFrame(challenge, relayId, assignment);
+      // The grant may have been renewed, or the connection replaced, while signing.
+      if (this.receipts !== receipts || this.manager?.connection(relayId) !== conn) return;
+      if (conn.sendBind(frame, nonce)) await receipts.flush(relayId);
+    } catch (err) {
+      this.log.warn({ relayId, err: String(err) }, 'cannot bind the relay channel');
+    } finally {
+      this.binding.delete(key);
+    }
+    // A newer grant or assignment that arrived while signing gets its own BIND.
+    if (this.receipts !== receipts) void this.bind(relayId);
   }
 
   private onIntegrityFailure(failure: IntegrityFailure): void {

@@ -3,8 +3,14 @@ import {
   MAX_SHORTLIST_SIZE,
   RelaycastError,
   TRACKER_SUBPROTOCOL,
+  bytesEqual,
+  decodeSignedAssignment,
+  encodeBase58,
   decodeTrackerServerMessage,
   encodeTrackerMessage,
+  fromBase64,
+  toBase64,
+  trackerSessionSigningBytes,
   type RelayDescriptor,
   type SignalMessage,
   type IceServer,
@@ -12,7 +18,14 @@ import {
   type SignalPayload,
   type TrackerClientMessage,
 } from '@relaycast/protocol';
-import { DEFAULT_HELLO_TIMEOUT_MS, DEFAULT_JOIN_TIMEOUT_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_RECONNECT_MIN_MS } from './constants.js';
+import {
+  DEFAULT_HELLO_TIMEOUT_MS,
+  DEFAULT_JOIN_TIMEOUT_MS,
+  DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_RECONNECT_MIN_MS,
+  DEFAULT_TURN_TIMEOUT_MS,
+  MAX_ASSIGNMENTS_KEPT,
+} from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import { TypedEmitter } from './typed-emitter.js';
 
@@ -46,6 +59,25 @@ export interface TrackerEvents {
   'connect-failed': () => void;
   /** The tracker refused something (its error message, as a RelaycastError with the tracker's code in details). */
   error: (err: RelaycastError) => void;
+  /** A signed assignment of the current session to `relayId` arrived (in `assignments` or a shortlist). */
+  assignment: (relayId: string) => void;
+}
+
+/**
+ * The viewer session the tracker is told about: the signed grant and the session key that signs
+ * the proof (the same key that signs BIND proofs and receipts; its private half stays in the page).
+ */
+export interface TrackerSession {
+  /** Signed grant bytes, as the settler issued them. */
+  grant: Uint8Array;
+  /** The grant's session key (raw 32 bytes): assignments must name it. */
+  sessionKey: Uint8Array;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+interface PendingTurn {
+  resolve: (servers: IceServer[]) => void;
+  reject: (err: RelaycastError) => void;
 }
 
 interface PendingJoin {
@@ -65,6 +97,12 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private helloTimer: ReturnType<typeof setTimeout> | undefined;
   private iceServersFromTracker: readonly IceServer[] = [];
+  /** Raw nonce of the current connection's hello: the session proof signs it. */
+  private helloNonce: Uint8Array | undefined;
+  private session: TrackerSession | undefined;
+  /** Signed assignments (raw 169 bytes) of the current session, by relay id; bounded. */
+  private readonly assignmentsByRelay = new Map<string, Uint8Array>();
+  private readonly turns = new Map<string, PendingTurn[]>();
   private readonly joins = new Map<string, PendingJoin[]>();
   private readonly log: SdkLogger;
   private readonly WS: WebSocketConstructor;
@@ -81,9 +119,62 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
     return this.ready;
   }
 
-  /** STUN/TURN servers the tracker handed out in its latest hello (TURN credentials are time-limited). */
+  /** STUN servers the tracker handed out in its latest hello (TURN comes per relay, from requestTurn). */
   get iceServers(): readonly IceServer[] {
     return this.iceServersFromTracker;
+  }
+
+  /**
+   * Sets the viewer session to prove to the tracker: sent in a `session` message now if connected,
+   * and again after every reconnect (each connection has its own hello nonce). A session with
+   * another key forgets the assignments of the previous one.
+   */
+  setSession(session: TrackerSession): void {
+    if (this.session === undefined || !bytesEqual(this.session.sessionKey, session.sessionKey)) this.assignmentsByRelay.clear();
+    this.session = session;
+    void this.sendSession();
+  }
+
+  /** The tracker's signed assignment of the current session to `relayId` (raw bytes), if it sent one. */
+  assignmentFor(relayId: string): Uint8Array | undefined {
+    return this.assignmentsByRelay.get(relayId);
+  }
+
+  /**
+   * Asks the tracker for TURN credentials for the connection to `relayId` (a relay it handed us).
+   * Resolves with the `ice` answer's servers; rejects with RC_ERR_TURN_REFUSED (refused),
+   * RC_ERR_TIMEOUT (no answer in DEFAULT_TURN_TIMEOUT_MS), RC_ERR_TRACKER_UNAVAILABLE (not
+   * connected, or the connection dropped) or RC_ERR_ABORTED.
+   */
+  requestTurn(relayId: string, signal?: AbortSignal): Promise<IceServer[]> {
+    const timeout = AbortSignal.timeout(DEFAULT_TURN_TIMEOUT_MS);
+    const abort = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        this.removeTurn(relayId, entry);
+        reject(new RelaycastError(timeout.aborted ? ErrorCode.TIMEOUT : ErrorCode.ABORTED, 'no TURN credentials'));
+      };
+      const entry: PendingTurn = {
+        resolve: (servers) => {
+          abort.removeEventListener('abort', onAbort);
+          resolve(servers);
+        },
+        reject: (err) => {
+          abort.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      if (abort.aborted) return onAbort();
+      abort.addEventListener('abort', onAbort, { once: true });
+      const list = this.turns.get(relayId) ?? [];
+      list.push(entry);
+      this.turns.set(relayId, list);
+      // One question per relay at a time: the tracker rate-limits `turn`.
+      if (list.length === 1 && !this.send({ type: 'turn', relayId })) {
+        this.removeTurn(relayId, entry);
+        entry.reject(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker not connected'));
+      }
+    });
   }
 
   /** Opens the socket (once; later drops reconnect by themselves with backoff and jitter until close()). */
@@ -201,6 +292,7 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
     this.ws = undefined;
     this.ready = false;
     this.failJoins(new RelaycastError(ErrorCode.ABORTED, 'tracker client closed'));
+    this.settleTurns(undefined, { err: new RelaycastError(ErrorCode.ABORTED, 'tracker client closed') });
   }
 
   private send(msg: TrackerClientMessage): boolean {
@@ -224,6 +316,62 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
       // already closing
     }
     this.onClose(ws);
+  }
+
+  /** Proves the session key to the tracker over this connection's nonce (again after each hello). */
+  private async sendSession(): Promise<void> {
+    const session = this.session;
+    const nonce = this.helloNonce;
+    const ws = this.ws;
+    if (session === undefined || nonce === undefined || !this.ready) return;
+    let proof: Uint8Array;
+    try {
+      proof = await session.sign(trackerSessionSigningBytes(nonce));
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'signing the tracker session proof failed');
+      return;
+    }
+    // The connection or the session changed while signing: the newer one sends its own proof.
+    if (this.ws !== ws || this.helloNonce !== nonce || this.session !== session) return;
+    this.send({ type: 'session', grant: toBase64(session.grant), proof: toBase64(proof) });
+  }
+
+  /** Keeps an assignment that decodes and names the current session and that relay. */
+  private keepAssignment(relayId: string, base64: string): void {
+    const session = this.session;
+    const bytes = fromBase64(base64);
+    if (session === undefined || bytes === undefined) return;
+    try {
+      const a = decodeSignedAssignment(bytes).assignment;
+      // The relay checks the tracker's signature; here only that it is ours and for that relay.
+      if (!bytesEqual(a.sessionKey, session.sessionKey) || encodeBase58(a.relay) !== relayId) return;
+    } catch {
+      return;
+    }
+    const had = this.assignmentsByRelay.get(relayId);
+    if (had !== undefined && bytesEqual(had, bytes)) return;
+    this.assignmentsByRelay.delete(relayId);
+    if (this.assignmentsByRelay.size >= MAX_ASSIGNMENTS_KEPT) this.assignmentsByRelay.delete(this.assignmentsByRelay.keys().next().value as string);
+    this.assignmentsByRelay.set(relayId, bytes);
+    this.emit('assignment', relayId);
+  }
+
+  private removeTurn(relayId: string, entry: PendingTurn): void {
+    const list = this.turns.get(relayId)?.filter((e) => e !== entry) ?? [];
+    if (list.length === 0) this.turns.delete(relayId);
+    else this.turns.set(relayId, list);
+  }
+
+  private settleTurns(relayId: string | undefined, outcome: { servers: IceServer[] } | { err: RelaycastError }): void {
+    const ids = relayId === undefined ? [...this.turns.keys()] : [relayId];
+    for (const id of ids) {
+      const list = this.turns.get(id) ?? [];
+      this.turns.delete(id);
+      for (const t of list) {
+        if ('servers' in outcome) t.resolve(outcome.servers);
+        else t.reject(outcome.err);
+      }
+    }
   }
 
   private removeJoin(swarmId: string, entry: PendingJoin): void {
@@ -250,12 +398,24 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
       case 'hello':
         if (this.ready) return;
         clearTimeout(this.helloTimer);
-        this.iceServersFromTracker = msg.iceServers ?? [];
+        // STUN only: a tracker that still hands out TURN here gets it ignored (TURN is per relay, on need).
+        this.iceServersFromTracker = (msg.iceServers ?? [])
+          .map((s) => ({ ...s, urls: s.urls.filter((u) => !/^turns?:/i.test(u)) }))
+          .filter((s) => s.urls.length > 0);
+        this.helloNonce = fromBase64(msg.nonce);
         this.ready = true;
         this.attempt = 0;
         this.emit('connected');
+        void this.sendSession();
+        return;
+      case 'assignments':
+        for (const a of msg.assignments) this.keepAssignment(a.relayId, a.assignment);
+        return;
+      case 'ice':
+        this.settleTurns(msg.relayId, { servers: msg.iceServers });
         return;
       case 'shortlist': {
+        for (const d of msg.relays) if (d.assignment !== undefined) this.keepAssignment(d.relayId, d.assignment);
         const list = this.joins.get(msg.swarmId);
         this.joins.delete(msg.swarmId);
         for (const j of list ?? []) j.resolve(msg.relays);
@@ -270,6 +430,8 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
           details: { code: msg.code, ref: msg.ref },
         });
         if (msg.ref === 'join') this.failJoins(err);
+        // The error does not say which relay; a refusal answers every pending question.
+        if (msg.ref === 'turn') this.settleTurns(undefined, { err: new RelaycastError(ErrorCode.TURN_REFUSED, `tracker refused TURN: ${msg.code} ${msg.message}`, { details: { code: msg.code } }) });
         this.emit('error', err);
         return;
       }
@@ -284,7 +446,9 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
     this.ws = undefined;
     const wasReady = this.ready;
     this.ready = false;
+    this.helloNonce = undefined;
     this.failJoins(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker connection closed'));
+    this.settleTurns(undefined, { err: new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker connection closed') });
     if (wasReady) this.emit('disconnected');
     else this.emit('connect-failed');
     this.scheduleReconnect();

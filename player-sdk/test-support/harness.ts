@@ -4,6 +4,7 @@
  * real node-datachannel peer connections on 127.0.0.1. The real tracker and relay are exercised by
  * the cross-package tests in test/; here every failure mode is produced exactly, at a chosen byte.
  */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -12,12 +13,17 @@ import {
   MAX_CHUNK_BYTES,
   TRACKER_SUBPROTOCOL,
   decodeFrames,
+  decodePublicKey,
+  decodeSignedGrant,
   decodeTrackerClientMessage,
   encodeBase58,
+  encodeSignedAssignment,
+  fromBase64,
   encodeDataFrame,
   encodeFrame,
   encodeTrackerMessage,
   toBase64,
+  type BindFrame,
   type RelayFrame,
   type IceServer,
   type Reachability,
@@ -26,6 +32,7 @@ import {
   type SignalPayload,
   type TrackerServerMessage,
 } from '@relaycast/protocol';
+import { rawPublicKey, signAssignment, verifyTrackerSessionProof } from '@relaycast/protocol/node';
 import { RTCPeerConnection as PolyfillPeerConnection } from 'node-datachannel/polyfill';
 import { WebSocket, WebSocketServer } from 'ws';
 import { RelaycastClient, type RelaycastClientOptions } from '../src/relaycast-client.js';
@@ -137,6 +144,10 @@ export class TestRelay {
   silent = false;
   /** The tracker's reachability verdict put in shortlists. Default: untested (absent). */
   reachability: Reachability | undefined;
+  /** A paid relay sends CHALLENGE first thing on every channel. Default: free (no challenge). */
+  paid = false;
+  /** Each BIND received, with the challenge of the channel it came on. */
+  readonly binds: { frame: BindFrame; challenge: Uint8Array | undefined }[] = [];
 
   constructor(
     public behaviour: RelayBehaviour,
@@ -187,10 +198,19 @@ export class TestRelay {
     if (channel.label !== DATA_CHANNEL_LABEL) return channel.close();
     channel.binaryType = 'arraybuffer';
     this.channels.add(channel);
+    let challenge: Uint8Array | undefined;
+    const sendChallenge = (): void => {
+      if (!this.paid || challenge !== undefined) return;
+      challenge = new Uint8Array(randomBytes(32));
+      channel.send(encodeFrame({ type: FrameType.CHALLENGE, requestId: 0, challenge }));
+    };
+    if (channel.readyState === 'open') sendChallenge();
+    else channel.addEventListener('open', sendChallenge, { once: true });
     channel.addEventListener('close', () => this.channels.delete(channel));
     channel.addEventListener('message', (ev: MessageEvent) => {
       for (const frame of decodeFrames(new Uint8Array(ev.data as ArrayBuffer))) {
         this.received.push(frame);
+        if (frame.type === FrameType.BIND) this.binds.push({ frame, challenge });
         if (frame.type === FrameType.REQUEST) void this.handle(channel, connectionId, frame);
       }
     });
@@ -241,14 +261,34 @@ export class TestRelay {
 // Tracker stub
 // ---------------------------------------------------------------------------------------------
 
+interface ViewerState {
+  peerId: string;
+  nonce: Uint8Array;
+  /** Session key bound by an accepted `session`. */
+  sessionKey?: Uint8Array;
+  /** Relays handed to this viewer in shortlists. */
+  handed: Set<string>;
+}
+
 export class TestTracker {
   readonly relays: TestRelay[] = [];
   readonly joins: { swarmId: string; count: number | undefined }[] = [];
   /** Integrity reports viewers sent, in order. */
   readonly reports: ReportMessage[] = [];
-  /** ICE servers put in every hello from now on. */
+  /** ICE servers put in every hello from now on (STUN). */
   iceServers: IceServer[] | undefined;
+  /** TURN servers answered to `turn` questions; undefined: `turn` is refused (RC_ERR_TURN_REFUSED). */
+  turnServers: IceServer[] | undefined;
+  /** `turn` questions received, by relay id, in order. */
+  readonly turnRequests: string[] = [];
+  /** `session` messages received: the peer, and whether the proof verified over that connection's nonce. */
+  readonly sessions: { peerId: string; sessionKey: string; proofValid: boolean }[] = [];
+  /** When false, bound sessions get no assignments (a tracker that has not signed any yet). */
+  assignmentsEnabled = true;
+  /** The tracker's signing key (assignments). */
+  readonly key = generateKeyPairSync('ed25519').privateKey;
   readonly viewers = new Set<WebSocket>();
+  private readonly state = new Map<WebSocket, ViewerState>();
   private nextPeer = 0;
 
   private constructor(
@@ -276,6 +316,22 @@ export class TestTracker {
     return relay;
   }
 
+  get trackerKey(): Uint8Array {
+    return rawPublicKey(this.key);
+  }
+
+  /** Sends a bound viewer the assignments of every relay handed to it (what the real tracker does after `session`). */
+  sendAssignments(ws: WebSocket): void {
+    const st = this.state.get(ws);
+    if (st?.sessionKey === undefined || !this.assignmentsEnabled) return;
+    this.send(ws, { type: 'assignments', assignments: [...st.handed].map((relayId) => ({ relayId, assignment: this.assignment(st, relayId) })) });
+  }
+
+  private assignment(st: ViewerState, relayId: string): string {
+    const sa = signAssignment({ version: 1, tracker: this.trackerKey, sessionKey: st.sessionKey as Uint8Array, relay: decodePublicKey(relayId), issuedAtMs: Date.now() }, this.key);
+    return toBase64(encodeSignedAssignment(sa));
+  }
+
   /** Drops every viewer socket (a tracker restart as the viewers see it). */
   dropViewers(): void {
     for (const ws of this.viewers) ws.terminate();
@@ -293,15 +349,39 @@ export class TestTracker {
 
   private onConnection(ws: WebSocket): void {
     this.viewers.add(ws);
-    ws.on('close', () => this.viewers.delete(ws));
+    ws.on('close', () => {
+      this.viewers.delete(ws);
+      this.state.delete(ws);
+    });
     const peerId = `viewer-${String(++this.nextPeer).padStart(4, '0')}`;
-    this.send(ws, { type: 'hello', peerId, nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5_000, iceServers: this.iceServers });
+    const st: ViewerState = { peerId, nonce: new Uint8Array(randomBytes(32)), handed: new Set() };
+    this.state.set(ws, st);
+    this.send(ws, { type: 'hello', peerId, nonce: toBase64(st.nonce), heartbeatIntervalMs: 5_000, iceServers: this.iceServers });
     ws.on('message', (data: Buffer) => {
       const msg = decodeTrackerClientMessage(new Uint8Array(data));
       if (msg.type === 'join') {
         this.joins.push({ swarmId: msg.swarmId, count: msg.count });
-        const relays = this.relays.slice(0, msg.count ?? 5).map((r) => ({ relayId: r.relayId, region: '', ...(r.reachability === undefined ? {} : { reachability: r.reachability }) }));
+        const relays = this.relays.slice(0, msg.count ?? 5).map((r) => {
+          st.handed.add(r.relayId);
+          return {
+            relayId: r.relayId,
+            region: '',
+            ...(r.reachability === undefined ? {} : { reachability: r.reachability }),
+            ...(st.sessionKey === undefined || !this.assignmentsEnabled ? {} : { assignment: this.assignment(st, r.relayId) }),
+          };
+        });
         this.send(ws, { type: 'shortlist', swarmId: msg.swarmId, relays });
+      } else if (msg.type === 'session') {
+        const grant = decodeSignedGrant(fromBase64(msg.grant) as Uint8Array).grant;
+        const proofValid = verifyTrackerSessionProof(grant.sessionKey, st.nonce, fromBase64(msg.proof) as Uint8Array);
+        this.sessions.push({ peerId, sessionKey: encodeBase58(grant.sessionKey), proofValid });
+        if (!proofValid) return this.send(ws, { type: 'error', code: 'RC_ERR_SESSION_INVALID', message: 'bad proof', ref: 'session' });
+        st.sessionKey = grant.sessionKey;
+        this.sendAssignments(ws);
+      } else if (msg.type === 'turn') {
+        this.turnRequests.push(msg.relayId);
+        if (this.turnServers === undefined) this.send(ws, { type: 'error', code: 'RC_ERR_TURN_REFUSED', message: 'no TURN here', ref: 'turn' });
+        else this.send(ws, { type: 'ice', relayId: msg.relayId, iceServers: this.turnServers });
       } else if (msg.type === 'report') {
         this.reports.push(msg);
       } else if (msg.type === 'signal') {
