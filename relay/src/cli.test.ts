@@ -136,7 +136,7 @@ describe('parseCliArgs', () => {
     });
     const plain = await parseCliArgs(base);
     expect(plain).toMatchObject({ config: {} });
-    expect((plain as { config: Record<string, unknown> }).config['allowPrivateCandidates']).toBeUndefined();
+    expect((plain as unknown as { config: Record<string, unknown> }).config['allowPrivateCandidates']).toBeUndefined();
     const path = join(dir, 'trust.json');
     await writeFile(path, JSON.stringify({ cacheKeyQuery: 'ignore', allowPrivateCandidates: true, channelOriginBytesPerSec: 0, maxPendingPeersPerViewer: 3 }));
     expect(await parseCliArgs([...base, '--config', path], undefined, { RELAYCAST_MAX_PENDING_PEERS_PER_VIEWER: '4', RELAYCAST_ALLOW_PRIVATE_CANDIDATES: 'false' })).toMatchObject({
