@@ -76,6 +76,17 @@ export interface RelayStatusResponse {
   pending: null | { signature: string; amount: string };
 }
 
+/**
+ * `GET /v1/relays/:relay/payouts`: the relay's confirmed payouts, newest last (at most
+ * RELAY_PAYOUTS_LISTED). A relay whose redeem answer was lost (the settler submits payouts itself)
+ * learns their ids here and checks each on chain by id before counting it.
+ */
+export interface RelayPayoutsResponse {
+  payouts: { signature: string; amount: string; cumulativePaid: string }[];
+}
+
+export const RELAY_PAYOUTS_LISTED = 100;
+
 /** `POST /v1/grants` body; the answer is GrantResponse (grant-issuer.ts), errors `{ error: { code, message } }`. */
 export interface GrantRequestBody {
   /** base58 Ed25519 session key. */

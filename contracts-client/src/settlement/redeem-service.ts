@@ -10,7 +10,7 @@ import { buildPayoutTransaction } from './payout-transaction.js';
 const BLOCKHASH_POLL_MS = 100;
 import { resolvePayout } from './payout-resolver.js';
 import { takeInReceipts, type IntakeContext } from './receipt-intake.js';
-import type { CreditedItem, RedeemRequest, RedeemResponse, RejectedItem, RelayStatusResponse } from './redeem-request.js';
+import { RELAY_PAYOUTS_LISTED, type CreditedItem, type RedeemRequest, type RedeemResponse, type RejectedItem, type RelayPayoutsResponse, type RelayStatusResponse } from './redeem-request.js';
 import type { PayoutRecord, SettlementLedger } from './settlement-ledger.js';
 
 export type { RedeemResponse } from './redeem-request.js';
@@ -190,5 +190,16 @@ export function relayStatus(ledger: SettlementLedger, relay: string): RelayStatu
     owed: (earned > paid ? earned - paid : 0n).toString(),
     cumulativePaid: paid.toString(),
     pending: pending === undefined ? null : { signature: pending.id, amount: pending.amount.toString() },
+  };
+}
+
+/** `GET /v1/relays/:relay/payouts` (added by RELAY-PAYMENTS: the relay reconciles payouts whose redeem answer it never got). */
+export function relayPayouts(ledger: SettlementLedger, relay: string): RelayPayoutsResponse {
+  return {
+    payouts: ledger
+      .payouts(relay)
+      .filter((p) => p.status === 'confirmed')
+      .slice(-RELAY_PAYOUTS_LISTED)
+      .map((p) => ({ signature: p.id, amount: p.amount.toString(), cumulativePaid: p.cumulativePaid.toString() })),
   };
 }

@@ -15,7 +15,7 @@ import { PayoutWatcher } from './payout-watcher.js';
 import { addressRange, RangeRateLimiter } from './range-limiter.js';
 import { rebuildPaidFromChain } from './rebuild-from-chain.js';
 import { authenticateRedeem } from './redeem-request.js';
-import { redeem, relayStatus, type Treasury } from './redeem-service.js';
+import { redeem, relayPayouts, relayStatus, type Treasury } from './redeem-service.js';
 import { resolveSettlerOptions, type SettlerOptions } from './settler-options.js';
 import { SettlementLedger } from './settlement-ledger.js';
 
@@ -192,6 +192,12 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
       const relay = relayMatch[1]!;
       if (encodeBase58(decodePublicKey(relay)) !== relay) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'relay is not canonical base58');
       return sendJson(res, 200, relayStatus(ledger, relay));
+    }
+    const payoutsMatch = /^\/v1\/relays\/([1-9A-HJ-NP-Za-km-z]{32,44})\/payouts$/.exec(path);
+    if (method === 'GET' && payoutsMatch !== null) {
+      const relay = payoutsMatch[1]!;
+      if (encodeBase58(decodePublicKey(relay)) !== relay) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'relay is not canonical base58');
+      return sendJson(res, 200, relayPayouts(ledger, relay));
     }
     throw new RelaycastError(ErrorCode.MESSAGE_TYPE, `no route ${method} ${path}`);
   }

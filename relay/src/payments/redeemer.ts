@@ -1,6 +1,6 @@
 import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted, toRelaycastError } from '@relaycast/protocol';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
-import { Connection, PublicKey } from '@solana/web3.js';
+import { Connection, PublicKey, Transaction, type Message } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import {
   DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS,
@@ -174,6 +174,15 @@ export class Redeemer {
         retryBefore = -1;
         const answer = await this.retry('redeem request', signal, (s) => client.redeem(items, s));
         this.recordAnswer(items, answer, out);
+        // The settler submits payouts itself: one whose answer never reached the relay (a crash, a
+        // dropped connection) may have landed. Its paid total says so; the ids are checked on chain.
+        const settlerPaidBefore = answer.status === 'nothing-owed' ? answer.cumulativePaid : answer.cumulativePaid - answer.amount;
+        if (settlerPaidBefore > store.paidToDate(payer) && store.payout(answer.status === 'payout' ? answer.signature : '') === undefined) {
+          for (const p of await this.reconcile(client, payer, payerKey, info, signal)) {
+            out.payouts.push(p);
+            total += BigInt(p.amount);
+          }
+        }
         const paidToDate = store.paidToDate(payer);
         const owed = store.credited(payer) - paidToDate;
         if (answer.status === 'nothing-owed') {
@@ -252,6 +261,49 @@ export class Redeemer {
     const unanswered = items.length - refused.size - credits.size;
     if (unanswered > 0) this.log?.warn({ unanswered }, 'settler answered neither a credit nor a refusal for some items');
     this.options.store.markReported(credited, refusedItems, (this.options.now ?? Date.now)());
+  }
+
+  /**
+   * Counts payouts that landed without the relay having recorded them: for each payout the settler
+   * lists that the relay does not know, in order of its paid total, the transaction is fetched by
+   * id, checked like a new payout (fee payer, transfer to this relay, amount, memo adding up to the
+   * relay's own paid-to-date) and, when it succeeded on chain, recorded as confirmed.
+   */
+  private async reconcile(client: SettlerClient, payer: string, payerKey: PublicKey, info: SettlerInfo, signal: AbortSignal): Promise<{ signature: string; amount: string }[]> {
+    const store = this.options.store;
+    const listed = await this.retry('settler payouts', signal, (s) => client.payouts(s));
+    const found: { signature: string; amount: string }[] = [];
+    for (const p of [...listed].sort((a, b) => (a.cumulativePaid < b.cumulativePaid ? -1 : a.cumulativePaid > b.cumulativePaid ? 1 : 0))) {
+      const known = store.payout(p.signature);
+      if (known?.status === 'confirmed') continue;
+      const paidToDate = store.paidToDate(payer);
+      if (p.cumulativePaid <= paidToDate) continue;
+      const landed = await this.retry('payout transaction', signal, (s) =>
+        this.rpc(s, () => this.connection.getTransaction(p.signature, { commitment: 'confirmed', maxSupportedTransactionVersion: 0 })),
+      );
+      if (landed === null || landed.meta?.err != null || landed.transaction.message.version !== 'legacy') {
+        this.log?.warn({ payer, signature: p.signature }, 'a payout the settler lists is not a successful legacy transaction on chain; not counted');
+        continue;
+      }
+      const tx = Transaction.populate(landed.transaction.message as Message, landed.transaction.signatures);
+      const wire = new Uint8Array(tx.serialize({ requireAllSignatures: false, verifySignatures: false }));
+      const owed = store.credited(payer) - paidToDate;
+      const checked = checkPayoutTransaction(wire, {
+        relay: this.relay,
+        payer: payerKey,
+        mint: new PublicKey(info.mint),
+        amount: owed > 0n ? owed : 0n,
+        paidToDate,
+        treasuryTokenAccount: new PublicKey(info.treasuryTokenAccount),
+        decimals: info.decimals,
+      });
+      if (checked.signature !== p.signature) throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, `payout ${p.signature} on chain has another id`);
+      store.recordPayout({ signature: p.signature, payer, amount: checked.amount, cumulativePaid: checked.cumulativePaid, transaction: wire, lastValidBlockHeight: 0 });
+      store.settlePayout(p.signature, 'confirmed');
+      this.log?.info({ payer, signature: p.signature, amount: checked.amount.toString() }, 'payout found by id: it landed while its answer was lost');
+      found.push({ signature: p.signature, amount: checked.amount.toString() });
+    }
+    return found;
   }
 
   /**

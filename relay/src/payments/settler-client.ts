@@ -136,6 +136,23 @@ export class SettlerClient {
     return { payer, mint, decimals: decimals as number, treasuryTokenAccount };
   }
 
+  /**
+   * `GET /v1/relays/:relay/payouts`: the relay's confirmed payouts as the settler records them
+   * (ids to check on chain; the relay counts none it has not verified itself).
+   */
+  async payouts(signal: AbortSignal): Promise<{ signature: string; amount: bigint; cumulativePaid: bigint }[]> {
+    const body = (await this.call('GET', `v1/relays/${this.options.signer.relayId}/payouts`, undefined, signal)) as Record<string, unknown>;
+    const list = body['payouts'];
+    if (!Array.isArray(list)) throw unavailable('settler answered a malformed payout list');
+    return list.map((p: unknown) => {
+      const o = p as { signature?: unknown; amount?: unknown; cumulativePaid?: unknown } | null;
+      if (o === null || typeof o !== 'object' || typeof o.signature !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(o.signature)) {
+        throw unavailable('settler answered a malformed payout');
+      }
+      return { signature: o.signature, amount: u64(o.amount, 'amount'), cumulativePaid: u64(o.cumulativePaid, 'cumulativePaid') };
+    });
+  }
+
   /** `POST /v1/redeem` with the relay's newest receipts (at most REDEEM_MAX_ITEMS). */
   async redeem(items: readonly RedeemItemBytes[], signal: AbortSignal): Promise<RedeemAnswer> {
     if (items.length > REDEEM_MAX_ITEMS) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `at most ${REDEEM_MAX_ITEMS} items per redeem request`);
