@@ -144,6 +144,8 @@ export interface RelayStats extends ChannelServerStats {
   pendingPeers: number;
   /** Viewers' offers refused by code (RC_ERR_OFFER_LIMIT ...) and pending peers displaced for another viewer. */
   offers: OfferStats;
+  /** Viewers' ICE candidates dropped by the candidate policy (loopback, link-local, private without --allow-private-candidates ...). */
+  remoteCandidatesDropped: number;
   /** Streams advertised to the tracker. */
   streams: string[];
   /** The segment source's own figures when it reports any (cache size, hits, downloads). */
@@ -401,6 +403,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         peers: transport.peerCount,
         pendingPeers: tracker.pendingPeers,
         offers: tracker.offerStats(),
+        remoteCandidatesDropped: transport.remoteCandidatesDropped ?? 0,
         streams: source.advertisedStreams(),
         maxUploadBytesPerSec: channels.maxUploadBytesPerSec,
         ...(typeof withStats.stats === 'function' ? { cache: withStats.stats() } : {}),

@@ -46,5 +46,7 @@ export interface RelayTransport {
   acceptOffer(id: string, offerSdp: string): RelayPeer;
   /** Number of peers currently open (for load reporting and leak tests). */
   readonly peerCount: number;
+  /** Viewers' remote ICE candidates refused by the transport's candidate policy so far (status). Default: not counted. */
+  readonly remoteCandidatesDropped?: number | undefined;
   close(): Promise<void>;
 }
