@@ -33,6 +33,8 @@ const ORIGIN_PORT = 8088;
 const HOME_RTC_PORT = 40_000;
 const PUBLIC_RTC_PORT = 40_100;
 const STATUS_PORT = 9_100;
+/** The tracker's /status shows relays' addresses only to this token (issue 14 finding 10). */
+const STATUS_TOKEN = randomBytes(18).toString('base64url');
 
 interface ViewerResult {
   segments: { url: string; sha256: string; bytes: number; bytesFromRelay: number }[];
@@ -77,7 +79,7 @@ class World {
       'tracker',
       TRACKER_BIN,
       ['--port', String(TRACKER_PORT), '--host', this.bed.addr.public, '--stun', this.turn.stunUrl, '--turn', this.turn.url, '--log-level', 'info'],
-      [...this.bed.wrap(pub), 'env', `RELAYCAST_TURN_SECRET=${secret}`],
+      [...this.bed.wrap(pub), 'env', `RELAYCAST_TURN_SECRET=${secret}`, `RELAYCAST_STATUS_TOKEN=${STATUS_TOKEN}`],
     );
     this.origin = startProcess('origin', ORIGIN_BIN, [join(this.dir, 'www'), this.bed.addr.public, String(ORIGIN_PORT)], this.bed.wrap(pub));
     await waitFor('origin and tracker to listen', async () => {
@@ -97,13 +99,18 @@ class World {
   }
 
   /** GET inside a namespace (the test process lives outside them), by a one-line node script. */
-  async fetchIn(ns: string, url: string): Promise<string> {
-    const { stdout } = await this.bed.exec(ns, process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then(async (r) => { if (!r.ok) process.exit(3); process.stdout.write(await r.text()); })`]);
+  async fetchIn(ns: string, url: string, headers: Record<string, string> = {}): Promise<string> {
+    const { stdout } = await this.bed.exec(ns, process.execPath, [
+      '-e',
+      `fetch(${JSON.stringify(url)}, { headers: ${JSON.stringify(headers)} }).then(async (r) => { if (!r.ok) process.exit(3); process.stdout.write(await r.text()); })`,
+    ]);
     return stdout;
   }
 
-  async trackerStatus(): Promise<TrackerStatus> {
-    return JSON.parse(await this.fetchIn(this.bed.ns.public, `http://${this.bed.addr.public}:${TRACKER_PORT}/status`)) as TrackerStatus;
+  /** The tracker's /status with the status token (addresses included); `redacted` without it. */
+  async trackerStatus(redacted = false): Promise<TrackerStatus> {
+    const headers: Record<string, string> = redacted ? {} : { authorization: `Bearer ${STATUS_TOKEN}` };
+    return JSON.parse(await this.fetchIn(this.bed.ns.public, `http://${this.bed.addr.public}:${TRACKER_PORT}/status`, headers)) as TrackerStatus;
   }
 
   startRelay(name: string, ns: string, bindAddress: string, rtcPort: number, extra: string[] = []): Proc {
@@ -178,7 +185,14 @@ describe.skipIf(unavailable !== undefined)('relays and viewers behind NAT', () =
       expect(verdict.reachableAddress).toBe(`${bed.addr.routerWan}:${HOME_RTC_PORT}`);
       expect(verdict.nat).toMatchObject({ portMapping: 'upnp', publicAddress: bed.addr.routerWan, mappedPort: HOME_RTC_PORT });
       expect(await world.upnp!.mappings()).toContainEqual({ protocol: 'udp', externalPort: HOME_RTC_PORT, internalHost: bed.addr.home, internalPort: HOME_RTC_PORT });
+      // Anyone else reading /status sees neither the relay's home address nor its mapped port.
+      const redacted = (await world.trackerStatus(true)).relays.find((r) => r.relayId === verdict.relayId);
+      expect(redacted?.reachability).toBe('mapped');
+      expect(redacted?.reachableAddress).toBeUndefined();
+      expect(redacted?.nat).toEqual({ portMapping: 'upnp' });
 
+      // TURN on need only: a directly reachable relay costs no TURN allocation.
+      const allocationsBefore = world.turn.allocations();
       const result = await world.view(bed.ns.public, bed.addr.public);
       await world.expectIdentical(result);
       const relayId = verdict.relayId;
@@ -186,6 +200,7 @@ describe.skipIf(unavailable !== undefined)('relays and viewers behind NAT', () =
       expect(result.stats.perRelay[relayId]?.reachability).toBe('mapped');
       expect(result.stats.bytesFromRelays).toBeGreaterThan(0);
       expect(result.stats.perRelay[relayId]?.bytes).toBe(result.stats.bytesFromRelays);
+      expect(world.turn.allocations()).toBe(allocationsBefore);
 
       // Renewal seen on the router: the lease's expiry moves forward (4 s lease, renewed every 2 s).
       const leaseOf = async (): Promise<number | undefined> => (await world.upnp!.leases()).find((l) => l.externalPort === HOME_RTC_PORT)?.expiresAtUnixSec;
@@ -210,11 +225,14 @@ describe.skipIf(unavailable !== undefined)('relays and viewers behind NAT', () =
       const relay = world.startRelay('public', bed.ns.public, bed.addr.public, PUBLIC_RTC_PORT);
       const verdict = await world.verdict('public', relay);
       expect(verdict.reachability, relay.output()).toBe('public');
+      const allocationsBefore = world.turn.allocations();
       const result = await world.view(bed.ns.viewerHome!, bed.addr.viewerHome);
       await world.expectIdentical(result);
       expect(result.stats.perRelay[verdict.relayId]?.path, JSON.stringify(result.stats)).toBe('direct');
       expect(result.stats.perRelay[verdict.relayId]?.bytes).toBe(result.stats.bytesFromRelays);
       expect(result.stats.bytesFromRelays).toBeGreaterThan(0);
+      // No TURN credential was asked for or used: the relay was reachable directly.
+      expect(world.turn.allocations()).toBe(allocationsBefore);
       await relay.stop('SIGTERM');
     }, 240_000);
   });
