@@ -24,7 +24,9 @@ interface StatusBody {
   bytesServed: number;
   errors: number;
   maxUploadBytesPerSec: number;
-  cache?: { segments: number; bytes: number; maxBytes: number };
+  cache?: { segments: number; bytes: number; maxBytes: number; keyQuery?: string; originBytes?: number; originRate?: { refusals: number } };
+  offers?: { refused: Record<string, number>; displaced: number };
+  remoteCandidatesDropped?: number;
   payments?: {
     receipts: number;
     receipted?: string;
@@ -96,6 +98,22 @@ function natLines(n: StatusBody['nat']): string[] {
   ];
 }
 
+/** Origin bytes, the cache key mode and what the relay turned away (origin rate, offers, candidates). */
+function edgeLines(s: StatusBody): string[] {
+  const lines: string[] = [];
+  if (s.cache?.originBytes !== undefined) {
+    const refused = s.cache.originRate?.refusals ?? 0;
+    lines.push(`origin    ${mib(s.cache.originBytes)} fetched; query strings ${s.cache.keyQuery === 'keep' ? 'KEPT in the cache key (unsafe)' : 'ignored by the cache'}; ${refused} cache misses refused by the origin rate`);
+  }
+  if (s.offers !== undefined) {
+    const refused = Object.entries(s.offers.refused).map(([code, n]) => `${n} ${code}`);
+    lines.push(
+      `offers    ${refused.length === 0 ? 'none refused' : `refused: ${refused.join(', ')}`}; ${s.offers.displaced} displaced for another viewer; ${s.remoteCandidatesDropped ?? 0} viewer candidates dropped`,
+    );
+  }
+  return lines;
+}
+
 /** The report as lines for a terminal. */
 export function formatRelayStatus(r: StatusReport): string {
   const s = r.status;
@@ -105,6 +123,7 @@ export function formatRelayStatus(r: StatusReport): string {
     s.cache === undefined
       ? 'cache     —'
       : `cache     ${s.cache.segments} segments, ${mib(s.cache.bytes)} of ${mib(s.cache.maxBytes)}; ${s.requests === 0 ? 0 : Math.round((100 * s.cacheHits) / s.requests)} % of requests from cache`,
+    ...edgeLines(s),
     ...natLines(s.nat),
     `served    ${mib(s.bytesServed)} in ${s.requests} requests, ${s.errors} errors; upload cap ${s.maxUploadBytesPerSec === 0 ? 'none' : `${s.maxUploadBytesPerSec} B/s`}`,
   ];
