@@ -11,6 +11,7 @@ import { nodeClient } from './helpers/node-client.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { rawJoin } from './helpers/raw-viewer.js';
+import { testPayer } from './helpers/test-payer.js';
 
 /**
  * Issue "every relay-delivered segment is verified; bad relays are caught and never paid": relays
@@ -24,6 +25,8 @@ describe('segment integrity end to end', () => {
   let tracker: TrackerProc;
   let browser: Browser | undefined;
   const relays: RelayProc[] = [];
+  /** Vouches for SDK viewers' sessions: only their reports count (issue 14 finding 3). */
+  const payer = testPayer();
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-integrity-'));
@@ -35,7 +38,8 @@ describe('segment integrity end to end', () => {
     for (const r of broken.renditions) await writeFile(join(dir, 'media', 'broken', r.name, 'index.m3u8.digests.json'), '{"version":1,"algorithm":"sha1"');
     await preparePlayerSite(dir);
     origin = await startOrigin(dir);
-    tracker = await startTrackerProcess();
+    // Every viewer here is on loopback, one address range: let three users of it count.
+    tracker = await startTrackerProcess(['--trusted-payer', payer.payerId, '--max-reporters-per-range', '3']);
   });
 
   afterEach(async () => {
@@ -80,7 +84,7 @@ describe('segment integrity end to end', () => {
   const fileOf = (url: string): Promise<Buffer> => readFile(join(dir, new URL(url).pathname));
   const healthOf = async (relayId: string): Promise<number | undefined> => (await tracker.status()).relays.find((r) => r.relayId === relayId)?.health;
 
-  it('flipped bytes: Chromium plays only origin-identical fragments, counts the failures, and two viewers get the relay excluded', async () => {
+  it('flipped bytes: Chromium plays only origin-identical fragments, counts the failures; its anonymous report counts for nothing, three users with grants get the relay excluded', async () => {
     const bad = await relay('flipper', 'flip:2');
     const digests = await publishedDigests('vod');
     browser = await launchChromium();
@@ -112,27 +116,36 @@ describe('segment integrity end to end', () => {
       await page.close();
     }
 
-    // One viewer's report dents the relay but cannot ban it.
-    await waitFor('the browser viewer report', async () => ((await healthOf(bad.relayId)) === 0.5 ? true : undefined), 10_000);
+    // The browser viewer has no grant: its report is refused and the relay keeps full health.
     const swarmId = swarmIdFromUrl(`${origin.url}media/vod/master.m3u8`);
-    expect((await rawJoin(tracker.url, swarmId)).map((r) => r.relayId)).toContain(bad.relayId);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await healthOf(bad.relayId)).toBe(1);
+    expect((await tracker.status()).relays.find((r) => r.relayId === bad.relayId)?.reporters).toBe(0);
 
-    // A second viewer (the SDK in Node) meets a corrupted segment too and reports it.
+    // SDK viewers (in Node) with grants of three distinct users each meet a corrupted segment and
+    // report it; below three users nothing moves, at three the relay is no longer handed out.
     const { variant, segments } = await segmentsOf('vod');
-    const client = nodeClient({ trackerUrl: tracker.url, swarmId });
-    const failures: RelaycastError[] = [];
-    client.on('integrity-failure', (e) => failures.push(e));
-    try {
-      await client.start();
-      for (const url of segments) {
-        const result = await client.loadSegment({ url, playlistUrl: variant });
-        expect(Buffer.compare(Buffer.from(result.data), await fileOf(url)), url).toBe(0);
+    for (let n = 1; n <= 3; n++) {
+      const client = nodeClient({ trackerUrl: tracker.url, swarmId, payments: payer.payments() });
+      const failures: RelaycastError[] = [];
+      client.on('integrity-failure', (e) => failures.push(e));
+      try {
+        await client.start();
+        for (const url of segments) {
+          const result = await client.loadSegment({ url, playlistUrl: variant });
+          expect(Buffer.compare(Buffer.from(result.data), await fileOf(url)), url).toBe(0);
+        }
+        expect(failures.length).toBe(1);
+        expect(failures[0]?.code).toBe(ErrorCode.SEGMENT_INTEGRITY);
+        expect(client.getStats().integrity.failures).toBe(1);
+      } finally {
+        await client.close();
       }
-      expect(failures.length).toBe(1);
-      expect(failures[0]?.code).toBe(ErrorCode.SEGMENT_INTEGRITY);
-      expect(client.getStats().integrity.failures).toBe(1);
-    } finally {
-      await client.close();
+      await waitFor(`report ${n} counted`, async () => ((await tracker.status()).relays.find((r) => r.relayId === bad.relayId)?.reporters === n ? true : undefined), 10_000);
+      if (n < 3) {
+        expect(await healthOf(bad.relayId)).toBe(1);
+        expect((await rawJoin(tracker.url, swarmId)).map((r) => r.relayId)).toContain(bad.relayId);
+      }
     }
     await waitFor('the relay health to reach 0', async () => ((await healthOf(bad.relayId)) === 0 ? true : undefined), 10_000);
     expect((await rawJoin(tracker.url, swarmId)).map((r) => r.relayId)).not.toContain(bad.relayId);

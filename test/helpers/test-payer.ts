@@ -11,6 +11,8 @@ import type { PaymentsOptions } from '@relaycast/player-sdk';
  */
 export interface TestPayer {
   payerId: string;
+  /** The payer's signing key, for tests that build `session` messages by hand. */
+  privateKey: KeyObject;
   /** SDK payments options whose grants carry `user` (16 bytes; random = a new user each call). */
   payments(user?: Uint8Array): PaymentsOptions;
   /** A signed grant for a raw session key. */
@@ -44,6 +46,7 @@ export function testPayer(): TestPayer {
   };
   return {
     payerId: encodeBase58(payer),
+    privateKey,
     grant,
     payments: (user) => {
       const tag = user ?? new Uint8Array(randomBytes(16));
