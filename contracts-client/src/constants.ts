@@ -108,8 +108,10 @@ export const DEFAULT_REBUILD_MAX_TRANSACTIONS = 1_000_000;
 
 // --- Settlement service: trust (issue 14) ---
 
+/** Default grants' worth one user may be issued within one budget period (when --user-budget is not given). */
+export const USER_BUDGET_GRANTS = 10n;
 /** Σ budgets of the grants one user may be issued within one budget period, base units (10 default grants). */
-export const DEFAULT_USER_BUDGET = 10n * DEFAULT_GRANT_BUDGET;
+export const DEFAULT_USER_BUDGET = USER_BUDGET_GRANTS * DEFAULT_GRANT_BUDGET;
 /** The sliding window a user's budget covers. */
 export const DEFAULT_BUDGET_PERIOD_MS = 24 * 60 * 60 * 1_000;
 /** Highest delivery rate the settler deems plausible for a grant (written into it): 20 Mbit/s. */

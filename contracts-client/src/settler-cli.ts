@@ -38,7 +38,8 @@ treasury-signed payout transactions, keeps its ledger in SQLite (docs/PAYMENTS.m
   --grant-jwks FILE        JWKS file of the platform's public keys, instead of the HS256 secret
   --trusted-tracker KEY    base58 tracker key whose signed assignments make receipts payable
                            (required, repeatable)
-  --user-budget N          Σ grant budgets per user per budget period, base units (default ${DEFAULT_USER_BUDGET})
+  --user-budget N          Σ grant budgets per user per budget period, base units
+                           (default 10 × --default-budget: ${DEFAULT_USER_BUDGET})
   --budget-period-ms N     sliding window of the user budget (default ${DEFAULT_BUDGET_PERIOD_MS})
   --max-bitrate-bps N      highest plausible delivery rate, written into grants (default ${DEFAULT_MAX_BITRATE_BPS})
   --plausible-burst-bytes N  bytes credited above bitrate × grant age (default ${DEFAULT_PLAUSIBLE_BURST_BYTES})

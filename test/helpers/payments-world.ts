@@ -1,9 +1,23 @@
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import {
+  ASSIGNMENT_VERSION,
+  RECEIPT_VERSION,
+  amountForBytes,
+  decodeSignedGrant,
+  encodeBase58,
+  encodeSignedAssignment,
+  encodeSignedReceipt,
+  fromBase64,
+  type SignedGrant,
+} from '@relaycast/protocol';
+import { privateKeyFromSeed, rawPublicKey, signAssignment, signReceipt } from '@relaycast/protocol/node';
+import { REDEEM_SIGNATURE_HEADER, loadSigner, signRedeemBody, type RedeemItem, type RedeemResponse } from '@relaycast/contracts-client';
 import { GiveUp, startProcess, waitFor, type Proc } from './processes.js';
 
 /**
@@ -69,25 +83,34 @@ export interface PaymentSetup {
   /** Mint authority and fee payer of the setup commands. */
   funderKeypair: string;
   treasuryKeypair: string;
+  /** The treasury owner's public key (base58): the settler's payer and the fee payer of payouts. */
+  treasury: string;
 }
 
-/** Mint (6 decimals) and a treasury holding `tokens` whole tokens. */
+/** Mint (6 decimals) and a treasury holding `tokens` whole tokens, its owner holding SOL for payout fees. */
 export async function setUpTreasury(rpcUrl: string, dir: string, tokens: number): Promise<PaymentSetup> {
   const funderKeypair = join(dir, 'funder.json');
   const treasuryKeypair = join(dir, 'treasury.json');
   await solana(rpcUrl, funderKeypair, ['keygen', '--outfile', funderKeypair]);
   await solana(rpcUrl, funderKeypair, ['airdrop', '100']);
   const mint = (await solana(rpcUrl, funderKeypair, ['create-mint', '--decimals', '6']))['mint'] as string;
-  await solana(rpcUrl, funderKeypair, ['create-treasury', '--mint', mint, '--treasury-keypair', treasuryKeypair, '--amount', String(tokens)]);
-  return { rpcUrl, mint, funderKeypair, treasuryKeypair };
+  const created = await solana(rpcUrl, funderKeypair, ['create-treasury', '--mint', mint, '--treasury-keypair', treasuryKeypair, '--amount', String(tokens)]);
+  const treasury = created['treasury'] as string;
+  // The treasury owner is the fee payer of every payout.
+  await solana(rpcUrl, funderKeypair, ['airdrop', '10', '--to', treasury]);
+  return { rpcUrl, mint, funderKeypair, treasuryKeypair, treasury };
 }
 
-/** A relay wallet: keypair file, SOL for fees, and its associated token account for the mint. */
+/** A relay wallet: keypair file and its associated token account for the mint (no SOL: the treasury pays payout fees). */
 export async function setUpRelayWallet(s: PaymentSetup, keypairPath: string): Promise<string> {
   const relayId = (await solana(s.rpcUrl, s.funderKeypair, ['keygen', '--outfile', keypairPath]))['publicKey'] as string;
-  await solana(s.rpcUrl, s.funderKeypair, ['airdrop', '1', '--to', relayId]);
   await solana(s.rpcUrl, s.funderKeypair, ['create-token-account', '--mint', s.mint, '--owner', relayId]);
   return relayId;
+}
+
+/** A tracker key file (Solana CLI keypair, 0600) for the tracker's --key; returns its public key (base58), what settlers trust. */
+export async function trackerKeyFile(s: PaymentSetup, path: string): Promise<string> {
+  return (await solana(s.rpcUrl, s.funderKeypair, ['keygen', '--outfile', path]))['publicKey'] as string;
 }
 
 /** The owner's token balance in base units. */
@@ -102,7 +125,16 @@ export interface SettlerProc {
   payer: string;
 }
 
-export async function startSettlerProcess(s: PaymentSetup, dbPath: string, pricePerGiB: bigint): Promise<SettlerProc> {
+export interface SettlerProcessOptions {
+  /** Tracker keys (base58) whose assignments the settler pays for; at least one. */
+  trustedTrackers: string[];
+  /** Default 'open'. jwt reads its HS256 secret from RELAYCAST_GRANT_JWT_SECRET in this process's environment. */
+  grantAuth?: 'open' | 'jwt';
+  /** More flags (e.g. --user-budget, --grant-jwt-audience). */
+  extra?: string[];
+}
+
+export async function startSettlerProcess(s: PaymentSetup, dbPath: string, pricePerGiB: bigint, o: SettlerProcessOptions): Promise<SettlerProc> {
   const proc = startProcess('settler', SETTLER_BIN, [
     '--treasury-keypair', s.treasuryKeypair,
     '--mint', s.mint,
@@ -112,6 +144,9 @@ export async function startSettlerProcess(s: PaymentSetup, dbPath: string, price
     '--price-per-gib', pricePerGiB.toString(),
     '--default-budget', '1000000000',
     '--log-level', 'info',
+    '--grant-auth', o.grantAuth ?? 'open',
+    ...o.trustedTrackers.flatMap((k) => ['--trusted-tracker', k]),
+    ...(o.extra ?? []),
   ]);
   const line = await waitForLog(proc, 'settler listening', 'the settler to listen');
   return { proc, url: line['url'] as string, payer: line['payer'] as string };
@@ -187,4 +222,95 @@ export async function startSettlerProxy(target: string): Promise<SettlerProxy> {
 export async function blockHeight(rpcUrl: string): Promise<number> {
   const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'getBlockHeight', params: [] }) });
   return ((await res.json()) as { result: number }).result;
+}
+
+// --- Playing the other parties against a real settler (attack tests) ---
+
+/** An Ed25519 identity held by the test: a tracker that signs assignments, a viewer's session, a relay. */
+export interface TestIdentity {
+  id: string;
+  publicKey: Uint8Array;
+  privateKey: KeyObject;
+}
+
+export function newIdentity(): TestIdentity {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const publicKey = rawPublicKey(privateKey);
+  return { id: encodeBase58(publicKey), publicKey, privateKey };
+}
+
+/** The identity of a Solana CLI keypair file (a relay's wallet). */
+export async function identityOfKeypair(path: string): Promise<TestIdentity> {
+  const signer = await loadSigner(path);
+  const privateKey = privateKeyFromSeed(signer.secretKey.subarray(0, 32));
+  return { id: signer.publicKey.toBase58(), publicKey: signer.publicKey.toBytes(), privateKey };
+}
+
+/** The tracker's signed assignment of `session` to `relay`, base64. */
+export function assignmentB64(tracker: TestIdentity, session: TestIdentity, relay: TestIdentity, issuedAtMs = Date.now()): string {
+  const sa = signAssignment({ version: ASSIGNMENT_VERSION, tracker: tracker.publicKey, sessionKey: session.publicKey, relay: relay.publicKey, issuedAtMs }, tracker.privateKey);
+  return Buffer.from(encodeSignedAssignment(sa)).toString('base64');
+}
+
+/** A viewer's receipt for `cumulativeBytes` delivered by `relay` under `grant`, base64. */
+export function receiptB64(session: TestIdentity, grant: SignedGrant, relay: TestIdentity, sequence: number, cumulativeBytes: number): string {
+  const r = signReceipt(
+    {
+      version: RECEIPT_VERSION,
+      grantNonce: grant.grant.nonce,
+      sessionKey: session.publicKey,
+      relay: relay.publicKey,
+      sequence,
+      cumulativeBytes,
+      cumulativeAmount: amountForBytes(cumulativeBytes, grant.grant.pricePerGiB),
+      timestampMs: Date.now(),
+    },
+    session.privateKey,
+  );
+  return Buffer.from(encodeSignedReceipt(r)).toString('base64');
+}
+
+/** POST /v1/grants for `session`; the answer's status and JSON body. */
+export async function requestGrantAt(settlerUrl: string, session: TestIdentity, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; grant?: { b64: string; signed: SignedGrant } }> {
+  const res = await fetch(`${settlerUrl}/v1/grants`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ sessionKey: session.id, scope: 'https://cdn.example.test/hls/' }),
+  });
+  const body = (await res.json()) as Record<string, unknown>;
+  if (res.status !== 200) return { status: res.status, body };
+  const b64 = body['grant'] as string;
+  return { status: res.status, body, grant: { b64, signed: decodeSignedGrant(fromBase64(b64)!) } };
+}
+
+/** POST /v1/redeem signed by `relay`'s key, as a relay's settler client sends it. */
+export async function redeemAs(settlerUrl: string, relay: TestIdentity, items: RedeemItem[]): Promise<{ status: number; body: RedeemResponse & { error?: { code: string } } }> {
+  const raw = Buffer.from(JSON.stringify({ relay: relay.id, requestedAtMs: Date.now(), items }));
+  const res = await fetch(`${settlerUrl}/v1/redeem`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [REDEEM_SIGNATURE_HEADER]: signRedeemBody(raw, relay.privateKey) },
+    body: new Uint8Array(raw),
+  });
+  return { status: res.status, body: (await res.json()) as RedeemResponse & { error?: { code: string } } };
+}
+
+/** JSON-RPC call against `rpcUrl`. */
+export async function rpc<T>(rpcUrl: string, method: string, params: unknown[] = []): Promise<T> {
+  const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const j = (await res.json()) as { result?: T; error?: unknown };
+  if (j.error !== undefined) throw new Error(`${method}: ${JSON.stringify(j.error)}`);
+  return j.result as T;
+}
+
+/** Waits until the payout `signature` is confirmed, looked up by id only (what a relay does). */
+export async function waitForPayout(rpcUrl: string, signature: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    `payout ${signature} confirmed`,
+    async () => {
+      const st = (await rpc<{ value: ({ err: unknown } | null)[] }>(rpcUrl, 'getSignatureStatuses', [[signature], { searchTransactionHistory: true }])).value[0];
+      if (st !== null && st !== undefined && st.err !== null) throw new GiveUp(`payout ${signature} failed: ${JSON.stringify(st.err)}`);
+      return st !== null && st !== undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -22,6 +22,7 @@ import {
   DEFAULT_REDEEM_ITEMS_PER_SEC_PER_RELAY,
   DEFAULT_REDEEM_WINDOW_MS,
   DEFAULT_USER_BUDGET,
+  USER_BUDGET_GRANTS,
 } from '../constants.js';
 import type { GrantAuthPolicy } from './grant-auth.js';
 
@@ -74,7 +75,7 @@ export interface SettlerOptions {
    * shown in /v1/info).
    */
   grantAuth?: GrantAuthPolicy;
-  /** Σ budgets of the grants one user may be issued within `budgetPeriodMs`, base units. Default: 100,000,000n (10 default grants). */
+  /** Σ budgets of the grants one user may be issued within `budgetPeriodMs`, base units. Default: 10 × defaultBudget (100,000,000n at the default budget). */
   userBudget?: bigint;
   /** The sliding window per-user budgets cover. Default: 86,400,000 (1 day). */
   budgetPeriodMs?: number;
@@ -167,6 +168,14 @@ function trackers(list: readonly string[] | undefined): Uint8Array[] {
   });
 }
 
+function userBudget(o: SettlerOptions): bigint {
+  const grant = u64('defaultBudget', o.defaultBudget ?? DEFAULT_GRANT_BUDGET);
+  if (o.userBudget === undefined) return o.defaultBudget === undefined ? DEFAULT_USER_BUDGET : USER_BUDGET_GRANTS * grant;
+  const b = u64('userBudget', o.userBudget);
+  if (b < grant) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `userBudget ${b} is below defaultBudget ${grant}: nobody could get a default grant`);
+  return b;
+}
+
 export function resolveSettlerOptions(o: SettlerOptions): ResolvedSettlerOptions {
   if ((o.authorize === undefined) === (o.grantAuth === undefined)) {
     throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'name exactly one grant policy: authorize (embedding) or grantAuth (jwt or open)');
@@ -192,7 +201,7 @@ export function resolveSettlerOptions(o: SettlerOptions): ResolvedSettlerOptions
     rebuildFromChain: o.rebuildFromChain ?? false,
     now: o.now ?? Date.now,
     grantAuth: o.grantAuth,
-    userBudget: u64('userBudget', o.userBudget ?? DEFAULT_USER_BUDGET),
+    userBudget: userBudget(o),
     budgetPeriodMs: positiveInt('budgetPeriodMs', o.budgetPeriodMs ?? DEFAULT_BUDGET_PERIOD_MS),
     maxBitrateBps: positiveInt('maxBitrateBps', o.maxBitrateBps ?? DEFAULT_MAX_BITRATE_BPS),
     plausibleBurstBytes: nonNegativeInt('plausibleBurstBytes', o.plausibleBurstBytes ?? DEFAULT_PLAUSIBLE_BURST_BYTES),
