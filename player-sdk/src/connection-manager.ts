@@ -22,6 +22,9 @@ const STRIKES_BEFORE_DROP = 2;
 const QUICK_RETRY_MS = 200;
 /** Relays remembered as backed off before expired entries are pruned. */
 const MAX_BACKOFF_ENTRIES = 64;
+/** A connection being replaced is closed once idle, checked this often, and at the latest after RECYCLE_MAX_WAIT_MS. */
+const RECYCLE_POLL_MS = 100;
+const RECYCLE_MAX_WAIT_MS = 10_000;
 
 /** Adds to a per-relay set kept at MAX_BACKOFF_ENTRIES, forgetting the oldest entry first. */
 function addBounded(set: Set<string>, relayId: string): void {
@@ -83,6 +86,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private readonly turnNeeded = new Set<string>();
   /** Relays whose connection waits for the tracker's TURN credentials (counted as connecting). */
   private readonly preparing = new Set<string>();
+  /** Relays whose connection is being replaced by a fresh one (recycle): no backoff when it closes. */
+  private readonly recycling = new Set<string>();
   private quickRetries = 0;
   /** Relays caught serving bad bytes: never used again by this client. */
   private readonly banned = new Set<string>();
@@ -206,6 +211,27 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   /** Sends a RECEIPT to a relay's open, bound connection; false when there is none. */
   sendReceipt(relayId: string, frame: ReceiptFrame): boolean {
     return this.connections.get(relayId)?.sendReceipt(frame) ?? false;
+  }
+
+  /**
+   * Replaces a relay's connection with a fresh one as soon as it has no request in flight (at the
+   * latest after RECYCLE_MAX_WAIT_MS). A renewed grant has a new session key, and a relay binds each
+   * channel to one session for good: the new session needs a new channel.
+   */
+  recycle(relayId: string): void {
+    const conn = this.connections.get(relayId);
+    if (conn === undefined || conn.isClosed || this.recycling.has(relayId)) return;
+    this.recycling.add(relayId);
+    const deadline = Date.now() + RECYCLE_MAX_WAIT_MS;
+    const closeWhenIdle = (): void => {
+      if (this.closed || conn.isClosed) return;
+      if (conn.activeRequests > 0 && Date.now() < deadline) {
+        setTimeout(closeWhenIdle, RECYCLE_POLL_MS);
+        return;
+      }
+      conn.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'replaced by a channel for the renewed grant'));
+    };
+    closeWhenIdle();
   }
 
   /** Closes the relay's connection and never uses it again (its bytes failed verification). */
@@ -359,6 +385,19 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       this.strikes.delete(relayId);
       if (this.connections.get(relayId) === conn) this.connections.delete(relayId);
       if (this.closed) return;
+      if (this.recycling.delete(relayId)) {
+        // Replaced on purpose: connect again shortly (the same short pause as a quick retry lets
+        // the old peer connection finish closing), counted as an attempt in progress.
+        this.backoffUntil.set(relayId, Date.now() + QUICK_RETRY_MS);
+        this.quickRetries++;
+        setTimeout(() => {
+          this.quickRetries--;
+          void this.pump();
+        }, QUICK_RETRY_MS + 10);
+        if (wasOpen) this.emit('relay-disconnected', relayId, reason);
+        this.notify();
+        return;
+      }
       // A direct attempt that never opened: the next one asks the tracker for TURN.
       if (!wasOpen && this.expectsDirect(relayId)) addBounded(this.turnNeeded, relayId);
       // A first attempt that never opened gets one quick retry: WebRTC setup fails transiently

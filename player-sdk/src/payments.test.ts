@@ -198,6 +198,32 @@ describe('receipts', () => {
     expect([a.proofValid, b.proofValid]).toEqual([true, true]);
   });
 
+  it('a renewed grant (new session key) is proven to the tracker and bound on a fresh channel to the relay', async () => {
+    // Renewal comes GRANT_RENEW_BEFORE_MS (60 s) before expiry: the first grant (63 s) renews after about 3 s, well after the first BIND.
+    let grants = 0;
+    const { client, relay } = await withRelay((ctx) => ctx.serve(SEGMENT), {
+      payments: {
+        getGrant: async (req) =>
+          grantFor(req.sessionKey, { expiresAtMs: Date.now() + (grants++ === 0 ? 63_000 : 600_000), nonce: globalThis.crypto.getRandomValues(new Uint8Array(16)) }),
+      },
+    });
+    await until(() => relay.binds.length === 2, 10_000, 'the BIND of the renewed grant');
+    expect(tracker.sessions.map((x) => x.proofValid)).toEqual([true, true]);
+    expect(tracker.sessions[1]?.sessionKey).not.toBe(tracker.sessions[0]?.sessionKey);
+    const [first, second] = relay.binds as [(typeof relay.binds)[number], (typeof relay.binds)[number]];
+    const key = (b: typeof first): Uint8Array => decodeSignedGrant(b.frame.signedGrant).grant.sessionKey;
+    expect(encodeBase58(key(second))).toBe(tracker.sessions[1]?.sessionKey);
+    // A new channel (its own challenge), each proof valid for its own channel only.
+    expect(Buffer.from(second.challenge as Uint8Array).equals(Buffer.from(first.challenge as Uint8Array))).toBe(false);
+    const relayKey = decodePublicKey(relay.relayId);
+    expect(verifyBindProof(key(first), first.challenge as Uint8Array, relayKey, first.frame.proof)).toBe(true);
+    expect(verifyBindProof(key(second), second.challenge as Uint8Array, relayKey, second.frame.proof)).toBe(true);
+    await until(() => client.relays.length === 1, 5_000, 'the replacement channel');
+    await load(client);
+    await until(() => receiptsAt(relay).length === 1, 5_000, 'a receipt under the new grant');
+    expect(encodeBase58(receiptsAt(relay)[0]?.receipt.sessionKey as Uint8Array)).toBe(tracker.sessions[1]?.sessionKey);
+  });
+
   it('never receipts bytes that failed verification', async () => {
     const bad = SEGMENT.slice();
     bad[100] = (bad[100] as number) ^ 0xff;

@@ -107,6 +107,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private readonly closeController = new AbortController();
   private readonly fetchImpl: typeof fetch;
   private receipts: ReceiptSigner | undefined;
+  /** The grant before the last renewal: channels bound to it keep receipting under it until replaced. */
+  private previousReceipts: ReceiptSigner | undefined;
   /** Relays that sent a CHALLENGE (paid relays): only their verified bytes are receipted. Bounded. */
   private readonly paidRelays = new Set<string>();
   /** Connections with a BIND being signed, so one challenge gets one answer per grant. */
@@ -179,7 +181,12 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       onIntegrityFailure: (failure) => this.onIntegrityFailure(failure),
       // Free relays (no CHALLENGE) get no receipts, and their bytes spend nothing of the budget.
       onVerifiedBytes: (relayId, bytes) => {
-        if (this.paidRelays.has(relayId)) void this.receipts?.credit(relayId, bytes);
+        if (!this.paidRelays.has(relayId)) return;
+        // Bytes of a channel still bound to the previous grant are that grant's to pay.
+        const bound = this.manager?.connection(relayId)?.boundGrant;
+        const prev = this.previousReceipts;
+        const signer = prev !== undefined && bound !== undefined && bytesEqual(bound, prev.grant.grant.nonce) ? prev : this.receipts;
+        void signer?.credit(relayId, bytes);
       },
       ttfbTimeoutMs: options.ttfbTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
@@ -201,11 +208,17 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       const scope = payments.scope ?? directoryOf(this.swarmId);
       const grant = await obtainGrant(payments, signer.publicKey, scope, this.fetchImpl, stop);
       if (stop.aborted) return;
+      this.previousReceipts = this.receipts;
       this.receipts = new ReceiptSigner(signer, grant, (relayId, frame) => this.manager?.sendReceipt(relayId, frame) ?? false, this.log);
       // The same session key proves itself to the tracker (which then signs our assignments)
       // and to each paid relay (BIND, once the assignment for that relay is here).
       this.tracker?.setSession({ grant: this.receipts.grantBytes, sessionKey: signer.publicKey, sign: (m) => signer.sign(m) });
-      for (const id of this.relays) void this.bind(id);
+      for (const id of this.relays) {
+        // A relay binds each channel to one session for good: a channel bound to the previous
+        // grant is replaced (once idle) by a new one, which binds the new session.
+        if (this.manager?.connection(id)?.boundGrant !== undefined) this.manager.recycle(id);
+        else void this.bind(id);
+      }
       this.log.info({ keyImpl: signer.implementation, expiresAtMs: grant.grant.expiresAtMs }, 'session grant obtained');
       const renewInMs = grant.grant.expiresAtMs - Date.now() - GRANT_RENEW_BEFORE_MS;
       if (renewInMs > 0) this.grantTimer = setTimeout(() => void this.renewGrant(), Math.min(renewInMs, 2 ** 31 - 1));
@@ -217,9 +230,9 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
 
   /**
    * Answers a paid relay's CHALLENGE with BIND once grant, challenge and the tracker's assignment
-   * for that relay are all here (called whenever one of them arrives). A channel already bound to
-   * the current grant is left alone; after a grant renewal it is bound again with the new one.
-   * Receipts signed while the channel was unbound follow the BIND.
+   * for that relay are all here (called whenever one of them arrives). One BIND per channel: after
+   * a grant renewal the channel is replaced instead (see renewGrant). Receipts signed while the
+   * channel was unbound follow the BIND.
    */
   private async bind(relayId: string): Promise<void> {
     const receipts = this.receipts;
@@ -227,8 +240,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     const challenge = conn?.challenge;
     if (receipts === undefined || conn === undefined || challenge === undefined) return;
     const nonce = receipts.grant.grant.nonce;
-    const bound = conn.boundGrant;
-    if (bound !== undefined && bytesEqual(bound, nonce)) return;
+    // Bound already (to this grant; or to a previous one, and then the channel is being replaced).
+    if (conn.boundGrant !== undefined) return;
     const assignment = this.tracker?.assignmentFor(relayId);
     if (assignment === undefined) return; // the tracker's `assignments` will call again
     const key = conn.connectionId;
@@ -244,8 +257,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     } finally {
       this.binding.delete(key);
     }
-    // A newer grant or assignment that arrived while signing gets its own BIND.
-    if (this.receipts !== receipts) void this.bind(relayId);
+    // A grant that arrived while signing: the channel, still unbound, binds the newer one.
+    if (this.receipts !== receipts && conn.boundGrant === undefined) void this.bind(relayId);
   }
 
   private onIntegrityFailure(failure: IntegrityFailure): void {
