@@ -4,11 +4,15 @@ import {
   decodeFrames,
   decodeTrackerServerMessage,
   encodeTrackerMessage,
+  fromBase64,
+  toBase64,
   type RelayDescriptor,
   type RelayFrame,
   type TrackerClientMessage,
   type TrackerServerMessage,
 } from '@relaycast/protocol';
+import type { KeyObject } from 'node:crypto';
+import { signTrackerSessionProof } from '@relaycast/protocol/node';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { WebSocket } from 'ws';
 import { LOOPBACK_RTC } from './node-client.js';
@@ -94,6 +98,8 @@ export async function rawJoin(trackerUrl: string, swarmId: string): Promise<Rela
 export interface RawChannel {
   relayId: string;
   tracker: TrackerSocket;
+  /** The tracker's signed assignment of the bound session to this relay (only with `session`). */
+  assignment?: Uint8Array | undefined;
   send(bytes: Uint8Array): void;
   /** Next frame the relay sent. */
   nextFrame(timeoutMs?: number): Promise<RelayFrame>;
@@ -108,23 +114,37 @@ export interface RawChannel {
  * see docs/RELIABILITY.md) is tried again, up to three times: the tests using this are about what
  * crosses an open channel.
  */
-export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string): Promise<RawChannel> {
+export interface RawSession {
+  /** The settler's signed grant for `key`. */
+  signedGrant: Uint8Array;
+  /** The session key (its private half). */
+  key: KeyObject;
+}
+
+export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string, session?: RawSession): Promise<RawChannel> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await openRawChannelOnce(trackerUrl, swarmId, relayId);
+      return await openRawChannelOnce(trackerUrl, swarmId, relayId, session);
     } catch (err) {
       if (attempt >= 3 || !(err instanceof Error) || !err.message.startsWith('data channel did not open')) throw err;
     }
   }
 }
 
-async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?: string): Promise<RawChannel> {
+async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?: string, session?: RawSession): Promise<RawChannel> {
   const tracker = await TrackerSocket.open(trackerUrl);
-  await tracker.next('hello');
+  const hello = await tracker.next('hello');
+  if (session !== undefined) {
+    // Bind the session to this connection as the SDK does, so shortlists carry signed assignments.
+    const nonce = fromBase64(hello.nonce) as Uint8Array;
+    tracker.send({ type: 'session', grant: toBase64(session.signedGrant), proof: toBase64(signTrackerSessionProof(nonce, session.key)) });
+    await tracker.next('assignments');
+  }
   tracker.send({ type: 'join', swarmId, count: 8 });
   const relays = (await tracker.next('shortlist')).relays;
   const target = relayId ?? relays[0]?.relayId;
   if (target === undefined) throw new Error('no relay in the shortlist');
+  const assignmentB64 = relays.find((r) => r.relayId === target)?.assignment;
   const pc = new RTCPeerConnection(LOOPBACK_RTC);
   const dc = pc.createDataChannel(DATA_CHANNEL_LABEL);
   dc.binaryType = 'arraybuffer';
@@ -191,6 +211,7 @@ async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?:
   return {
     relayId: target,
     tracker,
+    assignment: assignmentB64 === undefined ? undefined : fromBase64(assignmentB64),
     send: (bytes) => dc.send(bytes),
     async nextFrame(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
