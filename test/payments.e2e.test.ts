@@ -14,6 +14,7 @@ import {
   startChainProcess,
   startSettlerProcess,
   tokenBalance,
+  trackerKeyFile,
   type PaymentSetup,
   type SettlerProc,
 } from './helpers/payments-world.js';
@@ -40,10 +41,12 @@ describe('payments end to end', () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-payments-'));
     await linkVod(await cachedVod({ format: 'ts', durationSec: 24 }), join(dir, 'media', 'vod'));
     origin = await startOrigin(dir);
-    tracker = await startTrackerProcess();
     const chain = await startChainProcess();
     setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
-    settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB);
+    // The settler pays only sessions this tracker assigned; the tracker binds sessions of this settler's grants.
+    const trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
+    settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [trackerKey] });
+    tracker = await startTrackerProcess(['--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
     for (const name of ['a', 'b']) {
       const keypair = join(dir, `relay-${name}.json`);
       await setUpRelayWallet(setup, keypair);

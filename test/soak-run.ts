@@ -21,7 +21,7 @@ import { mediaPlaylist } from './helpers/hls.js';
 import { startLiveStream } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin } from './helpers/origin-server.js';
-import { relayRedeem, setUpRelayWallet, setUpTreasury, startChainProcess, startSettlerProcess, tokenBalance } from './helpers/payments-world.js';
+import { relayRedeem, setUpRelayWallet, setUpTreasury, startChainProcess, startSettlerProcess, tokenBalance, trackerKeyFile } from './helpers/payments-world.js';
 import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc } from './helpers/processes.js';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, viewers: { type: 'string', default: '20' } } });
@@ -41,10 +41,11 @@ const rss = (pid: number | undefined): number => {
 const dir = await mkdtemp(join(tmpdir(), 'rc-soak-'));
 const live = await startLiveStream(join(dir, 'media', 'live'), { durationSec: minutes * 60 + 120 });
 const origin = await startOrigin(dir);
-const tracker = await startTrackerProcess(['--heartbeat-interval-ms', '1000']);
 const chain = await startChainProcess();
 const setup = await setUpTreasury(chain.rpcUrl, dir, 1_000_000);
-const settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB);
+const trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
+const settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [trackerKey], extra: ['--user-budget', '1000000000000'] });
+const tracker = await startTrackerProcess(['--heartbeat-interval-ms', '1000', '--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
 interface Slot {
   keypair: string;
   db: string;

@@ -11,6 +11,7 @@
  *
  *   npx tsx bench/src/settlement.ts [--relays R]
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,10 @@ import { report } from './lib/report.js';
 const PRICE_PER_GIB = 1_000_000n; // the settler's DEFAULT_PRICE_PER_GIB
 const THRESHOLD = 1_000_000n; // the relay's DEFAULT_REDEEM_THRESHOLD
 
+const BENCH_TRACKER = (() => {
+  const { privateKey } = generateKeyPairSync('ed25519');
+  return { privateKey, id: encodeBase58(rawPublicKey(privateKey)) };
+})();
 const { values } = parseArgs({ options: { relays: { type: 'string', default: '10' } } });
 const R = Number(values.relays);
 const dir = mkdtempSync(join(tmpdir(), 'rc-bench-settle-'));
@@ -52,6 +57,8 @@ const settler = await startSettler({
   pricePerGiB: PRICE_PER_GIB,
   defaultBudget: 10n ** 15n,
   authorize: () => Promise.resolve({}),
+  // The bench plays the tracker: redeem items need its assignments (relay store API, RELAY-PAYMENTS).
+  trustedTrackers: [BENCH_TRACKER.id],
 });
 const treasuryKey = await loadSigner(treasuryPath);
 const payer: TestPayer = {
