@@ -50,12 +50,28 @@ export class PayingViewer {
   }
 
   /** Gets a grant for a fresh key (or `key`), binds its tracker session, opens a channel to `relayId`, and answers the CHALLENGE with BIND unless `bind` is false. */
-  static async open(o: { trackerUrl: string; swarmId: string; relayId: string; settlerUrl: string; scope: string; key?: KeyObject; bind?: boolean }): Promise<PayingViewer> {
-    const key = o.key ?? generateKeyPairSync('ed25519').privateKey;
-    const got = await requestGrant(o.settlerUrl, key, o.scope);
-    if (got.grant === undefined) throw new Error(`grant refused: ${got.status} ${got.code ?? ''}`);
-    const channel = await openRawChannel(o.trackerUrl, o.swarmId, o.relayId, { signedGrant: got.grant, key });
-    const v = new PayingViewer(channel, key, got.grant);
+  static async open(o: {
+    trackerUrl: string;
+    swarmId: string;
+    relayId: string;
+    settlerUrl: string;
+    scope: string;
+    /** The session (key and its grant) of another channel: the same viewer on a second relay. Default: a fresh key and grant. */
+    session?: { key: KeyObject; grant: Uint8Array } | undefined;
+    bind?: boolean;
+  }): Promise<PayingViewer> {
+    let key: KeyObject;
+    let grant: Uint8Array;
+    if (o.session !== undefined) {
+      ({ key, grant } = o.session);
+    } else {
+      key = generateKeyPairSync('ed25519').privateKey;
+      const got = await requestGrant(o.settlerUrl, key, o.scope);
+      if (got.grant === undefined) throw new Error(`grant refused: ${got.status} ${got.code ?? ''}`);
+      grant = got.grant;
+    }
+    const channel = await openRawChannel(o.trackerUrl, o.swarmId, o.relayId, { signedGrant: grant, key });
+    const v = new PayingViewer(channel, key, grant);
     await v.readChallenge();
     if (o.bind !== false) v.bind();
     return v;
@@ -117,6 +133,11 @@ export class PayingViewer {
     );
     this.channel.send(encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt: encodeSignedReceipt(signed) }));
     return cumulativeAmount;
+  }
+
+  /** This viewer's session, to open it on another relay. */
+  get session(): { key: KeyObject; grant: Uint8Array } {
+    return { key: this.key, grant: this.grantBytes };
   }
 
   close(): void {
