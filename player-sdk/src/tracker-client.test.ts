@@ -108,4 +108,55 @@ describe('ViewerTrackerClient', () => {
     await until(() => failures >= 2, 5_000, 'two failed attempts');
     await expect(c.join('s', {})).rejects.toMatchObject({ code: ErrorCode.TRACKER_UNAVAILABLE });
   });
+
+  it('asks TURN once per relay at a time, resolves with the `ice` answer, and rejects a refusal with RC_ERR_TURN_REFUSED', async () => {
+    const turns: string[] = [];
+    let refuse = false;
+    const t = await stubTracker((ws, msg) => {
+      if (msg.type !== 'turn') return;
+      turns.push(msg.relayId);
+      if (refuse) send(ws, { type: 'error', code: ErrorCode.TURN_REFUSED, message: 'no', ref: 'turn' });
+      else send(ws, { type: 'ice', relayId: msg.relayId, iceServers: [{ urls: ['turn:t.example:3478'], username: 'u', credential: 'c' }] });
+    });
+    cleanups.push(t.close);
+    const c = client(t.url);
+    await c.whenReady();
+    const [a, b] = await Promise.all([c.requestTurn(RELAY), c.requestTurn(RELAY)]);
+    expect(a).toEqual([{ urls: ['turn:t.example:3478'], username: 'u', credential: 'c' }]);
+    expect(b).toEqual(a);
+    expect(turns).toEqual([RELAY]);
+    refuse = true;
+    await expect(c.requestTurn(RELAY)).rejects.toMatchObject({ code: ErrorCode.TURN_REFUSED });
+  });
+
+  it('keeps only STUN from hello, and proves the session over each connection\'s nonce', async () => {
+    const sessions: { grant: string; proof: string }[] = [];
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => (p.has(TRACKER_SUBPROTOCOL) ? TRACKER_SUBPROTOCOL : false) });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    let n = 0;
+    wss.on('connection', (ws) => {
+      n++;
+      const iceServers = [{ urls: ['stun:s.example:3478', 'turn:t.example:3478'] }, { urls: ['turns:t.example:5349'], username: 'u', credential: 'c' }];
+      send(ws, { type: 'hello', peerId: `viewer-${n}-xyz`, nonce: toBase64(new Uint8Array(32).fill(n)), heartbeatIntervalMs: 5_000, iceServers });
+      ws.on('message', (data: Buffer) => {
+        const msg = decodeTrackerClientMessage(new Uint8Array(data));
+        if (msg.type === 'session') sessions.push(msg);
+      });
+    });
+    cleanups.push(() => new Promise<void>((r) => {
+      wss.clients.forEach((x) => x.terminate());
+      wss.close(() => r());
+    }));
+    const c = client(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    await c.whenReady();
+    expect(c.iceServers).toEqual([{ urls: ['stun:s.example:3478'] }]);
+    const signed: Uint8Array[] = [];
+    c.setSession({ grant: new Uint8Array([1, 2, 3]), sessionKey: new Uint8Array(32), sign: async (m) => (signed.push(m), new Uint8Array(64).fill(signed.length)) });
+    await until(() => sessions.length === 1, 5_000, 'the session');
+    wss.clients.forEach((x) => x.terminate());
+    await until(() => sessions.length === 2, 5_000, 'the session after the reconnect');
+    expect(sessions.map((x) => x.grant)).toEqual([toBase64(new Uint8Array([1, 2, 3])), toBase64(new Uint8Array([1, 2, 3]))]);
+    // Each proof signs that connection's nonce (hello 1, then hello 2).
+    expect(signed.map((m) => m[m.byteLength - 1])).toEqual([1, 2]);
+  });
 });
