@@ -5,9 +5,11 @@
  * Real processes: the relay bin, a tracker, an HTTP origin that logs every request, and raw viewers
  * speaking the data-channel protocol by hand. The attacker's 1-byte `?cb=N` requests now pull each
  * segment from the origin at most once (the query is not part of the cache key), the cache keeps
- * the real content, and an honest viewer beside it is served byte-identical segments. A relay run
- * in the unsafe `--cache-key-query keep` mode is still bounded by its origin-fetch rate: the
- * attacker gets RC_ERR_ORIGIN_BUDGET while cached segments keep being served.
+ * the real content, and an honest viewer beside it is served byte-identical segments. A channel
+ * that walks the library faster than its origin-fetch rate gets RC_ERR_ORIGIN_BUDGET for its next
+ * cache miss while another channel's misses are fetched. A relay run in the unsafe
+ * `--cache-key-query keep` mode is still bounded by its relay-wide origin rate: the attacker gets
+ * RC_ERR_ORIGIN_BUDGET while cached segments keep being served.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -131,6 +133,45 @@ describe('attack 07: origin amplification with ?cb=N range requests', () => {
       expect(origin.count(`/${seg(n)}`, relay.relayId), seg(n)).toBe(1);
     }
     expect((await status()).cache.originBytes).toBe(pulled);
+  });
+
+  it("a channel over its origin-fetch rate gets RC_ERR_ORIGIN_BUDGET for its next cache miss; another channel's misses and everyone's cache hits are served", async () => {
+    const ratePort = await freePort();
+    const rated = await startRelayProcess(tracker, {
+      keypair: join(dir, 'keys', 'rated.json'),
+      allowOrigin: [`${origin.url}vod/`],
+      // One byte of burst per channel and 1 kB/s: a channel's first miss puts it in debt for minutes.
+      extra: ['--status-port', String(ratePort), '--channel-origin-bytes-per-sec', '1000', '--channel-origin-burst-bytes', '1'],
+    });
+    const swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
+    const greedy = await openRawChannel(tracker.url, swarmId, rated.relayId);
+    const viewer = await openRawChannel(tracker.url, swarmId, rated.relayId);
+    const count = (n: number): number => origin.count(`/${seg(n)}`, rated.relayId);
+    try {
+      // The greedy channel walks the whole library: its first miss is fetched, the next refused.
+      const first = await fetchThrough(greedy, nextId++, `${origin.url}${seg(0)}`, { start: 0, end: 1 });
+      expect(first.last.type, codeOf(first.last)).toBe(FrameType.END);
+      for (const n of [1, 2, 3]) {
+        const { last } = await fetchThrough(greedy, nextId++, `${origin.url}${seg(n)}`, { start: 0, end: 1 });
+        expect(codeOf(last), seg(n)).toBe(ErrorCode.ORIGIN_BUDGET);
+        expect(count(n), seg(n)).toBe(0);
+      }
+      // What it already pulled is cached: served to it again, and to the honest viewer.
+      expect((await fetchThrough(greedy, nextId++, `${origin.url}${seg(0)}`)).last.type).toBe(FrameType.END);
+      // The honest viewer has its own budget: its miss is fetched, the hit served, both byte-identical.
+      for (const n of [0, 1]) {
+        const { last, data } = await fetchThrough(viewer, nextId++, `${origin.url}${seg(n)}`);
+        expect(last.type, `${seg(n)} ${JSON.stringify(last)}`).toBe(FrameType.END);
+        expect(Buffer.compare(Buffer.from(data), await file(n)), seg(n)).toBe(0);
+      }
+      expect([count(0), count(1), count(2), count(3)]).toEqual([1, 1, 0, 0]);
+      const s = (await (await fetch(`http://127.0.0.1:${ratePort}/status`)).json()) as CacheStats;
+      expect(s.cache.originRate.refusals).toBe(3);
+    } finally {
+      greedy.close();
+      viewer.close();
+      await rated.stop();
+    }
   });
 
   it('a relay in the unsafe keep mode is bounded by its origin-fetch rate: RC_ERR_ORIGIN_BUDGET, cached segments still served', async () => {
