@@ -158,8 +158,13 @@ describe('npm start', () => {
         timeout: 60_000,
       });
       expect(await demo<string[]>(page, 'window.relaycastDevnet.fatalErrors')).toEqual([]);
-      const share = await demo<number>(page, 'window.relaycastDevnet.relaycast.getStats().relayShare');
-      expect(share).toBeGreaterThan(0.5);
+      // Most bytes come from relays once they hold the segments. The first ones may come from the
+      // origin (a relay's cold cache misses the player's 400 ms first-byte deadline on a loaded
+      // machine: the pre-trust code measured 0.34 at 3 s under load 20), so wait for the share.
+      await page.waitForFunction(() => (window as unknown as { relaycastDevnet: { relaycast: { getStats(): { relayShare: number } } } }).relaycastDevnet.relaycast.getStats().relayShare > 0.5, undefined, {
+        timeout: 60_000,
+        polling: 500,
+      });
       const net = await waitFor('all three relays up and registered in /api/network', async () => {
         const n = await network(first.url);
         return n.relays.length === 3 && n.relays.every((r) => r.up && r.registered) ? n : undefined;

@@ -15,8 +15,11 @@ export const SAMPLE_VOD_DURATION_SEC = 60;
 export const SAMPLE_SEGMENT_SEC = 2;
 /** The live stream runs for this long before ffmpeg has to be restarted (a day). */
 export const SAMPLE_LIVE_DURATION_SEC = 24 * 3600;
-/** A child that has not said it is ready within this is a failed start. */
-export const CHILD_READY_TIMEOUT_MS = 60_000;
+/**
+ * A child that has not said it is ready within this is a failed start. Generous: each bin compiles
+ * its TypeScript on load (tsx), which took 35 s for a relay on a 2-core machine at load 20.
+ */
+export const CHILD_READY_TIMEOUT_MS = 120_000;
 /** SIGTERM, then SIGKILL after this. */
 export const CHILD_STOP_GRACE_MS = 5_000;
 /** /api/network polls relays, tracker and chain no more often than this. */
