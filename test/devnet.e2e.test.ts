@@ -232,7 +232,9 @@ describe('npm start', () => {
     } finally {
       await ctrlC(second);
     }
-  });
+    // Two starts of the whole network, a VOD made with ffmpeg and a payout: 125 s on a quiet
+    // 2-core machine, 180 s at load 20.
+  }, 300_000);
 
   it('refuses a busy port with a clear error', async () => {
     const [web] = ports as [number];
