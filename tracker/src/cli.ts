@@ -12,6 +12,7 @@ import {
   DEFAULT_MAX_RELAYS_PER_RANGE,
   DEFAULT_MAX_REPORTERS_PER_RANGE,
   DEFAULT_MIN_REPORTERS,
+  DEFAULT_PENDING_OFFER_WINDOW_MS,
   DEFAULT_REACHABILITY_TIMEOUT_MS,
   DEFAULT_TRACKER_HOST,
   DEFAULT_TURN_CREDENTIAL_TTL_MS,
@@ -43,12 +44,15 @@ Trust (docs/THREAT-MODEL.md):
   --min-reporters N           distinct users who must report a relay before its health drops (default ${DEFAULT_MIN_REPORTERS})
   --max-reporters-per-range N reporting users per relay counted per IPv4 /24 or IPv6 /48 (default ${DEFAULT_MAX_REPORTERS_PER_RANGE})
   --relay-admission MODE      open (any relay key) or allowlist (default open)
-  --relay-allowlist FILE      with allowlist: one base58 relay id per line, # comments
+  --relay-allowlist FILE      with allowlist: one base58 relay id per line, # comments; SIGHUP re-reads
+                              it and closes relays no longer listed
   --max-relays-per-range N    registered relays per IPv4 /24 or IPv6 /48 (default ${DEFAULT_MAX_RELAYS_PER_RANGE})
   --max-pending-offers-per-viewer N
                               offers one viewer connection may have pending (default ${DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER})
   --max-pending-offers-per-range N
                               offers pending to one relay from one address range (default ${DEFAULT_MAX_PENDING_OFFERS_PER_RANGE})
+  --pending-offer-window-ms N how long a forwarded offer counts as pending: the relays' connect
+                              timeout (default ${DEFAULT_PENDING_OFFER_WINDOW_MS})
   --max-relays-handed-per-minute N
                               relays newly handed to one viewer connection per minute (default ${DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE})
   --status-token TOKEN        show relays' addresses in /status to \`Authorization: Bearer TOKEN\`
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
         'max-pending-offers-per-viewer': { type: 'string' },
         'max-pending-offers-per-range': { type: 'string' },
         'max-relays-handed-per-minute': { type: 'string' },
+        'pending-offer-window-ms': { type: 'string' },
         'status-token': { type: 'string' },
         'turn-credential-ttl-ms': { type: 'string' },
         'turn-requests-per-minute': { type: 'string' },
@@ -151,6 +156,7 @@ async function main(): Promise<void> {
     maxPendingOffersPerViewer: intFlag(values['max-pending-offers-per-viewer'], 'max-pending-offers-per-viewer', 1, 1_000),
     maxPendingOffersPerRange: intFlag(values['max-pending-offers-per-range'], 'max-pending-offers-per-range', 1, 100_000),
     maxRelaysHandedPerMinute: intFlag(values['max-relays-handed-per-minute'], 'max-relays-handed-per-minute', 1, 10_000),
+    pendingOfferWindowMs: intFlag(values['pending-offer-window-ms'], 'pending-offer-window-ms', 1_000, 600_000),
   };
   const turnLimits = {
     turnCredentialTtlMs: intFlag(values['turn-credential-ttl-ms'], 'turn-credential-ttl-ms', 60_000, 3_600_000),
@@ -206,6 +212,15 @@ async function main(): Promise<void> {
       controller.signal,
     );
     secretKey?.fill(0);
+    const allowlistPath = values['relay-allowlist'];
+    if (allowlistPath !== undefined) {
+      // SIGHUP re-reads the allowlist: relays are added and removed without a restart.
+      process.on('SIGHUP', () => {
+        readRelayAllowlist(allowlistPath)
+          .then((ids) => tracker.setRelayAllowlist(ids))
+          .catch((err: unknown) => logger.error({ err, path: allowlistPath }, 'relay allowlist not reloaded; keeping the previous one'));
+      });
+    }
     stop = () => {
       void tracker.close().then(
         () => process.exit(0),

@@ -170,6 +170,8 @@ export class TrackerHub {
   private readonly offersByRange: RangeTable<SlidingWindow>;
   /** Range → its `turn` requests budget. */
   private readonly turnByRange: RangeTable<TokenBucket>;
+  /** Relay ids admitted under `allowlist` admission; replaced by setRelayAllowlist. */
+  private relayAllowlist: ReadonlySet<string>;
   /** Counters for `/metrics`; set by the server. */
   metrics: TrackerMetrics | undefined;
 
@@ -181,6 +183,7 @@ export class TrackerHub {
   ) {
     this.swarms = new SwarmRegistry(options.limits.maxViewersPerSwarm);
     this.reputation = new ReputationBook(options.reputation, now);
+    this.relayAllowlist = options.trust.relayAllowlist;
     const { maxTrackedRanges, maxPendingOffersPerRange, pendingOfferWindowMs } = options.limits;
     this.offersByRange = new RangeTable(maxTrackedRanges, () => new SlidingWindow(maxPendingOffersPerRange, pendingOfferWindowMs));
     const perRange = options.ice.turnRequestsPerRangePerMinute;
@@ -289,6 +292,23 @@ export class TrackerHub {
   /** Drops every socket still open, without a handshake. */
   terminateAll(): void {
     for (const conn of this.connections.values()) conn.socket.terminate();
+  }
+
+  /**
+   * Replaces the relay allowlist (allowlist admission only): relays registered now and no longer
+   * listed get RC_ERR_RELAY_NOT_ADMITTED and are closed (4001). Returns how many were closed.
+   */
+  setRelayAllowlist(relayIds: ReadonlySet<string>): number {
+    this.relayAllowlist = relayIds;
+    let closed = 0;
+    for (const relay of this.relays.all()) {
+      if (relayIds.has(relay.relayId)) continue;
+      const conn = this.connections.get(relay.connectionId);
+      this.relays.remove(relay.relayId, relay.connectionId);
+      if (conn !== undefined) this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, 'this relay was removed from the tracker\'s allowlist'));
+      closed++;
+    }
+    return closed;
   }
 
   /** The public key assignments are signed with (base58). */
@@ -423,8 +443,7 @@ export class TrackerHub {
       return;
     }
     // Admission and the per-range cap come after the signature: only a key holder learns either.
-    const { relayAdmission, relayAllowlist } = this.options.trust;
-    if (relayAdmission === 'allowlist' && !relayAllowlist.has(msg.relayId)) {
+    if (this.options.trust.relayAdmission === 'allowlist' && !this.relayAllowlist.has(msg.relayId)) {
       this.log.warn({ relayId: msg.relayId, ip: conn.ip }, 'registration refused: relay not on the allowlist');
       this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, 'this relay is not on the tracker\'s allowlist'));
       return;

@@ -20,6 +20,12 @@ export interface Tracker {
   readonly port: number;
   /** base58 public key the tracker signs assignments with. */
   readonly trackerKey: string;
+  /**
+   * Replaces the relay allowlist (`relayAdmission: 'allowlist'` only; the CLI does it on SIGHUP):
+   * registered relays no longer listed are closed with RC_ERR_RELAY_NOT_ADMITTED. Returns how many.
+   * Throws RC_ERR_CONFIG_INVALID under open admission or for an id that is not a relay key.
+   */
+  setRelayAllowlist(relayIds: readonly string[]): number;
   /** What `GET /status` returns with the status token: relays' addresses included. */
   status(): TrackerStatus;
   /** Closes every connection and the listener; idempotent. */
@@ -158,6 +164,14 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
     httpUrl: `http://${hostForUrl}:${port}`,
     port,
     trackerKey: resolved.trust.trackerKey,
+    setRelayAllowlist(relayIds) {
+      if (resolved.trust.relayAdmission !== 'allowlist') throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'the relay allowlist needs allowlist admission');
+      // Same checks as at start (base58 relay keys); resolveTrackerOptions throws RC_ERR_CONFIG_INVALID.
+      resolveTrackerOptions({ trust: { relayAdmission: 'allowlist', relayAllowlist: [...relayIds] } });
+      const closed = hub.setRelayAllowlist(new Set(relayIds));
+      log.info({ relays: relayIds.length, closed }, 'relay allowlist replaced');
+      return closed;
+    },
     status: () => hub.status(),
     close() {
       closing ??= close();

@@ -113,6 +113,23 @@ describe('relay admission and relays per address range', () => {
     expect(t.status().relays.map((r) => r.relayId)).toEqual([listed.relayId]);
   });
 
+  it('a replaced allowlist admits new relays and closes relays no longer listed', async () => {
+    const first = makeRelayKey();
+    const second = makeRelayKey();
+    const t = await start({ trust: { relayAdmission: 'allowlist', relayAllowlist: [first.relayId] } });
+    const r1 = await connectRelay(t.url, {}, first);
+    clients.push(r1);
+    expect(t.setRelayAllowlist([second.relayId])).toBe(1);
+    expectError(await r1.next('error'), ErrorCode.RELAY_NOT_ADMITTED, 'register');
+    expect((await r1.closed).code).toBe(CLOSE_REGISTRATION_REFUSED);
+    const r2 = await connectRelay(t.url, {}, second);
+    clients.push(r2);
+    expect(t.status().relays.map((r) => r.relayId)).toEqual([second.relayId]);
+    expect(() => t.setRelayAllowlist(['nope'])).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+    const open = await start();
+    expect(() => open.setRelayAllowlist([first.relayId])).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
+  });
+
   it('caps relays per IPv4 /24 with RC_ERR_ADDRESS_RANGE_LIMIT; another range and a re-registration still work', async () => {
     const t = await start({ limits: { maxRelaysPerRange: 2 } });
     const a = await relay(t, '127.0.0.1');
