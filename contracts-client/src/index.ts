@@ -27,6 +27,7 @@ export type {
   RedeemItem,
   RedeemResponse,
   RejectedItem,
+  RelayPayoutsResponse,
   RelayStatusResponse,
   ShortfallCode,
 } from './settlement/redeem-request.js';
