@@ -161,6 +161,18 @@ describe('parseCliArgs', () => {
     expect(await parseCliArgs([...base, '--origin-bytes-per-sec', '0', '--origin-burst-bytes', '0'])).toMatchObject({ config: { originBytesPerSec: 0 } });
   });
 
+  it('parses the payment trust settings (--trusted-tracker, --unbound-credit-bytes) from flags, environment and config file, and refuses bad ones', async () => {
+    expect(await parseCliArgs([...base, '--trusted-tracker', PAYER, '--trusted-tracker', PAYER, '--unbound-credit-bytes', '1000'])).toMatchObject({
+      config: { trustedTracker: [PAYER, PAYER], unboundCreditBytes: 1000 },
+    });
+    expect(await parseCliArgs(base, undefined, { RELAYCAST_TRUSTED_TRACKER: PAYER, RELAYCAST_UNBOUND_CREDIT_BYTES: '2000' })).toMatchObject({
+      config: { trustedTracker: [PAYER], unboundCreditBytes: 2000 },
+    });
+    for (const bad of [['--trusted-tracker', 'not-a-key'], ['--unbound-credit-bytes', '0']]) {
+      await expect(parseCliArgs([...base, ...bad]), bad.join(' ')).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+    }
+  });
+
   it('--map-port with --rtc-port turns port mapping on', async () => {
     const cmd = await parseCliArgs([...base, '--rtc-port', '50000', '--map-port']);
     expect(cmd).toMatchObject({ command: 'start', config: { rtcPort: 50000, mapPort: true } });

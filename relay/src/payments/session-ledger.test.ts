@@ -40,4 +40,21 @@ describe('SessionLedger', () => {
     expect(ledger.get(a.grant.sessionKey)).toBe(first);
     expect(ledger.size).toBe(2);
   });
+
+  it('a renewed grant for the same session key counts receipts under the new grant and keeps what the old one left unreceipted', () => {
+    const ledger = new SessionLedger(10);
+    const a = new TestSession(payer);
+    const first = bind(ledger, a, 5_000);
+    first.servedBytes += 1_000;
+    first.originBytes += 7_000;
+    const renewed = { ...a.grant, nonce: new Uint8Array(16).fill(9) };
+    const again = ledger.bind(renewed, payer.id, () => {
+      throw new Error('a known session is not rebuilt');
+    }, () => undefined);
+    expect(again).toBe(first);
+    expect(again.grant.nonce).toEqual(renewed.nonce);
+    expect(again.newest).toBeUndefined();
+    expect(SessionLedger.unreceiptedBytes(again)).toBe(1_000);
+    expect(SessionLedger.unpaidOriginBytes(again)).toBe(7_000);
+  });
 });
