@@ -12,19 +12,22 @@
  * a channel is closed only after an ERROR frame on request id 0 explains why; and the origin never
  * sees a request outside the allowlist, whatever URL, playlist or redirect was involved.
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  BIND_CHALLENGE_BYTES,
   ErrorCode,
   FrameType,
+  SIGNED_ASSIGNMENT_BYTES,
   decodeFrames,
   encodeBase58,
   encodeFrame,
   isErrorCode,
+  type BindFrame,
   type RelayFrame,
 } from '@relaycast/protocol';
 import { rawPublicKey } from '@relaycast/protocol/node';
@@ -32,7 +35,7 @@ import { ChannelServer, PaymentGate, ReceiptStore, createOriginSegmentSource, ty
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withoutStackTraces } from '../protocol/src/test-support.js';
-import { TestSession, testPayer } from '../relay/src/payments/payment-test-kit.js';
+import { TestSession, testPayer, testTracker } from '../relay/src/payments/payment-test-kit.js';
 import {
   damagedBytesArb,
   hostileUrlArb,
@@ -42,7 +45,7 @@ import {
   signedGrantBytesArb,
   signedReceiptBytesArb,
 } from './helpers/fuzz-arbitraries.js';
-import { MAX_FUZZ_HEAP_GROWTH_BYTES, fuzzParams, fuzzTimeoutMs, heapProbe } from './helpers/fuzz.js';
+import { FUZZ_RUNS, MAX_FUZZ_HEAP_GROWTH_BYTES, fuzzParams, fuzzTimeoutMs, heapProbe } from './helpers/fuzz.js';
 
 /** A data channel held in memory: what the relay sends is decoded and kept; the network drains at once. */
 class MemoryChannel implements RelayDataChannel {
@@ -87,13 +90,19 @@ class MemoryChannel implements RelayDataChannel {
 }
 
 /**
- * What the relay sent on one channel: decodable frames of the relay-to-viewer kinds, errors with
- * known, non-internal codes, and, when it closed the channel, an ERROR on request id 0 last.
+ * What the relay sent on one channel: decodable frames of the relay-to-viewer kinds (a paid relay's
+ * CHALLENGE first, and only then), errors with known, non-internal codes, and, when it closed the
+ * channel, an ERROR on request id 0 last.
  * Returns true when the channel was closed for a violation.
  */
-function checkChannel(channel: MemoryChannel, sessionOpen: boolean): boolean {
-  for (const f of channel.sent) {
+function checkChannel(channel: MemoryChannel, sessionOpen: boolean, paid = false): boolean {
+  for (const [i, f] of channel.sent.entries()) {
     if (f instanceof Error) throw new Error(`relay sent an undecodable frame: ${f.message}`);
+    if (f.type === FrameType.CHALLENGE) {
+      // A paid relay challenges once, first thing; a free relay never does.
+      expect(paid && i === 0, 'CHALLENGE only as the first frame of a paid channel').toBe(true);
+      continue;
+    }
     expect([FrameType.RESPONSE, FrameType.DATA, FrameType.END, FrameType.ABSENT, FrameType.ERROR]).toContain(f.type);
     if (f.type === FrameType.ERROR) {
       expect(isErrorCode(f.code), f.code).toBe(true);
@@ -212,45 +221,111 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
     expect(violations).toBeGreaterThan(0);
     expect(answered).toBeGreaterThan(0);
   }, fuzzTimeoutMs(10_000));
-  it('with payments: grants, receipts and damaged payment frames get typed answers, and memory stays bounded', async () => {
-    // A paid relay: the payment gate (grant and receipt checks, credit limit, SQLite receipt store)
-    // sits between the channel and the origin side.
+  it('with payments: challenges, binds, receipts and damaged payment frames get typed answers, and memory stays bounded', async () => {
+    // A paid relay: the payment gate (CHALLENGE/BIND with proof and tracker assignment, receipt
+    // checks, credit limits, SQLite receipt store) sits between the channel and the origin side.
     const relayKey = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
     const dir = await mkdtemp(join(tmpdir(), 'rc-fuzz-pay-'));
     const store = ReceiptStore.open({ path: join(dir, 'receipts.sqlite'), relayId: encodeBase58(relayKey) }, relayKey);
     const payer = testPayer();
     const stranger = testPayer();
-    const gate = new PaymentGate({ relayKey, acceptedPayers: [payer.id], store, paymentFramesPerSec: 1_000_000, paymentFrameBurst: 1_000_000 });
+    // The relay's tracker (trusted, as --trusted-tracker or the key learned from `registered`) and one it never heard of.
+    const tracker = testTracker();
+    const foreignTracker = testTracker();
+    const gate = new PaymentGate({
+      relayKey,
+      acceptedPayers: [payer.id],
+      store,
+      trustedTrackers: [tracker.publicKey],
+      paymentFramesPerSec: 1_000_000,
+      paymentFrameBurst: 1_000_000,
+    });
     const paid = new ChannelServer({ source, payments: gate });
     // Honest sessions, one of a payer the relay does not accept, an expired one and one scoped elsewhere.
     const sessions = [
       ...Array.from({ length: 6 }, () => new TestSession(payer, { scope: prefix })),
       new TestSession(stranger, { scope: prefix }),
-      new TestSession(payer, { scope: prefix, expiresAtMs: Date.now() - 1 }),
+      new TestSession(payer, { scope: prefix, issuedAtMs: Date.now() - 3_600_000, expiresAtMs: Date.now() - 1 }),
       new TestSession(payer),
     ];
     const otherRelay = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
+    // How a BIND is made: honest, or with the one thing wrong a thief, a confused SDK or a replay would get wrong.
+    const bindVariants = [
+      'valid', 'valid', 'valid',
+      'other-challenge', // a proof another channel's challenge got (a replayed BIND)
+      'other-key', // someone who saw the grant but holds another session's key
+      'other-relay', // a proof (and assignment) made for another relay
+      'no-assignment',
+      'foreign-assignment', // signed by a tracker this relay does not trust
+      'assignment-other-session', // the tracker's assignment of another session
+      'assignment-other-relay', // the tracker sent this session to another relay
+    ] as const;
+    type BindVariant = (typeof bindVariants)[number];
     type Action =
-      | { kind: 'grant'; session: number }
-      | { kind: 'receipt'; session: number; bytes: number; tamper: 'none' | 'relay' | 'amount' | 'sequence' | 'signer' }
+      | { kind: 'bind'; session: number; variant: BindVariant }
+      // A valid BIND for this channel with one byte changed after encoding.
+      | { kind: 'bind-flip'; session: number; at: number; xor: number }
+      | { kind: 'receipt'; session: number | 'bound'; bytes: number; tamper: 'none' | 'relay' | 'amount' | 'sequence' | 'signer' }
       | { kind: 'raw'; frame: Uint8Array };
-    const payment = (frameBytes: Uint8Array, type: number): Uint8Array =>
-      encodeFrame(type === FrameType.GRANT ? { type: FrameType.GRANT, requestId: 0, signedGrant: frameBytes } : { type: FrameType.RECEIPT, requestId: 0, signedReceipt: frameBytes });
+    const sessionArb = fc.nat({ max: sessions.length - 1 });
+    // BIND frames built from random fields (random proofs and assignments, grants of random payers), then damaged.
+    const randomBindBytesArb = fc
+      .record({
+        signedGrant: signedGrantBytesArb,
+        signedAssignment: fc.option(fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }), { nil: undefined }),
+        proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+      })
+      .map((f) => encodeFrame({ type: FrameType.BIND, requestId: 0, ...f }) as Uint8Array);
+    const receiptFrame = (signedReceipt: Uint8Array): Uint8Array => encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt });
     const actionArb: fc.Arbitrary<Action> = fc.oneof(
-      fc.record({ kind: fc.constant('grant' as const), session: fc.nat({ max: sessions.length - 1 }) }),
-      fc.record({
-        kind: fc.constant('receipt' as const),
-        session: fc.nat({ max: sessions.length - 1 }),
-        bytes: fc.oneof(fc.nat({ max: 64 * 1024 * 1024 }), fc.maxSafeNat()),
-        tamper: fc.constantFrom('none', 'none', 'relay', 'amount', 'sequence', 'signer'),
-      }),
-      fc.record({
-        kind: fc.constant('raw' as const),
-        frame: damagedBytesArb(fc.oneof(signedGrantBytesArb.map((b) => payment(b, FrameType.GRANT)), signedReceiptBytesArb.map((b) => payment(b, FrameType.RECEIPT)))),
-      }),
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('bind' as const), session: sessionArb, variant: fc.constantFrom(...bindVariants) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ kind: fc.constant('bind-flip' as const), session: sessionArb, at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('receipt' as const),
+          session: fc.oneof(fc.constant('bound' as const), sessionArb),
+          bytes: fc.oneof(fc.nat({ max: 64 * 1024 * 1024 }), fc.maxSafeNat()),
+          tamper: fc.constantFrom('none', 'none', 'relay', 'amount', 'sequence', 'signer'),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          kind: fc.constant('raw' as const),
+          frame: damagedBytesArb(fc.oneof(randomBindBytesArb, signedReceiptBytesArb.map(receiptFrame))),
+        }),
+      },
     );
     const request = requestFrameArb(urlArb()).map((f) => encodeFrame(f) as Uint8Array);
     const step = fc.oneof({ weight: 3, arbitrary: actionArb }, { weight: 2, arbitrary: request.map((frame): Action => ({ kind: 'raw', frame })) });
+
+    function bindFrame(channelChallenge: Uint8Array, i: number, variant: BindVariant): BindFrame {
+      const ts = sessions[i] as TestSession;
+      const other = sessions[(i + 1) % sessions.length] as TestSession;
+      switch (variant) {
+        case 'valid':
+          return ts.bindFrame(channelChallenge, relayKey, tracker);
+        case 'other-challenge':
+          return ts.bindFrame(new Uint8Array(randomBytes(BIND_CHALLENGE_BYTES)), relayKey, tracker);
+        case 'other-key':
+          return ts.bindFrame(channelChallenge, relayKey, tracker, { proofKey: other.key });
+        case 'other-relay':
+          return ts.bindFrame(channelChallenge, otherRelay, tracker);
+        case 'no-assignment':
+          return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: null });
+        case 'foreign-assignment':
+          return ts.bindFrame(channelChallenge, relayKey, foreignTracker);
+        case 'assignment-other-session':
+          return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: other.assignment(tracker, relayKey) });
+        case 'assignment-other-relay':
+          return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: ts.assignment(tracker, otherRelay) });
+      }
+    }
+
     const heap = heapProbe();
     let violations = 0;
     try {
@@ -258,22 +333,35 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
         fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 5 }), async (steps) => {
           const channel = new MemoryChannel();
           const session = paid.serve(channel);
+          // The relay challenged the channel as it opened: the only frame so far.
+          const first = channel.sent[0];
+          if (first === undefined || first instanceof Error || first.type !== FrameType.CHALLENGE) throw new Error('a paid relay must send CHALLENGE first');
+          const challenge = first.challenge;
+          let bound = 0;
           for (const a of steps) {
             if (a.kind === 'raw') channel.deliver(a.frame);
-            else if (a.kind === 'grant') channel.deliver(payment((sessions[a.session] as TestSession).signedGrant(), FrameType.GRANT));
-            else {
-              const ts = sessions[a.session] as TestSession;
+            else if (a.kind === 'bind') {
+              bound = a.session;
+              channel.deliver(encodeFrame(bindFrame(challenge, a.session, a.variant)));
+            } else if (a.kind === 'bind-flip') {
+              const bytes = encodeFrame(bindFrame(challenge, a.session, 'valid')).slice();
+              const at = a.at % bytes.byteLength;
+              bytes[at] = (bytes[at] as number) ^ a.xor;
+              channel.deliver(bytes);
+            } else {
+              const i = a.session === 'bound' ? bound : a.session;
+              const ts = sessions[i] as TestSession;
               const over =
                 a.tamper === 'relay' ? { relay: otherRelay }
                 : a.tamper === 'amount' ? { cumulativeAmount: BigInt(a.bytes) + 1n }
                 : a.tamper === 'sequence' ? { sequence: 0 }
                 : {};
-              const signer = a.tamper === 'signer' ? (sessions[(a.session + 1) % sessions.length] as TestSession).key : ts.key;
-              channel.deliver(payment(ts.signedReceipt(relayKey, a.bytes, over, signer), FrameType.RECEIPT));
+              const signer = a.tamper === 'signer' ? (sessions[(i + 1) % sessions.length] as TestSession).key : ts.key;
+              channel.deliver(receiptFrame(ts.signedReceipt(relayKey, a.bytes, over, signer)));
             }
           }
           await paid.drain(AbortSignal.timeout(10_000));
-          if (checkChannel(channel, session.isOpen)) violations++;
+          if (checkChannel(channel, session.isOpen, true)) violations++;
           session.close();
           checkOriginSawOnlyAllowed();
           heap.tick();
@@ -281,9 +369,27 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
         fuzzParams(),
       );
       const stats = gate.stats();
-      expect(stats.grantsAccepted).toBeGreaterThan(0);
+      expect(stats.bindsAccepted).toBeGreaterThan(0);
       expect(stats.receiptsAccepted).toBeGreaterThan(0);
       expect(Object.keys(stats.refusedByCode).every((code) => isErrorCode(code) && code !== ErrorCode.INTERNAL)).toBe(true);
+      if (FUZZ_RUNS >= 2_000) {
+        // Enough inputs that every kind of bad BIND and receipt came up: each was refused for its own reason.
+        expect(Object.keys(stats.refusedByCode)).toEqual(
+          expect.arrayContaining([
+            ErrorCode.BIND_PROOF,
+            ErrorCode.ASSIGNMENT_MISSING,
+            ErrorCode.ASSIGNMENT_INVALID,
+            ErrorCode.PAYER_UNKNOWN,
+            ErrorCode.GRANT_EXPIRED,
+            ErrorCode.RECEIPT_NO_GRANT,
+            ErrorCode.RECEIPT_SIGNATURE,
+          ]),
+        );
+      }
+      // Only sessions that bound are kept (credit follows a session across channels): never the
+      // stranger's or the expired one, whatever was sent.
+      expect(stats.sessions).toBeGreaterThan(0);
+      expect(stats.sessions).toBeLessThanOrEqual(sessions.length - 2);
       expect(violations).toBeGreaterThan(0);
       expect(paid.stats()).toMatchObject({ channels: 0, activeRequests: 0 });
       expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
