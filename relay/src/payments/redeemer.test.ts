@@ -183,4 +183,49 @@ describe('Redeemer against a scripted settler and RPC', () => {
     expect(balance.v).toBe(credit + later);
     expect(store.paidToDate(payer.id)).toBe(credit + later);
   });
+
+  it('a long HD viewer: a receipt the settler finds implausible for the grant’s age is paid in part, sent again after the retry time, and paid the rest once plausible', { timeout: 30_000 }, async () => {
+    const payer = treasuryPayer();
+    store = ReceiptStore.open({ path: join(dir, 'r3.sqlite'), relayId }, relay.publicKey.toBytes());
+    const full = storeReceipt(new TestSession(payer), 2 ** 30);
+    let plausible = full / 3n;
+    let paidSoFar = 0n;
+    const sentItems: number[] = [];
+    const url = await settler((items) => {
+      sentItems.push(items.length);
+      const credited = items.map((_, index) => ({
+        index,
+        credited: (plausible < full ? plausible : full).toString(),
+        ...(plausible < full ? { shortfall: { code: ErrorCode.RECEIPT_IMPLAUSIBLE, amount: (full - plausible).toString() } } : {}),
+      }));
+      const total = plausible < full ? plausible : full;
+      if (total === paidSoFar) return { status: 'nothing-owed', cumulativePaid: paidSoFar.toString(), credited };
+      const owed = total - paidSoFar;
+      const p = payoutTx(owed, total, 'ef'.repeat(32));
+      paidSoFar = total;
+      return { status: 'payout', transaction: p.wire, signature: p.id, amount: owed.toString(), cumulativePaid: total.toString(), merkleRoot: 'ef'.repeat(32), lastValidBlockHeight: 1_000, credited };
+    }, payer.id);
+    const { connection, balance } = chain();
+    let now = 1_000_000;
+    const redeemer = new Redeemer({ store, signer, payers: new Map([[payer.id, url]]), connection, retryMinMs: 10, implausibleRetryMs: 60_000, now: () => now });
+
+    const first = await redeemer.redeem(AbortSignal.timeout(10_000));
+    expect(first.payers[0]?.error).toBeUndefined();
+    expect(first.amount).toBe((full / 3n).toString());
+    expect(first.payers[0]?.shortfall).toEqual({ [ErrorCode.RECEIPT_IMPLAUSIBLE]: (full - full / 3n).toString() });
+    // Not due yet: nothing to redeem, and a redemption now does not send it again.
+    expect(redeemer.owed().total).toBe(0n);
+    sentItems.length = 0;
+    await redeemer.redeem(AbortSignal.timeout(10_000));
+    expect(sentItems).toEqual([0]);
+    // Later the grant is old enough for all of it: the receipt is due again and paid the rest.
+    now += 60_000;
+    plausible = full;
+    expect(redeemer.owed().total).toBe(full - full / 3n);
+    const later = await redeemer.redeem(AbortSignal.timeout(10_000));
+    expect(later.payers[0]?.error).toBeUndefined();
+    expect(later.amount).toBe((full - full / 3n).toString());
+    expect(balance.v).toBe(full);
+    expect(store.totals(payer.id)).toMatchObject({ earned: full, paid: full, shortfall: 0n });
+  });
 });
