@@ -41,4 +41,17 @@ describe('TransactionHistory', () => {
     expect(h.has('s5')).toBe(false);
     expect(h.signaturesForAddress('A', { limit: 100 }).map((r) => r.signature)).toEqual(['s9', 's8', 's7', 's6']);
   });
+
+  it('reports the first slot it still holds completely once it forgot records', () => {
+    const h = new TransactionHistory(3);
+    h.add(record('a', ['A'], 1));
+    h.add(record('b', ['A'], 2));
+    h.add(record('c', ['A'], 2));
+    expect(h.firstAvailableSlot).toBe(0);
+    h.add(record('d', ['A'], 5));
+    expect(h.firstAvailableSlot).toBe(2);
+    h.add(record('e', ['A'], 6));
+    // Slot 2 lost one of its two transactions: only from slot 3 on is everything there.
+    expect(h.firstAvailableSlot).toBe(3);
+  });
 });
