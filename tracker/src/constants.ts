@@ -71,6 +71,12 @@ export const DEFAULT_PENDING_OFFER_WINDOW_MS = 20_000;
 export const DEFAULT_MAX_PENDING_OFFERS_PER_RANGE = 32;
 /** Registered relays per address range (IPv4 /24, IPv6 /48): fake relays from one host cannot crowd selection. */
 export const DEFAULT_MAX_RELAYS_PER_RANGE = 8;
+/**
+ * `session` messages one connection may send per minute (token bucket, this also the burst): one
+ * per grant, and the SDK renews grants before they expire (an hour or more). Each costs two
+ * signature checks and up to 16 signatures, so they are not left to the general message rate.
+ */
+export const SESSION_REQUESTS_PER_MINUTE = 6;
 /** Address ranges remembered by the per-range rate tables (least recently seen forgotten first). */
 export const DEFAULT_MAX_TRACKED_RANGES = 100_000;
 /** Outgoing bytes queued on one socket before it is dropped as a slow consumer. */

@@ -37,6 +37,7 @@ import {
   CLOSE_SLOW_CONSUMER,
   CLOSE_TRY_AGAIN_LATER,
   DEFAULT_SHORTLIST_SIZE,
+  SESSION_REQUESTS_PER_MINUTE,
 } from './constants.js';
 import { TokenBucket } from '@relaycast/protocol';
 import { RelayRegistry, type RegisteredRelay } from './relay-registry.js';
@@ -137,6 +138,10 @@ interface Connection {
   readonly swarms: Set<string>;
   /** Viewer: the session its last accepted `session` bound. */
   session: BoundSession | undefined;
+  /** Viewer: base64 assignment per relay for the bound session, so repeated joins sign nothing. */
+  readonly assignments: Map<string, string>;
+  /** Viewer: `session` messages (each costs two signature checks and up to 16 signatures). */
+  readonly sessionRequests: TokenBucket;
   /** Viewer: offers forwarded within the pending window. */
   readonly offers: SlidingWindow;
   /** Viewer: relays newly handed to it (per-minute budget). */
@@ -237,6 +242,8 @@ export class TrackerHub {
       assigned: new Set(),
       swarms: new Set(),
       session: undefined,
+      assignments: new Map(),
+      sessionRequests: new TokenBucket(SESSION_REQUESTS_PER_MINUTE / 60, SESSION_REQUESTS_PER_MINUTE, this.now),
       offers: new SlidingWindow(maxPendingOffersPerViewer, pendingOfferWindowMs),
       handouts: new TokenBucket(maxRelaysHandedPerMinute / 60, maxRelaysHandedPerMinute, this.now),
       turnRequests: new TokenBucket(turnPerMin / 60, turnPerMin, this.now),
@@ -573,7 +580,9 @@ export class TrackerHub {
       conn.assigned.add(r.relayId);
     }
     while (conn.assigned.size > maxAssignedRelaysPerViewer) {
-      conn.assigned.delete(conn.assigned.values().next().value as string);
+      const oldest = conn.assigned.values().next().value as string;
+      conn.assigned.delete(oldest);
+      conn.assignments.delete(oldest);
     }
     this.metrics?.shortlists.inc();
     const session = this.boundSession(conn);
@@ -584,7 +593,7 @@ export class TrackerHub {
         relayId: r.relayId,
         region: r.region,
         reachability: r.reachability,
-        assignment: session === undefined ? undefined : this.assignment(session, r.relayId),
+        assignment: session === undefined ? undefined : this.assignmentFor(conn, session, r.relayId),
       })),
     });
   }
@@ -598,6 +607,16 @@ export class TrackerHub {
       return undefined;
     }
     return s;
+  }
+
+  /** The connection's assignment of its session to `relayId`, signed once per session and relay. */
+  private assignmentFor(conn: Connection, session: BoundSession, relayId: string): string {
+    let a = conn.assignments.get(relayId);
+    if (a === undefined) {
+      a = this.assignment(session, relayId);
+      conn.assignments.set(relayId, a);
+    }
+    return a;
   }
 
   /** base64 signed assignment "session → relay, now" (protocol assignments.ts). */
@@ -623,6 +642,9 @@ export class TrackerHub {
    */
   private onSession(conn: Connection, msg: SessionMessage): void {
     if (conn.role === 'relay') throw new RelaycastError(ErrorCode.MESSAGE_TYPE, 'a relay connection cannot bind a viewer session');
+    if (!conn.sessionRequests.take()) {
+      throw new RelaycastError(ErrorCode.RATE_LIMITED, `more than ${SESSION_REQUESTS_PER_MINUTE} session messages per minute on this connection`);
+    }
     const refuse = (why: string): RelaycastError => new RelaycastError(ErrorCode.SESSION_INVALID, why);
     const grantBytes = fromBase64(msg.grant);
     const proof = fromBase64(msg.proof);
@@ -640,10 +662,11 @@ export class TrackerHub {
     if (!verifyTrackerSessionProof(grant.sessionKey, conn.nonce, proof)) throw refuse('proof is not the session key\'s signature over this connection\'s nonce');
     const session: BoundSession = { sessionKey: grant.sessionKey, user: Buffer.from(grant.user).toString('hex'), expiresAtMs: grant.expiresAtMs };
     conn.session = session;
+    conn.assignments.clear();
     conn.role = 'viewer';
     this.send(conn, {
       type: 'assignments',
-      assignments: [...conn.assigned].map((relayId) => ({ relayId, assignment: this.assignment(session, relayId) })),
+      assignments: [...conn.assigned].map((relayId) => ({ relayId, assignment: this.assignmentFor(conn, session, relayId) })),
     });
   }
 

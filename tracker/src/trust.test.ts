@@ -69,6 +69,24 @@ describe('sessions and signed assignments', () => {
     expect(t.status().trackerKey).toBe(registered);
   });
 
+  it('signs an assignment once per session and relay (repeated joins reuse it) and bounds session messages per connection', async () => {
+    const t = await start();
+    await relay(t);
+    const v = await viewer(t);
+    v.send(sessionMessage(payer, v.hello.nonce).msg);
+    await v.next('assignments');
+    v.send({ type: 'join', swarmId: SWARM });
+    const a = (await v.next('shortlist')).relays[0]?.assignment;
+    v.send({ type: 'join', swarmId: SWARM });
+    expect((await v.next('shortlist')).relays[0]?.assignment).toBe(a);
+    // A new session gets new assignments.
+    v.send(sessionMessage(payer, v.hello.nonce).msg);
+    expect((await v.next('assignments')).assignments[0]?.assignment).not.toBe(a);
+    for (let i = 0; i < 5; i++) v.send(sessionMessage(payer, v.hello.nonce).msg);
+    const last = await v.next('error');
+    expectError(last, ErrorCode.RATE_LIMITED, 'session');
+  });
+
   it('tells relays the tracker key in registered', async () => {
     const t = await start();
     const c = await viewer(t);
