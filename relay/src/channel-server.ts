@@ -389,6 +389,9 @@ class ServedChannel implements ChannelSession {
       for await (const chunk of stream.chunks) {
         // The source promises chunks of at most maxChunkBytes; split anyway rather than send a frame the viewer refuses.
         for (let offset = 0; offset < chunk.byteLength; offset += this.maxChunkBytes) {
+          // Concurrent requests admitted together must not run a channel's debt past its hard limit.
+          const over = payments?.exceeded();
+          if (over !== undefined) throw over;
           const piece = chunk.subarray(offset, offset + this.maxChunkBytes);
           await this.sendData(encodeDataFrame(requestId, piece), piece.byteLength, signal);
           sent += piece.byteLength;

@@ -255,6 +255,21 @@ describe('PaymentGate over real data channels', () => {
     expect((await request(w))?.type).toBe(FrameType.END);
   });
 
+  it('cuts requests admitted together once a channel passes twice its credit: concurrency does not multiply the allowance', { timeout: 60_000 }, async () => {
+    const { gate, server, viewer } = await setup();
+    const v = await viewer();
+    // Eight requests of 300,001 bytes sent at once, all admitted at 0 bytes served.
+    const ids = Array.from({ length: 8 }, () => nextRequestId++);
+    for (const id of ids) v.send({ type: FrameType.REQUEST, requestId: id, url: SEG });
+    const ends = await Promise.all(ids.map(async (id) => (await v.complete(id)).at(-1)));
+    const cut = ends.filter((f) => f?.type === FrameType.ERROR && f.code === ErrorCode.CREDIT_EXCEEDED).length;
+    expect(cut).toBeGreaterThan(0);
+    // At most 2 × 500,000 plus the chunks already queued when the limit was passed (one per request).
+    expect(server.stats().bytesServed).toBeLessThanOrEqual(2 * UNBOUND + 8 * 64 * 1024);
+    v.pair.viewer.close();
+    await eventually(() => gate.stats().unboundBytesForgiven === server.stats().bytesServed, 'the unbound bytes forgiven');
+  });
+
   it('finding 6: a party holding a victim’s grant (and its assignment) downloads unbound, then cannot bind it (RC_ERR_BIND_PROOF); the victim owes nothing', { timeout: 60_000 }, async () => {
     const { gate, store, viewer } = await setup();
     const victim = new TestSession(payer);

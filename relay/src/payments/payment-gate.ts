@@ -28,6 +28,9 @@ import {
 import type { ReceiptStore } from './receipt-store.js';
 import { SessionLedger, type PayingSession } from './session-ledger.js';
 
+/** Requests in flight are cut once a channel's debt passes this many times its credit (admission alone cannot stop concurrent requests). */
+const HARD_LIMIT_FACTOR = 2;
+
 /** Tracker keys learned from the tracker connection that stay trusted (a restarted tracker may come back with a new key while sessions it assigned are still bound). */
 const MAX_LEARNED_TRACKER_KEYS = 4;
 
@@ -80,6 +83,12 @@ export interface ChannelPayments {
   admit(url: string): Admission;
   /** Counts DATA payload bytes handed to the channel. */
   served(bytes: number): void;
+  /**
+   * The error that stops requests already being served: admission checks the credit before a
+   * request, but concurrent requests admitted together could each run to a whole segment; past
+   * twice the credit (twice the unbound allowance) they are cut. Undefined while within it.
+   */
+  exceeded(): RelaycastError | undefined;
   /** Counts origin bytes a request of this channel caused (its cache miss started the download); may come after the request ended. */
   originFetched(bytes: number): void;
   /** The channel closed. */
@@ -336,6 +345,16 @@ class PayingChannel implements ChannelPayments {
   served(bytes: number): void {
     if (this.session !== undefined) this.session.servedBytes += bytes;
     else this.unboundServed += bytes;
+  }
+
+  exceeded(): RelaycastError | undefined {
+    const s = this.session;
+    if (s === undefined) {
+      if (this.unboundServed > HARD_LIMIT_FACTOR * this.gate.unboundCreditBytes) return new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'bind this channel to a paid session (BIND) to be served more');
+      return undefined;
+    }
+    if (SessionLedger.unreceiptedBytes(s) > HARD_LIMIT_FACTOR * this.gate.creditLimitBytes) return new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'send a receipt for the bytes delivered so far');
+    return undefined;
   }
 
   originFetched(bytes: number): void {
