@@ -1,26 +1,32 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { amountForBytes, swarmIdFromUrl } from '@relaycast/protocol';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
+import { cachedVod, linkVod } from '../helpers/media.js';
+import { nodeClient } from '../helpers/node-client.js';
+import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
 import {
   assignmentB64,
   identityOfKeypair,
   newIdentity,
   receiptB64,
   redeemAs,
+  relayRedeem,
   requestGrantAt,
   setUpRelayWallet,
   setUpTreasury,
   startChainProcess,
   startSettlerProcess,
   tokenBalance,
-  waitForPayout,
+  trackerKeyFile,
   type PaymentSetup,
   type SettlerProc,
   type TestIdentity,
 } from '../helpers/payments-world.js';
-import { stopAll, waitFor } from '../helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from '../helpers/processes.js';
 
 /** One base unit per byte: amounts read as byte counts. */
 const PRICE_PER_GIB = 1n << 30n;
@@ -28,8 +34,10 @@ const BUDGET = 10_000_000n;
 const USER_BUDGET = 3n * BUDGET;
 const SECRET = 'the-platform-s-hs256-secret-for-relaycast-grants';
 const AUDIENCE = 'relaycast-settler';
-/** 1 MB/s plausible, 1 MB burst: a grant one second old is worth at most ~2 MB. */
-const TRUST_FLAGS = ['--default-budget', String(BUDGET), '--user-budget', String(USER_BUDGET), '--max-bitrate-bps', '8000000', '--plausible-burst-bytes', '1000000'];
+/** jwt settler: 1 MB/s plausible, 1 MB burst: a grant one second old is worth at most ~2 MB. */
+const JWT_FLAGS = ['--default-budget', String(BUDGET), '--user-budget', String(USER_BUDGET), '--max-bitrate-bps', '8000000', '--plausible-burst-bytes', '1000000'];
+/** open settler (the one the honest viewer and relay use): default plausibility (20 Mbit/s + 64 MiB). */
+const OPEN_FLAGS = ['--default-budget', String(BUDGET)];
 
 async function platformToken(sub: string): Promise<string> {
   return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience(AUDIENCE).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
@@ -41,36 +49,49 @@ const pace = (): Promise<void> => new Promise((r) => setTimeout(r, 60));
 /**
  * Issue 14, finding 1: "a fresh key posing as a relay, 50 POST /v1/grants, 50 full-budget receipts
  * signed to that relay: 500,000,000 base units credited". Replayed against real chain and settler
- * processes, under both grant policies; an honest relay redeems beside the attacker.
+ * processes, under both grant policies. Beside it a real tracker (its key trusted by the settler),
+ * a real relay process and an SDK viewer streaming a VOD: the honest relay is paid exactly the
+ * bytes the viewer verified × price.
  */
 describe('attack 1: draining the treasury with self-issued grants and receipts', () => {
   let dir: string;
   let setup: PaymentSetup;
   let jwtSettler: SettlerProc;
   let openSettler: SettlerProc;
-  let honestRelay: TestIdentity;
-  const tracker = newIdentity();
+  let origin: OriginServer;
+  let trackerProc: TrackerProc;
+  let tracker: TestIdentity;
+  let honest: { proc: RelayProc; keypair: string; db: string };
   const fakeRelay = newIdentity();
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack01-'));
+    await linkVod(await cachedVod({ format: 'ts', durationSec: 12 }), join(dir, 'media', 'vod'));
+    origin = await startOrigin(dir);
     const chain = await startChainProcess();
     setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
+    const trackerKey = join(dir, 'tracker.json');
+    await trackerKeyFile(setup, trackerKey);
+    tracker = await identityOfKeypair(trackerKey);
     // The bin reads the HS256 secret from its environment (inherited from this process).
     process.env['RELAYCAST_GRANT_JWT_SECRET'] = SECRET;
     jwtSettler = await startSettlerProcess(setup, join(dir, 'jwt.sqlite'), PRICE_PER_GIB, {
       grantAuth: 'jwt',
       trustedTrackers: [tracker.id],
-      extra: ['--grant-jwt-audience', AUDIENCE, ...TRUST_FLAGS],
+      extra: ['--grant-jwt-audience', AUDIENCE, ...JWT_FLAGS],
     });
-    openSettler = await startSettlerProcess(setup, join(dir, 'open.sqlite'), PRICE_PER_GIB, { grantAuth: 'open', trustedTrackers: [tracker.id], extra: TRUST_FLAGS });
+    openSettler = await startSettlerProcess(setup, join(dir, 'open.sqlite'), PRICE_PER_GIB, { grantAuth: 'open', trustedTrackers: [tracker.id], extra: OPEN_FLAGS });
+    trackerProc = await startTrackerProcess(['--key', trackerKey, '--trusted-payer', openSettler.payer]);
     const keypair = join(dir, 'honest-relay.json');
     await setUpRelayWallet(setup, keypair);
-    honestRelay = await identityOfKeypair(keypair);
+    const db = join(dir, 'honest-relay.sqlite');
+    const proc = await startRelayProcess(trackerProc, { keypair, allowOrigin: [`${origin.url}media/`], extra: ['--accept-payer', `${openSettler.payer}=${openSettler.url}`, '--db', db] });
+    honest = { proc, keypair, db };
   });
 
   afterAll(async () => {
     await stopAll();
+    await origin?.close();
     delete process.env['RELAYCAST_GRANT_JWT_SECRET'];
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
@@ -107,7 +128,7 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
       const viewer = newIdentity();
       const g = await requestGrantAt(openSettler.url, viewer);
       expect(g.status).toBe(200);
-      const receipt = receiptB64(viewer, g.grant!.signed, fakeRelay, 1, Number(BUDGET));
+      const receipt = receiptB64(viewer, g.grant!.signed, fakeRelay, 1, Number(g.grant!.signed.grant.budget));
       // Half claim without an assignment, half with one signed by a key no settler trusts.
       items.push(i % 2 === 0 ? { grant: g.grant!.b64, receipt } : { grant: g.grant!.b64, receipt, assignment: assignmentB64(forger, viewer, fakeRelay) });
       await pace();
@@ -122,38 +143,48 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     expect(await tokenBalance(setup, setup.treasury)).toBe(before);
   });
 
-  it('a relay the tracker did assign is credited only what is plausible on the settler’s clock; the honest relay beside it is paid exactly its bytes × price', async () => {
-    const treasuryBefore = await tokenBalance(setup, setup.treasury);
-    // The attacker holds a valid assignment (it registered as a relay and was handed the session)
-    // and claims the whole budget at once.
+  it('a relay the tracker did assign is credited only what is plausible on the settler’s clock', async () => {
+    // The attacker, a logged-in user, holds a valid assignment (it registered as a relay and was
+    // handed its own session) and claims the whole budget at once.
     const mallory = newIdentity();
-    const mg = await requestGrantAt(openSettler.url, mallory);
+    const mg = await requestGrantAt(jwtSettler.url, mallory, { authorization: `Bearer ${await platformToken('mallory-2')}` });
+    expect(mg.status).toBe(200);
     const issuedAtMs = mg.grant!.signed.grant.issuedAtMs;
-    const greedy = await redeemAs(openSettler.url, fakeRelay, [
+    const greedy = await redeemAs(jwtSettler.url, fakeRelay, [
       { grant: mg.grant!.b64, receipt: receiptB64(mallory, mg.grant!.signed, fakeRelay, 1, Number(BUDGET)), assignment: assignmentB64(tracker, mallory, fakeRelay) },
     ]);
     expect(greedy.status).toBe(409); // its token account does not even exist; the receipt is kept
-    const status = (await (await fetch(`${openSettler.url}/v1/relays/${fakeRelay.id}`)).json()) as { owed: string };
+    const status = (await (await fetch(`${jwtSettler.url}/v1/relays/${fakeRelay.id}`)).json()) as { owed: string };
     const ageMs = Date.now() - issuedAtMs;
     // At most 1 MB/s × age + 1 MB, far below the 10,000,000 claimed.
     expect(BigInt(status.owed)).toBeLessThanOrEqual(BigInt(Math.ceil(1_000 * ageMs + 1_000_000)));
     expect(BigInt(status.owed)).toBeLessThan(BUDGET / 2n);
+  });
 
-    // The honest relay: a viewer the platform vouches for, the tracker's assignment, 1,500,000 bytes delivered.
-    const viewer = newIdentity();
-    const g = await requestGrantAt(jwtSettler.url, viewer, { authorization: `Bearer ${await platformToken('honest-viewer')}` });
-    expect(g.status).toBe(200);
-    const bytes = 1_500_000;
-    // Delivering 1.5 MB takes time at any real bitrate: the receipt comes at least 1 s after the grant.
-    await new Promise((r) => setTimeout(r, 1_000));
-    const item = { grant: g.grant!.b64, receipt: receiptB64(viewer, g.grant!.signed, honestRelay, 1, bytes), assignment: assignmentB64(tracker, viewer, honestRelay) };
-    const paid = await redeemAs(jwtSettler.url, honestRelay, [item]);
-    expect(paid.body.status, JSON.stringify(paid.body)).toBe('payout');
-    if (paid.body.status !== 'payout') return;
-    expect(paid.body.credited).toEqual([{ index: 0, credited: String(bytes) }]);
-    await waitForPayout(setup.rpcUrl, paid.body.signature);
-    await waitFor('the honest payout resolved', async () => ((await (await fetch(`${jwtSettler.url}/v1/relays/${honestRelay.id}`)).json()) as { pending: unknown }).pending === null);
-    expect(await tokenBalance(setup, honestRelay.id)).toBe(BigInt(bytes));
-    expect(await tokenBalance(setup, setup.treasury)).toBe(treasuryBefore - BigInt(bytes));
+  it('beside it, an honest relay process serving an SDK viewer is paid exactly the verified bytes × price', async () => {
+    const treasuryBefore = await tokenBalance(setup, setup.treasury);
+    const master = `${origin.url}media/vod/master.m3u8`;
+    const variant = variantUrls(await (await fetch(master)).text(), master)[0]!;
+    const client = nodeClient({ trackerUrl: trackerProc.url, swarmId: swarmIdFromUrl(master), maxRelays: 1, payments: { grantUrl: `${openSettler.url}/v1/grants` } });
+    try {
+      await client.start();
+      const deadline = Date.now() + 15_000;
+      while (client.getStats().payments === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      for (const url of mediaPlaylist(await (await fetch(variant)).text(), variant).segments) {
+        const got = (await client.loadSegment({ url, playlistUrl: variant })) as { data: Uint8Array };
+        expect(Buffer.compare(Buffer.from(got.data), await readFile(join(dir, new URL(url).pathname))), url).toBe(0);
+      }
+      // Receipts are sent after each verified segment: let the last ones land.
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      await client.close();
+    }
+    const verified = client.getStats().perRelay[honest.proc.relayId]?.bytesVerified ?? 0;
+    expect(verified).toBeGreaterThan(0);
+    const out = await relayRedeem(['--keypair', honest.keypair, '--db', honest.db, '--rpc-url', setup.rpcUrl, '--accept-payer', `${openSettler.payer}=${openSettler.url}`]);
+    expect(out.code, out.stderr).toBe(0);
+    const expected = amountForBytes(verified, PRICE_PER_GIB);
+    expect(await tokenBalance(setup, honest.proc.relayId)).toBe(expected);
+    expect(await tokenBalance(setup, setup.treasury)).toBe(treasuryBefore - expected);
   });
 });
