@@ -81,7 +81,7 @@ describe('relaycast-settler bin', () => {
       grantTtlMs: 60_000,
       grantAuth: 'open',
       trustedTrackers: [w.tracker.id],
-      userBudget: '100000000',
+      userBudget: '7770', // 10 × --default-budget
       budgetPeriodMs: 86_400_000,
       maxBytesPerSec: 2_500_000,
     });
