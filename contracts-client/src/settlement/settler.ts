@@ -4,7 +4,7 @@ import { ErrorCode, RelaycastError, decodePublicKey, encodeBase58, throwIfAborte
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey, type Keypair } from '@solana/web3.js';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { REDEEM_SIGNATURE_HEADER, SETTLER_MAX_BODY_BYTES, SETTLER_RATE_TABLE_MAX_ENTRIES } from '../constants.js';
 import { checkKeyFilePermissions, loadSigner } from '../setup/signer-file.js';
 import { readMint } from '../setup/token-setup.js';
