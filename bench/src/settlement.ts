@@ -5,8 +5,8 @@
  * service, and R relays, each with one stored receipt worth the relay's default redemption
  * threshold at the settler's default price (so one payout = one threshold's worth of bytes). Each
  * relay redeems with the relay's real Redeemer (settler request, payout check, co-sign, submit,
- * confirm over RPC): first one after another, then all at once. Fees are read from the relays'
- * SOL balances (the relay pays the payout fee). Baseline in the same run: a plain SOL transfer
+ * confirm over RPC): first one after another, then all at once. Fees are read from the treasury
+ * owner's SOL balance (the treasury owner is the payout's fee payer; the settler submits it). Baseline in the same run: a plain SOL transfer
  * signed and confirmed through the same RPC, one after another.
  *
  *   npx tsx bench/src/settlement.ts [--relays R]
@@ -37,7 +37,8 @@ const THRESHOLD = 1_000_000n; // the relay's DEFAULT_REDEEM_THRESHOLD
 
 const BENCH_TRACKER = (() => {
   const { privateKey } = generateKeyPairSync('ed25519');
-  return { privateKey, id: encodeBase58(rawPublicKey(privateKey)) };
+  const publicKey = rawPublicKey(privateKey);
+  return { key: privateKey, publicKey, id: encodeBase58(publicKey) };
 })();
 const { values } = parseArgs({ options: { relays: { type: 'string', default: '10' } } });
 const R = Number(values.relays);
@@ -49,6 +50,8 @@ await airdropSol(connection, platform.publicKey, 100 * LAMPORTS_PER_SOL);
 const mint = await createTokenMint(connection, platform, 6);
 const treasuryPath = join(dir, 'treasury.json');
 const treasury = await createTreasury(connection, platform, mint.mint, treasuryPath, 10n ** 15n);
+// The treasury owner pays every payout's fee.
+await airdropSol(connection, treasury.treasury, 100 * LAMPORTS_PER_SOL);
 const settler = await startSettler({
   rpcUrl: chain.rpcUrl,
   treasuryKeypair: treasuryPath,
@@ -83,9 +86,10 @@ async function newRelay(i: number): Promise<BenchRelay> {
   const relayKey = keypair.publicKey.toBytes();
   const relayId = encodeBase58(relayKey);
   const store = ReceiptStore.open({ path: join(dir, `relay-${i}.sqlite`), relayId }, relayKey);
-  const session = new TestSession(payer, { pricePerGiB: PRICE_PER_GIB, budget: 10n ** 15n, mint: payer.mint });
+  // Issued an hour ago: a threshold's worth (1 GiB) is plausible at the settler's default 20 Mbit/s.
+  const session = new TestSession(payer, { pricePerGiB: PRICE_PER_GIB, budget: 10n ** 15n, mint: payer.mint, issuedAtMs: Date.now() - 3_600_000 });
   const grantBytes = session.signedGrant();
-  store.putGrant(decodeSignedGrant(grantBytes), payer.id, grantBytes);
+  store.putGrant(decodeSignedGrant(grantBytes), payer.id, grantBytes, session.assignment(BENCH_TRACKER, relayKey));
   const receiptBytes = session.signedReceipt(relayKey, bytesPerPayout);
   store.putReceipt(decodeSignedReceipt(receiptBytes).receipt, payer.id, receiptBytes);
   const signingKey = privateKeyFromSeed(keypair.secretKey.subarray(0, 32));
@@ -99,14 +103,14 @@ async function newRelay(i: number): Promise<BenchRelay> {
 }
 
 async function redeemAll(relays: BenchRelay[], concurrent: boolean): Promise<{ seconds: number; feesLamports: number[]; paid: bigint[] }> {
-  const before = await Promise.all(relays.map((r) => connection.getBalance(r.keypair.publicKey)));
+  const before = await connection.getBalance(treasury.treasury);
   const t0 = performance.now();
   const results = [];
   if (concurrent) results.push(...(await Promise.all(relays.map((r) => r.redeemer.redeem(AbortSignal.timeout(120_000))))));
   else for (const r of relays) results.push(await r.redeemer.redeem(AbortSignal.timeout(120_000)));
   const seconds = (performance.now() - t0) / 1000;
-  const after = await Promise.all(relays.map((r) => connection.getBalance(r.keypair.publicKey)));
-  return { seconds, feesLamports: before.map((b, i) => b - (after[i] as number)), paid: results.map((x) => BigInt(x.amount)) };
+  const after = await connection.getBalance(treasury.treasury);
+  return { seconds, feesLamports: [before - after], paid: results.map((x) => BigInt(x.amount)) };
 }
 
 const sequentialRelays = [];
