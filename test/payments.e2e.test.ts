@@ -7,18 +7,9 @@ import { mediaPlaylist, variantUrls } from './helpers/hls.js';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import {
-  relayRedeem,
-  setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
-  startSettlerProcess,
-  tokenBalance,
-  trackerKeyFile,
-  type PaymentSetup,
-  type SettlerProc,
-} from './helpers/payments-world.js';
-import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { redeemPaidRelay, startPaidNetwork, startPaidRelay, type PaidNetwork, type PaidRelay } from './helpers/paid-network.js';
+import { tokenBalance, type PaymentSetup, type SettlerProc } from './helpers/payments-world.js';
+import { stopAll, type TrackerProc } from './helpers/processes.js';
 
 /** 1,000 tokens (6 decimals) per GiB: a 24 s VOD is worth a few tokens, exact to the base unit. */
 const PRICE_PER_GIB = 1_000n * 10n ** 6n;
@@ -35,30 +26,18 @@ describe('payments end to end', () => {
   let tracker: TrackerProc;
   let setup: PaymentSetup;
   let settler: SettlerProc;
-  const relays: { proc: RelayProc; keypair: string; db: string }[] = [];
+  let net: PaidNetwork;
+  const relays: PaidRelay[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-payments-'));
     await linkVod(await cachedVod({ format: 'ts', durationSec: 24 }), join(dir, 'media', 'vod'));
     origin = await startOrigin(dir);
-    const chain = await startChainProcess();
-    setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
     // The settler pays only sessions this tracker assigned; the tracker binds sessions of this settler's grants.
-    const trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
-    settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [trackerKey] });
-    tracker = await startTrackerProcess(['--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
-    for (const name of ['a', 'b']) {
-      const keypair = join(dir, `relay-${name}.json`);
-      await setUpRelayWallet(setup, keypair);
-      const db = join(dir, `relay-${name}.sqlite`);
-      // No --rpc-url: receipts are kept and redeemed only by the explicit `relaycast-relay redeem` below.
-      const proc = await startRelayProcess(tracker, {
-        keypair,
-        allowOrigin: [`${origin.url}media/`],
-        extra: ['--accept-payer', `${settler.payer}=${settler.url}`, '--db', db],
-      });
-      relays.push({ proc, keypair, db });
-    }
+    net = await startPaidNetwork(dir, PRICE_PER_GIB);
+    ({ setup, settler, tracker } = net);
+    // No --rpc-url: receipts are kept and redeemed only by the explicit `relaycast-relay redeem` below.
+    for (const name of ['a', 'b']) relays.push(await startPaidRelay(net, dir, `relay-${name}`, { allowOrigin: [`${origin.url}media/`] }));
   });
 
   afterAll(async () => {
@@ -67,8 +46,7 @@ describe('payments end to end', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  const redeem = (r: (typeof relays)[number]) =>
-    relayRedeem(['--keypair', r.keypair, '--db', r.db, '--rpc-url', setup.rpcUrl, '--accept-payer', `${settler.payer}=${settler.url}`]);
+  const redeem = (r: PaidRelay): ReturnType<typeof redeemPaidRelay> => redeemPaidRelay(net, r);
 
   it('pays each relay exactly its verified bytes × price, takes the sum from the treasury, and pays nothing twice', async () => {
     const master = `${origin.url}media/vod/master.m3u8`;

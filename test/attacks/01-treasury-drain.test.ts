@@ -8,25 +8,21 @@ import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
 import { cachedVod, linkVod } from '../helpers/media.js';
 import { nodeClient } from '../helpers/node-client.js';
 import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
+import { redeemPaidRelay, startPaidNetwork, startPaidRelay, type PaidNetwork, type PaidRelay } from '../helpers/paid-network.js';
 import {
   assignmentB64,
   identityOfKeypair,
   newIdentity,
   receiptB64,
   redeemAs,
-  relayRedeem,
   requestGrantAt,
-  setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
   startSettlerProcess,
   tokenBalance,
-  trackerKeyFile,
   type PaymentSetup,
   type SettlerProc,
   type TestIdentity,
 } from '../helpers/payments-world.js';
-import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { stopAll, type TrackerProc } from '../helpers/processes.js';
 
 /** One base unit per byte: amounts read as byte counts. */
 const PRICE_PER_GIB = 1n << 30n;
@@ -55,24 +51,23 @@ const pace = (): Promise<void> => new Promise((r) => setTimeout(r, 60));
  */
 describe('attack 1: draining the treasury with self-issued grants and receipts', () => {
   let dir: string;
+  let net: PaidNetwork;
   let setup: PaymentSetup;
   let jwtSettler: SettlerProc;
   let openSettler: SettlerProc;
   let origin: OriginServer;
   let trackerProc: TrackerProc;
   let tracker: TestIdentity;
-  let honest: { proc: RelayProc; keypair: string; db: string };
+  let honest: PaidRelay;
   const fakeRelay = newIdentity();
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack01-'));
     await linkVod(await cachedVod({ format: 'ts', durationSec: 12 }), join(dir, 'media', 'vod'));
     origin = await startOrigin(dir);
-    const chain = await startChainProcess();
-    setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
-    const trackerKey = join(dir, 'tracker.json');
-    await trackerKeyFile(setup, trackerKey);
-    tracker = await identityOfKeypair(trackerKey);
+    net = await startPaidNetwork(dir, PRICE_PER_GIB, { settlerExtra: OPEN_FLAGS });
+    ({ setup, settler: openSettler, tracker: trackerProc } = net);
+    tracker = await identityOfKeypair(net.trackerKeyPath);
     // The bin reads the HS256 secret from its environment (inherited from this process).
     process.env['RELAYCAST_GRANT_JWT_SECRET'] = SECRET;
     jwtSettler = await startSettlerProcess(setup, join(dir, 'jwt.sqlite'), PRICE_PER_GIB, {
@@ -80,13 +75,7 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
       trustedTrackers: [tracker.id],
       extra: ['--grant-jwt-audience', AUDIENCE, ...JWT_FLAGS],
     });
-    openSettler = await startSettlerProcess(setup, join(dir, 'open.sqlite'), PRICE_PER_GIB, { grantAuth: 'open', trustedTrackers: [tracker.id], extra: OPEN_FLAGS });
-    trackerProc = await startTrackerProcess(['--key', trackerKey, '--trusted-payer', openSettler.payer]);
-    const keypair = join(dir, 'honest-relay.json');
-    await setUpRelayWallet(setup, keypair);
-    const db = join(dir, 'honest-relay.sqlite');
-    const proc = await startRelayProcess(trackerProc, { keypair, allowOrigin: [`${origin.url}media/`], extra: ['--accept-payer', `${openSettler.payer}=${openSettler.url}`, '--db', db] });
-    honest = { proc, keypair, db };
+    honest = await startPaidRelay(net, dir, 'honest-relay', { allowOrigin: [`${origin.url}media/`] });
   });
 
   afterAll(async () => {
@@ -181,7 +170,7 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     }
     const verified = client.getStats().perRelay[honest.proc.relayId]?.bytesVerified ?? 0;
     expect(verified).toBeGreaterThan(0);
-    const out = await relayRedeem(['--keypair', honest.keypair, '--db', honest.db, '--rpc-url', setup.rpcUrl, '--accept-payer', `${openSettler.payer}=${openSettler.url}`]);
+    const out = await redeemPaidRelay(net, honest);
     expect(out.code, out.stderr).toBe(0);
     const expected = amountForBytes(verified, PRICE_PER_GIB);
     expect(await tokenBalance(setup, honest.proc.relayId)).toBe(expected);

@@ -8,49 +8,22 @@
  * honest viewer watching over both relays within its budget has both relays paid exactly verified
  * bytes × price.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, FrameType, swarmIdFromUrl } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
+import { startRandomSegmentOrigin, type OriginServer } from '../helpers/origin-server.js';
+import { redeemPaidRelay, relayPayments, startPaidNetwork, startPaidRelay, type PaidNetwork, type PaidRelay } from '../helpers/paid-network.js';
 import { PayingViewer } from '../helpers/paying-viewer.js';
-import {
-  relayRedeem,
-  setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
-  startSettlerProcess,
-  tokenBalance,
-  trackerKeyFile,
-  type PaymentSetup,
-  type SettlerProc,
-} from '../helpers/payments-world.js';
-import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { tokenBalance } from '../helpers/payments-world.js';
+import { stopAll, waitFor } from '../helpers/processes.js';
 
 /** One base unit per byte: amounts read as byte counts. */
 const PRICE_PER_GIB = 1n << 30n;
 const SEG_BYTES = 100_000;
 /** Each grant may be paid 300,000 base units in total, over all relays. */
 const BUDGET = 300_000n;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-interface PaidRelay {
-  proc: RelayProc;
-  id: string;
-  keypair: string;
-  db: string;
-  statusPort: number;
-}
 
 interface PayerOut {
   error?: { code: string };
@@ -62,9 +35,7 @@ interface PayerOut {
 describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
   let dir: string;
   let origin: OriginServer;
-  let setup: PaymentSetup;
-  let settler: SettlerProc;
-  let tracker: TrackerProc;
+  let net: PaidNetwork;
   let scope: string;
   let segs: string[];
   let a: PaidRelay;
@@ -72,32 +43,10 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack-02-'));
-    await mkdir(join(dir, 'media'));
-    segs = [];
-    for (let i = 0; i < 4; i++) await writeFile(join(dir, 'media', `seg${i}.ts`), randomBytes(SEG_BYTES));
-    origin = await startOrigin(dir);
-    scope = `${origin.url}media/`;
-    for (let i = 0; i < 4; i++) segs.push(`${scope}seg${i}.ts`);
-    const chain = await startChainProcess(100);
-    setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
-    const trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
-    settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [trackerKey], extra: ['--default-budget', BUDGET.toString()] });
-    tracker = await startTrackerProcess(['--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
-    const relay = async (name: string): Promise<PaidRelay> => {
-      await mkdir(join(dir, name));
-      const keypair = join(dir, name, 'relay.json');
-      const id = await setUpRelayWallet(setup, keypair);
-      const db = join(dir, name, 'receipts.sqlite');
-      const statusPort = await freePort();
-      const proc = await startRelayProcess(tracker, {
-        keypair,
-        allowOrigin: [scope],
-        extra: ['--accept-payer', `${settler.payer}=${settler.url}`, '--db', db, '--status-port', String(statusPort)],
-      });
-      return { proc, id, keypair, db, statusPort };
-    };
-    a = await relay('relay-a');
-    b = await relay('relay-b');
+    ({ origin, scope, segs } = await startRandomSegmentOrigin(dir, 4, SEG_BYTES));
+    net = await startPaidNetwork(dir, PRICE_PER_GIB, { slotMs: 100, settlerExtra: ['--default-budget', BUDGET.toString()] });
+    a = await startPaidRelay(net, dir, 'relay-a', { allowOrigin: [scope] });
+    b = await startPaidRelay(net, dir, 'relay-b', { allowOrigin: [scope] });
   }, 180_000);
 
   afterAll(async () => {
@@ -107,11 +56,9 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
   });
 
   const open = (r: PaidRelay, session?: PayingViewer['session']): Promise<PayingViewer> =>
-    PayingViewer.open({ trackerUrl: tracker.url, swarmId: swarmIdFromUrl(`${scope}index.m3u8`), relayId: r.id, settlerUrl: settler.url, scope, session });
+    PayingViewer.open({ trackerUrl: net.tracker.url, swarmId: swarmIdFromUrl(`${scope}index.m3u8`), relayId: r.id, settlerUrl: net.settler.url, scope, session });
 
-  async function status(r: PaidRelay): Promise<Record<string, unknown>> {
-    return ((await (await fetch(`http://127.0.0.1:${r.statusPort}/status`)).json()) as { payments: Record<string, unknown> }).payments;
-  }
+  const status = (r: PaidRelay): Promise<Record<string, unknown>> => relayPayments(r.statusPort);
 
   /** Fetches `n` segments on `v` and sends a receipt; waits until the relay stored it. */
   async function watch(v: PayingViewer, r: PaidRelay, n: number): Promise<bigint> {
@@ -124,7 +71,7 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
   }
 
   async function redeem(r: PaidRelay): Promise<PayerOut> {
-    const res = await relayRedeem(['--keypair', r.keypair, '--db', r.db, '--rpc-url', setup.rpcUrl, '--accept-payer', `${settler.payer}=${settler.url}`]);
+    const res = await redeemPaidRelay(net, r);
     expect(res.code, res.stderr).toBe(0);
     return (res.out?.['payers'] as PayerOut[])[0] as PayerOut;
   }
@@ -148,7 +95,7 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
     expect(fromA.error).toBeUndefined();
     expect(fromA.amount).toBe('100000');
     expect(fromA.shortfall).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: '100000' });
-    expect(await tokenBalance(setup, a.id)).toBe(100_000n);
+    expect(await tokenBalance(net.setup, a.id)).toBe(100_000n);
     expect(await status(a)).toMatchObject({ receipted: '200000', earned: '100000', paid: '100000', unpaid: '0', shortfall: '100000' });
     expect(((await status(a))['byPayer'] as { shortfallByCode: Record<string, string> }[])[0]?.shortfallByCode).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: '100000' });
 
@@ -168,12 +115,12 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
     const laterB = await redeem(b);
     expect(laterB.error).toBeUndefined();
     expect(laterB.amount).toBe('100000');
-    expect(await tokenBalance(setup, a.id)).toBe(300_000n);
-    expect(await tokenBalance(setup, b.id)).toBe(300_000n);
+    expect(await tokenBalance(net.setup, a.id)).toBe(300_000n);
+    expect(await tokenBalance(net.setup, b.id)).toBe(300_000n);
     expect(await status(a)).toMatchObject({ receipted: '400000', earned: '300000', paid: '300000', shortfall: '100000' });
 
     // Nothing more is owed to anyone, and asking again pays nothing.
     expect((await redeem(a)).amount).toBe('0');
-    expect(await tokenBalance(setup, a.id)).toBe(300_000n);
+    expect(await tokenBalance(net.setup, a.id)).toBe(300_000n);
   });
 });

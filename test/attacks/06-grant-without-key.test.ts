@@ -9,28 +9,18 @@
  * refuses a second grant for the victim's key (RC_ERR_GRANT_LIVE_EXISTS), and the victim beside it
  * is served and its relay paid exactly verified bytes × price.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, FrameType, decodeBase58, encodeBase58, encodeFrame, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
 import { signBindProof } from '@relaycast/protocol/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
+import { startRandomSegmentOrigin, type OriginServer } from '../helpers/origin-server.js';
+import { redeemPaidRelay, relayPayments, startPaidNetwork, startPaidRelay, type PaidNetwork, type PaidRelay } from '../helpers/paid-network.js';
 import { PayingViewer } from '../helpers/paying-viewer.js';
-import {
-  relayRedeem,
-  setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
-  startSettlerProcess,
-  tokenBalance,
-  trackerKeyFile,
-  type PaymentSetup,
-  type SettlerProc,
-} from '../helpers/payments-world.js';
-import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { tokenBalance } from '../helpers/payments-world.js';
+import { stopAll, waitFor } from '../helpers/processes.js';
 
 /** One base unit per byte: amounts read as byte counts. */
 const PRICE_PER_GIB = 1n << 30n;
@@ -38,49 +28,19 @@ const SEG_BYTES = 100_000;
 /** The relay's unbound allowance: what any channel may take before it proves a session key. */
 const UNBOUND = 250_000;
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
 describe('attack 06: a grant binds only with its session key', () => {
   let dir: string;
   let origin: OriginServer;
-  let setup: PaymentSetup;
-  let settler: SettlerProc;
-  let tracker: TrackerProc;
-  let relay: RelayProc;
-  let keypair: string;
-  let db: string;
-  let statusPort: number;
+  let net: PaidNetwork;
+  let relay: PaidRelay;
   let scope: string;
-  const segs: string[] = [];
+  let segs: string[];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack-06-'));
-    await mkdir(join(dir, 'media'));
-    for (let i = 0; i < 4; i++) await writeFile(join(dir, 'media', `seg${i}.ts`), randomBytes(SEG_BYTES));
-    origin = await startOrigin(dir);
-    scope = `${origin.url}media/`;
-    for (let i = 0; i < 4; i++) segs.push(`${scope}seg${i}.ts`);
-    const chain = await startChainProcess(100);
-    setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
-    const trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
-    settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [trackerKey] });
-    tracker = await startTrackerProcess(['--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
-    await mkdir(join(dir, 'relay'));
-    keypair = join(dir, 'relay', 'relay.json');
-    await setUpRelayWallet(setup, keypair);
-    db = join(dir, 'relay', 'receipts.sqlite');
-    statusPort = await freePort();
-    relay = await startRelayProcess(tracker, {
-      keypair,
-      allowOrigin: [scope],
-      extra: ['--accept-payer', `${settler.payer}=${settler.url}`, '--db', db, '--status-port', String(statusPort), '--unbound-credit-bytes', String(UNBOUND)],
-    });
+    ({ origin, scope, segs } = await startRandomSegmentOrigin(dir, 4, SEG_BYTES));
+    net = await startPaidNetwork(dir, PRICE_PER_GIB, { slotMs: 100 });
+    relay = await startPaidRelay(net, dir, 'relay', { allowOrigin: [scope], extra: ['--unbound-credit-bytes', String(UNBOUND)] });
   }, 180_000);
 
   afterAll(async () => {
@@ -89,13 +49,11 @@ describe('attack 06: a grant binds only with its session key', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  async function payments(): Promise<Record<string, unknown>> {
-    return ((await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { payments: Record<string, unknown> }).payments;
-  }
+  const payments = (): Promise<Record<string, unknown>> => relayPayments(relay.statusPort);
 
   it('the thief gets the unbound allowance only, cannot bind the victim’s grant (RC_ERR_BIND_PROOF) nor get a second grant for its key (RC_ERR_GRANT_LIVE_EXISTS); the victim owes nothing of it and its relay is paid exactly', { timeout: 240_000 }, async () => {
     const swarmId = swarmIdFromUrl(`${scope}index.m3u8`);
-    const victim = await PayingViewer.open({ trackerUrl: tracker.url, swarmId, relayId: relay.relayId, settlerUrl: settler.url, scope });
+    const victim = await PayingViewer.open({ trackerUrl: net.tracker.url, swarmId, relayId: relay.id, settlerUrl: net.settler.url, scope });
     expect((await victim.fetch(segs[0] as string)).type).toBe(FrameType.END);
     victim.sendReceipt();
     await waitFor('the victim’s receipt', async () => Number((await payments())['receiptsAccepted']) === 1 || undefined);
@@ -103,7 +61,7 @@ describe('attack 06: a grant binds only with its session key', () => {
     // The thief: an anonymous channel to the same relay. It has seen everything the victim sends
     // anyone: its grant, the tracker's assignment of it to this relay, its BIND proof (signed over
     // the victim's own channel's challenge). Not the session key.
-    const thief = await PayingViewer.anonymous({ trackerUrl: tracker.url, swarmId, relayId: relay.relayId });
+    const thief = await PayingViewer.anonymous({ trackerUrl: net.tracker.url, swarmId, relayId: relay.id });
     const frames: RelayFrame[] = [];
     let nextId = 1;
     const request = async (url: string): Promise<RelayFrame> => {
@@ -121,7 +79,7 @@ describe('attack 06: a grant binds only with its session key', () => {
     expect(await request(segs[3] as string)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
 
     // Presents the victim's grant and assignment with its own signature over its challenge...
-    const relayKey = decodeBase58(relay.relayId);
+    const relayKey = decodeBase58(relay.id);
     const forged = signBindProof(thief.challenge, relayKey, generateKeyPairSync('ed25519').privateKey);
     thief.send(encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: victim.grantBytes, signedAssignment: victim.channel.assignment, proof: forged }));
     // ... and with the victim's real proof, replayed from the victim's channel.
@@ -135,7 +93,7 @@ describe('attack 06: a grant binds only with its session key', () => {
     expect((afterTheft['refusedByCode'] as Record<string, number>)[ErrorCode.BIND_PROOF]).toBe(2);
 
     // A second grant for the victim's key (another scope) is refused by the settler.
-    const second = await fetch(`${settler.url}/v1/grants`, {
+    const second = await fetch(`${net.settler.url}/v1/grants`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sessionKey: encodeBase58(victim.grant.grant.sessionKey), scope: `${origin.url}other/` }),
@@ -155,10 +113,10 @@ describe('attack 06: a grant binds only with its session key', () => {
     await waitFor('the victim’s second receipt', async () => Number((await payments())['receiptsAccepted']) === 2 || undefined);
     expect(victim.channelErrors).toEqual([]);
     victim.close();
-    const res = await relayRedeem(['--keypair', keypair, '--db', db, '--rpc-url', setup.rpcUrl, '--accept-payer', `${settler.payer}=${settler.url}`]);
+    const res = await redeemPaidRelay(net, relay);
     expect(res.code, res.stderr).toBe(0);
     expect(res.out).toMatchObject({ amount: owed.toString() });
-    expect(await tokenBalance(setup, relay.relayId)).toBe(owed);
+    expect(await tokenBalance(net.setup, relay.id)).toBe(owed);
     expect(await payments()).toMatchObject({ receipted: owed.toString(), earned: owed.toString(), paid: owed.toString(), shortfall: '0' });
   });
 });

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { serveStaticFile } from '@relaycast/devnet';
 
 export interface OriginRequest {
@@ -76,4 +78,16 @@ export async function startOrigin(root: string, listen: { host?: string; port?: 
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * `count` segments of `bytes` random bytes (`dir`/media/seg<i>.ts) and an origin over `dir`: the
+ * origin, the scope the segments are under (its media/ URL) and the segments' URLs.
+ */
+export async function startRandomSegmentOrigin(dir: string, count: number, bytes: number): Promise<{ origin: OriginServer; scope: string; segs: string[] }> {
+  await mkdir(join(dir, 'media'));
+  for (let i = 0; i < count; i++) await writeFile(join(dir, 'media', `seg${i}.ts`), randomBytes(bytes));
+  const origin = await startOrigin(dir);
+  const scope = `${origin.url}media/`;
+  return { origin, scope, segs: Array.from({ length: count }, (_, i) => `${scope}seg${i}.ts`) };
 }

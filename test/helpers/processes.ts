@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { TrackerStatus } from '@relaycast/tracker';
 import { encodeBase58 } from '@relaycast/protocol';
@@ -179,6 +180,32 @@ export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions
     });
   }
   return Object.assign(proc, { name: `relay ${relayId}`, relayId });
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a bin's flag that takes a fixed port, e.g. --status-port). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A relay process with its status server on `statusPort` (127.0.0.1). */
+export interface StatusRelayProc extends RelayProc {
+  statusPort: number;
+}
+
+/** startRelayProcess with `--status-port` on a free port, after `opts.extra`. */
+export async function startRelayWithStatus(tracker: TrackerProc, opts: RelayOptions): Promise<StatusRelayProc> {
+  const statusPort = await freePort();
+  const proc = await startRelayProcess(tracker, { ...opts, extra: [...(opts.extra ?? []), '--status-port', String(statusPort)] });
+  return Object.assign(proc, { statusPort });
+}
+
+/** The JSON of a relay's `GET /status` on 127.0.0.1:`statusPort`. */
+export async function relayStatus<T = Record<string, unknown>>(statusPort: number): Promise<T> {
+  return (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as T;
 }
 
 /** Starts any of the project's bins (e.g. contracts-client's) under the same bookkeeping as the helpers above. */
