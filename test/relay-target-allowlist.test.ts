@@ -9,7 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, MAX_URL_BYTES, concatBytes, encodeFrame, isErrorCode, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType, MAX_URL_BYTES, isErrorCode, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOriginPolicy } from '../relay/src/origin-policy.js';
@@ -19,9 +19,7 @@ import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { startRelayProcess, startTrackerProcess, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { useProcesses } from './helpers/use-processes.js';
-import { openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
-
-const TERMINAL = new Set<number>([FrameType.END, FrameType.ERROR, FrameType.ABSENT]);
+import { codeOf, fetchThrough as fetchOver, openRawChannel, type RawChannel } from './helpers/raw-viewer.js';
 
 describe('relay as a target: the origin allowlist', () => {
   useProcesses();
@@ -66,19 +64,8 @@ describe('relay as a target: the origin allowlist', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  async function fetchThrough(url: string): Promise<{ last: RelayFrame; data: Uint8Array }> {
-    const requestId = nextId++;
-    ch.send(encodeFrame({ type: FrameType.REQUEST, requestId, url }));
-    const chunks: Uint8Array[] = [];
-    for (;;) {
-      const f = await ch.nextFrame();
-      expect(f.requestId).toBe(requestId);
-      if (f.type === FrameType.DATA) chunks.push(f.chunk);
-      if (TERMINAL.has(f.type)) return { last: f, data: concatBytes(chunks) };
-    }
-  }
-
-  const codeOf = (f: RelayFrame): string | undefined => (f.type === FrameType.ERROR ? f.code : undefined);
+  /** One request; every frame until its last must be this request's. */
+  const fetchThrough = (url: string): Promise<{ last: RelayFrame; data: Uint8Array }> => fetchOver(ch, nextId++, url, { strict: true });
 
   /** Every request the allowed origin got was under /vod/ with no dot segment left after decoding. */
   function originSawOnlyAllowedPaths(): void {

@@ -12,41 +12,19 @@
  * RC_ERR_ORIGIN_BUDGET while cached segments keep being served.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, concatBytes, encodeFrame, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachedVod, linkVod } from '../helpers/media.js';
-import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, type RelayProc, type TrackerProc } from '../helpers/processes.js';
-import { openRawChannel, type RawChannel } from '../helpers/raw-viewer.js';
+import type { OriginServer } from '../helpers/origin-server.js';
+import { relayStatus, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { codeOf, fetchThrough as fetchOver, openRawChannel, type RawChannel } from '../helpers/raw-viewer.js';
 import { useProcesses } from '../helpers/use-processes.js';
+import { startVodRelay, type VodRelay } from '../helpers/vod-relay.js';
 
-const TERMINAL = new Set<number>([FrameType.END, FrameType.ERROR, FrameType.ABSENT]);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** One request over a raw channel: its last frame and the DATA bytes before it. */
-async function fetchThrough(ch: RawChannel, requestId: number, url: string, range?: { start: number; end?: number }): Promise<{ last: RelayFrame; data: Uint8Array }> {
-  ch.send(encodeFrame({ type: FrameType.REQUEST, requestId, url, range }));
-  const chunks: Uint8Array[] = [];
-  for (;;) {
-    const f = await ch.nextFrame(20_000);
-    if (f.requestId !== requestId) continue;
-    if (f.type === FrameType.DATA) chunks.push(f.chunk);
-    if (TERMINAL.has(f.type)) return { last: f, data: concatBytes(chunks) };
-  }
-}
-
-const codeOf = (f: RelayFrame): string | undefined => (f.type === FrameType.ERROR ? f.code : undefined);
+/** One request over a raw channel (20 s per frame): its last frame and the DATA bytes before it. */
+const fetchThrough = (ch: RawChannel, requestId: number, url: string, range?: { start: number; end?: number }): ReturnType<typeof fetchOver> =>
+  fetchOver(ch, requestId, url, { range, timeoutMs: 20_000 });
 
 interface CacheStats {
   cache: { originBytes: number; segments: number; keyQuery: string; originRate: { refusals: number } };
@@ -54,11 +32,11 @@ interface CacheStats {
 
 describe('attack 07: origin amplification with ?cb=N range requests', () => {
   useProcesses();
+  let vod: VodRelay;
   let dir: string;
   let origin: OriginServer;
   let tracker: TrackerProc;
   let relay: RelayProc;
-  let statusPort: number;
   let honest: RawChannel;
   let attacker: RawChannel;
   let nextId = 1;
@@ -66,31 +44,19 @@ describe('attack 07: origin amplification with ?cb=N range requests', () => {
   const file = (n: number): Promise<Buffer> => readFile(join(dir, seg(n)));
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rc-attack07-'));
-    await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'vod'));
-    origin = await startOrigin(dir);
-    tracker = await startTrackerProcess();
-    statusPort = await freePort();
-    relay = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', 'relay.json'),
-      allowOrigin: [`${origin.url}vod/`],
-      extra: ['--status-port', String(statusPort)],
-    });
-    const swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
-    honest = await openRawChannel(tracker.url, swarmId, relay.relayId);
-    attacker = await openRawChannel(tracker.url, swarmId, relay.relayId);
+    vod = await startVodRelay('rc-attack07-');
+    ({ dir, origin, tracker, relay } = vod);
+    honest = await openRawChannel(tracker.url, vod.swarmId, relay.relayId);
+    attacker = await openRawChannel(tracker.url, vod.swarmId, relay.relayId);
   });
 
   afterAll(async () => {
     honest?.close();
     attacker?.close();
-    await origin?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await vod?.close();
   });
 
-  async function status(): Promise<CacheStats> {
-    return (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as CacheStats;
-  }
+  const status = (): Promise<CacheStats> => relayStatus<CacheStats>(vod.relay.statusPort);
 
   it('pulls each segment from the origin at most once whatever the query, keeps the cache, and serves the honest viewer byte-identical', async () => {
     // The honest viewer watches first: seg000 is in the cache before the attack.
@@ -136,16 +102,10 @@ describe('attack 07: origin amplification with ?cb=N range requests', () => {
   });
 
   it("a channel over its origin-fetch rate gets RC_ERR_ORIGIN_BUDGET for its next cache miss; another channel's misses and everyone's cache hits are served", async () => {
-    const ratePort = await freePort();
-    const rated = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', 'rated.json'),
-      allowOrigin: [`${origin.url}vod/`],
-      // One byte of burst per channel and 1 kB/s: a channel's first miss puts it in debt for minutes.
-      extra: ['--status-port', String(ratePort), '--channel-origin-bytes-per-sec', '1000', '--channel-origin-burst-bytes', '1'],
-    });
-    const swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
-    const greedy = await openRawChannel(tracker.url, swarmId, rated.relayId);
-    const viewer = await openRawChannel(tracker.url, swarmId, rated.relayId);
+    // One byte of burst per channel and 1 kB/s: a channel's first miss puts it in debt for minutes.
+    const rated = await vod.startRelay('rated', ['--channel-origin-bytes-per-sec', '1000', '--channel-origin-burst-bytes', '1']);
+    const greedy = await openRawChannel(tracker.url, vod.swarmId, rated.relayId);
+    const viewer = await openRawChannel(tracker.url, vod.swarmId, rated.relayId);
     const count = (n: number): number => origin.count(`/${seg(n)}`, rated.relayId);
     try {
       // The greedy channel walks the whole library: its first miss is fetched, the next refused.
@@ -165,7 +125,7 @@ describe('attack 07: origin amplification with ?cb=N range requests', () => {
         expect(Buffer.compare(Buffer.from(data), await file(n)), seg(n)).toBe(0);
       }
       expect([count(0), count(1), count(2), count(3)]).toEqual([1, 1, 0, 0]);
-      const s = (await (await fetch(`http://127.0.0.1:${ratePort}/status`)).json()) as CacheStats;
+      const s = await relayStatus<CacheStats>(rated.statusPort);
       expect(s.cache.originRate.refusals).toBe(3);
     } finally {
       greedy.close();
@@ -175,16 +135,10 @@ describe('attack 07: origin amplification with ?cb=N range requests', () => {
   });
 
   it('a relay in the unsafe keep mode is bounded by its origin-fetch rate: RC_ERR_ORIGIN_BUDGET, cached segments still served', async () => {
-    const keepPort = await freePort();
-    const keep = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', 'keep.json'),
-      allowOrigin: [`${origin.url}vod/`],
-      // One byte of burst and 1 kB/s: the first segment puts the relay in debt for minutes.
-      extra: ['--status-port', String(keepPort), '--cache-key-query', 'keep', '--origin-bytes-per-sec', '1000', '--origin-burst-bytes', '1'],
-    });
-    const swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
-    const viewer = await openRawChannel(tracker.url, swarmId, keep.relayId);
-    const flooder = await openRawChannel(tracker.url, swarmId, keep.relayId);
+    // One byte of burst and 1 kB/s: the first segment puts the relay in debt for minutes.
+    const keep = await vod.startRelay('keep', ['--cache-key-query', 'keep', '--origin-bytes-per-sec', '1000', '--origin-burst-bytes', '1']);
+    const viewer = await openRawChannel(tracker.url, vod.swarmId, keep.relayId);
+    const flooder = await openRawChannel(tracker.url, vod.swarmId, keep.relayId);
     try {
       const warm = await fetchThrough(viewer, nextId++, `${origin.url}${seg(4)}`);
       expect(warm.last.type, codeOf(warm.last)).toBe(FrameType.END);
@@ -199,7 +153,7 @@ describe('attack 07: origin amplification with ?cb=N range requests', () => {
       const again = await fetchThrough(viewer, nextId++, `${origin.url}${seg(4)}`);
       expect(again.last.type, codeOf(again.last)).toBe(FrameType.END);
       expect(Buffer.compare(Buffer.from(again.data), await file(4))).toBe(0);
-      const s = (await (await fetch(`http://127.0.0.1:${keepPort}/status`)).json()) as CacheStats;
+      const s = await relayStatus<CacheStats>(keep.statusPort);
       expect(s.cache.keyQuery).toBe('keep');
       expect(s.cache.originRate.refusals).toBe(10);
     } finally {

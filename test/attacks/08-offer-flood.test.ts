@@ -13,29 +13,19 @@
  * it, the honest path: a viewer from another range opens a data channel to the relay during the
  * flood and gets a segment byte-identical to the origin's.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, concatBytes, encodeFrame, swarmIdFromUrl, type ErrorMessage } from '@relaycast/protocol';
+import { ErrorCode, FrameType, type ErrorMessage } from '@relaycast/protocol';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, connectRelay, type TestClient } from '../../tracker/src/test-support.js';
 import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
-import { cachedVod, linkVod } from '../helpers/media.js';
 import { LOOPBACK_RTC } from '../helpers/node-client.js';
-import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
-import { openRawChannel } from '../helpers/raw-viewer.js';
+import type { OriginServer } from '../helpers/origin-server.js';
+import { relayStatus as readRelayStatus, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { fetchThrough, openRawChannel } from '../helpers/raw-viewer.js';
 import { useProcesses } from '../helpers/use-processes.js';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { startVodRelay, type VodRelay } from '../helpers/vod-relay.js';
 
 /** A real offer (one data channel) whose peer connection is then dropped: it can never connect. */
 async function deadOffer(): Promise<string> {
@@ -56,35 +46,25 @@ interface RelayStatus {
 
 describe('attack 8: offer flood against one relay', () => {
   useProcesses();
+  let vod: VodRelay;
   let dir: string;
   let origin: OriginServer;
   let tracker: TrackerProc;
   let relay: RelayProc;
-  let statusPort: number;
   let swarmId: string;
   const sockets: TestClient[] = [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rc-attack08-'));
-    await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'vod'));
-    origin = await startOrigin(dir);
-    swarmId = swarmIdFromUrl(`${origin.url}vod/master.m3u8`);
-    tracker = await startTrackerProcess();
-    statusPort = await freePort();
-    relay = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', 'relay.json'),
-      allowOrigin: [`${origin.url}vod/`],
-      extra: ['--status-port', String(statusPort)],
-    });
+    vod = await startVodRelay('rc-attack08-');
+    ({ dir, origin, tracker, relay, swarmId } = vod);
   });
 
   afterAll(async () => {
     for (const s of sockets) s.ws.terminate();
-    await origin?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await vod?.close();
   });
 
-  const relayStatus = async (): Promise<RelayStatus> => (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as RelayStatus;
+  const relayStatus = (): Promise<RelayStatus> => readRelayStatus<RelayStatus>(vod.relay.statusPort);
 
   async function attacker(localAddress: string): Promise<TestClient> {
     const c = await connect(tracker.url, undefined, localAddress);
@@ -141,17 +121,9 @@ describe('attack 8: offer flood against one relay', () => {
     const url = mediaPlaylist(await (await fetch(variant)).text(), variant).segments[0] as string;
     const ch = await openRawChannel(tracker.url, swarmId, relay.relayId);
     try {
-      ch.send(encodeFrame({ type: FrameType.REQUEST, requestId: 1, url }));
-      const chunks: Uint8Array[] = [];
-      for (;;) {
-        const f = await ch.nextFrame(20_000);
-        if (f.type === FrameType.DATA) chunks.push(f.chunk);
-        if (f.type === FrameType.END || f.type === FrameType.ERROR || f.type === FrameType.ABSENT) {
-          expect(f.type).toBe(FrameType.END);
-          break;
-        }
-      }
-      expect(Buffer.compare(Buffer.from(concatBytes(chunks)), await readFile(join(dir, new URL(url).pathname)))).toBe(0);
+      const { last, data } = await fetchThrough(ch, 1, url, { timeoutMs: 20_000 });
+      expect(last.type).toBe(FrameType.END);
+      expect(Buffer.compare(Buffer.from(data), await readFile(join(dir, new URL(url).pathname)))).toBe(0);
     } finally {
       ch.close();
     }

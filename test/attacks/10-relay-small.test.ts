@@ -10,28 +10,15 @@
  * work. Double (and deeper) percent-encodings of dot segments and separators are refused with
  * RC_ERR_ORIGIN_NOT_ALLOWED before any origin request, while ordinary segments are served.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, concatBytes, encodeFrame, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType, type RelayFrame } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachedVod, linkVod } from '../helpers/media.js';
-import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, type RelayProc, type TrackerProc } from '../helpers/processes.js';
-import { openRawChannel, type RawChannel } from '../helpers/raw-viewer.js';
+import type { OriginServer } from '../helpers/origin-server.js';
+import { fetchThrough as fetchOver, openRawChannel, type RawChannel } from '../helpers/raw-viewer.js';
 import { useProcesses } from '../helpers/use-processes.js';
-
-const TERMINAL = new Set<number>([FrameType.END, FrameType.ERROR, FrameType.ABSENT]);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { startVodRelay, type VodRelay } from '../helpers/vod-relay.js';
 
 /** A raw HTTP request to 127.0.0.1:port with exactly these headers (fetch forbids setting Host). */
 function raw(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -58,47 +45,28 @@ function raw(port: number, method: string, path: string, headers: Record<string,
 
 describe('attack 10 (relay): status server DNS rebinding, double-encoded dot segments', () => {
   useProcesses();
+  let vod: VodRelay;
   let dir: string;
   let origin: OriginServer;
-  let tracker: TrackerProc;
-  let relay: RelayProc;
   let port: number;
   let ch: RawChannel;
   let nextId = 1;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rc-attack10-'));
-    await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'vod'));
+    vod = await startVodRelay('rc-attack10-', ['--max-upload-bytes-per-sec', '0']);
+    ({ dir, origin } = vod);
     await mkdir(join(dir, 'private'));
     await writeFile(join(dir, 'private', 'secret.txt'), 'not for viewers');
-    origin = await startOrigin(dir);
-    tracker = await startTrackerProcess();
-    port = await freePort();
-    relay = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', 'relay.json'),
-      allowOrigin: [`${origin.url}vod/`],
-      extra: ['--status-port', String(port), '--max-upload-bytes-per-sec', '0'],
-    });
-    ch = await openRawChannel(tracker.url, swarmIdFromUrl(`${origin.url}vod/master.m3u8`), relay.relayId);
+    port = vod.relay.statusPort;
+    ch = await openRawChannel(vod.tracker.url, vod.swarmId, vod.relay.relayId);
   });
 
   afterAll(async () => {
     ch?.close();
-    await origin?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await vod?.close();
   });
 
-  async function fetchThrough(url: string): Promise<{ last: RelayFrame; data: Uint8Array }> {
-    const requestId = nextId++;
-    ch.send(encodeFrame({ type: FrameType.REQUEST, requestId, url }));
-    const chunks: Uint8Array[] = [];
-    for (;;) {
-      const f = await ch.nextFrame(20_000);
-      if (f.requestId !== requestId) continue;
-      if (f.type === FrameType.DATA) chunks.push(f.chunk);
-      if (TERMINAL.has(f.type)) return { last: f, data: concatBytes(chunks) };
-    }
-  }
+  const fetchThrough = (url: string): Promise<{ last: RelayFrame; data: Uint8Array }> => fetchOver(ch, nextId++, url, { timeoutMs: 20_000 });
 
   const cap = async (): Promise<unknown> => (await raw(port, 'GET', '/status', { host: `127.0.0.1:${port}` })).json['maxUploadBytesPerSec'];
 

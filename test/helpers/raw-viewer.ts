@@ -1,7 +1,10 @@
 import {
   DATA_CHANNEL_LABEL,
+  FrameType,
   TRACKER_SUBPROTOCOL,
+  concatBytes,
   decodeFrames,
+  encodeFrame,
   decodeTrackerServerMessage,
   encodeTrackerMessage,
   fromBase64,
@@ -106,6 +109,34 @@ export interface RawChannel {
   /** Resolves when the data channel closes. */
   closed: Promise<void>;
   close(): void;
+}
+
+const TERMINAL = new Set<number>([FrameType.END, FrameType.ERROR, FrameType.ABSENT]);
+
+/** An ERROR frame's code; undefined for any other frame. */
+export const codeOf = (f: RelayFrame): string | undefined => (f.type === FrameType.ERROR ? f.code : undefined);
+
+/**
+ * One REQUEST over a raw channel: its last frame (END, ERROR or ABSENT) and the DATA bytes before
+ * it. Frames of other requests are passed over; with `strict`, one fails the call.
+ */
+export async function fetchThrough(
+  ch: RawChannel,
+  requestId: number,
+  url: string,
+  o: { range?: { start: number; end?: number }; timeoutMs?: number; strict?: boolean } = {},
+): Promise<{ last: RelayFrame; data: Uint8Array }> {
+  ch.send(encodeFrame({ type: FrameType.REQUEST, requestId, url, range: o.range }));
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const f = await ch.nextFrame(o.timeoutMs);
+    if (f.requestId !== requestId) {
+      if (o.strict === true) throw new Error(`a frame of request ${f.requestId} while waiting for request ${requestId}: ${JSON.stringify(f)}`);
+      continue;
+    }
+    if (f.type === FrameType.DATA) chunks.push(f.chunk);
+    if (TERMINAL.has(f.type)) return { last: f, data: concatBytes(chunks) };
+  }
 }
 
 /**
