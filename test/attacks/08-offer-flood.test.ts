@@ -21,8 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, connectRelay, type TestClient } from '../../tracker/src/test-support.js';
 import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
 import { LOOPBACK_RTC } from '../helpers/node-client.js';
-import type { OriginServer } from '../helpers/origin-server.js';
-import { relayStatus as readRelayStatus, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { relayStatus as readRelayStatus, waitFor } from '../helpers/processes.js';
 import { fetchThrough, openRawChannel } from '../helpers/raw-viewer.js';
 import { useProcesses } from '../helpers/use-processes.js';
 import { startVodRelay, type VodRelay } from '../helpers/vod-relay.js';
@@ -47,16 +46,10 @@ interface RelayStatus {
 describe('attack 8: offer flood against one relay', () => {
   useProcesses();
   let vod: VodRelay;
-  let dir: string;
-  let origin: OriginServer;
-  let tracker: TrackerProc;
-  let relay: RelayProc;
-  let swarmId: string;
   const sockets: TestClient[] = [];
 
   beforeAll(async () => {
     vod = await startVodRelay('rc-attack08-');
-    ({ dir, origin, tracker, relay, swarmId } = vod);
   });
 
   afterAll(async () => {
@@ -67,16 +60,16 @@ describe('attack 8: offer flood against one relay', () => {
   const relayStatus = (): Promise<RelayStatus> => readRelayStatus<RelayStatus>(vod.relay.statusPort);
 
   async function attacker(localAddress: string): Promise<TestClient> {
-    const c = await connect(tracker.url, undefined, localAddress);
+    const c = await connect(vod.tracker.url, undefined, localAddress);
     sockets.push(c);
-    c.send({ type: 'join', swarmId });
-    expect((await c.next('shortlist')).relays.map((r) => r.relayId)).toContain(relay.relayId);
+    c.send({ type: 'join', swarmId: vod.swarmId });
+    expect((await c.next('shortlist')).relays.map((r) => r.relayId)).toContain(vod.relay.relayId);
     return c;
   }
 
   /** Sends `n` offers and counts what the tracker refused, by code. */
   async function flood(c: TestClient, sdp: string, n: number, tag: string): Promise<Record<string, number>> {
-    for (let i = 0; i < n; i++) c.send({ type: 'signal', to: relay.relayId, connectionId: `${tag}${i}`, signal: { kind: 'offer', sdp } });
+    for (let i = 0; i < n; i++) c.send({ type: 'signal', to: vod.relay.relayId, connectionId: `${tag}${i}`, signal: { kind: 'offer', sdp } });
     const codes: Record<string, number> = {};
     // Answers come back for forwarded offers; errors for refused ones. Give the tracker a moment.
     await new Promise((r) => setTimeout(r, 1_000));
@@ -96,7 +89,7 @@ describe('attack 8: offer flood against one relay', () => {
     expect(await flood(first, sdp, 64, 'a')).toEqual({ [ErrorCode.OFFER_LIMIT]: 56 });
     // Candidates pointing into the relay's LAN and at the metadata address, for an offer it holds.
     for (const addr of ['10.0.0.5', '192.168.1.20', '169.254.169.254']) {
-      first.send({ type: 'signal', to: relay.relayId, connectionId: 'a0', signal: { kind: 'candidate', candidate: `candidate:1 1 udp 2122260223 ${addr} 9 typ host`, sdpMid: '0' } });
+      first.send({ type: 'signal', to: vod.relay.relayId, connectionId: 'a0', signal: { kind: 'candidate', candidate: `candidate:1 1 udp 2122260223 ${addr} 9 typ host`, sdpMid: '0' } });
     }
     // More connections from the same /24: 32 offers per range and relay in all.
     const more = await Promise.all([2, 3, 4, 5].map((i) => attacker(`127.0.85.${i}`)));
@@ -116,14 +109,14 @@ describe('attack 8: offer flood against one relay', () => {
     expect(status.remoteCandidatesDropped).toBeGreaterThanOrEqual(3);
 
     // The honest path, while the attacker's offers are still pending: another range's viewer connects and is served.
-    const master = `${origin.url}vod/master.m3u8`;
+    const master = `${vod.origin.url}vod/master.m3u8`;
     const variant = variantUrls(await (await fetch(master)).text(), master)[0] as string;
     const url = mediaPlaylist(await (await fetch(variant)).text(), variant).segments[0] as string;
-    const ch = await openRawChannel(tracker.url, swarmId, relay.relayId);
+    const ch = await openRawChannel(vod.tracker.url, vod.swarmId, vod.relay.relayId);
     try {
       const { last, data } = await fetchThrough(ch, 1, url, { timeoutMs: 20_000 });
       expect(last.type).toBe(FrameType.END);
-      expect(Buffer.compare(Buffer.from(data), await readFile(join(dir, new URL(url).pathname)))).toBe(0);
+      expect(Buffer.compare(Buffer.from(data), await readFile(join(vod.dir, new URL(url).pathname)))).toBe(0);
     } finally {
       ch.close();
     }
@@ -131,13 +124,13 @@ describe('attack 8: offer flood against one relay', () => {
 
   it('one connection is never handed more than one shortlist of relays at once (16), nor more than 32 new ones a minute', async () => {
     // 40 more relays (WebSocket stand-ins), 8 per /24, so there is more to hand out than the cap.
-    for (let i = 0; i < 40; i++) sockets.push(await connectRelay(tracker.url, { streams: [swarmId] }, undefined, `127.0.${100 + Math.floor(i / 8)}.${(i % 8) + 1}`));
-    const greedy = await connect(tracker.url, undefined, '127.0.86.1');
+    for (let i = 0; i < 40; i++) sockets.push(await connectRelay(vod.tracker.url, { streams: [vod.swarmId] }, undefined, `127.0.${100 + Math.floor(i / 8)}.${(i % 8) + 1}`));
+    const greedy = await connect(vod.tracker.url, undefined, '127.0.86.1');
     sockets.push(greedy);
     const handed = new Set<string>();
     // Different swarms rank different relays first: six joins would reach all 41 without the cap.
     for (let s = 0; s < 6; s++) {
-      greedy.send({ type: 'join', swarmId: `${swarmId}?s=${s}`, count: 16 });
+      greedy.send({ type: 'join', swarmId: `${vod.swarmId}?s=${s}`, count: 16 });
       const m = await greedy.next();
       if (m.type === 'shortlist') {
         expect(m.relays.length).toBeLessThanOrEqual(16);
