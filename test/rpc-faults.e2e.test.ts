@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { decodeSignedGrant, decodeSignedReceipt } from '@relaycast/protocol';
 import { privateKeyFromSeed, rawPublicKey, signEd25519 } from '@relaycast/protocol/node';
@@ -8,9 +6,10 @@ import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigner, type Settler } from '@relaycast/contracts-client';
 import { TestSession, type TestPayer } from '../relay/src/payments/payment-test-kit.js';
+import { startRpcProxy, type RpcFault } from './helpers/rpc-proxy.js';
 import { newRelay, startPaymentWorld, startTestSettler, TEST_PRICE_PER_GIB, type PaymentWorld } from '../contracts-client/src/settlement/settlement-test-support.js';
 
-type Fault = 'fail' | 'hang' | 'drop-answer';
+type Fault = RpcFault;
 
 /**
  * A JSON-RPC proxy in front of the real embedded chain that misbehaves on chosen methods the way a
@@ -20,39 +19,17 @@ type Fault = 'fail' | 'hang' | 'drop-answer';
  */
 async function flakyRpc(target: string, faults: Map<string, Fault[]>): Promise<{ url: string; calls: Map<string, number>; close(): Promise<void> }> {
   const calls = new Map<string, number>();
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const body = Buffer.concat(chunks);
-        let method = 'batch';
-        try {
-          method = (JSON.parse(body.toString()) as { method?: string }).method ?? 'batch';
-        } catch {
-          // forwarded as is
-        }
-        calls.set(method, (calls.get(method) ?? 0) + 1);
-        const fault = faults.get(method)?.shift();
-        if (fault === 'fail') return void res.writeHead(503).end('busy');
-        if (fault === 'hang') return; // the caller's timeout has to deal with it
-        const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        const text = await upstream.text();
-        if (fault === 'drop-answer') return void res.destroy();
-        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(text);
-      })().catch(() => res.destroy());
-    });
+  const proxy = await startRpcProxy(target, (body) => {
+    let method = 'batch';
+    try {
+      method = (JSON.parse(body.toString()) as { method?: string }).method ?? 'batch';
+    } catch {
+      // forwarded as is
+    }
+    calls.set(method, (calls.get(method) ?? 0) + 1);
+    return faults.get(method)?.shift();
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
+  return { ...proxy, calls };
 }
 
 /**

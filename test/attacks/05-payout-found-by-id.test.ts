@@ -1,6 +1,4 @@
 import { sign } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,18 +7,15 @@ import { privateKeyFromSeed } from '@relaycast/protocol/node';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, SystemProgram, Transaction } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSettlerForTestRelay } from '../helpers/paid-network.js';
+import { startRpcProxy } from '../helpers/rpc-proxy.js';
 import {
   assignmentB64,
-  identityOfKeypair,
   newIdentity,
   receiptB64,
   redeemAs,
   requestGrantAt,
   rpc,
-  setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
-  startSettlerProcess,
   tokenBalance,
   waitForPayout,
   type PaymentSetup,
@@ -42,27 +37,13 @@ const SPAM = OLD_SCAN_BOUND + 500;
  */
 async function settlerRpc(target: string): Promise<{ url: string; calls: Map<string, number>; blackout: boolean; close(): Promise<void> }> {
   const state = { url: '', calls: new Map<string, number>(), blackout: false, close: (): Promise<void> => Promise.resolve() };
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      void (async () => {
-        const body = Buffer.concat(chunks);
-        const calls = ([] as { method?: string }[]).concat(JSON.parse(body.toString()) as { method?: string });
-        for (const c of calls) state.calls.set(c.method ?? '?', (state.calls.get(c.method ?? '?') ?? 0) + 1);
-        if (state.blackout && calls.some((c) => c.method === 'sendTransaction' || c.method === 'getSignatureStatuses')) return void res.writeHead(503).end('down');
-        const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-        res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(await upstream.text());
-      })().catch(() => res.destroy());
-    });
+  const proxy = await startRpcProxy(target, (body) => {
+    const calls = ([] as { method?: string }[]).concat(JSON.parse(body.toString()) as { method?: string });
+    for (const c of calls) state.calls.set(c.method ?? '?', (state.calls.get(c.method ?? '?') ?? 0) + 1);
+    return state.blackout && calls.some((c) => c.method === 'sendTransaction' || c.method === 'getSignatureStatuses') ? 'fail' : undefined;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.close = () =>
-    new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    });
+  state.url = proxy.url;
+  state.close = proxy.close;
   return state;
 }
 
@@ -146,14 +127,11 @@ describe('attack 5: a payout buried under spam on the relay’s token account', 
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack05-'));
-    const chain = await startChainProcess();
-    chainUrl = chain.rpcUrl;
-    setup = await setUpTreasury(chainUrl, dir, 1_000);
-    proxy = await settlerRpc(chainUrl);
-    settler = await startSettlerProcess({ ...setup, rpcUrl: proxy.url }, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [tracker.id] });
-    const keypair = join(dir, 'relay.json');
-    await setUpRelayWallet(setup, keypair);
-    relay = await identityOfKeypair(keypair);
+    ({ setup, settler, relay } = await startSettlerForTestRelay(dir, PRICE_PER_GIB, tracker, {
+      relayName: 'relay',
+      settlerRpcUrl: async (rpcUrl) => (proxy = await settlerRpc(rpcUrl)).url,
+    }));
+    chainUrl = setup.rpcUrl;
   });
 
   afterAll(async () => {

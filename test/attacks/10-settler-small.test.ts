@@ -4,18 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REDEEM_SIGNATURE_HEADER, signRedeemBody } from '@relaycast/contracts-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSettlerForTestRelay } from '../helpers/paid-network.js';
 import {
   SETTLER_BIN,
   assignmentB64,
-  identityOfKeypair,
   newIdentity,
   receiptB64,
   redeemAs,
   requestGrantAt,
-  setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
-  startSettlerProcess,
   tokenBalance,
   waitForPayout,
   type PaymentSetup,
@@ -61,16 +57,12 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack10s-'));
-    const chain = await startChainProcess();
-    setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
-    settler = await startSettlerProcess(setup, dbPath(), PRICE_PER_GIB, {
-      trustedTrackers: [tracker.id],
+    ({ setup, settler, relay: honest } = await startSettlerForTestRelay(dir, PRICE_PER_GIB, tracker, {
+      relayName: 'honest',
+      dbPath: dbPath(),
       // Grants live 3 s; receipts are credited up to 2 s after expiry.
-      extra: ['--grant-ttl-ms', '3000', '--redeem-window-ms', '2000'],
-    });
-    const keypair = join(dir, 'honest.json');
-    await setUpRelayWallet(setup, keypair);
-    honest = await identityOfKeypair(keypair);
+      settlerExtra: ['--grant-ttl-ms', '3000', '--redeem-window-ms', '2000'],
+    }));
   });
 
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  identityOfKeypair,
   relayRedeem,
   setUpRelayWallet,
   setUpTreasury,
@@ -9,6 +10,7 @@ import {
   trackerKeyFile,
   type PaymentSetup,
   type SettlerProc,
+  type TestIdentity,
 } from './payments-world.js';
 import { relayStatus, startRelayWithStatus, startTrackerProcess, type StatusRelayProc, type TrackerProc } from './processes.js';
 
@@ -80,4 +82,25 @@ export function redeemPaidRelay(net: PaidNetwork, relay: { keypair: string; db: 
 /** The `payments` part of a relay's /status. */
 export async function relayPayments(statusPort: number): Promise<Record<string, unknown>> {
   return (await relayStatus<{ payments: Record<string, unknown> }>(statusPort)).payments;
+}
+
+/**
+ * The settler alone for a test that plays tracker, viewers and relay itself: the chain, a treasury
+ * holding 1,000 tokens, a settler trusting `tracker` (a key the test signs assignments with) that
+ * reaches the chain at `settlerRpcUrl(chain's RPC URL)` (default: directly), and a relay wallet
+ * (`dir`/`relayName`.json with its token account) whose key the test holds.
+ */
+export async function startSettlerForTestRelay(
+  dir: string,
+  pricePerGiB: bigint,
+  tracker: TestIdentity,
+  o: { relayName: string; dbPath?: string; settlerExtra?: string[]; settlerRpcUrl?: (rpcUrl: string) => Promise<string> },
+): Promise<{ setup: PaymentSetup; settler: SettlerProc; relay: TestIdentity }> {
+  const chain = await startChainProcess();
+  const setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
+  const rpcUrl = o.settlerRpcUrl === undefined ? setup.rpcUrl : await o.settlerRpcUrl(setup.rpcUrl);
+  const settler = await startSettlerProcess({ ...setup, rpcUrl }, o.dbPath ?? join(dir, 'settler.sqlite'), pricePerGiB, { trustedTrackers: [tracker.id], extra: o.settlerExtra });
+  const keypair = join(dir, `${o.relayName}.json`);
+  await setUpRelayWallet(setup, keypair);
+  return { setup, settler, relay: await identityOfKeypair(keypair) };
 }
