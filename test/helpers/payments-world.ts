@@ -1,23 +1,15 @@
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  ASSIGNMENT_VERSION,
-  RECEIPT_VERSION,
-  amountForBytes,
-  decodeSignedGrant,
-  encodeBase58,
-  encodeSignedAssignment,
-  encodeSignedReceipt,
-  fromBase64,
-  type SignedGrant,
-} from '@relaycast/protocol';
-import { privateKeyFromSeed, rawPublicKey, signAssignment, signReceipt } from '@relaycast/protocol/node';
-import { REDEEM_SIGNATURE_HEADER, loadSigner, signRedeemBody, type RedeemItem, type RedeemResponse } from '@relaycast/contracts-client';
+import { decodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/protocol';
+import { privateKeyFromSeed } from '@relaycast/protocol/node';
+import { loadSigner, type RedeemItem } from '@relaycast/contracts-client';
+import { PublicKey } from '@solana/web3.js';
+import { assignmentFor, newTracker, receiptFor, redeemAt, type RedeemCall, type Viewer } from '../../contracts-client/src/settlement/settlement-test-support.js';
 import { GiveUp, startProcess, waitFor, type Proc } from './processes.js';
 
 /**
@@ -234,9 +226,7 @@ export interface TestIdentity {
 }
 
 export function newIdentity(): TestIdentity {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const publicKey = rawPublicKey(privateKey);
-  return { id: encodeBase58(publicKey), publicKey, privateKey };
+  return newTracker();
 }
 
 /** The identity of a Solana CLI keypair file (a relay's wallet). */
@@ -246,28 +236,17 @@ export async function identityOfKeypair(path: string): Promise<TestIdentity> {
   return { id: signer.publicKey.toBase58(), publicKey: signer.publicKey.toBytes(), privateKey };
 }
 
+/** A test identity as the settlement test support's viewer (its session key). */
+const asViewer = (session: TestIdentity): Viewer => ({ sessionKey: session.publicKey, privateKey: session.privateKey });
+
 /** The tracker's signed assignment of `session` to `relay`, base64. */
 export function assignmentB64(tracker: TestIdentity, session: TestIdentity, relay: TestIdentity, issuedAtMs = Date.now()): string {
-  const sa = signAssignment({ version: ASSIGNMENT_VERSION, tracker: tracker.publicKey, sessionKey: session.publicKey, relay: relay.publicKey, issuedAtMs }, tracker.privateKey);
-  return Buffer.from(encodeSignedAssignment(sa)).toString('base64');
+  return assignmentFor({ tracker }, asViewer(session), new PublicKey(relay.publicKey), issuedAtMs);
 }
 
 /** A viewer's receipt for `cumulativeBytes` delivered by `relay` under `grant`, base64. */
 export function receiptB64(session: TestIdentity, grant: SignedGrant, relay: TestIdentity, sequence: number, cumulativeBytes: number): string {
-  const r = signReceipt(
-    {
-      version: RECEIPT_VERSION,
-      grantNonce: grant.grant.nonce,
-      sessionKey: session.publicKey,
-      relay: relay.publicKey,
-      sequence,
-      cumulativeBytes,
-      cumulativeAmount: amountForBytes(cumulativeBytes, grant.grant.pricePerGiB),
-      timestampMs: Date.now(),
-    },
-    session.privateKey,
-  );
-  return Buffer.from(encodeSignedReceipt(r)).toString('base64');
+  return receiptFor(asViewer(session), grant, new PublicKey(relay.publicKey), sequence, cumulativeBytes);
 }
 
 /** POST /v1/grants for `session`; the answer's status and JSON body. */
@@ -284,14 +263,8 @@ export async function requestGrantAt(settlerUrl: string, session: TestIdentity, 
 }
 
 /** POST /v1/redeem signed by `relay`'s key, as a relay's settler client sends it. */
-export async function redeemAs(settlerUrl: string, relay: TestIdentity, items: RedeemItem[]): Promise<{ status: number; body: RedeemResponse & { error?: { code: string } } }> {
-  const raw = Buffer.from(JSON.stringify({ relay: relay.id, requestedAtMs: Date.now(), items }));
-  const res = await fetch(`${settlerUrl}/v1/redeem`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', [REDEEM_SIGNATURE_HEADER]: signRedeemBody(raw, relay.privateKey) },
-    body: new Uint8Array(raw),
-  });
-  return { status: res.status, body: (await res.json()) as RedeemResponse & { error?: { code: string } } };
+export async function redeemAs(settlerUrl: string, relay: TestIdentity, items: RedeemItem[]): Promise<RedeemCall> {
+  return redeemAt({ url: settlerUrl }, { id: relay.id, key: relay.privateKey }, items);
 }
 
 /** JSON-RPC call against `rpcUrl`. */

@@ -185,8 +185,8 @@ export interface RedeemCall {
 
 /** POST /v1/redeem signed by the relay key; `tweak` may alter the raw body after signing or the header. */
 export async function redeemAt(
-  settler: Settler,
-  relay: TestRelay,
+  settler: Pick<Settler, 'url'>,
+  relay: Pick<TestRelay, 'id' | 'key'>,
   items: RedeemItem[],
   o: { requestedAtMs?: number; signatureOf?: (raw: Buffer) => string; rawBody?: Buffer } = {},
 ): Promise<RedeemCall> {
