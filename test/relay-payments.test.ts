@@ -1,6 +1,5 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -20,36 +19,26 @@ import { Transaction } from '@solana/web3.js';
 import { signReceipt } from '@relaycast/protocol/node';
 import { ReceiptStore, Redeemer, loadKeypair } from '@relaycast/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOrigin, type OriginServer } from './helpers/origin-server.js';
+import { startRandomSegmentOrigin, type OriginServer } from './helpers/origin-server.js';
+import { relayPayments, startPaidNetwork } from './helpers/paid-network.js';
 import {
   blockHeight,
   relayRedeem,
   setUpRelayWallet,
-  setUpTreasury,
-  startChainProcess,
   startSettlerProcess,
   startSettlerProxy,
   tokenBalance,
-  trackerKeyFile,
   type PaymentSetup,
   type SettlerProc,
   type SettlerProxy,
 } from './helpers/payments-world.js';
 import { PayingViewer, requestGrant } from './helpers/paying-viewer.js';
-import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { freePort, startRelayProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { useProcesses } from './helpers/use-processes.js';
 
 /** One base unit per byte, so amounts read as byte counts. */
 const PRICE_PER_GIB = 1n << 30n;
 const SEG_BYTES = 200_000;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 describe('relay payments against the real settler and embedded chain', () => {
   useProcesses();
@@ -69,24 +58,19 @@ describe('relay payments against the real settler and embedded chain', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-relay-pay-'));
-    await mkdir(join(dir, 'media'));
-    await writeFile(join(dir, 'media', 'seg0.ts'), randomBytes(SEG_BYTES));
-    origin = await startOrigin(dir);
-    scope = `${origin.url}media/`;
-    segUrl = `${scope}seg0.ts`;
+    let segs: string[];
+    ({ origin, scope, segs } = await startRandomSegmentOrigin(dir, 1, SEG_BYTES));
+    segUrl = segs[0] as string;
     // 50 ms slots: a payout's blockhash expires after 150 slots, 7.5 s, so expiry can be tested.
-    const chain = await startChainProcess(50);
-    setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
+    // The tracker signs assignments with its key; the settler pays only for sessions it assigned.
+    const net = await startPaidNetwork(dir, PRICE_PER_GIB, { slotMs: 50 });
+    ({ setup, settler, tracker, trackerKey } = net);
     relayKeypair = join(dir, 'relay', 'relay.json');
     await mkdir(join(dir, 'relay'));
     relayId = await setUpRelayWallet(setup, relayKeypair);
     relayDb = join(dir, 'relay', 'receipts.sqlite');
     settlerDb = join(dir, 'settler.sqlite');
-    // The tracker signs assignments with its key; the settler pays only for sessions it assigned.
-    trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
-    settler = await startSettlerProcess(setup, settlerDb, PRICE_PER_GIB, { trustedTrackers: [trackerKey] });
     proxy = await startSettlerProxy(settler.url);
-    tracker = await startTrackerProcess(['--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
   }, 180_000);
 
   afterAll(async () => {
@@ -141,8 +125,7 @@ describe('relay payments against the real settler and embedded chain', () => {
     const restartedPort = await freePort();
     const restarted = await startPaidRelay(restartedPort);
     try {
-      const status = (await (await fetch(`http://127.0.0.1:${restartedPort}/status`)).json()) as { payments: Record<string, unknown> };
-      expect(status.payments).toMatchObject({ receipts: 2, receipted: owed.toString(), earned: '0', unpaid: '0', paid: '0' });
+      expect(await relayPayments(restartedPort)).toMatchObject({ receipts: 2, receipted: owed.toString(), earned: '0', unpaid: '0', paid: '0' });
     } finally {
       await restarted.stop();
     }
@@ -276,8 +259,7 @@ describe('relay payments against the real settler and embedded chain', () => {
     await waitFor('the automatic payout', async () => (await tokenBalance(setup, id)) === owed || undefined, 60_000, 500);
     // The balance moves when the payout lands; the relay records it once it sees the confirmation,
     // a moment later.
-    const readPayments = async (): Promise<Record<string, unknown>> =>
-      ((await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { payments: Record<string, unknown> }).payments;
+    const readPayments = (): Promise<Record<string, unknown>> => relayPayments(statusPort);
     const payments = await waitFor('the relay to record the payout', async () => ((await readPayments())['pending'] === '0' ? await readPayments() : undefined), 20_000, 200);
     expect(payments).toMatchObject({ receipts: 1, earned: owed.toString(), paid: owed.toString(), unpaid: '0', pending: '0' });
     v.close();
