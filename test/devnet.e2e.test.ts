@@ -213,8 +213,14 @@ describe('npm start', () => {
       expect(Number(paid.net.settlement?.treasuryBalance)).toBeLessThan(1_000_000);
       expect(BigInt(paid.relay.payments?.paid ?? '0')).toBeGreaterThan(0n);
       await page.waitForSelector(`#redemptions li[data-relay="${paid.relay.name}"]`, { timeout: 10_000 });
-      const shown = await page.textContent(`#relays tr[data-relay="${paid.relay.name}"]`);
-      expect(shown).toContain(paid.relay.balance as string);
+      // The page renders a snapshot of its own, up to a tick behind the test's (a relay restarted a
+      // moment ago can still show as down, and a payout may land in between): wait until the row
+      // shows the balance /api/network reports at that moment.
+      await waitFor('the page to show the paid relay up with its balance', async () => {
+        const balance = (await network(first.url)).relays.find((r) => r.name === paid.relay.name)?.balance;
+        const shown = await page.textContent(`#relays tr[data-relay="${paid.relay.name}"]`);
+        return balance !== undefined && Number(balance) > 0 && shown?.includes(balance) === true && shown.includes('serving') ? true : undefined;
+      }, 15_000, 250);
       await page.screenshot({ path: join(ARTIFACTS, 'devnet-page-paid.png') });
     } finally {
       await page.close();
