@@ -11,6 +11,7 @@ export {
 } from './errors.js';
 export { decodeBase58, decodePublicKey, encodeBase58 } from './base58.js';
 export { TokenBucket } from './token-bucket.js';
+export { addressPrefix, type PrefixBits } from './address-prefix.js';
 export { deadline, raceAbort, type Deadline } from './deadline.js';
 export { stripSdpCandidates } from './sdp-candidates.js';
 export { bytesEqual, concatBytes, fromBase64, toBase64, toHex, utf8Decode, utf8Encode } from './bytes.js';

@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { addressPrefix } from '@relaycast/protocol';
 
 /**
  * The address range a peer's IP belongs to, for per-range caps (relays, pending offers, reporters,
@@ -9,37 +9,7 @@ import { isIPv4, isIPv6 } from 'node:net';
  * Anything unparseable is its own range (the literal string), so it is still capped.
  */
 export function addressRange(ip: string): string {
-  const zoneless = ip.split('%')[0] ?? ip;
-  const mapped = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.exec(zoneless);
-  const v4 = mapped?.[1] ?? zoneless;
-  if (isIPv4(v4)) {
-    const [a, b, c] = v4.split('.');
-    return `${a}.${b}.${c}.0/24`;
-  }
-  if (isIPv6(zoneless)) {
-    const groups = expandIPv6(zoneless);
-    if (groups !== undefined) return `${groups.slice(0, 3).join(':')}::/48`;
-  }
-  return zoneless;
-}
-
-/** The eight 16-bit groups of an IPv6 address, as lowercase hex without leading zeros. */
-function expandIPv6(ip: string): string[] | undefined {
-  let text = ip.toLowerCase();
-  // A trailing dotted quad (::ffff:1.2.3.4 handled above; ::1.2.3.4 and 64:ff9b::1.2.3.4 here).
-  const quad = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (quad !== null) {
-    const [, a, b, c, d] = quad.map(Number) as [number, number, number, number, number];
-    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] === '' ? [] : (halves[0] ?? '').split(':');
-  const tail = halves.length === 2 ? (halves[1] === '' ? [] : (halves[1] ?? '').split(':')) : [];
-  const fill = 8 - head.length - tail.length;
-  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...tail];
-  return groups.map((g) => parseInt(g, 16).toString(16));
+  return addressPrefix(ip, { ipv4: 24, ipv6: 48 }) ?? (ip.split('%')[0] ?? ip);
 }
 
 /**

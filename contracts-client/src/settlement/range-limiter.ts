@@ -1,4 +1,4 @@
-import { isIPv4, isIPv6 } from 'node:net';
+import { addressPrefix } from '@relaycast/protocol';
 
 /**
  * The rate-limit key of a client address: its IPv6 /64 (one subscriber's whole prefix, which it can
@@ -6,20 +6,7 @@ import { isIPv4, isIPv6 } from 'node:net';
  */
 export function addressRange(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped !== null) return mapped[1]!;
-  if (isIPv4(address)) return address;
-  if (!isIPv6(address)) return 'unknown';
-  const zoneless = address.split('%')[0]!;
-  const [head, tail] = zoneless.split('::') as [string, string | undefined];
-  const left = head === '' ? [] : head.split(':');
-  const right = tail === undefined || tail === '' ? [] : tail.split(':');
-  // An embedded IPv4 tail takes two groups; only the first four groups matter for /64 anyway.
-  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
-  return `${groups
-    .slice(0, 4)
-    .map((g) => (g === '' ? '0' : parseInt(g, 16).toString(16)))
-    .join(':')}::/64`;
+  return addressPrefix(address, { ipv4: 32, ipv6: 64 }) ?? 'unknown';
 }
 
 interface Bucket {
