@@ -12,3 +12,21 @@ describe('TokenBucket', () => {
     expect([bucket.take(), bucket.take(), bucket.take(), bucket.take()]).toEqual([true, true, true, false]);
   });
 });
+
+describe('TokenBucket take(n), charge and full', () => {
+  it('takes n at once or nothing, goes into debt on charge, and is full only once the debt is repaid', () => {
+    let now = 0;
+    const bucket = new TokenBucket(1_000, 5_000, () => now);
+    expect(bucket.take(6_000)).toBe(false);
+    expect(bucket.balance).toBe(5_000);
+    bucket.charge(8_000);
+    expect(bucket.balance).toBe(-3_000);
+    now += 3_000;
+    expect(bucket.balance).toBe(0);
+    expect(bucket.full).toBe(false);
+    now += 5_000;
+    expect(bucket.full).toBe(true);
+    now -= 1_000; // a clock that steps back refills nothing
+    expect(bucket.balance).toBe(5_000);
+  });
+});

@@ -1,4 +1,4 @@
-import { addressPrefix } from '@relaycast/protocol';
+import { TokenBucket, addressPrefix } from '@relaycast/protocol';
 
 /**
  * The rate-limit key of a client address: its IPv6 /64 (one subscriber's whole prefix, which it can
@@ -7,11 +7,6 @@ import { addressPrefix } from '@relaycast/protocol';
 export function addressRange(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
   return addressPrefix(address, { ipv4: 32, ipv6: 64 }) ?? 'unknown';
-}
-
-interface Bucket {
-  tokens: number;
-  at: number;
 }
 
 /**
@@ -27,8 +22,8 @@ export class RangeRateLimiter {
   readonly #burst: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
-  readonly #buckets = new Map<string, Bucket>();
-  readonly #overflow: Bucket;
+  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #overflow: TokenBucket;
   #lastSweep = -Infinity;
 
   constructor(perSec: number, burst: number, maxEntries: number, now: () => number = Date.now) {
@@ -36,44 +31,33 @@ export class RangeRateLimiter {
     this.#burst = Math.max(burst, perSec);
     this.#maxEntries = maxEntries;
     this.#now = now;
-    this.#overflow = { tokens: this.#burst, at: now() };
+    this.#overflow = new TokenBucket(perSec, this.#burst, now);
   }
 
   get size(): number {
     return this.#buckets.size;
   }
 
-  #refill(b: Bucket, now: number): void {
-    b.tokens = Math.min(this.#burst, b.tokens + ((now - b.at) / 1_000) * this.#perSec);
-    b.at = now;
-  }
-
   /** Drops the entries that refilled (at most once per 100 ms: a sweep is O(table)). */
   #sweep(now: number): void {
     if (now - this.#lastSweep < 100) return;
     this.#lastSweep = now;
-    for (const [key, b] of this.#buckets) {
-      this.#refill(b, now);
-      if (b.tokens >= this.#burst) this.#buckets.delete(key);
-    }
+    for (const [key, b] of this.#buckets) if (b.full) this.#buckets.delete(key);
   }
 
   /** Takes `n` tokens for `key`; false (nothing taken) when it has fewer. */
   allow(key: string, n = 1): boolean {
-    const now = this.#now();
     let b = this.#buckets.get(key);
     if (b === undefined) {
+      const now = this.#now();
       if (this.#buckets.size >= this.#maxEntries) this.#sweep(now);
       if (this.#buckets.size >= this.#maxEntries) {
         b = this.#overflow;
       } else {
-        b = { tokens: this.#burst, at: now };
+        b = new TokenBucket(this.#perSec, this.#burst, this.#now);
         this.#buckets.set(key, b);
       }
     }
-    this.#refill(b, now);
-    if (b.tokens < n) return false;
-    b.tokens -= n;
-    return true;
+    return b.take(n);
   }
 }
