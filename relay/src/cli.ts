@@ -1,6 +1,16 @@
 import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
 import { pino } from 'pino';
-import { DEFAULT_LOG_LEVEL } from './constants.js';
+import {
+  DEFAULT_CREDIT_LIMIT_BYTES,
+  DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_PENDING_PEERS,
+  DEFAULT_MAX_PENDING_PEERS_PER_VIEWER,
+  DEFAULT_ORIGIN_CHANNEL_BURST_BYTES,
+  DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC,
+  DEFAULT_ORIGIN_RELAY_BURST_BYTES,
+  DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC,
+  DEFAULT_UNBOUND_CREDIT_BYTES,
+} from './constants.js';
 import { decodePublicKey } from '@relaycast/protocol';
 import { loadKeypair, loadOrCreateKeypair } from './keypair.js';
 import { parseSegmentFault } from './faulty-segment-source.js';
@@ -50,9 +60,9 @@ const USAGE = `Usage: relaycast-relay start [options]
                                   service URL; repeatable (default: none, a free relay)
   --rpc-url URL                   Solana JSON-RPC URL for payouts (default: none, no automatic redemption)
   --db FILE                       receipt database (default: relay-receipts.sqlite beside the keypair)
-  --credit-limit-bytes N          unreceipted bytes a paying session may owe (default 33554432)
+  --credit-limit-bytes N          unreceipted bytes a paying session may owe (default ${DEFAULT_CREDIT_LIMIT_BYTES})
   --unbound-credit-bytes N        bytes a channel may take before it binds to a paid session with
-                                  its session key's proof (default 4194304)
+                                  its session key's proof (default ${DEFAULT_UNBOUND_CREDIT_BYTES})
   --trusted-tracker KEY           tracker key (base58) whose assignments bind sessions, besides the
                                   key the relay's tracker announces; repeatable (default: none)
   --redeem-threshold N            redeem when owed at least N token base units (default 1000000)
@@ -61,19 +71,19 @@ const USAGE = `Usage: relaycast-relay start [options]
                                   per path, fetched once with the first requester's URL, so per-viewer
                                   tokens and ?cb=N neither refetch nor evict) or keep (one entry per
                                   full URL; UNSAFE: every new query pulls the segment again)
-  --origin-bytes-per-sec N        relay-wide origin fetch rate, bytes/s; 0 = unlimited (default 33554432)
-  --origin-burst-bytes N          relay-wide origin burst (default 134217728)
+  --origin-bytes-per-sec N        relay-wide origin fetch rate, bytes/s; 0 = unlimited (default ${DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC})
+  --origin-burst-bytes N          relay-wide origin burst (default ${DEFAULT_ORIGIN_RELAY_BURST_BYTES})
   --channel-origin-bytes-per-sec N
                                   origin bytes one channel's cache misses may cause per second;
-                                  over it, misses get RC_ERR_ORIGIN_BUDGET; 0 = unlimited (default 4194304)
-  --channel-origin-burst-bytes N  one channel's origin burst (default 33554432)
+                                  over it, misses get RC_ERR_ORIGIN_BUDGET; 0 = unlimited (default ${DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC})
+  --channel-origin-burst-bytes N  one channel's origin burst (default ${DEFAULT_ORIGIN_CHANNEL_BURST_BYTES})
   --allow-private-candidates      accept viewers' ICE candidates in private ranges (10/8, 172.16/12,
                                   192.168/16, 100.64/10, fc00::/7), for office LANs (default: off;
                                   loopback only when --bind-address is loopback; link-local never)
-  --max-pending-peers N           viewers negotiating a connection at once (default 64)
+  --max-pending-peers N           viewers negotiating a connection at once (default ${DEFAULT_MAX_PENDING_PEERS})
   --max-pending-peers-per-viewer N
                                   connections one viewer may negotiate at once; more offers get
-                                  RC_ERR_OFFER_LIMIT (default 2)
+                                  RC_ERR_OFFER_LIMIT (default ${DEFAULT_MAX_PENDING_PEERS_PER_VIEWER})
   -h, --help                      show this text
 
 status: asks the running relay (started with --status-port) for viewers, cache, served bytes,
