@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{protocol,tracker,relay,player-sdk,contracts-client,devnet}/src/**/*.test.ts'],
+          include: ['{protocol,cli-kit,origin-tools,tracker,relay,player-sdk,contracts-client,devnet}/src/**/*.test.ts'],
           testTimeout: 20_000,
         },
       },

@@ -41,7 +41,7 @@ import {
 import { formatKeypairText, parseKeypairText, secretKeyFromSeed } from '@relaycast/protocol/node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { expectRelaycastError, withoutStackTraces } from '../protocol/src/test-support.js';
+import { expectRelaycastError, withoutStackTraces } from '@relaycast/protocol/testing';
 import {
   anyFrameArb,
   anyString,

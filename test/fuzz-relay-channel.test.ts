@@ -34,8 +34,8 @@ import { rawPublicKey } from '@relaycast/protocol/node';
 import { ChannelServer, PaymentGate, ReceiptStore, createOriginSegmentSource, type RelayDataChannel, type SegmentSource } from '@relaycast/relay';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withoutStackTraces } from '../protocol/src/test-support.js';
-import { TestSession, testPayer, testTracker } from '../relay/src/payments/payment-test-kit.js';
+import { withoutStackTraces } from '@relaycast/protocol/testing';
+import { TestSession, testPayer, testTracker } from '@relaycast/relay/testing';
 import {
   damagedBytesArb,
   hostileUrlArb,

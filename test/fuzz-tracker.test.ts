@@ -12,8 +12,8 @@ import { startTracker, type Tracker } from '@relaycast/tracker';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { makeRelayKey, signRegistration, type RelayKey } from '../tracker/src/test-support.js';
-import { withoutStackTraces } from '../protocol/src/test-support.js';
+import { makeRelayKey, signRegistration, type RelayKey } from '@relaycast/tracker/testing';
+import { withoutStackTraces } from '@relaycast/protocol/testing';
 import { anyString, trackerObjectArb, trackerTextArb } from './helpers/fuzz-arbitraries.js';
 import { MAX_FUZZ_HEAP_GROWTH_BYTES, fuzzParams, fuzzTimeoutMs, heapProbe } from './helpers/fuzz.js';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { ErrorCode, FrameType, MAX_URL_BYTES, isErrorCode, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOriginPolicy } from '../relay/src/origin-policy.js';
+import { createOriginPolicy } from '@relaycast/relay';
 import { FUZZ_RUNS, fuzzParams } from './helpers/fuzz.js';
 import { hostileUrlArb } from './helpers/fuzz-arbitraries.js';
 import { cachedVod, linkVod } from './helpers/media.js';

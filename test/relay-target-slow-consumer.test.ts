@@ -31,7 +31,7 @@ import {
   DEFAULT_CHANNEL_HARD_LIMIT_BYTES,
   DEFAULT_CHANNEL_HIGH_WATER_BYTES,
   DEFAULT_MAX_REQUESTS_PER_CHANNEL,
-} from '../relay/src/constants.js';
+} from '@relaycast/relay';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { GiveUp, startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';

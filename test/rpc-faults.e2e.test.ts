@@ -5,9 +5,9 @@ import { ReceiptStore, Redeemer } from '@relaycast/relay';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSigner, type Settler } from '@relaycast/contracts-client';
-import { TestSession, type TestPayer } from '../relay/src/payments/payment-test-kit.js';
+import { TestSession, type TestPayer } from '@relaycast/relay/testing';
 import { startRpcProxy, type RpcFault } from './helpers/rpc-proxy.js';
-import { newRelay, startPaymentWorld, startTestSettler, TEST_PRICE_PER_GIB, type PaymentWorld } from '../contracts-client/src/settlement/settlement-test-support.js';
+import { newRelay, startPaymentWorld, startTestSettler, TEST_PRICE_PER_GIB, type PaymentWorld } from '@relaycast/contracts-client/testing';
 
 type Fault = RpcFault;
 

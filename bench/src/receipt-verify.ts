@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { FrameType, decodeSignedReceipt, encodeBase58, receiptSigningBytes, type BindFrame } from '@relaycast/protocol';
 import { sessionKeyObject, verifyEd25519 } from '@relaycast/protocol/node';
 import { PaymentGate, ReceiptStore, type ChannelPayments } from '@relaycast/relay';
-import { TestSession, testPayer, testTracker } from '../../relay/src/payments/payment-test-kit.js';
+import { TestSession, testPayer, testTracker } from '@relaycast/relay/testing';
 import { report } from './lib/report.js';
 
 const { values } = parseArgs({ options: { receipts: { type: 'string', default: '20000' }, sessions: { type: 'string', default: '200' } } });

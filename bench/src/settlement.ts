@@ -29,7 +29,7 @@ import { BYTES_PER_GIB, amountForBytes, decodeSignedGrant, decodeSignedReceipt, 
 import { privateKeyFromSeed, rawPublicKey, signEd25519 } from '@relaycast/protocol/node';
 import { Redeemer, ReceiptStore } from '@relaycast/relay';
 import { Connection, Keypair, LAMPORTS_PER_SOL, SystemProgram, Transaction, sendAndConfirmTransaction } from '@solana/web3.js';
-import { TestSession, type TestPayer } from '../../relay/src/payments/payment-test-kit.js';
+import { TestSession, type TestPayer } from '@relaycast/relay/testing';
 import { report } from './lib/report.js';
 
 const PRICE_PER_GIB = 1_000_000n; // the settler's DEFAULT_PRICE_PER_GIB

@@ -7,7 +7,7 @@ import { Keypair, PublicKey } from '@solana/web3.js';
 import { SignJWT } from 'jose';
 import { userTag } from './settlement/grant-auth.js';
 import { SettlementLedger } from './settlement/settlement-ledger.js';
-import { startPaymentWorld, type PaymentWorld } from './settlement/settlement-test-support.js';
+import { startPaymentWorld, type PaymentWorld } from './testing/settlement-world.js';
 
 const SETTLER_BIN = fileURLToPath(new URL('../bin/relaycast-settler.js', import.meta.url));
 

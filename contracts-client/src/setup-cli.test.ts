@@ -5,7 +5,7 @@ import { getAccount, getAssociatedTokenAddressSync, getMint } from '@solana/spl-
 import { Connection, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDecimalAmount } from './amounts.js';
-import { runSolanaCli, startChainProcess, type ChainProcess } from './test-support.js';
+import { runSolanaCli, startChainProcess, type ChainProcess } from './testing/chain-process.js';
 
 // Four CLI processes and a chain each start tsx: give the whole flow room on a 2-core machine.
 const FLOW_TIMEOUT_MS = 120_000;

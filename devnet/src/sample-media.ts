@@ -8,11 +8,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DigestWriter } from '@relaycast/relay';
+import { DigestWriter } from '@relaycast/origin-tools';
 import { ffmpegPath } from './ffmpeg.js';
 
 /** The origin-side digest tool, run as its own process for live streams as an origin would. */
-const DIGEST_BIN = fileURLToPath(new URL('../../relay/bin/relaycast-digest.js', import.meta.url));
+const DIGEST_BIN = fileURLToPath(new URL('../../origin-tools/bin/relaycast-digest.js', import.meta.url));
 
 const run = promisify(execFile);
 

@@ -42,7 +42,7 @@ import {
   type RelayBehaviour,
   type TestOrigin,
   type TestRelay,
-} from '../test-support/harness.js';
+} from './testing/loopback-network.js';
 import { ReceiptSigner } from './receipt-signer.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import { createSessionSigner } from './session-key.js';

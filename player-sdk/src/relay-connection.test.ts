@@ -1,6 +1,6 @@
 import { ErrorCode, FrameType, type ResponseFrame } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LOOPBACK_RTC, NodeRTCPeerConnection, NodeWebSocket, TestTracker, testBytes, until, type RelayBehaviour, type TestRelay } from '../test-support/harness.js';
+import { LOOPBACK_RTC, NodeRTCPeerConnection, NodeWebSocket, TestTracker, testBytes, until, type RelayBehaviour, type TestRelay } from './testing/loopback-network.js';
 import { RelayConnection, type RelayRequest } from './relay-connection.js';
 import { ViewerTrackerClient } from './tracker-client.js';
 

@@ -12,7 +12,7 @@ import {
   type RelayBehaviour,
   type TestOrigin,
   type TestRelay,
-} from '../test-support/harness.js';
+} from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadRequest, LoadResult } from './segment-loader.js';
 

@@ -12,7 +12,7 @@ import {
   until,
   type RelayBehaviour,
   type TestOrigin,
-} from '../test-support/harness.js';
+} from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadResult } from './segment-loader.js';
 

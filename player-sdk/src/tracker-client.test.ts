@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { ErrorCode, TRACKER_SUBPROTOCOL, decodeTrackerClientMessage, encodeBase58, encodeTrackerMessage, toBase64, type TrackerServerMessage } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { NodeWebSocket, until } from '../test-support/harness.js';
+import { NodeWebSocket, until } from './testing/loopback-network.js';
 import { ViewerTrackerClient } from './tracker-client.js';
 
 /** A tracker stub whose answers each test scripts. */

@@ -15,7 +15,7 @@ import { ErrorCode, isRelaycastError } from './errors.js';
 import { rawPublicKey } from './node/ed25519.js';
 import { signAssignment, verifyAssignmentSignature } from './node/payments.js';
 import type { SessionGrant } from './receipts.js';
-import { expectRelaycastError } from './test-support.js';
+import { expectRelaycastError } from './testing/errors.js';
 
 const trackerKey = generateKeyPairSync('ed25519').privateKey;
 const tracker = rawPublicKey(trackerKey);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBase58, decodePublicKey, encodeBase58 } from './base58.js';
 import { ErrorCode, RelaycastError } from './errors.js';
-import { expectRelaycastError } from './test-support.js';
+import { expectRelaycastError } from './testing/errors.js';
 
 const expectFieldError = (fn: () => unknown): void => void expectRelaycastError(fn, ErrorCode.MESSAGE_FIELD);
 

@@ -27,7 +27,7 @@ import {
   encodeFrame,
   type RelayFrame,
 } from './relay-frames.js';
-import { expectRelaycastError, withoutStackTraces } from './test-support.js';
+import { expectRelaycastError, withoutStackTraces } from './testing/errors.js';
 
 const expectFrameError = (fn: () => unknown, code: string = 'RC_ERR_FRAME_'): RelaycastError => expectRelaycastError(fn, code);
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, RelaycastError } from './errors.js';
 import { decodeDigestSidecar, digestSidecarUrl, encodeDigestSidecar, type DigestSidecar } from './segment-digests.js';
-import { expectRelaycastError } from './test-support.js';
+import { expectRelaycastError } from './testing/errors.js';
 
 const HEX = 'a'.repeat(64);
 

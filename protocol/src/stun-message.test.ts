@@ -10,7 +10,7 @@ import {
   decodeStunBindingResponse,
   encodeStunBindingRequest,
 } from './stun-message.js';
-import { expectRelaycastError, withoutStackTraces } from './test-support.js';
+import { expectRelaycastError, withoutStackTraces } from './testing/errors.js';
 
 const TID = Uint8Array.from([0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae]);
 const OTHER_TID = Uint8Array.from({ length: 12 }, (_, i) => i + 1);

@@ -30,7 +30,7 @@ import {
   type TrackerMessage,
   type TrackerServerMessage,
 } from './tracker-messages.js';
-import { expectRelaycastError, withoutStackTraces } from './test-support.js';
+import { expectRelaycastError, withoutStackTraces } from './testing/errors.js';
 
 const expectMessageError = (fn: () => unknown, code: string = 'RC_ERR_MESSAGE_'): RelaycastError => expectRelaycastError(fn, code);
 

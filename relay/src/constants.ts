@@ -12,8 +12,6 @@ export const CACHE_MAX_ENTRY_FRACTION = 0.125;
 export const DEFAULT_MAX_SEGMENT_BYTES = 32 * 1024 * 1024;
 /** Largest media playlist the relay downloads. */
 export const DEFAULT_MAX_PLAYLIST_BYTES = 1024 * 1024;
-/** Largest number of lines parsed from one playlist. */
-export const MAX_PLAYLIST_LINES = 20_000;
 /** Time the origin has to send response headers. */
 export const DEFAULT_ORIGIN_TIMEOUT_MS = 10_000;
 /** Longest silence allowed between two body chunks from the origin. */

@@ -19,7 +19,7 @@ import { RelaycastClient, type RelaycastClientOptions } from '@relaycast/player-
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { connect, sessionMessage, type TestClient } from '../../tracker/src/test-support.js';
+import { connect, sessionMessage, type TestClient } from '@relaycast/tracker/testing';
 import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
 import { cachedVod, linkVod } from '../helpers/media.js';
 import { LOOPBACK_RTC } from '../helpers/node-client.js';

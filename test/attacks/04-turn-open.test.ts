@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, type ErrorMessage } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, connectRelay, type TestClient } from '../../tracker/src/test-support.js';
+import { connect, connectRelay, type TestClient } from '@relaycast/tracker/testing';
 import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
 import { useProcesses } from '../helpers/use-processes.js';
 

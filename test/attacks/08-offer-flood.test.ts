@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { ErrorCode, FrameType, type ErrorMessage } from '@relaycast/protocol';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, connectRelay, type TestClient } from '../../tracker/src/test-support.js';
+import { connect, connectRelay, type TestClient } from '@relaycast/tracker/testing';
 import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
 import { LOOPBACK_RTC } from '../helpers/node-client.js';
 import { relayStatus as readRelayStatus, waitFor } from '../helpers/processes.js';

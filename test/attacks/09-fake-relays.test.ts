@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, type ErrorMessage } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_RELAYS_PER_RANGE } from '../../tracker/src/constants.js';
-import { connect, makeRelayKey, registerMessage, type TestClient } from '../../tracker/src/test-support.js';
+import { DEFAULT_MAX_RELAYS_PER_RANGE } from '@relaycast/tracker';
+import { connect, makeRelayKey, registerMessage, type TestClient } from '@relaycast/tracker/testing';
 import { relayIdOfKeypair, startRelayProcess, startTrackerProcess, waitFor, type TrackerProc } from '../helpers/processes.js';
 import { useProcesses } from '../helpers/use-processes.js';
 

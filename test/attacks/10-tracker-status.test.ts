@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, makeRelayKey, registerMessage, type TestClient } from '../../tracker/src/test-support.js';
+import { connect, makeRelayKey, registerMessage, type TestClient } from '@relaycast/tracker/testing';
 import { startRelayProcess, startTrackerProcess, waitFor, type TrackerProc, type TrackerStatus } from '../helpers/processes.js';
 import { useProcesses } from '../helpers/use-processes.js';
 

@@ -9,7 +9,7 @@ import { decodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/prot
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
 import { loadSigner, type RedeemItem } from '@relaycast/contracts-client';
 import { PublicKey } from '@solana/web3.js';
-import { assignmentFor, newTracker, receiptFor, redeemAt, type RedeemCall, type Viewer } from '../../contracts-client/src/settlement/settlement-test-support.js';
+import { assignmentFor, newTracker, receiptFor, redeemAt, type RedeemCall, type Viewer } from '@relaycast/contracts-client/testing';
 import { GiveUp, startProcess, waitFor, type Proc } from './processes.js';
 
 /**

@@ -2,7 +2,7 @@ import nodeDataChannel from 'node-datachannel';
 import { stripSdpCandidates, type SignalMessage } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTracker, type Tracker } from './index.js';
-import { connect, connectRelay, type TestRelay } from './test-support.js';
+import { connect, connectRelay, type TestRelay } from './testing/clients.js';
 
 const SWARM = 'https://cdn.example/live/master.m3u8';
 const trackers: Tracker[] = [];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ErrorCode } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadOrCreateTrackerKey, parseRelayAllowlist } from './tracker-files.js';
-import { makeRelayKey } from './test-support.js';
+import { makeRelayKey } from './testing/clients.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -11,7 +11,7 @@ import {
   CLOSE_REPLACED,
   CLOSE_TRY_AGAIN_LATER,
 } from './constants.js';
-import { connect, connectRelay, makePayerKey, makeRelayKey, registerMessage, sessionMessage, type TestClient } from './test-support.js';
+import { connect, connectRelay, makePayerKey, makeRelayKey, registerMessage, sessionMessage, type TestClient } from './testing/clients.js';
 
 const SWARM = 'https://cdn.example/live/master.m3u8';
 

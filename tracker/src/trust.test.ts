@@ -3,7 +3,7 @@ import { verifyAssignmentSignature } from '@relaycast/protocol/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSE_REGISTRATION_REFUSED } from './constants.js';
 import { startTracker, type Tracker, type TrackerOptions } from './index.js';
-import { connect, connectRelay, makePayerKey, makeRelayKey, registerMessage, sessionMessage, type TestClient, type TestRelay } from './test-support.js';
+import { connect, connectRelay, makePayerKey, makeRelayKey, registerMessage, sessionMessage, type TestClient, type TestRelay } from './testing/clients.js';
 
 /** Issue 14 on the tracker: sessions and signed assignments, admission, range caps, offer caps, TURN on need, /status redaction. */
 const SWARM = 'https://cdn.example/live/master.m3u8';

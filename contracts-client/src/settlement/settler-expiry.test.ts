@@ -15,7 +15,7 @@ import {
   startTestSettler,
   tokenBalance,
   type PaymentWorld,
-} from './settlement-test-support.js';
+} from '../testing/settlement-world.js';
 
 /** A chain whose blockhashes expire after ~2 s (40 slots of 50 ms), so a payout can outlive its window. */
 describe('settler: a payout whose blockhash expired unlanded', () => {

@@ -25,7 +25,7 @@ import {
   tokenBalance,
   type PaymentWorld,
   type TestRelay,
-} from './settlement-test-support.js';
+} from '../testing/settlement-world.js';
 
 type Payout = Extract<Awaited<ReturnType<typeof redeemAt>>['body'], { status: 'payout' }>;
 

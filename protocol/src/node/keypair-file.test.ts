@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../errors.js';
-import { expectRelaycastError } from '../test-support.js';
+import { expectRelaycastError } from '../testing/errors.js';
 import { formatKeypairText, generateSecretKey, parseKeypairText, readKeypairFile, writeNewKeypairFile } from './keypair-file.js';
 
 describe('keypair file codec', () => {

@@ -1,6 +1,6 @@
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import { describe, expect, it } from 'vitest';
-import { eventually } from '../transport-compliance.js';
+import { eventually } from '../testing/transport-compliance.js';
 import { startAutoRedeem } from './auto-redeem.js';
 import type { Redeemer } from './redeemer.js';
 

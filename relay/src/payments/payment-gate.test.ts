@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, FrameType, encodeBase58, encodeFrame, type BindFrame, type RelayFrame } from '@relaycast/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChannelServer } from '../channel-server.js';
-import { FrameViewer, fakeSource } from '../channel-test-kit.js';
-import { NodeDataChannelTransport } from '../node-datachannel-transport.js';
-import { connectViewer, eventually, withTimeout, type ConnectedPair } from '../transport-compliance.js';
+import { ChannelServer } from '../serve/channel-server.js';
+import { FrameViewer, fakeSource } from '../testing/channel-harness.js';
+import { NodeDataChannelTransport } from '../transport/node-datachannel-transport.js';
+import { connectViewer, eventually, withTimeout, type ConnectedPair } from '../testing/transport-compliance.js';
 import { PaymentGate, type PaymentGateOptions } from './payment-gate.js';
-import { TEST_SCOPE, TestSession, testPayer, testTracker, type TestPayer, type TestTracker } from './payment-test-kit.js';
+import { TEST_SCOPE, TestSession, testPayer, testTracker, type TestPayer, type TestTracker } from '../testing/payments.js';
 import { ReceiptStore } from './receipt-store.js';
 
 const SEG_BYTES = 300_001;

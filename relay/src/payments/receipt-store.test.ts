@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58 } from '@relaycast/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ReceiptStore } from './receipt-store.js';
-import { TestSession, testPayer, testTracker } from './payment-test-kit.js';
+import { TestSession, testPayer, testTracker } from '../testing/payments.js';
 
 const relayKey = new Uint8Array(randomBytes(32));
 const relayId = encodeBase58(relayKey);

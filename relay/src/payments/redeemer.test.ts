@@ -8,7 +8,7 @@ import { privateKeyFromSeed, signEd25519 } from '@relaycast/protocol/node';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, Transaction, TransactionInstruction, type Connection } from '@solana/web3.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TestSession, type TestPayer } from './payment-test-kit.js';
+import { TestSession, type TestPayer } from '../testing/payments.js';
 import { ReceiptStore } from './receipt-store.js';
 import { Redeemer } from './redeemer.js';
 

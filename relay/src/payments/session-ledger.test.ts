@@ -1,7 +1,7 @@
 import { ErrorCode } from '@relaycast/protocol';
 import { sessionKeyObject } from '@relaycast/protocol/node';
 import { describe, expect, it } from 'vitest';
-import { TestSession, testPayer } from './payment-test-kit.js';
+import { TestSession, testPayer } from '../testing/payments.js';
 import { SessionLedger } from './session-ledger.js';
 
 describe('SessionLedger', () => {
