@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ interface NetworkRelay {
   payments: { receipts: number; paid: string } | undefined;
 }
 interface Network {
+  atMs: number;
   relays: NetworkRelay[];
   origin: { bytesToViewers: number; bytesToRelays: number };
   settlement: { grantAuth: string | undefined; treasuryBalance: string | undefined; redemptions: { relay: string; signature: string }[] } | undefined;
@@ -173,6 +174,23 @@ describe('npm start', () => {
       await waitFor('every relay tested public', async () => ((await network(first.url)).relays.every((r) => r.reachability === 'public') ? true : undefined), 30_000, 500);
       const served = net.relays.reduce((a, r) => a + r.bytesServed, 0);
       expect(served).toBeGreaterThan(net.origin.bytesToViewers);
+      // The origin's count of its bytes to viewers is real: hls.js fetched the master playlist and a
+      // media playlist from it (only segments go through the SDK), and the SDK its origin bytes. An
+      // origin response aborted midway could count less than the SDK received, but on loopback the
+      // kernel takes a whole segment at once.
+      const vod = join(stateDir, 'media', 'vod');
+      const renditions = (await readdir(vod, { withFileTypes: true })).filter((d) => d.isDirectory());
+      const mediaPlaylists = await Promise.all(renditions.map(async (d) => (await stat(join(vod, d.name, 'index.m3u8'))).size));
+      const playlistBytes = (await stat(join(vod, 'master.m3u8'))).size + Math.min(...mediaPlaylists);
+      const sdk = await demo<{ bytesFromOrigin: number }>(page, 'window.relaycastDevnet.relaycast.getStats()');
+      const readAt = Date.now();
+      // /api/network is cached briefly: take a snapshot made after the SDK's figures were read.
+      const origin = await waitFor('a /api/network snapshot taken after the SDK stats', async () => {
+        const n = await network(first.url);
+        return n.atMs >= readAt ? n.origin : undefined;
+      }, 10_000, 100);
+      expect(origin.bytesToViewers).toBeGreaterThanOrEqual(playlistBytes + sdk.bytesFromOrigin);
+      expect(playlistBytes).toBeGreaterThan(0);
       // The dashboard shows the same relays.
       await page.waitForSelector('#relays tbody tr[data-relay="relay-3"]');
       // Grants are open on the local network (issue 14): the settler says so, and the page says it plainly.

@@ -13,7 +13,10 @@ export interface RelaySlot {
   start(): Promise<void>;
 }
 
-/** Bytes the origin served, by who asked (relays say who they are in `x-relaycast-relay-id`). */
+/**
+ * What the origin (`/media/`) served, by who asked (relays say who they are in
+ * `x-relaycast-relay-id`): every response, a 404 too; bytes are body bytes written to the socket.
+ */
 export interface OriginCounters {
   bytesToViewers: number;
   bytesToRelays: number;

@@ -80,17 +80,17 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
     }
     if (method !== 'GET' && method !== 'HEAD') return json(res, 405, { error: { code: ErrorCode.MESSAGE_TYPE, message: 'method not allowed' } });
     if (path.startsWith('/media/')) {
-      const relayId = req.headers['x-relaycast-relay-id'];
+      // Counted from what reaches the socket, not from headers: `writeHead(status, headers)` keeps
+      // no header a later `getHeader` could read, and a range, a HEAD or an abort sends less anyway.
+      const fromRelay = typeof req.headers['x-relaycast-relay-id'] === 'string';
+      countBodyBytes(req, res, (bytes) => {
+        if (fromRelay) monitor.origin.bytesToRelays += bytes;
+        else monitor.origin.bytesToViewers += bytes;
+      });
+      if (fromRelay) monitor.origin.requestsFromRelays++;
+      else monitor.origin.requestsFromViewers++;
       const served = await serveStaticFile(options.mediaDir, path.slice('/media'.length), req, res);
       if (!served) return json(res, 404, { error: { code: ErrorCode.SEGMENT_UNAVAILABLE, message: 'not found' } });
-      const bytes = Number(res.getHeader('content-length') ?? 0);
-      if (typeof relayId === 'string') {
-        monitor.origin.bytesToRelays += bytes;
-        monitor.origin.requestsFromRelays++;
-      } else {
-        monitor.origin.bytesToViewers += bytes;
-        monitor.origin.requestsFromViewers++;
-      }
       return;
     }
     if (path.startsWith('/sdk/') && (await serveStaticFile(options.sdkDir, path.slice('/sdk'.length), req, res))) return;
@@ -131,6 +131,45 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
         server.close(() => resolve());
       }),
   };
+}
+
+type WriteCallback = (err?: Error | null) => void;
+
+/**
+ * Reports the body bytes of `res` as they are written to the connection, whoever writes them and
+ * however (one `end(buf)`, a stream of `write`s): a chunk counts once Node has handed all of it to
+ * the socket with the connection still open. So a HEAD, a 204 or a 304 counts nothing (Node drops
+ * their body), a range counts the range, and a chunk still queued when the client hangs up counts
+ * nothing, although Node calls back (and emits 'finish') for it as if it had been sent.
+ */
+export function countBodyBytes(req: IncomingMessage, res: ServerResponse, onBytes: (bytes: number) => void): void {
+  const socket = req.socket;
+  const hasBody = (): boolean => req.method !== 'HEAD' && res.statusCode >= 200 && res.statusCode !== 204 && res.statusCode !== 304;
+  const sizeOf = (chunk: unknown, encoding: unknown): number =>
+    typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+  const completed = (bytes: number): void => {
+    if (bytes > 0 && hasBody() && !socket.destroyed) onBytes(bytes);
+  };
+  const write = res.write.bind(res) as (chunk: unknown, encoding: unknown, cb: WriteCallback) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.write = ((chunk: unknown, encodingOrCb?: unknown, cb?: WriteCallback): boolean => {
+    const encoding = typeof encodingOrCb === 'function' ? undefined : encodingOrCb;
+    const callback = typeof encodingOrCb === 'function' ? (encodingOrCb as WriteCallback) : cb;
+    const bytes = sizeOf(chunk, encoding);
+    return write(chunk, encoding, (err) => {
+      if (err == null) completed(bytes);
+      callback?.(err);
+    });
+  }) as ServerResponse['write'];
+  res.end = ((...args: unknown[]): ServerResponse => {
+    // end(chunk) writes its chunk with no callback of its own; 'finish' follows that write.
+    const [chunk, encoding] = args;
+    if (typeof chunk !== 'function' && chunk != null && !res.writableEnded) {
+      const bytes = sizeOf(chunk, typeof encoding === 'function' ? undefined : encoding);
+      res.once('finish', () => completed(bytes));
+    }
+    return end(...args);
+  }) as ServerResponse['end'];
 }
 
 /** Names a browser may use for this server: it binds 127.0.0.1 only. */
