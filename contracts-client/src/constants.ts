@@ -64,6 +64,8 @@ export const DEFAULT_COMMITMENT = 'confirmed';
 export const DEFAULT_SETUP_STEP_TIMEOUT_MS = 60_000;
 
 // --- Settlement service (relaycast-settler) ---
+// Its wire formats and their limits (body size, items per redeem, clock skew, memo) are in
+// @relaycast/protocol/settlement.
 
 /** Interface the settler binds to: loopback unless a reverse proxy or platform network exposes it on purpose. */
 export const DEFAULT_SETTLER_HOST = '127.0.0.1';
@@ -79,12 +81,6 @@ export const DEFAULT_GRANT_BUDGET = 10_000_000n;
 export const DEFAULT_GRANT_TTL_MS = 6 * 60 * 60 * 1_000;
 /** Deadline of one RPC call (or one call plus its confirmation) made by the settler. */
 export const DEFAULT_SETTLER_RPC_TIMEOUT_MS = 30_000;
-/** Largest request body (docs/PAYMENTS.md). */
-export const SETTLER_MAX_BODY_BYTES = 256 * 1024;
-/** Items in one redeem request (docs/PAYMENTS.md). */
-export const MAX_REDEEM_ITEMS = 1_000;
-/** A redeem request's requestedAtMs may be this far from the settler's clock either way. */
-export const REDEEM_MAX_CLOCK_SKEW_MS = 5 * 60 * 1_000;
 /** Requests per second per client IP on the settler's HTTP API. */
 export const DEFAULT_SETTLER_REQUESTS_PER_SEC = 20;
 /** Burst on top of the per-second rate (total a quiet client may send at once). */
@@ -95,12 +91,6 @@ export const SETTLER_RATE_LIMIT_MAX_CLIENTS = 4_096;
 export const DEFAULT_SETTLER_REQUEST_TIMEOUT_MS = 10_000;
 /** Redeem requests handled at once (each holds chain calls); more get RC_ERR_RATE_LIMITED. */
 export const DEFAULT_SETTLER_MAX_CONCURRENT_REDEEMS = 16;
-/** The Memo program (v2), present on every cluster. */
-export const MEMO_PROGRAM_ID = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr';
-/** Signed bytes of a redeem request start with this, so the relay key's signature means nothing else. */
-export const REDEEM_SIGNING_DOMAIN = 'relaycast-redeem-v1\0';
-/** Header carrying the relay's base64 signature of a redeem request. */
-export const REDEEM_SIGNATURE_HEADER = 'x-relaycast-signature';
 /** Page size when reading a token account's history (the RPC maximum). */
 export const HISTORY_PAGE_SIZE = 1_000;
 /** Most transactions read when rebuilding paid-to-date from the chain (a bound, not a target). */

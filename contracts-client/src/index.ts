@@ -17,20 +17,5 @@ export { createTreasury, type TreasuryResult } from './setup/treasury-setup.js';
 export { startSettler, type Settler } from './settlement/settler.js';
 export type { AuthorizeGrant, GrantDecision, SettlerOptions } from './settlement/settler-options.js';
 export { authorizeFor, userTag, type GrantAuthPolicy } from './settlement/grant-auth.js';
-export type { GrantResponse } from './settlement/grant-issuer.js';
 export { rebuildPaidFromChain, type RebuildOptions } from './settlement/rebuild-from-chain.js';
-export { redeemSigningBytes, signRedeemBody } from './settlement/redeem-request.js';
-export type {
-  CreditedItem,
-  GrantRequestBody,
-  RedeemBody,
-  RedeemItem,
-  RedeemResponse,
-  RejectedItem,
-  RelayPayoutsResponse,
-  RelayStatusResponse,
-  ShortfallCode,
-} from './settlement/redeem-request.js';
 export { plausibleAmount } from './settlement/receipt-intake.js';
-export { formatPayoutMemo, parsePayoutMemo, type PayoutMemo } from './settlement/payout-memo.js';
-export { MEMO_PROGRAM_ID, REDEEM_SIGNATURE_HEADER, REDEEM_SIGNING_DOMAIN } from './constants.js';

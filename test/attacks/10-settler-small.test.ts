@@ -2,7 +2,8 @@ import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REDEEM_SIGNATURE_HEADER, signRedeemBody } from '@relaycast/contracts-client';
+import { signRedeemBody } from '@relaycast/protocol/node';
+import { REDEEM_SIGNATURE_HEADER } from '@relaycast/protocol/settlement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSettlerForTestRelay } from '../helpers/paid-network.js';
 import {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { encodeBase58, toBase64, utf8Decode } from '@relaycast/protocol';
+import { MEMO_PROGRAM_IDS as MEMO_PROGRAMS } from '@relaycast/protocol/settlement';
 import { address, getTransactionDecoder, lamports as toLamports, type Address, type Transaction } from '@solana/kit';
 import { VersionedTransaction } from '@solana/web3.js';
 import { FailedTransactionMetadata, LiteSVM, type TransactionMetadata } from 'litesvm';
@@ -12,7 +13,7 @@ import { TransactionHistory, type InnerInstructionsJson, type TokenBalanceJson, 
 import { checkWireTransaction } from './wire-check.js';
 import { ALREADY_PROCESSED, BLOCKHASH_NOT_FOUND, SIGNATURE_FAILURE, transactionErrorJson, type TransactionErrorJson } from './tx-errors.js';
 
-const MEMO_PROGRAM_IDS = new Set(['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo']);
+const MEMO_PROGRAM_IDS = new Set(MEMO_PROGRAMS);
 /** Owners whose accounts are runtime-provided (programs, sysvars): never snapshotted, litesvm recreates them. */
 const RUNTIME_OWNERS = new Set([
   'NativeLoader1111111111111111111111111111111',

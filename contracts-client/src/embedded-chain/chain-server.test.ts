@@ -23,9 +23,10 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { ErrorCode, isRelaycastError, utf8Decode } from '@relaycast/protocol';
+import { MEMO_PROGRAM_ID as MEMO_PROGRAM } from '@relaycast/protocol/settlement';
 import { startEmbeddedChain, type EmbeddedChain } from './chain-server.js';
 
-const MEMO_PROGRAM_ID = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
+const MEMO_PROGRAM_ID = new PublicKey(MEMO_PROGRAM);
 const FEE_PER_SIGNATURE = 5_000;
 const FAST_SLOT_MS = 20;
 

@@ -1,5 +1,6 @@
 import { getTransactionDecoder, getTransactionEncoder } from '@solana/kit';
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction, TransactionMessage, VersionedTransaction } from '@solana/web3.js';
+import { MEMO_PROGRAM_ID } from '@relaycast/protocol/settlement';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkWireTransaction } from './wire-check.js';
@@ -8,7 +9,7 @@ const payer = Keypair.generate();
 const blockhash = Keypair.generate().publicKey.toBase58();
 const instructions = [
   SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: Keypair.generate().publicKey, lamports: 1 }),
-  new TransactionInstruction({ programId: new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr'), keys: [], data: Buffer.from('memo') }),
+  new TransactionInstruction({ programId: new PublicKey(MEMO_PROGRAM_ID), keys: [], data: Buffer.from('memo') }),
 ];
 const legacy = (() => {
   const tx = new Transaction({ feePayer: payer.publicKey, recentBlockhash: blockhash }).add(...instructions);

@@ -1,17 +1,7 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
-import {
-  ErrorCode,
-  GRANT_NONCE_BYTES,
-  GRANT_USER_BYTES,
-  GRANT_VERSION,
-  RelaycastError,
-  decodePublicKey,
-  encodeBase58,
-  encodeSignedGrant,
-  MAX_GRANT_SCOPE_BYTES,
-  toHex,
-} from '@relaycast/protocol';
+import { ErrorCode, GRANT_NONCE_BYTES, GRANT_USER_BYTES, GRANT_VERSION, RelaycastError, decodePublicKey, encodeBase58, encodeSignedGrant, toBase64, toHex } from '@relaycast/protocol';
 import { signGrant } from '@relaycast/protocol/node';
+import { decodeGrantRequest, type GrantResponse } from '@relaycast/protocol/settlement';
 import { userTag } from './grant-auth.js';
 import type { SettlementLedger } from './settlement-ledger.js';
 import type { GrantDecision } from './settler-options.js';
@@ -30,44 +20,10 @@ export interface GrantTerms {
   budgetPeriodMs: number;
 }
 
-export interface GrantResponse {
-  grant: string;
-  issuedAtMs: number;
-  expiresAtMs: number;
-  maxBytesPerSec: number;
-  pricePerGiB: string;
-  budget: string;
-  mint: string;
-  payer: string;
-}
-
-function field(message: string): RelaycastError {
-  return new RelaycastError(ErrorCode.MESSAGE_FIELD, message);
-}
-
-/** Parses `{ sessionKey, scope }`: a base58 Ed25519 key and an absolute http(s) URL prefix. */
+/** A `POST /v1/grants` body decoded (decodeGrantRequest), with the session key's bytes. */
 export function parseGrantRequest(rawBody: Uint8Array): { sessionKey: Uint8Array; scope: string } {
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.from(rawBody).toString('utf8'));
-  } catch {
-    throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'body is not JSON');
-  }
-  const o = body as Record<string, unknown> | null;
-  if (typeof o !== 'object' || o === null || typeof o['sessionKey'] !== 'string' || typeof o['scope'] !== 'string') {
-    throw new RelaycastError(ErrorCode.MESSAGE_MALFORMED, 'body must be { sessionKey: base58, scope: URL prefix }');
-  }
-  const sessionKey = decodePublicKey(o['sessionKey']);
-  const scope = o['scope'];
-  if (scope === '' || Buffer.byteLength(scope, 'utf8') > MAX_GRANT_SCOPE_BYTES) throw field(`scope must be 1-${MAX_GRANT_SCOPE_BYTES} bytes`);
-  let url: URL;
-  try {
-    url = new URL(scope);
-  } catch {
-    throw field('scope must be an absolute URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw field('scope must be an http(s) URL');
-  return { sessionKey, scope };
+  const body = decodeGrantRequest(rawBody);
+  return { sessionKey: decodePublicKey(body.sessionKey), scope: body.scope };
 }
 
 /**
@@ -114,7 +70,7 @@ export function issueGrant(
     terms.payerKey,
   );
   return {
-    grant: Buffer.from(encodeSignedGrant(signed)).toString('base64'),
+    grant: toBase64(encodeSignedGrant(signed)),
     issuedAtMs: nowMs,
     expiresAtMs: signed.grant.expiresAtMs,
     maxBytesPerSec: terms.maxBytesPerSec,

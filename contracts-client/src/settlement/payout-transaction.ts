@@ -1,8 +1,7 @@
 import { encodeBase58 } from '@relaycast/protocol';
+import { MEMO_PROGRAM_ID, formatPayoutMemo } from '@relaycast/protocol/settlement';
 import { createTransferCheckedInstruction } from '@solana/spl-token';
 import { PublicKey, Transaction, TransactionInstruction, type Keypair } from '@solana/web3.js';
-import { MEMO_PROGRAM_ID } from '../constants.js';
-import { formatPayoutMemo } from './payout-memo.js';
 
 export interface PayoutPlan {
   treasury: Keypair;

@@ -1,10 +1,10 @@
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { MEMO_PROGRAM_ID, parsePayoutMemo } from '@relaycast/protocol/settlement';
 import { unpackAccount } from '@solana/spl-token';
 import { PublicKey, type Connection } from '@solana/web3.js';
-import { DEFAULT_REBUILD_MAX_TRANSACTIONS, DEFAULT_SETTLER_RPC_TIMEOUT_MS, MEMO_PROGRAM_ID } from '../constants.js';
+import { DEFAULT_REBUILD_MAX_TRANSACTIONS, DEFAULT_SETTLER_RPC_TIMEOUT_MS } from '../constants.js';
 import { runStep } from '../setup/step.js';
 import { memoTexts, readTransaction, signedBy, walkHistory } from './chain-history.js';
-import { parsePayoutMemo } from './payout-memo.js';
 
 export interface RebuildOptions {
   /** Deadline of each RPC call. Default: 30,000. */

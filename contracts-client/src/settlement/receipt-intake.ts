@@ -16,7 +16,7 @@ import {
   type SignedReceipt,
 } from '@relaycast/protocol';
 import { verifyAssignmentSignature, verifyGrantSignature, verifyReceiptSignature } from '@relaycast/protocol/node';
-import type { CreditedItem, RedeemItem, RejectedItem, ShortfallCode } from './redeem-request.js';
+import type { CreditedItem, RedeemItem, RejectedItem, ShortfallCode } from '@relaycast/protocol/settlement';
 import type { SettlementLedger } from './settlement-ledger.js';
 
 export interface IntakeContext {

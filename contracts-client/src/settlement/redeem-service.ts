@@ -1,19 +1,25 @@
 import { ErrorCode, RelaycastError, decodeSignedReceipt, toHex } from '@relaycast/protocol';
 import { merkleRoot, receiptLeaf } from '@relaycast/protocol/node';
+import {
+  RELAY_PAYOUTS_LISTED,
+  type CreditedItem,
+  type RedeemResponse,
+  type RejectedItem,
+  type RelayPayoutsResponse,
+  type RelayStatusResponse,
+} from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { PublicKey, type Connection, type Keypair } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import { runStep } from '../setup/step.js';
 import { buildPayoutTransaction } from './payout-transaction.js';
+import { resolvePayout } from './payout-resolver.js';
+import { takeInReceipts, type IntakeContext } from './receipt-intake.js';
+import type { RedeemRequest } from './redeem-request.js';
+import type { PayoutRecord, SettlementLedger } from './settlement-ledger.js';
 
 /** How often a new blockhash is looked for when a replacement payout needs one. */
 const BLOCKHASH_POLL_MS = 100;
-import { resolvePayout } from './payout-resolver.js';
-import { takeInReceipts, type IntakeContext } from './receipt-intake.js';
-import { RELAY_PAYOUTS_LISTED, type CreditedItem, type RedeemRequest, type RedeemResponse, type RejectedItem, type RelayPayoutsResponse, type RelayStatusResponse } from './redeem-request.js';
-import type { PayoutRecord, SettlementLedger } from './settlement-ledger.js';
-
-export type { RedeemResponse } from './redeem-request.js';
 
 /** What the settler pays from and in; fixed at start. */
 export interface Treasury {

@@ -1,12 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { GRANT_VERSION, encodeBase58, encodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/protocol';
-import { rawPublicKey, signGrant } from '@relaycast/protocol/node';
+import { rawPublicKey, signGrant, signRedeemBody } from '@relaycast/protocol/node';
+import { MAX_REDEEM_ITEMS, REDEEM_MAX_CLOCK_SKEW_MS, SETTLER_MAX_BODY_BYTES } from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { PublicKey } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userTag } from './grant-auth.js';
-import { MAX_REDEEM_ITEMS, REDEEM_MAX_CLOCK_SKEW_MS, SETTLER_MAX_BODY_BYTES } from '../constants.js';
-import { signRedeemBody } from './redeem-request.js';
 import type { Settler } from './settler.js';
 import {
   assignmentFor,

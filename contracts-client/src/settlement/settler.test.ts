@@ -1,15 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { amountForBytes, decodeSignedReceipt, encodeBase58, fromBase64, toHex } from '@relaycast/protocol';
 import { merkleRoot, receiptLeaf } from '@relaycast/protocol/node';
+import { MEMO_PROGRAM_ID, formatPayoutMemo, type RedeemItem } from '@relaycast/protocol/settlement';
 import { TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync, transferChecked } from '@solana/spl-token';
 import { Connection, PublicKey, Transaction, type TransactionSignature } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MEMO_PROGRAM_ID } from '../constants.js';
 import { loadSigner } from '../setup/signer-file.js';
 import { ensureTokenAccount } from '../setup/token-setup.js';
-import { formatPayoutMemo } from './payout-memo.js';
 import { rebuildPaidFromChain } from './rebuild-from-chain.js';
-import type { RedeemItem } from './redeem-request.js';
 import type { Settler } from './settler.js';
 import {
   TREASURY_FUNDS,

@@ -2,10 +2,11 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, RelaycastError, decodePublicKey, encodeBase58, throwIfAborted } from '@relaycast/protocol';
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
+import { REDEEM_SIGNATURE_HEADER, SETTLER_MAX_BODY_BYTES, SETTLER_PATHS, matchRelayPath, type SettlerInfo } from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey, type Keypair } from '@solana/web3.js';
 import { pino } from 'pino';
-import { REDEEM_SIGNATURE_HEADER, SETTLER_MAX_BODY_BYTES, SETTLER_RATE_TABLE_MAX_ENTRIES } from '../constants.js';
+import { SETTLER_RATE_TABLE_MAX_ENTRIES } from '../constants.js';
 import { checkKeyFilePermissions, loadSigner } from '../setup/signer-file.js';
 import { readMint } from '../setup/token-setup.js';
 import { authorizeFor } from './grant-auth.js';
@@ -95,7 +96,7 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     userBudget: o.userBudget,
     budgetPeriodMs: o.budgetPeriodMs,
   };
-  const info = {
+  const info: Required<SettlerInfo> = {
     payer: owner.publicKey.toBase58(),
     mint: mint.mint.toBase58(),
     decimals: mint.decimals,
@@ -138,12 +139,12 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     const method = req.method ?? 'GET';
     const range = addressRange(req.socket.remoteAddress);
     if (!limiter.allow(range)) throw new RelaycastError(ErrorCode.RATE_LIMITED, 'too many requests from this address range');
-    if (method === 'GET' && path === '/healthz') {
+    if (method === 'GET' && path === SETTLER_PATHS.health) {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
       return;
     }
-    if (method === 'GET' && path === '/v1/info') return sendJson(res, 200, info);
-    if (path === '/v1/grants') {
+    if (method === 'GET' && path === SETTLER_PATHS.info) return sendJson(res, 200, info);
+    if (path === SETTLER_PATHS.grants) {
       const cors = corsHeaders(req);
       if (cors === undefined) throw new RelaycastError(ErrorCode.GRANT_REFUSED, 'page origin not allowed');
       if (method === 'OPTIONS') {
@@ -165,7 +166,7 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
         }
       }
     }
-    if (method === 'POST' && path === '/v1/redeem') {
+    if (method === 'POST' && path === SETTLER_PATHS.redeem) {
       if (redeemsInFlight >= o.maxConcurrentRedeems) throw new RelaycastError(ErrorCode.RATE_LIMITED, 'too many redemptions in progress');
       redeemsInFlight++;
       try {
@@ -187,17 +188,9 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
         redeemsInFlight--;
       }
     }
-    const relayMatch = /^\/v1\/relays\/([1-9A-HJ-NP-Za-km-z]{32,44})$/.exec(path);
-    if (method === 'GET' && relayMatch !== null) {
-      const relay = relayMatch[1]!;
-      if (encodeBase58(decodePublicKey(relay)) !== relay) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'relay is not canonical base58');
-      return sendJson(res, 200, relayStatus(ledger, relay));
-    }
-    const payoutsMatch = /^\/v1\/relays\/([1-9A-HJ-NP-Za-km-z]{32,44})\/payouts$/.exec(path);
-    if (method === 'GET' && payoutsMatch !== null) {
-      const relay = payoutsMatch[1]!;
-      if (encodeBase58(decodePublicKey(relay)) !== relay) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'relay is not canonical base58');
-      return sendJson(res, 200, relayPayouts(ledger, relay));
+    const relayPath = method === 'GET' ? matchRelayPath(path) : undefined;
+    if (relayPath !== undefined) {
+      return sendJson(res, 200, relayPath.resource === 'status' ? relayStatus(ledger, relayPath.relay) : relayPayouts(ledger, relayPath.relay));
     }
     throw new RelaycastError(ErrorCode.MESSAGE_TYPE, `no route ${method} ${path}`);
   }

@@ -14,16 +14,14 @@ import {
   type Receipt,
   type SignedGrant,
 } from '@relaycast/protocol';
-import { privateKeyFromSeed, rawPublicKey, signAssignment, signReceipt } from '@relaycast/protocol/node';
+import { privateKeyFromSeed, rawPublicKey, signAssignment, signReceipt, signRedeemBody } from '@relaycast/protocol/node';
+import { REDEEM_SIGNATURE_HEADER, SETTLER_PATHS, type RedeemItem, type RedeemResponse } from '@relaycast/protocol/settlement';
 import { getAccount } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { startEmbeddedChain, type EmbeddedChain } from '../embedded-chain/chain-server.js';
 import type { EmbeddedChainOptions } from '../embedded-chain/chain-options.js';
 import { airdropSol, createTokenMint, ensureTokenAccount, type MintInfo } from '../setup/token-setup.js';
 import { createTreasury } from '../setup/treasury-setup.js';
-import { REDEEM_SIGNATURE_HEADER } from '../constants.js';
-import { signRedeemBody } from '../settlement/redeem-request.js';
-import type { RedeemItem, RedeemResponse } from '../settlement/redeem-request.js';
 import { startSettler, type Settler } from '../settlement/settler.js';
 import type { SettlerOptions } from '../settlement/settler-options.js';
 
@@ -145,7 +143,7 @@ export async function getJson(url: string): Promise<{ status: number; body: Reco
 
 /** Asks the settler for a grant for the viewer; returns the base64 grant and its decoded form. */
 export async function requestGrant(settler: Settler, viewer: Viewer, headers: Record<string, string> = {}): Promise<{ b64: string; signed: SignedGrant }> {
-  const res = await postJson(`${settler.url}/v1/grants`, { sessionKey: encodeBase58(viewer.sessionKey), scope: SCOPE }, headers);
+  const res = await postJson(`${settler.url}${SETTLER_PATHS.grants}`, { sessionKey: encodeBase58(viewer.sessionKey), scope: SCOPE }, headers);
   if (res.status !== 200) throw new Error(`grant refused: ${JSON.stringify(res.body)}`);
   const b64 = res.body['grant'] as string;
   return { b64, signed: decodeSignedGrant(fromBase64(b64)!) };
@@ -192,7 +190,7 @@ export async function redeemAt(
 ): Promise<RedeemCall> {
   const raw = o.rawBody ?? Buffer.from(JSON.stringify({ relay: relay.id, requestedAtMs: o.requestedAtMs ?? Date.now(), items }));
   const signature = o.signatureOf?.(raw) ?? signRedeemBody(raw, relay.key);
-  const res = await fetch(`${settler.url}/v1/redeem`, {
+  const res = await fetch(`${settler.url}${SETTLER_PATHS.redeem}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', [REDEEM_SIGNATURE_HEADER]: signature },
     body: new Uint8Array(raw),

@@ -25,3 +25,4 @@ export {
   verifyReceiptSignature,
   verifyTrackerSessionProof,
 } from './payments.js';
+export { signRedeemBody, verifyRedeemSignature } from './settlement.js';

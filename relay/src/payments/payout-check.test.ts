@@ -1,10 +1,11 @@
 import { ErrorCode, encodeBase58 } from '@relaycast/protocol';
+import { MEMO_PROGRAM_ID, formatPayoutMemo } from '@relaycast/protocol/settlement';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
 import { describe, expect, it } from 'vitest';
 import { checkPayoutTransaction, type PayoutExpectation } from './payout-check.js';
 
-const MEMO = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
+const MEMO = new PublicKey(MEMO_PROGRAM_ID);
 const ROOT = 'ab'.repeat(32);
 const relay = Keypair.generate();
 const treasury = Keypair.generate();
@@ -58,7 +59,7 @@ function build(b: Build = {}): Uint8Array {
   const memo = new TransactionInstruction({
     programId: MEMO,
     keys: [],
-    data: Buffer.from(b.memo ?? `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=2500 root=${ROOT}`, 'utf8'),
+    data: Buffer.from(b.memo ?? formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 2500n, merkleRoot: ROOT }), 'utf8'),
   });
   const list = b.dropMemo === true ? [transfer] : b.memoFirst === true ? [memo, transfer] : [transfer, memo];
   tx.add(...list, ...(b.extra ?? []));
@@ -88,7 +89,7 @@ describe('checkPayoutTransaction', () => {
   });
 
   it('accepts a payout below what is owed (the settler’s outstanding one, built before its latest credits) when its memo adds up', () => {
-    const checked = checkPayoutTransaction(build({ amount: 1_200n, memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=2200 root=${ROOT}` }), expectation);
+    const checked = checkPayoutTransaction(build({ amount: 1_200n, memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 2200n, merkleRoot: ROOT }) }), expectation);
     expect(checked).toMatchObject({ amount: 1_200n, cumulativePaid: 2_200n });
   });
 
@@ -109,13 +110,13 @@ describe('checkPayoutTransaction', () => {
       ['asks the relay to sign', build({ extra: [SystemProgram.transfer({ fromPubkey: relay.publicKey, toPubkey: stranger.publicKey, lamports: 1 })] })],
       ['no memo', build({ dropMemo: true })],
       ['memo first', build({ memoFirst: true })],
-      ['memo paid total', build({ memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=1500 root=${ROOT}` })],
-      ['memo relay', build({ memo: `relaycast:v1 relay=${stranger.publicKey.toBase58()} paid=2500 root=${ROOT}` })],
-      ['memo root', build({ memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=2500 root=${'cd'.repeat(32)}` })],
+      ['memo paid total', build({ memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 1500n, merkleRoot: ROOT }) })],
+      ['memo relay', build({ memo: formatPayoutMemo({ relay: stranger.publicKey.toBase58(), cumulativePaid: 2500n, merkleRoot: ROOT }) })],
+      ['memo root', build({ memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 2500n, merkleRoot: 'cd'.repeat(32) }) })],
       ['memo text', build({ memo: 'hello' })],
       ['unsigned by the treasury', build({ sign: false })],
       ['not a transaction', new Uint8Array([1, 2, 3])],
-      ['nothing owed', build({ amount: 0n, memo: `relaycast:v1 relay=${relay.publicKey.toBase58()} paid=1000 root=${ROOT}` }), { ...expectation, amount: 0n }],
+      ['nothing owed', build({ amount: 0n, memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 1000n, merkleRoot: ROOT }) }), { ...expectation, amount: 0n }],
     ];
     for (const [name, wire, exp] of cases) expect(refusal(wire, exp), name).toBe(ErrorCode.PAYOUT_MISMATCH);
   });

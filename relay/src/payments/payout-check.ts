@@ -1,11 +1,11 @@
 import { ErrorCode, RelaycastError, encodeBase58 } from '@relaycast/protocol';
+import { MEMO_PROGRAM_IDS, parsePayoutMemo } from '@relaycast/protocol/settlement';
 import { TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { PublicKey, Transaction } from '@solana/web3.js';
 
 /** SPL Memo v2 and v1: the memo may be either (both exist on every cluster). */
-const MEMO_PROGRAM_IDS = ['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo'].map((k) => new PublicKey(k));
+const MEMO_PROGRAMS = MEMO_PROGRAM_IDS.map((k) => new PublicKey(k));
 const TOKEN_PROGRAMS = [TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID];
-const MEMO_RE = /^relaycast:v1 relay=([1-9A-HJ-NP-Za-km-z]{32,44}) paid=(0|[1-9][0-9]{0,19}) root=([0-9a-f]{64})$/;
 
 /** What the relay's own accounting says a payout must be. */
 export interface PayoutExpectation {
@@ -91,16 +91,16 @@ export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation)
     throw mismatch('amount exceeds what the settler credits minus what it paid', { amount: amount.toString(), expected: exp.amount.toString() });
   }
 
-  if (!MEMO_PROGRAM_IDS.some((p) => p.equals(memo.programId))) throw mismatch('second instruction is not a memo', { programId: memo.programId.toBase58() });
+  if (!MEMO_PROGRAMS.some((p) => p.equals(memo.programId))) throw mismatch('second instruction is not a memo', { programId: memo.programId.toBase58() });
   if (memo.keys.some((k) => k.isWritable)) throw mismatch('memo names writable accounts');
-  const m = MEMO_RE.exec(memo.data.toString('utf8'));
-  if (m === null) throw mismatch('memo is not a relaycast payout memo');
-  const cumulativePaid = BigInt(m[2] as string);
-  if (m[1] !== exp.relay.toBase58()) throw mismatch('memo names another relay', { relay: m[1] });
+  const m = parsePayoutMemo(memo.data.toString('utf8'));
+  if (m === undefined) throw mismatch('memo is not a relaycast payout memo');
+  const cumulativePaid = m.cumulativePaid;
+  if (m.relay !== exp.relay.toBase58()) throw mismatch('memo names another relay', { relay: m.relay });
   if (cumulativePaid !== exp.paidToDate + amount) {
     throw mismatch('memo paid total differs from paid to date + amount', { paid: cumulativePaid.toString(), expected: (exp.paidToDate + amount).toString() });
   }
-  if (exp.merkleRoot !== undefined && m[3] !== exp.merkleRoot) throw mismatch('memo root differs from the settler’s merkleRoot');
+  if (exp.merkleRoot !== undefined && m.merkleRoot !== exp.merkleRoot) throw mismatch('memo root differs from the settler’s merkleRoot');
 
   // The relay is no signer at all; every signature the message needs is there and verifies.
   if (tx.signatures.some((s) => s.publicKey.equals(exp.relay))) throw mismatch('the relay is asked to sign');

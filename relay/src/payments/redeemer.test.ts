@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58, fromBase64, toBase64 } from '@relaycast/protocol';
 import { privateKeyFromSeed, signEd25519 } from '@relaycast/protocol/node';
+import { MEMO_PROGRAM_ID, formatPayoutMemo } from '@relaycast/protocol/settlement';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, Transaction, TransactionInstruction, type Connection } from '@solana/web3.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { TestSession, type TestPayer } from '../testing/payments.js';
 import { ReceiptStore } from './receipt-store.js';
 import { Redeemer } from './redeemer.js';
 
-const MEMO = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');
+const MEMO = new PublicKey(MEMO_PROGRAM_ID);
 const relay = Keypair.generate();
 const relayId = relay.publicKey.toBase58();
 const treasury = Keypair.generate();
@@ -32,7 +33,7 @@ function payoutTx(amount: bigint, paid: bigint, root: string): { wire: string; i
   const tx = new Transaction({ feePayer: treasury.publicKey, blockhash: Keypair.generate().publicKey.toBase58(), lastValidBlockHeight: 1_000 });
   tx.add(
     createTransferCheckedInstruction(treasuryAccount, mint, getAssociatedTokenAddressSync(mint, relay.publicKey), treasury.publicKey, amount, 6, [], TOKEN_PROGRAM_ID),
-    new TransactionInstruction({ programId: MEMO, keys: [], data: Buffer.from(`relaycast:v1 relay=${relayId} paid=${paid} root=${root}`) }),
+    new TransactionInstruction({ programId: MEMO, keys: [], data: Buffer.from(formatPayoutMemo({ relay: relayId, cumulativePaid: paid, merkleRoot: root })) }),
   );
   tx.sign(treasury);
   return { wire: toBase64(new Uint8Array(tx.serialize())), id: encodeBase58(tx.signature as Buffer) };

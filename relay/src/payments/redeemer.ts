@@ -1,4 +1,5 @@
 import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted, toRelaycastError } from '@relaycast/protocol';
+import { MAX_REDEEM_ITEMS, type SettlerInfo } from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey, Transaction, type Message } from '@solana/web3.js';
 import type { Logger } from 'pino';
@@ -11,11 +12,10 @@ import {
   DEFAULT_RPC_TIMEOUT_MS,
   PAYOUT_CONFIRM_POLL_MS,
   PAYOUT_RESEND_MS,
-  REDEEM_MAX_ITEMS,
 } from '../constants.js';
 import { checkPayoutTransaction } from './payout-check.js';
 import type { ItemCredit, PayoutRecord, ReceiptStore, ReportItem } from './receipt-store.js';
-import { SettlerClient, type RedeemAnswer, type RelayPaymentSigner, type SettlerInfo } from './settler-client.js';
+import { SettlerClient, type RedeemAnswer, type RelayPaymentSigner } from './settler-client.js';
 
 export interface RedeemerOptions {
   /** The relay's receipt store. Required. */
@@ -170,7 +170,7 @@ export class Redeemer {
       // Shortfalls the settler found implausible are retried once per call, in the first round.
       let retryBefore = this.retryBefore;
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const items = store.receiptsToReport(payer, REDEEM_MAX_ITEMS, retryBefore);
+        const items = store.receiptsToReport(payer, MAX_REDEEM_ITEMS, retryBefore);
         retryBefore = -1;
         const answer = await this.retry('redeem request', signal, (s) => client.redeem(items, s));
         this.recordAnswer(items, answer, out);
@@ -187,7 +187,7 @@ export class Redeemer {
         const owed = store.credited(payer) - paidToDate;
         if (answer.status === 'nothing-owed') {
           if (answer.cumulativePaid !== paidToDate) this.log?.warn({ payer, settlerPaid: answer.cumulativePaid.toString(), relayPaid: paidToDate.toString() }, 'settler and relay disagree on paid to date');
-          if (items.length < REDEEM_MAX_ITEMS) break;
+          if (items.length < MAX_REDEEM_ITEMS) break;
           continue;
         }
         const known = store.payout(answer.signature);
@@ -225,7 +225,7 @@ export class Redeemer {
           out.payouts.push({ signature, amount: checked.amount.toString() });
           total += checked.amount;
           const more = store.credited(payer) - store.paidToDate(payer);
-          if (items.length < REDEEM_MAX_ITEMS && more <= 0n && store.receiptsToReport(payer, 1).length === 0) break;
+          if (items.length < MAX_REDEEM_ITEMS && more <= 0n && store.receiptsToReport(payer, 1).length === 0) break;
         } else if (settled === 'failed') {
           throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, `payout ${signature} failed on chain`);
         }

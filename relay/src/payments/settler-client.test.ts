@@ -1,14 +1,16 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCode, concatBytes, encodeBase58, fromBase64, utf8Encode } from '@relaycast/protocol';
-import { rawPublicKey, signEd25519, verifyEd25519 } from '@relaycast/protocol/node';
+import { ErrorCode, encodeBase58 } from '@relaycast/protocol';
+import { rawPublicKey, signEd25519, verifyRedeemSignature } from '@relaycast/protocol/node';
+import { REDEEM_SIGNATURE_HEADER } from '@relaycast/protocol/settlement';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SETTLER_MAX_RESPONSE_BYTES } from '../constants.js';
-import { REDEEM_SIGNATURE_HEADER, REDEEM_SIGNING_DOMAIN, SettlerClient } from './settler-client.js';
+import { SettlerClient } from './settler-client.js';
 
 const key = generateKeyPairSync('ed25519').privateKey;
 const publicKey = rawPublicKey(key);
+const PAYOUT_ID = encodeBase58(new Uint8Array(64).fill(5));
 const signer = { relayId: encodeBase58(publicKey), publicKey, sign: (m: Uint8Array) => signEd25519(key, m) };
 
 describe('SettlerClient', () => {
@@ -37,15 +39,14 @@ describe('SettlerClient', () => {
   it('signs the exact body it sends with the relay key, sends each item’s assignment, and parses a payout with its credits', async () => {
     let verified = false;
     const client = await serve((req, body, res) => {
-      const sig = fromBase64(String(req.headers[REDEEM_SIGNATURE_HEADER]));
-      verified = sig !== undefined && verifyEd25519(publicKey, concatBytes([utf8Encode(REDEEM_SIGNING_DOMAIN), body]), sig);
+      verified = verifyRedeemSignature(publicKey, body, String(req.headers[REDEEM_SIGNATURE_HEADER]));
       const parsed = JSON.parse(body.toString()) as { relay: string; items: unknown[] };
       expect(parsed.relay).toBe(signer.relayId);
       expect(parsed.items).toEqual([{ grant: 'AQID', receipt: 'BAUG', assignment: 'BwgJ' }, { grant: 'AQID', receipt: 'BAUG' }]);
       json(res, 200, {
         status: 'payout',
         transaction: 'AAEC',
-        signature: 'sig',
+        signature: PAYOUT_ID,
         amount: '12',
         cumulativePaid: '30',
         merkleRoot: 'ab'.repeat(32),

@@ -1,19 +1,20 @@
+import { ErrorCode, RelaycastError, concatBytes, fromBase64, isErrorCode, isRelaycastError, throwIfAborted, toBase64, utf8Decode } from '@relaycast/protocol';
 import {
-  ErrorCode,
-  RelaycastError,
-  concatBytes,
-  fromBase64,
-  isErrorCode,
-  isRelaycastError,
-  throwIfAborted,
-  toBase64,
-  utf8Encode,
-} from '@relaycast/protocol';
-import { DEFAULT_SETTLER_TIMEOUT_MS, REDEEM_MAX_ITEMS, SETTLER_MAX_RESPONSE_BYTES } from '../constants.js';
-
-/** Domain of the relay's signature over a redeem request body (docs/PAYMENTS.md). */
-export const REDEEM_SIGNING_DOMAIN = 'relaycast-redeem-v1\0';
-export const REDEEM_SIGNATURE_HEADER = 'x-relaycast-signature';
+  MAX_REDEEM_ITEMS,
+  REDEEM_SIGNATURE_HEADER,
+  SETTLER_PATHS,
+  decodeRedeemResponse,
+  decodeRelayPayoutsResponse,
+  decodeSettlerError,
+  decodeSettlerInfo,
+  encodeRedeemBody,
+  redeemSigningBytes,
+  relayPayoutsPath,
+  type RejectedItem,
+  type SettlerInfo,
+} from '@relaycast/protocol/settlement';
+import { DEFAULT_SETTLER_TIMEOUT_MS, SETTLER_MAX_RESPONSE_BYTES } from '../constants.js';
+import type { ItemCredit } from './receipt-store.js';
 
 /** Signs as the relay (its keypair); the secret stays inside. */
 export interface RelayPaymentSigner {
@@ -22,30 +23,9 @@ export interface RelayPaymentSigner {
   sign(message: Uint8Array): Uint8Array;
 }
 
-/** `GET /v1/info`. */
-export interface SettlerInfo {
-  payer: string;
-  mint: string;
-  decimals: number;
-  treasuryTokenAccount: string;
-}
-
-export interface RejectedItem {
-  index: number;
-  code: string;
-}
-
-/** The settler's credit for one accepted item (docs/PAYMENTS.md "Credited amounts"). */
-export interface CreditedItem {
-  index: number;
-  /** Cumulative base units credited for this (relay, session, grant). */
-  credited: bigint;
-  /** receipt amount − credited, with the reason. */
-  shortfall?: { code: string; amount: bigint } | undefined;
-}
-
+/** A redeem answer with its amounts as numbers and its transaction as bytes (wire format: RedeemResponse). */
 export type RedeemAnswer =
-  | { status: 'nothing-owed'; cumulativePaid: bigint; rejected: RejectedItem[]; credited: CreditedItem[] }
+  | { status: 'nothing-owed'; cumulativePaid: bigint; rejected: RejectedItem[]; credited: ({ index: number } & ItemCredit)[] }
   | {
       status: 'payout';
       /** Fully signed by the treasury owner, its fee payer; the relay signs nothing. */
@@ -57,7 +37,7 @@ export type RedeemAnswer =
       merkleRoot: string;
       lastValidBlockHeight: number;
       rejected: RejectedItem[];
-      credited: CreditedItem[];
+      credited: ({ index: number } & ItemCredit)[];
     };
 
 export interface RedeemItemBytes {
@@ -79,37 +59,34 @@ export interface SettlerClientOptions {
 const unavailable = (message: string, cause?: unknown): RelaycastError =>
   new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, message, cause === undefined ? {} : { cause });
 
-const U64_RE = /^(0|[1-9][0-9]{0,19})$/;
-
-function u64(v: unknown, name: string): bigint {
-  if (typeof v !== 'string' || !U64_RE.test(v)) throw unavailable(`settler answered a malformed ${name}`);
-  return BigInt(v);
+/** Decodes an answer; a malformed one is the settler's trouble (RC_ERR_SETTLEMENT_UNAVAILABLE, retried). */
+function decoded<T>(what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    throw unavailable(`settler answered a malformed ${what}: ${(err as Error).message}`, err);
+  }
 }
 
-function rejectedList(v: unknown): RejectedItem[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) throw unavailable('settler answered a malformed rejected list');
-  return v.map((r: unknown) => {
-    const o = r as { index?: unknown; code?: unknown } | null;
-    if (o === null || typeof o !== 'object' || !Number.isSafeInteger(o.index) || typeof o.code !== 'string') throw unavailable('settler answered a malformed rejected item');
-    return { index: o.index as number, code: o.code };
-  });
-}
-
-function creditedList(v: unknown): CreditedItem[] {
-  if (v === undefined) return [];
-  if (!Array.isArray(v)) throw unavailable('settler answered a malformed credited list');
-  return v.map((c: unknown) => {
-    const o = c as { index?: unknown; credited?: unknown; shortfall?: unknown } | null;
-    if (o === null || typeof o !== 'object' || !Number.isSafeInteger(o.index)) throw unavailable('settler answered a malformed credited item');
-    const item: CreditedItem = { index: o.index as number, credited: u64(o.credited, 'credited amount') };
-    if (o.shortfall !== undefined && o.shortfall !== null) {
-      const sf = o.shortfall as { code?: unknown; amount?: unknown };
-      if (typeof sf !== 'object' || typeof sf.code !== 'string') throw unavailable('settler answered a malformed shortfall');
-      item.shortfall = { code: sf.code, amount: u64(sf.amount, 'shortfall amount') };
-    }
-    return item;
-  });
+function toAnswer(r: ReturnType<typeof decodeRedeemResponse>): RedeemAnswer {
+  const rejected = r.rejected ?? [];
+  const credited = r.credited.map((c) => ({
+    index: c.index,
+    credited: BigInt(c.credited),
+    ...(c.shortfall === undefined ? {} : { shortfall: { code: c.shortfall.code, amount: BigInt(c.shortfall.amount) } }),
+  }));
+  if (r.status === 'nothing-owed') return { status: 'nothing-owed', cumulativePaid: BigInt(r.cumulativePaid), rejected, credited };
+  return {
+    status: 'payout',
+    transaction: fromBase64(r.transaction)!,
+    signature: r.signature,
+    amount: BigInt(r.amount),
+    cumulativePaid: BigInt(r.cumulativePaid),
+    merkleRoot: r.merkleRoot,
+    lastValidBlockHeight: r.lastValidBlockHeight,
+    rejected,
+    credited,
+  };
 }
 
 /** HTTP client of one payer's settlement service (docs/PAYMENTS.md "Settlement service HTTP API"). */
@@ -128,12 +105,8 @@ export class SettlerClient {
   }
 
   async info(signal: AbortSignal): Promise<SettlerInfo> {
-    const body = (await this.call('GET', 'v1/info', undefined, signal)) as Record<string, unknown>;
-    const { payer, mint, decimals, treasuryTokenAccount } = body;
-    if (typeof payer !== 'string' || typeof mint !== 'string' || typeof treasuryTokenAccount !== 'string' || !Number.isSafeInteger(decimals)) {
-      throw unavailable('settler answered a malformed /v1/info');
-    }
-    return { payer, mint, decimals: decimals as number, treasuryTokenAccount };
+    const body = await this.call('GET', SETTLER_PATHS.info, undefined, signal);
+    return decoded(SETTLER_PATHS.info, () => decodeSettlerInfo(body));
   }
 
   /**
@@ -141,23 +114,16 @@ export class SettlerClient {
    * (ids to check on chain; the relay counts none it has not verified itself).
    */
   async payouts(signal: AbortSignal): Promise<{ signature: string; amount: bigint; cumulativePaid: bigint }[]> {
-    const body = (await this.call('GET', `v1/relays/${this.options.signer.relayId}/payouts`, undefined, signal)) as Record<string, unknown>;
-    const list = body['payouts'];
-    if (!Array.isArray(list)) throw unavailable('settler answered a malformed payout list');
-    return list.map((p: unknown) => {
-      const o = p as { signature?: unknown; amount?: unknown; cumulativePaid?: unknown } | null;
-      if (o === null || typeof o !== 'object' || typeof o.signature !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{64,90}$/.test(o.signature)) {
-        throw unavailable('settler answered a malformed payout');
-      }
-      return { signature: o.signature, amount: u64(o.amount, 'amount'), cumulativePaid: u64(o.cumulativePaid, 'cumulativePaid') };
-    });
+    const path = relayPayoutsPath(this.options.signer.relayId);
+    const body = await this.call('GET', path, undefined, signal);
+    const list = decoded('payout list', () => decodeRelayPayoutsResponse(body)).payouts;
+    return list.map((p) => ({ signature: p.signature, amount: BigInt(p.amount), cumulativePaid: BigInt(p.cumulativePaid) }));
   }
 
-  /** `POST /v1/redeem` with the relay's newest receipts (at most REDEEM_MAX_ITEMS). */
+  /** `POST /v1/redeem` with the relay's newest receipts (at most MAX_REDEEM_ITEMS). */
   async redeem(items: readonly RedeemItemBytes[], signal: AbortSignal): Promise<RedeemAnswer> {
-    if (items.length > REDEEM_MAX_ITEMS) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `at most ${REDEEM_MAX_ITEMS} items per redeem request`);
-    // fetch sends a string as UTF-8: exactly the bytes signed below.
-    const text = JSON.stringify({
+    if (items.length > MAX_REDEEM_ITEMS) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `at most ${MAX_REDEEM_ITEMS} items per redeem request`);
+    const raw = encodeRedeemBody({
       relay: this.options.signer.relayId,
       requestedAtMs: Date.now(),
       items: items.map((i) => ({
@@ -166,40 +132,21 @@ export class SettlerClient {
         ...(i.assignment === undefined ? {} : { assignment: toBase64(i.assignment) }),
       })),
     });
-    const signature = this.options.signer.sign(concatBytes([utf8Encode(REDEEM_SIGNING_DOMAIN), utf8Encode(text)]));
-    const body = (await this.call('POST', 'v1/redeem', text, signal, { [REDEEM_SIGNATURE_HEADER]: toBase64(signature) })) as Record<string, unknown>;
-    const rejected = rejectedList(body['rejected']);
-    const credited = creditedList(body['credited']);
-    if (body['status'] === 'nothing-owed') return { status: 'nothing-owed', cumulativePaid: u64(body['cumulativePaid'], 'cumulativePaid'), rejected, credited };
-    if (body['status'] !== 'payout') throw unavailable('settler answered an unknown status');
-    const tx = typeof body['transaction'] === 'string' ? fromBase64(body['transaction']) : undefined;
-    const root = body['merkleRoot'];
-    const lvbh = body['lastValidBlockHeight'];
-    if (tx === undefined || typeof body['signature'] !== 'string' || typeof root !== 'string' || !/^[0-9a-f]{64}$/.test(root) || !Number.isSafeInteger(lvbh)) {
-      throw unavailable('settler answered a malformed payout');
-    }
-    return {
-      status: 'payout',
-      transaction: tx,
-      signature: body['signature'],
-      amount: u64(body['amount'], 'amount'),
-      cumulativePaid: u64(body['cumulativePaid'], 'cumulativePaid'),
-      merkleRoot: root,
-      lastValidBlockHeight: lvbh as number,
-      rejected,
-      credited,
-    };
+    const signature = this.options.signer.sign(redeemSigningBytes(raw));
+    const body = await this.call('POST', SETTLER_PATHS.redeem, raw, signal, { [REDEEM_SIGNATURE_HEADER]: toBase64(signature) });
+    return toAnswer(decoded('redeem answer', () => decodeRedeemResponse(body)));
   }
 
-  private async call(method: string, path: string, body: string | undefined, signal: AbortSignal, headers: Record<string, string> = {}): Promise<unknown> {
+  /** `path` is one of SETTLER_PATHS (absolute); resolved without its leading slash, so a base URL's path prefix is kept. */
+  private async call(method: string, path: string, body: Uint8Array | undefined, signal: AbortSignal, headers: Record<string, string> = {}): Promise<unknown> {
     throwIfAborted(signal);
-    const url = new URL(path, this.base);
+    const url = new URL(path.replace(/^\//, ''), this.base);
     let res: Response;
     try {
       res = await fetch(url, {
         method,
         headers: { ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body,
+        body: body === undefined ? undefined : new Uint8Array(body),
         redirect: 'error',
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
       });
@@ -222,9 +169,9 @@ export class SettlerClient {
       throw unavailable(`settler ${url.origin} answered ${res.status} with a body that is not JSON`);
     }
     if (res.ok && typeof parsed === 'object' && parsed !== null) return parsed;
-    const e = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-    const code = typeof e?.code === 'string' && isErrorCode(e.code) ? e.code : undefined;
-    const message = `settler ${url.origin} answered ${res.status}: ${typeof e?.message === 'string' ? e.message : 'error'}`;
+    const e = decodeSettlerError(parsed);
+    const code = e !== undefined && isErrorCode(e.code) ? e.code : undefined;
+    const message = `settler ${url.origin} answered ${res.status}: ${e?.message ?? 'error'}`;
     // Server-side trouble is worth retrying; a refusal of this request (4xx) keeps the settler's code.
     if (res.status >= 500 || code === undefined) throw unavailable(message);
     throw new RelaycastError(code, message, { details: { status: res.status } });
@@ -246,5 +193,5 @@ async function readLimited(res: Response, maxBytes: number): Promise<string> {
     }
     parts.push(value);
   }
-  return new TextDecoder().decode(concatBytes(parts));
+  return utf8Decode(concatBytes(parts));
 }

@@ -1,0 +1,52 @@
+// Settlement wire formats (`@relaycast/protocol/settlement`): what crosses between relays, viewers'
+// SDKs and a payer's settlement service, and what a payout carries on chain. Pure: no I/O, no node
+// modules (signing with node:crypto is in `@relaycast/protocol/node`: signRedeemBody, verifyRedeemSignature).
+export {
+  MAX_PAYOUT_TRANSACTION_BYTES,
+  MAX_REDEEM_ITEMS,
+  REDEEM_MAX_CLOCK_SKEW_MS,
+  REDEEM_SIGNATURE_HEADER,
+  REDEEM_SIGNING_DOMAIN,
+  SETTLER_MAX_BODY_BYTES,
+  checkRedeemClock,
+  decodeRedeemBody,
+  decodeRedeemResponse,
+  encodeRedeemBody,
+  redeemSigningBytes,
+  type CreditedItem,
+  type RedeemBody,
+  type RedeemItem,
+  type RedeemResponse,
+  type RejectedItem,
+  type ShortfallCode,
+} from './redeem.js';
+export {
+  MEMO_PROGRAM_ID,
+  MEMO_PROGRAM_IDS,
+  MEMO_V1_PROGRAM_ID,
+  PAYOUT_MEMO_PATTERN,
+  PAYOUT_MEMO_PREFIX,
+  formatPayoutMemo,
+  parsePayoutMemo,
+  type PayoutMemo,
+} from './payout-memo.js';
+export {
+  MAX_INFO_TRACKERS,
+  RELAY_PAYOUTS_LISTED,
+  SETTLER_PATHS,
+  decodeGrantRequest,
+  decodeGrantResponse,
+  decodeRelayPayoutsResponse,
+  decodeRelayStatusResponse,
+  decodeSettlerError,
+  decodeSettlerInfo,
+  matchRelayPath,
+  relayPayoutsPath,
+  relayStatusPath,
+  type GrantRequestBody,
+  type GrantResponse,
+  type RelayPayoutsResponse,
+  type RelayStatusResponse,
+  type SettlerErrorBody,
+  type SettlerInfo,
+} from './settler-api.js';
