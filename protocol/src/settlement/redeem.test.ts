@@ -2,7 +2,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeBase58 } from '../base58.js';
 import { concatBytes, toBase64, utf8Encode } from '../bytes.js';
+import { SIGNED_ASSIGNMENT_BYTES } from '../assignments.js';
 import { ErrorCode } from '../errors.js';
+import { MAX_SIGNED_GRANT_BYTES, SIGNED_RECEIPT_BYTES } from '../receipts.js';
 import { expectRelaycastError } from '../testing/errors.js';
 import { rawPublicKey, signEd25519 } from '../node/ed25519.js';
 import { signRedeemBody, verifyRedeemSignature } from '../node/settlement.js';
@@ -67,6 +69,16 @@ describe('redeem request', () => {
   it('will not encode a body the settler would refuse', () => {
     expectRelaycastError(() => encodeRedeemBody({ ...body, relay: `1${relay}` }), ErrorCode.MESSAGE_FIELD);
     expectRelaycastError(() => encodeRedeemBody({ ...body, requestedAtMs: -1 }), ErrorCode.MESSAGE_FIELD);
+  });
+
+  it('fits MAX_REDEEM_ITEMS of the largest items in one body the settler reads', () => {
+    const largest = {
+      grant: toBase64(new Uint8Array(MAX_SIGNED_GRANT_BYTES)),
+      receipt: toBase64(new Uint8Array(SIGNED_RECEIPT_BYTES)),
+      assignment: toBase64(new Uint8Array(SIGNED_ASSIGNMENT_BYTES)),
+    };
+    const raw = encodeRedeemBody({ relay, requestedAtMs: Number.MAX_SAFE_INTEGER, items: Array.from({ length: MAX_REDEEM_ITEMS }, () => largest) });
+    expect(raw.byteLength).toBeLessThanOrEqual(SETTLER_MAX_BODY_BYTES);
   });
 
   it('accepts a clock within the skew either way', () => {

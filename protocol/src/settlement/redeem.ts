@@ -12,8 +12,11 @@ import { base64, bad, errorCode, hex32, list, object, objectField, parseObject, 
 export const REDEEM_SIGNING_DOMAIN = 'relaycast-redeem-v1\0';
 /** Header carrying the relay's base64 signature over redeemSigningBytes(raw body). */
 export const REDEEM_SIGNATURE_HEADER = 'x-relaycast-signature';
-/** Items in one redeem request. */
-export const MAX_REDEEM_ITEMS = 1_000;
+/**
+ * Items in one redeem request: as many of the largest items (a grant with a 512-byte scope, about
+ * 1.5 KB of JSON with its receipt and assignment) as fit SETTLER_MAX_BODY_BYTES, with room to spare.
+ */
+export const MAX_REDEEM_ITEMS = 160;
 /** Largest request body the settler reads (redeem and grant requests alike). */
 export const SETTLER_MAX_BODY_BYTES = 256 * 1024;
 /** A redeem request's requestedAtMs may be this far from the settler's clock either way. */
