@@ -20,8 +20,10 @@ export const DEFAULT_MAX_WS_MESSAGE_BYTES = 64 * 1024;
 export const DEFAULT_MAX_BATCH_REQUESTS = 64;
 /** Requests (HTTP requests, batch entries and WebSocket messages) per second per client IP. */
 export const DEFAULT_MAX_REQUESTS_PER_SEC = 2_000;
-/** Burst allowance on top of the per-second rate. */
+/** Requests a quiet client may send at once (the rate limiter's burst). */
 export const DEFAULT_REQUEST_BURST = 4_000;
+/** Client IPs the chain's rate limiter tracks; past it, new clients share one overflow bucket. */
+export const CHAIN_RATE_TABLE_MAX_ENTRIES = 4_096;
 /** WebSocket connections open at once. */
 export const DEFAULT_MAX_WS_CONNECTIONS = 256;
 /** Subscriptions open at once on one WebSocket connection. */
@@ -85,8 +87,6 @@ export const DEFAULT_SETTLER_RPC_TIMEOUT_MS = 30_000;
 export const DEFAULT_SETTLER_REQUESTS_PER_SEC = 20;
 /** Burst on top of the per-second rate (total a quiet client may send at once). */
 export const DEFAULT_SETTLER_REQUEST_BURST = 40;
-/** Client IPs the settler's rate limiter tracks at once (oldest forgotten first). */
-export const SETTLER_RATE_LIMIT_MAX_CLIENTS = 4_096;
 /** Time a client has to send a complete HTTP request to the settler. */
 export const DEFAULT_SETTLER_REQUEST_TIMEOUT_MS = 10_000;
 /** Redeem requests handled at once (each holds chain calls); more get RC_ERR_RATE_LIMITED. */

@@ -1,13 +1,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ErrorCode, RelaycastError, throwIfAborted } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
-import { PORT_PAIR_ATTEMPTS, PORT_PAIR_RANGE_PAIRS, PORT_PAIR_RANGE_START } from '../constants.js';
+import { CHAIN_RATE_TABLE_MAX_ENTRIES, PORT_PAIR_ATTEMPTS, PORT_PAIR_RANGE_PAIRS, PORT_PAIR_RANGE_START } from '../constants.js';
+import { KeyedRateLimiter } from '../net/rate-limiter.js';
+import { readBody } from '../net/read-body.js';
 import { ChainLedger } from './chain-ledger.js';
 import { resolveChainOptions, type EmbeddedChainOptions, type ResolvedChainOptions } from './chain-options.js';
 import { RpcError, RpcErrorCode, errorResponse, idOfRejected, parseRequest, type RpcResponse } from './json-rpc.js';
-import { PerClientRateLimiter } from './rate-limiter.js';
 import { RPC_METHODS, type RpcContext } from './rpc-methods.js';
 import { SubscriptionHub } from './ws-subscriptions.js';
 
@@ -22,31 +23,6 @@ export interface EmbeddedChain {
   readonly slot: number;
   /** Stops the slot clock, closes every connection and both listeners. Idempotent. */
   close(): Promise<void>;
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      reject(new BodyTooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.byteLength;
-      if (size > maxBytes) {
-        req.removeAllListeners('data');
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -87,7 +63,7 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
     stateFile: opts.stateFile,
     logger: log,
   });
-  const rate = new PerClientRateLimiter(opts.maxRequestsPerSec, opts.requestBurst);
+  const rate = new KeyedRateLimiter(opts.maxRequestsPerSec, opts.requestBurst, CHAIN_RATE_TABLE_MAX_ENTRIES);
   const hub = new SubscriptionHub(
     ledger,
     { maxSubscriptionsPerConnection: opts.maxSubscriptionsPerConnection, maxBufferedBytes: opts.maxWsBufferedBytes },
@@ -143,7 +119,7 @@ export async function startEmbeddedChain(options: EmbeddedChainOptions = {}): Pr
     try {
       body = await readBody(req, opts.maxBodyBytes);
     } catch (err) {
-      if (err instanceof BodyTooLarge) {
+      if (isRelaycastError(err, ErrorCode.MESSAGE_TOO_LARGE)) {
         // The rest of the body is never read: close the connection after the answer.
         res.setHeader('connection', 'close');
         reply(res, 413, errorResponse(null, RpcErrorCode.INVALID_REQUEST, `request body larger than ${opts.maxBodyBytes} bytes`));

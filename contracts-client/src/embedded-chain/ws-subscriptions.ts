@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { ChainLedger } from './chain-ledger.js';
 import { RpcError, RpcErrorCode, errorResponse, idOfRejected, parseRequest, type RpcRequest, type RpcResponse } from './json-rpc.js';
-import type { PerClientRateLimiter } from './rate-limiter.js';
+import type { KeyedRateLimiter } from '../net/rate-limiter.js';
 import type { TransactionErrorJson } from './tx-errors.js';
 
 export interface SubscriptionLimits {
@@ -27,14 +27,14 @@ export class SubscriptionHub {
   readonly #ledger: ChainLedger;
   readonly #limits: SubscriptionLimits;
   readonly #log: Logger;
-  readonly #rate: PerClientRateLimiter;
+  readonly #rate: KeyedRateLimiter;
   readonly #subscribers = new Map<WebSocket, Subscriber>();
   /** signature → subscribers waiting for it (subscription ids per socket). */
   readonly #bySignature = new Map<string, Map<WebSocket, Set<number>>>();
   readonly #slotWatchers = new Map<WebSocket, Set<number>>();
   #nextId = 0;
 
-  constructor(ledger: ChainLedger, limits: SubscriptionLimits, rate: PerClientRateLimiter, log: Logger) {
+  constructor(ledger: ChainLedger, limits: SubscriptionLimits, rate: KeyedRateLimiter, log: Logger) {
     this.#ledger = ledger;
     this.#limits = limits;
     this.#rate = rate;

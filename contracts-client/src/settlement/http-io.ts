@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode, RelaycastError, toRelaycastError } from '@relaycast/protocol';
+import type { ServerResponse } from 'node:http';
+import { ErrorCode, toRelaycastError, type RelaycastError } from '@relaycast/protocol';
 
 /** HTTP status for each code the settler answers with; anything else is a 500. */
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -24,55 +24,6 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 export function httpStatusOf(code: ErrorCode): number {
   return STATUS[code] ?? 500;
-}
-
-/** Reads the whole body, refusing (RC_ERR_MESSAGE_TOO_LARGE) past `maxBytes` before buffering more. */
-export function readBody(req: IncomingMessage, maxBytes: number, signal: AbortSignal): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const tooLarge = (): RelaycastError => new RelaycastError(ErrorCode.MESSAGE_TOO_LARGE, `request body exceeds ${maxBytes} bytes`);
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > maxBytes) {
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onAbort = (): void => {
-      cleanup();
-      reject(new RelaycastError(ErrorCode.ABORTED, 'request aborted'));
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.byteLength;
-      if (size > maxBytes) {
-        cleanup();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(new RelaycastError(ErrorCode.ABORTED, 'request failed while reading', { cause: err }));
-    };
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-    };
-    if (signal.aborted) {
-      onAbort();
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-  });
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -7,13 +7,14 @@ import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey, type Keypair } from '@solana/web3.js';
 import { pino } from 'pino';
 import { SETTLER_RATE_TABLE_MAX_ENTRIES } from '../constants.js';
+import { KeyedRateLimiter, addressRange } from '../net/rate-limiter.js';
+import { readBody } from '../net/read-body.js';
 import { checkKeyFilePermissions, loadSigner } from '../setup/signer-file.js';
 import { readMint } from '../setup/token-setup.js';
 import { authorizeFor } from './grant-auth.js';
 import { issueGrant, parseGrantRequest, type GrantTerms } from './grant-issuer.js';
-import { readBody, sendError, sendJson } from './http-io.js';
+import { sendError, sendJson } from './http-io.js';
 import { PayoutWatcher } from './payout-watcher.js';
-import { addressRange, RangeRateLimiter } from './range-limiter.js';
 import { rebuildPaidFromChain } from './rebuild-from-chain.js';
 import { authenticateRedeem } from './redeem-request.js';
 import { redeem, relayPayouts, relayStatus, type Treasury } from './redeem-service.js';
@@ -113,9 +114,9 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
     trustedTrackers: o.trustedTrackers.map((k) => encodeBase58(k)),
   };
   // Keyed by address range (IPv6 /64, IPv4 /32) and by relay key; rotating keys cannot evict a limited entry.
-  const limiter = new RangeRateLimiter(o.maxRequestsPerSec, o.requestBurst, SETTLER_RATE_TABLE_MAX_ENTRIES);
-  const rangeItems = new RangeRateLimiter(o.redeemItemsPerSecPerRange, o.redeemItemBurstPerRange, SETTLER_RATE_TABLE_MAX_ENTRIES);
-  const relayItems = new RangeRateLimiter(o.redeemItemsPerSecPerRelay, o.redeemItemBurstPerRelay, SETTLER_RATE_TABLE_MAX_ENTRIES);
+  const limiter = new KeyedRateLimiter(o.maxRequestsPerSec, o.requestBurst, SETTLER_RATE_TABLE_MAX_ENTRIES);
+  const rangeItems = new KeyedRateLimiter(o.redeemItemsPerSecPerRange, o.redeemItemBurstPerRange, SETTLER_RATE_TABLE_MAX_ENTRIES);
+  const relayItems = new KeyedRateLimiter(o.redeemItemsPerSecPerRelay, o.redeemItemBurstPerRelay, SETTLER_RATE_TABLE_MAX_ENTRIES);
   const lifetime = new AbortController();
   const watcher = new PayoutWatcher(connection, ledger, { rpcTimeoutMs: o.rpcTimeoutMs, now: o.now, log, signal: lifetime.signal });
   const intake = {

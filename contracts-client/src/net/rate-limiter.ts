@@ -10,14 +10,15 @@ export function addressRange(address: string | undefined): string {
 }
 
 /**
- * Token buckets per key (address range or relay key) that rotating keys cannot reset. A table
+ * Token buckets per key (a client address, an address range, a relay key) that rotating keys
+ * cannot reset; the settler's and the embedded chain's request limits both use it. A table
  * keyed by client that forgets its oldest entry when full lets an attacker with many addresses
  * push its own limited entry out and start fresh. Here an entry is dropped only once it has
  * refilled to the full burst, when forgetting it changes nothing; while the table is full of
  * still-limited entries, new keys share one overflow bucket, so a flood of fresh keys is limited
  * as one client and the limited entries stay.
  */
-export class RangeRateLimiter {
+export class KeyedRateLimiter {
   readonly #perSec: number;
   readonly #burst: number;
   readonly #maxEntries: number;

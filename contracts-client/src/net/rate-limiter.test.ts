@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RangeRateLimiter, addressRange } from './range-limiter.js';
+import { KeyedRateLimiter, addressRange } from './rate-limiter.js';
 
 describe('addressRange', () => {
   it('keys IPv6 by /64 and IPv4 (also mapped) by /32', () => {
@@ -15,12 +15,14 @@ describe('addressRange', () => {
   });
 });
 
-describe('RangeRateLimiter', () => {
+describe('KeyedRateLimiter', () => {
   it('refills at its rate up to its burst', () => {
     let now = 0;
-    const l = new RangeRateLimiter(10, 20, 100, () => now);
+    const l = new KeyedRateLimiter(10, 20, 100, () => now);
     expect(l.allow('a', 20)).toBe(true);
     expect(l.allow('a')).toBe(false);
+    // Another key has its own bucket.
+    expect(l.allow('b', 20)).toBe(true);
     now += 500;
     expect(l.allow('a', 5)).toBe(true);
     expect(l.allow('a')).toBe(false);
@@ -28,7 +30,7 @@ describe('RangeRateLimiter', () => {
 
   it('an attacker rotating through a /64 is one client, and rotating /64s cannot evict a limited entry', () => {
     let now = 0;
-    const l = new RangeRateLimiter(1, 5, 64, () => now);
+    const l = new KeyedRateLimiter(1, 5, 64, () => now);
     // Rotating addresses inside one /64: one bucket.
     for (let i = 0; i < 5; i++) expect(l.allow(addressRange(`2001:db8:0:1::${i.toString(16)}`))).toBe(true);
     expect(l.allow(addressRange('2001:db8:0:1::ffff'))).toBe(false);
