@@ -1,6 +1,6 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolveBin } from '@relaycast/cli-kit/testing';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import { buildBrowser } from '../../player-sdk/scripts/build-browser.js';
@@ -29,11 +29,10 @@ import { assertPortsFree } from './ports.js';
 import { generateVod, startLiveStream, type LiveStream, type Rendition } from './sample-media.js';
 import { startWebServer, type WebServer } from './web-server.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const TRACKER_BIN = join(REPO, 'tracker/bin/relaycast-tracker.js');
-const RELAY_BIN = join(REPO, 'relay/bin/relaycast-relay.js');
-const CHAIN_BIN = join(REPO, 'contracts-client/bin/relaycast-chain.js');
-const SETTLER_BIN = join(REPO, 'contracts-client/bin/relaycast-settler.js');
+const TRACKER_BIN = resolveBin('@relaycast/tracker', 'relaycast-tracker');
+const RELAY_BIN = resolveBin('@relaycast/relay', 'relaycast-relay');
+const CHAIN_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-chain');
+const SETTLER_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-settler');
 
 /** Three renditions, so the player has an ABR ladder to climb. */
 const SAMPLE_RENDITIONS: Rendition[] = [

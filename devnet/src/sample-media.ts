@@ -6,13 +6,13 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { resolveBin } from '@relaycast/cli-kit/testing';
 import { DigestWriter } from '@relaycast/origin-tools';
 import { ffmpegPath } from './ffmpeg.js';
 
 /** The origin-side digest tool, run as its own process for live streams as an origin would. */
-const DIGEST_BIN = fileURLToPath(new URL('../../origin-tools/bin/relaycast-digest.js', import.meta.url));
+const DIGEST_BIN = resolveBin('@relaycast/origin-tools', 'relaycast-digest');
 
 const run = promisify(execFile);
 

@@ -3,8 +3,8 @@ import type { KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { resolveBin } from '@relaycast/cli-kit/testing';
 import { decodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/protocol';
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
 import type { RedeemItem } from '@relaycast/protocol/settlement';
@@ -18,11 +18,10 @@ import { GiveUp, startProcess, waitFor, type Proc } from './processes.js';
  * treasury and a relay wallet set up through relaycast-solana, and the settlement service
  * (relaycast-settler), all over loopback.
  */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const CHAIN_BIN = `${ROOT}contracts-client/bin/relaycast-chain.js`;
-export const SOLANA_BIN = `${ROOT}contracts-client/bin/relaycast-solana.js`;
-export const SETTLER_BIN = `${ROOT}contracts-client/bin/relaycast-settler.js`;
-export const RELAY_BIN = `${ROOT}relay/bin/relaycast-relay.js`;
+export const CHAIN_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-chain');
+export const SOLANA_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-solana');
+export const SETTLER_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-settler');
+export const RELAY_BIN = resolveBin('@relaycast/relay', 'relaycast-relay');
 
 const run = promisify(execFile);
 

@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { resolveBin } from '@relaycast/cli-kit/testing';
 import type { TrackerStatus } from '@relaycast/tracker';
 import { encodeBase58 } from '@relaycast/protocol';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const TRACKER_BIN = `${ROOT}tracker/bin/relaycast-tracker.js`;
-export const RELAY_BIN = `${ROOT}relay/bin/relaycast-relay.js`;
+export const TRACKER_BIN = resolveBin('@relaycast/tracker', 'relaycast-tracker');
+export const RELAY_BIN = resolveBin('@relaycast/relay', 'relaycast-relay');
 
 /** Lines of output kept per process (a ring buffer), shown when a test fails. */
 const RING_LINES = 300;

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { resolveBin } from '@relaycast/cli-kit/testing';
 
 /** Helpers shared by contracts-client's tests (not exported from the package). */
 
-export const CHAIN_BIN = fileURLToPath(new URL('../../bin/relaycast-chain.js', import.meta.url));
-export const SOLANA_BIN = fileURLToPath(new URL('../../bin/relaycast-solana.js', import.meta.url));
+export const CHAIN_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-chain');
+export const SOLANA_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-solana');
 
 export interface ChainProcess {
   child: ChildProcess;
