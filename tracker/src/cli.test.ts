@@ -12,8 +12,13 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], onStdout?: (text: string, kill: (sig: NodeJS.Signals) => void) => void): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(
+  args: string[],
+  onStdout?: ((text: string, kill: (sig: NodeJS.Signals) => void) => void) | Record<string, string>,
+  env: Record<string, string> = {},
+): Promise<Run> {
+  if (typeof onStdout === 'object') return run(args, undefined, onStdout);
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -48,27 +53,31 @@ describe('relaycast-tracker CLI', () => {
     expect(healthy).toBe(true);
   });
 
-  it('exits 1 with a one-line message when the port is busy', async () => {
+  it('exits 2 with RC_ERR_CONFIG_INVALID naming the port when it is busy', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
       const result = await run(['--port', String(port), '--log-level', 'silent']);
-      expect(result.code).toBe(1);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain('RC_ERR_CONFIG_INVALID');
       expect(result.stderr).toContain('already in use');
-      expect(result.stderr.trim().split('\n')).toHaveLength(1);
     } finally {
       blocker.close();
     }
   });
 
-  it('exits 2 on a bad flag and prints usage on --help', async () => {
+  it('exits 2 on a bad flag or environment variable and prints usage on --help', async () => {
     const bad = await run(['--port', 'many']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--port');
+    expect(bad.stderr).toContain('RC_ERR_CONFIG_INVALID: --port');
+    const badEnv = await run([], { RELAYCAST_TRACKER_MIN_HEALTH: '2' });
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toContain('RC_ERR_CONFIG_INVALID: RELAYCAST_TRACKER_MIN_HEALTH');
     const help = await run(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('--heartbeat-timeout-ms');
+    expect(help.stdout).toContain('--max-connections');
   });
 });
 
@@ -109,21 +118,23 @@ describe('relaycast-tracker CLI: trust flags', () => {
       expect(ephemeral.status?.['trackerKey']).not.toBe(first.status?.['trackerKey']);
       await chmod(path, 0o644);
       const open = await run(['--port', '0', '--key', path, '--log-level', 'silent']);
-      expect(open.code).toBe(1);
+      expect(open.code).toBe(2);
       expect(open.stderr).toContain('RC_ERR_KEY_PERMISSIONS');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
-  it('exits 2 on bad trust flags, 1 on a bad payer key', { timeout: 60_000 }, async () => {
+  it('exits 2 naming the flag on bad trust flags and a bad payer key', { timeout: 60_000 }, async () => {
     // Few runs, one at a time: each is a tsx start-up (the options' own bounds are tested in trust.test.ts).
-    for (const args of [['--relay-admission', 'closed'], ['--relay-admission', 'allowlist']]) {
+    for (const [args, flag] of [
+      [['--relay-admission', 'closed'], '--relay-admission'],
+      [['--relay-admission', 'allowlist'], '--relay-admission allowlist needs --relay-allowlist'],
+      [['--trusted-payer', 'not-a-key'], '--trusted-payer'],
+    ] as const) {
       const r = await run(['--port', '0', '--log-level', 'silent', ...args]);
       expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(`RC_ERR_CONFIG_INVALID: ${flag}`);
     }
-    const badPayer = await run(['--port', '0', '--log-level', 'silent', '--trusted-payer', 'not-a-key']);
-    expect(badPayer.code).toBe(1);
-    expect(badPayer.stderr).toContain('RC_ERR_CONFIG_INVALID');
   });
 });

@@ -13,7 +13,6 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_FACTOR = 3;
 export const DEFAULT_PING_INTERVAL_MS = 15_000;
 /** Grace period for WebSocket close handshakes at shutdown before sockets are terminated. */
 export const DEFAULT_CLOSE_GRACE_MS = 1_000;
-export const DEFAULT_LOG_LEVEL = 'info';
 
 // --- Limits ---
 
