@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { resolveBin } from '@relaycast/cli-kit/testing';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import type { Logger } from 'pino';
-import { buildBrowser } from '../../player-sdk/scripts/build-browser.js';
+import { buildBrowser } from '@relaycast/player-sdk/browser-build';
 import { startChild, type Child } from './child-process.js';
 import { loadOrCreateSigner } from '@relaycast/contracts-client';
 import {
