@@ -1,10 +1,11 @@
 import { cp, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { buildBrowser } from '../../player-sdk/scripts/build-browser.js';
+import { buildBrowser } from '@relaycast/player-sdk/browser-build';
 
-const SDK_ROOT = fileURLToPath(new URL('../../player-sdk/', import.meta.url));
+// The SDK's package folder (examples/, dist/), found the way any dependent would find it.
+const SDK_ROOT = dirname(createRequire(import.meta.url).resolve('@relaycast/player-sdk/package.json'));
 
 /** Debian's Chromium (installed by .ci/run); never a browser downloaded by a test tool. */
 export const CHROMIUM_PATH = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
