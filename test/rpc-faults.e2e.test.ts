@@ -4,7 +4,8 @@ import { privateKeyFromSeed, rawPublicKey, signEd25519 } from '@relaycast/protoc
 import { ReceiptStore, Redeemer } from '@relaycast/relay';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadSigner, type Settler } from '@relaycast/contracts-client';
+import type { Settler } from '@relaycast/contracts-client/settler';
+import { loadSigner } from '@relaycast/contracts-client/setup';
 import { TestSession, type TestPayer } from '@relaycast/relay/testing';
 import { startRpcProxy, type RpcFault } from './helpers/rpc-proxy.js';
 import { newRelay, startPaymentWorld, startTestSettler, TEST_PRICE_PER_GIB, type PaymentWorld } from '@relaycast/contracts-client/testing';

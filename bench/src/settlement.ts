@@ -16,15 +16,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  airdropSol,
-  createTokenMint,
-  createTreasury,
-  ensureTokenAccount,
-  loadSigner,
-  startEmbeddedChain,
-  startSettler,
-} from '@relaycast/contracts-client';
+import { startEmbeddedChain } from '@relaycast/contracts-client/chain';
+import { startSettler } from '@relaycast/contracts-client/settler';
+import { airdropSol, createTokenMint, createTreasury, ensureTokenAccount, loadSigner } from '@relaycast/contracts-client/setup';
 import { BYTES_PER_GIB, amountForBytes, decodeSignedGrant, decodeSignedReceipt, encodeBase58 } from '@relaycast/protocol';
 import { privateKeyFromSeed, rawPublicKey, signEd25519 } from '@relaycast/protocol/node';
 import { Redeemer, ReceiptStore } from '@relaycast/relay';

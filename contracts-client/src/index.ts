@@ -1,21 +1,6 @@
-export { startEmbeddedChain, type EmbeddedChain } from './embedded-chain/chain-server.js';
-export type { EmbeddedChainOptions } from './embedded-chain/chain-options.js';
-export { SOL_DECIMALS, formatDecimalAmount, parseDecimalAmount } from './amounts.js';
-export { createSignerFile, loadOrCreateSigner, loadSigner } from './setup/signer-file.js';
-export {
-  airdropSol,
-  createTokenMint,
-  ensureTokenAccount,
-  mintTokens,
-  readBalances,
-  readMint,
-  type Balances,
-  type MintInfo,
-  type SetupStepOptions,
-} from './setup/token-setup.js';
-export { createTreasury, type TreasuryResult } from './setup/treasury-setup.js';
-export { startSettler, type Settler } from './settlement/settler.js';
-export type { AuthorizeGrant, GrantDecision, SettlerOptions } from './settlement/settler-options.js';
-export { authorizeFor, userTag, type GrantAuthPolicy } from './settlement/grant-auth.js';
-export { rebuildPaidFromChain, type RebuildOptions } from './settlement/rebuild-from-chain.js';
-export { plausibleAmount } from './settlement/receipt-intake.js';
+// `@relaycast/contracts-client`: all three entry points at once, for development tools. It loads
+// the embedded chain (litesvm): a production settler imports `@relaycast/contracts-client/settler`
+// (and `/setup` for keys), never this.
+export * from './embedded-chain/index.js';
+export * from './settlement/index.js';
+export * from './setup/index.js';

@@ -5,7 +5,7 @@ import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import { buildBrowser } from '@relaycast/player-sdk/browser-build';
 import { startChild, type Child } from './child-process.js';
-import { loadOrCreateSigner } from '@relaycast/contracts-client';
+import { loadOrCreateSigner } from '@relaycast/contracts-client/setup';
 import {
   CHILD_READY_TIMEOUT_MS,
   DEFAULT_CHAIN_PORT,

@@ -9,7 +9,7 @@ import {
   readBalances,
   readMint,
   type MintInfo,
-} from '@relaycast/contracts-client';
+} from '@relaycast/contracts-client/setup';
 import { Connection, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import { SAMPLE_MINT_DECIMALS, SAMPLE_TREASURY_TOKENS } from './constants.js';

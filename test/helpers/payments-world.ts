@@ -8,7 +8,7 @@ import { resolveBin } from '@relaycast/cli-kit/testing';
 import { decodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/protocol';
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
 import type { RedeemItem } from '@relaycast/protocol/settlement';
-import { loadSigner } from '@relaycast/contracts-client';
+import { loadSigner } from '@relaycast/contracts-client/setup';
 import { PublicKey } from '@solana/web3.js';
 import { assignmentFor, newTracker, receiptFor, redeemAt, type RedeemCall, type Viewer } from '@relaycast/contracts-client/testing';
 import { GiveUp, startProcess, waitFor, type Proc } from './processes.js';
