@@ -1,197 +1,175 @@
-import { parseArgs } from 'node:util';
-import { ErrorCode, RelaycastError, isRelaycastError } from '@relaycast/protocol';
-import { pino, type Level } from 'pino';
+import { LOG_SETTINGS, bool, createLogger, defineSettings, durationMs, enumOf, int, listOf, runCli, text, u64, url, waitForAbort } from '@relaycast/cli-kit';
+import { ErrorCode, decodePublicKey } from '@relaycast/protocol';
 import {
+  DEFAULT_BUDGET_PERIOD_MS,
   DEFAULT_GRANT_BUDGET,
   DEFAULT_GRANT_TTL_MS,
-  DEFAULT_LOG_LEVEL,
+  DEFAULT_MAX_BITRATE_BPS,
+  DEFAULT_PLAUSIBLE_BURST_BYTES,
   DEFAULT_PRICE_PER_GIB,
+  DEFAULT_REDEEM_WINDOW_MS,
   DEFAULT_RPC_URL,
   DEFAULT_SETTLER_DB_PATH,
   DEFAULT_SETTLER_HOST,
   DEFAULT_SETTLER_PORT,
-  DEFAULT_BUDGET_PERIOD_MS,
-  DEFAULT_MAX_BITRATE_BPS,
-  DEFAULT_PLAUSIBLE_BURST_BYTES,
-  DEFAULT_REDEEM_WINDOW_MS,
-  DEFAULT_USER_BUDGET,
   GRANT_JWT_SECRET_ENV,
+  USER_BUDGET_GRANTS,
 } from './constants.js';
 import { jwtPolicyFromFlags, type GrantAuthPolicy } from './settlement/grant-auth.js';
-import { startSettler, type Settler } from './settlement/settler.js';
+import { startSettler } from './settlement/settler.js';
 
-const USAGE = `Usage: relaycast-settler --treasury-keypair PATH --mint ADDRESS --grant-auth jwt|open --trusted-tracker KEY [options]
+const BIN = 'relaycast-settler';
+
+function isPublicKey(s: string): boolean {
+  try {
+    decodePublicKey(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `https://platform.example` (what a browser sends in Origin), no path. */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'https:' || u.protocol === 'http:') && u.origin === s.replace(/\/$/, '');
+  } catch {
+    return false;
+  }
+}
+
+const SETTINGS = defineSettings(
+  {
+    treasuryKeypair: {
+      type: text({ metavar: 'PATH' }),
+      flag: 'treasury-keypair',
+      required: true,
+      help: 'treasury owner keypair (Solana CLI JSON, mode 0600); signs grants and payouts and pays their fees (needs SOL)',
+    },
+    mint: {
+      type: text({ metavar: 'ADDRESS', check: isPublicKey, expected: 'a base58 mint address' }),
+      flag: 'mint',
+      required: true,
+      help: 'SPL mint relays are paid in',
+    },
+    grantAuth: {
+      type: enumOf(['jwt', 'open'] as const),
+      flag: 'grant-auth',
+      required: true,
+      help: `who gets grants, no default: jwt = the platform's user token, Authorization: Bearer <JWT>, verified with the HS256 secret in ${GRANT_JWT_SECRET_ENV} or --grant-jwks (aud, sub and exp required); open = every caller (local development only; shown in /v1/info)`,
+    },
+    trustedTrackers: {
+      type: listOf(text({ metavar: 'KEY', check: isPublicKey, expected: 'a base58 tracker public key' }), { min: 1 }),
+      flag: 'trusted-tracker',
+      required: true,
+      help: 'tracker key whose signed assignments make receipts payable: receipts are paid only with a tracker-signed assignment',
+    },
+    grantJwtAudience: {
+      type: text({ metavar: 'AUD' }),
+      flag: 'grant-jwt-audience',
+      group: 'Grants',
+      help: "expected aud of the platform's tokens (required with jwt)",
+    },
+    grantJwtIssuer: { type: text({ metavar: 'ISS' }), flag: 'grant-jwt-issuer', group: 'Grants', defaultText: 'not checked', help: 'expected iss' },
+    grantJwks: {
+      type: text({ metavar: 'FILE' }),
+      flag: 'grant-jwks',
+      group: 'Grants',
+      help: "JWKS file of the platform's public keys, instead of the HS256 secret",
+    },
+    pricePerGiB: {
+      type: u64(),
+      flag: 'price-per-gib',
+      default: DEFAULT_PRICE_PER_GIB,
+      unit: 'base units',
+      group: 'Grants',
+      help: 'price per GiB written into grants',
+    },
+    defaultBudget: { type: u64(), flag: 'default-budget', default: DEFAULT_GRANT_BUDGET, unit: 'base units', group: 'Grants', help: 'grant budget' },
+    grantTtlMs: { type: durationMs({ min: 1 }), flag: 'grant-ttl-ms', default: DEFAULT_GRANT_TTL_MS, group: 'Grants', help: 'grant lifetime' },
+    userBudget: {
+      type: u64(),
+      flag: 'user-budget',
+      defaultText: `${USER_BUDGET_GRANTS} × --default-budget`,
+      unit: 'base units',
+      group: 'Grants',
+      help: 'Σ grant budgets per user per budget period',
+    },
+    budgetPeriodMs: {
+      type: durationMs({ min: 1 }),
+      flag: 'budget-period-ms',
+      default: DEFAULT_BUDGET_PERIOD_MS,
+      group: 'Grants',
+      help: 'sliding window of the user budget',
+    },
+    maxBitrateBps: {
+      type: int({ min: 1, unit: 'bit/s' }),
+      flag: 'max-bitrate-bps',
+      default: DEFAULT_MAX_BITRATE_BPS,
+      group: 'Grants',
+      help: 'highest plausible delivery rate, written into grants',
+    },
+    plausibleBurstBytes: {
+      type: int({ unit: 'bytes' }),
+      flag: 'plausible-burst-bytes',
+      default: DEFAULT_PLAUSIBLE_BURST_BYTES,
+      group: 'Grants',
+      help: 'bytes credited above bitrate × grant age',
+    },
+    redeemWindowMs: {
+      type: durationMs(),
+      flag: 'redeem-window-ms',
+      default: DEFAULT_REDEEM_WINDOW_MS,
+      group: 'Grants',
+      help: 'receipts of grants expired longer ago are not credited',
+    },
+    allowedOrigins: {
+      type: listOf(text({ metavar: 'ORIGIN', check: isOrigin, expected: 'a page origin, http(s)://host[:port]' })),
+      flag: 'allow-origin',
+      default: [] as string[],
+      group: 'Grants',
+      help: 'page origin allowed to request grants from a browser',
+    },
+    rpcUrl: { type: url({ protocols: ['http:', 'https:'] }), flag: 'rpc-url', default: DEFAULT_RPC_URL, group: 'Service', help: 'Solana JSON-RPC URL' },
+    port: { type: int({ max: 65_535 }), flag: 'port', default: DEFAULT_SETTLER_PORT, group: 'Service', help: 'HTTP port; 0 = any free port' },
+    host: { type: text({ metavar: 'ADDR' }), flag: 'host', default: DEFAULT_SETTLER_HOST, group: 'Service', help: 'address to bind' },
+    dbPath: { type: text({ metavar: 'PATH' }), flag: 'db', default: DEFAULT_SETTLER_DB_PATH, group: 'Service', help: 'SQLite ledger' },
+    rebuildFromChain: {
+      type: bool(),
+      flag: 'rebuild-from-chain',
+      group: 'Service',
+      help: "recompute paid-to-date per relay from the chain's payout memos first",
+    },
+    ...LOG_SETTINGS,
+  },
+  { envPrefix: 'RELAYCAST_SETTLER_', groups: ['', 'Grants', 'Service', 'Logs'] },
+);
+
+const USAGE = `Usage: ${BIN} --treasury-keypair PATH --mint ADDRESS --grant-auth jwt|open --trusted-tracker KEY [options]
 
 The platform's settlement service: signs session grants, redeems relays' receipts into
 treasury-signed payout transactions, keeps its ledger in SQLite (docs/PAYMENTS.md).
 
-  --treasury-keypair PATH  treasury owner keypair (Solana CLI JSON, mode 0600); signs grants and
-                           payouts and pays their fees (required; needs SOL)
-  --mint ADDRESS           SPL mint relays are paid in (required)
-  --grant-auth jwt|open    who gets grants (required, no default):
-                           jwt  = the platform's user token, Authorization: Bearer <JWT>, verified
-                                  with the HS256 secret in ${GRANT_JWT_SECRET_ENV} or --grant-jwks;
-                                  aud, sub and exp required
-                           open = every caller (local development only; shown in /v1/info)
-  --grant-jwt-audience AUD expected aud of the platform's tokens (required with jwt)
-  --grant-jwt-issuer ISS   expected iss (default: not checked)
-  --grant-jwks FILE        JWKS file of the platform's public keys, instead of the HS256 secret
-  --trusted-tracker KEY    base58 tracker key whose signed assignments make receipts payable
-                           (required, repeatable)
-  --user-budget N          Σ grant budgets per user per budget period, base units
-                           (default 10 × --default-budget: ${DEFAULT_USER_BUDGET})
-  --budget-period-ms N     sliding window of the user budget (default ${DEFAULT_BUDGET_PERIOD_MS})
-  --max-bitrate-bps N      highest plausible delivery rate, written into grants (default ${DEFAULT_MAX_BITRATE_BPS})
-  --plausible-burst-bytes N  bytes credited above bitrate × grant age (default ${DEFAULT_PLAUSIBLE_BURST_BYTES})
-  --redeem-window-ms N     receipts of grants expired longer ago are not credited (default ${DEFAULT_REDEEM_WINDOW_MS})
-  --rpc-url URL            Solana JSON-RPC URL (default ${DEFAULT_RPC_URL})
-  --port N                 HTTP port; 0 = any free port (default ${DEFAULT_SETTLER_PORT})
-  --host ADDR              address to bind (default ${DEFAULT_SETTLER_HOST})
-  --price-per-gib N        base units per GiB written into grants (default ${DEFAULT_PRICE_PER_GIB})
-  --default-budget N       grant budget in base units (default ${DEFAULT_GRANT_BUDGET})
-  --grant-ttl-ms N         grant lifetime (default ${DEFAULT_GRANT_TTL_MS})
-  --db PATH                SQLite ledger (default ${DEFAULT_SETTLER_DB_PATH})
-  --allow-origin ORIGIN    page origin allowed to request grants from a browser (repeatable)
-  --rebuild-from-chain     recompute paid-to-date per relay from the chain's payout memos first
-  --log-level L            fatal|error|warn|info|debug|trace|silent (default ${DEFAULT_LOG_LEVEL})
-  -h, --help               show this text
-
+${SETTINGS.usage()}
 Platforms with their own policy embed startSettler({ authorize }). Exit status 2 on a bad
-configuration (RC_ERR_CONFIG_INVALID, RC_ERR_KEY_PERMISSIONS). Logs are JSON lines on stdout;
-"settler listening" carries the url.
+configuration (RC_ERR_CONFIG_INVALID, RC_ERR_KEY_PERMISSIONS). The "settler listening" log line
+carries the url. SIGINT/SIGTERM stop the settler; a second one exits 130 at once.
 `;
 
-const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-
-function fail(err: unknown): never {
-  const text = isRelaycastError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`relaycast-settler: ${text}\n`);
-  const config = isRelaycastError(err) && (err.code === ErrorCode.CONFIG_INVALID || err.code === ErrorCode.KEY_PERMISSIONS);
-  process.exit(config ? 2 : 1);
-}
-
-function uintFlag(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `--${name} must be a non-negative integer`);
-  return Number(value);
-}
-
-function u64Flag(name: string, value: string | undefined): bigint | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d{1,20}$/.test(value)) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `--${name} must be a non-negative integer`);
-  return BigInt(value);
-}
-
-async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'rpc-url': { type: 'string' },
-        'treasury-keypair': { type: 'string' },
-        mint: { type: 'string' },
-        'price-per-gib': { type: 'string' },
-        'default-budget': { type: 'string' },
-        'grant-ttl-ms': { type: 'string' },
-        db: { type: 'string' },
-        'allow-origin': { type: 'string', multiple: true },
-        'rebuild-from-chain': { type: 'boolean' },
-        'grant-auth': { type: 'string' },
-        'grant-jwt-audience': { type: 'string' },
-        'grant-jwt-issuer': { type: 'string' },
-        'grant-jwks': { type: 'string' },
-        'trusted-tracker': { type: 'string', multiple: true },
-        'user-budget': { type: 'string' },
-        'budget-period-ms': { type: 'string' },
-        'max-bitrate-bps': { type: 'string' },
-        'plausible-burst-bytes': { type: 'string' },
-        'redeem-window-ms': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    fail(new RelaycastError(ErrorCode.CONFIG_INVALID, (err as Error).message));
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    process.exit(0);
-  }
-  const level = values['log-level'] ?? DEFAULT_LOG_LEVEL;
-  if (!LEVELS.has(level)) fail(new RelaycastError(ErrorCode.CONFIG_INVALID, `unknown --log-level ${level}`));
-  if (values['treasury-keypair'] === undefined || values.mint === undefined) {
-    fail(new RelaycastError(ErrorCode.CONFIG_INVALID, '--treasury-keypair and --mint are required (see --help)'));
-  }
-  const mode = values['grant-auth'];
-  if (mode !== 'jwt' && mode !== 'open') {
-    fail(new RelaycastError(ErrorCode.CONFIG_INVALID, '--grant-auth jwt|open is required: jwt verifies the platform’s user tokens, open grants every caller (development)'));
-  }
-  if ((values['trusted-tracker'] ?? []).length === 0) {
-    fail(new RelaycastError(ErrorCode.CONFIG_INVALID, '--trusted-tracker KEY is required (at least one): receipts are paid only with a tracker-signed assignment'));
-  }
-  let grantAuth: GrantAuthPolicy;
-  try {
-    grantAuth =
-      mode === 'open'
-        ? { mode: 'open' }
-        : await jwtPolicyFromFlags({ audience: values['grant-jwt-audience'], jwksFile: values['grant-jwks'], issuer: values['grant-jwt-issuer'], env: process.env });
-  } catch (err) {
-    fail(err);
-  }
-  const logger = pino({ level: level as Level });
-
-  const startup = new AbortController();
-  let settler: Settler | undefined;
-  let stopping = false;
-  const stop = async (s: Settler): Promise<void> => {
-    try {
-      await s.close();
-    } catch (err) {
-      fail(err);
-    }
-    process.exit(0);
-  };
-  const onSignal = (): void => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    startup.abort();
-    if (settler !== undefined) void stop(settler);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  try {
-    settler = await startSettler({
-      treasuryKeypair: values['treasury-keypair'],
-      mint: values.mint,
-      rpcUrl: values['rpc-url'],
-      port: uintFlag('port', values.port) ?? DEFAULT_SETTLER_PORT,
-      host: values.host,
-      pricePerGiB: u64Flag('price-per-gib', values['price-per-gib']),
-      defaultBudget: u64Flag('default-budget', values['default-budget']),
-      grantTtlMs: uintFlag('grant-ttl-ms', values['grant-ttl-ms']),
-      dbPath: values.db ?? DEFAULT_SETTLER_DB_PATH,
-      allowedOrigins: values['allow-origin'],
-      rebuildFromChain: values['rebuild-from-chain'] === true,
-      grantAuth,
-      trustedTrackers: values['trusted-tracker'] ?? [],
-      userBudget: u64Flag('user-budget', values['user-budget']),
-      budgetPeriodMs: uintFlag('budget-period-ms', values['budget-period-ms']),
-      maxBitrateBps: uintFlag('max-bitrate-bps', values['max-bitrate-bps']),
-      plausibleBurstBytes: uintFlag('plausible-burst-bytes', values['plausible-burst-bytes']),
-      redeemWindowMs: uintFlag('redeem-window-ms', values['redeem-window-ms']),
-      logger,
-      signal: startup.signal,
-    });
-  } catch (err) {
-    if (stopping) process.exit(0);
-    fail(err);
-  }
-  if (stopping) void stop(settler);
-}
-
-await main();
+await runCli(
+  BIN,
+  async ({ argv, env, signal, stdout }) => {
+    const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
+    if (cl.help) return void stdout.write(USAGE);
+    const { logLevel, logFormat, grantAuth: mode, grantJwtAudience, grantJwks, grantJwtIssuer, ...options } = cl.values;
+    const grantAuth: GrantAuthPolicy =
+      mode === 'open' ? { mode: 'open' } : await jwtPolicyFromFlags({ audience: grantJwtAudience, jwksFile: grantJwks, issuer: grantJwtIssuer, env });
+    const logger = createLogger({ level: logLevel, format: logFormat });
+    const settler = await startSettler({ ...options, rebuildFromChain: options.rebuildFromChain === true, grantAuth, logger, signal });
+    await waitForAbort(signal);
+    await settler.close();
+  },
+  // A treasury key file others may read is the operator's configuration to fix, like a bad flag.
+  { configCodes: [ErrorCode.KEY_PERMISSIONS] },
+);
