@@ -70,28 +70,44 @@ describe('relaycast-chain + relaycast-solana bins', () => {
       const stranger = join(dir, 'stranger.json');
       await runSolanaCli(['keygen', '--outfile', stranger]);
       await runSolanaCli([...url, '--keypair', stranger, 'airdrop', '1']);
-      const refused = await runSolanaCli([...url, '--keypair', stranger, 'create-treasury', '--mint', mintAddress, '--treasury-keypair', join(dir, 't2.json'), '--amount', '1']).then(
+      const refused = await runSolanaCli([
+        ...url,
+        '--keypair',
+        stranger,
+        'create-treasury',
+        '--mint',
+        mintAddress,
+        '--treasury-keypair',
+        join(dir, 't2.json'),
+        '--amount',
+        '1',
+      ]).then(
         () => 'succeeded',
         (err: Error) => err.message,
       );
-      expect(refused).toContain('RC_ERR_CHAIN_REQUEST_FAILED');
+      // A failed transaction exits 1; a configuration error (below) exits 2.
+      expect(refused).toMatch(/exited 1: .*RC_ERR_CHAIN_REQUEST_FAILED/s);
 
       // keygen never overwrites.
       const again = await runSolanaCli(['keygen', '--outfile', payerFile]).then(
         () => 'succeeded',
         (err: Error) => err.message,
       );
-      expect(again).toContain('RC_ERR_CONFIG_INVALID');
+      expect(again).toMatch(/exited 2: .*RC_ERR_CONFIG_INVALID/s);
     },
     FLOW_TIMEOUT_MS,
   );
 
-  it('the chain bin exits 0 on SIGTERM and a restart on the same state file keeps the balances', async () => {
-    const stateArgs = ['--port', '0', '--slot-ms', '100', '--state-file', join(dir, 'chain.json')];
-    const before = await runSolanaCli(['--url', chain.rpcUrl, 'balance', '--keypair', join(dir, 'payer.json')]);
-    expect(await chain.stop()).toBe(0);
-    chain = await startChainProcess(stateArgs);
-    const after = await runSolanaCli(['--url', chain.rpcUrl, 'balance', '--keypair', join(dir, 'payer.json')]);
-    expect(after['lamports']).toBe(before['lamports']);
-  }, FLOW_TIMEOUT_MS);
+  it(
+    'the chain bin exits 0 on SIGTERM and a restart on the same state file keeps the balances',
+    async () => {
+      const stateArgs = ['--port', '0', '--slot-ms', '100', '--state-file', join(dir, 'chain.json')];
+      const before = await runSolanaCli(['--url', chain.rpcUrl, 'balance', '--keypair', join(dir, 'payer.json')]);
+      expect(await chain.stop()).toBe(0);
+      chain = await startChainProcess(stateArgs);
+      const after = await runSolanaCli(['--url', chain.rpcUrl, 'balance', '--keypair', join(dir, 'payer.json')]);
+      expect(after['lamports']).toBe(before['lamports']);
+    },
+    FLOW_TIMEOUT_MS,
+  );
 });

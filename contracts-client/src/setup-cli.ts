@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ErrorCode, RelaycastError, isRelaycastError } from '@relaycast/protocol';
+import { EXIT, bool, configInvalid, defineSettings, int, runCli, text, url } from '@relaycast/cli-kit';
+import { isAbortError } from '@relaycast/protocol';
 import { Connection, PublicKey } from '@solana/web3.js';
 import { SOL_DECIMALS, formatDecimalAmount, parseDecimalAmount } from './amounts.js';
 import { DEFAULT_COMMITMENT, DEFAULT_MINT_DECIMALS, DEFAULT_RPC_URL } from './constants.js';
@@ -9,9 +9,55 @@ import { createSignerFile, loadSigner } from './setup/signer-file.js';
 import { airdropSol, createTokenMint, ensureTokenAccount, readBalances, readMint } from './setup/token-setup.js';
 import { createTreasury } from './setup/treasury-setup.js';
 
+const BIN = 'relaycast-solana';
 const DEFAULT_KEYPAIR = join(homedir(), '.config', 'solana', 'id.json');
 
-const USAGE = `Usage: relaycast-solana <command> [options]
+function isPublicKey(s: string): boolean {
+  try {
+    new PublicKey(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const publicKey = text({ metavar: 'PUBKEY', check: isPublicKey, expected: 'a base58 public key' });
+const COMMAND = 'Command options';
+
+const SETTINGS = defineSettings(
+  {
+    url: { type: url({ protocols: ['http:', 'https:'] }), flag: 'url', default: DEFAULT_RPC_URL, help: 'JSON-RPC URL of the cluster' },
+    keypair: {
+      type: text({ metavar: 'PATH' }),
+      flag: 'keypair',
+      default: DEFAULT_KEYPAIR,
+      defaultText: '~/.config/solana/id.json',
+      help: 'payer keypair file',
+    },
+    json: { type: bool(), flag: 'json', help: 'print one JSON object instead of text' },
+    outfile: { type: text({ metavar: 'PATH' }), flag: 'outfile', group: COMMAND, help: 'keygen: the new keypair file' },
+    to: { type: publicKey, flag: 'to', group: COMMAND, defaultText: 'the payer', help: 'airdrop: who gets the SOL' },
+    decimals: { type: int({ max: 255 }), flag: 'decimals', default: DEFAULT_MINT_DECIMALS, group: COMMAND, help: 'create-mint: decimals of the new mint' },
+    mint: { type: publicKey, flag: 'mint', group: COMMAND, help: 'the mint (create-mint: use this existing one)' },
+    owner: { type: publicKey, flag: 'owner', group: COMMAND, help: 'create-token-account, balance: the account owner (balance: default the payer)' },
+    amount: {
+      type: text({ metavar: 'TOKENS', pattern: /^\d+(\.\d+)?$/, expected: 'a non-negative decimal number of tokens' }),
+      flag: 'amount',
+      group: COMMAND,
+      defaultText: '0',
+      help: 'create-treasury: tokens minted into the treasury when the payer is the mint authority',
+    },
+    treasuryKeypair: {
+      type: text({ metavar: 'PATH' }),
+      flag: 'treasury-keypair',
+      group: COMMAND,
+      help: 'create-treasury: treasury keypair file (created if missing)',
+    },
+  },
+  { envPrefix: 'RELAYCAST_SOLANA_', groups: ['', COMMAND] },
+);
+
+const USAGE = `Usage: ${BIN} <command> [options]
 
 Sets up Relaycast's Solana side on any cluster: the embedded chain (relaycast-chain), devnet or
 mainnet — only --url changes.
@@ -19,7 +65,7 @@ mainnet — only --url changes.
 Commands:
   keygen --outfile PATH                 new Solana CLI keypair file (mode 0600; never overwrites)
   airdrop SOL [--to PUBKEY]             faucet SOL to PUBKEY (default: the payer); local/devnet only
-  create-mint [--decimals N]            new mint, the payer is its mint authority (default decimals ${DEFAULT_MINT_DECIMALS})
+  create-mint [--decimals N]            new mint, the payer is its mint authority
   create-mint --mint PUBKEY             use an existing mint (e.g. USDC): checks it and prints it
   create-treasury --mint PUBKEY --treasury-keypair PATH [--amount TOKENS]
                                         treasury keypair (created if missing), its token account,
@@ -29,148 +75,96 @@ Commands:
   balance [--owner PUBKEY] [--mint PUBKEY]
                                         SOL and token balance (default owner: the payer); alias: balances
 
-Global options:
-  --url URL          JSON-RPC URL (default ${DEFAULT_RPC_URL})
-  --keypair PATH     payer keypair file (default ${DEFAULT_KEYPAIR})
-  --json             print one JSON object instead of text
-  -h, --help         show this text
-`;
+${SETTINGS.usage()}`;
 
 type Output = Record<string, string | number | boolean | null>;
 
-function fail(err: unknown): never {
-  const text = isRelaycastError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`relaycast-solana: ${text}\n`);
-  const logs = isRelaycastError(err) ? (err.details?.['logs'] as string[] | undefined) : undefined;
-  if (logs !== undefined) process.stderr.write(`${logs.join('\n')}\n`);
-  if (isRelaycastError(err, ErrorCode.CONFIG_INVALID)) process.stderr.write('Run "relaycast-solana --help" for usage.\n');
-  process.exit(1);
-}
-
-function need(value: string | undefined, flag: string): string {
-  if (value === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${flag} is required`);
+/** A flag the command cannot do without. */
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw configInvalid(`${what} is required`);
   return value;
 }
 
-function pubkey(value: string, flag: string): PublicKey {
-  try {
-    return new PublicKey(value);
-  } catch {
-    throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${flag} must be a base58 public key`);
-  }
+function write(stdout: NodeJS.WritableStream, output: Output, json: boolean): void {
+  if (json) stdout.write(`${JSON.stringify(output)}\n`);
+  else for (const [k, v] of Object.entries(output)) stdout.write(`${k}: ${String(v)}\n`);
 }
 
-function print(output: Output, json: boolean): void {
-  if (json) process.stdout.write(`${JSON.stringify(output)}\n`);
-  else for (const [k, v] of Object.entries(output)) process.stdout.write(`${k}: ${String(v)}\n`);
-}
-
-async function run(argv: string[], signal: AbortSignal): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        url: { type: 'string' },
-        keypair: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        outfile: { type: 'string' },
-        to: { type: 'string' },
-        decimals: { type: 'string' },
-        mint: { type: 'string' },
-        owner: { type: 'string' },
-        amount: { type: 'string' },
-        'treasury-keypair': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: true,
-    });
-  } catch (err) {
-    throw new RelaycastError(ErrorCode.CONFIG_INVALID, (err as Error).message);
-  }
-  const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  if (values.help === true || command === undefined) {
-    process.stdout.write(USAGE);
+async function run(argv: string[], env: NodeJS.ProcessEnv, signal: AbortSignal, stdout: NodeJS.WritableStream): Promise<void> {
+  const cl = await SETTINGS.parseCommandLine(argv, { env, signal, allowPositionals: true });
+  const [command, ...rest] = cl.help ? [] : cl.positionals;
+  if (cl.help || command === undefined) {
+    stdout.write(USAGE);
     return;
   }
+  const values = cl.values;
   const json = values.json === true;
-  const connection = new Connection(values.url ?? DEFAULT_RPC_URL, DEFAULT_COMMITMENT);
-  const payerPath = values.keypair ?? DEFAULT_KEYPAIR;
+  const print = (output: Output): void => write(stdout, output, json);
+  const connection = new Connection(values.url, DEFAULT_COMMITMENT);
+  const payerPath = values.keypair;
   const step = { signal };
+  const flag = (key: keyof typeof SETTINGS.spec): string => SETTINGS.flagOf(key);
 
   switch (command) {
     case 'keygen': {
-      const outfile = need(values.outfile, '--outfile');
+      const outfile = need(values.outfile, flag('outfile'));
       const kp = await createSignerFile(outfile, signal);
-      print({ publicKey: kp.publicKey.toBase58(), outfile }, json);
+      print({ publicKey: kp.publicKey.toBase58(), outfile });
       return;
     }
     case 'airdrop': {
       const lamports = parseDecimalAmount(need(rest[0], 'the SOL amount'), SOL_DECIMALS, 'SOL amount');
-      if (lamports <= 0n || lamports > BigInt(Number.MAX_SAFE_INTEGER)) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'SOL amount out of range');
-      const to = values.to !== undefined ? pubkey(values.to, '--to') : (await loadSigner(payerPath, signal)).publicKey;
+      if (lamports <= 0n || lamports > BigInt(Number.MAX_SAFE_INTEGER)) throw configInvalid('SOL amount out of range');
+      const to = values.to !== undefined ? new PublicKey(values.to) : (await loadSigner(payerPath, signal)).publicKey;
       const signature = await airdropSol(connection, to, Number(lamports), step);
       const balance = await readBalances(connection, to, undefined, step);
-      print({ to: to.toBase58(), signature, lamports: Number(lamports), balanceLamports: balance.lamports }, json);
+      print({ to: to.toBase58(), signature, lamports: Number(lamports), balanceLamports: balance.lamports });
       return;
     }
     case 'create-mint': {
       const payer = await loadSigner(payerPath, signal);
       const info =
         values.mint !== undefined
-          ? await readMint(connection, pubkey(values.mint, '--mint'), step)
-          : await createTokenMint(
-              connection,
-              payer,
-              Number(parseDecimalAmount(values.decimals ?? String(DEFAULT_MINT_DECIMALS), 0, '--decimals')),
-              step,
-            );
-      print(
-        {
-          mint: info.mint.toBase58(),
-          decimals: info.decimals,
-          mintAuthority: info.mintAuthority?.toBase58() ?? null,
-          payerIsMintAuthority: info.mintAuthority?.equals(payer.publicKey) ?? false,
-          supply: info.supply.toString(),
-          programId: info.programId.toBase58(),
-        },
-        json,
-      );
+          ? await readMint(connection, new PublicKey(values.mint), step)
+          : await createTokenMint(connection, payer, values.decimals, step);
+      print({
+        mint: info.mint.toBase58(),
+        decimals: info.decimals,
+        mintAuthority: info.mintAuthority?.toBase58() ?? null,
+        payerIsMintAuthority: info.mintAuthority?.equals(payer.publicKey) ?? false,
+        supply: info.supply.toString(),
+        programId: info.programId.toBase58(),
+      });
       return;
     }
     case 'create-treasury': {
       const payer = await loadSigner(payerPath, signal);
-      const mint = pubkey(need(values.mint, '--mint'), '--mint');
+      const mint = new PublicKey(need(values.mint, flag('mint')));
       const decimals = (await readMint(connection, mint, step)).decimals;
-      const amount = values.amount === undefined ? 0n : parseDecimalAmount(values.amount, decimals, '--amount');
-      const r = await createTreasury(connection, payer, mint, need(values['treasury-keypair'], '--treasury-keypair'), amount, step);
-      print(
-        {
-          treasury: r.treasury.toBase58(),
-          keypairCreated: r.keypairCreated,
-          tokenAccount: r.tokenAccount.toBase58(),
-          minted: r.minted.toString(),
-          balance: r.balance.toString(),
-          balanceUi: formatDecimalAmount(r.balance, decimals),
-        },
-        json,
-      );
+      const amount = values.amount === undefined ? 0n : parseDecimalAmount(values.amount, decimals, flag('amount'));
+      const r = await createTreasury(connection, payer, mint, need(values.treasuryKeypair, flag('treasuryKeypair')), amount, step);
+      print({
+        treasury: r.treasury.toBase58(),
+        keypairCreated: r.keypairCreated,
+        tokenAccount: r.tokenAccount.toBase58(),
+        minted: r.minted.toString(),
+        balance: r.balance.toString(),
+        balanceUi: formatDecimalAmount(r.balance, decimals),
+      });
       return;
     }
     case 'create-token-account': {
       const payer = await loadSigner(payerPath, signal);
-      const mint = await readMint(connection, pubkey(need(values.mint, '--mint'), '--mint'), step);
-      const owner = pubkey(need(values.owner, '--owner'), '--owner');
+      const mint = await readMint(connection, new PublicKey(need(values.mint, flag('mint'))), step);
+      const owner = new PublicKey(need(values.owner, flag('owner')));
       const account = await ensureTokenAccount(connection, payer, mint, owner, step);
-      print({ owner: owner.toBase58(), mint: mint.mint.toBase58(), tokenAccount: account.address.toBase58(), balance: account.amount.toString() }, json);
+      print({ owner: owner.toBase58(), mint: mint.mint.toBase58(), tokenAccount: account.address.toBase58(), balance: account.amount.toString() });
       return;
     }
     case 'balance':
     case 'balances': {
-      const owner = values.owner !== undefined ? pubkey(values.owner, '--owner') : (await loadSigner(payerPath, signal)).publicKey;
-      const mint = values.mint === undefined ? undefined : pubkey(values.mint, '--mint');
+      const owner = values.owner !== undefined ? new PublicKey(values.owner) : (await loadSigner(payerPath, signal)).publicKey;
+      const mint = values.mint === undefined ? undefined : new PublicKey(values.mint);
       const b = await readBalances(connection, owner, mint, step);
       const out: Output = { owner: owner.toBase58(), lamports: b.lamports, sol: formatDecimalAmount(BigInt(b.lamports), SOL_DECIMALS) };
       if (b.token !== undefined) {
@@ -180,22 +174,25 @@ async function run(argv: string[], signal: AbortSignal): Promise<void> {
         out['tokenAmount'] = b.token.amount.toString();
         out['tokenUi'] = formatDecimalAmount(b.token.amount, b.token.decimals);
       }
-      print(out, json);
+      print(out);
       return;
     }
     default:
-      throw new RelaycastError(ErrorCode.CONFIG_INVALID, `unknown command ${command}`);
+      throw configInvalid(`unknown command ${command}`);
   }
 }
 
-const controller = new AbortController();
-const onSignal = (): void => controller.abort();
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-try {
-  await run(process.argv.slice(2), controller.signal);
-  // web3.js keeps its WebSocket client alive after confirmations; the work is done.
-  process.exit(0);
-} catch (err) {
-  fail(err);
-}
+await runCli(
+  BIN,
+  async ({ argv, env, signal, stdout }) => {
+    try {
+      await run(argv, env, signal, stdout);
+    } catch (err) {
+      // A one-shot command stopped by Ctrl-C did not do its work: say so, as a shell would.
+      if (signal.aborted && isAbortError(err)) return EXIT.INTERRUPTED;
+      throw err;
+    }
+  },
+  // A failed transaction's program logs say why.
+  { explain: (err) => (err.details?.['logs'] as string[] | undefined)?.join('\n') },
+);
