@@ -1,4 +1,4 @@
 /** Largest number of lines parsed from one media playlist: bounds the parser's work on hostile input. */
 export const MAX_PLAYLIST_LINES = 20_000;
-/** pino level of `relaycast-digest` unless `--log-level` says otherwise. */
-export const DEFAULT_LOG_LEVEL = 'info';
+/** `relaycast-digest --watch` rescans this often: a live segment gets its digest within this of being written. */
+export const DEFAULT_WATCH_INTERVAL_MS = 500;
