@@ -159,3 +159,26 @@ describe('a settings table', () => {
     for (const line of usage.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
   });
 });
+
+describe('a picked table', () => {
+  it('overrides fields, reads the whole config file and returns its own settings', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cli-kit-pick-'));
+    try {
+      const status = TABLE.pick(['capacity', 'price'], { capacity: { required: true } });
+      const path = join(dir, 'c.json');
+      await writeFile(path, JSON.stringify({ trackerUrl: 'ws://t:1', capacity: 4 }));
+      const cl = await status.parseCommandLine(['--config', path], { env: {} });
+      expect(cl).toMatchObject({ help: false, given: { capacity: 4 }, values: { capacity: 4, price: 0n } });
+      if (cl.help) throw new Error('not help');
+      expectTypeOf(cl.values.capacity).toEqualTypeOf<number>();
+      expect(Object.keys(cl.given)).toEqual(['capacity']);
+      await expect(status.parseCommandLine([], { env: {} })).rejects.toMatchObject({ message: '--capacity is required (viewers advertised)' });
+      await writeFile(path, JSON.stringify({ trackerUrl: 'http://x', capacity: 4 }));
+      await expect(status.parseCommandLine(['--config', path], { env: {} })).rejects.toMatchObject({ message: expect.stringMatching(/trackerUrl must be a ws/) as unknown });
+      await writeFile(path, JSON.stringify({ typo: 1 }));
+      await expect(status.parseCommandLine(['--config', path], { env: {} })).rejects.toMatchObject({ message: `${path}: unknown key "typo"` });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

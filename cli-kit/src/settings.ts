@@ -53,6 +53,19 @@ export type SettingsValues<S extends SettingsSpec> = Simplify<
   }
 >;
 
+type Required_<E> = E extends { readonly required: true } ? true : false;
+/** What a `start*()` function takes: required settings required, the others optional. */
+export type SettingsOptions<S extends SettingsSpec> = Simplify<
+  { [K in keyof S as Required_<S[K]> extends true ? K : never]: SettingValue<S[K]> } & {
+    [K in keyof S as Required_<S[K]> extends true ? never : K]?: SettingValue<S[K]> | undefined;
+  }
+>;
+
+/** Entries of `S` with some fields replaced (a subcommand needs a setting that is optional elsewhere). */
+export type Overridden<S extends SettingsSpec, K extends keyof S, O> = {
+  [P in K]: P extends keyof O ? Omit<S[P], keyof O[P]> & O[P] & Setting<SettingValue<S[P]>> : S[P];
+};
+
 /** How errors name settings: `--rtc-port` for a CLI, `rtcPort` for a `start*()` options object. */
 export type NameStyle = 'flags' | 'keys';
 
@@ -90,8 +103,8 @@ export type CommandLine<S extends SettingsSpec> =
       help: false;
       /** Every setting, defaults applied. */
       values: SettingsValues<S>;
-      /** Only what the operator gave (flags, environment, config file), checked. */
-      given: SettingsInput<S>;
+      /** Only what the operator gave (flags, environment, config file), checked: required settings are there. */
+      given: SettingsOptions<S>;
       positionals: string[];
       extra: Record<string, string | boolean | (string | boolean)[] | undefined>;
     };
@@ -141,10 +154,13 @@ function wrap(text: string, width: number): string[] {
 export class SettingsTable<S extends SettingsSpec> {
   readonly spec: S;
   readonly options: SettingsTableOptions<S>;
+  /** The table this one was picked from: its config file holds the other settings too. */
+  readonly #root: SettingsTable<SettingsSpec> | undefined;
 
-  constructor(spec: S, options: SettingsTableOptions<S>) {
+  constructor(spec: S, options: SettingsTableOptions<S>, root?: SettingsTable<SettingsSpec>) {
     this.spec = spec;
     this.options = options;
+    this.#root = root;
     const flags = new Set<string>();
     for (const key of this.keys()) {
       const e = this.entry(key);
@@ -179,17 +195,36 @@ export class SettingsTable<S extends SettingsSpec> {
     return (key) => (style === 'flags' ? this.flagOf(key) : key);
   }
 
-  /** A table with more settings (and rules): a CLI's table is its library's plus log and file settings. */
-  extend<const X extends SettingsSpec>(more: X & { [K in keyof X]: Setting<SettingValue<X[K]>> }, checks: readonly SettingsCheck<S & X>[] = []): SettingsTable<S & X> {
+  /**
+   * A table with more settings: a CLI's table is its library's plus the CLI's own (a key file,
+   * logs) and a config file. Rules are kept, `o.checks` added; `o.configFile` and `o.groups` replace.
+   */
+  extend<const X extends SettingsSpec>(
+    more: X & { [K in keyof X]: Setting<SettingValue<X[K]>> },
+    o: { checks?: readonly SettingsCheck<S & X>[]; configFile?: SettingsTableOptions<S>['configFile']; groups?: readonly string[] } = {},
+  ): SettingsTable<S & X> {
     const spec = { ...this.spec, ...more } as S & X;
     const inherited = (this.options.checks ?? []) as unknown as readonly SettingsCheck<S & X>[];
-    return new SettingsTable<S & X>(spec, { ...this.options, checks: [...inherited, ...checks] } as SettingsTableOptions<S & X>);
+    return new SettingsTable<S & X>(spec, {
+      envPrefix: this.options.envPrefix,
+      checks: [...inherited, ...(o.checks ?? [])],
+      configFile: o.configFile ?? this.options.configFile,
+      groups: o.groups ?? this.options.groups,
+    });
   }
 
-  /** A table of some of the settings (a subcommand's), without the rules between settings. */
-  pick<K extends keyof S & string>(keys: readonly K[]): SettingsTable<Pick<S, K>> {
-    const spec = Object.fromEntries(keys.map((k) => [k, this.spec[k]])) as Pick<S, K>;
-    return new SettingsTable<Pick<S, K>>(spec, { envPrefix: this.options.envPrefix, configFile: this.options.configFile, groups: this.options.groups });
+  /**
+   * A table of some of the settings (a subcommand's), some fields replaced (`{ rpcUrl: { required:
+   * true } }`), without the rules between settings. It reads the same config file: keys of the
+   * other settings are accepted there (and checked), not returned.
+   */
+  pick<K extends keyof S & string, const O extends { [P in K]?: Partial<Setting<SettingValue<S[P]>>> } = {}>(
+    keys: readonly K[],
+    overrides?: O,
+  ): SettingsTable<Overridden<S, K, O>> {
+    const spec = Object.fromEntries(keys.map((k) => [k, { ...this.spec[k], ...(overrides as Record<string, object> | undefined)?.[k] }])) as Overridden<S, K, O>;
+    const options = { envPrefix: this.options.envPrefix, configFile: this.options.configFile, groups: this.options.groups };
+    return new SettingsTable(spec, options, this.#root ?? (this as unknown as SettingsTable<SettingsSpec>));
   }
 
   /** The node:util parseArgs `options` of every setting, the config-file flag and `--help`. */
@@ -227,6 +262,12 @@ export class SettingsTable<S extends SettingsSpec> {
 
   /** Settings from a parsed JSON object. Unknown keys are refused, so a typo never falls back to a default silently. */
   fromJson(json: unknown, where = 'config file'): SettingsInput<S> {
+    if (this.#root !== undefined) {
+      const all = this.#root.fromJson(json, where) as Record<string, unknown>;
+      const own: Record<string, unknown> = {};
+      for (const key of this.keys()) if (all[key] !== undefined) own[key] = this.entry(key).type.parse(all[key], `${where}: ${key}`);
+      return own as SettingsInput<S>;
+    }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw configInvalid(`${where} must hold a JSON object`);
     const out: Record<string, unknown> = {};
     for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
@@ -319,7 +360,7 @@ export class SettingsTable<S extends SettingsSpec> {
     for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v;
     const given = this.check(merged, 'flags');
     const extra = Object.fromEntries(Object.keys(o.extraFlags ?? {}).map((f) => [f, values[f]]));
-    return { help: false, values: this.resolve(given, 'flags'), given, positionals: parsed.positionals, extra };
+    return { help: false, values: this.resolve(given, 'flags'), given: given as SettingsOptions<S>, positionals: parsed.positionals, extra };
   }
 
   /**
