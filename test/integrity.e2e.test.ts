@@ -9,13 +9,13 @@ import { mediaPlaylist, variantUrls } from './helpers/hls.js';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { FAULTY_RELAY_BIN, startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { rawJoin } from './helpers/raw-viewer.js';
 import { testPayer } from './helpers/test-payer.js';
 
 /**
  * Issue "every relay-delivered segment is verified; bad relays are caught and never paid": relays
- * started with the test-only `--test-fault` option lie about segments, and real viewers (headless
+ * started from the test-only relaycast-faulty-relay bin (`--test-fault`) lie about segments, and real viewers (headless
  * Chromium with hls.js, and the SDK in Node) must play the origin's bytes only, count each
  * failure, report the relay, and make the tracker stop handing it out.
  */
@@ -57,7 +57,7 @@ describe('segment integrity end to end', () => {
     const r = await startRelayProcess(tracker, {
       keypair: join(dir, 'keys', `${name}.json`),
       allowOrigin: [`${origin.url}media/`],
-      extra: fault === undefined ? [] : ['--test-fault', fault],
+      ...(fault === undefined ? {} : { bin: FAULTY_RELAY_BIN, extra: ['--test-fault', fault] }),
     });
     relays.push(r);
     return r;

@@ -78,7 +78,9 @@ export const DEFAULT_CAPACITY = 100;
 /** Region label advertised to the tracker ('' = unspecified). */
 export const DEFAULT_REGION = '';
 /** Advertised price in token base units per GiB. */
-export const DEFAULT_PRICE_PER_GIB = '0';
+export const DEFAULT_PRICE_PER_GIB = 0n;
+/** Largest capacity and load the tracker protocol accepts in a heartbeat. */
+export const MAX_REPORTED_LOAD = 1_000_000;
 /** First tracker reconnect delay; doubles per failed attempt, with jitter. */
 export const DEFAULT_RECONNECT_MIN_MS = 500;
 /** Longest tracker reconnect delay. */
@@ -89,8 +91,6 @@ export const DEFAULT_TRACKER_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const TRACKER_CLIENT_MAX_PAYLOAD_BYTES = 64 * 1024;
 /** Time the graceful shutdown waits for in-flight segments. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5_000;
-/** pino level of the CLI. */
-export const DEFAULT_LOG_LEVEL = 'info';
 
 // --- Payments (grants, receipts, redemption) ---
 

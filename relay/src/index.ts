@@ -1,10 +1,11 @@
-export { startRelay, type RelayNode, type RelayNodeOptions, type RelayPaymentStats, type RelayStats } from './node/relay-node.js';
+export { createRelayOriginSource, startRelay, type RelayNode, type RelayNodeOptions, type RelayPaymentStats, type RelayStats } from './node/relay-node.js';
 export { createOriginSegmentSource, type OriginSourceOptions } from './origin/origin-segment-source.js';
 export { ChannelServer, type ChannelServerOptions, type ChannelServerStats, type ChannelSession } from './serve/channel-server.js';
 export { NodeDataChannelTransport, type NodeDataChannelTransportOptions } from './transport/node-datachannel-transport.js';
 export { RelayKeypair, loadKeypair, loadOrCreateKeypair, parseKeypairFile, type KeypairFileOptions } from './keypair.js';
 export { TrackerClient, type RelayAdvertisement, type RelaySigner, type TrackerClientOptions } from './tracker/tracker-client.js';
-export { parseAcceptedPayers, parseCliArgs, receiptsDbPath, resolveConfig, readConfigFile, type CliCommand, type RedeemConfig, type RelayConfig } from './cli/relay-config.js';
+export { RELAY_SETTINGS, type RelaySettingsOptions } from './node/relay-settings.js';
+export { RELAY_CLI_SETTINGS, parseCliArgs, receiptsDbPath, type CliCommand, type RedeemConfig, type RelayConfig, type StatusConfig } from './cli/relay-config.js';
 export type { SegmentRequest, SegmentSource, SegmentStream } from './serve/segment-source.js';
 export type { RelayDataChannel, RelayPeer, RelayTransport } from './transport/transport.js';
 export { PaymentGate, type PaymentGateOptions, type PaymentGateStats } from './payments/payment-gate.js';

@@ -24,7 +24,7 @@ import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
 import { cachedVod, linkVod } from '../helpers/media.js';
 import { LOOPBACK_RTC } from '../helpers/node-client.js';
 import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
+import { FAULTY_RELAY_BIN, startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
 import { testPayer } from '../helpers/test-payer.js';
 import { useProcesses } from '../helpers/use-processes.js';
 
@@ -131,7 +131,7 @@ describe('attack 3: anonymous sockets ban a relay', () => {
   it('honest path: three users from three ranges, each served a corrupted segment, push the lying relay out', async () => {
     await honest.stop('SIGKILL');
     await waitFor('the tracker to drop the honest relay', async () => ((await relayStatus(honest.relayId)) === undefined ? true : undefined), 20_000);
-    const liar = await startRelayProcess(tracker, { keypair: join(dir, 'keys', 'liar.json'), allowOrigin: [`${origin.url}vod/`], extra: ['--test-fault', 'flip:2'] });
+    const liar = await startRelayProcess(tracker, { keypair: join(dir, 'keys', 'liar.json'), allowOrigin: [`${origin.url}vod/`], bin: FAULTY_RELAY_BIN, extra: ['--test-fault', 'flip:2'] });
     const master = `${origin.url}vod/master.m3u8`;
     const variant = variantUrls(await (await fetch(master)).text(), master)[0] as string;
     const segments = mediaPlaylist(await (await fetch(variant)).text(), variant).segments;

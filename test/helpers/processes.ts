@@ -7,6 +7,8 @@ import { encodeBase58 } from '@relaycast/protocol';
 
 export const TRACKER_BIN = resolveBin('@relaycast/tracker', 'relaycast-tracker');
 export const RELAY_BIN = resolveBin('@relaycast/relay', 'relaycast-relay');
+/** TEST ONLY: the relay's CLI plus --test-fault (this workspace's `relaycast-faulty-relay` bin). */
+export const FAULTY_RELAY_BIN = resolveBin('@relaycast/test', 'relaycast-faulty-relay');
 
 /** Lines of output kept per process (a ring buffer), shown when a test fails. */
 const RING_LINES = 300;
@@ -153,13 +155,15 @@ export interface RelayOptions {
   allowOrigin: string[];
   /** More CLI flags, e.g. ['--max-upload-bytes-per-sec', '150000']. */
   extra?: string[];
+  /** The bin to run. Default: RELAY_BIN; FAULTY_RELAY_BIN for `--test-fault`. */
+  bin?: string;
 }
 
 /** Starts `relaycast-relay start ...`; ready once the tracker's /status lists its relay id. */
 export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions): Promise<RelayProc> {
   const args = ['start', '--tracker', tracker.url, '--keypair', opts.keypair, '--bind-address', '127.0.0.1', '--log-level', 'info'];
   for (const o of opts.allowOrigin) args.push('--allow-origin', o);
-  const proc = start(`relay ${opts.keypair}`, RELAY_BIN, [...args, ...(opts.extra ?? [])]);
+  const proc = start(`relay ${opts.keypair}`, opts.bin ?? RELAY_BIN, [...args, ...(opts.extra ?? [])]);
   const relayId = await waitFor('relay keypair file', async () => {
     if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
     return await relayIdOfKeypair(opts.keypair);

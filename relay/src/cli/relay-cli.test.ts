@@ -3,10 +3,12 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode } from '@relaycast/protocol';
+import { ErrorCode, FrameType, decodeFrames, encodeFrame } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeTracker } from '../testing/fake-tracker.js';
-import { parseAcceptedPayers, parseCliArgs, receiptsDbPath } from './relay-config.js';
+import { connectViewerViaTracker, startFakeTracker, type SignaledViewer, type TrackerConnection } from '../testing/fake-tracker.js';
+import { deferred, serveBytes, startTestOrigin, testBytes } from '../testing/origin-server.js';
+import { RELAY_SETTINGS } from '../node/relay-settings.js';
+import { parseCliArgs, receiptsDbPath } from './relay-config.js';
 import { eventually } from '../testing/transport-compliance.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'relaycast-relay.js');
@@ -45,48 +47,48 @@ describe('parseCliArgs', () => {
     expect(cmd).toEqual({
       command: 'start',
       config: {
-        tracker: 'ws://127.0.0.1:9000',
-        allowOrigin: ['https://cdn.example/media/', 'https://cdn2.example/'],
+        trackerUrl: 'ws://127.0.0.1:9000',
+        allowedOrigins: ['https://cdn.example/media/', 'https://cdn2.example/'],
         keypair: '/tmp/k.json',
         region: 'eu-west',
         capacity: 50,
-        pricePerGib: '1200',
+        pricePerGiB: 1200n,
         cacheMaxBytes: 1048576,
         bindAddress: '127.0.0.1',
         rtcPort: 50000,
         maxUploadBytesPerSec: 1000000,
         logLevel: 'debug',
-        acceptPayer: [`${PAYER}=http://127.0.0.1:7000/`],
+        acceptPayers: new Map([[PAYER, 'http://127.0.0.1:7000/']]),
         rpcUrl: 'http://127.0.0.1:8899',
-        db: '/tmp/r.sqlite',
+        receiptsDbPath: '/tmp/r.sqlite',
         creditLimitBytes: 1000000,
-        redeemThreshold: '5000',
+        redeemThreshold: 5000n,
         redeemIntervalMs: 1000,
       },
     });
-    expect(parseAcceptedPayers([`${PAYER}=http://127.0.0.1:7000/`])).toEqual(new Map([[PAYER, 'http://127.0.0.1:7000/']]));
+    expect(RELAY_SETTINGS.spec.acceptPayers.type.parse([`${PAYER}=http://127.0.0.1:7000/`], '--accept-payer')).toEqual(new Map([[PAYER, 'http://127.0.0.1:7000/']]));
     expect(receiptsDbPath({ keypair: '/keys/relay.json' })).toBe('/keys/relay-receipts.sqlite');
-    expect(receiptsDbPath({ keypair: '/keys/relay.json', db: '/data/r.sqlite' })).toBe('/data/r.sqlite');
+    expect(receiptsDbPath({ keypair: '/keys/relay.json', receiptsDbPath: '/data/r.sqlite' })).toBe('/data/r.sqlite');
     expect(await parseCliArgs(['redeem', '--keypair', 'k.json', '--rpc-url', 'http://127.0.0.1:8899', '--accept-payer', `${PAYER}=http://s/`])).toEqual({
       command: 'redeem',
-      config: { keypair: 'k.json', rpcUrl: 'http://127.0.0.1:8899', acceptPayer: [`${PAYER}=http://s/`] },
+      config: { keypair: 'k.json', rpcUrl: 'http://127.0.0.1:8899', acceptPayers: new Map([[PAYER, 'http://s/']]) },
     });
     expect(await parseCliArgs(['--help'])).toEqual({ command: 'help' });
   });
 
   it('reads a config file and lets flags override it', async () => {
     const path = join(dir, 'relay.json');
-    await writeFile(path, JSON.stringify({ tracker: 'ws://file:1', allowOrigin: ['https://file.example/'], keypair: 'k.json', capacity: 5, pricePerGib: 7 }));
+    await writeFile(path, JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 5, pricePerGiB: 7 }));
     const cmd = await parseCliArgs(['start', '--config', path, '--capacity', '9']);
     expect(cmd).toEqual({
       command: 'start',
-      config: { tracker: 'ws://file:1', allowOrigin: ['https://file.example/'], keypair: 'k.json', capacity: 9, pricePerGib: '7' },
+      config: { trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 9, pricePerGiB: 7n },
     });
   });
 
   it('takes RELAYCAST_* environment variables between the config file and the flags', async () => {
     const path = join(dir, 'env.json');
-    await writeFile(path, JSON.stringify({ tracker: 'ws://file:1', allowOrigin: ['https://file.example/'], keypair: 'k.json', capacity: 5, region: 'file' }));
+    await writeFile(path, JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 5, region: 'file' }));
     const env = {
       RELAYCAST_CONFIG: path,
       RELAYCAST_CAPACITY: '6',
@@ -97,14 +99,14 @@ describe('parseCliArgs', () => {
     const cmd = await parseCliArgs(['start', '--region', 'flag'], undefined, env);
     expect(cmd).toEqual({
       command: 'start',
-      config: { tracker: 'ws://file:1', allowOrigin: ['https://env-a.example/', 'https://env-b.example/'], keypair: 'k.json', capacity: 6, region: 'flag', logFormat: 'pretty' },
+      config: { trackerUrl: 'ws://file:1', allowedOrigins: ['https://env-a.example/', 'https://env-b.example/'], keypair: 'k.json', capacity: 6, region: 'flag', logFormat: 'pretty' },
     });
     for (const bad of [{ RELAYCAST_CAPACITY: 'many' }, { RELAYCAST_LOG_FORMAT: 'xml' }]) {
       await expect(parseCliArgs(base, undefined, bad)).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
     }
     expect(await parseCliArgs(['status', '--json'], undefined, { RELAYCAST_STATUS_PORT: '9123' })).toEqual({
       command: 'status',
-      config: { statusPort: 9123, rpcUrl: undefined, acceptPayer: undefined, json: true },
+      config: { statusPort: 9123, json: true },
     });
     await expect(parseCliArgs(['status'], undefined, {})).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
   });
@@ -163,10 +165,10 @@ describe('parseCliArgs', () => {
 
   it('parses the payment trust settings (--trusted-tracker, --unbound-credit-bytes) from flags, environment and config file, and refuses bad ones', async () => {
     expect(await parseCliArgs([...base, '--trusted-tracker', PAYER, '--trusted-tracker', PAYER, '--unbound-credit-bytes', '1000'])).toMatchObject({
-      config: { trustedTracker: [PAYER, PAYER], unboundCreditBytes: 1000 },
+      config: { trustedTrackers: [PAYER, PAYER], unboundCreditBytes: 1000 },
     });
     expect(await parseCliArgs(base, undefined, { RELAYCAST_TRUSTED_TRACKER: PAYER, RELAYCAST_UNBOUND_CREDIT_BYTES: '2000' })).toMatchObject({
-      config: { trustedTracker: [PAYER], unboundCreditBytes: 2000 },
+      config: { trustedTrackers: [PAYER], unboundCreditBytes: 2000 },
     });
     for (const bad of [['--trusted-tracker', 'not-a-key'], ['--unbound-credit-bytes', '0']]) {
       await expect(parseCliArgs([...base, ...bad]), bad.join(' ')).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
@@ -208,9 +210,9 @@ describe('parseCliArgs', () => {
       [['redeem', '--keypair', 'k', '--accept-payer', `${PAYER}=http://s/`]],
       [['redeem', '--keypair', 'k', '--rpc-url', 'http://x']],
       [['serve']],
-      [['start', '--config', cfg], '{"tracker": "ws://x", "allowOrigins": ["https://a/"]}'],
+      [['start', '--config', cfg], '{"trackerUrl": "ws://x", "allowOrigins": ["https://a/"]}'],
       [['start', '--config', cfg], '{"capacity": "5"}'],
-      [['start', '--config', cfg], '{"tracker": "ws://x", "allowOrigin": ["https://a/"], "keypair": "k", "acceptPayer": [5]}'],
+      [['start', '--config', cfg], '{"trackerUrl": "ws://x", "allowedOrigins": ["https://a/"], "keypair": "k", "acceptPayers": [5]}'],
       [['start', '--config', cfg], 'not json'],
       [['start', '--config', join(dir, 'missing.json')]],
     ];
@@ -279,7 +281,7 @@ describe('relaycast-relay bin', () => {
       p.kill('SIGTERM');
       expect(await p.exited).toBe(0);
       const gone = run(['status', '--status-port', String(port)]);
-      expect(await gone.exited).toBe(1);
+      expect(await gone.exited).toBe(2);
       expect(gone.stderr()).toContain('RC_ERR_CONFIG_INVALID');
     } finally {
       await tracker.close();
@@ -287,10 +289,48 @@ describe('relaycast-relay bin', () => {
     }
   });
 
-  it('exits 1 with a clear message on an invalid configuration', { timeout: 30_000 }, async () => {
+  it('exits 2 with RC_ERR_CONFIG_INVALID naming the flag on an invalid configuration', { timeout: 30_000 }, async () => {
     const p = run(['start', '--tracker', 'ws://127.0.0.1:1', '--keypair', '/tmp/none.json']);
-    expect(await p.exited).toBe(1);
-    expect(p.stderr()).toContain('RC_ERR_CONFIG_INVALID');
-    expect(p.stderr()).toContain('--allow-origin');
+    expect(await p.exited).toBe(2);
+    expect(p.stderr()).toContain('relaycast-relay: RC_ERR_CONFIG_INVALID: --allow-origin is required');
+    const bad = run(['start', '--tracker', 'ws://127.0.0.1:1', '--allow-origin', 'https://a/', '--keypair', '/tmp/none.json', '--capacity', 'ten']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.stderr()).toContain('relaycast-relay: RC_ERR_CONFIG_INVALID: --capacity must be an integer');
+    const unknown = run(['start', '--test-fault', 'flip']);
+    expect(await unknown.exited).toBe(2);
+    expect(unknown.stderr()).toContain("RC_ERR_CONFIG_INVALID: Unknown option '--test-fault'");
+  });
+
+  it('a second signal stops it at once with exit 130, without waiting for the in-flight segment', { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relaycast-cli-twice-'));
+    const tracker = await startFakeTracker();
+    const origin = await startTestOrigin();
+    const gate = deferred();
+    origin.route('/media/slow.ts', serveBytes(testBytes(300_000, 3), { chunkBytes: 50_000, gate: gate.promise }));
+    let viewer: SignaledViewer | undefined;
+    try {
+      const p = run(['start', '--tracker', tracker.url, '--allow-origin', origin.url('/media/'), '--keypair', join(dir, 'k.json'), '--bind-address', '127.0.0.1']);
+      await eventually(() => p.stdout().includes('relay registered and serving'), 'the relay to start', 30_000);
+      // A viewer's request is in flight, held by the origin: a graceful close waits for it.
+      viewer = await connectViewerViaTracker(tracker.connections[0] as TrackerConnection, 'viewer-00000002', 'c1');
+      let data = false;
+      viewer.dc.onmessage = (e: MessageEvent) => {
+        data ||= decodeFrames(new Uint8Array(e.data as ArrayBuffer)).some((f) => f.type === FrameType.DATA);
+      };
+      viewer.dc.send(encodeFrame({ type: FrameType.REQUEST, requestId: 1, url: origin.url('/media/slow.ts') }));
+      await eventually(() => data, 'the first DATA');
+      p.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 300));
+      const second = Date.now();
+      p.kill('SIGTERM');
+      expect(await p.exited).toBe(130);
+      expect(Date.now() - second).toBeLessThan(2_000);
+    } finally {
+      gate.resolve();
+      viewer?.close();
+      await origin.close();
+      await tracker.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

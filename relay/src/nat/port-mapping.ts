@@ -20,7 +20,7 @@ export interface PortMappingOptions {
   port: number;
   /** Finds the gateway. Required (createUpnpGatewayFinder in production). */
   findGateway: FindGateway;
-  /** Lease asked for. Default DEFAULT_PORT_MAPPING_TTL_MS (10 min). */
+  /** Lease asked for. Default DEFAULT_PORT_MAPPING_TTL_MS. */
   ttlMs?: number;
   /** Bound of the gateway search and of each add/renew/remove call. Default DEFAULT_PORT_MAPPING_TIMEOUT_MS (10 s). */
   timeoutMs?: number;

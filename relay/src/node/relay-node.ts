@@ -1,7 +1,8 @@
+import { DEFAULT_LOG_LEVEL } from '@relaycast/cli-kit';
 import { DATA_CHANNEL_LABEL, ErrorCode, RelaycastError, decodePublicKey, encodeBase58 } from '@relaycast/protocol';
 import { pino, type Logger } from 'pino';
 import { ChannelServer, type ChannelServerOptions, type ChannelServerStats } from '../serve/channel-server.js';
-import { DEFAULT_CAPACITY, DEFAULT_LOG_LEVEL, DEFAULT_PORT_MAPPING_TIMEOUT_MS, PORT_MAPPING_UPNP_GRACE_MS, DEFAULT_PRICE_PER_GIB, DEFAULT_REGION, DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.js';
+import { DEFAULT_PORT_MAPPING_TIMEOUT_MS, MAX_REPORTED_LOAD, PORT_MAPPING_UPNP_GRACE_MS, DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.js';
 import { PortMapping, type PortMappingOptions } from '../nat/port-mapping.js';
 import { createUpnpGatewayFinder } from '../nat/upnp-gateway.js';
 import { createPmpGatewayFinder } from '../nat/pmp-gateway.js';
@@ -9,6 +10,7 @@ import { preferredGateway } from '../nat/preferred-gateway.js';
 import { RelayNat, type RelayNatStatus } from '../nat/relay-nat.js';
 import { startAutoRedeem, type AutoRedeem } from '../payments/auto-redeem.js';
 import { createRelayMetrics } from './relay-metrics.js';
+import { RELAY_SETTINGS, type RelaySettingsOptions } from './relay-settings.js';
 import { PaymentGate, type PaymentGateStats } from '../payments/payment-gate.js';
 import { ReceiptStore } from '../payments/receipt-store.js';
 import { Redeemer } from '../payments/redeemer.js';
@@ -16,83 +18,45 @@ import { NodeDataChannelTransport } from '../transport/node-datachannel-transpor
 import { startStatusServer, type StatusServer } from './status-server.js';
 import { createOriginSegmentSource, type OriginSourceOptions } from '../origin/origin-segment-source.js';
 import type { SegmentSource } from '../serve/segment-source.js';
-import { withSegmentFault, type SegmentFault } from '../testing/faulty-segment-source.js';
 import { TrackerClient, type OfferStats, type RelaySigner, type TrackerClientOptions } from '../tracker/tracker-client.js';
 import type { RelayPeer, RelayTransport } from '../transport/transport.js';
 
-/** Largest load the tracker protocol accepts in a heartbeat. */
-const MAX_REPORTED_LOAD = 1_000_000;
-
-export interface RelayNodeOptions {
-  /** Tracker WebSocket URL. Required. */
-  trackerUrl: string;
-  /** Origin URL prefixes the relay may fetch from. Required, at least one (a relay is never an open proxy). */
-  allowedOrigins: string[];
+/**
+ * Options of `startRelay`. The settings an operator also sets from the command line (tracker URL,
+ * allowed origins, capacity, limits, payments...) are declared once in relay-settings.ts, with
+ * their bounds and defaults; the rest are for code that embeds or tests the relay.
+ */
+export interface RelayNodeOptions extends RelaySettingsOptions {
   /** The relay identity (see loadOrCreateKeypair). Required. */
   keypair: RelaySigner;
-  /** Region label advertised to the tracker ([a-z0-9-], at most 32). Default: DEFAULT_REGION (''). */
-  region?: string | undefined;
-  /** Concurrent viewers advertised. Default: DEFAULT_CAPACITY (100). */
-  capacity?: number | undefined;
-  /** Advertised price, token base units per GiB, as a decimal string. Default: DEFAULT_PRICE_PER_GIB ('0'). */
-  pricePerGiB?: string | undefined;
-  /** Segment cache size in bytes. Default: the origin source's (DEFAULT_CACHE_MAX_BYTES, 256 MiB). */
-  cacheMaxBytes?: number | undefined;
-  /** Address WebRTC binds to ('127.0.0.1' on loopback). Default: undefined (all interfaces). */
-  bindAddress?: string | undefined;
-  /** One UDP port for every viewer (ICE UDP mux). Default: undefined (ephemeral ports). */
-  rtcPort?: number | undefined;
-  /** Map rtcPort (UDP) on the home router over UPnP IGD or NAT-PMP, renew it, remove it on close; needs rtcPort. A failure is logged and the relay runs unmapped. Default: false. */
-  mapPort?: boolean | undefined;
-  /** Further port-mapping options (lease, timeouts, another gateway finder for tests). Default: PortMapping's defaults and a UPnP finder. */
-  portMapping?: Partial<Omit<PortMappingOptions, 'port' | 'logger'>> | undefined;
-  /** Accept viewers' ICE candidates in private ranges (office LANs). Default: false (see remoteCandidateRefusal). */
-  allowPrivateCandidates?: boolean | undefined;
-  /** Open WebRTC peers at once. Default: the transport's (DEFAULT_MAX_PEERS, 512). */
+  /** Further port-mapping options (timeouts, another gateway finder for tests); the lease is `mapPortTtlMs`. Default: PortMapping's defaults and a UPnP finder. */
+  portMapping?: Partial<Omit<PortMappingOptions, 'port' | 'logger' | 'ttlMs'>> | undefined;
+  /** Open WebRTC peers at once. Default: the transport's (DEFAULT_MAX_PEERS). */
   maxPeers?: number | undefined;
-  /** Relay-wide upload cap in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
-  maxUploadBytesPerSec?: number | undefined;
   /** Further origin-side options (timeouts, live prefetch). Default: the origin source's defaults. */
-  origin?: Partial<Omit<OriginSourceOptions, 'allowedOrigins' | 'relayId' | 'logger' | 'cacheMaxBytes'>> | undefined;
+  origin?: Partial<Omit<OriginSourceOptions, 'allowedOrigins' | 'relayId' | 'logger' | OriginSettingKeys>> | undefined;
   /** Further channel-server options (per-channel limits, water marks). Default: the channel server's defaults. */
   channel?: Partial<Omit<ChannelServerOptions, 'source' | 'logger' | 'maxUploadBytesPerSec'>> | undefined;
-  /** Further tracker-client options (reconnect backoff, pending peers). Default: the tracker client's defaults. */
-  tracker?: Partial<Omit<TrackerClientOptions, 'trackerUrl' | 'keypair' | 'transport' | 'advertise' | 'onPeer' | 'logger'>> | undefined;
+  /** Further tracker-client options (reconnect backoff). Default: the tracker client's defaults. */
+  tracker?: Partial<Omit<TrackerClientOptions, 'trackerUrl' | 'keypair' | 'transport' | 'advertise' | 'onPeer' | 'logger' | 'maxPendingPeers' | 'maxPendingPeersPerViewer'>> | undefined;
   /** Replaces the WebRTC transport (tests, other stacks). Default: a NodeDataChannelTransport from the options above. */
   transport?: RelayTransport | undefined;
-  /** Replaces the origin segment source (tests). Default: createOriginSegmentSource from the options above. */
+  /** Replaces the origin segment source (tests compose a faulty one over createRelayOriginSource). Default: createRelayOriginSource(options). */
   source?: SegmentSource | undefined;
-  /** TEST ONLY: serve corrupted segments (see faulty-segment-source.ts). Default: none. */
-  testFault?: SegmentFault | undefined;
-  /** Port of the operator's local HTTP status interface (127.0.0.1 only; 0 = any free port). Default: none. */
-  statusPort?: number | undefined;
   /** Resolve only after the first tracker registration. Default: true. */
   waitForRegistration?: boolean | undefined;
   /** Aborts startup (the wait for the first registration) with RC_ERR_ABORTED. Default: none. */
   signal?: AbortSignal | undefined;
-  /** Time graceful shutdown waits for in-flight segments. Default: DEFAULT_SHUTDOWN_GRACE_MS (5 s). */
+  /** Time graceful shutdown waits for in-flight segments. Default: DEFAULT_SHUTDOWN_GRACE_MS. */
   shutdownGraceMs?: number | undefined;
-  /** Parent logger. Default: pino at DEFAULT_LOG_LEVEL to stdout. */
+  /** Parent logger. Default: pino at the CLI kit's DEFAULT_LOG_LEVEL to stdout. */
   logger?: Logger | undefined;
-  /** Payers whose grants the relay accepts: base58 payer id → settlement service URL. Default: none (a free relay that requires no payment). */
-  acceptPayers?: ReadonlyMap<string, string> | undefined;
-  /** Receipt database file (SQLite). Required when acceptPayers is set; the CLI defaults it to DEFAULT_RECEIPTS_DB_FILE beside the keypair. Default: none. */
-  receiptsDbPath?: string | undefined;
-  /** Solana JSON-RPC URL used to submit and confirm payouts. Default: none (receipts are kept; `relaycast-relay redeem` can redeem them later). */
-  rpcUrl?: string | undefined;
-  /** Unreceipted bytes a paying session may owe before its requests are refused. Default: DEFAULT_CREDIT_LIMIT_BYTES (32 MiB). */
-  creditLimitBytes?: number | undefined;
-  /** Bytes a channel may take before it binds to a paid session (CHALLENGE/BIND). Default: DEFAULT_UNBOUND_CREDIT_BYTES (4 MiB). */
-  unboundCreditBytes?: number | undefined;
-  /** base58 tracker keys whose assignments bind sessions, besides the key the relay's own tracker announces in `registered`. Default: none. */
-  trustedTrackers?: readonly string[] | undefined;
-  /** Owed amount (base units, all payers) past which the relay redeems on its own; needs rpcUrl. Default: DEFAULT_REDEEM_THRESHOLD (1,000,000). */
-  redeemThreshold?: bigint | undefined;
-  /** How often the redeem threshold is checked. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
-  redeemIntervalMs?: number | undefined;
   /** Further payment-gate options (payment frame rate, sessions kept). Default: the gate's defaults. */
   paymentGate?: { paymentFramesPerSec?: number | undefined; paymentFrameBurst?: number | undefined; maxSessions?: number | undefined } | undefined;
 }
+
+/** Origin-source options that are relay settings (relay-settings.ts), set at the top level of RelayNodeOptions. */
+type OriginSettingKeys = 'cacheMaxBytes' | 'cacheKeyQuery' | 'originRelayBytesPerSec' | 'originRelayBurstBytes' | 'originChannelBytesPerSec' | 'originChannelBurstBytes';
 
 /** Payment figures of one payer (amounts in token base units, as decimal strings). */
 export interface PayerPaymentStats {
@@ -171,19 +135,37 @@ export interface RelayNode {
   close(): Promise<void>;
 }
 
-function checkOptions(o: RelayNodeOptions): void {
+/** The relay settings checked by the table (the same check as the CLI's) and defaulted; then what only startRelay needs. */
+function checkOptions(o: RelayNodeOptions): RelaySettings {
+  const settings = RELAY_SETTINGS.resolve(o);
   const bad = (message: string): never => {
     throw new RelaycastError(ErrorCode.CONFIG_INVALID, message);
   };
-  if (o.allowedOrigins.length === 0) bad('at least one allowed origin is required (a relay is never an open proxy)');
-  if (o.capacity !== undefined && (!Number.isSafeInteger(o.capacity) || o.capacity < 0 || o.capacity > MAX_REPORTED_LOAD)) {
-    bad(`capacity must be an integer 0-${MAX_REPORTED_LOAD}`);
-  }
-  if (o.region !== undefined && !/^[a-z0-9-]{0,32}$/.test(o.region)) bad('region must be at most 32 characters of [a-z0-9-]');
-  if (o.pricePerGiB !== undefined && !/^(0|[1-9][0-9]{0,19})$/.test(o.pricePerGiB)) bad('pricePerGiB must be a non-negative integer of token base units');
   if (o.shutdownGraceMs !== undefined && (!Number.isSafeInteger(o.shutdownGraceMs) || o.shutdownGraceMs < 0)) bad('shutdownGraceMs must be a non-negative integer');
-  if (o.mapPort === true && o.rtcPort === undefined) bad('mapping a port needs a fixed rtcPort');
-  if (o.acceptPayers !== undefined && o.acceptPayers.size > 0 && o.receiptsDbPath === undefined) bad('receiptsDbPath is required when the relay accepts payers');
+  if (settings.acceptPayers !== undefined && settings.acceptPayers.size > 0 && settings.receiptsDbPath === undefined) bad('receiptsDbPath is required when the relay accepts payers');
+  return settings;
+}
+
+type RelaySettings = ReturnType<typeof RELAY_SETTINGS.resolve>;
+
+/**
+ * The relay's origin segment source, from its settings: what startRelay serves unless `source`
+ * replaces it. Exported so a test relay can wrap it (relay/src/testing/faulty-relay-cli.ts).
+ */
+export function createRelayOriginSource(options: Omit<RelayNodeOptions, 'keypair'>, relayId: string, logger: Logger): SegmentSource {
+  const s = RELAY_SETTINGS.resolve(options);
+  return createOriginSegmentSource({
+    ...options.origin,
+    allowedOrigins: s.allowedOrigins,
+    relayId,
+    cacheMaxBytes: s.cacheMaxBytes,
+    cacheKeyQuery: s.cacheKeyQuery,
+    originRelayBytesPerSec: s.originBytesPerSec,
+    originRelayBurstBytes: s.originBurstBytes,
+    originChannelBytesPerSec: s.channelOriginBytesPerSec,
+    originChannelBurstBytes: s.channelOriginBurstBytes,
+    logger,
+  });
 }
 
 function paymentStats(store: ReceiptStore, gate: PaymentGate, payers: Iterable<string>): RelayPaymentStats {
@@ -219,84 +201,75 @@ function paymentStats(store: ReceiptStore, gate: PaymentGate, payers: Iterable<s
 
 /** Starts a relay: origin source, WebRTC transport, channel server and tracker registration. */
 export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> {
-  checkOptions(options);
+  const s = checkOptions(options);
   const relayId = options.keypair.relayId;
   // Components get `base` and add their own `component`; only this file's lines say 'relay-node'.
   const base = (options.logger ?? pino({ level: DEFAULT_LOG_LEVEL })).child({ relayId });
   const log = base.child({ component: 'relay-node' });
-  const honest =
-    options.source ??
-    createOriginSegmentSource({
-      ...options.origin,
-      allowedOrigins: options.allowedOrigins,
-      relayId,
-      cacheMaxBytes: options.cacheMaxBytes,
-      logger: base,
-    });
-  if (options.testFault !== undefined) log.warn({ testFault: options.testFault }, 'TEST FAULT ENABLED: this relay serves corrupted segments');
-  const source = options.testFault === undefined ? honest : withSegmentFault(honest, options.testFault);
+  const source = options.source ?? createRelayOriginSource(options, relayId, base);
   let transport: RelayTransport;
   let channels: ChannelServer;
   let store: ReceiptStore | undefined;
   let gate: PaymentGate | undefined;
   let redeemer: Redeemer | undefined;
-  const payers = options.acceptPayers ?? new Map<string, string>();
+  const payers = s.acceptPayers ?? new Map<string, string>();
   const mapping =
-    options.mapPort === true && options.rtcPort !== undefined
+    s.mapPort && s.rtcPort !== undefined
       ? new PortMapping({
           findGateway: preferredGateway(
             [createUpnpGatewayFinder({ description: `relaycast relay ${relayId}` }), createPmpGatewayFinder({ description: `relaycast relay ${relayId}` })],
             PORT_MAPPING_UPNP_GRACE_MS,
           ),
           ...options.portMapping,
-          port: options.rtcPort,
+          ttlMs: s.mapPortTtlMs,
+          port: s.rtcPort,
           logger: base,
         })
       : undefined;
   const nat = new RelayNat({
-    rtcPort: options.rtcPort,
-    bindAddress: options.bindAddress,
+    rtcPort: s.rtcPort,
+    bindAddress: s.bindAddress,
     mapping,
-    trackerHost: new URL(options.trackerUrl).hostname.replace(/^\[|\]$/g, ''),
+    trackerHost: new URL(s.trackerUrl).hostname.replace(/^\[|\]$/g, ''),
     onChange: () => tracker?.heartbeatNow(),
     logger: base,
   });
   try {
     if (payers.size > 0) {
       const relayKey = decodePublicKey(relayId);
-      store = ReceiptStore.open({ path: options.receiptsDbPath as string, relayId }, relayKey);
+      store = ReceiptStore.open({ path: s.receiptsDbPath as string, relayId }, relayKey);
       gate = new PaymentGate({
         ...options.paymentGate,
         relayKey,
         acceptedPayers: [...payers.keys()],
         store,
-        creditLimitBytes: options.creditLimitBytes,
-        unboundCreditBytes: options.unboundCreditBytes,
-        trustedTrackers: (options.trustedTrackers ?? []).map((k) => decodePublicKey(k)),
+        creditLimitBytes: s.creditLimitBytes,
+        unboundCreditBytes: s.unboundCreditBytes,
+        trustedTrackers: (s.trustedTrackers ?? []).map((k) => decodePublicKey(k)),
         logger: base,
       });
-      if (options.rpcUrl !== undefined) {
-        redeemer = new Redeemer({ store, payers, rpcUrl: options.rpcUrl, signer: { relayId, publicKey: relayKey, sign: (m) => options.keypair.sign(m) }, logger: base });
+      if (s.rpcUrl !== undefined) {
+        redeemer = new Redeemer({ store, payers, rpcUrl: s.rpcUrl, signer: { relayId, publicKey: relayKey, sign: (m) => options.keypair.sign(m) }, logger: base });
       }
     }
     transport =
       options.transport ??
       new NodeDataChannelTransport({
         iceServers: () => nat.iceServerUrls(),
-        bindAddress: options.bindAddress,
-        portRangeBegin: options.rtcPort,
-        portRangeEnd: options.rtcPort,
+        bindAddress: s.bindAddress,
+        portRangeBegin: s.rtcPort,
+        portRangeEnd: s.rtcPort,
         maxPeers: options.maxPeers,
-        allowPrivateCandidates: options.allowPrivateCandidates,
+        allowPrivateCandidates: s.allowPrivateCandidates,
         logger: base,
       });
-    channels = new ChannelServer({ ...options.channel, source, payments: gate, maxUploadBytesPerSec: options.maxUploadBytesPerSec, logger: base });
+    channels = new ChannelServer({ ...options.channel, source, payments: gate, maxUploadBytesPerSec: s.maxUploadBytesPerSec, logger: base });
   } catch (err) {
     store?.close();
     await source.close();
     throw err;
   }
-  const capacity = options.capacity ?? DEFAULT_CAPACITY;
+  const capacity = s.capacity;
   let accepting = true;
   let tracker: TrackerClient | undefined;
 
@@ -322,12 +295,14 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   await nat.start(options.signal ?? new AbortController().signal);
   tracker = new TrackerClient({
     ...options.tracker,
+    maxPendingPeers: s.maxPendingPeers,
+    maxPendingPeersPerViewer: s.maxPendingPeersPerViewer,
     onHello: (hello) => nat.setIceServers(hello.iceServers),
     onReachability: (msg) => nat.setReachability(msg),
     // The tracker that sends viewers here signs their assignments: its key binds sessions.
     onRegistered: (msg) => gate?.learnTrackerKey(decodePublicKey(msg.trackerKey)),
     extraCandidates: () => nat.extraCandidates(),
-    trackerUrl: options.trackerUrl,
+    trackerUrl: s.trackerUrl,
     keypair: options.keypair,
     transport,
     logger: base,
@@ -335,8 +310,8 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     advertise: () => ({
       capacity,
       load: Math.min(transport.peerCount, MAX_REPORTED_LOAD),
-      region: options.region ?? DEFAULT_REGION,
-      pricePerGiB: options.pricePerGiB ?? DEFAULT_PRICE_PER_GIB,
+      region: s.region,
+      pricePerGiB: s.pricePerGiB.toString(),
       streams: source.advertisedStreams(),
       nat: nat.report(),
     }),
@@ -362,7 +337,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     started.catch(() => undefined);
   }
   let status: StatusServer | undefined;
-  if (options.statusPort !== undefined) {
+  if (s.statusPort !== undefined) {
     const metricsRegistry = createRelayMetrics(() => node.stats());
     try {
       status = await startStatusServer(
@@ -371,7 +346,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
           metrics: () => metricsRegistry.metrics(),
           setMaxUploadBytesPerSec: (n) => node.setMaxUploadBytesPerSec(n),
         },
-        { port: options.statusPort },
+        { port: s.statusPort },
       );
     } catch (err) {
       await releaseAfterFailedStart();
@@ -381,8 +356,8 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
   const auto: AutoRedeem | undefined =
     redeemer === undefined
       ? undefined
-      : startAutoRedeem(redeemer, { thresholdBaseUnits: options.redeemThreshold, intervalMs: options.redeemIntervalMs, logger: base });
-  log.info({ allowedOrigins: options.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined }, 'relay started');
+      : startAutoRedeem(redeemer, { thresholdBaseUnits: s.redeemThreshold, intervalMs: s.redeemIntervalMs, logger: base });
+  log.info({ allowedOrigins: s.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined }, 'relay started');
 
   let closing: Promise<void> | undefined;
   const node: RelayNode = {

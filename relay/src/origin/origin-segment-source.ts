@@ -29,7 +29,7 @@ export interface OriginSourceOptions {
   allowedOrigins: string[];
   /** Sent to origins as `x-relaycast-relay-id`. Default: not sent. */
   relayId?: string | undefined;
-  /** Segment cache capacity. Default: DEFAULT_CACHE_MAX_BYTES (256 MiB). */
+  /** Segment cache capacity. Default: DEFAULT_CACHE_MAX_BYTES. */
   cacheMaxBytes?: number | undefined;
   /** Largest segment downloaded (and buffer bound of one download). Default: DEFAULT_MAX_SEGMENT_BYTES (32 MiB). */
   maxSegmentBytes?: number | undefined;
@@ -66,16 +66,16 @@ export interface OriginSourceOptions {
    *  - 'keep': the whole URL (query included) is the key, as before. UNSAFE on an open relay: every
    *    new query string is a cache miss, so a viewer can pull a whole segment from the origin per
    *    1-byte request and push real content out of the cache; only the origin-fetch rates bound it.
-   * Default: DEFAULT_CACHE_KEY_QUERY ('ignore').
+   * Default: DEFAULT_CACHE_KEY_QUERY.
    */
   cacheKeyQuery?: CacheKeyQuery | undefined;
-  /** Relay-wide origin bytes per second (token bucket); 0 = unlimited. Default: DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC (32 MiB/s). */
+  /** Relay-wide origin bytes per second (token bucket); 0 = unlimited. Default: DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC. */
   originRelayBytesPerSec?: number | undefined;
-  /** Relay-wide burst. Default: DEFAULT_ORIGIN_RELAY_BURST_BYTES (128 MiB). */
+  /** Relay-wide burst. Default: DEFAULT_ORIGIN_RELAY_BURST_BYTES. */
   originRelayBurstBytes?: number | undefined;
-  /** Origin bytes per second one request `originKey` (a channel or session) may cause; 0 = unlimited. Default: DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC (4 MiB/s). */
+  /** Origin bytes per second one request `originKey` (a channel or session) may cause; 0 = unlimited. Default: DEFAULT_ORIGIN_CHANNEL_BYTES_PER_SEC. */
   originChannelBytesPerSec?: number | undefined;
-  /** Burst of one `originKey`. Default: DEFAULT_ORIGIN_CHANNEL_BURST_BYTES (32 MiB). */
+  /** Burst of one `originKey`. Default: DEFAULT_ORIGIN_CHANNEL_BURST_BYTES. */
   originChannelBurstBytes?: number | undefined;
   /** Parent logger. Default: no logging. */
   logger?: Logger | undefined;

@@ -9,7 +9,7 @@ export interface CachedSegment {
 }
 
 export interface SegmentCacheOptions {
-  /** Total bytes of segment data held. Default: DEFAULT_CACHE_MAX_BYTES (256 MiB). */
+  /** Total bytes of segment data held. Default: DEFAULT_CACHE_MAX_BYTES. */
   maxBytes?: number | undefined;
   /** Entries held whatever their size (bounds empty segments too). Default: DEFAULT_CACHE_MAX_ENTRIES. */
   maxEntries?: number | undefined;

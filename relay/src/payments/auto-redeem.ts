@@ -4,9 +4,9 @@ import { DEFAULT_REDEEM_INTERVAL_MS, DEFAULT_REDEEM_THRESHOLD } from '../constan
 import type { Redeemer } from './redeemer.js';
 
 export interface AutoRedeemOptions {
-  /** Owed base units (all payers) at or above which a redemption starts. Default: DEFAULT_REDEEM_THRESHOLD (1,000,000). */
+  /** Owed base units (all payers) at or above which a redemption starts. Default: DEFAULT_REDEEM_THRESHOLD. */
   thresholdBaseUnits?: bigint | undefined;
-  /** Check interval. Default: DEFAULT_REDEEM_INTERVAL_MS (60 s). */
+  /** Check interval. Default: DEFAULT_REDEEM_INTERVAL_MS. */
   intervalMs?: number | undefined;
   /** Parent logger. Default: none. */
   logger?: Logger | undefined;

@@ -47,9 +47,9 @@ export interface PaymentGateOptions {
    * (`learnTrackerKey`, from `registered.trackerKey`); `--trusted-tracker`. Default: none.
    */
   trustedTrackers?: readonly Uint8Array[] | undefined;
-  /** Unreceipted bytes (served plus origin bytes fetched for it, see below) a bound session may owe before new requests are refused. Default: DEFAULT_CREDIT_LIMIT_BYTES (32 MiB). */
+  /** Unreceipted bytes (served plus origin bytes fetched for it, see below) a bound session may owe before new requests are refused. Default: DEFAULT_CREDIT_LIMIT_BYTES. */
   creditLimitBytes?: number | undefined;
-  /** Bytes an unbound channel may take (served; origin bytes fetched for it count separately against the same figure). Default: DEFAULT_UNBOUND_CREDIT_BYTES (4 MiB). */
+  /** Bytes an unbound channel may take (served; origin bytes fetched for it count separately against the same figure). Default: DEFAULT_UNBOUND_CREDIT_BYTES. */
   unboundCreditBytes?: number | undefined;
   /** BIND/RECEIPT frames per second per channel; beyond the burst the channel is closed. Default: DEFAULT_PAYMENT_FRAMES_PER_SEC (20). */
   paymentFramesPerSec?: number | undefined;

@@ -35,7 +35,7 @@ export interface ChannelServerOptions {
   lowWaterBytes?: number | undefined;
   /** A channel whose queue exceeds this is closed (a viewer flooding requests it never reads). Default: DEFAULT_CHANNEL_HARD_LIMIT_BYTES (8 MiB). */
   hardLimitBytes?: number | undefined;
-  /** Upload cap shared by every channel of this server (the relay), in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC (0). */
+  /** Upload cap shared by every channel of this server (the relay), in bytes per second; 0 = unlimited. Default: DEFAULT_MAX_UPLOAD_BYTES_PER_SEC. */
   maxUploadBytesPerSec?: number | undefined;
   /** CHALLENGE/BIND/RECEIPT handling and the credit limits (a paid relay). Default: none (a free relay: BIND and RECEIPT are ignored, no CHALLENGE is sent). */
   payments?: ChannelPaymentGate | undefined;

@@ -67,10 +67,10 @@ export interface TrackerClientOptions {
    * Peers still negotiating at once. When full, a new viewer's offer replaces the oldest pending
    * offer of the viewer holding the most slots (so one viewer's flood never keeps another viewer
    * out); an offer that would not be fairer than that is refused with RC_ERR_OFFER_LIMIT.
-   * Default: DEFAULT_MAX_PENDING_PEERS (64).
+   * Default: DEFAULT_MAX_PENDING_PEERS.
    */
   maxPendingPeers?: number | undefined;
-  /** Peers one viewer (tracker peer id) may have negotiating at once; more offers get RC_ERR_OFFER_LIMIT. Default: DEFAULT_MAX_PENDING_PEERS_PER_VIEWER (2). */
+  /** Peers one viewer (tracker peer id) may have negotiating at once; more offers get RC_ERR_OFFER_LIMIT. Default: DEFAULT_MAX_PENDING_PEERS_PER_VIEWER. */
   maxPendingPeersPerViewer?: number | undefined;
   /** A peer without a data channel after this long is closed. Default: DEFAULT_PEER_CONNECT_TIMEOUT_MS (20 s). */
   peerConnectTimeoutMs?: number | undefined;

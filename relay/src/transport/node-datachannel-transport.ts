@@ -32,7 +32,7 @@ export interface NodeDataChannelTransportOptions {
   iceServers?: string[] | (() => string[]) | undefined;
   /** Largest SCTP message accepted and advertised, in bytes. Default: DEFAULT_RTC_MAX_MESSAGE_BYTES (256 KiB). */
   maxMessageSize?: number | undefined;
-  /** Peers open at once; offers beyond throw RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_PEERS (512). */
+  /** Peers open at once; offers beyond throw RC_ERR_RELAY_OVERLOADED. Default: DEFAULT_MAX_PEERS. */
   maxPeers?: number | undefined;
   /** Data channels one peer may open; extra ones are closed at once. Default: DEFAULT_MAX_CHANNELS_PER_PEER (4). */
   maxChannelsPerPeer?: number | undefined;
