@@ -1,96 +1,74 @@
-import { parseArgs } from 'node:util';
-import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
-import { pino } from 'pino';
-import { DEFAULT_CHAIN_PORT, DEFAULT_SETTLER_PORT, DEFAULT_RELAY_COUNT, DEFAULT_RELAY_STATUS_PORT_BASE, DEFAULT_STATE_DIR, DEFAULT_TRACKER_PORT, DEFAULT_WEB_PORT, SAMPLE_VOD_DURATION_SEC } from './constants.js';
-import { startDevnet, type Devnet } from './devnet.js';
+import { LOG_SETTINGS, componentLogger, createLogger, defineSettings, int, runCli, text, waitForAbort } from '@relaycast/cli-kit';
+import {
+  DEFAULT_CHAIN_PORT,
+  DEFAULT_RELAY_COUNT,
+  DEFAULT_RELAY_STATUS_PORT_BASE,
+  DEFAULT_SETTLER_PORT,
+  DEFAULT_STATE_DIR,
+  DEFAULT_TRACKER_PORT,
+  DEFAULT_WEB_PORT,
+  MAX_RELAY_COUNT,
+  SAMPLE_VOD_DURATION_SEC,
+} from './constants.js';
+import { startDevnet } from './devnet.js';
 
-const USAGE = `Usage: npm start -- [options]   (or relaycast-devnet [options])
+const BIN = 'relaycast-devnet';
+// Every component listens on a port it was given: relays are told the tracker's, the page the settler's.
+const port = int({ min: 1, max: 65_535 });
 
-Runs a whole Relaycast network on this machine and prints the URL of its page.
+const SETTINGS = defineSettings(
+  {
+    stateDir: {
+      type: text({ metavar: 'DIR' }),
+      flag: 'state-dir',
+      default: DEFAULT_STATE_DIR,
+      help: 'keys, media, databases and logs, reused by the next start',
+    },
+    webPort: { type: port, flag: 'port', default: DEFAULT_WEB_PORT, help: 'page, API and origin' },
+    trackerPort: { type: port, flag: 'tracker-port', default: DEFAULT_TRACKER_PORT, help: 'tracker' },
+    chainPort: {
+      type: int({ min: 1, max: 65_534 }),
+      flag: 'chain-port',
+      default: DEFAULT_CHAIN_PORT,
+      help: 'embedded Solana chain JSON-RPC; its WebSocket uses N + 1',
+    },
+    settlerPort: { type: port, flag: 'settler-port', default: DEFAULT_SETTLER_PORT, help: 'settlement service' },
+    relayStatusPortBase: {
+      type: int({ min: 1, max: 65_536 - MAX_RELAY_COUNT }),
+      flag: 'relay-status-port',
+      default: DEFAULT_RELAY_STATUS_PORT_BASE,
+      help: "first relay's status port; relay i uses N + i",
+    },
+    relays: { type: int({ min: 1, max: MAX_RELAY_COUNT }), flag: 'relays', default: DEFAULT_RELAY_COUNT, help: 'relays to run' },
+    vodSeconds: {
+      type: int({ min: 1, max: 3_600, unit: 's' }),
+      flag: 'vod-seconds',
+      default: SAMPLE_VOD_DURATION_SEC,
+      help: 'length of the sample VOD made on the first start',
+    },
+    ...LOG_SETTINGS,
+  },
+  { envPrefix: 'RELAYCAST_DEVNET_' },
+);
 
-  --state-dir DIR          keys, media, databases and logs, reused by the next start (default ${DEFAULT_STATE_DIR})
-  --port N                 page, API and origin (default ${DEFAULT_WEB_PORT})
-  --tracker-port N         tracker (default ${DEFAULT_TRACKER_PORT})
-  --chain-port N           embedded Solana chain JSON-RPC; its WebSocket uses N + 1 (default ${DEFAULT_CHAIN_PORT})
-  --settler-port N         settlement service (default ${DEFAULT_SETTLER_PORT})
-  --relay-status-port N    first relay's status port; relay i uses N + i (default ${DEFAULT_RELAY_STATUS_PORT_BASE})
-  --relays N               relays to run, 1-16 (default ${DEFAULT_RELAY_COUNT})
-  --vod-seconds N          length of the sample VOD made on the first start (default ${SAMPLE_VOD_DURATION_SEC})
-  --log-level L            this launcher's log level (children log to <state-dir>/logs)
-  -h, --help               show this text
+const USAGE = `Usage: npm start -- [options]   (or ${BIN} [options])
 
-Ctrl-C stops every process it started.
+Runs a whole Relaycast network on this machine and prints the URL of its page. The log lines of
+every process it starts are shown with its own, each under the process's name (--log-level applies
+to them all); every process also writes its full log to <state-dir>/logs.
+
+${SETTINGS.usage()}
+Ctrl-C stops every process it started; a second Ctrl-C exits 130 at once.
 `;
 
-function int(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[0-9]{1,5}$/.test(v)) {
-    process.stderr.write(`relaycast-devnet: ${flag} must be a number\n${USAGE}`);
-    process.exit(2);
-  }
-  return Number(v);
-}
-
-async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        'state-dir': { type: 'string' },
-        port: { type: 'string' },
-        'tracker-port': { type: 'string' },
-        'chain-port': { type: 'string' },
-        'settler-port': { type: 'string' },
-        'relay-status-port': { type: 'string' },
-        relays: { type: 'string' },
-        'vod-seconds': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    process.stderr.write(`relaycast-devnet: ${(err as Error).message}\n${USAGE}`);
-    process.exit(2);
-  }
-  if (values.help === true) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const logger = pino({ level: values['log-level'] ?? 'info' });
-  const startup = new AbortController();
-  let devnet: Devnet | undefined;
-  let stopping = false;
-  const stop = (): void => {
-    if (stopping) return;
-    stopping = true;
-    startup.abort();
-    logger.info('stopping every process');
-    void (devnet?.close() ?? Promise.resolve()).then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    devnet = await startDevnet({
-      stateDir: values['state-dir'],
-      webPort: int(values.port, '--port'),
-      trackerPort: int(values['tracker-port'], '--tracker-port'),
-      chainPort: int(values['chain-port'], '--chain-port'),
-      settlerPort: int(values['settler-port'], '--settler-port'),
-      relayStatusPortBase: int(values['relay-status-port'], '--relay-status-port'),
-      relays: int(values.relays, '--relays'),
-      vodSeconds: int(values['vod-seconds'], '--vod-seconds'),
-      signal: startup.signal,
-      logger,
-    });
-  } catch (err) {
-    if (stopping) return;
-    const text = isRelaycastError(err) ? `${err.code}: ${err.message}` : String(err);
-    process.stderr.write(`relaycast-devnet: ${text}\n`);
-    process.exit(isRelaycastError(err, ErrorCode.CONFIG_INVALID) ? 2 : 1);
-  }
-  if (stopping) return void devnet.close();
-  process.stdout.write(`\n  Relaycast is running: ${devnet.url}\n\n  (state in ${devnet.stateDir}; Ctrl-C stops everything)\n\n`);
-}
-
-await main();
+await runCli(BIN, async ({ argv, env, signal, stdout }) => {
+  const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
+  if (cl.help) return void stdout.write(USAGE);
+  const { logLevel, logFormat, ...options } = cl.values;
+  const logger = createLogger({ level: logLevel, format: logFormat });
+  const devnet = await startDevnet({ ...options, signal, logger });
+  stdout.write(`\n  Relaycast is running: ${devnet.url}\n\n  (state in ${devnet.stateDir}; Ctrl-C stops everything)\n\n`);
+  await waitForAbort(signal);
+  componentLogger(logger, 'devnet').info('stopping every process');
+  await devnet.close();
+});

@@ -8,6 +8,8 @@ export const DEFAULT_SETTLER_PORT = 8090;
 /** Relay i (0-based) serves its local status interface on this + i. */
 export const DEFAULT_RELAY_STATUS_PORT_BASE = 8101;
 export const DEFAULT_RELAY_COUNT = 3;
+/** Most relays one devnet runs (each is a process and a status port). */
+export const MAX_RELAY_COUNT = 16;
 /** Where keys, media, databases and logs live (relative to the working directory). */
 export const DEFAULT_STATE_DIR = '.relaycast-devnet';
 /** Sample VOD length and segment duration. */

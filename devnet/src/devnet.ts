@@ -1,5 +1,6 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { componentLogger } from '@relaycast/cli-kit';
 import { resolveBin } from '@relaycast/cli-kit/testing';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 import type { Logger } from 'pino';
@@ -34,6 +35,12 @@ const RELAY_BIN = resolveBin('@relaycast/relay', 'relaycast-relay');
 const CHAIN_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-chain');
 const SETTLER_BIN = resolveBin('@relaycast/contracts-client', 'relaycast-settler');
 
+/**
+ * Children log JSON lines whatever their environment says: the devnet reads them (readiness),
+ * keeps them in <state-dir>/logs and shows them through its own logger, pretty on a terminal.
+ */
+const CHILD_LOG_ARGS = ['--log-format', 'json'];
+
 /** Three renditions, so the player has an ABR ladder to climb. */
 const SAMPLE_RENDITIONS: Rendition[] = [
   { name: '480p', width: 854, height: 480, videoKbps: 1200 },
@@ -60,7 +67,7 @@ export interface DevnetOptions {
   vodSeconds?: number | undefined;
   /** Aborts the start-up. Default: none. */
   signal?: AbortSignal | undefined;
-  /** Logger of the devnet itself (children log to files under the state directory). Required. */
+  /** Logger of the devnet and, each under its own name, of the processes it starts (which also log to files under the state directory). Required. */
   logger: Logger;
 }
 
@@ -78,7 +85,7 @@ export interface Devnet {
  * Every component runs as its own process through its bin, as operators run them.
  */
 export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
-  const log = options.logger.child({ component: 'devnet' });
+  const log = componentLogger(options.logger, 'devnet');
   const stateDir = resolve(options.stateDir ?? DEFAULT_STATE_DIR);
   const webPort = options.webPort ?? DEFAULT_WEB_PORT;
   const trackerPort = options.trackerPort ?? DEFAULT_TRACKER_PORT;
@@ -126,8 +133,9 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const chain = await startChild({
       name: 'chain',
       script: CHAIN_BIN,
-      args: ['--port', String(chainPort), '--host', '127.0.0.1', '--state-file', join(stateDir, 'chain-state.json')],
+      args: ['--port', String(chainPort), '--host', '127.0.0.1', '--state-file', join(stateDir, 'chain-state.json'), ...CHILD_LOG_ARGS],
       logFile: join(dirs.logs, 'chain.log'),
+      logger: options.logger,
       ready: (l) => l['msg'] === 'chain listening',
       readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
       signal: options.signal,
@@ -146,8 +154,9 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const tracker = await startChild({
       name: 'tracker',
       script: TRACKER_BIN,
-      args: ['--port', String(trackerPort), '--host', '127.0.0.1', ...trackerTrustArgs({ keyPath: trackerKeyPath, payer: pay.treasury.toBase58() })],
+      args: ['--port', String(trackerPort), '--host', '127.0.0.1', ...trackerTrustArgs({ keyPath: trackerKeyPath, payer: pay.treasury.toBase58() }), ...CHILD_LOG_ARGS],
       logFile: join(dirs.logs, 'tracker.log'),
+      logger: options.logger,
       ready: (l) => typeof l['msg'] === 'string' && l['msg'].startsWith('tracker listening'),
       readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
       signal: options.signal,
@@ -171,8 +180,10 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
         '--user-budget', SAMPLE_GRANT_BUDGET.toString(),
         '--allow-origin', web.url.replace(/\/$/, ''),
         ...settlerTrust,
+        ...CHILD_LOG_ARGS,
       ],
       logFile: join(dirs.logs, 'settler.log'),
+      logger: options.logger,
       ready: (l) => l['msg'] === 'settler listening',
       readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
       signal: options.signal,
@@ -199,6 +210,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
         '--db', join(stateDir, `${name}-receipts.sqlite`),
         '--redeem-threshold', SAMPLE_REDEEM_THRESHOLD.toString(),
         '--redeem-interval-ms', String(SAMPLE_REDEEM_INTERVAL_MS),
+        ...CHILD_LOG_ARGS,
       ];
       const slot: RelaySlot = {
         name,
@@ -211,6 +223,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
             script: RELAY_BIN,
             args,
             logFile: join(dirs.logs, `${name}.log`),
+            logger: options.logger,
             ready: (l) => l['msg'] === 'relay registered and serving',
             readyTimeoutMs: CHILD_READY_TIMEOUT_MS,
           });
