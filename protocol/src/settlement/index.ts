@@ -12,6 +12,7 @@ export {
   decodeRedeemBody,
   decodeRedeemResponse,
   encodeRedeemBody,
+  redeemItemsFitting,
   redeemSigningBytes,
   type CreditedItem,
   type RedeemBody,

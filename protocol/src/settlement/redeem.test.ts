@@ -16,8 +16,10 @@ import {
   decodeRedeemBody,
   decodeRedeemResponse,
   encodeRedeemBody,
+  redeemItemsFitting,
   redeemSigningBytes,
   type RedeemBody,
+  type RedeemItem,
 } from './redeem.js';
 
 const key = generateKeyPairSync('ed25519').privateKey;
@@ -71,14 +73,23 @@ describe('redeem request', () => {
     expectRelaycastError(() => encodeRedeemBody({ ...body, requestedAtMs: -1 }), ErrorCode.MESSAGE_FIELD);
   });
 
-  it('fits MAX_REDEEM_ITEMS of the largest items in one body the settler reads', () => {
-    const largest = {
-      grant: toBase64(new Uint8Array(MAX_SIGNED_GRANT_BYTES)),
+  it('counts the items one body carries: within SETTLER_MAX_BODY_BYTES and MAX_REDEEM_ITEMS, exactly', () => {
+    const item = (grantBytes: number): RedeemItem => ({
+      grant: toBase64(new Uint8Array(grantBytes)),
       receipt: toBase64(new Uint8Array(SIGNED_RECEIPT_BYTES)),
       assignment: toBase64(new Uint8Array(SIGNED_ASSIGNMENT_BYTES)),
-    };
-    const raw = encodeRedeemBody({ relay, requestedAtMs: Number.MAX_SAFE_INTEGER, items: Array.from({ length: MAX_REDEEM_ITEMS }, () => largest) });
-    expect(raw.byteLength).toBeLessThanOrEqual(SETTLER_MAX_BODY_BYTES);
+    });
+    // The largest grant, a typical one, and tiny items (the item limit binds before the bytes).
+    for (const one of [item(MAX_SIGNED_GRANT_BYTES), item(300), { grant: '', receipt: '' }]) {
+      const all = { relay, requestedAtMs: Number.MAX_SAFE_INTEGER, items: Array.from({ length: MAX_REDEEM_ITEMS + 1 }, () => one) };
+      const n = redeemItemsFitting(all);
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(MAX_REDEEM_ITEMS);
+      // n items encode; with one more the body is too large (or over the item limit).
+      expect(() => encodeRedeemBody({ ...all, items: all.items.slice(0, n) })).not.toThrow();
+      expectRelaycastError(() => encodeRedeemBody({ ...all, items: all.items.slice(0, n + 1) }), n === MAX_REDEEM_ITEMS ? ErrorCode.MESSAGE_FIELD : ErrorCode.MESSAGE_TOO_LARGE);
+    }
+    expect(redeemItemsFitting(body)).toBe(body.items.length);
   });
 
   it('accepts a clock within the skew either way', () => {

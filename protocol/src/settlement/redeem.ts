@@ -1,4 +1,4 @@
-import { concatBytes, utf8Encode } from '../bytes.js';
+import { concatBytes, utf8Encode, utf8Length } from '../bytes.js';
 import { ErrorCode, RelaycastError } from '../errors.js';
 import { base64, bad, errorCode, hex32, list, object, objectField, parseObject, publicKey, signatureId, u64, uint, type Obj } from './json-fields.js';
 
@@ -13,10 +13,11 @@ export const REDEEM_SIGNING_DOMAIN = 'relaycast-redeem-v1\0';
 /** Header carrying the relay's base64 signature over redeemSigningBytes(raw body). */
 export const REDEEM_SIGNATURE_HEADER = 'x-relaycast-signature';
 /**
- * Items in one redeem request: as many of the largest items (a grant with a 512-byte scope, about
- * 1.5 KB of JSON with its receipt and assignment) as fit SETTLER_MAX_BODY_BYTES, with room to spare.
+ * Items in one redeem request. SETTLER_MAX_BODY_BYTES usually binds first (an item is about 870
+ * bytes of JSON with a typical grant, 1.5 KB with a 512-byte scope): a sender sends the items that
+ * fit (redeemItemsFitting) and the rest in the next request.
  */
-export const MAX_REDEEM_ITEMS = 160;
+export const MAX_REDEEM_ITEMS = 1_000;
 /** Largest request body the settler reads (redeem and grant requests alike). */
 export const SETTLER_MAX_BODY_BYTES = 256 * 1024;
 /** A redeem request's requestedAtMs may be this far from the settler's clock either way. */
@@ -92,17 +93,32 @@ export function redeemSigningBytes(rawBody: Uint8Array): Uint8Array {
   return concatBytes([utf8Encode(REDEEM_SIGNING_DOMAIN), rawBody]);
 }
 
+function itemJson(i: RedeemItem): RedeemItem {
+  return { grant: i.grant, receipt: i.receipt, ...(i.assignment === undefined ? {} : { assignment: i.assignment }) };
+}
+
 /** The exact body bytes to sign and send; checked as the settler will decode them. */
 export function encodeRedeemBody(body: RedeemBody): Uint8Array {
-  const raw = utf8Encode(
-    JSON.stringify({
-      relay: body.relay,
-      requestedAtMs: body.requestedAtMs,
-      items: body.items.map((i) => ({ grant: i.grant, receipt: i.receipt, ...(i.assignment === undefined ? {} : { assignment: i.assignment }) })),
-    }),
-  );
+  const raw = utf8Encode(JSON.stringify({ relay: body.relay, requestedAtMs: body.requestedAtMs, items: body.items.map(itemJson) }));
   decodeRedeemBody(raw);
   return raw;
+}
+
+/**
+ * How many of `body.items`, from the first, one request carries: at most MAX_REDEEM_ITEMS and what
+ * keeps the encoded body within SETTLER_MAX_BODY_BYTES. The rest go in the next request.
+ */
+export function redeemItemsFitting(body: RedeemBody): number {
+  let size = utf8Length(JSON.stringify({ relay: body.relay, requestedAtMs: body.requestedAtMs, items: [] }));
+  let n = 0;
+  for (const item of body.items) {
+    if (n === MAX_REDEEM_ITEMS) break;
+    // encodeRedeemBody's JSON: the items joined by commas inside the brackets.
+    size += utf8Length(JSON.stringify(itemJson(item))) + (n === 0 ? 0 : 1);
+    if (size > SETTLER_MAX_BODY_BYTES) break;
+    n++;
+  }
+  return n;
 }
 
 function redeemItem(v: unknown, i: number): RedeemItem {

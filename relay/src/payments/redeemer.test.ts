@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58, fromBase64, toBase64 } from '@relaycast/protocol';
 import { privateKeyFromSeed, signEd25519 } from '@relaycast/protocol/node';
-import { MEMO_PROGRAM_ID, formatPayoutMemo } from '@relaycast/protocol/settlement';
+import { MEMO_PROGRAM_ID, SETTLER_MAX_BODY_BYTES, formatPayoutMemo } from '@relaycast/protocol/settlement';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, Transaction, TransactionInstruction, type Connection } from '@solana/web3.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -53,12 +53,16 @@ describe('Redeemer against a scripted settler and RPC', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  /** A scripted settler: `answer` builds each redeem answer from the parsed request. */
+  /** A scripted settler: `answer` builds each redeem answer from the parsed request; bodies past the settler's limit get its 413. */
   async function settler(answer: (items: { grant: string; receipt: string; assignment?: string }[]) => unknown, payerId: string): Promise<string> {
     server = createServer((req, res) => {
       const parts: Buffer[] = [];
       req.on('data', (c: Buffer) => parts.push(c));
       req.on('end', () => {
+        if (Buffer.concat(parts).byteLength > SETTLER_MAX_BODY_BYTES) {
+          res.writeHead(413, { 'content-type': 'application/json' });
+          return void res.end(JSON.stringify({ error: { code: ErrorCode.MESSAGE_TOO_LARGE, message: 'too large' } }));
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         if (req.url === '/v1/info') return void res.end(JSON.stringify({ payer: payerId, mint: mint.toBase58(), decimals: 6, treasuryTokenAccount: treasuryAccount.toBase58() }));
         res.end(JSON.stringify(answer((JSON.parse(Buffer.concat(parts).toString()) as { items: { grant: string; receipt: string }[] }).items)));
@@ -228,5 +232,43 @@ describe('Redeemer against a scripted settler and RPC', () => {
     expect(later.amount).toBe((full - full / 3n).toString());
     expect(balance.v).toBe(full);
     expect(store.totals(payer.id)).toMatchObject({ earned: full, paid: full, shortfall: 0n });
+  });
+
+  it('redeems more sessions than one request body holds: each request carries what fits, the next ones the rest, and all are paid', { timeout: 60_000 }, async () => {
+    const payer = treasuryPayer();
+    store = ReceiptStore.open({ path: join(dir, 'r4.sqlite'), relayId }, relay.publicKey.toBytes());
+    const sessions = 700;
+    let total = 0n;
+    for (let i = 0; i < sessions; i++) total += storeReceipt(new TestSession(payer), 2 ** 20);
+    const sizes: number[] = [];
+    const seen = new Set<string>();
+    let credited = 0n;
+    let paidSoFar = 0n;
+    const root = '12'.repeat(32);
+    const url = await settler((items) => {
+      sizes.push(items.length);
+      const amounts = items.map((it) => decodeSignedReceipt(fromBase64(it.receipt) as Uint8Array).receipt.cumulativeAmount);
+      items.forEach((it, i) => {
+        if (!seen.has(it.receipt)) credited += amounts[i]!;
+        seen.add(it.receipt);
+      });
+      const answer = items.map((_, index) => ({ index, credited: amounts[index]!.toString() }));
+      const owed = credited - paidSoFar;
+      if (owed === 0n) return { status: 'nothing-owed', cumulativePaid: paidSoFar.toString(), credited: answer };
+      const p = payoutTx(owed, paidSoFar + owed, root);
+      paidSoFar += owed;
+      return { status: 'payout', transaction: p.wire, signature: p.id, amount: owed.toString(), cumulativePaid: paidSoFar.toString(), merkleRoot: root, lastValidBlockHeight: 1_000, credited: answer };
+    }, payer.id);
+    const { connection, balance } = chain();
+    const redeemer = new Redeemer({ store, signer, payers: new Map([[payer.id, url]]), connection, retryMinMs: 10 });
+
+    const result = await redeemer.redeem(AbortSignal.timeout(50_000));
+    expect(result.payers[0]?.error).toBeUndefined();
+    // One body holds about 300 such items: several requests, every session sent once.
+    expect(sizes.length).toBeGreaterThan(1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(sessions);
+    expect(seen.size).toBe(sessions);
+    expect(balance.v).toBe(total);
+    expect(store.paidToDate(payer.id)).toBe(total);
   });
 });

@@ -170,10 +170,13 @@ export class Redeemer {
       // Shortfalls the settler found implausible are retried once per call, in the first round.
       let retryBefore = this.retryBefore;
       for (let round = 0; round < MAX_ROUNDS; round++) {
-        const items = store.receiptsToReport(payer, MAX_REDEEM_ITEMS, retryBefore);
+        const due = store.receiptsToReport(payer, MAX_REDEEM_ITEMS, retryBefore);
         retryBefore = -1;
-        const answer = await this.retry('redeem request', signal, (s) => client.redeem(items, s));
+        const { sent, answer } = await this.retry('redeem request', signal, (s) => client.redeem(due, s));
+        const items = due.slice(0, sent);
         this.recordAnswer(items, answer, out);
+        // More is due when this request could not carry all (the body limit), or the batch was full.
+        const moreDue = sent < due.length || due.length === MAX_REDEEM_ITEMS;
         // The settler submits payouts itself: one whose answer never reached the relay (a crash, a
         // dropped connection) may have landed. Its paid total says so; the ids are checked on chain.
         const settlerPaidBefore = answer.status === 'nothing-owed' ? answer.cumulativePaid : answer.cumulativePaid - answer.amount;
@@ -187,7 +190,7 @@ export class Redeemer {
         const owed = store.credited(payer) - paidToDate;
         if (answer.status === 'nothing-owed') {
           if (answer.cumulativePaid !== paidToDate) this.log?.warn({ payer, settlerPaid: answer.cumulativePaid.toString(), relayPaid: paidToDate.toString() }, 'settler and relay disagree on paid to date');
-          if (items.length < MAX_REDEEM_ITEMS) break;
+          if (!moreDue) break;
           continue;
         }
         const known = store.payout(answer.signature);
@@ -225,7 +228,7 @@ export class Redeemer {
           out.payouts.push({ signature, amount: checked.amount.toString() });
           total += checked.amount;
           const more = store.credited(payer) - store.paidToDate(payer);
-          if (items.length < MAX_REDEEM_ITEMS && more <= 0n && store.receiptsToReport(payer, 1).length === 0) break;
+          if (!moreDue && more <= 0n && store.receiptsToReport(payer, 1).length === 0) break;
         } else if (settled === 'failed') {
           throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, `payout ${signature} failed on chain`);
         }

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { ErrorCode, encodeBase58 } from '@relaycast/protocol';
 import { rawPublicKey, signEd25519, verifyRedeemSignature } from '@relaycast/protocol/node';
-import { REDEEM_SIGNATURE_HEADER } from '@relaycast/protocol/settlement';
+import { REDEEM_SIGNATURE_HEADER, SETTLER_MAX_BODY_BYTES } from '@relaycast/protocol/settlement';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SETTLER_MAX_RESPONSE_BYTES } from '../constants.js';
 import { SettlerClient } from './settler-client.js';
@@ -56,8 +56,9 @@ describe('SettlerClient', () => {
       });
     });
     const item = { signedGrant: new Uint8Array([1, 2, 3]), signedReceipt: new Uint8Array([4, 5, 6]) };
-    const answer = await client.redeem([{ ...item, assignment: new Uint8Array([7, 8, 9]) }, item], AbortSignal.timeout(5_000));
+    const { sent, answer } = await client.redeem([{ ...item, assignment: new Uint8Array([7, 8, 9]) }, item], AbortSignal.timeout(5_000));
     expect(verified).toBe(true);
+    expect(sent).toBe(2);
     expect(answer).toMatchObject({
       status: 'payout',
       amount: 12n,
@@ -89,6 +90,21 @@ describe('SettlerClient', () => {
     }
     mode = 'info';
     expect(await codeOf(client.info(signal))).toBe(ErrorCode.SETTLEMENT_UNAVAILABLE);
+  });
+
+  it('sends the first items that fit the settler’s body limit and says how many', async () => {
+    const received: number[] = [];
+    const client = await serve((_req, body, res) => {
+      expect(body.byteLength).toBeLessThanOrEqual(SETTLER_MAX_BODY_BYTES);
+      received.push((JSON.parse(body.toString()) as { items: unknown[] }).items.length);
+      json(res, 200, { status: 'nothing-owed', cumulativePaid: '0', credited: [] });
+    });
+    // About 1 KB of JSON each: a 256 KiB body holds about 250.
+    const item = { signedGrant: new Uint8Array(400), signedReceipt: new Uint8Array(184), assignment: new Uint8Array(169) };
+    const { sent } = await client.redeem(Array.from({ length: 400 }, () => item), AbortSignal.timeout(5_000));
+    expect(sent).toBeGreaterThan(200);
+    expect(sent).toBeLessThan(400);
+    expect(received).toEqual([sent]);
   });
 
   it('refuses a settler URL that is not http(s)', () => {

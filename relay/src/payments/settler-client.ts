@@ -1,6 +1,5 @@
 import { ErrorCode, RelaycastError, concatBytes, fromBase64, isErrorCode, isRelaycastError, throwIfAborted, toBase64, utf8Decode } from '@relaycast/protocol';
 import {
-  MAX_REDEEM_ITEMS,
   REDEEM_SIGNATURE_HEADER,
   SETTLER_PATHS,
   decodeRedeemResponse,
@@ -9,6 +8,7 @@ import {
   decodeSettlerInfo,
   encodeRedeemBody,
   redeemSigningBytes,
+  redeemItemsFitting,
   relayPayoutsPath,
   type RejectedItem,
   type SettlerInfo,
@@ -120,10 +120,13 @@ export class SettlerClient {
     return list.map((p) => ({ signature: p.signature, amount: BigInt(p.amount), cumulativePaid: BigInt(p.cumulativePaid) }));
   }
 
-  /** `POST /v1/redeem` with the relay's newest receipts (at most MAX_REDEEM_ITEMS). */
-  async redeem(items: readonly RedeemItemBytes[], signal: AbortSignal): Promise<RedeemAnswer> {
-    if (items.length > MAX_REDEEM_ITEMS) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `at most ${MAX_REDEEM_ITEMS} items per redeem request`);
-    const raw = encodeRedeemBody({
+  /**
+   * `POST /v1/redeem` with the relay's newest receipts: the first of `items` that one request
+   * carries (redeemItemsFitting: the settler's body and item limits); `sent` says how many, the
+   * answer's indexes are theirs, and the caller sends the rest next.
+   */
+  async redeem(items: readonly RedeemItemBytes[], signal: AbortSignal): Promise<{ sent: number; answer: RedeemAnswer }> {
+    const request = {
       relay: this.options.signer.relayId,
       requestedAtMs: Date.now(),
       items: items.map((i) => ({
@@ -131,10 +134,13 @@ export class SettlerClient {
         receipt: toBase64(i.signedReceipt),
         ...(i.assignment === undefined ? {} : { assignment: toBase64(i.assignment) }),
       })),
-    });
+    };
+    const sent = redeemItemsFitting(request);
+    if (sent === 0 && items.length > 0) throw new RelaycastError(ErrorCode.MESSAGE_TOO_LARGE, 'one redeem item alone exceeds the settler’s body limit');
+    const raw = encodeRedeemBody({ ...request, items: request.items.slice(0, sent) });
     const signature = this.options.signer.sign(redeemSigningBytes(raw));
     const body = await this.call('POST', SETTLER_PATHS.redeem, raw, signal, { [REDEEM_SIGNATURE_HEADER]: toBase64(signature) });
-    return toAnswer(decoded('redeem answer', () => decodeRedeemResponse(body)));
+    return { sent, answer: toAnswer(decoded('redeem answer', () => decodeRedeemResponse(body))) };
   }
 
   /** `path` is one of SETTLER_PATHS (absolute); resolved without its leading slash, so a base URL's path prefix is kept. */
