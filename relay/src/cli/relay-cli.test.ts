@@ -43,6 +43,7 @@ describe('parseCliArgs', () => {
       '--credit-limit-bytes', '1000000',
       '--redeem-threshold', '5000',
       '--redeem-interval-ms', '1000',
+      '--max-peers', '2000',
     ]);
     expect(cmd).toEqual({
       command: 'start',
@@ -64,6 +65,7 @@ describe('parseCliArgs', () => {
         creditLimitBytes: 1000000,
         redeemThreshold: 5000n,
         redeemIntervalMs: 1000,
+        maxPeers: 2000,
       },
     });
     expect(RELAY_SETTINGS.spec.acceptPayers.type.parse([`${PAYER}=http://127.0.0.1:7000/`], '--accept-payer')).toEqual(new Map([[PAYER, 'http://127.0.0.1:7000/']]));
@@ -206,6 +208,7 @@ describe('parseCliArgs', () => {
       [[...base, '--credit-limit-bytes', '0']],
       [[...base, '--redeem-threshold', '-5']],
       [[...base, '--redeem-interval-ms', '5']],
+      [[...base, '--max-peers', '0']],
       [['redeem', '--rpc-url', 'http://x', '--accept-payer', `${PAYER}=http://s/`]],
       [['redeem', '--keypair', 'k', '--accept-payer', `${PAYER}=http://s/`]],
       [['redeem', '--keypair', 'k', '--rpc-url', 'http://x']],

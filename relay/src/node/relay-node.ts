@@ -31,8 +31,6 @@ export interface RelayNodeOptions extends RelaySettingsOptions {
   keypair: RelaySigner;
   /** Further port-mapping options (timeouts, another gateway finder for tests); the lease is `mapPortTtlMs`. Default: PortMapping's defaults and a UPnP finder. */
   portMapping?: Partial<Omit<PortMappingOptions, 'port' | 'logger' | 'ttlMs'>> | undefined;
-  /** Open WebRTC peers at once. Default: the transport's (DEFAULT_MAX_PEERS). */
-  maxPeers?: number | undefined;
   /** Further origin-side options (timeouts, live prefetch). Default: the origin source's defaults. */
   origin?: Partial<Omit<OriginSourceOptions, 'allowedOrigins' | 'relayId' | 'logger' | OriginSettingKeys>> | undefined;
   /** Further channel-server options (per-channel limits, water marks). Default: the channel server's defaults. */
@@ -259,7 +257,7 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         bindAddress: s.bindAddress,
         portRangeBegin: s.rtcPort,
         portRangeEnd: s.rtcPort,
-        maxPeers: options.maxPeers,
+        maxPeers: s.maxPeers,
         allowPrivateCandidates: s.allowPrivateCandidates,
         logger: base,
       });

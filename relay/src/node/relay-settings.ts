@@ -6,6 +6,7 @@ import {
   DEFAULT_CACHE_MAX_BYTES,
   DEFAULT_CAPACITY,
   DEFAULT_CREDIT_LIMIT_BYTES,
+  DEFAULT_MAX_PEERS,
   DEFAULT_MAX_PENDING_PEERS,
   DEFAULT_MAX_PENDING_PEERS_PER_VIEWER,
   DEFAULT_MAX_UPLOAD_BYTES_PER_SEC,
@@ -120,6 +121,13 @@ export const RELAY_SETTINGS = defineSettings(
       help:
         "accept viewers' ICE candidates in private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), for office LANs " +
         '(loopback only when --bind-address is loopback; link-local never)',
+    },
+    maxPeers: {
+      type: int({ min: 1, max: 100_000 }),
+      flag: 'max-peers',
+      default: DEFAULT_MAX_PEERS,
+      group: 'Network',
+      help: 'WebRTC peers open at once, connected or negotiating; more offers get RC_ERR_RELAY_OVERLOADED (raise it with --capacity)',
     },
     maxPendingPeers: {
       type: int({ min: 1, max: 100_000 }),
