@@ -17,7 +17,7 @@ import {
 import { privateKeyFromSeed, rawPublicKey, signAssignment, signReceipt, signRedeemBody } from '@relaycast/protocol/node';
 import { REDEEM_SIGNATURE_HEADER, SETTLER_PATHS, type RedeemItem, type RedeemResponse } from '@relaycast/protocol/settlement';
 import { getAccount } from '@solana/spl-token';
-import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
+import { Connection, Keypair, LAMPORTS_PER_SOL, type PublicKey } from '@solana/web3.js';
 import { startEmbeddedChain, type EmbeddedChain } from '../embedded-chain/chain-server.js';
 import type { EmbeddedChainOptions } from '../embedded-chain/chain-options.js';
 import { airdropSol, createTokenMint, ensureTokenAccount, type MintInfo } from '../setup/token-setup.js';

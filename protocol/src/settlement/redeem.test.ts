@@ -24,7 +24,14 @@ import {
 
 const key = generateKeyPairSync('ed25519').privateKey;
 const relay = encodeBase58(rawPublicKey(key));
-const body: RedeemBody = { relay, requestedAtMs: 1_700_000_000_000, items: [{ grant: 'AQID', receipt: 'BAUG', assignment: 'BwgJ' }, { grant: 'AQID', receipt: 'BAUG' }] };
+const body: RedeemBody = {
+  relay,
+  requestedAtMs: 1_700_000_000_000,
+  items: [
+    { grant: 'AQID', receipt: 'BAUG', assignment: 'BwgJ' },
+    { grant: 'AQID', receipt: 'BAUG' },
+  ],
+};
 const bytes = (o: unknown): Uint8Array => utf8Encode(JSON.stringify(o));
 
 describe('redeem request', () => {
@@ -87,7 +94,10 @@ describe('redeem request', () => {
       expect(n).toBeLessThanOrEqual(MAX_REDEEM_ITEMS);
       // n items encode; with one more the body is too large (or over the item limit).
       expect(() => encodeRedeemBody({ ...all, items: all.items.slice(0, n) })).not.toThrow();
-      expectRelaycastError(() => encodeRedeemBody({ ...all, items: all.items.slice(0, n + 1) }), n === MAX_REDEEM_ITEMS ? ErrorCode.MESSAGE_FIELD : ErrorCode.MESSAGE_TOO_LARGE);
+      expectRelaycastError(
+        () => encodeRedeemBody({ ...all, items: all.items.slice(0, n + 1) }),
+        n === MAX_REDEEM_ITEMS ? ErrorCode.MESSAGE_FIELD : ErrorCode.MESSAGE_TOO_LARGE,
+      );
     }
     expect(redeemItemsFitting(body)).toBe(body.items.length);
   });
@@ -120,7 +130,9 @@ describe('redeem answer', () => {
     const none = { status: 'nothing-owed', cumulativePaid: '18446744073709551615', credited: [] };
     expect(decodeRedeemResponse(none)).toEqual(none);
     // A code this version does not know is still a code (a newer settler may send it).
-    expect(decodeRedeemResponse({ ...none, rejected: [{ index: 0, code: 'RC_ERR_FROM_THE_FUTURE' }] })).toMatchObject({ rejected: [{ code: 'RC_ERR_FROM_THE_FUTURE' }] });
+    expect(decodeRedeemResponse({ ...none, rejected: [{ index: 0, code: 'RC_ERR_FROM_THE_FUTURE' }] })).toMatchObject({
+      rejected: [{ code: 'RC_ERR_FROM_THE_FUTURE' }],
+    });
   });
 
   it('refuses an answer that is not an object', () => {

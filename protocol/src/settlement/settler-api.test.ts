@@ -114,7 +114,16 @@ describe('POST /v1/grants', () => {
   });
 
   it('decodes an answer', () => {
-    const answer = { grant: toBase64(new Uint8Array(200)), issuedAtMs: 1, expiresAtMs: 2, maxBytesPerSec: 3, pricePerGiB: '4', budget: '5', mint: key(2), payer: key(1) };
+    const answer = {
+      grant: toBase64(new Uint8Array(200)),
+      issuedAtMs: 1,
+      expiresAtMs: 2,
+      maxBytesPerSec: 3,
+      pricePerGiB: '4',
+      budget: '5',
+      mint: key(2),
+      payer: key(1),
+    };
     expect(decodeGrantResponse(answer)).toEqual(answer);
     expectField(() => decodeGrantResponse({ ...answer, grant: '' }));
     expectField(() => decodeGrantResponse({ ...answer, budget: '-5' }));

@@ -1,7 +1,7 @@
 import { utf8Length } from '../bytes.js';
 import { ErrorCode, RelaycastError } from '../errors.js';
 import { MAX_GRANT_SCOPE_BYTES, MAX_SIGNED_GRANT_BYTES } from '../receipts.js';
-import { base64, bad, list, object, objectField, parseObject, publicKey, signatureId, str, u64, uint, type Obj } from './json-fields.js';
+import { base64, bad, list, object, objectField, parseObject, publicKey, signatureId, str, u64, uint } from './json-fields.js';
 import { SETTLER_MAX_BODY_BYTES } from './redeem.js';
 
 /*
@@ -81,7 +81,8 @@ export function decodeSettlerInfo(json: unknown): SettlerInfo {
     treasuryTokenAccount: publicKey(o, 'treasuryTokenAccount'),
   };
   for (const key of ['pricePerGiB', 'defaultBudget', 'userBudget'] as const) if (o[key] !== undefined) info[key] = u64(o, key);
-  for (const key of ['grantTtlMs', 'budgetPeriodMs', 'maxBytesPerSec', 'plausibleBurstBytes', 'redeemWindowMs'] as const) if (o[key] !== undefined) info[key] = uint(o, key);
+  for (const key of ['grantTtlMs', 'budgetPeriodMs', 'maxBytesPerSec', 'plausibleBurstBytes', 'redeemWindowMs'] as const)
+    if (o[key] !== undefined) info[key] = uint(o, key);
   if (o['grantAuth'] !== undefined) info.grantAuth = str(o, 'grantAuth', 32);
   if (o['trustedTrackers'] !== undefined) {
     info.trustedTrackers = list(o, 'trustedTrackers', MAX_INFO_TRACKERS).map((k) => publicKey({ trustedTrackers: k }, 'trustedTrackers'));

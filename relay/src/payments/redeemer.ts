@@ -1,7 +1,7 @@
 import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted, toRelaycastError } from '@relaycast/protocol';
 import { MAX_REDEEM_ITEMS, type SettlerInfo } from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
-import { Connection, PublicKey, Transaction, type Message } from '@solana/web3.js';
+import { Connection, PublicKey, Transaction } from '@solana/web3.js';
 import type { Logger } from 'pino';
 import {
   DEFAULT_PAYOUT_CONFIRM_TIMEOUT_MS,
@@ -288,7 +288,7 @@ export class Redeemer {
         this.log?.warn({ payer, signature: p.signature }, 'a payout the settler lists is not a successful legacy transaction on chain; not counted');
         continue;
       }
-      const tx = Transaction.populate(landed.transaction.message as Message, landed.transaction.signatures);
+      const tx = Transaction.populate(landed.transaction.message, landed.transaction.signatures);
       const wire = new Uint8Array(tx.serialize({ requireAllSignatures: false, verifySignatures: false }));
       const owed = store.credited(payer) - paidToDate;
       const checked = checkPayoutTransaction(wire, {
