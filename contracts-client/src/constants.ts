@@ -51,8 +51,6 @@ export const PORT_PAIR_ATTEMPTS = 50;
 /** With port 0, pairs are drawn at random from [START, START + 2 × PAIRS), below Linux's ephemeral range (32768+). */
 export const PORT_PAIR_RANGE_START = 20_000;
 export const PORT_PAIR_RANGE_PAIRS = 6_000;
-/** Log level of the chain bin when --log-level is not given. */
-export const DEFAULT_LOG_LEVEL = 'info';
 
 // --- Setup CLI ---
 
