@@ -13,14 +13,17 @@ import {
   DEFAULT_ORIGIN_RELAY_BYTES_PER_SEC,
 } from '../constants.js';
 import { InflightSegment, type InflightHead } from './inflight-segment.js';
-import { LivePrefetcher } from './live-prefetcher.js';
+import { LivePrefetcher, type LivePrefetcherOptions } from './live-prefetcher.js';
 import { OriginFetcher } from './origin-fetcher.js';
 import { createOriginPolicy, type OriginPolicy } from './origin-policy.js';
 import { OriginRateLimiter } from './origin-rate.js';
 import { SegmentCache, type CachedSegment } from './segment-cache.js';
 import type { SegmentRequest, SegmentSource, SegmentStream } from '../serve/segment-source.js';
 
-export interface OriginSourceOptions {
+/** The live prefetcher's tuning, passed through as it is (documented there). */
+type LiveTuning = Pick<LivePrefetcherOptions, 'liveViewerIdleMs' | 'maxFollowedPlaylists' | 'prefetchSegments' | 'livePollMinMs' | 'livePollMaxMs' | 'advertiseTtlMs'>;
+
+export interface OriginSourceOptions extends LiveTuning {
   /**
    * URL prefixes the relay may fetch from, e.g. `https://cdn.example/media/`. Scheme, host and port
    * must match exactly; the path matches by prefix on a segment boundary. Required; an invalid
@@ -43,18 +46,6 @@ export interface OriginSourceOptions {
   maxInflightDownloads?: number | undefined;
   /** Follow live playlists named by requests and prefetch their newest segments. Default: DEFAULT_LIVE_POLLING_ENABLED (true). */
   livePollingEnabled?: boolean | undefined;
-  /** A live playlist is followed this long after its last viewer request. Default: DEFAULT_LIVE_VIEWER_IDLE_MS (30 s). */
-  liveViewerIdleMs?: number | undefined;
-  /** Live playlists followed at once. Default: DEFAULT_MAX_FOLLOWED_PLAYLISTS (32). */
-  maxFollowedPlaylists?: number | undefined;
-  /** Newest segments of a live playlist kept prefetched. Default: DEFAULT_PREFETCH_SEGMENTS (3). */
-  prefetchSegments?: number | undefined;
-  /** Lower bound of the live poll interval. Default: DEFAULT_LIVE_POLL_MIN_MS (500 ms). */
-  livePollMinMs?: number | undefined;
-  /** Upper bound of the live poll interval. Default: DEFAULT_LIVE_POLL_MAX_MS (10 s). */
-  livePollMaxMs?: number | undefined;
-  /** How long a requested playlist stays advertised. Default: DEFAULT_ADVERTISE_TTL_MS (5 min). */
-  advertiseTtlMs?: number | undefined;
   /**
    * How a segment URL's query string takes part in the cache key.
    *  - 'ignore': scheme + host + port + path only. One segment requested with per-viewer query tokens

@@ -9,7 +9,7 @@ import {
   toBase64,
   toRelaycastError,
   type HelloMessage,
-  type NatReport,
+  type RegisterMessage,
   type ReachabilityMessage,
   type SignalMessage,
   type SignalPayload,
@@ -30,16 +30,12 @@ import {
 import type { RelayKeypair } from '../keypair.js';
 import type { RelayPeer, RelayTransport } from '../transport/transport.js';
 
-/** What the relay reports about itself in `register` and `heartbeat`. */
-export interface RelayAdvertisement {
-  capacity: number;
-  load: number;
-  region: string;
-  pricePerGiB: string;
-  streams: string[];
-  /** The relay's view of its network (port mapping, public address). Default: not reported. */
-  nat?: NatReport | undefined;
-}
+/**
+ * What the relay reports about itself in `register` and `heartbeat`: the register message's own
+ * fields (protocol/src/tracker-messages.ts), so the two cannot drift. `nat` is the relay's view
+ * of its network (port mapping, public address); absent = not reported.
+ */
+export type RelayAdvertisement = Omit<RegisterMessage, 'type' | 'relayId' | 'signature'>;
 
 /** The signing half of a relay identity (RelayKeypair satisfies it). */
 export type RelaySigner = Pick<RelayKeypair, 'relayId' | 'sign'>;
