@@ -1,5 +1,6 @@
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey } from '@solana/web3.js';
+import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import type { Child } from './child-process.js';
 import { NETWORK_SNAPSHOT_MIN_INTERVAL_MS } from './constants.js';
@@ -133,7 +134,7 @@ export class NetworkMonitor {
 
   private async take(): Promise<NetworkSnapshot> {
     const [tracker, ...relays] = await Promise.all([
-      getJson<TrackerStatusBody>(`${this.options.trackerHttpUrl}/status`),
+      getJson<TrackerStatusBody>(`${this.options.trackerHttpUrl}${TRACKER_HTTP_PATHS.status}`),
       ...this.options.slots.map((s) => (s.child?.isRunning() === true ? getJson<RelayStatusBody>(s.statusUrl) : Promise.resolve(undefined))),
     ]);
     const health = new Map((tracker?.relays ?? []).map((r) => [r.relayId, r.health]));

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RELAY_ID_HEADER, RelaycastError } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import type { NetworkMonitor } from './network-monitor.js';
 import { serveStaticFile } from './static-files.js';
@@ -82,7 +82,7 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
     if (path.startsWith('/media/')) {
       // Counted from what reaches the socket, not from headers: `writeHead(status, headers)` keeps
       // no header a later `getHeader` could read, and a range, a HEAD or an abort sends less anyway.
-      const fromRelay = typeof req.headers['x-relaycast-relay-id'] === 'string';
+      const fromRelay = typeof req.headers[RELAY_ID_HEADER] === 'string';
       countBodyBytes(req, res, (bytes) => {
         if (fromRelay) monitor.origin.bytesToRelays += bytes;
         else monitor.origin.bytesToViewers += bytes;

@@ -64,3 +64,15 @@ export const REGISTER_SIGNING_DOMAIN = 'relaycast-register-v1:';
 
 /** SHA-256 digest size. */
 export const SHA256_BYTES = 32;
+
+/** Header a relay sends with every origin request, naming itself, so origins can attribute requests. */
+export const RELAY_ID_HEADER = 'x-relaycast-relay-id';
+
+/**
+ * The relay's local status interface (`--status-port`): `GET` the counters as JSON, `GET`
+ * Prometheus text, `PUT` `{"maxUploadBytesPerSec": N}`. Read by `relaycast-relay status` and the devnet.
+ */
+export const RELAY_STATUS_PATHS = { status: '/status', metrics: '/metrics', limits: '/limits' } as const;
+
+/** The tracker's HTTP endpoints beside its WebSocket, on the same port: health, JSON status, Prometheus text. */
+export const TRACKER_HTTP_PATHS = { health: '/healthz', status: '/status', metrics: '/metrics' } as const;

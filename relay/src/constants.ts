@@ -41,8 +41,6 @@ export const DEFAULT_LIVE_POLL_MIN_MS = 500;
 export const DEFAULT_LIVE_POLL_MAX_MS = 10_000;
 /** How long a requested playlist stays advertised to the tracker after its last viewer request. */
 export const DEFAULT_ADVERTISE_TTL_MS = 5 * 60_000;
-/** Header that tells the origin which relay made the request. */
-export const RELAY_ID_HEADER = 'x-relaycast-relay-id';
 
 // --- Viewer side (transport, channel server, tracker client, node, CLI) ---
 

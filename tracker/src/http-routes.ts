@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 
 /**
  * Plain HTTP endpoints beside the WebSocket: `/healthz` for load balancers, `/status` (JSON) for
@@ -13,13 +14,13 @@ export function handleHttp(
   metrics?: () => Promise<string>,
 ): void {
   const path = (req.url ?? '/').split('?')[0];
-  const known = path === '/healthz' || path === '/status' || (path === '/metrics' && metrics !== undefined);
+  const known = path === TRACKER_HTTP_PATHS.health || path === TRACKER_HTTP_PATHS.status || (path === TRACKER_HTTP_PATHS.metrics && metrics !== undefined);
   if (!known) return send(res, 404, { error: 'not found' });
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('allow', 'GET, HEAD');
     return send(res, 405, { error: 'method not allowed' });
   }
-  if (path === '/metrics' && metrics !== undefined) {
+  if (path === TRACKER_HTTP_PATHS.metrics && metrics !== undefined) {
     metrics().then(
       (text) => {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }).end(text);
@@ -28,7 +29,7 @@ export function handleHttp(
     );
     return;
   }
-  send(res, 200, path === '/healthz' ? { ok: true } : status(req));
+  send(res, 200, path === TRACKER_HTTP_PATHS.health ? { ok: true } : status(req));
 }
 
 function send(res: ServerResponse, code: number, body: unknown): void {

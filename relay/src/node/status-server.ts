@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RELAY_STATUS_PATHS, RelaycastError } from '@relaycast/protocol';
 
 /** What the status server needs from the relay. */
 export interface StatusTarget {
@@ -91,13 +91,13 @@ function refusal(req: IncomingMessage, allowedHosts: Set<string>): RelaycastErro
 async function handle(target: StatusTarget, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   try {
-    if (path === '/status' && req.method === 'GET') return send(res, 200, target.stats());
-    if (path === '/metrics' && req.method === 'GET' && target.metrics !== undefined) {
+    if (path === RELAY_STATUS_PATHS.status && req.method === 'GET') return send(res, 200, target.stats());
+    if (path === RELAY_STATUS_PATHS.metrics && req.method === 'GET' && target.metrics !== undefined) {
       const text = await target.metrics();
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' }).end(text);
       return;
     }
-    if (path === '/limits' && req.method === 'PUT') {
+    if (path === RELAY_STATUS_PATHS.limits && req.method === 'PUT') {
       const body = await readBody(req);
       let parsed: unknown;
       try {
@@ -110,7 +110,7 @@ async function handle(target: StatusTarget, req: IncomingMessage, res: ServerRes
       target.setMaxUploadBytesPerSec(v);
       return send(res, 200, { maxUploadBytesPerSec: v });
     }
-    return send(res, path === '/status' || path === '/limits' ? 405 : 404, { error: 'not found' });
+    return send(res, path === RELAY_STATUS_PATHS.status || path === RELAY_STATUS_PATHS.limits ? 405 : 404, { error: 'not found' });
   } catch (err) {
     if (err instanceof RelaycastError) return send(res, 400, err.toJSON());
     return send(res, 500, { code: ErrorCode.INTERNAL, message: 'internal error' });

@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { ErrorCode, RelaycastError, isRelaycastError, throwIfAborted } from '@relaycast/protocol';
+import { ErrorCode, RELAY_ID_HEADER, RelaycastError, isRelaycastError, throwIfAborted } from '@relaycast/protocol';
 import type { Logger } from 'pino';
 import { Agent, buildConnector, type Dispatcher } from 'undici';
 import {
@@ -11,7 +11,6 @@ import {
   DEFAULT_ORIGIN_KEEP_ALIVE_MS,
   DEFAULT_ORIGIN_MAX_HOSTS,
   DEFAULT_ORIGIN_TIMEOUT_MS,
-  RELAY_ID_HEADER,
 } from '../constants.js';
 import type { OriginPolicy } from './origin-policy.js';
 
