@@ -2,7 +2,8 @@ import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { componentLogger } from '@relaycast/cli-kit';
 import { resolveBin } from '@relaycast/cli-kit/testing';
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RELAY_STATUS_PATHS, RelaycastError } from '@relaycast/protocol';
+import { SETTLER_PATHS, decodeSettlerInfo, settlerEndpoint } from '@relaycast/protocol/settlement';
 import type { Logger } from 'pino';
 import { buildBrowser } from '@relaycast/player-sdk/browser-build';
 import { startChild, type Child } from './child-process.js';
@@ -214,7 +215,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       ];
       const slot: RelaySlot = {
         name,
-        statusUrl: `http://127.0.0.1:${statusPort}/status`,
+        statusUrl: `http://127.0.0.1:${statusPort}${RELAY_STATUS_PATHS.status}`,
         child: undefined,
         relayId: relayKeys[i]?.toBase58(),
         start: async () => {
@@ -234,7 +235,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       slots.push(slot);
     }
     await Promise.all(slots.map((s) => s.start()));
-    web.setPageConfig({ trackerUrl, grantUrl: `${settlerUrl}v1/grants`, grantAuth, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
+    web.setPageConfig({ trackerUrl, grantUrl: settlerEndpoint(settlerUrl, SETTLER_PATHS.grants).href, grantAuth, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
     log.info({ url: web.url, relays: slots.map((s) => s.relayId) }, 'relaycast network up');
   } catch (err) {
     await stopAll();
@@ -267,10 +268,9 @@ function settlerTrustArgs(t: { trackerKey: string }): string[] {
 
 /** The settler's grant policy as its `/v1/info` states it (undefined if it does not say). */
 async function settlerGrantAuth(settlerUrl: string, signal: AbortSignal | undefined): Promise<string | undefined> {
-  const res = await fetch(`${settlerUrl}v1/info`, { signal: signal === undefined ? AbortSignal.timeout(5_000) : AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
-  if (!res.ok) throw new RelaycastError(ErrorCode.INTERNAL, `settler /v1/info answered ${res.status}`);
-  const info = (await res.json()) as { grantAuth?: unknown };
-  return typeof info.grantAuth === 'string' ? info.grantAuth : undefined;
+  const res = await fetch(settlerEndpoint(settlerUrl, SETTLER_PATHS.info), { signal: signal === undefined ? AbortSignal.timeout(5_000) : AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
+  if (!res.ok) throw new RelaycastError(ErrorCode.INTERNAL, `settler ${SETTLER_PATHS.info} answered ${res.status}`);
+  return decodeSettlerInfo(await res.json()).grantAuth;
 }
 
 async function exists(path: string): Promise<boolean> {

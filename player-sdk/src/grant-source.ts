@@ -1,4 +1,5 @@
-import { ErrorCode, RelaycastError, decodeSignedGrant, encodeBase58, fromBase64, type SignedGrant } from '@relaycast/protocol';
+import { ErrorCode, RelaycastError, decodeSignedGrant, encodeBase58, type SignedGrant } from '@relaycast/protocol';
+import { decodeSettlerError, signedGrantOf, type GrantRequestBody } from '@relaycast/protocol/settlement';
 import { DEFAULT_GRANT_TIMEOUT_MS } from './constants.js';
 
 /** How the SDK obtains the platform's signed grant for its session key. */
@@ -10,7 +11,7 @@ export interface PaymentsOptions {
    */
   grantUrl?: string | undefined;
   /** Custom way to obtain a signed grant (raw bytes) for `sessionKey`. Default: POST to grantUrl. */
-  getGrant?: ((request: { sessionKey: string; scope: string }, signal: AbortSignal) => Promise<Uint8Array>) | undefined;
+  getGrant?: ((request: GrantRequestBody, signal: AbortSignal) => Promise<Uint8Array>) | undefined;
   /** URL prefix the grant should cover. Default: the directory of the master playlist (swarm id). */
   scope?: string | undefined;
   /** Time limit of one grant request. Default: DEFAULT_GRANT_TIMEOUT_MS (10 s). */
@@ -25,7 +26,7 @@ export async function obtainGrant(
   fetchImpl: typeof fetch,
   signal: AbortSignal,
 ): Promise<SignedGrant> {
-  const request = { sessionKey: encodeBase58(sessionKey), scope };
+  const request: GrantRequestBody = { sessionKey: encodeBase58(sessionKey), scope };
   const timeout = AbortSignal.any([signal, AbortSignal.timeout(options.timeoutMs ?? DEFAULT_GRANT_TIMEOUT_MS)]);
   let bytes: Uint8Array;
   if (options.getGrant !== undefined) {
@@ -44,12 +45,12 @@ export async function obtainGrant(
       if (signal.aborted) throw new RelaycastError(ErrorCode.ABORTED, 'grant request aborted', { cause: err });
       throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, 'grant endpoint unreachable', { cause: err });
     }
-    const body = (await res.json().catch(() => undefined)) as { grant?: unknown; error?: { code?: unknown } } | undefined;
+    const body: unknown = await res.json().catch(() => undefined);
     if (!res.ok) {
       const code = res.status === 403 ? ErrorCode.GRANT_REFUSED : ErrorCode.SETTLEMENT_UNAVAILABLE;
-      throw new RelaycastError(code, `grant endpoint answered ${res.status}`, { details: { status: res.status, serverCode: body?.error?.code } });
+      throw new RelaycastError(code, `grant endpoint answered ${res.status}`, { details: { status: res.status, serverCode: decodeSettlerError(body)?.code } });
     }
-    const decoded = typeof body?.grant === 'string' ? fromBase64(body.grant) : undefined;
+    const decoded = signedGrantOf(body);
     if (decoded === undefined) throw new RelaycastError(ErrorCode.RECEIPT_MALFORMED, 'grant endpoint answered without a base64 grant');
     bytes = decoded;
   } else {

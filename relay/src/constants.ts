@@ -118,8 +118,6 @@ export const DEFAULT_REDEEM_INTERVAL_MS = 60_000;
 export const DEFAULT_SETTLER_TIMEOUT_MS = 15_000;
 /** Largest settlement service response read (a payout transaction is about 1 KiB). */
 export const SETTLER_MAX_RESPONSE_BYTES = 256 * 1024;
-/** Receipts per redeem request (the settlement API's limit). */
-export const REDEEM_MAX_ITEMS = 1_000;
 /** Time one Solana RPC call may take. */
 export const DEFAULT_RPC_TIMEOUT_MS = 15_000;
 /** Attempts per settlement / RPC step before redeem gives up with RC_ERR_SETTLEMENT_UNAVAILABLE. */

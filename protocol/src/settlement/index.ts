@@ -44,6 +44,8 @@ export {
   matchRelayPath,
   relayPayoutsPath,
   relayStatusPath,
+  settlerEndpoint,
+  signedGrantOf,
   type GrantRequestBody,
   type GrantResponse,
   type RelayPayoutsResponse,

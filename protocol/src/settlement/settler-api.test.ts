@@ -16,6 +16,8 @@ import {
   matchRelayPath,
   relayPayoutsPath,
   relayStatusPath,
+  settlerEndpoint,
+  signedGrantOf,
 } from './settler-api.js';
 
 const key = (b: number): string => encodeBase58(new Uint8Array(32).fill(b));
@@ -31,6 +33,12 @@ describe('settler paths', () => {
     expect(matchRelayPath(`/v1/relays/${key(1)}/other`)).toBeUndefined();
     expectField(() => matchRelayPath('/v1/relays/xyz'));
     expectField(() => matchRelayPath(`/v1/relays/1${key(1)}`));
+  });
+
+  it('resolves a path under the base URL, keeping its path prefix', () => {
+    expect(settlerEndpoint('http://127.0.0.1:8900', SETTLER_PATHS.info).href).toBe('http://127.0.0.1:8900/v1/info');
+    expect(settlerEndpoint('http://127.0.0.1:8900/', SETTLER_PATHS.grants).href).toBe('http://127.0.0.1:8900/v1/grants');
+    expect(settlerEndpoint('https://pay.example/settler', relayPayoutsPath(key(1))).href).toBe(`https://pay.example/settler/v1/relays/${key(1)}/payouts`);
   });
 });
 
@@ -128,6 +136,11 @@ describe('POST /v1/grants', () => {
     expectField(() => decodeGrantResponse({ ...answer, grant: '' }));
     expectField(() => decodeGrantResponse({ ...answer, budget: '-5' }));
     expectField(() => decodeGrantResponse({ ...answer, payer: 'x' }));
+  });
+
+  it('reads the grant alone from an answer that carries only it', () => {
+    expect(signedGrantOf({ grant: toBase64(new Uint8Array([1, 2, 3])) })).toEqual(new Uint8Array([1, 2, 3]));
+    for (const other of [null, undefined, {}, { grant: 5 }, { grant: 'not base64!' }]) expect(signedGrantOf(other)).toBeUndefined();
   });
 });
 

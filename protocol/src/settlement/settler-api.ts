@@ -1,4 +1,4 @@
-import { utf8Length } from '../bytes.js';
+import { fromBase64, utf8Length } from '../bytes.js';
 import { ErrorCode, RelaycastError } from '../errors.js';
 import { MAX_GRANT_SCOPE_BYTES, MAX_SIGNED_GRANT_BYTES } from '../receipts.js';
 import { base64, bad, list, object, objectField, parseObject, publicKey, signatureId, str, u64, uint } from './json-fields.js';
@@ -17,6 +17,14 @@ export const SETTLER_PATHS = {
   grants: '/v1/grants',
   redeem: '/v1/redeem',
 } as const;
+
+/**
+ * `path` (one of SETTLER_PATHS, relayStatusPath, relayPayoutsPath) under the settler's base URL,
+ * keeping a path prefix the base carries: `https://pay.example/settler` → `.../settler/v1/info`.
+ */
+export function settlerEndpoint(baseUrl: string, path: string): URL {
+  return new URL(path.replace(/^\//, ''), baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
+}
 
 /** `GET` the relay's totals. */
 export function relayStatusPath(relay: string): string {
@@ -187,6 +195,15 @@ export function decodeGrantResponse(json: unknown): GrantResponse {
     mint: publicKey(o, 'mint'),
     payer: publicKey(o, 'payer'),
   };
+}
+
+/**
+ * The signed grant's bytes from a grant answer, reading `grant` alone: a platform's own route in
+ * front of the settler may answer `{ grant }` without the terms. Undefined unless base64.
+ */
+export function signedGrantOf(json: unknown): Uint8Array | undefined {
+  const grant = (json as { grant?: unknown } | null | undefined)?.grant;
+  return typeof grant === 'string' ? fromBase64(grant) : undefined;
 }
 
 /** Every refusal's body (with the code's HTTP status); the message names no internals. */

@@ -1,6 +1,7 @@
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, PublicKey } from '@solana/web3.js';
-import { ErrorCode, RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RELAY_STATUS_PATHS, RelaycastError } from '@relaycast/protocol';
+import { SETTLER_PATHS, decodeSettlerInfo, settlerEndpoint } from '@relaycast/protocol/settlement';
 
 export interface StatusCommandOptions {
   /** The running relay's status port (it must have been started with --status-port). Required. */
@@ -64,7 +65,7 @@ export async function readRelayStatus(options: StatusCommandOptions): Promise<St
   const timeout = (): AbortSignal => AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? 5_000), ...(options.signal ? [options.signal] : [])]);
   let status: StatusBody;
   try {
-    const res = await fetch(`http://127.0.0.1:${options.statusPort}/status`, { signal: timeout() });
+    const res = await fetch(`http://127.0.0.1:${options.statusPort}${RELAY_STATUS_PATHS.status}`, { signal: timeout() });
     if (!res.ok) throw new Error(`answered ${res.status}`);
     status = (await res.json()) as StatusBody;
   } catch (err) {
@@ -75,7 +76,7 @@ export async function readRelayStatus(options: StatusCommandOptions): Promise<St
     const connection = new Connection(options.rpcUrl, 'confirmed');
     for (const [payer, url] of options.payers) {
       try {
-        const info = (await (await fetch(new URL('v1/info', url.endsWith('/') ? url : `${url}/`), { signal: timeout() })).json()) as { mint: string };
+        const info = decodeSettlerInfo(await (await fetch(settlerEndpoint(url, SETTLER_PATHS.info), { signal: timeout() })).json());
         const account = getAssociatedTokenAddressSync(new PublicKey(info.mint), new PublicKey(status.relayId));
         const amount = (await connection.getTokenAccountBalance(account)).value.uiAmountString;
         balances.push({ payer, mint: info.mint, amount });
