@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/browser.js';
@@ -147,7 +148,7 @@ describe('npm start', () => {
   }
 
   async function demo<T>(page: Page, fn: string): Promise<T> {
-    return page.evaluate(fn) as Promise<T>;
+    return page.evaluate<T>(fn);
   }
 
   it('brings the network up, plays through relays, survives a relay killed from the page, and stops cleanly', async () => {
@@ -198,7 +199,7 @@ describe('npm start', () => {
       expect(await page.getAttribute('#grant-auth', 'data-grant-auth')).toBe('open');
       expect(await page.textContent('#grant-auth')).toContain('anyone who can reach this settlement service gets a grant');
       // The tracker signs assignments with the key kept in the state directory.
-      const trackerStatus = (await (await fetch(`http://127.0.0.1:${ports[1]}/status`)).json()) as { trackerKey?: string };
+      const trackerStatus = (await (await fetch(`http://127.0.0.1:${ports[1]}${TRACKER_HTTP_PATHS.status}`)).json()) as { trackerKey?: string };
       expect(trackerStatus.trackerKey).toBe(await relayIdOfKeypair(join(stateDir, 'keys', 'tracker.json')));
       await page.screenshot({ path: join(ARTIFACTS, 'devnet-page.png') });
 

@@ -165,12 +165,12 @@ const inputArb: fc.Arbitrary<FuzzInput> = fc
   .tuple(
     fc.constantFrom<Who>('relay', 'viewer', 'fresh'),
     fc.oneof(
-      { weight: 4, arbitrary: trackerTextArb.map((t) => ({ data: t as string | Buffer, binary: false })) },
-      { weight: 4, arbitrary: contextualArb.map((o) => ({ data: JSON.stringify(o) as string | Buffer, binary: false })) },
-      { weight: 1, arbitrary: trackerObjectArb.map((o) => ({ data: Buffer.from(JSON.stringify(o)) as string | Buffer, binary: true })) },
+      { weight: 4, arbitrary: trackerTextArb.map((t) => ({ data: t, binary: false })) },
+      { weight: 4, arbitrary: contextualArb.map((o) => ({ data: JSON.stringify(o), binary: false })) },
+      { weight: 1, arbitrary: trackerObjectArb.map((o) => ({ data: Buffer.from(JSON.stringify(o)), binary: true })) },
       // Invalid UTF-8 in a text frame, and frames over the size caps.
-      { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => ({ data: Buffer.from(b) as string | Buffer, binary: false })) },
-      { weight: 1, arbitrary: fc.integer({ min: 8 * 1024 - 64, max: 9 * 1024 }).map((n) => ({ data: JSON.stringify({ type: 'join', swarmId: 'x'.repeat(n) }) as string | Buffer, binary: false })) },
+      { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => ({ data: Buffer.from(b), binary: false })) },
+      { weight: 1, arbitrary: fc.integer({ min: 8 * 1024 - 64, max: 9 * 1024 }).map((n) => ({ data: JSON.stringify({ type: 'join', swarmId: 'x'.repeat(n) }), binary: false })) },
     ),
   )
   .map(([who, m]) => ({ who, ...m }));

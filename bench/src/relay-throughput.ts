@@ -163,7 +163,7 @@ try {
   const medians: Record<string, Record<string, Measurement>> = {};
   for (const [mode, byN] of Object.entries(perRun)) {
     medians[mode] = {};
-    for (const [n, runs] of Object.entries(byN)) (medians[mode] as Record<string, Measurement>)[n] = medianOf(runs);
+    for (const [n, runs] of Object.entries(byN)) (medians[mode])[n] = medianOf(runs);
   }
   const ratios: Record<string, Record<string, number>> = { relayOverRaw: {}, relayOverHttp: {} };
   for (const n of flags.viewers) {

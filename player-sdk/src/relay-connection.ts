@@ -140,7 +140,7 @@ export class RelayConnection {
     this.relayId = options.relayId;
     this.log = options.logger ?? silentLogger;
     this.maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_REQUESTS_PER_RELAY;
-    const PC = options.RTCPeerConnection ?? (globalThis.RTCPeerConnection as RTCPeerConnectionConstructor | undefined);
+    const PC = options.RTCPeerConnection ?? (globalThis.RTCPeerConnection);
     if (PC === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no RTCPeerConnection implementation available');
     // A copy: some implementations (node-datachannel's polyfill) write defaults into the object.
     this.pc = new PC({ ...(options.rtcConfiguration ?? {}) });

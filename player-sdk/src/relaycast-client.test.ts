@@ -3,7 +3,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   LOOPBACK_RTC,
   NodeRTCPeerConnection,
-  NodeWebSocket,
   TestTracker,
   loopbackClient,
   startOrigin,
@@ -289,7 +288,7 @@ describe('RelaycastClient over real WebRTC', () => {
 
   it('adds the tracker\'s STUN servers to the page\'s own, and asks no TURN for a relay not known to need it', async () => {
     const seen: RTCConfiguration[] = [];
-    const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
+    const Recording = class extends (NodeRTCPeerConnection) {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] }); // loopback only: nothing may leave the machine
@@ -313,7 +312,7 @@ describe('RelaycastClient over real WebRTC', () => {
 
   it('asks the tracker for TURN before connecting to a needs-turn relay, and uses it for that connection', async () => {
     const seen: RTCConfiguration[] = [];
-    const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
+    const Recording = class extends (NodeRTCPeerConnection) {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] });
@@ -350,7 +349,7 @@ describe('RelaycastClient over real WebRTC', () => {
 
   it('goes direct to a relay the tracker reached, and asks for TURN only after that direct attempt failed', async () => {
     const seen: RTCConfiguration[] = [];
-    const Recording = class extends (NodeRTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection) {
+    const Recording = class extends (NodeRTCPeerConnection) {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] });

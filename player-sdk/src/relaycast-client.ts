@@ -162,7 +162,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         if (reason.details?.['violation'] !== undefined) this.emit('error', reason);
       });
     }
-    const fetchImpl = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
+    const fetchImpl = options.fetch ?? (globalThis.fetch);
     if (fetchImpl === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
     const boundFetch = fetchImpl.bind(globalThis);

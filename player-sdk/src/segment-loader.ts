@@ -189,7 +189,7 @@ export class SegmentLoader {
   private readonly log: SdkLogger;
 
   constructor(private readonly options: SegmentLoaderOptions) {
-    const f = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
+    const f = options.fetch ?? (globalThis.fetch);
     if (f === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
     this.fetchImpl = f.bind(globalThis);
@@ -436,6 +436,7 @@ export class SegmentLoader {
       }
     } catch (err) {
       clearTimeout(timer);
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows what the output threw, unchanged
       if (fatal !== undefined) throw fatal;
       if (signal.aborted) throw new RelaycastError(ErrorCode.ABORTED, 'load aborted', { cause: signal.reason });
       const e = toRelaycastError(err);

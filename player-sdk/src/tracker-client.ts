@@ -110,7 +110,7 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
   constructor(private readonly options: ViewerTrackerClientOptions) {
     super();
     this.log = options.logger ?? silentLogger;
-    const WS = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
+    const WS = options.WebSocket ?? (globalThis.WebSocket);
     if (WS === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no WebSocket implementation available');
     this.WS = WS;
   }

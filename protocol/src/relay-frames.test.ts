@@ -399,7 +399,7 @@ describe('relay frames: round trip', () => {
 
 describe('relay frames: encoder rejects invalid values', () => {
   const req = (fields: Record<string, unknown>): RelayFrame =>
-    ({ type: FrameType.REQUEST, requestId: 1, url: 'https://a.example/s.ts', ...fields }) as RelayFrame;
+    ({ type: FrameType.REQUEST, requestId: 1, url: 'https://a.example/s.ts', ...fields });
 
   it('rejects empty and oversized URLs', () => {
     expectFrameError(() => encodeFrame(req({ url: '' })), ErrorCode.FRAME_FIELD);

@@ -595,7 +595,7 @@ describe('tracker messages: size limit', () => {
   it('fuzz: messages around the limit are decoded or refused as too large by size alone', () => {
     fc.assert(
       fc.property(fc.integer({ min: MAX_TRACKER_MESSAGE_BYTES - 8, max: MAX_TRACKER_MESSAGE_BYTES + 8 }), fc.constantFrom(['x', 1], ['é', 2], ['€', 3], ['😀', 4]), (size, [unit, unitBytes]) => {
-        const text = paddedJoin(size, unit as string, unitBytes as number);
+        const text = paddedJoin(size, unit, unitBytes);
         if (size > MAX_TRACKER_MESSAGE_BYTES) expectMessageError(() => decodeTrackerClientMessage(text), ErrorCode.MESSAGE_TOO_LARGE);
         else expect(decodeTrackerClientMessage(text)).toEqual({ type: 'join', swarmId: 's' });
       }),

@@ -366,7 +366,7 @@ function parseJson(data: string | Uint8Array): Obj {
 }
 
 function unknownType(o: Obj): RelaycastError {
-  const t = typeof o['type'] === 'string' ? (o['type'] as string).slice(0, 32) : typeof o['type'];
+  const t = typeof o['type'] === 'string' ? (o['type']).slice(0, 32) : typeof o['type'];
   return new RelaycastError(ErrorCode.MESSAGE_TYPE, `unknown message type: ${t}`);
 }
 

@@ -16,7 +16,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, type ErrorMessage } from '@relaycast/protocol';
+import { ErrorCode } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, connectRelay, type TestClient } from '@relaycast/tracker/testing';
 import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from '../helpers/processes.js';
@@ -85,7 +85,7 @@ describe('attack 4: TURN handed to anyone', () => {
   it('refuses TURN for a relay not handed to the connection and past the per-connection and per-range budgets (RC_ERR_TURN_REFUSED)', async () => {
     const anonymous = await viewer('127.0.81.1');
     anonymous.send({ type: 'turn', relayId: needsTurn.key.relayId });
-    const notHanded = (await anonymous.next('error')) as ErrorMessage;
+    const notHanded = await anonymous.next('error');
     expect(notHanded).toMatchObject({ code: ErrorCode.TURN_REFUSED, ref: 'turn' });
 
     // One connection asking again and again: 6 per minute (the default), then refused.

@@ -15,7 +15,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, type ErrorMessage } from '@relaycast/protocol';
+import { ErrorCode, FrameType } from '@relaycast/protocol';
 import { RTCPeerConnection } from 'node-datachannel/polyfill';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, connectRelay, type TestClient } from '@relaycast/tracker/testing';
@@ -76,7 +76,7 @@ describe('attack 8: offer flood against one relay', () => {
     for (;;) {
       const m = await c.next('error', 200).catch(() => undefined);
       if (m === undefined) break;
-      const code = (m as ErrorMessage).code;
+      const code = (m).code;
       codes[code] = (codes[code] ?? 0) + 1;
     }
     return codes;

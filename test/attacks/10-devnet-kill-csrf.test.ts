@@ -157,7 +157,7 @@ describe('finding 10: the local network kill endpoint refuses cross-site request
             return { status: res.status, body: await res.json() };
           },
           [action, DEVNET_ACTION_HEADER],
-        ) as Promise<Answer>;
+        );
       const relayId = (await tracker.relayIds())[0];
       const killed = await send('kill');
       expect(killed).toEqual({ status: 200, body: { name: 'relay-1', running: false } });

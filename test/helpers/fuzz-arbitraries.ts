@@ -168,7 +168,7 @@ export function anyFrameArb(urlArb: fc.Arbitrary<string> = anyString(40, 1)): fc
       proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
     }),
     fc.record({ type: fc.constant(FrameType.RECEIPT), requestId: requestIdArb, signedReceipt: fc.oneof(signedReceiptBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })) }),
-  ) as fc.Arbitrary<RelayFrame>;
+  );
 }
 
 /** A frame header with any length prefix, version and type, then `payload`. */

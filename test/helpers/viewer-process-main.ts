@@ -24,7 +24,7 @@ const args = JSON.parse(process.argv[2] ?? '{}') as Args;
 const client = nodeClient({
   trackerUrl: args.trackerUrl,
   swarmId: swarmIdFromUrl(args.masterUrl),
-  rtcConfiguration: { iceServers: [], ...(args.bindAddress === undefined ? {} : { bindAddress: args.bindAddress }) } as RTCConfiguration,
+  rtcConfiguration: { iceServers: [], ...(args.bindAddress === undefined ? {} : { bindAddress: args.bindAddress }) },
   // ICE through TURN takes longer than on loopback.
   connectTimeoutMs: 20_000,
   // To stderr: the test shows it when it fails; stdout carries the result.

@@ -41,7 +41,7 @@ function answerProbes(relay: TestRelay, opts: { sendCandidates: boolean }): { of
 }
 
 async function statusOf(t: Tracker, relayId: string): Promise<Record<string, unknown> | undefined> {
-  return t.status().relays.find((r) => r.relayId === relayId) as Record<string, unknown> | undefined;
+  return t.status().relays.find((r) => r.relayId === relayId);
 }
 
 describe('relay reachability test', () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeBase58, toBase64, utf8Decode } from '@relaycast/protocol';
 import { MEMO_PROGRAM_IDS as MEMO_PROGRAMS } from '@relaycast/protocol/settlement';
-import { address, getTransactionDecoder, lamports as toLamports, type Address, type Transaction } from '@solana/kit';
+import { address, getTransactionDecoder, lamports as toLamports, type Transaction } from '@solana/kit';
 import { VersionedTransaction } from '@solana/web3.js';
 import { FailedTransactionMetadata, LiteSVM, type TransactionMetadata } from 'litesvm';
 import type { Logger } from 'pino';
@@ -360,7 +360,7 @@ export class ChainLedger {
   #restoreAccount(addr: string, acc: PersistedAccount): void {
     const data = Buffer.from(acc.data, 'base64');
     this.#svm.setAccount({
-      address: address(addr) as Address,
+      address: address(addr),
       lamports: toLamports(BigInt(acc.lamports)),
       programAddress: address(acc.owner),
       executable: acc.executable,

@@ -53,7 +53,7 @@ class StubDefaultLoader implements Loader<FragmentLoaderContext> {
 }
 
 function setup(client: RelaycastClient | undefined) {
-  const Loader = createFragmentLoaderClass({ client: () => client, DefaultLoader: StubDefaultLoader as never, ttfbTimeoutMs: () => 1_000 });
+  const Loader = createFragmentLoaderClass({ client: () => client, DefaultLoader: StubDefaultLoader, ttfbTimeoutMs: () => 1_000 });
   return new Loader({} as HlsConfig);
 }
 

@@ -49,7 +49,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
         client: () => this.client,
         DefaultLoader: Hls.DefaultConfig.loader as never,
         ttfbTimeoutMs: () => this.ttfbDeadline(),
-      }) as HlsConfig['fLoader'],
+      }),
     };
   }
 
@@ -58,7 +58,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     hls.on(Hls.Events.MANIFEST_LOADING, (_e, data) => this.startClient(data.url));
     hls.on(Hls.Events.MEDIA_ATTACHED, (_e, data) => {
       this.monitor?.detach();
-      this.media = data.media as HTMLMediaElement;
+      this.media = data.media;
       this.monitor = new PlaybackMonitor(data.media);
     });
     hls.on(Hls.Events.DESTROYING, () => void this.destroy());

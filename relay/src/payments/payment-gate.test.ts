@@ -144,7 +144,7 @@ describe('PaymentGate over real data channels', () => {
     const otherTracker = testTracker();
     const expected: string[] = [];
     const sendExpect = (frame: BindFrame | RelayFrame, code: string): void => {
-      v.send(frame as RelayFrame);
+      v.send(frame);
       expected.push(code);
     };
     sendExpect(new TestSession(testPayer()).bindFrame(challenge, relayKey, tracker), ErrorCode.PAYER_UNKNOWN);
