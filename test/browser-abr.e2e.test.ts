@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RELAY_STATUS_PATHS } from '@relaycast/protocol';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, preparePlayerSite } from './helpers/browser.js';
@@ -81,7 +82,7 @@ describe('ABR through a throttled relay', () => {
   });
 
   async function setCap(bytesPerSec: number): Promise<void> {
-    const res = await fetch(`${statusUrl}/limits`, { method: 'PUT', body: JSON.stringify({ maxUploadBytesPerSec: bytesPerSec }) });
+    const res = await fetch(`${statusUrl}${RELAY_STATUS_PATHS.limits}`, { method: 'PUT', body: JSON.stringify({ maxUploadBytesPerSec: bytesPerSec }) });
     expect(res.status).toBe(200);
   }
 
@@ -104,7 +105,7 @@ describe('ABR through a throttled relay', () => {
       expect(stats.fatalErrors).toEqual([]);
       // The low-rendition phase was decided on relay timings, not origin ones.
       expect(stats.bytesFromRelays).toBeGreaterThan(stats.bytesFromOrigin);
-      const served = (await (await fetch(`${statusUrl}/status`)).json()) as { bytesServed: number };
+      const served = (await (await fetch(`${statusUrl}${RELAY_STATUS_PATHS.status}`)).json()) as { bytesServed: number };
       expect(served.bytesServed).toBeGreaterThan(0);
     } finally {
       await page.close();

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveBin, spawnBin, type BinProcess } from '@relaycast/cli-kit/testing';
 import { startPaymentWorld } from '@relaycast/contracts-client/testing';
+import { TRACKER_SUBPROTOCOL } from '@relaycast/protocol';
 import { startTracker } from '@relaycast/tracker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -141,7 +142,7 @@ async function silentTrackerPeer(port: number): Promise<Socket> {
         'Connection: Upgrade',
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
         'Sec-WebSocket-Version: 13',
-        'Sec-WebSocket-Protocol: relaycast-tracker.1',
+        `Sec-WebSocket-Protocol: ${TRACKER_SUBPROTOCOL}`,
         '',
         '',
       ].join('\r\n'),

@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BIND_CHALLENGE_BYTES,
+  DATA_CHANNEL_LABEL,
   ErrorCode,
   FrameType,
   SIGNED_ASSIGNMENT_BYTES,
@@ -49,7 +50,7 @@ import { FUZZ_RUNS, MAX_FUZZ_HEAP_GROWTH_BYTES, fuzzParams, fuzzTimeoutMs, heapP
 
 /** A data channel held in memory: what the relay sends is decoded and kept; the network drains at once. */
 class MemoryChannel implements RelayDataChannel {
-  readonly label = 'relaycast.1';
+  readonly label = DATA_CHANNEL_LABEL;
   readonly maxMessageSize = 256 * 1024;
   readonly sent: (RelayFrame | Error)[] = [];
   /** Index in `sent` at which close() was called, if it was. */

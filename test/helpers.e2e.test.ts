@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { RELAY_ID_HEADER, TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffmpegPath } from './helpers/ffmpeg.js';
 import { mediaPlaylist, variantUrls } from './helpers/hls.js';
@@ -126,7 +127,7 @@ describe('test helpers: media, origin, processes', () => {
     try {
       const init = await fetch(`${fmp4Origin.url}360p/init.mp4`);
       expect(init.headers.get('content-type')).toBe('video/mp4');
-      const seg = await fetch(`${fmp4Origin.url}360p/seg000.m4s`, { headers: { 'x-relaycast-relay-id': 'RelayX' } });
+      const seg = await fetch(`${fmp4Origin.url}360p/seg000.m4s`, { headers: { [RELAY_ID_HEADER]: 'RelayX' } });
       expect(seg.headers.get('content-type')).toBe('video/iso.segment');
       expect(fmp4Origin.count('/360p/seg000.m4s', 'RelayX')).toBe(1);
       expect(fmp4Origin.count('/360p/seg000.m4s')).toBe(0);
@@ -168,7 +169,7 @@ describe('test helpers: media, origin, processes', () => {
 
   it('starts a tracker and a relay through their bins; the relay creates a 0600 keypair, registers, and leaves on SIGTERM', async () => {
     const tracker = await startTrackerProcess();
-    expect(await (await fetch(`${tracker.httpUrl}/healthz`)).json()).toEqual({ ok: true });
+    expect(await (await fetch(`${tracker.httpUrl}${TRACKER_HTTP_PATHS.health}`)).json()).toEqual({ ok: true });
     const keypair = join(dir, 'keys', 'relay.json');
     const relay = await startRelayProcess(tracker, { keypair, allowOrigin: [origin.url] });
     expect(relay.relayId).toBe(await relayIdOfKeypair(keypair));

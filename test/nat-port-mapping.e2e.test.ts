@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RELAY_STATUS_PATHS } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBed, hasCommand, netnsUnavailableReason, type TestBed } from './helpers/netns.js';
 import { startMiniupnpd, type Miniupnpd } from './helpers/miniupnpd.js';
@@ -63,7 +64,7 @@ describe.skipIf(unavailable !== undefined).each([
     }, 60_000);
     expect(mapped).toEqual({ protocol: 'udp', externalPort: RTC_PORT, internalHost: bed.addr.home, internalPort: RTC_PORT });
     // The relay says which protocol mapped it, with the router's external address.
-    const { stdout } = await bed.exec(bed.ns.home, process.execPath, ['-e', `fetch('http://127.0.0.1:${STATUS_PORT}/status').then(async (r) => process.stdout.write(await r.text()))`]);
+    const { stdout } = await bed.exec(bed.ns.home, process.execPath, ['-e', `fetch('http://127.0.0.1:${STATUS_PORT}${RELAY_STATUS_PATHS.status}').then(async (r) => process.stdout.write(await r.text()))`]);
     const status = JSON.parse(stdout) as { nat: { portMapping: { status: string; method: string; externalHost: string; externalPort: number } } };
     expect(status.nat.portMapping).toMatchObject({ status: 'mapped', method: protocol, externalHost: bed.addr.routerWan, externalPort: RTC_PORT });
 

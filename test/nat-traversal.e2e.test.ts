@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed, onTestFinished } from 'vitest';
 import type { TrackerStatus } from '@relaycast/tracker';
 import { startCoturn, type Coturn } from './helpers/coturn.js';
@@ -110,7 +111,7 @@ class World {
   /** The tracker's /status with the status token (addresses included); `redacted` without it. */
   async trackerStatus(redacted = false): Promise<TrackerStatus> {
     const headers: Record<string, string> = redacted ? {} : { authorization: `Bearer ${STATUS_TOKEN}` };
-    return JSON.parse(await this.fetchIn(this.bed.ns.public, `http://${this.bed.addr.public}:${TRACKER_PORT}/status`, headers)) as TrackerStatus;
+    return JSON.parse(await this.fetchIn(this.bed.ns.public, `http://${this.bed.addr.public}:${TRACKER_PORT}${TRACKER_HTTP_PATHS.status}`, headers)) as TrackerStatus;
   }
 
   startRelay(name: string, ns: string, bindAddress: string, rtcPort: number, extra: string[] = []): Proc {

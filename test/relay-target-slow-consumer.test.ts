@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  DATA_CHANNEL_LABEL,
   ErrorCode,
   FrameType,
   MAX_FRAME_BYTES,
@@ -185,7 +186,7 @@ describe('relay as a target: viewers that never read (relay process)', () => {
 
 /** A data channel whose network never drains: everything sent stays in bufferedAmount. */
 class StuckChannel implements RelayDataChannel {
-  readonly label = 'relaycast.1';
+  readonly label = DATA_CHANNEL_LABEL;
   readonly maxMessageSize = 256 * 1024;
   bufferedAmount = 0;
   peakBufferedAmount = 0;

@@ -3,6 +3,7 @@ import { createServer, request, type Server, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RELAY_ID_HEADER } from '@relaycast/protocol';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkMonitor } from './network-monitor.js';
@@ -33,7 +34,7 @@ describe('the origin counters of /api/network', () => {
     expect((await fetch(url, { method: 'HEAD' })).headers.get('content-length')).toBe(String(segment.length));
     expect((await (await fetch(url)).arrayBuffer()).byteLength).toBe(segment.length);
     expect((await (await fetch(url, { headers: { range: 'bytes=1000-1999' } })).arrayBuffer()).byteLength).toBe(1000);
-    expect((await (await fetch(url, { headers: { 'x-relaycast-relay-id': 'relay-1' } })).arrayBuffer()).byteLength).toBe(segment.length);
+    expect((await (await fetch(url, { headers: { [RELAY_ID_HEADER]: 'relay-1' } })).arrayBuffer()).byteLength).toBe(segment.length);
     // Counted when the socket has taken the bytes, which can be a moment after the client has them.
     await expect.poll(() => monitor.origin.bytesToViewers).toBe(segment.length + 1000);
     await expect.poll(() => monitor.origin.bytesToRelays).toBe(segment.length);

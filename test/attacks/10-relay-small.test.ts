@@ -13,7 +13,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, type RelayFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType, RELAY_STATUS_PATHS, type RelayFrame } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OriginServer } from '../helpers/origin-server.js';
 import { fetchThrough as fetchOver, openRawChannel, type RawChannel } from '../helpers/raw-viewer.js';
@@ -68,34 +68,34 @@ describe('attack 10 (relay): status server DNS rebinding, double-encoded dot seg
 
   const fetchThrough = (url: string): Promise<{ last: RelayFrame; data: Uint8Array }> => fetchOver(ch, nextId++, url, { timeoutMs: 20_000 });
 
-  const cap = async (): Promise<unknown> => (await raw(port, 'GET', '/status', { host: `127.0.0.1:${port}` })).json['maxUploadBytesPerSec'];
+  const cap = async (): Promise<unknown> => (await raw(port, 'GET', RELAY_STATUS_PATHS.status, { host: `127.0.0.1:${port}` })).json['maxUploadBytesPerSec'];
 
   it('refuses a DNS-rebinding page (foreign Host) and a cross-origin post with RC_ERR_HOST_REFUSED; the limit stays; the operator still changes it', async () => {
     const body = JSON.stringify({ maxUploadBytesPerSec: 1 });
     // The page at http://attacker.example:<port>/ rebinds its name to 127.0.0.1: same origin for the
     // browser, so it may read and write, but the Host header is its own name.
     for (const host of [`attacker.example:${port}`, 'attacker.example', `127.0.0.1.nip.io:${port}`]) {
-      const put = await raw(port, 'PUT', '/limits', { host, 'content-type': 'text/plain' }, body);
+      const put = await raw(port, 'PUT', RELAY_STATUS_PATHS.limits, { host, 'content-type': 'text/plain' }, body);
       expect(put.status, host).toBe(403);
       expect(put.json['code']).toBe(ErrorCode.HOST_REFUSED);
-      const get = await raw(port, 'GET', '/status', { host });
+      const get = await raw(port, 'GET', RELAY_STATUS_PATHS.status, { host });
       expect(get.status, host).toBe(403);
       expect(get.json['code']).toBe(ErrorCode.HOST_REFUSED);
     }
     // A page on any origin posting to 127.0.0.1 directly (a "simple" request needs no preflight).
-    const cross = await raw(port, 'PUT', '/limits', { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'text/plain' }, body);
+    const cross = await raw(port, 'PUT', RELAY_STATUS_PATHS.limits, { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'text/plain' }, body);
     expect(cross.status).toBe(403);
     expect(cross.json['code']).toBe(ErrorCode.HOST_REFUSED);
     expect(await cap()).toBe(0);
 
     // The honest path: the operator's tools (no Origin, loopback Host) read and change the limit.
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
-      expect((await raw(port, 'GET', '/status', { host })).status, host).toBe(200);
+      expect((await raw(port, 'GET', RELAY_STATUS_PATHS.status, { host })).status, host).toBe(200);
     }
-    const ok = await raw(port, 'PUT', '/limits', { host: `localhost:${port}`, 'content-type': 'application/json' }, JSON.stringify({ maxUploadBytesPerSec: 5_000_000 }));
+    const ok = await raw(port, 'PUT', RELAY_STATUS_PATHS.limits, { host: `localhost:${port}`, 'content-type': 'application/json' }, JSON.stringify({ maxUploadBytesPerSec: 5_000_000 }));
     expect(ok.status).toBe(200);
     expect(await cap()).toBe(5_000_000);
-    expect((await fetch(`http://127.0.0.1:${port}/status`)).ok).toBe(true);
+    expect((await fetch(`http://127.0.0.1:${port}${RELAY_STATUS_PATHS.status}`)).ok).toBe(true);
   });
 
   it('refuses %252e%252e and other double encodings without an origin request, and serves ordinary segments', async () => {

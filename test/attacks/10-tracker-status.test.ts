@@ -11,6 +11,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, makeRelayKey, registerMessage, type TestClient } from '@relaycast/tracker/testing';
 import { startRelayProcess, startTrackerProcess, waitFor, type TrackerProc, type TrackerStatus } from '../helpers/processes.js';
@@ -51,7 +52,7 @@ describe('attack 10 (tracker): /status shows relays\' addresses', () => {
   });
 
   async function statusText(authorization?: string): Promise<string> {
-    const res = await fetch(`${tracker.httpUrl}/status`, { headers: authorization === undefined ? {} : { authorization } });
+    const res = await fetch(`${tracker.httpUrl}${TRACKER_HTTP_PATHS.status}`, { headers: authorization === undefined ? {} : { authorization } });
     expect(res.status).toBe(200);
     return res.text();
   }
@@ -74,7 +75,7 @@ describe('attack 10 (tracker): /status shows relays\' addresses', () => {
         expect(Object.keys(r.nat ?? {}).filter((k) => k !== 'portMapping')).toEqual([]);
       }
     }
-    const metrics = await (await fetch(`${tracker.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${tracker.httpUrl}${TRACKER_HTTP_PATHS.metrics}`)).text();
     expect(metrics).not.toContain(HOME_IP);
     expect(metrics).not.toContain(probed);
   });

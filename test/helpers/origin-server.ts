@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { serveStaticFile } from '@relaycast/devnet';
+import { RELAY_ID_HEADER } from '@relaycast/protocol';
 
 export interface OriginRequest {
   path: string;
@@ -42,7 +43,7 @@ export async function startOrigin(root: string, listen: { host?: string; port?: 
   });
   async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rawPath = (req.url ?? '/').split('?')[0] as string;
-    const relayId = req.headers['x-relaycast-relay-id'];
+    const relayId = req.headers[RELAY_ID_HEADER];
     let path: string | undefined;
     try {
       path = decodeURIComponent(rawPath);

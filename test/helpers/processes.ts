@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolveBin } from '@relaycast/cli-kit/testing';
 import type { TrackerStatus } from '@relaycast/tracker';
-import { encodeBase58 } from '@relaycast/protocol';
+import { RELAY_STATUS_PATHS, TRACKER_HTTP_PATHS, encodeBase58 } from '@relaycast/protocol';
 
 export const TRACKER_BIN = resolveBin('@relaycast/tracker', 'relaycast-tracker');
 export const RELAY_BIN = resolveBin('@relaycast/relay', 'relaycast-relay');
@@ -123,9 +123,9 @@ export async function startTrackerProcess(extra: string[] = []): Promise<Tracker
     return undefined;
   });
   const httpUrl = `http://127.0.0.1:${port}`;
-  await waitFor('tracker /healthz', async () => (await fetch(`${httpUrl}/healthz`)).ok || undefined);
+  await waitFor('tracker /healthz', async () => (await fetch(`${httpUrl}${TRACKER_HTTP_PATHS.health}`)).ok || undefined);
   const status = async (): Promise<TrackerStatus> => {
-    const res = await fetch(`${httpUrl}/status`);
+    const res = await fetch(`${httpUrl}${TRACKER_HTTP_PATHS.status}`);
     if (!res.ok) throw new Error(`GET /status: ${res.status}`);
     return (await res.json()) as TrackerStatus;
   };
@@ -179,7 +179,7 @@ export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions
   if (extra.includes('--status-port') && statusPort > 0) {
     await waitFor(`relay ${relayId}'s status port ${statusPort}`, async () => {
       if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
-      return (await fetch(`http://127.0.0.1:${statusPort}/status`)).ok || undefined;
+      return (await fetch(`http://127.0.0.1:${statusPort}${RELAY_STATUS_PATHS.status}`)).ok || undefined;
     });
   }
   return Object.assign(proc, { name: `relay ${relayId}`, relayId });
@@ -208,7 +208,7 @@ export async function startRelayWithStatus(tracker: TrackerProc, opts: RelayOpti
 
 /** The JSON of a relay's `GET /status` on 127.0.0.1:`statusPort`. */
 export async function relayStatus<T = Record<string, unknown>>(statusPort: number): Promise<T> {
-  return (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as T;
+  return (await (await fetch(`http://127.0.0.1:${statusPort}${RELAY_STATUS_PATHS.status}`)).json()) as T;
 }
 
 /** Starts any of the project's bins (e.g. contracts-client's) under the same bookkeeping as the helpers above. */

@@ -4,6 +4,7 @@
  * descriptors, threads). Linux only, like the rest of the e2e suite.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { RELAY_STATUS_PATHS } from '@relaycast/protocol';
 import type { Proc } from './processes.js';
 import { GiveUp, waitFor } from './processes.js';
 
@@ -65,7 +66,7 @@ export async function statusUrlOf(relay: Proc): Promise<string> {
 }
 
 export async function relayStatus(statusUrl: string): Promise<RelayStatus> {
-  const res = await fetch(`${statusUrl}/status`);
+  const res = await fetch(`${statusUrl}${RELAY_STATUS_PATHS.status}`);
   if (!res.ok) throw new Error(`GET /status: ${res.status}`);
   return (await res.json()) as RelayStatus;
 }

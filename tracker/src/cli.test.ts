@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
 import { describe, expect, it } from 'vitest';
 
 const BIN = fileURLToPath(new URL('../bin/relaycast-tracker.js', import.meta.url));
@@ -42,7 +43,7 @@ describe('relaycast-tracker CLI', () => {
       const line = text.split('\n').find((l) => l.includes('listening'));
       if (line === undefined) return;
       port = (JSON.parse(line) as { port: number }).port;
-      void fetch(`http://127.0.0.1:${port}/healthz`)
+      void fetch(`http://127.0.0.1:${port}${TRACKER_HTTP_PATHS.health}`)
         .then(async (res) => {
           healthy = res.status === 200 && ((await res.json()) as { ok: boolean }).ok;
         })
@@ -92,7 +93,7 @@ describe('relaycast-tracker CLI: trust flags', () => {
       if (line === undefined) return;
       asked = true;
       const port = (JSON.parse(line) as { port: number }).port;
-      void fetch(`http://127.0.0.1:${port}/status`, { headers })
+      void fetch(`http://127.0.0.1:${port}${TRACKER_HTTP_PATHS.status}`, { headers })
         .then(async (res) => {
           status = (await res.json()) as Record<string, unknown>;
         })

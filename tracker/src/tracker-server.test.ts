@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { ErrorCode, isRelaycastError, type ErrorMessage, type SignalMessage } from '@relaycast/protocol';
+import { ErrorCode, TRACKER_HTTP_PATHS, TRACKER_SUBPROTOCOL, isRelaycastError, type ErrorMessage, type SignalMessage } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTracker, type Tracker, type TrackerOptions } from './index.js';
 import {
@@ -80,7 +80,7 @@ describe('connection', () => {
   it('terminates a socket that stops answering pings', async () => {
     const t = await start({ pingIntervalMs: 50 });
     const { default: WebSocket } = await import('ws');
-    const silent = new WebSocket(t.url, ['relaycast-tracker.1'], { autoPong: false });
+    const silent = new WebSocket(t.url, [TRACKER_SUBPROTOCOL], { autoPong: false });
     const healthy = await viewer(t);
     const [code] = (await once(silent, 'close')) as [number];
     expect(code).toBe(1006);
@@ -105,7 +105,7 @@ describe('connection', () => {
     const t = await start({ limits: { maxConnectionsPerIp: 1 } });
     await viewer(t);
     const { default: WebSocket } = await import('ws');
-    const ws = new WebSocket(t.url, ['relaycast-tracker.1']);
+    const ws = new WebSocket(t.url, [TRACKER_SUBPROTOCOL]);
     const [data] = (await once(ws, 'message')) as [Buffer];
     const [code] = (await once(ws, 'close')) as [number];
     expect(JSON.parse(String(data))).toMatchObject({ type: 'error', code: ErrorCode.TRACKER_FULL });
@@ -602,11 +602,11 @@ describe('HTTP', () => {
     v.send({ type: 'join', swarmId: SWARM });
     await v.next('shortlist');
 
-    const health = await fetch(`${t.httpUrl}/healthz`);
+    const health = await fetch(`${t.httpUrl}${TRACKER_HTTP_PATHS.health}`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
 
-    const res = await fetch(`${t.httpUrl}/status`);
+    const res = await fetch(`${t.httpUrl}${TRACKER_HTTP_PATHS.status}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
     const body = (await res.json()) as ReturnType<Tracker['status']>;
@@ -617,7 +617,7 @@ describe('HTTP', () => {
 
     expect((await fetch(`${t.httpUrl}/nope`)).status).toBe(404);
     expect((await fetch(`${t.httpUrl}/`)).status).toBe(404);
-    expect((await fetch(`${t.httpUrl}/status`, { method: 'POST' })).status).toBe(405);
+    expect((await fetch(`${t.httpUrl}${TRACKER_HTTP_PATHS.status}`, { method: 'POST' })).status).toBe(405);
   });
 
   it('serves Prometheus metrics that follow what happened', async () => {
@@ -630,7 +630,7 @@ describe('HTTP', () => {
     await r.next('signal');
     v.send({ type: 'nonsense' });
     await v.next('error');
-    const res = await fetch(`${t.httpUrl}/metrics`);
+    const res = await fetch(`${t.httpUrl}${TRACKER_HTTP_PATHS.metrics}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();
@@ -655,7 +655,7 @@ describe('lifecycle and options', () => {
     const v = await connect(t.url);
     await Promise.all([t.close(), t.close()]);
     expect((await v.closed).code).toBe(1001);
-    await expect(fetch(`${t.httpUrl}/healthz`)).rejects.toThrow();
+    await expect(fetch(`${t.httpUrl}${TRACKER_HTTP_PATHS.health}`)).rejects.toThrow();
   });
 
   it('rejects a busy port with RC_ERR_CONFIG_INVALID', async () => {

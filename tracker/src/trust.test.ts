@@ -1,4 +1,4 @@
-import { ErrorCode, decodePublicKey, decodeSignedAssignment, fromBase64, type ErrorMessage } from '@relaycast/protocol';
+import { ErrorCode, TRACKER_HTTP_PATHS, decodePublicKey, decodeSignedAssignment, fromBase64, type ErrorMessage } from '@relaycast/protocol';
 import { verifyAssignmentSignature } from '@relaycast/protocol/node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLOSE_REGISTRATION_REFUSED } from './constants.js';
@@ -296,7 +296,7 @@ describe('/status redaction', () => {
     const key = makeRelayKey();
     c.send({ ...registerMessage(key, c.hello.nonce), nat: { portMapping: 'upnp', publicAddress: '203.0.113.7', mappedPort: 40_001 } });
     await c.next('registered');
-    const read = async (headers: Record<string, string> = {}): Promise<string> => (await fetch(`${t.httpUrl}/status`, { headers })).text();
+    const read = async (headers: Record<string, string> = {}): Promise<string> => (await fetch(`${t.httpUrl}${TRACKER_HTTP_PATHS.status}`, { headers })).text();
     for (const text of [await read(), await read({ authorization: 'Bearer wrong-token-0123456789' }), await read({ authorization: token })]) {
       expect(text).not.toContain('203.0.113.7');
       expect(text).not.toContain('40001');
@@ -309,7 +309,7 @@ describe('/status redaction', () => {
     const d = await viewer(plain);
     d.send({ ...registerMessage(makeRelayKey(), d.hello.nonce), nat: { portMapping: 'none', publicAddress: '203.0.113.8' } });
     await d.next('registered');
-    expect(await (await fetch(`${plain.httpUrl}/status`, { headers: { authorization: 'Bearer ' } })).text()).not.toContain('203.0.113.8');
+    expect(await (await fetch(`${plain.httpUrl}${TRACKER_HTTP_PATHS.status}`, { headers: { authorization: 'Bearer ' } })).text()).not.toContain('203.0.113.8');
     await expect(start({ statusToken: 'short' })).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
   });
 });

@@ -6,7 +6,19 @@
  * back. The simulators parse with JSON.parse on both so the load generator costs the same.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { ErrorCode, RelaycastError, TRACKER_SUBPROTOCOL, encodeBase58, fromBase64, registrationSigningBytes, toBase64 } from '@relaycast/protocol';
+import {
+  ErrorCode,
+  RelaycastError,
+  TRACKER_SUBPROTOCOL,
+  encodeBase58,
+  fromBase64,
+  registrationSigningBytes,
+  toBase64,
+  type HeartbeatMessage,
+  type JoinMessage,
+  type RegisterMessage,
+  type SignalMessage,
+} from '@relaycast/protocol';
 import { signEd25519 } from '@relaycast/protocol/node';
 import { WebSocket } from 'ws';
 
@@ -104,12 +116,12 @@ export function relaycastDriver(url: string): TrackerDriver {
           const nonce = fromBase64(m['nonce'] as string);
           if (nonce === undefined) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'bad nonce');
           const signature = toBase64(signEd25519(privateKey, registrationSigningBytes(nonce)));
-          ws.send(JSON.stringify({ type: 'register', relayId, signature, capacity: 1000, load: 0, region: '', pricePerGiB: '0', streams: [] }));
-          const t = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', capacity: 1000, load: 0, streams: [] })), m['heartbeatIntervalMs'] as number);
+          ws.send(JSON.stringify({ type: 'register', relayId, signature, capacity: 1000, load: 0, region: '', pricePerGiB: '0', streams: [] } satisfies RegisterMessage));
+          const t = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', capacity: 1000, load: 0, streams: [] } satisfies HeartbeatMessage)), m['heartbeatIntervalMs'] as number);
           timers.add(t);
         } else if (m['type'] === 'signal') {
           const s = m['signal'] as Json;
-          if (s['kind'] === 'offer') ws.send(JSON.stringify({ type: 'signal', to: m['from'], connectionId: m['connectionId'], signal: { kind: 'answer', sdp: FAKE_SDP } }));
+          if (s['kind'] === 'offer') ws.send(JSON.stringify({ type: 'signal', to: m['from'] as string, connectionId: m['connectionId'] as string, signal: { kind: 'answer', sdp: FAKE_SDP } } satisfies SignalMessage));
         } else if (m['type'] === 'error') {
           registered.fail(new RelaycastError(ErrorCode.REGISTRATION_SIGNATURE, `relay registration refused: ${String(m['code'])} ${String(m['message'])}`));
         } else {
@@ -133,7 +145,7 @@ export function relaycastDriver(url: string): TrackerDriver {
       return {
         join(swarm) {
           const p = waiter.wait('shortlist', (m) => m['type'] === 'shortlist');
-          ws.send(JSON.stringify({ type: 'join', swarmId: swarmName(swarm), count: 3 }));
+          ws.send(JSON.stringify({ type: 'join', swarmId: swarmName(swarm), count: 3 } satisfies JoinMessage));
           return p;
         },
         signal() {
@@ -141,7 +153,7 @@ export function relaycastDriver(url: string): TrackerDriver {
           if (to === undefined) return Promise.reject(new RelaycastError(ErrorCode.NO_RELAY, 'no relay in the shortlist'));
           const connectionId = `c${nextConnection++}`;
           const p = waiter.wait('answer', (m) => m['type'] === 'signal' && m['connectionId'] === connectionId);
-          ws.send(JSON.stringify({ type: 'signal', to, connectionId, signal: { kind: 'offer', sdp: FAKE_SDP } }));
+          ws.send(JSON.stringify({ type: 'signal', to, connectionId, signal: { kind: 'offer', sdp: FAKE_SDP } } satisfies SignalMessage));
           return p;
         },
         close: () => {

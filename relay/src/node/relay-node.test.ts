@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ErrorCode, FrameType, concatBytes, decodeBase58, decodeFrames, encodeFrame, type RelayFrame } from '@relaycast/protocol';
+import { ErrorCode, FrameType, RELAY_STATUS_PATHS, concatBytes, decodeBase58, decodeFrames, encodeFrame, type RelayFrame } from '@relaycast/protocol';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_TRACKER_KEY, connectViewerViaTracker, startFakeTracker, type FakeTracker, type SignaledViewer, type TrackerConnection } from '../testing/fake-tracker.js';
@@ -154,7 +154,7 @@ describe('startRelay', () => {
     send(viewer, { type: FrameType.REQUEST, requestId: 3, url });
     await eventually(() => ended(frames, 3), 'the third request');
     expect(frames.find((f) => f.requestId === 3 && f.type === FrameType.END)).toMatchObject({ bytesSent: body.byteLength });
-    const status = (await (await fetch(`${relay.statusUrl ?? ''}/status`)).json()) as { payments: Record<string, unknown> };
+    const status = (await (await fetch(`${relay.statusUrl ?? ''}${RELAY_STATUS_PATHS.status}`)).json()) as { payments: Record<string, unknown> };
     const receipted = ((BigInt(body.byteLength) * session.grant.pricePerGiB) >> 30n).toString();
     // Earned is what the settler credits: nothing until it has answered a redeem.
     expect(status.payments).toMatchObject({ receipts: 1, receipted, earned: '0', shortfall: '0', paid: '0', unpaid: '0', pending: '0', bindsAccepted: 1, receiptsAccepted: 1 });

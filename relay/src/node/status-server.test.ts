@@ -1,3 +1,4 @@
+import { RELAY_STATUS_PATHS } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startStatusServer, type StatusServer } from './status-server.js';
 
@@ -25,31 +26,31 @@ describe('relay status server', () => {
   it('serves the relay stats and binds loopback only', async () => {
     await start();
     expect(server?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const res = await fetch(`${server?.url}/status`);
+    const res = await fetch(`${server?.url}${RELAY_STATUS_PATHS.status}`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ bytesServed: 42, cap: 0 });
   });
 
   it('changes the upload cap with PUT /limits', async () => {
     const { caps } = await start();
-    const res = await fetch(`${server?.url}/limits`, { method: 'PUT', body: JSON.stringify({ maxUploadBytesPerSec: 50_000 }) });
+    const res = await fetch(`${server?.url}${RELAY_STATUS_PATHS.limits}`, { method: 'PUT', body: JSON.stringify({ maxUploadBytesPerSec: 50_000 }) });
     expect(res.status).toBe(200);
     expect(caps).toEqual([50_000]);
-    expect(((await (await fetch(`${server?.url}/status`)).json()) as { cap: number }).cap).toBe(50_000);
+    expect(((await (await fetch(`${server?.url}${RELAY_STATUS_PATHS.status}`)).json()) as { cap: number }).cap).toBe(50_000);
   });
 
   it('refuses malformed and oversized bodies with typed errors and changes nothing', async () => {
     const { caps } = await start();
-    const bad = await fetch(`${server?.url}/limits`, { method: 'PUT', body: 'nope' });
+    const bad = await fetch(`${server?.url}${RELAY_STATUS_PATHS.limits}`, { method: 'PUT', body: 'nope' });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { code: string }).code).toBe('RC_ERR_CONFIG_INVALID');
-    const wrongType = await fetch(`${server?.url}/limits`, { method: 'PUT', body: JSON.stringify({ maxUploadBytesPerSec: 'fast' }) });
+    const wrongType = await fetch(`${server?.url}${RELAY_STATUS_PATHS.limits}`, { method: 'PUT', body: JSON.stringify({ maxUploadBytesPerSec: 'fast' }) });
     expect(wrongType.status).toBe(400);
-    const big = await fetch(`${server?.url}/limits`, { method: 'PUT', body: 'x'.repeat(10_000) }).catch(() => undefined);
+    const big = await fetch(`${server?.url}${RELAY_STATUS_PATHS.limits}`, { method: 'PUT', body: 'x'.repeat(10_000) }).catch(() => undefined);
     if (big !== undefined) expect(big.status).toBe(400);
     expect(caps).toEqual([]);
     expect((await fetch(`${server?.url}/nope`)).status).toBe(404);
-    expect((await fetch(`${server?.url}/status`, { method: 'DELETE' })).status).toBe(405);
+    expect((await fetch(`${server?.url}${RELAY_STATUS_PATHS.status}`, { method: 'DELETE' })).status).toBe(405);
   });
 });
 
@@ -79,17 +80,17 @@ describe('relay status server: Host and Origin checks (DNS rebinding)', () => {
     server = await startStatusServer({ stats: () => ({ ok: true }), setMaxUploadBytesPerSec: (n) => void caps.push(n) }, { port: 0 });
     const port = new URL(server.url).port;
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) {
-      expect((await raw('GET', '/status', { host })).status, host).toBe(200);
+      expect((await raw('GET', RELAY_STATUS_PATHS.status, { host })).status, host).toBe(200);
     }
     for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1:${Number(port) + 1}`, '127.0.0.1', `127.0.0.2:${port}`, `localhost.evil.example:${port}`]) {
-      const res = await raw('GET', '/status', { host });
+      const res = await raw('GET', RELAY_STATUS_PATHS.status, { host });
       expect(res.status, host).toBe(403);
       expect((JSON.parse(res.body) as { code: string }).code).toBe('RC_ERR_HOST_REFUSED');
     }
-    const rebound = await raw('PUT', '/limits', { host: `attacker.example:${port}`, 'content-type': 'text/plain' }, JSON.stringify({ maxUploadBytesPerSec: 1 }));
+    const rebound = await raw('PUT', RELAY_STATUS_PATHS.limits, { host: `attacker.example:${port}`, 'content-type': 'text/plain' }, JSON.stringify({ maxUploadBytesPerSec: 1 }));
     expect(rebound.status).toBe(403);
     // No Host at all: node's HTTP/1.1 parser answers 400 before the handler runs.
-    expect([400, 403]).toContain((await raw('GET', '/status', {})).status);
+    expect([400, 403]).toContain((await raw('GET', RELAY_STATUS_PATHS.status, {})).status);
     expect(caps).toEqual([]);
   });
 
@@ -99,13 +100,13 @@ describe('relay status server: Host and Origin checks (DNS rebinding)', () => {
     const host = new URL(server.url).host;
     const body = JSON.stringify({ maxUploadBytesPerSec: 7 });
     for (const origin of ['http://evil.example', `http://${host}`, 'null']) {
-      const res = await raw('PUT', '/limits', { host, origin }, body);
+      const res = await raw('PUT', RELAY_STATUS_PATHS.limits, { host, origin }, body);
       expect(res.status, origin).toBe(403);
       expect((JSON.parse(res.body) as { code: string }).code).toBe('RC_ERR_HOST_REFUSED');
     }
     expect(caps).toEqual([]);
-    expect((await raw('GET', '/status', { host, origin: 'http://evil.example' })).status).toBe(200);
-    expect((await raw('PUT', '/limits', { host }, body)).status).toBe(200);
+    expect((await raw('GET', RELAY_STATUS_PATHS.status, { host, origin: 'http://evil.example' })).status).toBe(200);
+    expect((await raw('PUT', RELAY_STATUS_PATHS.limits, { host }, body)).status).toBe(200);
     expect(caps).toEqual([7]);
   });
 });

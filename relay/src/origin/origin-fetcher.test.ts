@@ -1,4 +1,4 @@
-import { ErrorCode, isRelaycastError } from '@relaycast/protocol';
+import { ErrorCode, RELAY_ID_HEADER, isRelaycastError } from '@relaycast/protocol';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OriginFetcher } from './origin-fetcher.js';
 import { createOriginPolicy } from './origin-policy.js';
@@ -47,7 +47,7 @@ describe('OriginFetcher', () => {
     expect(res.contentLength).toBe(1000);
     expect(await readAll(res.body)).toEqual(Buffer.from(body));
     const headers = origin.lastHeaders('/media/a.ts');
-    expect(headers?.['x-relaycast-relay-id']).toBe('relay-123');
+    expect(headers?.[RELAY_ID_HEADER]).toBe('relay-123');
     expect(headers?.['accept-encoding']).toBe('identity');
   });
 
