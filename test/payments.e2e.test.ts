@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { amountForBytes, swarmIdFromUrl } from '@relaycast/protocol';
+import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mediaPlaylist, variantUrls } from './helpers/hls.js';
 import { cachedVod, linkVod } from './helpers/media.js';
@@ -55,7 +56,7 @@ describe('payments end to end', () => {
       trackerUrl: tracker.url,
       swarmId: swarmIdFromUrl(master),
       maxRelays: 2,
-      payments: { grantUrl: `${settler.url}/v1/grants` },
+      payments: { grantUrl: `${settler.url}${SETTLER_PATHS.grants}` },
     });
     const treasuryBefore = await tokenBalance(setup, settler.payer);
     const before = await Promise.all(relays.map((r) => tokenBalance(setup, r.proc.relayId)));

@@ -6,6 +6,7 @@ import {
   ASSIGNMENT_VERSION,
   ErrorCode,
   FrameType,
+  RELAY_STATUS_PATHS,
   amountForBytes,
   assignmentSigningBytes,
   decodeBase58,
@@ -17,6 +18,7 @@ import {
 } from '@relaycast/protocol';
 import { Transaction } from '@solana/web3.js';
 import { signReceipt } from '@relaycast/protocol/node';
+import { relayStatusPath } from '@relaycast/protocol/settlement';
 import { ReceiptStore, Redeemer, loadKeypair } from '@relaycast/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRandomSegmentOrigin, type OriginServer } from './helpers/origin-server.js';
@@ -88,7 +90,7 @@ describe('relay payments against the real settler and embedded chain', () => {
   }
 
   async function receiptsAccepted(statusPort: number): Promise<number> {
-    const s = (await (await fetch(`http://127.0.0.1:${statusPort}/status`)).json()) as { payments?: { receiptsAccepted: number } };
+    const s = (await (await fetch(`http://127.0.0.1:${statusPort}${RELAY_STATUS_PATHS.status}`)).json()) as { payments?: { receiptsAccepted: number } };
     return s.payments?.receiptsAccepted ?? 0;
   }
 
@@ -177,7 +179,7 @@ describe('relay payments against the real settler and embedded chain', () => {
     const again = await relayRedeem(redeemArgs(proxy.url));
     expect(again.out).toMatchObject({ amount: '0' });
     expect((await tokenBalance(setup, relayId)) - before).toBe(owed);
-    const status = (await (await fetch(`${settler.url}/v1/relays/${relayId}`)).json()) as { owed: string; pending: unknown };
+    const status = (await (await fetch(`${settler.url}${relayStatusPath(relayId)}`)).json()) as { owed: string; pending: unknown };
     expect(status).toMatchObject({ owed: '0', pending: null });
     await relay.stop();
   });

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { amountForBytes, decodePublicKey, swarmIdFromUrl } from '@relaycast/protocol';
+import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { ReceiptStore } from '@relaycast/relay';
 import { mediaPlaylist } from './helpers/hls.js';
 import { startLiveStream } from './helpers/media.js';
@@ -80,7 +81,7 @@ let corrupted = 0;
 let segmentsChecked = 0;
 let loadErrors = 0;
 const clients = Array.from({ length: viewerCount }, () =>
-  nodeClient({ trackerUrl: tracker.url, swarmId: swarmIdFromUrl(master), payments: { grantUrl: `${settler.url}/v1/grants` } }),
+  nodeClient({ trackerUrl: tracker.url, swarmId: swarmIdFromUrl(master), payments: { grantUrl: `${settler.url}${SETTLER_PATHS.grants}` } }),
 );
 const viewers = clients.map(async (client, i) => {
   await new Promise((r) => setTimeout(r, (i * 10_000) / viewerCount));

@@ -3,6 +3,7 @@ import { chmod, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeSignedGrant, fromBase64 } from '@relaycast/protocol';
+import { SETTLER_PATHS, relayStatusPath } from '@relaycast/protocol/settlement';
 import { Keypair, PublicKey } from '@solana/web3.js';
 import { SignJWT } from 'jose';
 import { userTag } from './settlement/grant-auth.js';
@@ -72,7 +73,7 @@ describe('relaycast-settler bin', () => {
 
   it('serves the API from its flags, never logs the treasury key, and exits 0 on SIGTERM', async () => {
     const bin = await startBin(args());
-    const info = (await (await fetch(`${bin.url}/v1/info`)).json()) as Record<string, unknown>;
+    const info = (await (await fetch(`${bin.url}${SETTLER_PATHS.info}`)).json()) as Record<string, unknown>;
     expect(info).toMatchObject({
       mint: w.mint.mint.toBase58(),
       treasuryTokenAccount: w.treasuryTokenAccount.toBase58(),
@@ -97,10 +98,10 @@ describe('relaycast-settler bin', () => {
     ledger.setPaidFromChain(new Map([[relay, 5n]]));
     ledger.close();
     const plain = await startBin(args());
-    expect(((await (await fetch(`${plain.url}/v1/relays/${relay}`)).json()) as Record<string, unknown>)['cumulativePaid']).toBe('5');
+    expect(((await (await fetch(`${plain.url}${relayStatusPath(relay)}`)).json()) as Record<string, unknown>)['cumulativePaid']).toBe('5');
     expect(await plain.stop()).toBe(0);
     const rebuilt = await startBin([...args(), '--rebuild-from-chain']);
-    expect(((await (await fetch(`${rebuilt.url}/v1/relays/${relay}`)).json()) as Record<string, unknown>)['cumulativePaid']).toBe('0');
+    expect(((await (await fetch(`${rebuilt.url}${relayStatusPath(relay)}`)).json()) as Record<string, unknown>)['cumulativePaid']).toBe('0');
     expect(await rebuilt.stop()).toBe(0);
   });
 
@@ -133,7 +134,7 @@ describe('relaycast-settler bin', () => {
         return (exp === null ? j : j.setExpirationTime(exp)).sign(key);
       };
       const grant = async (headers: Record<string, string>) => {
-        const res = await fetch(`${bin.url}/v1/grants`, {
+        const res = await fetch(`${bin.url}${SETTLER_PATHS.grants}`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...headers },
           body: JSON.stringify({ sessionKey: Keypair.generate().publicKey.toBase58(), scope: 'https://cdn.example.test/hls/' }),
@@ -152,7 +153,7 @@ describe('relaycast-settler bin', () => {
       const ok = await grant({ authorization: `Bearer ${await token({ sub: 'alice' })}` });
       expect(ok.status).toBe(200);
       const signed = decodeSignedGrant(fromBase64(ok.body.grant!)!);
-      const info = (await (await fetch(`${bin.url}/v1/info`)).json()) as { payer: string; grantAuth: string };
+      const info = (await (await fetch(`${bin.url}${SETTLER_PATHS.info}`)).json()) as { payer: string; grantAuth: string };
       expect(info.grantAuth).toBe('jwt');
       expect(signed.grant.user).toEqual(userTag(new PublicKey(info.payer).toBytes(), 'alice'));
     } finally {

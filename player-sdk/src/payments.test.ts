@@ -28,6 +28,7 @@ import {
   verifyGrantSignature,
   verifyReceiptSignature,
 } from '@relaycast/protocol/node';
+import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   LOOPBACK_RTC,
@@ -302,7 +303,7 @@ describe('receipts', () => {
       });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const grantUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/grants`;
+    const grantUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}${SETTLER_PATHS.grants}`;
     try {
       const ok = await withRelay((ctx) => ctx.serve(SEGMENT), { payments: { grantUrl } });
       await until(() => ok.relay.binds.length === 1, 5_000, 'the BIND frame');

@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { amountForBytes, swarmIdFromUrl } from '@relaycast/protocol';
+import { SETTLER_PATHS, relayStatusPath } from '@relaycast/protocol/settlement';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
@@ -128,7 +129,7 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     expect(res.body.status).toBe('nothing-owed');
     expect(res.body.credited).toEqual([]);
     expect(res.body.rejected).toEqual(items.map((_, index) => ({ index, code: index % 2 === 0 ? 'RC_ERR_ASSIGNMENT_MISSING' : 'RC_ERR_ASSIGNMENT_INVALID' })));
-    expect(((await (await fetch(`${openSettler.url}/v1/relays/${fakeRelay.id}`)).json()) as Record<string, unknown>)).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
+    expect(((await (await fetch(`${openSettler.url}${relayStatusPath(fakeRelay.id)}`)).json()) as Record<string, unknown>)).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
     expect(await tokenBalance(setup, setup.treasury)).toBe(before);
   });
 
@@ -143,7 +144,7 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
       { grant: mg.grant!.b64, receipt: receiptB64(mallory, mg.grant!.signed, fakeRelay, 1, Number(BUDGET)), assignment: assignmentB64(tracker, mallory, fakeRelay) },
     ]);
     expect(greedy.status).toBe(409); // its token account does not even exist; the receipt is kept
-    const status = (await (await fetch(`${jwtSettler.url}/v1/relays/${fakeRelay.id}`)).json()) as { owed: string };
+    const status = (await (await fetch(`${jwtSettler.url}${relayStatusPath(fakeRelay.id)}`)).json()) as { owed: string };
     const ageMs = Date.now() - issuedAtMs;
     // At most 1 MB/s × age + 1 MB, far below the 10,000,000 claimed.
     expect(BigInt(status.owed)).toBeLessThanOrEqual(BigInt(Math.ceil(1_000 * ageMs + 1_000_000)));
@@ -154,7 +155,7 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     const treasuryBefore = await tokenBalance(setup, setup.treasury);
     const master = `${origin.url}media/vod/master.m3u8`;
     const variant = variantUrls(await (await fetch(master)).text(), master)[0]!;
-    const client = nodeClient({ trackerUrl: trackerProc.url, swarmId: swarmIdFromUrl(master), maxRelays: 1, payments: { grantUrl: `${openSettler.url}/v1/grants` } });
+    const client = nodeClient({ trackerUrl: trackerProc.url, swarmId: swarmIdFromUrl(master), maxRelays: 1, payments: { grantUrl: `${openSettler.url}${SETTLER_PATHS.grants}` } });
     try {
       await client.start();
       const deadline = Date.now() + 15_000;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { amountForBytes } from '@relaycast/protocol';
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
+import { relayStatusPath } from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, SystemProgram, Transaction } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,7 +164,7 @@ describe('attack 5: a payout buried under spam on the relay’s token account', 
     await spam(chainUrl, relayAta, SPAM);
     expect(await entriesAfter(chainUrl, relayAta.toBase58(), first.body.signature, OLD_SCAN_BOUND)).toBeGreaterThan(OLD_SCAN_BOUND);
     // Payout 1 is still pending in the settler's ledger.
-    expect(((await (await fetch(`${settler.url}/v1/relays/${relay.id}`)).json()) as { pending: unknown }).pending).toMatchObject({ signature: first.body.signature });
+    expect(((await (await fetch(`${settler.url}${relayStatusPath(relay.id)}`)).json()) as { pending: unknown }).pending).toMatchObject({ signature: first.body.signature });
 
     // The chain comes back; the relay's next redeem: payout 1 is found by id, payout 2 pays the rest.
     proxy.blackout = false;
@@ -175,7 +176,7 @@ describe('attack 5: a payout buried under spam on the relay’s token account', 
     expect([second.body.amount, second.body.cumulativePaid]).toEqual(['400000', '700000']);
     await waitForPayout(chainUrl, second.body.signature);
     await waitFor('payout 2 resolved', async () => {
-      const st = (await (await fetch(`${settler.url}/v1/relays/${relay.id}`)).json()) as { pending: unknown; cumulativePaid: string };
+      const st = (await (await fetch(`${settler.url}${relayStatusPath(relay.id)}`)).json()) as { pending: unknown; cumulativePaid: string };
       return st.pending === null && st.cumulativePaid === '700000';
     });
     // Exactly the receipted bytes × price, from the treasury to the relay; spam moved nothing.

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, FrameType, decodeBase58, encodeBase58, encodeFrame, swarmIdFromUrl, type RelayFrame } from '@relaycast/protocol';
 import { signBindProof } from '@relaycast/protocol/node';
+import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRandomSegmentOrigin, type OriginServer } from '../helpers/origin-server.js';
 import { redeemPaidRelay, relayPayments, startPaidNetwork, startPaidRelay, type PaidNetwork, type PaidRelay } from '../helpers/paid-network.js';
@@ -93,7 +94,7 @@ describe('attack 06: a grant binds only with its session key', () => {
     expect((afterTheft['refusedByCode'] as Record<string, number>)[ErrorCode.BIND_PROOF]).toBe(2);
 
     // A second grant for the victim's key (another scope) is refused by the settler.
-    const second = await fetch(`${net.settler.url}/v1/grants`, {
+    const second = await fetch(`${net.settler.url}${SETTLER_PATHS.grants}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sessionKey: encodeBase58(victim.grant.grant.sessionKey), scope: `${origin.url}other/` }),

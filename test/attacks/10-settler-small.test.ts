@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signRedeemBody } from '@relaycast/protocol/node';
-import { REDEEM_SIGNATURE_HEADER } from '@relaycast/protocol/settlement';
+import { REDEEM_SIGNATURE_HEADER, SETTLER_PATHS, relayStatusPath } from '@relaycast/protocol/settlement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSettlerForTestRelay } from '../helpers/paid-network.js';
 import {
@@ -72,7 +72,7 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
   });
 
   it('a redeem flood from fresh keys is cut per relay key and per address range before any item is checked; nothing is stored; another address is unaffected', async () => {
-    const url = `${settler.url.replace('0.0.0.0', '127.0.0.1')}/v1/redeem`;
+    const url = `${settler.url.replace('0.0.0.0', '127.0.0.1')}${SETTLER_PATHS.redeem}`;
     // One key: 1,000 items per request; its bucket holds 2,000.
     const one = newIdentity();
     const perKey: number[] = [];
@@ -95,7 +95,7 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
     expect(statuses.at(-1)).toBe(429);
     expect(codes).toEqual(new Set(['RC_ERR_RATE_LIMITED']));
     // Refused and rejected items left nothing behind for those keys.
-    expect((await (await fetch(`${settler.url.replace('0.0.0.0', '127.0.0.1')}/v1/relays/${one.id}`)).json()) as unknown).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
+    expect((await (await fetch(`${settler.url.replace('0.0.0.0', '127.0.0.1')}${relayStatusPath(one.id)}`)).json()) as unknown).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
     // The honest relay on another address is served at once.
     const viewer = newIdentity();
     const g = await requestGrantAt(settler.url.replace('0.0.0.0', '127.0.0.1'), viewer);
@@ -110,7 +110,7 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
 
   it('a receipt dated inside the grant’s life but redeemed after expiry + the redeem window is not credited (RC_ERR_REDEEM_WINDOW_CLOSED); one in the window is', async () => {
     const base = settler.url.replace('0.0.0.0', '127.0.0.1');
-    await waitFor('the honest payout resolved', async () => ((await (await fetch(`${base}/v1/relays/${honest.id}`)).json()) as { pending: unknown }).pending === null);
+    await waitFor('the honest payout resolved', async () => ((await (await fetch(`${base}${relayStatusPath(honest.id)}`)).json()) as { pending: unknown }).pending === null);
     const late = newIdentity();
     const lateGrant = (await requestGrantAt(base, late)).grant!;
     // The viewer signs while the grant is live (timestampMs inside its life) and hands the receipt

@@ -12,11 +12,12 @@ import {
   type SignedGrant,
 } from '@relaycast/protocol';
 import { rawPublicKey, signBindProof, signReceipt } from '@relaycast/protocol/node';
+import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { openRawChannel, type RawChannel } from './raw-viewer.js';
 
 /** POST /v1/grants for `key` under `--grant-auth open`; the signed grant's bytes, or the refusal. */
 export async function requestGrant(settlerUrl: string, key: KeyObject, scope: string): Promise<{ status: number; grant?: Uint8Array; code?: string }> {
-  const res = await fetch(`${settlerUrl}/v1/grants`, {
+  const res = await fetch(`${settlerUrl}${SETTLER_PATHS.grants}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ sessionKey: encodeBase58(rawPublicKey(key)), scope }),

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { resolveBin } from '@relaycast/cli-kit/testing';
 import { decodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/protocol';
 import { privateKeyFromSeed } from '@relaycast/protocol/node';
-import type { RedeemItem } from '@relaycast/protocol/settlement';
+import { SETTLER_PATHS, type RedeemItem } from '@relaycast/protocol/settlement';
 import { loadSigner } from '@relaycast/contracts-client/setup';
 import { PublicKey } from '@solana/web3.js';
 import { assignmentFor, newTracker, receiptFor, redeemAt, type RedeemCall, type Viewer } from '@relaycast/contracts-client/testing';
@@ -188,7 +188,7 @@ export async function startSettlerProxy(target: string): Promise<SettlerProxy> {
           });
           const body = Buffer.from(await upstream.arrayBuffer());
           const hook = proxy.afterRedeemAnswer;
-          if (req.url === '/v1/redeem' && hook !== undefined) {
+          if (req.url === SETTLER_PATHS.redeem && hook !== undefined) {
             proxy.afterRedeemAnswer = undefined;
             if ((await hook()) === 'drop') return void res.destroy();
           }
@@ -251,7 +251,7 @@ export function receiptB64(session: TestIdentity, grant: SignedGrant, relay: Tes
 
 /** POST /v1/grants for `session`; the answer's status and JSON body. */
 export async function requestGrantAt(settlerUrl: string, session: TestIdentity, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; grant?: { b64: string; signed: SignedGrant } }> {
-  const res = await fetch(`${settlerUrl}/v1/grants`, {
+  const res = await fetch(`${settlerUrl}${SETTLER_PATHS.grants}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify({ sessionKey: session.id, scope: 'https://cdn.example.test/hls/' }),

@@ -1,5 +1,6 @@
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Connection } from '@solana/web3.js';
+import { relayStatusPath } from '@relaycast/protocol/settlement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Settler } from './settler.js';
 import {
@@ -61,6 +62,6 @@ describe('settler: a payout whose blockhash expired unlanded', () => {
     expect(await tokenBalance(w, relayAta)).toBe(BigInt(fresh.amount));
     expect(await tokenBalance(w, w.treasuryTokenAccount)).toBe(TREASURY_FUNDS - BigInt(fresh.amount));
     await expect.poll(async () => (await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: fresh.amount, credited: [{ index: 0, credited: fresh.amount }] });
-    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: fresh.amount, pending: null });
+    expect((await getJson(`${settler.url}${relayStatusPath(relay.id)}`)).body).toEqual({ owed: '0', cumulativePaid: fresh.amount, pending: null });
   });
 });

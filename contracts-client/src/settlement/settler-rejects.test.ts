@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { GRANT_VERSION, encodeBase58, encodeSignedGrant, fromBase64, type SignedGrant } from '@relaycast/protocol';
 import { rawPublicKey, signGrant, signRedeemBody } from '@relaycast/protocol/node';
-import { MAX_REDEEM_ITEMS, REDEEM_MAX_CLOCK_SKEW_MS, SETTLER_MAX_BODY_BYTES } from '@relaycast/protocol/settlement';
+import { MAX_REDEEM_ITEMS, REDEEM_MAX_CLOCK_SKEW_MS, SETTLER_MAX_BODY_BYTES, SETTLER_PATHS, relayStatusPath } from '@relaycast/protocol/settlement';
 import { getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { PublicKey } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,7 +59,7 @@ describe('settler refusals', () => {
   });
 
   async function expectNothingPaid(r: TestRelay): Promise<void> {
-    expect((await getJson(`${settler.url}/v1/relays/${r.id}`)).body).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
+    expect((await getJson(`${settler.url}${relayStatusPath(r.id)}`)).body).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
     expect(await tokenBalance(w, getAssociatedTokenAddressSync(w.mint.mint, r.keypair.publicKey))).toBe(0n);
   }
 
@@ -150,11 +150,11 @@ describe('settler refusals', () => {
       await confirmPayout(w, first.body as { transaction: string; signature: string; lastValidBlockHeight: number });
       // 30 s later the same receipt is plausible up to 40,000.
       now += 30_000;
-      await expect.poll(async () => (await getJson(`${clocked.url}/v1/relays/${r.id}`)).body['pending']).toBeNull();
+      await expect.poll(async () => (await getJson(`${clocked.url}${relayStatusPath(r.id)}`)).body['pending']).toBeNull();
       const second = await redeemAt(clocked, r, [item], { requestedAtMs: now });
       expect(second.body).toMatchObject({ status: 'payout', amount: '30000', cumulativePaid: '40000', credited: [{ index: 0, credited: '40000', shortfall: { code: 'RC_ERR_RECEIPT_IMPLAUSIBLE', amount: '10000' } }] });
       await confirmPayout(w, second.body as { transaction: string; signature: string; lastValidBlockHeight: number });
-      await expect.poll(async () => (await getJson(`${clocked.url}/v1/relays/${r.id}`)).body['pending']).toBeNull();
+      await expect.poll(async () => (await getJson(`${clocked.url}${relayStatusPath(r.id)}`)).body['pending']).toBeNull();
       // Past expiry + the redeem window: nothing more is credited, whatever the receipt says.
       now = grant.signed.grant.expiresAtMs + 60_001;
       const late = itemFor(w, viewer, grant, pk, 2, 60_000);
@@ -176,10 +176,10 @@ describe('settler refusals', () => {
       const alice = { 'x-test-user': 'alice' };
       const v1 = newViewer();
       const g1 = await requestGrant(budgeted, v1, alice);
-      const again = await postJson(`${budgeted.url}/v1/grants`, { sessionKey: encodeBase58(v1.sessionKey), scope: 'https://cdn.example.test/hls/' }, alice);
+      const again = await postJson(`${budgeted.url}${SETTLER_PATHS.grants}`, { sessionKey: encodeBase58(v1.sessionKey), scope: 'https://cdn.example.test/hls/' }, alice);
       expect([again.status, (again.body['error'] as { code: string }).code]).toEqual([409, 'RC_ERR_GRANT_LIVE_EXISTS']);
       const g2 = await requestGrant(budgeted, newViewer(), alice);
-      const third = await postJson(`${budgeted.url}/v1/grants`, { sessionKey: encodeBase58(newViewer().sessionKey), scope: 'https://cdn.example.test/hls/' }, alice);
+      const third = await postJson(`${budgeted.url}${SETTLER_PATHS.grants}`, { sessionKey: encodeBase58(newViewer().sessionKey), scope: 'https://cdn.example.test/hls/' }, alice);
       expect([third.status, (third.body['error'] as { code: string }).code]).toEqual([403, 'RC_ERR_USER_BUDGET_EXHAUSTED']);
       // Another user is not affected; a user's grants carry the same tag, never the id itself.
       const bob = await requestGrant(budgeted, newViewer(), { 'x-test-user': 'bob' });
@@ -238,29 +238,29 @@ describe('settler refusals', () => {
     const grant = await requestGrant(settler, viewer);
     const res = await redeemAt(settler, noAta, [itemFor(w, viewer, grant, noAta.keypair.publicKey, 1, 3_000)]);
     expect([res.status, res.body.error?.code]).toEqual([409, 'RC_ERR_PAYOUT_ACCOUNT_MISSING']);
-    expect((await getJson(`${settler.url}/v1/relays/${noAta.id}`)).body).toEqual({ owed: '3000', cumulativePaid: '0', pending: null });
+    expect((await getJson(`${settler.url}${relayStatusPath(noAta.id)}`)).body).toEqual({ owed: '3000', cumulativePaid: '0', pending: null });
   });
 
   it('grants: refused by the hook, refused to unlisted page origins, CORS for listed ones, malformed bodies', async () => {
     const sessionKey = encodeBase58(newViewer().sessionKey);
     const body = { sessionKey, scope: 'https://cdn.example.test/hls/' };
-    const refused = await postJson(`${settler.url}/v1/grants`, body, { 'x-test-refuse': '1' });
+    const refused = await postJson(`${settler.url}${SETTLER_PATHS.grants}`, body, { 'x-test-refuse': '1' });
     expect([refused.status, (refused.body['error'] as { code: string }).code]).toEqual([403, 'RC_ERR_GRANT_REFUSED']);
-    const foreign = await postJson(`${settler.url}/v1/grants`, body, { origin: 'https://evil.example.test' });
+    const foreign = await postJson(`${settler.url}${SETTLER_PATHS.grants}`, body, { origin: 'https://evil.example.test' });
     expect([foreign.status, (foreign.body['error'] as { code: string }).code]).toEqual([403, 'RC_ERR_GRANT_REFUSED']);
     expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
-    const page = await postJson(`${settler.url}/v1/grants`, body, { origin: PAGE });
+    const page = await postJson(`${settler.url}${SETTLER_PATHS.grants}`, body, { origin: PAGE });
     expect(page.status).toBe(200);
     expect(page.headers.get('access-control-allow-origin')).toBe(PAGE);
-    const preflight = await fetch(`${settler.url}/v1/grants`, { method: 'OPTIONS', headers: { origin: PAGE, 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${settler.url}${SETTLER_PATHS.grants}`, { method: 'OPTIONS', headers: { origin: PAGE, 'access-control-request-method': 'POST' } });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
     for (const bad of [{ sessionKey: 'xyz', scope: body.scope }, { sessionKey, scope: 'ftp://x/' }, { sessionKey, scope: 'x'.repeat(600) }, { sessionKey }]) {
-      const res = await postJson(`${settler.url}/v1/grants`, bad);
+      const res = await postJson(`${settler.url}${SETTLER_PATHS.grants}`, bad);
       expect(res.status).toBe(400);
     }
-    const g = (await postJson(`${settler.url}/v1/grants`, { ...body, sessionKey: encodeBase58(newViewer().sessionKey) })).body;
+    const g = (await postJson(`${settler.url}${SETTLER_PATHS.grants}`, { ...body, sessionKey: encodeBase58(newViewer().sessionKey) })).body;
     expect(g).toMatchObject({ payer: settler.payer, mint: w.mint.mint.toBase58(), budget: '100000000' });
     expect(fromBase64(g['grant'] as string)![0]).toBe(GRANT_VERSION);
   });
@@ -269,7 +269,7 @@ describe('settler refusals', () => {
     const limited = await startTestSettler(w, { dbPath: `${w.dbPath}.limited`, maxRequestsPerSec: 2, requestBurst: 2 });
     try {
       const statuses: number[] = [];
-      for (let i = 0; i < 4; i++) statuses.push((await fetch(`${limited.url}/v1/info`)).status);
+      for (let i = 0; i < 4; i++) statuses.push((await fetch(`${limited.url}${SETTLER_PATHS.info}`)).status);
       expect(statuses.slice(0, 2)).toEqual([200, 200]);
       expect(statuses.slice(2)).toEqual([429, 429]);
     } finally {

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { amountForBytes, decodeSignedReceipt, encodeBase58, fromBase64, toHex } from '@relaycast/protocol';
 import { merkleRoot, receiptLeaf } from '@relaycast/protocol/node';
-import { MEMO_PROGRAM_ID, formatPayoutMemo, type RedeemItem } from '@relaycast/protocol/settlement';
+import { MEMO_PROGRAM_ID, SETTLER_PATHS, formatPayoutMemo, relayStatusPath, type RedeemItem } from '@relaycast/protocol/settlement';
 import { TOKEN_PROGRAM_ID, decodeTransferCheckedInstruction, getAssociatedTokenAddressSync, transferChecked } from '@solana/spl-token';
 import { Connection, PublicKey, Transaction, type TransactionSignature } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,8 +57,8 @@ describe('settler against the embedded chain', () => {
   });
 
   it('answers /healthz and /v1/info with the payer, mint and treasury account', async () => {
-    expect((await fetch(`${settler.url}/healthz`)).status).toBe(200);
-    const info = await getJson(`${settler.url}/v1/info`);
+    expect((await fetch(`${settler.url}${SETTLER_PATHS.health}`)).status).toBe(200);
+    const info = await getJson(`${settler.url}${SETTLER_PATHS.info}`);
     expect(info.body).toMatchObject({
       payer: settler.payer,
       mint: w.mint.mint.toBase58(),
@@ -107,7 +107,7 @@ describe('settler against the embedded chain', () => {
     const res = await redeemAt(settler, relay, items);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString(), credited: [{ index: 0, credited: paidSoFar.toString() }] });
-    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
+    expect((await getJson(`${settler.url}${relayStatusPath(relay.id)}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
   });
 
   it('builds one payout for concurrent redeems, and it pays once however often it is resubmitted', async () => {
@@ -169,7 +169,7 @@ describe('settler against the embedded chain', () => {
     await rm(`${w.dbPath}-wal`, { force: true });
     await rm(`${w.dbPath}-shm`, { force: true });
     settler = await startTestSettler(w, { rebuildFromChain: true });
-    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
+    expect((await getJson(`${settler.url}${relayStatusPath(relay.id)}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
     // The relay sends its newest receipts again: they are worth exactly what the chain shows paid.
     expect((await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString(), credited: [{ index: 0, credited: paidSoFar.toString() }] });
   });
@@ -202,6 +202,6 @@ describe('settler against the embedded chain', () => {
     const relayAta = getAssociatedTokenAddressSync(w.mint.mint, relay.keypair.publicKey);
     expect(await tokenBalance(w, relayAta)).toBe(BigInt(next.amount));
     await expect.poll(async () => (await redeemAt(settler, relay, items)).body.status).toBe('nothing-owed');
-    expect((await getJson(`${settler.url}/v1/relays/${relay.id}`)).body).toEqual({ owed: '0', cumulativePaid: next.amount, pending: null });
+    expect((await getJson(`${settler.url}${relayStatusPath(relay.id)}`)).body).toEqual({ owed: '0', cumulativePaid: next.amount, pending: null });
   });
 });

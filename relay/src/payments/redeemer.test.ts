@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, decodeSignedGrant, decodeSignedReceipt, encodeBase58, fromBase64, toBase64 } from '@relaycast/protocol';
 import { privateKeyFromSeed, signEd25519 } from '@relaycast/protocol/node';
-import { MEMO_PROGRAM_ID, SETTLER_MAX_BODY_BYTES, formatPayoutMemo } from '@relaycast/protocol/settlement';
+import { MEMO_PROGRAM_ID, SETTLER_MAX_BODY_BYTES, SETTLER_PATHS, formatPayoutMemo } from '@relaycast/protocol/settlement';
 import { TOKEN_PROGRAM_ID, createTransferCheckedInstruction, getAssociatedTokenAddressSync } from '@solana/spl-token';
 import { Keypair, PublicKey, Transaction, TransactionInstruction, type Connection } from '@solana/web3.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -64,7 +64,7 @@ describe('Redeemer against a scripted settler and RPC', () => {
           return void res.end(JSON.stringify({ error: { code: ErrorCode.MESSAGE_TOO_LARGE, message: 'too large' } }));
         }
         res.writeHead(200, { 'content-type': 'application/json' });
-        if (req.url === '/v1/info') return void res.end(JSON.stringify({ payer: payerId, mint: mint.toBase58(), decimals: 6, treasuryTokenAccount: treasuryAccount.toBase58() }));
+        if (req.url === SETTLER_PATHS.info) return void res.end(JSON.stringify({ payer: payerId, mint: mint.toBase58(), decimals: 6, treasuryTokenAccount: treasuryAccount.toBase58() }));
         res.end(JSON.stringify(answer((JSON.parse(Buffer.concat(parts).toString()) as { items: { grant: string; receipt: string }[] }).items)));
       });
     });
