@@ -1,8 +1,8 @@
 /**
  * The one CLI kit of Relaycast's bins. A bin declares its settings once in a table
- * (`defineSettings`), reads them with `table.parseCommandLine`, logs with `createLogger` and runs
- * under `runCli` (signals, exit statuses). Libraries check their `start*()` options with the same
- * table's `check`/`resolve`.
+ * (`defineSettings`), makes its command of it with `defineCommand` (command line, --help, logger)
+ * and runs that under `runCli` (signals, exit statuses). Libraries check their `start*()` options
+ * with the same table's `check`/`resolve`.
  */
 export { configInvalid } from './config-error.js';
 export {
@@ -42,6 +42,7 @@ export {
   type LogLevel,
   type LoggerOptions,
 } from './logging.js';
+export { defineCommand, type Command, type CommandContext, type CommandSpec, type CommandUsage } from './command.js';
 export { EXIT, reportError, runCli, waitForAbort, type CliContext, type CliMain, type CliProcess, type RunCliOptions } from './run-cli.js';
 export {
   SettingsTable,

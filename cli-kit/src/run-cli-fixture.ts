@@ -1,5 +1,6 @@
 // A bin made of the kit alone, for run-cli.test.ts: started with `node --import tsx`.
-import { LOG_SETTINGS, componentLogger, createLogger } from './logging.js';
+import { defineCommand } from './command.js';
+import { LOG_SETTINGS, componentLogger } from './logging.js';
 import { runCli, waitForAbort } from './run-cli.js';
 import { defineSettings } from './settings.js';
 import { bool, int } from './values.js';
@@ -14,17 +15,19 @@ const SETTINGS = defineSettings(
   { envPrefix: 'FIXTURE_' },
 );
 
-await runCli('fixture-bin', async ({ argv, env, signal, stdout }) => {
-  const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
-  if (cl.help) {
-    stdout.write(SETTINGS.usage());
-    return 0;
-  }
-  const log = componentLogger(createLogger({ level: cl.values.logLevel, format: cl.values.logFormat }), 'fixture');
-  log.info({ port: cl.values.port }, 'ready');
-  if (cl.values.fail === true) throw new Error('the work failed');
-  await waitForAbort(signal);
-  if (cl.values.hang === true) await new Promise(() => setInterval(() => undefined, 1_000));
-  log.info('stopped');
-  return 0;
-});
+await runCli(
+  'fixture-bin',
+  defineCommand({
+    settings: SETTINGS,
+    usage: { synopsis: '[options]', about: 'A bin of the kit alone.' },
+    run: async ({ values, logger, signal }) => {
+      const log = componentLogger(logger, 'fixture');
+      log.info({ port: values.port }, 'ready');
+      if (values.fail === true) throw new Error('the work failed');
+      await waitForAbort(signal);
+      log.info('stopping');
+      if (values.hang === true) await new Promise(() => setInterval(() => undefined, 1_000));
+      log.info('stopped');
+    },
+  }),
+);

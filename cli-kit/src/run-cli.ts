@@ -13,6 +13,8 @@ export const EXIT = {
 
 /** What a bin's main function is handed. */
 export interface CliContext {
+  /** The bin's name, as given to runCli: for USAGE and messages. */
+  readonly bin: string;
   /** Arguments after `node` and the script. */
   readonly argv: string[];
   readonly env: NodeJS.ProcessEnv;
@@ -63,7 +65,7 @@ export async function runCli(bin: string, main: CliMain, options: RunCliOptions 
   proc.on('SIGTERM', onSignal);
   let code: number;
   try {
-    const result = await main({ argv: proc.argv.slice(2), env: proc.env, signal: controller.signal, stdout: proc.stdout, stderr: proc.stderr });
+    const result = await main({ bin, argv: proc.argv.slice(2), env: proc.env, signal: controller.signal, stdout: proc.stdout, stderr: proc.stderr });
     code = result ?? EXIT.OK;
   } catch (err) {
     code = reportError(bin, err, { aborted: controller.signal.aborted, configCodes: options.configCodes, explain: options.explain, stderr: proc.stderr });

@@ -66,7 +66,9 @@ describe('a settings table', () => {
   });
 
   it('reads flags, typed, and fills the defaults; `given` holds only what was set', async () => {
-    const cl = await TABLE.parseCommandLine([...BASE, '--allow-origin', 'https://p/', '--capacity', '5', '--price', '18446744073709551615', '--map-port'], { env: {} });
+    const cl = await TABLE.parseCommandLine([...BASE, '--allow-origin', 'https://p/', '--capacity', '5', '--price', '18446744073709551615', '--map-port'], {
+      env: {},
+    });
     if (cl.help) throw new Error('not help');
     expect(cl.given).toEqual({ trackerUrl: 'ws://t:1', allowedOrigins: ['https://o/', 'https://p/'], capacity: 5, price: 2n ** 64n - 1n, mapPort: true });
     expect(cl.values).toMatchObject({ capacity: 5, cacheMaxBytes: 268_435_456, intervalMs: 60_000, mode: 'ignore', logLevel: 'info' });
@@ -83,9 +85,18 @@ describe('a settings table', () => {
   it('takes flags over the environment over the config file over defaults', async () => {
     const path = join(dir, 'c.json');
     await writeFile(path, JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file/'], capacity: 1, cacheMaxBytes: 10, price: '7' }));
-    const env = { RELAYCAST_CONFIG: path, RELAYCAST_CAPACITY: '2', RELAYCAST_CACHE_MAX_BYTES: '20', RELAYCAST_ALLOW_ORIGIN: 'https://e1/, https://e2/', RELAYCAST_MODE: '' };
+    const env = {
+      RELAYCAST_CONFIG: path,
+      RELAYCAST_CAPACITY: '2',
+      RELAYCAST_CACHE_MAX_BYTES: '20',
+      RELAYCAST_ALLOW_ORIGIN: 'https://e1/, https://e2/',
+      RELAYCAST_MODE: '',
+    };
     const cl = await TABLE.parseCommandLine(['--capacity', '3'], { env });
-    expect(cl).toMatchObject({ help: false, values: { trackerUrl: 'ws://file:1', allowedOrigins: ['https://e1/', 'https://e2/'], capacity: 3, cacheMaxBytes: 20, price: 7n, mode: 'ignore' } });
+    expect(cl).toMatchObject({
+      help: false,
+      values: { trackerUrl: 'ws://file:1', allowedOrigins: ['https://e1/', 'https://e2/'], capacity: 3, cacheMaxBytes: 20, price: 7n, mode: 'ignore' },
+    });
     // --config wins over RELAYCAST_CONFIG.
     const other = join(dir, 'other.json');
     await writeFile(other, JSON.stringify({ trackerUrl: 'ws://other:1', allowedOrigins: ['https://x/'] }));
@@ -121,7 +132,11 @@ describe('a settings table', () => {
 
   it('checks a start*() options object by its keys, ignoring what is not a setting', () => {
     const logger = { info: () => undefined };
-    expect(TABLE.check({ trackerUrl: 'ws://t:1', allowedOrigins: ['https://o/'], capacity: 9, logger })).toEqual({ trackerUrl: 'ws://t:1', allowedOrigins: ['https://o/'], capacity: 9 });
+    expect(TABLE.check({ trackerUrl: 'ws://t:1', allowedOrigins: ['https://o/'], capacity: 9, logger })).toEqual({
+      trackerUrl: 'ws://t:1',
+      allowedOrigins: ['https://o/'],
+      capacity: 9,
+    });
     expect(() => TABLE.check({ trackerUrl: 'ws://t:1', allowedOrigins: [] })).toThrow('allowedOrigins is required (at least one)');
     expect(() => TABLE.check({ trackerUrl: 'ws://t:1', allowedOrigins: ['https://o/'], capacity: -1 })).toThrow(/^capacity must be an integer/);
     expect(() => TABLE.check({ trackerUrl: 'ws://t:1', allowedOrigins: ['https://o/'], burst: 0 })).toThrow('burst must be positive (or rate 0)');
@@ -130,7 +145,9 @@ describe('a settings table', () => {
 
   it('refuses a table whose default its own type refuses, or a flag declared twice', () => {
     expect(() => defineSettings({ n: { type: int({ max: 5 }), flag: 'n', default: 6, help: 'n' } }, { envPrefix: 'X_' })).toThrow(/default of n/);
-    expect(() => defineSettings({ a: { type: int(), flag: 'n', help: 'a' }, b: { type: int(), flag: 'n', help: 'b' } }, { envPrefix: 'X_' })).toThrow(/--n declared twice/);
+    expect(() => defineSettings({ a: { type: int(), flag: 'n', help: 'a' }, b: { type: int(), flag: 'n', help: 'b' } }, { envPrefix: 'X_' })).toThrow(
+      /--n declared twice/,
+    );
   });
 
   it('extends and picks tables', async () => {
@@ -144,7 +161,9 @@ describe('a settings table', () => {
   it('renders USAGE from the table: grouped, with bounds, defaults, units and where else settings come from', () => {
     const usage = TABLE.usage();
     expect(usage).toContain('  --tracker URL                   tracker WebSocket URL (required; config key trackerUrl)\n');
-    expect(usage).toContain('--allow-origin URL              origin URL prefix (required; repeatable; config key\n                                  allowedOrigins)');
+    expect(usage).toContain(
+      '--allow-origin URL              origin URL prefix (required; repeatable; config key\n                                  allowedOrigins)',
+    );
     expect(usage).toContain('--cache-max-bytes N             segment cache size (default 268435456 bytes = 256 MiB)');
     expect(usage).toContain('--capacity N                    viewers advertised (0..1000000; default 100)');
     expect(usage).toContain('--interval-ms MS                how often (default 60000 ms = 1 min)');
@@ -157,6 +176,27 @@ describe('a settings table', () => {
     expect(usage).toContain('  --config FILE');
     expect(usage).toContain('RELAYCAST_ALLOW_ORIGIN for --allow-origin');
     for (const line of usage.split('\n')) expect(line.length, line).toBeLessThanOrEqual(100);
+  });
+
+  it("takes USAGE's environment example from a setting that has a variable", () => {
+    const keyFirst = defineSettings(
+      {
+        keypair: { type: text(), flag: 'key-file', env: false, help: 'keypair file' },
+        port: { type: int(), flag: 'port', help: 'port' },
+      },
+      { envPrefix: 'X_' },
+    );
+    const oneLine = (t: { usage(): string }): string => t.usage().replace(/\s+/g, ' ');
+    expect(oneLine(keyFirst)).toContain('(X_PORT for --port; lists comma-separated)');
+    expect(oneLine(keyFirst)).not.toContain('( for');
+    const noEnv = defineSettings({ keypair: { type: text(), flag: 'key-file', env: false, help: 'keypair file' } }, { envPrefix: 'X_' });
+    expect(oneLine(noEnv)).not.toContain('environment variable,');
+    expect(noEnv.usage()).toMatch(/show this text\n$/);
+    const noEnvWithFile = defineSettings(
+      { keypair: { type: text(), flag: 'key-file', env: false, help: 'keypair file' } },
+      { envPrefix: 'X_', configFile: { flag: 'config' } },
+    );
+    expect(oneLine(noEnvWithFile)).toContain('Settings may also be given in the JSON file named by --config or X_CONFIG');
   });
 });
 
@@ -174,7 +214,9 @@ describe('a picked table', () => {
       expect(Object.keys(cl.given)).toEqual(['capacity']);
       await expect(status.parseCommandLine([], { env: {} })).rejects.toMatchObject({ message: '--capacity is required (viewers advertised)' });
       await writeFile(path, JSON.stringify({ trackerUrl: 'http://x', capacity: 4 }));
-      await expect(status.parseCommandLine(['--config', path], { env: {} })).rejects.toMatchObject({ message: expect.stringMatching(/trackerUrl must be a ws/) as unknown });
+      await expect(status.parseCommandLine(['--config', path], { env: {} })).rejects.toMatchObject({
+        message: expect.stringMatching(/trackerUrl must be a ws/) as unknown,
+      });
       await writeFile(path, JSON.stringify({ typo: 1 }));
       await expect(status.parseCommandLine(['--config', path], { env: {} })).rejects.toMatchObject({ message: `${path}: unknown key "typo"` });
     } finally {

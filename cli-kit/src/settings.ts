@@ -125,12 +125,20 @@ function humanize(value: unknown, unit: string | undefined): string | undefined 
   if (typeof value !== 'number' || value <= 0) return undefined;
   if (unit === 'bytes' || unit === 'bytes/s') {
     const suffix = unit === 'bytes/s' ? '/s' : '';
-    for (const [size, name] of [[KIB ** 3, 'GiB'], [KIB ** 2, 'MiB'], [KIB, 'KiB']] as const) {
+    for (const [size, name] of [
+      [KIB ** 3, 'GiB'],
+      [KIB ** 2, 'MiB'],
+      [KIB, 'KiB'],
+    ] as const) {
       if (value >= size && value % size === 0) return `${value / size} ${name}${suffix}`;
     }
   }
   if (unit === 'ms') {
-    for (const [size, name] of [[3_600_000, 'h'], [60_000, 'min'], [1_000, 's']] as const) {
+    for (const [size, name] of [
+      [3_600_000, 'h'],
+      [60_000, 'min'],
+      [1_000, 's'],
+    ] as const) {
       if (value >= size && value % size === 0) return `${value / size} ${name}`;
     }
   }
@@ -218,11 +226,15 @@ export class SettingsTable<S extends SettingsSpec> {
    * true } }`), without the rules between settings. It reads the same config file: keys of the
    * other settings are accepted there (and checked), not returned.
    */
-  pick<K extends keyof S & string, const O extends { [P in K]?: Partial<Setting<SettingValue<S[P]>>> } = {}>(
+  pick<K extends keyof S & string, const O extends { [P in K]?: Partial<Setting<SettingValue<S[P]>>> } = Record<never, never>>(
     keys: readonly K[],
     overrides?: O,
   ): SettingsTable<Overridden<S, K, O>> {
-    const spec = Object.fromEntries(keys.map((k) => [k, { ...this.spec[k], ...(overrides as Record<string, object> | undefined)?.[k] }])) as Overridden<S, K, O>;
+    const spec = Object.fromEntries(keys.map((k) => [k, { ...this.spec[k], ...(overrides as Record<string, object> | undefined)?.[k] }])) as Overridden<
+      S,
+      K,
+      O
+    >;
     const options = { envPrefix: this.options.envPrefix, configFile: this.options.configFile, groups: this.options.groups };
     return new SettingsTable(spec, options, this.#root ?? (this as unknown as SettingsTable<SettingsSpec>));
   }
@@ -341,7 +353,12 @@ export class SettingsTable<S extends SettingsSpec> {
     const env = o.env ?? process.env;
     let parsed;
     try {
-      parsed = parseArgs({ args: [...argv], options: { ...this.parseArgsOptions(), ...o.extraFlags }, strict: true, allowPositionals: o.allowPositionals ?? false });
+      parsed = parseArgs({
+        args: [...argv],
+        options: { ...this.parseArgsOptions(), ...o.extraFlags },
+        strict: true,
+        allowPositionals: o.allowPositionals ?? false,
+      });
     } catch (err) {
       throw configInvalid((err as Error).message);
     }
@@ -394,7 +411,8 @@ export class SettingsTable<S extends SettingsSpec> {
       if (group !== '') out.push(`${group}:`);
       out.push(...lines);
     }
-    return `${out.join('\n')}\n\n${this.sources(width).join('\n')}\n`;
+    const sources = this.sources(width);
+    return `${out.join('\n')}\n${sources.length === 0 ? '' : `\n${sources.join('\n')}\n`}`;
   }
 
   private line(left: string, right: string, column: number, width: number): string[] {
@@ -432,13 +450,21 @@ export class SettingsTable<S extends SettingsSpec> {
   private sources(width: number): string[] {
     const cf = this.options.configFile;
     const p = this.options.envPrefix;
-    const sample = this.keys().find((k) => this.entry(k).flag.includes('-')) ?? this.keys()[0];
-    const example = sample === undefined ? '' : ` (${this.envOf(sample) ?? ''} for ${this.flagOf(sample)}; lists comma-separated)`;
+    // The example is a setting that has a variable (an `env: false` one would read "( for --flag"),
+    // preferably a two-word flag, which shows the upper snake case.
+    const withEnv = this.keys().filter((k) => this.envOf(k) !== undefined);
+    const sample = withEnv.find((k) => this.entry(k).flag.includes('-')) ?? withEnv[0];
+    const fileText = (lead: string): string =>
+      cf === undefined
+        ? ''
+        : `${lead} the JSON file named by --${cf.flag}${cf.env === false ? '' : ` or ${cf.env ?? `${p}${cf.flag.toUpperCase()}`}`}, keyed by the flag in camelCase unless noted (lists as arrays)`;
     const text =
-      `Each setting may also be given as an environment variable, ${p}<FLAG> in upper snake case${example}` +
-      (cf === undefined
-        ? '. Flags win over the environment.'
-        : `, or in the JSON file named by --${cf.flag}${cf.env === false ? '' : ` or ${cf.env ?? `${p}${cf.flag.toUpperCase()}`}`}, keyed by the flag in camelCase unless noted (lists as arrays). Flags win over the environment, the environment over the file.`);
+      sample === undefined
+        ? cf === undefined
+          ? ''
+          : `${fileText('Settings may also be given in')}. Flags win over the file.`
+        : `Each setting may also be given as an environment variable, ${p}<FLAG> in upper snake case (${this.envOf(sample) ?? ''} for ${this.flagOf(sample)}; lists comma-separated)` +
+          (cf === undefined ? '. Flags win over the environment.' : `${fileText(', or in')}. Flags win over the environment, the environment over the file.`);
     return wrap(text, width);
   }
 }
@@ -453,7 +479,10 @@ export class SettingsTable<S extends SettingsSpec> {
  * }, { envPrefix: 'RELAYCAST_' });
  * ```
  */
-export function defineSettings<const S extends SettingsSpec>(spec: S & { [K in keyof S]: Setting<SettingValue<S[K]>> }, options: SettingsTableOptions<S>): SettingsTable<S> {
+export function defineSettings<const S extends SettingsSpec>(
+  spec: S & { [K in keyof S]: Setting<SettingValue<S[K]>> },
+  options: SettingsTableOptions<S>,
+): SettingsTable<S> {
   return new SettingsTable<S>(spec, options);
 }
 

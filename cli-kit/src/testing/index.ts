@@ -1,3 +1,3 @@
 /** Test kit of @relaycast/cli-kit: run a real bin and watch its output and exit status. */
-export { spawnBin, type BinProcess, type SpawnBinOptions } from './spawn-bin.js';
+export { isRunning, processState, spawnBin, type BinProcess, type SpawnBinOptions } from './spawn-bin.js';
 export { resolveBin } from './resolve-bin.js';

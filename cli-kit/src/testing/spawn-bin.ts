@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface SpawnBinOptions {
   /** Environment of the child. Default: this process's. */
@@ -11,6 +12,11 @@ export interface BinProcess {
   readonly pid: number | undefined;
   /** Exit status; a child killed by a signal resolves with `128 + signal number`, like a shell. */
   readonly exited: Promise<number>;
+  /**
+   * How it ended: `{ code: 130, signal: null }` is a bin that exited 130 itself, `{ code: null,
+   * signal: 'SIGINT' }` one the signal killed (which `exited` also reports as 130).
+   */
+  readonly ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stdout(): string;
   stderr(): string;
   kill(signal: NodeJS.Signals): void;
@@ -28,12 +34,13 @@ export function spawnBin(script: string, args: readonly string[], o: SpawnBinOpt
   let done = false;
   child.stdout.on('data', (d) => (out += String(d)));
   child.stderr.on('data', (d) => (err += String(d)));
-  const exited = new Promise<number>((resolve) =>
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => {
       done = true;
-      resolve(code ?? 128 + (signal === null ? 0 : (SIGNAL_NUMBERS[signal] ?? 0)));
+      resolve({ code, signal });
     }),
   );
+  const exited = ended.then(({ code, signal }) => code ?? 128 + (signal === null ? 0 : (SIGNAL_NUMBERS[signal] ?? 0)));
   const matches = (text: string | RegExp): boolean => {
     const all = out + err;
     return typeof text === 'string' ? all.includes(text) : text.test(all);
@@ -41,6 +48,7 @@ export function spawnBin(script: string, args: readonly string[], o: SpawnBinOpt
   return {
     pid: child.pid,
     exited,
+    ended,
     stdout: () => out,
     stderr: () => err,
     kill: (signal) => {
@@ -55,4 +63,19 @@ export function spawnBin(script: string, args: readonly string[], o: SpawnBinOpt
       }
     },
   };
+}
+
+/** The state letter of process `pid` (R, S, T when stopped, Z for a zombie), undefined when there is none. Linux: /proc. */
+export function processState(pid: number): string | undefined {
+  try {
+    return /^\d+ \(.*\) (\S)/s.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether process `pid` still runs: false once it has exited, a zombie included (an orphan not yet reaped has stopped all the same). */
+export function isRunning(pid: number): boolean {
+  const state = processState(pid);
+  return state !== undefined && state !== 'Z';
 }
