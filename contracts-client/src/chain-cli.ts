@@ -1,4 +1,4 @@
-import { LOG_SETTINGS, createLogger, defineSettings, durationMs, int, runCli, text, waitForAbort } from '@relaycast/cli-kit';
+import { LOG_SETTINGS, defineCommand, defineSettings, durationMs, int, runCli, text, waitForAbort } from '@relaycast/cli-kit';
 import { DEFAULT_CHAIN_HOST, DEFAULT_CHAIN_PORT, DEFAULT_SLOT_MS } from './constants.js';
 import { startEmbeddedChain } from './embedded-chain/chain-server.js';
 
@@ -21,23 +21,21 @@ const SETTINGS = defineSettings(
   { envPrefix: 'RELAYCAST_CHAIN_' },
 );
 
-const USAGE = `Usage: ${BIN} [options]
-
-A local Solana JSON-RPC + WebSocket endpoint over litesvm, for development and tests.
-
-${SETTINGS.usage()}
-The "chain listening" log line carries rpcUrl and wsUrl. SIGINT/SIGTERM stop the chain (the state
-file is always up to date); a second one exits 130 at once.
-`;
-
-await runCli(BIN, async ({ argv, env, signal, stdout }) => {
-  const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
-  if (cl.help) return void stdout.write(USAGE);
-  const { logLevel, logFormat, ...options } = cl.values;
-  const logger = createLogger({ level: logLevel, format: logFormat });
-  const chain = await startEmbeddedChain({ ...options, logger, signal });
-  logger.info({ rpcUrl: chain.rpcUrl, wsUrl: chain.wsUrl }, 'chain listening');
-  await waitForAbort(signal);
-  await chain.close();
-  logger.info('chain stopped');
+const CHAIN = defineCommand({
+  settings: SETTINGS,
+  usage: {
+    synopsis: '[options]',
+    about: 'A local Solana JSON-RPC + WebSocket endpoint over litesvm, for development and tests.',
+    notes: `The "chain listening" log line carries rpcUrl and wsUrl. SIGINT/SIGTERM stop the chain (the state
+file is always up to date); a second one exits 130 at once.`,
+  },
+  run: async ({ values, logger, signal }) => {
+    const chain = await startEmbeddedChain({ ...values, logger, signal });
+    logger.info({ rpcUrl: chain.rpcUrl, wsUrl: chain.wsUrl }, 'chain listening');
+    await waitForAbort(signal);
+    await chain.close();
+    logger.info('chain stopped');
+  },
 });
+
+await runCli(BIN, CHAIN);

@@ -1,4 +1,4 @@
-import { LOG_SETTINGS, bool, createLogger, defineSettings, durationMs, enumOf, int, listOf, runCli, text, u64, url, waitForAbort } from '@relaycast/cli-kit';
+import { LOG_SETTINGS, bool, defineCommand, defineSettings, durationMs, enumOf, int, listOf, runCli, text, u64, url, waitForAbort } from '@relaycast/cli-kit';
 import { ErrorCode, decodePublicKey } from '@relaycast/protocol';
 import {
   DEFAULT_BUDGET_PERIOD_MS,
@@ -146,30 +146,25 @@ const SETTINGS = defineSettings(
   { envPrefix: 'RELAYCAST_SETTLER_', groups: ['', 'Grants', 'Service', 'Logs'] },
 );
 
-const USAGE = `Usage: ${BIN} --treasury-keypair PATH --mint ADDRESS --grant-auth jwt|open --trusted-tracker KEY [options]
-
-The platform's settlement service: signs session grants, redeems relays' receipts into
-treasury-signed payout transactions, keeps its ledger in SQLite (docs/PAYMENTS.md).
-
-${SETTINGS.usage()}
-Platforms with their own policy embed startSettler({ authorize }). Exit status 2 on a bad
+const SETTLER = defineCommand({
+  settings: SETTINGS,
+  usage: {
+    synopsis: '--treasury-keypair PATH --mint ADDRESS --grant-auth jwt|open --trusted-tracker KEY [options]',
+    about: `The platform's settlement service: signs session grants, redeems relays' receipts into
+treasury-signed payout transactions, keeps its ledger in SQLite (docs/PAYMENTS.md).`,
+    notes: `Platforms with their own policy embed startSettler({ authorize }). Exit status 2 on a bad
 configuration (RC_ERR_CONFIG_INVALID, RC_ERR_KEY_PERMISSIONS). The "settler listening" log line
-carries the url. SIGINT/SIGTERM stop the settler; a second one exits 130 at once.
-`;
-
-await runCli(
-  BIN,
-  async ({ argv, env, signal, stdout }) => {
-    const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
-    if (cl.help) return void stdout.write(USAGE);
-    const { logLevel, logFormat, grantAuth: mode, grantJwtAudience, grantJwks, grantJwtIssuer, ...options } = cl.values;
+carries the url. SIGINT/SIGTERM stop the settler; a second one exits 130 at once.`,
+  },
+  run: async ({ values, logger, signal, env }) => {
+    const { grantAuth: mode, grantJwtAudience, grantJwks, grantJwtIssuer, ...options } = values;
     const grantAuth: GrantAuthPolicy =
       mode === 'open' ? { mode: 'open' } : await jwtPolicyFromFlags({ audience: grantJwtAudience, jwksFile: grantJwks, issuer: grantJwtIssuer, env });
-    const logger = createLogger({ level: logLevel, format: logFormat });
     const settler = await startSettler({ ...options, rebuildFromChain: options.rebuildFromChain === true, grantAuth, logger, signal });
     await waitForAbort(signal);
     await settler.close();
   },
-  // A treasury key file others may read is the operator's configuration to fix, like a bad flag.
-  { configCodes: [ErrorCode.KEY_PERMISSIONS] },
-);
+});
+
+// A treasury key file others may read is the operator's configuration to fix, like a bad flag.
+await runCli(BIN, SETTLER, { configCodes: [ErrorCode.KEY_PERMISSIONS] });

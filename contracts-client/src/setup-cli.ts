@@ -1,7 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { EXIT, bool, configInvalid, defineSettings, int, runCli, text, url } from '@relaycast/cli-kit';
-import { isAbortError } from '@relaycast/protocol';
+import { bool, configInvalid, defineCommand, defineSettings, int, runCli, text, url, type CommandContext } from '@relaycast/cli-kit';
 import { Connection, PublicKey } from '@solana/web3.js';
 import { SOL_DECIMALS, formatDecimalAmount, parseDecimalAmount } from './amounts.js';
 import { DEFAULT_COMMITMENT, DEFAULT_MINT_DECIMALS, DEFAULT_RPC_URL } from './constants.js';
@@ -57,26 +56,6 @@ const SETTINGS = defineSettings(
   { envPrefix: 'RELAYCAST_SOLANA_', groups: ['', COMMAND] },
 );
 
-const USAGE = `Usage: ${BIN} <command> [options]
-
-Sets up Relaycast's Solana side on any cluster: the embedded chain (relaycast-chain), devnet or
-mainnet — only --url changes.
-
-Commands:
-  keygen --outfile PATH                 new Solana CLI keypair file (mode 0600; never overwrites)
-  airdrop SOL [--to PUBKEY]             faucet SOL to PUBKEY (default: the payer); local/devnet only
-  create-mint [--decimals N]            new mint, the payer is its mint authority
-  create-mint --mint PUBKEY             use an existing mint (e.g. USDC): checks it and prints it
-  create-treasury --mint PUBKEY --treasury-keypair PATH [--amount TOKENS]
-                                        treasury keypair (created if missing), its token account,
-                                        and TOKENS minted into it when the payer is the mint authority
-  create-token-account --mint PUBKEY --owner PUBKEY
-                                        the owner's (e.g. a relay's) associated token account
-  balance [--owner PUBKEY] [--mint PUBKEY]
-                                        SOL and token balance (default owner: the payer); alias: balances
-
-${SETTINGS.usage()}`;
-
 type Output = Record<string, string | number | boolean | null>;
 
 /** A flag the command cannot do without. */
@@ -90,14 +69,12 @@ function write(stdout: NodeJS.WritableStream, output: Output, json: boolean): vo
   else for (const [k, v] of Object.entries(output)) stdout.write(`${k}: ${String(v)}\n`);
 }
 
-async function run(argv: string[], env: NodeJS.ProcessEnv, signal: AbortSignal, stdout: NodeJS.WritableStream): Promise<void> {
-  const cl = await SETTINGS.parseCommandLine(argv, { env, signal, allowPositionals: true });
-  const [command, ...rest] = cl.help ? [] : cl.positionals;
-  if (cl.help || command === undefined) {
-    stdout.write(USAGE);
+async function run({ values, positionals, signal, stdout, usage }: CommandContext<typeof SETTINGS.spec>): Promise<void> {
+  const [command, ...rest] = positionals;
+  if (command === undefined) {
+    stdout.write(usage());
     return;
   }
-  const values = cl.values;
   const json = values.json === true;
   const print = (output: Output): void => write(stdout, output, json);
   const connection = new Connection(values.url, DEFAULT_COMMITMENT);
@@ -182,17 +159,31 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, signal: AbortSignal, 
   }
 }
 
-await runCli(
-  BIN,
-  async ({ argv, env, signal, stdout }) => {
-    try {
-      await run(argv, env, signal, stdout);
-    } catch (err) {
-      // A one-shot command stopped by Ctrl-C did not do its work: say so, as a shell would.
-      if (signal.aborted && isAbortError(err)) return EXIT.INTERRUPTED;
-      throw err;
-    }
+const SOLANA = defineCommand({
+  settings: SETTINGS,
+  usage: {
+    synopsis: '<command> [options]',
+    about: `Sets up Relaycast's Solana side on any cluster: the embedded chain (relaycast-chain), devnet or
+mainnet — only --url changes.
+
+Commands:
+  keygen --outfile PATH                 new Solana CLI keypair file (mode 0600; never overwrites)
+  airdrop SOL [--to PUBKEY]             faucet SOL to PUBKEY (default: the payer); local/devnet only
+  create-mint [--decimals N]            new mint, the payer is its mint authority
+  create-mint --mint PUBKEY             use an existing mint (e.g. USDC): checks it and prints it
+  create-treasury --mint PUBKEY --treasury-keypair PATH [--amount TOKENS]
+                                        treasury keypair (created if missing), its token account,
+                                        and TOKENS minted into it when the payer is the mint authority
+  create-token-account --mint PUBKEY --owner PUBKEY
+                                        the owner's (e.g. a relay's) associated token account
+  balance [--owner PUBKEY] [--mint PUBKEY]
+                                        SOL and token balance (default owner: the payer); alias: balances`,
   },
-  // A failed transaction's program logs say why.
-  { explain: (err) => (err.details?.['logs'] as string[] | undefined)?.join('\n') },
-);
+  allowPositionals: true,
+  // Each command is one transaction or read: cut short by Ctrl-C, it was not done.
+  oneShot: true,
+  run,
+});
+
+// A failed transaction's program logs say why.
+await runCli(BIN, SOLANA, { explain: (err) => (err.details?.['logs'] as string[] | undefined)?.join('\n') });
