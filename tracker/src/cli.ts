@@ -2,7 +2,7 @@ import {
   LOG_SETTINGS,
   bool,
   configInvalid,
-  createLogger,
+  defineCommand,
   defineSettings,
   runCli,
   text,
@@ -82,31 +82,24 @@ const SETTINGS = defineSettings(
   },
 );
 
-const USAGE = `Usage: ${BIN} [options]
-
-Runs a Relaycast tracker: WebSocket protocol and HTTP /healthz, /status on one port.
-The TURN shared secret is read from ${TURN_SECRET.envOf('turnSecret')} only (coturn use-auth-secret).
-
-${SETTINGS.usage()}
-Logs go to stdout. SIGINT/SIGTERM close connections and exit 0; a second one exits 130 at once.
-`;
-
 /** The settings of one library table among the bin's values. */
 function valuesOf<S extends SettingsSpec>(table: SettingsTable<S>, values: Readonly<Record<string, unknown>>): SettingsInput<S> {
   return Object.fromEntries(table.keys().flatMap((k) => (values[k] === undefined ? [] : [[k, values[k]]]))) as SettingsInput<S>;
 }
 
-await runCli(
-  BIN,
-  async ({ argv, env, signal, stdout }) => {
-    const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
-    if (cl.help) return void stdout.write(USAGE);
-    const v = cl.values;
+const TRACKER = defineCommand({
+  settings: SETTINGS,
+  usage: {
+    synopsis: '[options]',
+    about: `Runs a Relaycast tracker: WebSocket protocol and HTTP /healthz, /status on one port.
+The TURN shared secret is read from ${TURN_SECRET.envOf('turnSecret')} only (coturn use-auth-secret).`,
+    notes: 'Logs go to stdout. SIGINT/SIGTERM close connections and exit 0; a second one exits 130 at once.',
+  },
+  run: async ({ values: v, logger, signal, env }) => {
     const { turnSecret } = TURN_SECRET.fromEnv(env);
     if (v.turnUrls.length > 0 && turnSecret === undefined) {
       throw configInvalid(`${SETTINGS.flagOf('turnUrls')} needs the TURN shared secret in ${TURN_SECRET.envOf('turnSecret')} (at least 16 characters)`);
     }
-    const logger = createLogger({ level: v.logLevel, format: v.logFormat });
     let secretKey: Uint8Array | undefined;
     if (v.key !== undefined) {
       const loaded = await loadOrCreateTrackerKey(v.key, signal);
@@ -140,6 +133,7 @@ await runCli(
     logger.info('shutting down');
     await tracker.close();
   },
-  // A key file others may read is the operator's configuration to fix, like a bad flag.
-  { configCodes: [ErrorCode.KEY_PERMISSIONS] },
-);
+});
+
+// A key file others may read is the operator's configuration to fix, like a bad flag.
+await runCli(BIN, TRACKER, { configCodes: [ErrorCode.KEY_PERMISSIONS] });
