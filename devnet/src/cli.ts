@@ -1,4 +1,4 @@
-import { LOG_SETTINGS, componentLogger, createLogger, defineSettings, int, runCli, text, waitForAbort } from '@relaycast/cli-kit';
+import { LOG_SETTINGS, componentLogger, defineCommand, defineSettings, int, runCli, text, waitForAbort } from '@relaycast/cli-kit';
 import {
   DEFAULT_CHAIN_PORT,
   DEFAULT_RELAY_COUNT,
@@ -51,24 +51,22 @@ const SETTINGS = defineSettings(
   { envPrefix: 'RELAYCAST_DEVNET_' },
 );
 
-const USAGE = `Usage: npm start -- [options]   (or ${BIN} [options])
-
-Runs a whole Relaycast network on this machine and prints the URL of its page. The log lines of
+const DEVNET = defineCommand({
+  settings: SETTINGS,
+  usage: {
+    synopsis: `[options]   (or npm start -- [options])`,
+    about: `Runs a whole Relaycast network on this machine and prints the URL of its page. The log lines of
 every process it starts are shown with its own, each under the process's name (--log-level applies
-to them all); every process also writes its full log to <state-dir>/logs.
-
-${SETTINGS.usage()}
-Ctrl-C stops every process it started; a second Ctrl-C exits 130 at once.
-`;
-
-await runCli(BIN, async ({ argv, env, signal, stdout }) => {
-  const cl = await SETTINGS.parseCommandLine(argv, { env, signal });
-  if (cl.help) return void stdout.write(USAGE);
-  const { logLevel, logFormat, ...options } = cl.values;
-  const logger = createLogger({ level: logLevel, format: logFormat });
-  const devnet = await startDevnet({ ...options, signal, logger });
-  stdout.write(`\n  Relaycast is running: ${devnet.url}\n\n  (state in ${devnet.stateDir}; Ctrl-C stops everything)\n\n`);
-  await waitForAbort(signal);
-  componentLogger(logger, 'devnet').info('stopping every process');
-  await devnet.close();
+to them all); every process also writes its full log to <state-dir>/logs.`,
+    notes: 'Ctrl-C stops every process it started; a second Ctrl-C exits 130 at once.',
+  },
+  run: async ({ values, logger, signal, stdout }) => {
+    const devnet = await startDevnet({ ...values, signal, logger });
+    stdout.write(`\n  Relaycast is running: ${devnet.url}\n\n  (state in ${devnet.stateDir}; Ctrl-C stops everything)\n\n`);
+    await waitForAbort(signal);
+    componentLogger(logger, 'devnet').info('stopping every process');
+    await devnet.close();
+  },
 });
+
+await runCli(BIN, DEVNET);
