@@ -5,7 +5,8 @@ export { NodeDataChannelTransport, type NodeDataChannelTransportOptions } from '
 export { RelayKeypair, loadKeypair, loadOrCreateKeypair, parseKeypairFile, type KeypairFileOptions } from './keypair.js';
 export { TrackerClient, type RelayAdvertisement, type RelaySigner, type TrackerClientOptions } from './tracker/tracker-client.js';
 export { RELAY_SETTINGS, type RelaySettingsOptions } from './node/relay-settings.js';
-export { RELAY_CLI_SETTINGS, parseCliArgs, receiptsDbPath, type CliCommand, type RedeemConfig, type RelayConfig, type StatusConfig } from './cli/relay-config.js';
+export { RELAY_CLI_SETTINGS, receiptsDbPath, type CliCommand, type RedeemConfig, type RelayConfig, type StatusConfig } from './cli/relay-config.js';
+export { parseCliArgs } from './cli/relay-command.js';
 export type { SegmentRequest, SegmentSource, SegmentStream } from './serve/segment-source.js';
 export type { RelayDataChannel, RelayPeer, RelayTransport } from './transport/transport.js';
 export { PaymentGate, type PaymentGateOptions, type PaymentGateStats } from './payments/payment-gate.js';

@@ -1,14 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, FrameType, RELAY_STATUS_PATHS, decodeFrames, encodeFrame } from '@relaycast/protocol';
+import { ErrorCode } from '@relaycast/protocol';
+import { isRunning, spawnBin, type BinProcess } from '@relaycast/cli-kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectViewerViaTracker, startFakeTracker, type SignaledViewer, type TrackerConnection } from '../testing/fake-tracker.js';
-import { deferred, serveBytes, startTestOrigin, testBytes } from '../testing/origin-server.js';
+import { startFakeTracker } from '../testing/fake-tracker.js';
+import { startHeldSegmentWorld } from '../testing/held-segment.js';
 import { RELAY_SETTINGS } from '../node/relay-settings.js';
-import { parseCliArgs, receiptsDbPath } from './relay-config.js';
+import { receiptsDbPath } from './relay-config.js';
+import { parseCliArgs } from './relay-command.js';
 import { eventually } from '../testing/transport-compliance.js';
 
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'relaycast-relay.js');
@@ -26,6 +27,8 @@ describe('parseCliArgs', () => {
   const base = ['start', '--tracker', 'ws://127.0.0.1:9000', '--allow-origin', 'https://cdn.example/media/', '--keypair', '/tmp/k.json'];
 
   it('parses every flag', async () => {
+    // A flag and its value a line.
+    // prettier-ignore
     const cmd = await parseCliArgs([
       ...base,
       '--allow-origin', 'https://cdn2.example/',
@@ -68,7 +71,9 @@ describe('parseCliArgs', () => {
         maxPeers: 2000,
       },
     });
-    expect(RELAY_SETTINGS.spec.acceptPayers.type.parse([`${PAYER}=http://127.0.0.1:7000/`], '--accept-payer')).toEqual(new Map([[PAYER, 'http://127.0.0.1:7000/']]));
+    expect(RELAY_SETTINGS.spec.acceptPayers.type.parse([`${PAYER}=http://127.0.0.1:7000/`], '--accept-payer')).toEqual(
+      new Map([[PAYER, 'http://127.0.0.1:7000/']]),
+    );
     expect(receiptsDbPath({ keypair: '/keys/relay.json' })).toBe('/keys/relay-receipts.sqlite');
     expect(receiptsDbPath({ keypair: '/keys/relay.json', receiptsDbPath: '/data/r.sqlite' })).toBe('/data/r.sqlite');
     expect(await parseCliArgs(['redeem', '--keypair', 'k.json', '--rpc-url', 'http://127.0.0.1:8899', '--accept-payer', `${PAYER}=http://s/`])).toEqual({
@@ -80,7 +85,10 @@ describe('parseCliArgs', () => {
 
   it('reads a config file and lets flags override it', async () => {
     const path = join(dir, 'relay.json');
-    await writeFile(path, JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 5, pricePerGiB: 7 }));
+    await writeFile(
+      path,
+      JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 5, pricePerGiB: 7 }),
+    );
     const cmd = await parseCliArgs(['start', '--config', path, '--capacity', '9']);
     expect(cmd).toEqual({
       command: 'start',
@@ -90,7 +98,10 @@ describe('parseCliArgs', () => {
 
   it('takes RELAYCAST_* environment variables between the config file and the flags', async () => {
     const path = join(dir, 'env.json');
-    await writeFile(path, JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 5, region: 'file' }));
+    await writeFile(
+      path,
+      JSON.stringify({ trackerUrl: 'ws://file:1', allowedOrigins: ['https://file.example/'], keypair: 'k.json', capacity: 5, region: 'file' }),
+    );
     const env = {
       RELAYCAST_CONFIG: path,
       RELAYCAST_CAPACITY: '6',
@@ -101,7 +112,14 @@ describe('parseCliArgs', () => {
     const cmd = await parseCliArgs(['start', '--region', 'flag'], undefined, env);
     expect(cmd).toEqual({
       command: 'start',
-      config: { trackerUrl: 'ws://file:1', allowedOrigins: ['https://env-a.example/', 'https://env-b.example/'], keypair: 'k.json', capacity: 6, region: 'flag', logFormat: 'pretty' },
+      config: {
+        trackerUrl: 'ws://file:1',
+        allowedOrigins: ['https://env-a.example/', 'https://env-b.example/'],
+        keypair: 'k.json',
+        capacity: 6,
+        region: 'flag',
+        logFormat: 'pretty',
+      },
     });
     for (const bad of [{ RELAYCAST_CAPACITY: 'many' }, { RELAYCAST_LOG_FORMAT: 'xml' }]) {
       await expect(parseCliArgs(base, undefined, bad)).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
@@ -114,6 +132,8 @@ describe('parseCliArgs', () => {
   });
 
   it('parses the trust settings of the origin side, offers and candidates from flags, environment and config file', async () => {
+    // A flag and its value a line.
+    // prettier-ignore
     const cmd = await parseCliArgs([
       ...base,
       '--cache-key-query', 'keep',
@@ -143,7 +163,9 @@ describe('parseCliArgs', () => {
     expect((plain as unknown as { config: Record<string, unknown> }).config['allowPrivateCandidates']).toBeUndefined();
     const path = join(dir, 'trust.json');
     await writeFile(path, JSON.stringify({ cacheKeyQuery: 'ignore', allowPrivateCandidates: true, channelOriginBytesPerSec: 0, maxPendingPeersPerViewer: 3 }));
-    expect(await parseCliArgs([...base, '--config', path], undefined, { RELAYCAST_MAX_PENDING_PEERS_PER_VIEWER: '4', RELAYCAST_ALLOW_PRIVATE_CANDIDATES: 'false' })).toMatchObject({
+    expect(
+      await parseCliArgs([...base, '--config', path], undefined, { RELAYCAST_MAX_PENDING_PEERS_PER_VIEWER: '4', RELAYCAST_ALLOW_PRIVATE_CANDIDATES: 'false' }),
+    ).toMatchObject({
       config: { cacheKeyQuery: 'ignore', allowPrivateCandidates: false, channelOriginBytesPerSec: 0, maxPendingPeersPerViewer: 4 },
     });
     const cfg = join(dir, 'trust-bad.json');
@@ -172,7 +194,10 @@ describe('parseCliArgs', () => {
     expect(await parseCliArgs(base, undefined, { RELAYCAST_TRUSTED_TRACKER: PAYER, RELAYCAST_UNBOUND_CREDIT_BYTES: '2000' })).toMatchObject({
       config: { trustedTrackers: [PAYER], unboundCreditBytes: 2000 },
     });
-    for (const bad of [['--trusted-tracker', 'not-a-key'], ['--unbound-credit-bytes', '0']]) {
+    for (const bad of [
+      ['--trusted-tracker', 'not-a-key'],
+      ['--unbound-credit-bytes', '0'],
+    ]) {
       await expect(parseCliArgs([...base, ...bad]), bad.join(' ')).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
     }
   });
@@ -226,18 +251,13 @@ describe('parseCliArgs', () => {
   });
 });
 
-function run(args: string[]): { exited: Promise<number | null>; stdout: () => string; stderr: () => string; kill: (s: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += String(d)));
-  child.stderr.on('data', (d) => (err += String(d)));
-  return {
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-    stdout: () => out,
-    stderr: () => err,
-    kill: (s) => child.kill(s),
-  };
+function run(args: string[]): BinProcess {
+  return spawnBin(BIN, args);
+}
+
+/** `start` with a tracker, an origin nobody answers on, the keypair file and loopback only. */
+function startArgs(trackerUrl: string, keypair: string, ...more: string[]): string[] {
+  return ['start', '--tracker', trackerUrl, '--allow-origin', 'http://127.0.0.1:1/media/', '--keypair', keypair, '--bind-address', '127.0.0.1', ...more];
 }
 
 describe('relaycast-relay bin', () => {
@@ -246,11 +266,15 @@ describe('relaycast-relay bin', () => {
     const tracker = await startFakeTracker();
     try {
       const keypair = join(dir, 'keys', 'relay.json');
-      const p = run(['start', '--tracker', tracker.url, '--allow-origin', 'http://127.0.0.1:1/media/', '--keypair', keypair, '--bind-address', '127.0.0.1', '--region', 'local']);
+      const p = run(startArgs(tracker.url, keypair, '--region', 'local'));
       await eventually(() => tracker.connections.some((c) => c.signatureValid === true), 'the relay to register', 30_000);
       expect((await stat(keypair)).mode & 0o777).toBe(0o600);
       await eventually(() => p.stdout().includes('relay registered and serving'), 'the startup log', 10_000);
-      const lines = p.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const lines = p
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
       const created = lines.find((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('created a new relay keypair'));
       const register = tracker.all().find((m) => m.type === 'register');
       expect(created?.['relayId']).toBe(register?.type === 'register' ? register.relayId : undefined);
@@ -268,9 +292,17 @@ describe('relaycast-relay bin', () => {
     const tracker = await startFakeTracker();
     const port = 20_000 + Math.floor(Math.random() * 20_000);
     try {
-      const p = run(['start', '--tracker', tracker.url, '--allow-origin', 'http://127.0.0.1:1/media/', '--keypair', join(dir, 'k.json'), '--bind-address', '127.0.0.1', '--status-port', String(port)]);
+      const p = run(startArgs(tracker.url, join(dir, 'k.json'), '--status-port', String(port)));
       await eventually(() => p.stdout().includes('relay registered and serving'), 'the relay to start', 30_000);
-      const relayId = (JSON.parse(p.stdout().trim().split('\n').find((l) => l.includes('relay registered and serving')) as string) as { relayId: string }).relayId;
+      const relayId = (
+        JSON.parse(
+          p
+            .stdout()
+            .trim()
+            .split('\n')
+            .find((l) => l.includes('relay registered and serving')) as string,
+        ) as { relayId: string }
+      ).relayId;
       const text = run(['status', '--status-port', String(port)]);
       expect(await text.exited).toBe(0);
       expect(text.stdout()).toContain(`relay     ${relayId} (registered with the tracker)`);
@@ -278,7 +310,7 @@ describe('relaycast-relay bin', () => {
       const json = run(['status', '--status-port', String(port), '--json']);
       expect(await json.exited).toBe(0);
       expect(JSON.parse(json.stdout())).toMatchObject({ status: { relayId, registered: true, viewers: 0 }, balances: [] });
-      const metrics = await (await fetch(`http://127.0.0.1:${port}${RELAY_STATUS_PATHS.metrics}`)).text();
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(metrics).toMatch(/^relaycast_relay_registered 1$/m);
       expect(metrics).toMatch(/^relaycast_relay_bytes_served_total 0$/m);
       p.kill('SIGTERM');
@@ -304,35 +336,23 @@ describe('relaycast-relay bin', () => {
     expect(unknown.stderr()).toContain("RC_ERR_CONFIG_INVALID: Unknown option '--test-fault'");
   });
 
-  it('a second signal stops it at once with exit 130, without waiting for the in-flight segment', { timeout: 60_000 }, async () => {
+  it('a second signal while it waits for an in-flight segment stops it at once with exit 130', { timeout: 60_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'relaycast-cli-twice-'));
-    const tracker = await startFakeTracker();
-    const origin = await startTestOrigin();
-    const gate = deferred();
-    origin.route('/media/slow.ts', serveBytes(testBytes(300_000, 3), { chunkBytes: 50_000, gate: gate.promise }));
-    let viewer: SignaledViewer | undefined;
+    const world = await startHeldSegmentWorld();
     try {
-      const p = run(['start', '--tracker', tracker.url, '--allow-origin', origin.url('/media/'), '--keypair', join(dir, 'k.json'), '--bind-address', '127.0.0.1']);
-      await eventually(() => p.stdout().includes('relay registered and serving'), 'the relay to start', 30_000);
-      // A viewer's request is in flight, held by the origin: a graceful close waits for it.
-      viewer = await connectViewerViaTracker(tracker.connections[0] as TrackerConnection, 'viewer-00000002', 'c1');
-      let data = false;
-      viewer.dc.onmessage = (e: MessageEvent) => {
-        data ||= decodeFrames(new Uint8Array(e.data as ArrayBuffer)).some((f) => f.type === FrameType.DATA);
-      };
-      viewer.dc.send(encodeFrame({ type: FrameType.REQUEST, requestId: 1, url: origin.url('/media/slow.ts') }));
-      await eventually(() => data, 'the first DATA');
+      const p = run(['start', ...world.relayArgs, '--keypair', join(dir, 'k.json'), '--bind-address', '127.0.0.1']);
+      await world.registered();
+      // A viewer's request is in flight, held by the origin: the graceful close waits for it.
+      await world.holdRequest();
       p.kill('SIGINT');
-      await new Promise((r) => setTimeout(r, 300));
+      await world.unregistered();
       const second = Date.now();
       p.kill('SIGTERM');
-      expect(await p.exited).toBe(130);
+      expect(await p.ended).toEqual({ code: 130, signal: null });
       expect(Date.now() - second).toBeLessThan(2_000);
+      expect(isRunning(p.pid as number)).toBe(false);
     } finally {
-      gate.resolve();
-      viewer?.close();
-      await origin.close();
-      await tracker.close();
+      await world.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

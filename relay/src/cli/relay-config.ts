@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { LOG_SETTINGS, configInvalid, int, text, type SettingsOptions, type SettingsSpec, type SettingsTable } from '@relaycast/cli-kit';
+import { LOG_SETTINGS, int, text, type SettingsOptions, type SettingsSpec, type SettingsTable } from '@relaycast/cli-kit';
 import { DEFAULT_RECEIPTS_DB_FILE } from '../constants.js';
 import { RELAY_SETTINGS, type RelaySettingsOptions } from '../node/relay-settings.js';
 
@@ -10,7 +10,12 @@ import { RELAY_SETTINGS, type RelaySettingsOptions } from '../node/relay-setting
  */
 export const RELAY_CLI_SETTINGS = RELAY_SETTINGS.extend(
   {
-    keypair: { type: text({ metavar: 'FILE' }), flag: 'keypair', required: true, help: 'Solana CLI keypair file, the relay identity and wallet; created (mode 0600) if missing' },
+    keypair: {
+      type: text({ metavar: 'FILE' }),
+      flag: 'keypair',
+      required: true,
+      help: 'Solana CLI keypair file, the relay identity and wallet; created (mode 0600) if missing',
+    },
     ...LOG_SETTINGS,
   },
   { configFile: { flag: 'config' }, groups: [...(RELAY_SETTINGS.options.groups ?? []), 'Logs'] },
@@ -37,10 +42,7 @@ export type StatusConfig = SettingsOptions<typeof STATUS_SETTINGS.spec> & {
 };
 
 export type CliCommand =
-  | { command: 'help' }
-  | { command: 'start'; config: RelayConfig }
-  | { command: 'redeem'; config: RedeemConfig }
-  | { command: 'status'; config: StatusConfig };
+  { command: 'help' } | { command: 'start'; config: RelayConfig } | { command: 'redeem'; config: RedeemConfig } | { command: 'status'; config: StatusConfig };
 
 /** The relay settings of a `start` config: startRelay's options by name (the keypair file and logs are the CLI's own). */
 export function nodeSettings(config: RelayConfig): RelaySettingsOptions {
@@ -56,27 +58,4 @@ export function receiptsDbPath(config: { receiptsDbPath?: string | undefined; ke
 /** The table of `start`: RELAY_CLI_SETTINGS, with a test bin's extra settings. */
 export function startSettings(extra?: SettingsSpec): SettingsTable<SettingsSpec> {
   return (extra === undefined ? RELAY_CLI_SETTINGS : RELAY_CLI_SETTINGS.extend(extra)) as unknown as SettingsTable<SettingsSpec>;
-}
-
-/**
- * Parses `relaycast-relay` arguments (without node and script) into a command with checked
- * settings; `extraSettings` are a test bin's (relay/src/testing/faulty-relay-cli.ts).
- */
-export async function parseCliArgs(argv: readonly string[], signal?: AbortSignal, env: NodeJS.ProcessEnv = process.env, extraSettings?: SettingsSpec): Promise<CliCommand> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
-  const read = { env, signal };
-  if (command === 'start') {
-    const cl = await startSettings(extraSettings).parseCommandLine(rest, read);
-    return cl.help ? { command: 'help' } : { command: 'start', config: cl.given as RelayConfig };
-  }
-  if (command === 'redeem') {
-    const cl = await REDEEM_SETTINGS.parseCommandLine(rest, read);
-    return cl.help ? { command: 'help' } : { command: 'redeem', config: cl.given };
-  }
-  if (command === 'status') {
-    const cl = await STATUS_SETTINGS.parseCommandLine(rest, { ...read, extraFlags: { json: { type: 'boolean' } } });
-    return cl.help ? { command: 'help' } : { command: 'status', config: { ...cl.given, json: cl.extra['json'] === true } };
-  }
-  throw configInvalid(`unknown command "${command}" (expected "start", "status" or "redeem")`);
 }

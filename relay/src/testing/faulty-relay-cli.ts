@@ -14,7 +14,6 @@ const segmentFault: ValueType<SegmentFault> = valueType({
 
 await runCli('relaycast-faulty-relay', (ctx) =>
   relayCommand(ctx, {
-    bin: 'relaycast-faulty-relay',
     extraSettings: {
       testFault: {
         type: segmentFault,

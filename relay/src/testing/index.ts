@@ -6,3 +6,4 @@ export * from './fake-tracker.js';
 export * from './faulty-segment-source.js';
 export * from './origin-server.js';
 export * from './payments.js';
+export * from './held-segment.js';
