@@ -1,23 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveBin, spawnBin, type BinProcess } from '@relaycast/cli-kit/testing';
+import { isRunning, processState, resolveBin, spawnBin, type BinProcess } from '@relaycast/cli-kit/testing';
 import { startPaymentWorld } from '@relaycast/contracts-client/testing';
-import { TRACKER_SUBPROTOCOL } from '@relaycast/protocol';
-import { startTracker } from '@relaycast/tracker';
+import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
+import { startHeldSegmentWorld } from '@relaycast/relay/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 
 /**
  * Issue 15, "Must show" 4, over the real bins (found through their packages' `bin` fields): every
  * bin refuses a bad flag with exit status 2, RC_ERR_CONFIG_INVALID and the flag's name; a second
- * stop signal that reaches a bin while it is still closing exits 130 at once. Ctrl-C twice is sent
- * where a close lasts (the tracker held by a peer, the devnet stopping its processes); the digest's
- * last pass gets both signals in one turn of its event loop; the chain, the settler and the relay
- * close within the turn that handles the first signal, so for them two signals must stop them at
- * once and cleanly. Linux: /proc tells when a frozen bin is stopped.
+ * stop signal that reaches a bin while it is still closing exits 130 at once. Each such case gives
+ * the bin work that keeps its close waiting (a tracker peer that never answers the close, a relay's
+ * segment request held at the origin, the devnet's processes), sends Ctrl-C, waits until the bin is
+ * observably closing and sends Ctrl-C again. The chain and the settler have no such work: their
+ * close cuts every connection and request at once, so for them one signal must stop them at once
+ * while something is in flight. Linux: /proc tells when a process is stopped or gone.
  */
 
 const bin = (pkg: string, name: string): string => resolveBin(pkg, name, import.meta.url);
@@ -74,45 +77,51 @@ describe('every bin: a bad flag exits 2 with RC_ERR_CONFIG_INVALID and the flag'
   });
 });
 
-/** The state letter of a process (R, S, T for stopped, ...), from /proc (Linux). */
-function processState(pid: number): string {
-  return /^\d+ \(.*\) (\S)/s.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?';
-}
-
 /**
  * Delivers two stop signals to a bin in one turn of its event loop. Two SIGINTs cannot be made to
  * arrive together: the kernel merges a SIGINT into one still pending (standard signals do not
  * queue), and one sent after the first was delivered is read a turn later. So the bin is frozen
  * (SIGSTOP), SIGINT and then SIGTERM (the other stop signal, counted with SIGINT by runCli) are
  * queued, and the bin is thawed (SIGCONT): it reads both at once, the second while the close
- * started by the first waits for its first I/O, if it waits for any. A literal second Ctrl-C is
- * tested where a close lasts: the tracker's (a peer that never answers its close handshake) and
- * the devnet's (it stops its processes one by one).
+ * started by the first waits for its first I/O. For the digest's last pass, which reads every
+ * playlist again after the first signal and says nothing on the way.
  */
-async function stopTwiceWhileClosing(p: BinProcess): Promise<number> {
+async function stopTwiceAtOnce(p: BinProcess): Promise<void> {
   const pid = p.pid as number;
   process.kill(pid, 'SIGSTOP');
   // A signal queued before the stop takes effect would be handled first (lower number): wait.
-  const deadline = Date.now() + 10_000;
-  while (processState(pid) !== 'T') {
-    if (Date.now() > deadline) throw new Error(`pid ${pid} did not stop`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await until(() => processState(pid) === 'T', `pid ${pid} to stop`);
   process.kill(pid, 'SIGINT');
   process.kill(pid, 'SIGTERM');
   process.kill(pid, 'SIGCONT');
-  return p.exited;
+  await exitedItself(p, 130);
 }
 
 /**
- * Sends a Ctrl-C, waits until the bin says it is closing (`closing`, a line of its output), and
- * sends another: for bins whose close lasts.
+ * Ctrl-C; then, once `closing` resolves (the bin is observably closing, held by work in flight),
+ * Ctrl-C again: the bin exits 130 itself, at once.
  */
-async function ctrlCTwice(p: BinProcess, closing: string): Promise<number> {
+async function ctrlCTwice(p: BinProcess, closing: () => Promise<unknown>): Promise<void> {
   p.kill('SIGINT');
-  await p.waitForOutput(closing);
+  await closing();
+  const second = Date.now();
   p.kill('SIGINT');
-  return p.exited;
+  await exitedItself(p, 130);
+  expect(Date.now() - second).toBeLessThan(5_000);
+}
+
+/** The bin exited with `code` by itself (a bin killed by SIGINT would also read 130 in a shell), and is gone. */
+async function exitedItself(p: BinProcess, code: number): Promise<void> {
+  expect(await p.ended, p.stderr()).toEqual({ code, signal: null });
+  expect(isRunning(p.pid as number)).toBe(false);
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** The first JSON log line of `p` whose msg starts with `msg`. */
@@ -125,14 +134,60 @@ function logLine(p: BinProcess, msg: string): Record<string, unknown> {
   throw new Error(`no "${msg}" line in:\n${p.stdout()}`);
 }
 
+/** The processes whose parent is `pid`, with their command lines (Linux: /proc). */
+function childrenOf(pid: number): { pid: number; command: string }[] {
+  const children: { pid: number; command: string }[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const ppid = /^\d+ \(.*\) \S (\d+)/s.exec(readFileSync(`/proc/${name}/stat`, 'utf8'))?.[1];
+      if (Number(ppid) === pid) children.push({ pid: Number(name), command: readFileSync(`/proc/${name}/cmdline`, 'utf8').replaceAll('\0', ' ') });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return children;
+}
+
 /**
- * A WebSocket peer of the tracker that never answers: its close handshake is never completed, so
- * the tracker waits for it (--close-grace-ms) before cutting it.
+ * A WebSocket peer of the tracker that never answers: it reads the tracker's frames but never sends
+ * one, so the tracker's close handshake is never completed and the tracker waits for it
+ * (--close-grace-ms) before cutting it. `closing` resolves when the tracker's close frame arrives.
  */
-async function silentTrackerPeer(port: number): Promise<Socket> {
+async function silentTrackerPeer(port: number): Promise<{ closing: Promise<void>; destroy(): void }> {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
+  let buffered = Buffer.alloc(0);
+  let upgraded: (() => void) | undefined;
+  let refused: ((err: Error) => void) | undefined;
+  let closed: (() => void) | undefined;
+  const closing = new Promise<void>((resolve) => (closed = resolve));
+  socket.on('data', (d: Buffer) => {
+    buffered = Buffer.concat([buffered, d]);
+    if (upgraded !== undefined) {
+      const end = buffered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = buffered.subarray(0, end).toString('latin1');
+      if (!head.startsWith('HTTP/1.1 101')) return refused?.(new Error(head));
+      upgraded();
+      upgraded = undefined;
+      buffered = buffered.subarray(end + 4);
+    }
+    // Server frames are unmasked: opcode, length (7 bits, or 16 or 64 more), payload.
+    while (buffered.length >= 2) {
+      const opcode = (buffered[0] as number) & 0x0f;
+      const short = (buffered[1] as number) & 0x7f;
+      const offset = short === 126 ? 4 : short === 127 ? 10 : 2;
+      if (buffered.length < offset) return;
+      const length = short === 126 ? buffered.readUInt16BE(2) : short === 127 ? Number(buffered.readBigUInt64BE(2)) : short;
+      if (buffered.length < offset + length) return;
+      if (opcode === 0x8) closed?.();
+      buffered = buffered.subarray(offset + length);
+    }
+  });
   await new Promise<void>((resolve, reject) => {
+    upgraded = resolve;
+    refused = reject;
     socket.once('error', reject);
     socket.write(
       [
@@ -142,16 +197,27 @@ async function silentTrackerPeer(port: number): Promise<Socket> {
         'Connection: Upgrade',
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
         'Sec-WebSocket-Version: 13',
-        `Sec-WebSocket-Protocol: ${TRACKER_SUBPROTOCOL}`,
+        'Sec-WebSocket-Protocol: relaycast-tracker.1',
         '',
         '',
       ].join('\r\n'),
     );
-    socket.once('data', (d: Buffer) => (d.toString('latin1').startsWith('HTTP/1.1 101') ? resolve() : reject(new Error(d.toString('latin1')))));
   });
-  // From here on, nothing is read: the tracker's frames pile up unanswered.
-  socket.pause();
-  return socket;
+  return { closing, destroy: () => socket.destroy() };
+}
+
+/**
+ * An HTTP request whose body never finishes arriving: the server has it in flight until it gives
+ * up on it. `closed` resolves when the server closes the connection.
+ */
+async function halfSentRequest(url: string, path: string): Promise<{ closed: Promise<void>; destroy(): void }> {
+  const { hostname, port, host } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.on('error', () => undefined);
+  await once(socket, 'connect');
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"jsonrpc":`);
+  return { closed, destroy: () => socket.destroy() };
 }
 
 /** A running bin is never left behind by a failed test (the devnet stops its processes on SIGTERM). */
@@ -183,77 +249,32 @@ async function freePortPair(): Promise<number> {
   }
 }
 
-describe('every long-running bin: a second stop signal while it closes exits 130', () => {
-  it('relaycast-tracker: Ctrl-C, then Ctrl-C again while a peer keeps it closing', async () => {
+describe('every bin whose close waits for something: a second stop signal while it closes exits 130', () => {
+  it('relaycast-tracker: Ctrl-C, then Ctrl-C again while a peer that never answers the close keeps it closing', async () => {
     const p = run('relaycast-tracker', ['--port', '0', '--close-grace-ms', '20000']);
     await stopped(p, async () => {
       await p.waitForOutput('tracker listening');
       const peer = await silentTrackerPeer(Number(logLine(p, 'tracker listening')['port']));
       try {
-        expect(await ctrlCTwice(p, 'shutting down'), p.stderr()).toBe(130);
+        await ctrlCTwice(p, () => peer.closing);
       } finally {
         peer.destroy();
       }
     });
   });
 
-  // The chain, the settler and the relay, with nothing in flight, close their listeners and exit
-  // within the event-loop turn that handles the first signal: the second, even read in that same
-  // turn, finds the process gone. There is no closing phase for a second Ctrl-C to cut short, so
-  // what is checked is that two signals together stop them at once and cleanly (never 1, never a
-  // hang); 130 is what they exit the day their close waits for something.
-  const closesAtOnce = async (p: BinProcess): Promise<void> => {
-    const started = Date.now();
-    expect([0, 130], p.stderr()).toContain(await stopTwiceWhileClosing(p));
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(p.stderr()).toBe('');
-  };
-
-  it('relaycast-chain: two signals together stop it at once', async () => {
-    const p = run('relaycast-chain', ['--port', '0']);
-    await stopped(p, async () => {
-      await p.waitForOutput('chain listening');
-      await closesAtOnce(p);
-    });
-  });
-
-  it('relaycast-settler: two signals together stop it at once', async () => {
-    const w = await startPaymentWorld();
+  it('relaycast-relay: Ctrl-C, then Ctrl-C again while a segment request held at the origin keeps it closing', async () => {
+    const world = await startHeldSegmentWorld();
     try {
-      const p = run('relaycast-settler', [
-        ...['--port', '0', '--rpc-url', w.chain.rpcUrl, '--treasury-keypair', w.treasuryKeypairPath, '--mint', w.mint.mint.toBase58()],
-        ...['--db', w.dbPath, '--grant-auth', 'open', '--trusted-tracker', w.tracker.id],
-      ]);
+      const p = run('relaycast-relay', ['start', ...world.relayArgs, '--keypair', join(dir, 'relay.json'), '--bind-address', '127.0.0.1']);
       await stopped(p, async () => {
-        await p.waitForOutput('settler listening', 120_000);
-        await closesAtOnce(p);
+        await world.registered(120_000);
+        await world.holdRequest();
+        // It unregisters first, then waits for the request (up to its 5 s grace period).
+        await ctrlCTwice(p, () => world.unregistered());
       });
     } finally {
-      await w.close();
-    }
-  });
-
-  it('relaycast-relay: two signals together stop it at once', async () => {
-    const tracker = await startTracker({ port: 0, reachability: { enabled: false } });
-    try {
-      const keypair = join(dir, 'relay.json');
-      const p = run('relaycast-relay', [
-        'start',
-        '--tracker',
-        tracker.url,
-        '--allow-origin',
-        'http://127.0.0.1:9/',
-        '--keypair',
-        keypair,
-        '--bind-address',
-        '127.0.0.1',
-      ]);
-      await stopped(p, async () => {
-        await p.waitForOutput('relay registered and serving', 120_000);
-        await closesAtOnce(p);
-      });
-    } finally {
-      await tracker.close();
+      await world.close();
     }
   });
 
@@ -269,11 +290,11 @@ describe('every long-running bin: a second stop signal while it closes exits 130
     const p = run('relaycast-digest', [media, '--watch']);
     await stopped(p, async () => {
       await p.waitForOutput('watching for segments');
-      expect(await stopTwiceWhileClosing(p), p.stderr()).toBe(130);
+      await stopTwiceAtOnce(p);
     });
   });
 
-  it('relaycast-devnet: Ctrl-C, then Ctrl-C again while it stops its processes', async () => {
+  it('relaycast-devnet: Ctrl-C, then Ctrl-C again while it stops its processes; its services are gone', async () => {
     const [chain, web, tracker, settler, status] = [
       await freePortPair(),
       await freePortPair(),
@@ -286,12 +307,78 @@ describe('every long-running bin: a second stop signal while it closes exits 130
       ...['--port', String(web), '--tracker-port', String(tracker), '--chain-port', String(chain)],
       ...['--settler-port', String(settler), '--relay-status-port', String(status)],
     ]);
-    await stopped(p, async () => {
-      // A fresh state directory: the sample media are made with ffmpeg first.
-      await p.waitForOutput('Relaycast is running', 150_000);
-      // Closing stops a relay, the settler, the tracker, the chain and ffmpeg, one process after
-      // another: a second or more, while the second SIGINT takes a few ms to arrive.
-      expect(await ctrlCTwice(p, 'stopping every process'), p.stderr()).toBe(130);
-    });
+    let children: { pid: number; command: string }[] = [];
+    try {
+      await stopped(p, async () => {
+        // A fresh state directory: the sample media are made with ffmpeg first.
+        await p.waitForOutput('Relaycast is running', 150_000);
+        children = childrenOf(p.pid as number);
+        // Its services. Not checked: the live stream's ffmpeg and digest watcher, which
+        // devnet/src/sample-media.ts spawns outside the table of processes killed when the devnet
+        // exits, so a second Ctrl-C leaves them running (a defect, reported with this test).
+        const services = children.filter((c) => /\/bin\/relaycast-(chain|tracker|settler|relay)\.js /.test(c.command));
+        expect(services).toHaveLength(4);
+        // Closing stops a relay, the settler, the tracker, the chain and ffmpeg, one process after
+        // another, each given time to stop gracefully.
+        await ctrlCTwice(p, () => p.waitForOutput('stopping every process'));
+        await until(() => services.every((c) => !isRunning(c.pid)), 'the services the devnet started to be gone');
+      });
+    } finally {
+      // What the devnet left behind must not outlive the test (its live ffmpeg runs for a day).
+      for (const c of children) if (isRunning(c.pid)) process.kill(c.pid, 'SIGKILL');
+    }
   }, 180_000);
+});
+
+describe('the chain and the settler: their close waits for nothing, so one signal stops them at once, cutting what is in flight', () => {
+  it('relaycast-chain: a slot subscriber and a half-sent JSON-RPC request are cut, exit 0', async () => {
+    const p = run('relaycast-chain', ['--port', '0']);
+    await stopped(p, async () => {
+      await p.waitForOutput('chain listening');
+      const { rpcUrl, wsUrl } = logLine(p, 'chain listening') as { rpcUrl: string; wsUrl: string };
+      const subscriber = new WebSocket(wsUrl);
+      subscriber.on('error', () => undefined);
+      const unsubscribed = new Promise<void>((resolve) => subscriber.once('close', () => resolve()));
+      await once(subscriber, 'open');
+      subscriber.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'slotSubscribe' }));
+      // A notification: the subscription is live.
+      await new Promise<void>((resolve) => subscriber.on('message', (m) => String(m).includes('slotNotification') && resolve()));
+      const request = await halfSentRequest(rpcUrl, '/');
+      try {
+        const first = Date.now();
+        p.kill('SIGINT');
+        await exitedItself(p, 0);
+        expect(Date.now() - first).toBeLessThan(5_000);
+        await Promise.all([unsubscribed, request.closed]);
+      } finally {
+        request.destroy();
+        subscriber.terminate();
+      }
+    });
+  });
+
+  it('relaycast-settler: a half-sent grant request is cut, exit 0', async () => {
+    const w = await startPaymentWorld();
+    try {
+      const p = run('relaycast-settler', [
+        ...['--port', '0', '--rpc-url', w.chain.rpcUrl, '--treasury-keypair', w.treasuryKeypairPath, '--mint', w.mint.mint.toBase58()],
+        ...['--db', w.dbPath, '--grant-auth', 'open', '--trusted-tracker', w.tracker.id],
+      ]);
+      await stopped(p, async () => {
+        await p.waitForOutput('settler listening', 120_000);
+        const request = await halfSentRequest(logLine(p, 'settler listening')['url'] as string, SETTLER_PATHS.grants);
+        try {
+          const first = Date.now();
+          p.kill('SIGINT');
+          await exitedItself(p, 0);
+          expect(Date.now() - first).toBeLessThan(5_000);
+          await request.closed;
+        } finally {
+          request.destroy();
+        }
+      });
+    } finally {
+      await w.close();
+    }
+  });
 });
