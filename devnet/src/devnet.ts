@@ -7,6 +7,7 @@ import { SETTLER_PATHS, decodeSettlerInfo, settlerEndpoint } from '@relaycast/pr
 import type { Logger } from 'pino';
 import { buildBrowser } from '@relaycast/player-sdk/browser-build';
 import { startChild, type Child } from './child-process.js';
+import { DEVNET_SETTINGS } from './devnet-settings.js';
 import { loadOrCreateSigner } from '@relaycast/contracts-client/setup';
 import {
   CHILD_READY_TIMEOUT_MS,
@@ -86,6 +87,8 @@ export interface Devnet {
  * Every component runs as its own process through its bin, as operators run them.
  */
 export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
+  // The bin's own table: bounds (relays 1..MAX_RELAY_COUNT, ports) hold for every caller.
+  DEVNET_SETTINGS.check(options);
   const log = componentLogger(options.logger, 'devnet');
   const stateDir = resolve(options.stateDir ?? DEFAULT_STATE_DIR);
   const webPort = options.webPort ?? DEFAULT_WEB_PORT;
@@ -94,7 +97,6 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
   const relayCount = options.relays ?? DEFAULT_RELAY_COUNT;
   const chainPort = options.chainPort ?? DEFAULT_CHAIN_PORT;
   const settlerPort = options.settlerPort ?? DEFAULT_SETTLER_PORT;
-  if (!Number.isInteger(relayCount) || relayCount < 1 || relayCount > 16) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'relays must be 1-16');
   await assertPortsFree([
     { name: 'page and origin', port: webPort, flag: '--port' },
     { name: 'tracker', port: trackerPort, flag: '--tracker-port' },
