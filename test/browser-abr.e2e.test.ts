@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, preparePlayerSite } from './helpers/browser.js';
 import { generateVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, stopAll, type TrackerProc } from './helpers/processes.js';
 
 /** hls.js sorts levels by bitrate: 0 is the low rendition, 1 the high one. */
 const LOW = 0;
@@ -47,7 +47,6 @@ describe('ABR through a throttled relay', () => {
   let dir: string;
   let origin: OriginServer;
   let tracker: TrackerProc;
-  let relay: RelayProc;
   let statusUrl: string;
   let browser: Browser;
 
@@ -66,7 +65,7 @@ describe('ABR through a throttled relay', () => {
     tracker = await startTrackerProcess();
     const statusPort = await freeTcpPort();
     statusUrl = `http://127.0.0.1:${statusPort}`;
-    relay = await startRelayProcess(tracker, {
+    await startRelayProcess(tracker, {
       keypair: join(dir, 'keys', 'r.json'),
       allowOrigin: [`${origin.url}media/`],
       extra: ['--status-port', String(statusPort)],

@@ -24,7 +24,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRandomSegmentOrigin, type OriginServer } from './helpers/origin-server.js';
 import { relayPayments, startPaidNetwork } from './helpers/paid-network.js';
 import {
-  blockHeight,
   relayRedeem,
   setUpRelayWallet,
   startSettlerProcess,

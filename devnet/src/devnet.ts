@@ -113,7 +113,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
   let web: WebServer | undefined;
   const slots: RelaySlot[] = [];
   const stopAll = async (): Promise<void> => {
-    await Promise.all(slots.map((s) => s.child?.stop()));
+    await Promise.all(slots.flatMap((s) => (s.child === undefined ? [] : [s.child.stop()])));
     await Promise.all(children.map((c) => c.stop()));
     await live?.stop();
     await web?.close();

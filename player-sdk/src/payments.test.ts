@@ -31,9 +31,6 @@ import {
 import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LOOPBACK_RTC,
-  NodeRTCPeerConnection,
-  NodeWebSocket,
   TestTracker,
   loopbackClient,
   startOrigin,
@@ -294,7 +291,7 @@ describe('receipts', () => {
     const seen: { sessionKey: string; scope: string }[] = [];
     const server: Server = createServer((req, res) => {
       let body = '';
-      req.on('data', (c: Buffer) => (body += c));
+      req.on('data', (c: Buffer) => (body += c.toString()));
       req.on('end', () => {
         const parsed = JSON.parse(body) as { sessionKey: string; scope: string };
         seen.push(parsed);

@@ -2,9 +2,6 @@ import { createHash } from 'node:crypto';
 import { ErrorCode, encodeDigestSidecar, type RelaycastError } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  LOOPBACK_RTC,
-  NodeRTCPeerConnection,
-  NodeWebSocket,
   TestTracker,
   loopbackClient,
   startOrigin,

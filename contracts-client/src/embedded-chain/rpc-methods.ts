@@ -27,8 +27,11 @@ export type RpcMethod = (params: unknown[], ctx: RpcContext) => unknown;
 /** Largest serialized transaction a cluster accepts (one packet). */
 const PACKET_DATA_SIZE = 1232;
 const SLOTS_PER_EPOCH = 432_000;
-/** Rent epoch of a rent-exempt account, as a real cluster reports it (u64::MAX). */
-const RENT_EXEMPT_EPOCH = 18446744073709551615;
+/**
+ * Rent epoch of a rent-exempt account, as a real cluster reports it (u64::MAX). A JSON number read
+ * into a double: 2^64 is the double that u64::MAX becomes, in this server and in every client.
+ */
+const RENT_EXEMPT_EPOCH = 2 ** 64;
 
 function invalidParams(message: string): RpcError {
   return new RpcError(RpcErrorCode.INVALID_PARAMS, message);

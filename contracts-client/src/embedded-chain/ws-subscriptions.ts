@@ -126,7 +126,7 @@ export class SubscriptionHub {
           queueMicrotask(() => this.#sendSignatureNotification(sub.ws, id, record.err));
         } else {
           let waiting = this.#bySignature.get(signature);
-          if (waiting === undefined) this.#bySignature.set(signature, (waiting = new Map()));
+          if (waiting === undefined) this.#bySignature.set(signature, (waiting = new Map<WebSocket, Set<number>>()));
           let ids = waiting.get(sub.ws);
           if (ids === undefined) waiting.set(sub.ws, (ids = new Set()));
           ids.add(id);

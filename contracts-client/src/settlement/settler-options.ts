@@ -159,7 +159,7 @@ function trackers(list: readonly string[] | undefined): Uint8Array[] {
   if (!Array.isArray(list) || list.length === 0) {
     throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'trustedTrackers needs at least one tracker public key (base58): receipts are paid only with a tracker-signed assignment');
   }
-  return list.map((k) => {
+  return list.map((k: string) => {
     try {
       return decodePublicKey(k);
     } catch (err) {

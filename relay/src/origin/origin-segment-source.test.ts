@@ -222,7 +222,7 @@ describe('coalescing and streaming', () => {
     makeSource();
     origin.route('/media/slow.ts', async (_req, res) => {
       await sleep(300);
-      serveBytes(testBytes(10))(_req, res);
+      await serveBytes(testBytes(10))(_req, res);
     });
     const ac = new AbortController();
     const p = open(origin.url('/media/slow.ts'), { signal: ac.signal });
