@@ -98,7 +98,9 @@ describe('ABR through a throttled relay', () => {
       await setCap(0);
       await waitForLevel(page, HIGH, mark);
       const stats = await page.evaluate(() => {
-        const d = (window as unknown as { relaycastDemo: { relaycast: { getStats(): { bytesFromRelays: number; bytesFromOrigin: number } }; fatalErrors: string[] } }).relaycastDemo;
+        const d = (
+          window as unknown as { relaycastDemo: { relaycast: { getStats(): { bytesFromRelays: number; bytesFromOrigin: number } }; fatalErrors: string[] } }
+        ).relaycastDemo;
         return { ...d.relaycast.getStats(), fatalErrors: d.fatalErrors };
       });
       expect(stats.fatalErrors).toEqual([]);

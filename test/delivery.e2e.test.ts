@@ -110,10 +110,15 @@ describe('delivery origin → relay → viewer', () => {
   it('serves 30 s of a live sliding-window stream byte-identical, ≥ 95% from relays', async () => {
     const masterUrl = `${origin.url}live/${live.master}`;
     const mediaUrl = `${origin.url}live/${live.media}`;
-    await waitFor('live playlist', async () => {
-      const res = await fetch(mediaUrl);
-      return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
-    }, 30_000, 250);
+    await waitFor(
+      'live playlist',
+      async () => {
+        const res = await fetch(mediaUrl);
+        return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
+      },
+      30_000,
+      250,
+    );
     const c = await client(masterUrl);
     const seen = new Set<string>();
     let compared = 0;

@@ -98,13 +98,14 @@ describe('npm start', () => {
 
   afterAll(async () => {
     // A failed test must not leave a network running (it would hold the ports of the next one).
-    for (const s of started) if (s.child.exitCode === null && s.child.signalCode === null) {
-      try {
-        process.kill(-(s.child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
+    for (const s of started)
+      if (s.child.exitCode === null && s.child.signalCode === null) {
+        try {
+          process.kill(-(s.child.pid as number), 'SIGKILL');
+        } catch {
+          // already gone
+        }
       }
-    }
     await browser?.close();
     await rm(stateDir, { recursive: true, force: true });
   });
@@ -114,7 +115,20 @@ describe('npm start', () => {
     let out = '';
     const child = spawn(
       'npm',
-      ['start', '--', '--state-dir', stateDir, '--port', String(web), '--tracker-port', String(tracker), '--relay-status-port', String(status), '--vod-seconds', '40'],
+      [
+        'start',
+        '--',
+        '--state-dir',
+        stateDir,
+        '--port',
+        String(web),
+        '--tracker-port',
+        String(tracker),
+        '--relay-status-port',
+        String(status),
+        '--vod-seconds',
+        '40',
+      ],
       { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -156,23 +170,43 @@ describe('npm start', () => {
     const page = await browser.newPage({ viewport: { width: 1300, height: 800 } });
     try {
       await page.goto(first.url);
-      await page.waitForFunction(() => ((window as unknown as { relaycastDevnet?: { video: HTMLVideoElement } }).relaycastDevnet?.video.currentTime ?? 0) > 3, undefined, {
-        timeout: 60_000,
-      });
+      await page.waitForFunction(
+        () => ((window as unknown as { relaycastDevnet?: { video: HTMLVideoElement } }).relaycastDevnet?.video.currentTime ?? 0) > 3,
+        undefined,
+        {
+          timeout: 60_000,
+        },
+      );
       expect(await demo<string[]>(page, 'window.relaycastDevnet.fatalErrors')).toEqual([]);
       // Most bytes come from relays once they hold the segments. The first ones may come from the
       // origin (a relay's cold cache misses the player's 400 ms first-byte deadline on a loaded
       // machine: the pre-trust code measured 0.34 at 3 s under load 20), so wait for the share.
-      await page.waitForFunction(() => (window as unknown as { relaycastDevnet: { relaycast: { getStats(): { relayShare: number } } } }).relaycastDevnet.relaycast.getStats().relayShare > 0.5, undefined, {
-        timeout: 60_000,
-        polling: 500,
-      });
-      const net = await waitFor('all three relays up and registered in /api/network', async () => {
-        const n = await network(first.url);
-        return n.relays.length === 3 && n.relays.every((r) => r.up && r.registered) ? n : undefined;
-      }, 30_000, 500);
+      await page.waitForFunction(
+        () =>
+          (window as unknown as { relaycastDevnet: { relaycast: { getStats(): { relayShare: number } } } }).relaycastDevnet.relaycast.getStats().relayShare >
+          0.5,
+        undefined,
+        {
+          timeout: 60_000,
+          polling: 500,
+        },
+      );
+      const net = await waitFor(
+        'all three relays up and registered in /api/network',
+        async () => {
+          const n = await network(first.url);
+          return n.relays.length === 3 && n.relays.every((r) => r.up && r.registered) ? n : undefined;
+        },
+        30_000,
+        500,
+      );
       // On loopback the tracker's reachability probe reaches every relay on its own address.
-      await waitFor('every relay tested public', async () => ((await network(first.url)).relays.every((r) => r.reachability === 'public') ? true : undefined), 30_000, 500);
+      await waitFor(
+        'every relay tested public',
+        async () => ((await network(first.url)).relays.every((r) => r.reachability === 'public') ? true : undefined),
+        30_000,
+        500,
+      );
       const served = net.relays.reduce((a, r) => a + r.bytesServed, 0);
       expect(served).toBeGreaterThan(net.origin.bytesToViewers);
       // The origin's count of its bytes to viewers is real: hls.js fetched the master playlist and a
@@ -186,10 +220,15 @@ describe('npm start', () => {
       const sdk = await demo<{ bytesFromOrigin: number }>(page, 'window.relaycastDevnet.relaycast.getStats()');
       const readAt = Date.now();
       // /api/network is cached briefly: take a snapshot made after the SDK's figures were read.
-      const origin = await waitFor('a /api/network snapshot taken after the SDK stats', async () => {
-        const n = await network(first.url);
-        return n.atMs >= readAt ? n.origin : undefined;
-      }, 10_000, 100);
+      const origin = await waitFor(
+        'a /api/network snapshot taken after the SDK stats',
+        async () => {
+          const n = await network(first.url);
+          return n.atMs >= readAt ? n.origin : undefined;
+        },
+        10_000,
+        100,
+      );
       expect(origin.bytesToViewers).toBeGreaterThanOrEqual(playlistBytes + sdk.bytesFromOrigin);
       expect(playlistBytes).toBeGreaterThan(0);
       // The dashboard shows the same relays.
@@ -208,26 +247,48 @@ describe('npm start', () => {
       await page.click(`#relays tr[data-relay="${victim.name}"] button[data-action="kill"]`);
       await page.waitForSelector(`#relays tr[data-relay="${victim.name}"] button[data-action="restart"]`, { timeout: 15_000 });
       const t0 = await demo<number>(page, 'window.relaycastDevnet.video.currentTime');
-      await page.waitForFunction((t) => (window as unknown as { relaycastDevnet: { video: HTMLVideoElement } }).relaycastDevnet.video.currentTime > t + 3, t0, { timeout: 30_000 });
+      await page.waitForFunction((t) => (window as unknown as { relaycastDevnet: { video: HTMLVideoElement } }).relaycastDevnet.video.currentTime > t + 3, t0, {
+        timeout: 30_000,
+      });
       expect(await demo<string[]>(page, 'window.relaycastDevnet.fatalErrors')).toEqual([]);
       const down = (await network(first.url)).relays.find((r) => r.name === victim.name);
       expect(down?.up).toBe(false);
       const swarm = `${first.url}media/vod/master.m3u8`;
-      await waitFor('the killed relay to leave the shortlist', async () => (!(await rawJoin(`ws://127.0.0.1:${ports[1]}/`, swarm)).some((r) => r.relayId === victim.relayId) ? true : undefined), 30_000, 500);
+      await waitFor(
+        'the killed relay to leave the shortlist',
+        async () => (!(await rawJoin(`ws://127.0.0.1:${ports[1]}/`, swarm)).some((r) => r.relayId === victim.relayId) ? true : undefined),
+        30_000,
+        500,
+      );
 
       // Restart it from the page: it comes back into the shortlist.
       await page.click(`#relays tr[data-relay="${victim.name}"] button[data-action="restart"]`);
-      await waitFor('the restarted relay to be handed out again', async () => ((await rawJoin(`ws://127.0.0.1:${ports[1]}/`, swarm)).some((r) => r.relayId === victim.relayId) ? true : undefined), 30_000, 500);
-      await waitFor('the restarted relay up in /api/network', async () => ((await network(first.url)).relays.find((r) => r.name === victim.name)?.up === true ? true : undefined), 15_000, 500);
+      await waitFor(
+        'the restarted relay to be handed out again',
+        async () => ((await rawJoin(`ws://127.0.0.1:${ports[1]}/`, swarm)).some((r) => r.relayId === victim.relayId) ? true : undefined),
+        30_000,
+        500,
+      );
+      await waitFor(
+        'the restarted relay up in /api/network',
+        async () => ((await network(first.url)).relays.find((r) => r.name === victim.name)?.up === true ? true : undefined),
+        15_000,
+        500,
+      );
 
       // Relays redeem the page's receipts on the embedded chain: a confirmed payout, a balance above
       // zero, in the API and on the page.
-      const paid = await waitFor('a confirmed redemption', async () => {
-        const n = await network(first.url);
-        // The relay's own paid-to-date moves once it has seen the payout confirmed, a moment after the chain.
-        const r = n.relays.find((x) => x.redemptions.length > 0 && Number(x.balance ?? '0') > 0 && BigInt(x.payments?.paid ?? '0') > 0n);
-        return r === undefined ? undefined : { relay: r, net: n };
-      }, 60_000, 1_000);
+      const paid = await waitFor(
+        'a confirmed redemption',
+        async () => {
+          const n = await network(first.url);
+          // The relay's own paid-to-date moves once it has seen the payout confirmed, a moment after the chain.
+          const r = n.relays.find((x) => x.redemptions.length > 0 && Number(x.balance ?? '0') > 0 && BigInt(x.payments?.paid ?? '0') > 0n);
+          return r === undefined ? undefined : { relay: r, net: n };
+        },
+        60_000,
+        1_000,
+      );
       expect(paid.net.settlement?.redemptions.map((x) => x.signature)).toContain(paid.relay.redemptions[0]);
       expect(Number(paid.net.settlement?.treasuryBalance)).toBeLessThan(1_000_000);
       expect(BigInt(paid.relay.payments?.paid ?? '0')).toBeGreaterThan(0n);
@@ -235,11 +296,16 @@ describe('npm start', () => {
       // The page renders a snapshot of its own, up to a tick behind the test's (a relay restarted a
       // moment ago can still show as down, and a payout may land in between): wait until the row
       // shows the balance /api/network reports at that moment.
-      await waitFor('the page to show the paid relay up with its balance', async () => {
-        const balance = (await network(first.url)).relays.find((r) => r.name === paid.relay.name)?.balance;
-        const shown = await page.textContent(`#relays tr[data-relay="${paid.relay.name}"]`);
-        return balance !== undefined && Number(balance) > 0 && shown?.includes(balance) === true && shown.includes('serving') ? true : undefined;
-      }, 15_000, 250);
+      await waitFor(
+        'the page to show the paid relay up with its balance',
+        async () => {
+          const balance = (await network(first.url)).relays.find((r) => r.name === paid.relay.name)?.balance;
+          const shown = await page.textContent(`#relays tr[data-relay="${paid.relay.name}"]`);
+          return balance !== undefined && Number(balance) > 0 && shown?.includes(balance) === true && shown.includes('serving') ? true : undefined;
+        },
+        15_000,
+        250,
+      );
       await page.screenshot({ path: join(ARTIFACTS, 'devnet-page-paid.png') });
     } finally {
       await page.close();

@@ -143,9 +143,20 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
       if (p === '/media/live.m3u8') {
         // An origin playlist naming segments off the allowlist: the prefetcher must not follow them.
         const body = [
-          '#EXTM3U', '#EXT-X-TARGETDURATION:1', '#EXT-X-MEDIA-SEQUENCE:1',
-          '#EXTINF:1,', '../other/a.ts', '#EXTINF:1,', `http://localhost:${port}/media/b.ts`,
-          '#EXTINF:1,', 'http://127.0.0.1:1/c.ts', '#EXTINF:1,', '%2e%2e/other/d.ts', '#EXTINF:1,', 'seg000.ts', '',
+          '#EXTM3U',
+          '#EXT-X-TARGETDURATION:1',
+          '#EXT-X-MEDIA-SEQUENCE:1',
+          '#EXTINF:1,',
+          '../other/a.ts',
+          '#EXTINF:1,',
+          `http://localhost:${port}/media/b.ts`,
+          '#EXTINF:1,',
+          'http://127.0.0.1:1/c.ts',
+          '#EXTINF:1,',
+          '%2e%2e/other/d.ts',
+          '#EXTINF:1,',
+          'seg000.ts',
+          '',
         ].join('\n');
         return void res.writeHead(200, { 'content-type': 'application/vnd.apple.mpegurl' }).end(body);
       }
@@ -172,7 +183,13 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
     for (const r of seen.splice(0)) {
       expect(r.host, r.path).toBe(`127.0.0.1:${port}`);
       expect(r.path.startsWith('/media/'), r.path).toBe(true);
-      expect(r.path.split(/[?#]/, 1)[0]?.split('/').some((s) => s === '..' || s.toLowerCase() === '%2e%2e'), r.path).toBe(false);
+      expect(
+        r.path
+          .split(/[?#]/, 1)[0]
+          ?.split('/')
+          .some((s) => s === '..' || s.toLowerCase() === '%2e%2e'),
+        r.path,
+      ).toBe(false);
     }
   }
 
@@ -183,221 +200,234 @@ describe('fuzz: relay data-channel request handling (handler entry point, real o
     );
   }
 
-  it('answers only with typed frames, closes only with a reason, and never fetches outside the allowlist', async () => {
-    const request = requestFrameArb(urlArb()).map((f) => encodeFrame(f) as Uint8Array);
-    const cancel = requestIdArb.map((requestId) => encodeFrame({ type: FrameType.CANCEL, requestId }) as Uint8Array);
-    const message = fc.oneof(
-      { weight: 5, arbitrary: request },
-      { weight: 1, arbitrary: cancel },
-      { weight: 1, arbitrary: fc.array(fc.oneof(request, cancel), { minLength: 2, maxLength: 5 }).map((parts) => Buffer.concat(parts) as Uint8Array) },
-      { weight: 2, arbitrary: damagedBytesArb(request) },
-      { weight: 1, arbitrary: randomFrameBytesArb },
-    );
-    const heap = heapProbe();
-    let answered = 0;
-    let violations = 0;
-    await fc.assert(
-      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 4 }), async (messages) => {
-        const channel = new MemoryChannel();
-        const session = server.serve(channel);
-        for (const m of messages) channel.deliver(m);
-        // The channel server owns its requests; wait until it finished (or dropped) every one.
-        await server.drain(AbortSignal.timeout(10_000));
-        if (checkChannel(channel, session.isOpen)) violations++;
-        answered += channel.sent.length;
-        session.close();
-        checkOriginSawOnlyAllowed();
-        heap.tick();
-      }),
-      fuzzParams(),
-    );
-    // Give the live prefetcher a poll or two on the hostile playlist, then check the origin again.
-    await new Promise((r) => setTimeout(r, 1_200));
-    checkOriginSawOnlyAllowed();
-    expect(server.stats().channels).toBe(0);
-    expect(server.stats().activeRequests).toBe(0);
-    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
-    // The run reached both sides: requests that were served and channels closed for violations.
-    expect(server.stats().completed).toBeGreaterThan(0);
-    expect(violations).toBeGreaterThan(0);
-    expect(answered).toBeGreaterThan(0);
-  }, fuzzTimeoutMs(10_000));
-  it('with payments: challenges, binds, receipts and damaged payment frames get typed answers, and memory stays bounded', async () => {
-    // A paid relay: the payment gate (CHALLENGE/BIND with proof and tracker assignment, receipt
-    // checks, credit limits, SQLite receipt store) sits between the channel and the origin side.
-    const relayKey = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
-    const dir = await mkdtemp(join(tmpdir(), 'rc-fuzz-pay-'));
-    const store = ReceiptStore.open({ path: join(dir, 'receipts.sqlite'), relayId: encodeBase58(relayKey) }, relayKey);
-    const payer = testPayer();
-    const stranger = testPayer();
-    // The relay's tracker (trusted, as --trusted-tracker or the key learned from `registered`) and one it never heard of.
-    const tracker = testTracker();
-    const foreignTracker = testTracker();
-    const gate = new PaymentGate({
-      relayKey,
-      acceptedPayers: [payer.id],
-      store,
-      trustedTrackers: [tracker.publicKey],
-      paymentFramesPerSec: 1_000_000,
-      paymentFrameBurst: 1_000_000,
-    });
-    const paid = new ChannelServer({ source, payments: gate });
-    // Honest sessions, one of a payer the relay does not accept, an expired one and one scoped elsewhere.
-    const sessions = [
-      ...Array.from({ length: 6 }, () => new TestSession(payer, { scope: prefix })),
-      new TestSession(stranger, { scope: prefix }),
-      new TestSession(payer, { scope: prefix, issuedAtMs: Date.now() - 3_600_000, expiresAtMs: Date.now() - 1 }),
-      new TestSession(payer),
-    ];
-    const otherRelay = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
-    // How a BIND is made: honest, or with the one thing wrong a thief, a confused SDK or a replay would get wrong.
-    const bindVariants = [
-      'valid', 'valid', 'valid',
-      'other-challenge', // a proof another channel's challenge got (a replayed BIND)
-      'other-key', // someone who saw the grant but holds another session's key
-      'other-relay', // a proof (and assignment) made for another relay
-      'no-assignment',
-      'foreign-assignment', // signed by a tracker this relay does not trust
-      'assignment-other-session', // the tracker's assignment of another session
-      'assignment-other-relay', // the tracker sent this session to another relay
-    ] as const;
-    type BindVariant = (typeof bindVariants)[number];
-    type Action =
-      | { kind: 'bind'; session: number; variant: BindVariant }
-      // A valid BIND for this channel with one byte changed after encoding.
-      | { kind: 'bind-flip'; session: number; at: number; xor: number }
-      | { kind: 'receipt'; session: number | 'bound'; bytes: number; tamper: 'none' | 'relay' | 'amount' | 'sequence' | 'signer' }
-      | { kind: 'raw'; frame: Uint8Array };
-    const sessionArb = fc.nat({ max: sessions.length - 1 });
-    // BIND frames built from random fields (random proofs and assignments, grants of random payers), then damaged.
-    const randomBindBytesArb = fc
-      .record({
-        signedGrant: signedGrantBytesArb,
-        signedAssignment: fc.option(fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }), { nil: undefined }),
-        proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
-      })
-      .map((f) => encodeFrame({ type: FrameType.BIND, requestId: 0, ...f }) as Uint8Array);
-    const receiptFrame = (signedReceipt: Uint8Array): Uint8Array => encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt });
-    const actionArb: fc.Arbitrary<Action> = fc.oneof(
-      { weight: 3, arbitrary: fc.record({ kind: fc.constant('bind' as const), session: sessionArb, variant: fc.constantFrom(...bindVariants) }) },
-      {
-        weight: 1,
-        arbitrary: fc.record({ kind: fc.constant('bind-flip' as const), session: sessionArb, at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
-      },
-      {
-        weight: 3,
-        arbitrary: fc.record({
-          kind: fc.constant('receipt' as const),
-          session: fc.oneof(fc.constant('bound' as const), sessionArb),
-          bytes: fc.oneof(fc.nat({ max: 64 * 1024 * 1024 }), fc.maxSafeNat()),
-          tamper: fc.constantFrom('none', 'none', 'relay', 'amount', 'sequence', 'signer'),
-        }),
-      },
-      {
-        weight: 2,
-        arbitrary: fc.record({
-          kind: fc.constant('raw' as const),
-          frame: damagedBytesArb(fc.oneof(randomBindBytesArb, signedReceiptBytesArb.map(receiptFrame))),
-        }),
-      },
-    );
-    const request = requestFrameArb(urlArb()).map((f) => encodeFrame(f) as Uint8Array);
-    const step = fc.oneof({ weight: 3, arbitrary: actionArb }, { weight: 2, arbitrary: request.map((frame): Action => ({ kind: 'raw', frame })) });
-
-    function bindFrame(channelChallenge: Uint8Array, i: number, variant: BindVariant): BindFrame {
-      const ts = sessions[i] as TestSession;
-      const other = sessions[(i + 1) % sessions.length] as TestSession;
-      switch (variant) {
-        case 'valid':
-          return ts.bindFrame(channelChallenge, relayKey, tracker);
-        case 'other-challenge':
-          return ts.bindFrame(new Uint8Array(randomBytes(BIND_CHALLENGE_BYTES)), relayKey, tracker);
-        case 'other-key':
-          return ts.bindFrame(channelChallenge, relayKey, tracker, { proofKey: other.key });
-        case 'other-relay':
-          return ts.bindFrame(channelChallenge, otherRelay, tracker);
-        case 'no-assignment':
-          return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: null });
-        case 'foreign-assignment':
-          return ts.bindFrame(channelChallenge, relayKey, foreignTracker);
-        case 'assignment-other-session':
-          return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: other.assignment(tracker, relayKey) });
-        case 'assignment-other-relay':
-          return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: ts.assignment(tracker, otherRelay) });
-      }
-    }
-
-    const heap = heapProbe();
-    let violations = 0;
-    try {
+  it(
+    'answers only with typed frames, closes only with a reason, and never fetches outside the allowlist',
+    async () => {
+      const request = requestFrameArb(urlArb()).map((f) => encodeFrame(f) as Uint8Array);
+      const cancel = requestIdArb.map((requestId) => encodeFrame({ type: FrameType.CANCEL, requestId }) as Uint8Array);
+      const message = fc.oneof(
+        { weight: 5, arbitrary: request },
+        { weight: 1, arbitrary: cancel },
+        { weight: 1, arbitrary: fc.array(fc.oneof(request, cancel), { minLength: 2, maxLength: 5 }).map((parts) => Buffer.concat(parts) as Uint8Array) },
+        { weight: 2, arbitrary: damagedBytesArb(request) },
+        { weight: 1, arbitrary: randomFrameBytesArb },
+      );
+      const heap = heapProbe();
+      let answered = 0;
+      let violations = 0;
       await fc.assert(
-        fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 5 }), async (steps) => {
+        fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 4 }), async (messages) => {
           const channel = new MemoryChannel();
-          const session = paid.serve(channel);
-          // The relay challenged the channel as it opened: the only frame so far.
-          const first = channel.sent[0];
-          if (first === undefined || first instanceof Error || first.type !== FrameType.CHALLENGE) throw new Error('a paid relay must send CHALLENGE first');
-          const challenge = first.challenge;
-          let bound = 0;
-          for (const a of steps) {
-            if (a.kind === 'raw') channel.deliver(a.frame);
-            else if (a.kind === 'bind') {
-              bound = a.session;
-              channel.deliver(encodeFrame(bindFrame(challenge, a.session, a.variant)));
-            } else if (a.kind === 'bind-flip') {
-              const bytes = encodeFrame(bindFrame(challenge, a.session, 'valid')).slice();
-              const at = a.at % bytes.byteLength;
-              bytes[at] = (bytes[at] as number) ^ a.xor;
-              channel.deliver(bytes);
-            } else {
-              const i = a.session === 'bound' ? bound : a.session;
-              const ts = sessions[i] as TestSession;
-              const over =
-                a.tamper === 'relay' ? { relay: otherRelay }
-                : a.tamper === 'amount' ? { cumulativeAmount: BigInt(a.bytes) + 1n }
-                : a.tamper === 'sequence' ? { sequence: 0 }
-                : {};
-              const signer = a.tamper === 'signer' ? (sessions[(i + 1) % sessions.length] as TestSession).key : ts.key;
-              channel.deliver(receiptFrame(ts.signedReceipt(relayKey, a.bytes, over, signer)));
-            }
-          }
-          await paid.drain(AbortSignal.timeout(10_000));
-          if (checkChannel(channel, session.isOpen, true)) violations++;
+          const session = server.serve(channel);
+          for (const m of messages) channel.deliver(m);
+          // The channel server owns its requests; wait until it finished (or dropped) every one.
+          await server.drain(AbortSignal.timeout(10_000));
+          if (checkChannel(channel, session.isOpen)) violations++;
+          answered += channel.sent.length;
           session.close();
           checkOriginSawOnlyAllowed();
           heap.tick();
         }),
         fuzzParams(),
       );
-      const stats = gate.stats();
-      expect(stats.bindsAccepted).toBeGreaterThan(0);
-      expect(stats.receiptsAccepted).toBeGreaterThan(0);
-      expect(Object.keys(stats.refusedByCode).every((code) => isErrorCode(code) && code !== ErrorCode.INTERNAL)).toBe(true);
-      if (FUZZ_RUNS >= 2_000) {
-        // Enough inputs that every kind of bad BIND and receipt came up: each was refused for its own reason.
-        expect(Object.keys(stats.refusedByCode)).toEqual(
-          expect.arrayContaining([
-            ErrorCode.BIND_PROOF,
-            ErrorCode.ASSIGNMENT_MISSING,
-            ErrorCode.ASSIGNMENT_INVALID,
-            ErrorCode.PAYER_UNKNOWN,
-            ErrorCode.GRANT_EXPIRED,
-            ErrorCode.RECEIPT_NO_GRANT,
-            ErrorCode.RECEIPT_SIGNATURE,
-          ]),
-        );
-      }
-      // Only sessions that bound are kept (credit follows a session across channels): never the
-      // stranger's or the expired one, whatever was sent.
-      expect(stats.sessions).toBeGreaterThan(0);
-      expect(stats.sessions).toBeLessThanOrEqual(sessions.length - 2);
-      expect(violations).toBeGreaterThan(0);
-      expect(paid.stats()).toMatchObject({ channels: 0, activeRequests: 0 });
+      // Give the live prefetcher a poll or two on the hostile playlist, then check the origin again.
+      await new Promise((r) => setTimeout(r, 1_200));
+      checkOriginSawOnlyAllowed();
+      expect(server.stats().channels).toBe(0);
+      expect(server.stats().activeRequests).toBe(0);
       expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
-    } finally {
-      paid.close();
-      store.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, fuzzTimeoutMs(20_000));
+      // The run reached both sides: requests that were served and channels closed for violations.
+      expect(server.stats().completed).toBeGreaterThan(0);
+      expect(violations).toBeGreaterThan(0);
+      expect(answered).toBeGreaterThan(0);
+    },
+    fuzzTimeoutMs(10_000),
+  );
+  it(
+    'with payments: challenges, binds, receipts and damaged payment frames get typed answers, and memory stays bounded',
+    async () => {
+      // A paid relay: the payment gate (CHALLENGE/BIND with proof and tracker assignment, receipt
+      // checks, credit limits, SQLite receipt store) sits between the channel and the origin side.
+      const relayKey = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
+      const dir = await mkdtemp(join(tmpdir(), 'rc-fuzz-pay-'));
+      const store = ReceiptStore.open({ path: join(dir, 'receipts.sqlite'), relayId: encodeBase58(relayKey) }, relayKey);
+      const payer = testPayer();
+      const stranger = testPayer();
+      // The relay's tracker (trusted, as --trusted-tracker or the key learned from `registered`) and one it never heard of.
+      const tracker = testTracker();
+      const foreignTracker = testTracker();
+      const gate = new PaymentGate({
+        relayKey,
+        acceptedPayers: [payer.id],
+        store,
+        trustedTrackers: [tracker.publicKey],
+        paymentFramesPerSec: 1_000_000,
+        paymentFrameBurst: 1_000_000,
+      });
+      const paid = new ChannelServer({ source, payments: gate });
+      // Honest sessions, one of a payer the relay does not accept, an expired one and one scoped elsewhere.
+      const sessions = [
+        ...Array.from({ length: 6 }, () => new TestSession(payer, { scope: prefix })),
+        new TestSession(stranger, { scope: prefix }),
+        new TestSession(payer, { scope: prefix, issuedAtMs: Date.now() - 3_600_000, expiresAtMs: Date.now() - 1 }),
+        new TestSession(payer),
+      ];
+      const otherRelay = rawPublicKey(generateKeyPairSync('ed25519').privateKey);
+      // How a BIND is made: honest, or with the one thing wrong a thief, a confused SDK or a replay would get wrong.
+      const bindVariants = [
+        'valid',
+        'valid',
+        'valid',
+        'other-challenge', // a proof another channel's challenge got (a replayed BIND)
+        'other-key', // someone who saw the grant but holds another session's key
+        'other-relay', // a proof (and assignment) made for another relay
+        'no-assignment',
+        'foreign-assignment', // signed by a tracker this relay does not trust
+        'assignment-other-session', // the tracker's assignment of another session
+        'assignment-other-relay', // the tracker sent this session to another relay
+      ] as const;
+      type BindVariant = (typeof bindVariants)[number];
+      type Action =
+        | { kind: 'bind'; session: number; variant: BindVariant }
+        // A valid BIND for this channel with one byte changed after encoding.
+        | { kind: 'bind-flip'; session: number; at: number; xor: number }
+        | { kind: 'receipt'; session: number | 'bound'; bytes: number; tamper: 'none' | 'relay' | 'amount' | 'sequence' | 'signer' }
+        | { kind: 'raw'; frame: Uint8Array };
+      const sessionArb = fc.nat({ max: sessions.length - 1 });
+      // BIND frames built from random fields (random proofs and assignments, grants of random payers), then damaged.
+      const randomBindBytesArb = fc
+        .record({
+          signedGrant: signedGrantBytesArb,
+          signedAssignment: fc.option(fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }), { nil: undefined }),
+          proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+        })
+        .map((f) => encodeFrame({ type: FrameType.BIND, requestId: 0, ...f }) as Uint8Array);
+      const receiptFrame = (signedReceipt: Uint8Array): Uint8Array => encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt });
+      const actionArb: fc.Arbitrary<Action> = fc.oneof(
+        { weight: 3, arbitrary: fc.record({ kind: fc.constant('bind' as const), session: sessionArb, variant: fc.constantFrom(...bindVariants) }) },
+        {
+          weight: 1,
+          arbitrary: fc.record({ kind: fc.constant('bind-flip' as const), session: sessionArb, at: fc.nat(), xor: fc.integer({ min: 1, max: 255 }) }),
+        },
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            kind: fc.constant('receipt' as const),
+            session: fc.oneof(fc.constant('bound' as const), sessionArb),
+            bytes: fc.oneof(fc.nat({ max: 64 * 1024 * 1024 }), fc.maxSafeNat()),
+            tamper: fc.constantFrom('none', 'none', 'relay', 'amount', 'sequence', 'signer'),
+          }),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            kind: fc.constant('raw' as const),
+            frame: damagedBytesArb(fc.oneof(randomBindBytesArb, signedReceiptBytesArb.map(receiptFrame))),
+          }),
+        },
+      );
+      const request = requestFrameArb(urlArb()).map((f) => encodeFrame(f) as Uint8Array);
+      const step = fc.oneof({ weight: 3, arbitrary: actionArb }, { weight: 2, arbitrary: request.map((frame): Action => ({ kind: 'raw', frame })) });
+
+      function bindFrame(channelChallenge: Uint8Array, i: number, variant: BindVariant): BindFrame {
+        const ts = sessions[i] as TestSession;
+        const other = sessions[(i + 1) % sessions.length] as TestSession;
+        switch (variant) {
+          case 'valid':
+            return ts.bindFrame(channelChallenge, relayKey, tracker);
+          case 'other-challenge':
+            return ts.bindFrame(new Uint8Array(randomBytes(BIND_CHALLENGE_BYTES)), relayKey, tracker);
+          case 'other-key':
+            return ts.bindFrame(channelChallenge, relayKey, tracker, { proofKey: other.key });
+          case 'other-relay':
+            return ts.bindFrame(channelChallenge, otherRelay, tracker);
+          case 'no-assignment':
+            return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: null });
+          case 'foreign-assignment':
+            return ts.bindFrame(channelChallenge, relayKey, foreignTracker);
+          case 'assignment-other-session':
+            return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: other.assignment(tracker, relayKey) });
+          case 'assignment-other-relay':
+            return ts.bindFrame(channelChallenge, relayKey, tracker, { assignment: ts.assignment(tracker, otherRelay) });
+        }
+      }
+
+      const heap = heapProbe();
+      let violations = 0;
+      try {
+        await fc.assert(
+          fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 5 }), async (steps) => {
+            const channel = new MemoryChannel();
+            const session = paid.serve(channel);
+            // The relay challenged the channel as it opened: the only frame so far.
+            const first = channel.sent[0];
+            if (first === undefined || first instanceof Error || first.type !== FrameType.CHALLENGE) throw new Error('a paid relay must send CHALLENGE first');
+            const challenge = first.challenge;
+            let bound = 0;
+            for (const a of steps) {
+              if (a.kind === 'raw') channel.deliver(a.frame);
+              else if (a.kind === 'bind') {
+                bound = a.session;
+                channel.deliver(encodeFrame(bindFrame(challenge, a.session, a.variant)));
+              } else if (a.kind === 'bind-flip') {
+                const bytes = encodeFrame(bindFrame(challenge, a.session, 'valid')).slice();
+                const at = a.at % bytes.byteLength;
+                bytes[at] = (bytes[at] as number) ^ a.xor;
+                channel.deliver(bytes);
+              } else {
+                const i = a.session === 'bound' ? bound : a.session;
+                const ts = sessions[i] as TestSession;
+                const over =
+                  a.tamper === 'relay'
+                    ? { relay: otherRelay }
+                    : a.tamper === 'amount'
+                      ? { cumulativeAmount: BigInt(a.bytes) + 1n }
+                      : a.tamper === 'sequence'
+                        ? { sequence: 0 }
+                        : {};
+                const signer = a.tamper === 'signer' ? (sessions[(i + 1) % sessions.length] as TestSession).key : ts.key;
+                channel.deliver(receiptFrame(ts.signedReceipt(relayKey, a.bytes, over, signer)));
+              }
+            }
+            await paid.drain(AbortSignal.timeout(10_000));
+            if (checkChannel(channel, session.isOpen, true)) violations++;
+            session.close();
+            checkOriginSawOnlyAllowed();
+            heap.tick();
+          }),
+          fuzzParams(),
+        );
+        const stats = gate.stats();
+        expect(stats.bindsAccepted).toBeGreaterThan(0);
+        expect(stats.receiptsAccepted).toBeGreaterThan(0);
+        expect(Object.keys(stats.refusedByCode).every((code) => isErrorCode(code) && code !== ErrorCode.INTERNAL)).toBe(true);
+        if (FUZZ_RUNS >= 2_000) {
+          // Enough inputs that every kind of bad BIND and receipt came up: each was refused for its own reason.
+          expect(Object.keys(stats.refusedByCode)).toEqual(
+            expect.arrayContaining([
+              ErrorCode.BIND_PROOF,
+              ErrorCode.ASSIGNMENT_MISSING,
+              ErrorCode.ASSIGNMENT_INVALID,
+              ErrorCode.PAYER_UNKNOWN,
+              ErrorCode.GRANT_EXPIRED,
+              ErrorCode.RECEIPT_NO_GRANT,
+              ErrorCode.RECEIPT_SIGNATURE,
+            ]),
+          );
+        }
+        // Only sessions that bound are kept (credit follows a session across channels): never the
+        // stranger's or the expired one, whatever was sent.
+        expect(stats.sessions).toBeGreaterThan(0);
+        expect(stats.sessions).toBeLessThanOrEqual(sessions.length - 2);
+        expect(violations).toBeGreaterThan(0);
+        expect(paid.stats()).toMatchObject({ channels: 0, activeRequests: 0 });
+        expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+      } finally {
+        paid.close();
+        store.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    fuzzTimeoutMs(20_000),
+  );
 });

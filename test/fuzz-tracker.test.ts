@@ -170,7 +170,12 @@ const inputArb: fc.Arbitrary<FuzzInput> = fc
       { weight: 1, arbitrary: trackerObjectArb.map((o) => ({ data: Buffer.from(JSON.stringify(o)), binary: true })) },
       // Invalid UTF-8 in a text frame, and frames over the size caps.
       { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => ({ data: Buffer.from(b), binary: false })) },
-      { weight: 1, arbitrary: fc.integer({ min: 8 * 1024 - 64, max: 9 * 1024 }).map((n) => ({ data: JSON.stringify({ type: 'join', swarmId: 'x'.repeat(n) }), binary: false })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .integer({ min: 8 * 1024 - 64, max: 9 * 1024 })
+          .map((n) => ({ data: JSON.stringify({ type: 'join', swarmId: 'x'.repeat(n) }), binary: false })),
+      },
     ),
   )
   .map(([who, m]) => ({ who, ...m }));
@@ -247,40 +252,44 @@ describe('fuzz: tracker WebSocket message handling (real sockets, tracker in thi
     await tracker?.close();
   });
 
-  it('answers every generated frame with decodable messages and typed errors, and keeps serving', async () => {
-    const heap = heapProbe();
-    await fc.assert(
-      fc.asyncProperty(inputArb, async (input) => {
-        await ensureSockets();
-        const s = sockets[input.who] as FuzzSocket;
-        const peer = input.who === 'relay' ? viewerId : key.relayId;
-        const text =
-          typeof input.data === 'string'
-            ? input.data.replaceAll('$PEER', peer).replaceAll('$RELAY', key.relayId).replaceAll('$VIEWER', viewerId)
-            : input.data;
-        s.ws.send(text, { binary: input.binary });
-        await s.settle();
-        for (const each of Object.values(sockets)) if (each !== undefined) checkReceived(each);
-        heap.tick();
-      }),
-      fuzzParams(),
-    );
-    expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
+  it(
+    'answers every generated frame with decodable messages and typed errors, and keeps serving',
+    async () => {
+      const heap = heapProbe();
+      await fc.assert(
+        fc.asyncProperty(inputArb, async (input) => {
+          await ensureSockets();
+          const s = sockets[input.who] as FuzzSocket;
+          const peer = input.who === 'relay' ? viewerId : key.relayId;
+          const text =
+            typeof input.data === 'string'
+              ? input.data.replaceAll('$PEER', peer).replaceAll('$RELAY', key.relayId).replaceAll('$VIEWER', viewerId)
+              : input.data;
+          s.ws.send(text, { binary: input.binary });
+          await s.settle();
+          for (const each of Object.values(sockets)) if (each !== undefined) checkReceived(each);
+          heap.tick();
+        }),
+        fuzzParams(),
+      );
+      expect(heap.maxGrowthBytes).toBeLessThan(MAX_FUZZ_HEAP_GROWTH_BYTES);
 
-    // Still serving. The fuzzed relay may now be "full" (fuzzed heartbeats) or reported unhealthy
-    // (fuzzed reports), both by design, so a fresh relay registers and a new viewer must get it.
-    await ensureSockets();
-    expect(tracker.status().relays.map((r) => r.relayId)).toEqual([key.relayId]);
-    key = makeRelayKey();
-    const fresh = await registerRelay();
-    const probe = await FuzzSocket.open(tracker.url);
-    probe.ws.send(encodeTrackerMessage({ type: 'join', swarmId: SWARM }));
-    expect((await probe.next('shortlist')).relays.map((r) => r.relayId)).toContain(key.relayId);
-    // No connection leaked: the three fuzzed sockets, the fresh relay and the probe.
-    expect(tracker.status().connections).toBe(5);
-    await probe.close();
-    await fresh.close();
-    // The run exercised refusals that close sockets (so the recovery path is covered), not only replies.
-    expect(reopened).toBeGreaterThan(3);
-  }, fuzzTimeoutMs(8_000));
+      // Still serving. The fuzzed relay may now be "full" (fuzzed heartbeats) or reported unhealthy
+      // (fuzzed reports), both by design, so a fresh relay registers and a new viewer must get it.
+      await ensureSockets();
+      expect(tracker.status().relays.map((r) => r.relayId)).toEqual([key.relayId]);
+      key = makeRelayKey();
+      const fresh = await registerRelay();
+      const probe = await FuzzSocket.open(tracker.url);
+      probe.ws.send(encodeTrackerMessage({ type: 'join', swarmId: SWARM }));
+      expect((await probe.next('shortlist')).relays.map((r) => r.relayId)).toContain(key.relayId);
+      // No connection leaked: the three fuzzed sockets, the fresh relay and the probe.
+      expect(tracker.status().connections).toBe(5);
+      await probe.close();
+      await fresh.close();
+      // The run exercised refusals that close sockets (so the recovery path is covered), not only replies.
+      expect(reopened).toBeGreaterThan(3);
+    },
+    fuzzTimeoutMs(8_000),
+  );
 });

@@ -17,7 +17,11 @@ const run = promisify(execFile);
 
 /** Whether the first video frame of `file` is a keyframe (ffmpeg's showinfo filter prints `iskey:1`). */
 async function startsOnKeyframe(file: string): Promise<boolean> {
-  const { stderr } = await run(ffmpegPath(), ['-hide_banner', '-loglevel', 'info', '-i', file, '-map', '0:v:0', '-vf', 'showinfo', '-frames:v', '1', '-f', 'null', '-'], { timeout: 30_000 });
+  const { stderr } = await run(
+    ffmpegPath(),
+    ['-hide_banner', '-loglevel', 'info', '-i', file, '-map', '0:v:0', '-vf', 'showinfo', '-frames:v', '1', '-f', 'null', '-'],
+    { timeout: 30_000 },
+  );
   const m = /iskey:(\d)/.exec(stderr);
   if (m === null) throw new Error(`no showinfo line for ${file}:\n${stderr}`);
   return m[1] === '1';
@@ -144,12 +148,17 @@ describe('test helpers: media, origin, processes', () => {
     const liveOrigin = await startOrigin(liveDir);
     try {
       const mediaUrl = `${liveOrigin.url}${live.media}`;
-      const first = await waitFor('two live segments', async () => {
-        const res = await fetch(mediaUrl);
-        if (!res.ok) return undefined;
-        const p = mediaPlaylist(await res.text(), mediaUrl);
-        return p.segments.length >= 2 ? p : undefined;
-      }, 20_000, 250);
+      const first = await waitFor(
+        'two live segments',
+        async () => {
+          const res = await fetch(mediaUrl);
+          if (!res.ok) return undefined;
+          const p = mediaPlaylist(await res.text(), mediaUrl);
+          return p.segments.length >= 2 ? p : undefined;
+        },
+        20_000,
+        250,
+      );
       expect(first.ended).toBe(false);
       const masterUrl = `${liveOrigin.url}${live.master}`;
       expect(variantUrls(await (await fetch(masterUrl)).text(), masterUrl)).toEqual([mediaUrl]);
@@ -157,10 +166,15 @@ describe('test helpers: media, origin, processes', () => {
       expect(seg.status).toBe(200);
       expect((await seg.arrayBuffer()).byteLength).toBeGreaterThan(1000);
       // The window slides: a newer segment appears after the first one.
-      await waitFor('a newer live segment', async () => {
-        const p = mediaPlaylist(await (await fetch(mediaUrl)).text(), mediaUrl);
-        return p.segments.some((s) => !first.segments.includes(s)) || undefined;
-      }, 20_000, 250);
+      await waitFor(
+        'a newer live segment',
+        async () => {
+          const p = mediaPlaylist(await (await fetch(mediaUrl)).text(), mediaUrl);
+          return p.segments.some((s) => !first.segments.includes(s)) || undefined;
+        },
+        20_000,
+        250,
+      );
     } finally {
       await live.stop();
       await liveOrigin.close();

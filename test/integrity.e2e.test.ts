@@ -92,11 +92,17 @@ describe('segment integrity end to end', () => {
     try {
       await page.goto(playerPageUrl(origin.url, `${origin.url}media/vod/master.m3u8`, tracker.url));
       await playFor(page, 4);
-      await page.waitForFunction(() => {
-        const d = (window as unknown as { relaycastDemo: { relaycast: { getStats(): { integrity: { failures: number } } } } }).relaycastDemo;
-        return d.relaycast.getStats().integrity.failures >= 1;
-      }, undefined, { timeout: 30_000 });
-      await page.waitForFunction(() => (window as unknown as { relaycastDemo: { fragments: { sha256: string }[] } }).relaycastDemo.fragments.every((f) => f.sha256 !== ''));
+      await page.waitForFunction(
+        () => {
+          const d = (window as unknown as { relaycastDemo: { relaycast: { getStats(): { integrity: { failures: number } } } } }).relaycastDemo;
+          return d.relaycast.getStats().integrity.failures >= 1;
+        },
+        undefined,
+        { timeout: 30_000 },
+      );
+      await page.waitForFunction(() =>
+        (window as unknown as { relaycastDemo: { fragments: { sha256: string }[] } }).relaycastDemo.fragments.every((f) => f.sha256 !== ''),
+      );
       const s = await pageStats(page);
       expect(s.fatalErrors).toEqual([]);
       expect(s.integrity.failures).toBeGreaterThanOrEqual(1);
@@ -141,7 +147,11 @@ describe('segment integrity end to end', () => {
       } finally {
         await client.close();
       }
-      await waitFor(`report ${n} counted`, async () => ((await tracker.status()).relays.find((r) => r.relayId === bad.relayId)?.reporters === n ? true : undefined), 10_000);
+      await waitFor(
+        `report ${n} counted`,
+        async () => ((await tracker.status()).relays.find((r) => r.relayId === bad.relayId)?.reporters === n ? true : undefined),
+        10_000,
+      );
       if (n < 3) {
         expect(await healthOf(bad.relayId)).toBe(1);
         expect((await rawJoin(tracker.url, swarmId)).map((r) => r.relayId)).toContain(bad.relayId);

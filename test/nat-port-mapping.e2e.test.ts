@@ -43,28 +43,47 @@ describe.skipIf(unavailable !== undefined).each([
   });
 
   it('maps --rtc-port on the router while running and removes the mapping on shutdown', async () => {
-    const tracker: Proc = startProcess('tracker', TRACKER_BIN, ['--port', String(TRACKER_PORT), '--host', bed.addr.public, '--log-level', 'info'], bed.wrap(bed.ns.public));
+    const tracker: Proc = startProcess(
+      'tracker',
+      TRACKER_BIN,
+      ['--port', String(TRACKER_PORT), '--host', bed.addr.public, '--log-level', 'info'],
+      bed.wrap(bed.ns.public),
+    );
     const relayArgs = [
       'start',
-      '--tracker', `ws://${bed.addr.public}:${TRACKER_PORT}/`,
-      '--keypair', join(dir, 'relay.json'),
-      '--allow-origin', `http://${bed.addr.public}:1/`,
-      '--bind-address', bed.addr.home,
-      '--rtc-port', String(RTC_PORT),
+      '--tracker',
+      `ws://${bed.addr.public}:${TRACKER_PORT}/`,
+      '--keypair',
+      join(dir, 'relay.json'),
+      '--allow-origin',
+      `http://${bed.addr.public}:1/`,
+      '--bind-address',
+      bed.addr.home,
+      '--rtc-port',
+      String(RTC_PORT),
       '--map-port',
-      '--status-port', String(STATUS_PORT),
-      '--log-level', 'info',
+      '--status-port',
+      String(STATUS_PORT),
+      '--log-level',
+      'info',
     ];
     const relay = startProcess('relay', RELAY_BIN, relayArgs, bed.wrap(bed.ns.home));
 
-    const mapped = await waitFor('the relay port forward on the router', async () => {
-      if (relay.exited) throw new GiveUp(`relay exited:\n${relay.output()}`);
-      if (tracker.exited) throw new GiveUp(`tracker exited:\n${tracker.output()}`);
-      return (await upnp.mappings()).find((m) => m.protocol === 'udp' && m.externalPort === RTC_PORT);
-    }, 60_000);
+    const mapped = await waitFor(
+      'the relay port forward on the router',
+      async () => {
+        if (relay.exited) throw new GiveUp(`relay exited:\n${relay.output()}`);
+        if (tracker.exited) throw new GiveUp(`tracker exited:\n${tracker.output()}`);
+        return (await upnp.mappings()).find((m) => m.protocol === 'udp' && m.externalPort === RTC_PORT);
+      },
+      60_000,
+    );
     expect(mapped).toEqual({ protocol: 'udp', externalPort: RTC_PORT, internalHost: bed.addr.home, internalPort: RTC_PORT });
     // The relay says which protocol mapped it, with the router's external address.
-    const { stdout } = await bed.exec(bed.ns.home, process.execPath, ['-e', `fetch('http://127.0.0.1:${STATUS_PORT}${RELAY_STATUS_PATHS.status}').then(async (r) => process.stdout.write(await r.text()))`]);
+    const { stdout } = await bed.exec(bed.ns.home, process.execPath, [
+      '-e',
+      `fetch('http://127.0.0.1:${STATUS_PORT}${RELAY_STATUS_PATHS.status}').then(async (r) => process.stdout.write(await r.text()))`,
+    ]);
     const status = JSON.parse(stdout) as { nat: { portMapping: { status: string; method: string; externalHost: string; externalPort: number } } };
     expect(status.nat.portMapping).toMatchObject({ status: 'mapped', method: protocol, externalHost: bed.addr.routerWan, externalPort: RTC_PORT });
 

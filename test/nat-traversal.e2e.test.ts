@@ -83,12 +83,21 @@ class World {
       [...this.bed.wrap(pub), 'env', `RELAYCAST_TURN_SECRET=${secret}`, `RELAYCAST_STATUS_TOKEN=${STATUS_TOKEN}`],
     );
     this.origin = startProcess('origin', ORIGIN_BIN, [join(this.dir, 'www'), this.bed.addr.public, String(ORIGIN_PORT)], this.bed.wrap(pub));
-    await waitFor('origin and tracker to listen', async () => {
-      if (this.tracker.exited) throw new GiveUp(`tracker exited:\n${this.tracker.output()}`);
-      if (this.origin.exited) throw new GiveUp(`origin exited:\n${this.origin.output()}`);
-      if (!this.origin.output().includes('LISTENING')) return undefined;
-      return (await this.trackerStatus().then(() => true, () => false)) || undefined;
-    }, 30_000);
+    await waitFor(
+      'origin and tracker to listen',
+      async () => {
+        if (this.tracker.exited) throw new GiveUp(`tracker exited:\n${this.tracker.output()}`);
+        if (this.origin.exited) throw new GiveUp(`origin exited:\n${this.origin.output()}`);
+        if (!this.origin.output().includes('LISTENING')) return undefined;
+        return (
+          (await this.trackerStatus().then(
+            () => true,
+            () => false,
+          )) || undefined
+        );
+      },
+      30_000,
+    );
   }
 
   async stop(): Promise<void> {
@@ -111,19 +120,28 @@ class World {
   /** The tracker's /status with the status token (addresses included); `redacted` without it. */
   async trackerStatus(redacted = false): Promise<TrackerStatus> {
     const headers: Record<string, string> = redacted ? {} : { authorization: `Bearer ${STATUS_TOKEN}` };
-    return JSON.parse(await this.fetchIn(this.bed.ns.public, `http://${this.bed.addr.public}:${TRACKER_PORT}${TRACKER_HTTP_PATHS.status}`, headers)) as TrackerStatus;
+    return JSON.parse(
+      await this.fetchIn(this.bed.ns.public, `http://${this.bed.addr.public}:${TRACKER_PORT}${TRACKER_HTTP_PATHS.status}`, headers),
+    ) as TrackerStatus;
   }
 
   startRelay(name: string, ns: string, bindAddress: string, rtcPort: number, extra: string[] = []): Proc {
     const args = [
       'start',
-      '--tracker', this.trackerUrl,
-      '--keypair', join(this.dir, `${name}.json`),
-      '--allow-origin', this.originUrl,
-      '--bind-address', bindAddress,
-      '--rtc-port', String(rtcPort),
-      '--status-port', String(STATUS_PORT),
-      '--log-level', 'debug',
+      '--tracker',
+      this.trackerUrl,
+      '--keypair',
+      join(this.dir, `${name}.json`),
+      '--allow-origin',
+      this.originUrl,
+      '--bind-address',
+      bindAddress,
+      '--rtc-port',
+      String(rtcPort),
+      '--status-port',
+      String(STATUS_PORT),
+      '--log-level',
+      'debug',
       ...extra,
     ];
     const relay = startProcess(`relay ${name}`, RELAY_BIN, args, this.bed.wrap(ns));
@@ -137,11 +155,16 @@ class World {
   /** Waits for the tracker's reachability verdict on the relay started as `name`. */
   async verdict(name: string, relay: Proc): Promise<TrackerStatus['relays'][number]> {
     const relayId = await waitFor('the relay keypair', () => relayIdOfKeypair(join(this.dir, `${name}.json`)).catch(() => undefined));
-    return await waitFor(`reachability verdict for ${relay.name}`, async () => {
-      if (relay.exited) throw new GiveUp(`relay exited:\n${relay.output()}`);
-      const s = await this.trackerStatus();
-      return s.relays.find((r) => r.relayId === relayId && r.reachability !== undefined);
-    }, 45_000, 250);
+    return await waitFor(
+      `reachability verdict for ${relay.name}`,
+      async () => {
+        if (relay.exited) throw new GiveUp(`relay exited:\n${relay.output()}`);
+        const s = await this.trackerStatus();
+        return s.relays.find((r) => r.relayId === relayId && r.reachability !== undefined);
+      },
+      45_000,
+      250,
+    );
   }
 
   async relayStatusText(ns: string): Promise<string> {
@@ -151,12 +174,20 @@ class World {
 
   /** Runs an SDK viewer in `ns` that loads every segment of both renditions. */
   async view(ns: string, bindAddress: string): Promise<ViewerResult> {
-    const viewer = startProcess('viewer', VIEWER_BIN, [JSON.stringify({ trackerUrl: this.trackerUrl, masterUrl: this.masterUrl, bindAddress })], [...this.bed.wrap(ns), 'env', 'RC_VIEWER_LOG_LEVEL=debug']);
+    const viewer = startProcess(
+      'viewer',
+      VIEWER_BIN,
+      [JSON.stringify({ trackerUrl: this.trackerUrl, masterUrl: this.masterUrl, bindAddress })],
+      [...this.bed.wrap(ns), 'env', 'RC_VIEWER_LOG_LEVEL=debug'],
+    );
     onTestFailed(() => {
       process.stderr.write(`\n----- viewer in ${ns} -----\n${viewer.output()}\n`);
     });
     await waitFor('the viewer to finish', () => viewer.exited || undefined, 120_000, 200);
-    const line = viewer.output().split('\n').find((l) => l.startsWith('RESULT '));
+    const line = viewer
+      .output()
+      .split('\n')
+      .find((l) => l.startsWith('RESULT '));
     if (line === undefined) throw new Error(`viewer printed no result:\n${viewer.output()}`);
     return JSON.parse(line.slice('RESULT '.length)) as ViewerResult;
   }
@@ -185,7 +216,12 @@ describe.skipIf(unavailable !== undefined)('relays and viewers behind NAT', () =
       expect(verdict.reachability, relay.output()).toBe('mapped');
       expect(verdict.reachableAddress).toBe(`${bed.addr.routerWan}:${HOME_RTC_PORT}`);
       expect(verdict.nat).toMatchObject({ portMapping: 'upnp', publicAddress: bed.addr.routerWan, mappedPort: HOME_RTC_PORT });
-      expect(await world.upnp!.mappings()).toContainEqual({ protocol: 'udp', externalPort: HOME_RTC_PORT, internalHost: bed.addr.home, internalPort: HOME_RTC_PORT });
+      expect(await world.upnp!.mappings()).toContainEqual({
+        protocol: 'udp',
+        externalPort: HOME_RTC_PORT,
+        internalHost: bed.addr.home,
+        internalPort: HOME_RTC_PORT,
+      });
       // Anyone else reading /status sees neither the relay's home address nor its mapped port.
       const redacted = (await world.trackerStatus(true)).relays.find((r) => r.relayId === verdict.relayId);
       expect(redacted?.reachability).toBe('mapped');
@@ -206,10 +242,15 @@ describe.skipIf(unavailable !== undefined)('relays and viewers behind NAT', () =
       // Renewal seen on the router: the lease's expiry moves forward (4 s lease, renewed every 2 s).
       const leaseOf = async (): Promise<number | undefined> => (await world.upnp!.leases()).find((l) => l.externalPort === HOME_RTC_PORT)?.expiresAtUnixSec;
       const first = await waitFor('a lease for the relay port', leaseOf, 10_000);
-      const later = await waitFor('the lease to be renewed', async () => {
-        const e = await leaseOf();
-        return e !== undefined && e > first ? e : undefined;
-      }, 15_000, 250);
+      const later = await waitFor(
+        'the lease to be renewed',
+        async () => {
+          const e = await leaseOf();
+          return e !== undefined && e > first ? e : undefined;
+        },
+        15_000,
+        250,
+      );
       expect(later).toBeGreaterThan(first);
       const status = await world.relayStatusText(bed.ns.home);
       expect(status).toMatch(/network\s+mapped; public address 11\.199\.0\.1; upnp 11\.199\.0\.1:40000 \(renewed [1-9]\d*x\)/);

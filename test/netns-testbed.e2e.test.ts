@@ -89,7 +89,11 @@ function runScript(ns: string, script: string, args: string[]): Script & { done:
   void done.then(() => clearTimeout(killer));
   return {
     done,
-    lines: () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line),
+    lines: () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Line),
     output: () => `${out}${err}`,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -156,7 +160,10 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     const fromViewer = await send(bed, viewerHome, 40_001, [`${bed.addr.public}:5000`]);
     expect(fromHome).toEqual([{ reply: `reply:hi ${bed.addr.public}:5000`, from: bed.addr.public, fromPort: 5000 }]);
     expect(fromViewer).toEqual([{ reply: `reply:hi ${bed.addr.public}:5000`, from: bed.addr.public, fromPort: 5000 }]);
-    const seen = r.lines().filter((l) => 'from' in l).map((l) => l.from);
+    const seen = r
+      .lines()
+      .filter((l) => 'from' in l)
+      .map((l) => l.from);
     expect(seen.sort()).toEqual([bed.addr.routerWan, bed.addr.viewerRouterWan]);
   });
 
@@ -170,12 +177,13 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     await bed.exec(bed.ns.public, 'ip', ['route', 'add', '10.199.2.0/24', 'via', bed.addr.viewerRouterWan]);
     let replies: Line[];
     try {
-      replies = await send(bed, bed.ns.public, 5010, [
-        `${bed.addr.routerWan}:40010`,
-        `${bed.addr.viewerRouterWan}:40010`,
-        `${bed.addr.home}:40010`,
-        `${bed.addr.viewerHome}:40010`,
-      ], 700);
+      replies = await send(
+        bed,
+        bed.ns.public,
+        5010,
+        [`${bed.addr.routerWan}:40010`, `${bed.addr.viewerRouterWan}:40010`, `${bed.addr.home}:40010`, `${bed.addr.viewerHome}:40010`],
+        700,
+      );
     } finally {
       await bed.exec(bed.ns.public, 'ip', ['route', 'del', '10.199.1.0/24']).catch(() => undefined);
       await bed.exec(bed.ns.public, 'ip', ['route', 'del', '10.199.2.0/24']).catch(() => undefined);
@@ -210,10 +218,13 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     // An IceServer object carries a username with ':' as it is.
     const before = turn.allocations();
     const withObject = await gather(bed, viewerHome, { ...server, username, password });
-    expect(withObject.some((c) => relayCandidate.test(c)), withObject.join('\n')).toBe(true);
+    expect(
+      withObject.some((c) => relayCandidate.test(c)),
+      withObject.join('\n'),
+    ).toBe(true);
     expect(withObject.some((c) => c.includes(` ${bed.addr.viewerRouterWan} `) && c.includes('typ srflx'))).toBe(true);
     // coturn's log can trail the client's view by a moment.
-    await waitFor('the allocation in coturn\'s log', () => turn.allocations() === before + 1 || undefined, 5_000);
+    await waitFor("the allocation in coturn's log", () => turn.allocations() === before + 1 || undefined, 5_000);
 
     // A URL string needs the username and password percent-encoded: node-datachannel (libdatachannel)
     // splits user:pass at the first ':' and URL-decodes both.
@@ -229,7 +240,7 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     const wrong = await gather(bed, viewerHome, { ...server, username, password: 'not-the-password' });
     expect(wrong.filter((c) => relayCandidate.test(c))).toEqual([]);
     expect(turn.allocations()).toBe(allocationsBefore);
-    await waitFor('the 401 in coturn\'s log', () => turn.rejectedAllocations() > rejectedBefore || undefined, 5_000);
+    await waitFor("the 401 in coturn's log", () => turn.rejectedAllocations() > rejectedBefore || undefined, 5_000);
   });
 
   it('a hardened coturn allocation cannot reach private, link-local (cloud metadata) or loopback peers, a public one it can; unhardened it reaches the private peer', async () => {
@@ -239,7 +250,13 @@ describe.skipIf(unavailable !== undefined)('NAT test bed', () => {
     for (const a of [lan, metadata]) await bed.exec(bed.ns.public, 'ip', ['addr', 'add', `${a}/32`, 'dev', 'lo']);
     const targets = { lan: `${lan}:5301`, metadata: `${metadata}:5302`, loopback: '127.0.0.1:5303', public: `${bed.addr.public}:5304` };
     const receivers = await Promise.all(Object.values(targets).map((t) => receiver(bed, bed.ns.public, t.split(':')[0] as string, [Number(t.split(':')[1])])));
-    const heard = (): string[] => receivers.flatMap((r) => r.lines().filter((l) => 'msg' in l).map((l) => String(l['msg'])));
+    const heard = (): string[] =>
+      receivers.flatMap((r) =>
+        r
+          .lines()
+          .filter((l) => 'msg' in l)
+          .map((l) => String(l['msg'])),
+      );
     const probe = async (server: Coturn, id: string): Promise<{ relayed: string | null; allocateError?: string; peers: Record<string, string> }> => {
       const { username, credential } = turnRestCredentials(TURN_SECRET, id, Date.now() + 600_000);
       const p = runScript(bed.ns.viewerHome!, script('turn-probe.mjs'), [server.ip, String(server.port), username, credential, ...Object.values(targets)]);

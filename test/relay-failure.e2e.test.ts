@@ -49,10 +49,7 @@ describe('relay failure mid-segment', () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-failure-'));
     await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'vod'));
     origin = await startOrigin(dir);
-    tracker = await startTrackerProcess([
-      '--heartbeat-interval-ms', String(HEARTBEAT_INTERVAL_MS),
-      '--heartbeat-timeout-ms', String(HEARTBEAT_TIMEOUT_MS),
-    ]);
+    tracker = await startTrackerProcess(['--heartbeat-interval-ms', String(HEARTBEAT_INTERVAL_MS), '--heartbeat-timeout-ms', String(HEARTBEAT_TIMEOUT_MS)]);
     for (const name of ['a', 'b']) relays.push(await startSlowRelay(name));
     masterUrl = `${origin.url}vod/master.m3u8`;
     variant = variantUrls(await (await fetch(masterUrl)).text(), masterUrl)[0] as string;

@@ -94,10 +94,14 @@ describe('relay payments against the real settler and embedded chain', () => {
   }
 
   const redeemArgs = (settlerUrl: string): string[] => [
-    '--keypair', relayKeypair,
-    '--db', relayDb,
-    '--rpc-url', setup.rpcUrl,
-    '--accept-payer', `${settler.payer}=${settlerUrl}`,
+    '--keypair',
+    relayKeypair,
+    '--db',
+    relayDb,
+    '--rpc-url',
+    setup.rpcUrl,
+    '--accept-payer',
+    `${settler.payer}=${settlerUrl}`,
   ];
 
   const viewer = (relay: RelayProc, bind = true): Promise<PayingViewer> =>
@@ -145,46 +149,53 @@ describe('relay payments against the real settler and embedded chain', () => {
     expect(await tokenBalance(setup, relayId)).toBe(after);
   });
 
-  it('never pays twice when the settler dies after building (and submitting) a payout and before the relay got it; the relay finds it by id', { timeout: 180_000 }, async () => {
-    const statusPort = await freePort();
-    const relay = await startPaidRelay(statusPort);
-    const c = await viewer(relay);
-    expect((await c.fetch(segUrl)).type).toBe(FrameType.END);
-    const owed = c.sendReceipt();
-    await waitFor('the receipt stored', async () => (await receiptsAccepted(statusPort)) === 1 || undefined);
-    c.close();
-    const before = await tokenBalance(setup, relayId);
+  it(
+    'never pays twice when the settler dies after building (and submitting) a payout and before the relay got it; the relay finds it by id',
+    { timeout: 180_000 },
+    async () => {
+      const statusPort = await freePort();
+      const relay = await startPaidRelay(statusPort);
+      const c = await viewer(relay);
+      expect((await c.fetch(segUrl)).type).toBe(FrameType.END);
+      const owed = c.sendReceipt();
+      await waitFor('the receipt stored', async () => (await receiptsAccepted(statusPort)) === 1 || undefined);
+      c.close();
+      const before = await tokenBalance(setup, relayId);
 
-    // The settler builds, records and submits the payout (the treasury pays its fee), then dies
-    // before its answer reaches the relay.
-    proxy.target = settler.url;
-    proxy.afterRedeemAnswer = async () => {
-      await settler.proc.stop('SIGKILL');
-      return 'drop';
-    };
-    const failed = await relayRedeem(redeemArgs(proxy.url));
-    expect(failed.code).toBe(1);
-    expect((failed.out?.['payers'] as { error?: { code: string } }[])[0]?.error?.code).toBe(ErrorCode.SETTLEMENT_UNAVAILABLE);
-    // It may have landed already; never more than once.
-    expect((await tokenBalance(setup, relayId)) - before).toBeLessThanOrEqual(owed);
+      // The settler builds, records and submits the payout (the treasury pays its fee), then dies
+      // before its answer reaches the relay.
+      proxy.target = settler.url;
+      proxy.afterRedeemAnswer = async () => {
+        await settler.proc.stop('SIGKILL');
+        return 'drop';
+      };
+      const failed = await relayRedeem(redeemArgs(proxy.url));
+      expect(failed.code).toBe(1);
+      expect((failed.out?.['payers'] as { error?: { code: string } }[])[0]?.error?.code).toBe(ErrorCode.SETTLEMENT_UNAVAILABLE);
+      // It may have landed already; never more than once.
+      expect((await tokenBalance(setup, relayId)) - before).toBeLessThanOrEqual(owed);
 
-    settler = await startSettlerProcess(setup, settlerDb, PRICE_PER_GIB, { trustedTrackers: [trackerKey] });
-    proxy.target = settler.url;
-    const retried = await relayRedeem(redeemArgs(proxy.url));
-    expect(retried.code, retried.stderr).toBe(0);
-    expect(retried.out).toMatchObject({ amount: owed.toString() });
-    expect((await tokenBalance(setup, relayId)) - before).toBe(owed);
+      settler = await startSettlerProcess(setup, settlerDb, PRICE_PER_GIB, { trustedTrackers: [trackerKey] });
+      proxy.target = settler.url;
+      const retried = await relayRedeem(redeemArgs(proxy.url));
+      expect(retried.code, retried.stderr).toBe(0);
+      expect(retried.out).toMatchObject({ amount: owed.toString() });
+      expect((await tokenBalance(setup, relayId)) - before).toBe(owed);
 
-    const again = await relayRedeem(redeemArgs(proxy.url));
-    expect(again.out).toMatchObject({ amount: '0' });
-    expect((await tokenBalance(setup, relayId)) - before).toBe(owed);
-    const status = (await (await fetch(`${settler.url}${relayStatusPath(relayId)}`)).json()) as { owed: string; pending: unknown };
-    expect(status).toMatchObject({ owed: '0', pending: null });
-    await relay.stop();
-  });
+      const again = await relayRedeem(redeemArgs(proxy.url));
+      expect(again.out).toMatchObject({ amount: '0' });
+      expect((await tokenBalance(setup, relayId)) - before).toBe(owed);
+      const status = (await (await fetch(`${settler.url}${relayStatusPath(relayId)}`)).json()) as { owed: string; pending: unknown };
+      expect(status).toMatchObject({ owed: '0', pending: null });
+      await relay.stop();
+    },
+  );
 
   /** A relay's store holding one receipt of `bytes` from a fresh session granted by the settler and assigned to the relay by the tracker. */
-  async function storeWithReceipt(keypairPath: string, bytes: number): Promise<{ store: ReceiptStore; redeemer: () => Redeemer; owed: bigint; relayId: string }> {
+  async function storeWithReceipt(
+    keypairPath: string,
+    bytes: number,
+  ): Promise<{ store: ReceiptStore; redeemer: () => Redeemer; owed: bigint; relayId: string }> {
     const id = await setUpRelayWallet(setup, keypairPath);
     const keypair = await loadKeypair(keypairPath);
     const store = ReceiptStore.open({ path: join(dir, `${id}.sqlite`), relayId: id }, keypair.publicKey);
@@ -192,13 +203,29 @@ describe('relay payments against the real settler and embedded chain', () => {
     const got = await requestGrant(settler.url, key, scope);
     const grant = decodeSignedGrant(got.grant as Uint8Array);
     const trackerSigner = await loadKeypair(join(dir, 'tracker.json'));
-    const assignment: Assignment = { version: ASSIGNMENT_VERSION, tracker: trackerSigner.publicKey, sessionKey: grant.grant.sessionKey, relay: keypair.publicKey, issuedAtMs: Date.now() };
+    const assignment: Assignment = {
+      version: ASSIGNMENT_VERSION,
+      tracker: trackerSigner.publicKey,
+      sessionKey: grant.grant.sessionKey,
+      relay: keypair.publicKey,
+      issuedAtMs: Date.now(),
+    };
     const signedAssignment = encodeSignedAssignment({ assignment, signature: trackerSigner.sign(assignmentSigningBytes(assignment)) });
     const owed = amountForBytes(bytes, grant.grant.pricePerGiB);
-    const receipt = { version: 1 as const, grantNonce: grant.grant.nonce, sessionKey: grant.grant.sessionKey, relay: keypair.publicKey, sequence: 1, cumulativeBytes: bytes, cumulativeAmount: owed, timestampMs: Date.now() };
+    const receipt = {
+      version: 1 as const,
+      grantNonce: grant.grant.nonce,
+      sessionKey: grant.grant.sessionKey,
+      relay: keypair.publicKey,
+      sequence: 1,
+      cumulativeBytes: bytes,
+      cumulativeAmount: owed,
+      timestampMs: Date.now(),
+    };
     store.putGrant(grant, settler.payer, got.grant as Uint8Array, signedAssignment);
     store.putReceipt(receipt, settler.payer, encodeSignedReceipt(signReceipt(receipt, key)));
-    const redeemer = (): Redeemer => new Redeemer({ store, signer: keypair, payers: new Map([[settler.payer, settler.url]]), rpcUrl: setup.rpcUrl, retryMinMs: 50 });
+    const redeemer = (): Redeemer =>
+      new Redeemer({ store, signer: keypair, payers: new Map([[settler.payer, settler.url]]), rpcUrl: setup.rpcUrl, retryMinMs: 50 });
     return { store, redeemer, owed, relayId: id };
   }
 
@@ -213,24 +240,28 @@ describe('relay payments against the real settler and embedded chain', () => {
     await expect(r.redeem(crash.signal)).rejects.toMatchObject({ code: ErrorCode.ABORTED });
   }
 
-  it('after a crash between recording a payout and seeing it confirmed, a restart resolves it by id (resubmitting the same bytes) and pays once', { timeout: 180_000 }, async () => {
-    const one = await storeWithReceipt(join(dir, 'relay-r1.json'), 150_000);
-    await crashAfterRecording(one.redeemer());
-    const pending = one.store.pendingPayouts(settler.payer);
-    expect(pending.map((p) => p.amount)).toEqual([one.owed]);
-    // What the relay recorded is the settler's transaction, fully signed by the treasury (its fee payer).
-    const tx = Transaction.from(pending[0]?.transaction as Uint8Array);
-    expect(tx.feePayer?.toBase58()).toBe(settler.payer);
-    expect(tx.verifySignatures(true)).toBe(true);
-    const resumed = await one.redeemer().redeem(AbortSignal.timeout(60_000));
-    expect(resumed.amount).toBe(one.owed.toString());
-    expect(resumed.payers[0]?.payouts.map((p) => p.signature)).toEqual([pending[0]?.signature]);
-    expect(await tokenBalance(setup, one.relayId)).toBe(one.owed);
-    expect((await one.redeemer().redeem(AbortSignal.timeout(60_000))).amount).toBe('0');
-    expect(await tokenBalance(setup, one.relayId)).toBe(one.owed);
-    expect(one.store.totals(settler.payer)).toMatchObject({ receipted: one.owed, earned: one.owed, paid: one.owed, shortfall: 0n });
-    one.store.close();
-  });
+  it(
+    'after a crash between recording a payout and seeing it confirmed, a restart resolves it by id (resubmitting the same bytes) and pays once',
+    { timeout: 180_000 },
+    async () => {
+      const one = await storeWithReceipt(join(dir, 'relay-r1.json'), 150_000);
+      await crashAfterRecording(one.redeemer());
+      const pending = one.store.pendingPayouts(settler.payer);
+      expect(pending.map((p) => p.amount)).toEqual([one.owed]);
+      // What the relay recorded is the settler's transaction, fully signed by the treasury (its fee payer).
+      const tx = Transaction.from(pending[0]?.transaction as Uint8Array);
+      expect(tx.feePayer?.toBase58()).toBe(settler.payer);
+      expect(tx.verifySignatures(true)).toBe(true);
+      const resumed = await one.redeemer().redeem(AbortSignal.timeout(60_000));
+      expect(resumed.amount).toBe(one.owed.toString());
+      expect(resumed.payers[0]?.payouts.map((p) => p.signature)).toEqual([pending[0]?.signature]);
+      expect(await tokenBalance(setup, one.relayId)).toBe(one.owed);
+      expect((await one.redeemer().redeem(AbortSignal.timeout(60_000))).amount).toBe('0');
+      expect(await tokenBalance(setup, one.relayId)).toBe(one.owed);
+      expect(one.store.totals(settler.payer)).toMatchObject({ receipted: one.owed, earned: one.owed, paid: one.owed, shortfall: 0n });
+      one.store.close();
+    },
+  );
 
   it('redeems on its own once owed passes --redeem-threshold, and shows it on /status', { timeout: 180_000 }, async () => {
     const keypair = join(dir, 'relay-auto', 'relay.json');
@@ -241,11 +272,16 @@ describe('relay payments against the real settler and embedded chain', () => {
       keypair,
       allowOrigin: [scope],
       extra: [
-        '--accept-payer', `${settler.payer}=${settler.url}`,
-        '--rpc-url', setup.rpcUrl,
-        '--redeem-threshold', String(SEG_BYTES + 1),
-        '--redeem-interval-ms', '300',
-        '--status-port', String(statusPort),
+        '--accept-payer',
+        `${settler.payer}=${settler.url}`,
+        '--rpc-url',
+        setup.rpcUrl,
+        '--redeem-threshold',
+        String(SEG_BYTES + 1),
+        '--redeem-interval-ms',
+        '300',
+        '--status-port',
+        String(statusPort),
       ],
     });
     const v = await viewer(relay);
@@ -261,7 +297,12 @@ describe('relay payments against the real settler and embedded chain', () => {
     // The balance moves when the payout lands; the relay records it once it sees the confirmation,
     // a moment later.
     const readPayments = (): Promise<Record<string, unknown>> => relayPayments(statusPort);
-    const payments = await waitFor('the relay to record the payout', async () => ((await readPayments())['pending'] === '0' ? await readPayments() : undefined), 20_000, 200);
+    const payments = await waitFor(
+      'the relay to record the payout',
+      async () => ((await readPayments())['pending'] === '0' ? await readPayments() : undefined),
+      20_000,
+      200,
+    );
     expect(payments).toMatchObject({ receipts: 1, earned: owed.toString(), paid: owed.toString(), unpaid: '0', pending: '0' });
     v.close();
     await relay.stop();

@@ -28,11 +28,7 @@ import {
 } from '@relaycast/protocol';
 import { ChannelServer, type RelayDataChannel, type SegmentSource } from '@relaycast/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DEFAULT_CHANNEL_HARD_LIMIT_BYTES,
-  DEFAULT_CHANNEL_HIGH_WATER_BYTES,
-  DEFAULT_MAX_REQUESTS_PER_CHANNEL,
-} from '@relaycast/relay';
+import { DEFAULT_CHANNEL_HARD_LIMIT_BYTES, DEFAULT_CHANNEL_HIGH_WATER_BYTES, DEFAULT_MAX_REQUESTS_PER_CHANNEL } from '@relaycast/relay';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
 import { GiveUp, startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';

@@ -47,7 +47,12 @@ describe('redemption through a faulty RPC', () => {
     w = await startPaymentWorld();
     settler = await startTestSettler(w);
     const treasury = await loadSigner(w.treasuryKeypairPath);
-    payer = { key: privateKeyFromSeed(treasury.secretKey.subarray(0, 32)), publicKey: treasury.publicKey.toBytes(), id: treasury.publicKey.toBase58(), mint: w.mint.mint.toBytes() };
+    payer = {
+      key: privateKeyFromSeed(treasury.secretKey.subarray(0, 32)),
+      publicKey: treasury.publicKey.toBytes(),
+      id: treasury.publicKey.toBase58(),
+      mint: w.mint.mint.toBytes(),
+    };
   });
 
   afterAll(async () => {
@@ -62,7 +67,12 @@ describe('redemption through a faulty RPC', () => {
     const session = new TestSession(payer, { pricePerGiB: TEST_PRICE_PER_GIB, budget: 10n ** 15n, mint: payer.mint, scope: 'https://cdn.example.test/hls/' });
     const g = session.signedGrant();
     // Bound with the tracker's assignment of the session to this relay: the settler pays only for those.
-    store.putGrant(decodeSignedGrant(g), payer.id, g, session.assignment({ key: w.tracker.privateKey, publicKey: w.tracker.publicKey, id: w.tracker.id }, relayKey));
+    store.putGrant(
+      decodeSignedGrant(g),
+      payer.id,
+      g,
+      session.assignment({ key: w.tracker.privateKey, publicKey: w.tracker.publicKey, id: w.tracker.id }, relayKey),
+    );
     const r = session.signedReceipt(relayKey, bytes);
     store.putReceipt(decodeSignedReceipt(r).receipt, payer.id, r);
     const key = privateKeyFromSeed(relay.keypair.secretKey.subarray(0, 32));
@@ -73,41 +83,68 @@ describe('redemption through a faulty RPC', () => {
   const balance = async (owner: { keypair: { publicKey: import('@solana/web3.js').PublicKey } }): Promise<bigint> =>
     BigInt((await w.connection.getTokenAccountBalance(getAssociatedTokenAddressSync(w.mint.mint, owner.keypair.publicKey))).value.amount);
 
-  it('retries failed and hung RPC calls with backoff and pays exactly once (the settler submits; the relay resolves by id and resubmits the same bytes)', { timeout: 120_000 }, async () => {
-    const { relay, store, signer, owed } = await relayWithReceipt('flaky', 3 * 2 ** 20);
-    const rpc = await flakyRpc(w.chain.rpcUrl, new Map<string, Fault[]>([
-      ['sendTransaction', ['fail', 'hang']],
-      ['getSignatureStatuses', ['fail', 'hang', 'fail']],
-      ['getBlockHeight', ['fail']],
-    ]));
-    try {
-      const redeemer = new Redeemer({ store, signer, payers: new Map([[payer.id, settler.url]]), rpcUrl: rpc.url, rpcTimeoutMs: 1_000, retryMinMs: 50, retryMaxMs: 500, attempts: 6 });
-      const result = await redeemer.redeem(AbortSignal.timeout(90_000));
-      expect(result.payers[0]?.error).toBeUndefined();
-      expect(result.amount).toBe(owed.toString());
-      expect(await balance(relay)).toBe(owed);
-      expect(store.paidToDate(payer.id)).toBe(owed);
-      expect(rpc.calls.get('getSignatureStatuses') ?? 0).toBeGreaterThanOrEqual(4);
-      const again = await redeemer.redeem(AbortSignal.timeout(30_000));
-      expect(again.amount).toBe('0');
-      expect(await balance(relay)).toBe(owed);
-    } finally {
-      store.close();
-      await rpc.close();
-    }
-  });
+  it(
+    'retries failed and hung RPC calls with backoff and pays exactly once (the settler submits; the relay resolves by id and resubmits the same bytes)',
+    { timeout: 120_000 },
+    async () => {
+      const { relay, store, signer, owed } = await relayWithReceipt('flaky', 3 * 2 ** 20);
+      const rpc = await flakyRpc(
+        w.chain.rpcUrl,
+        new Map<string, Fault[]>([
+          ['sendTransaction', ['fail', 'hang']],
+          ['getSignatureStatuses', ['fail', 'hang', 'fail']],
+          ['getBlockHeight', ['fail']],
+        ]),
+      );
+      try {
+        const redeemer = new Redeemer({
+          store,
+          signer,
+          payers: new Map([[payer.id, settler.url]]),
+          rpcUrl: rpc.url,
+          rpcTimeoutMs: 1_000,
+          retryMinMs: 50,
+          retryMaxMs: 500,
+          attempts: 6,
+        });
+        const result = await redeemer.redeem(AbortSignal.timeout(90_000));
+        expect(result.payers[0]?.error).toBeUndefined();
+        expect(result.amount).toBe(owed.toString());
+        expect(await balance(relay)).toBe(owed);
+        expect(store.paidToDate(payer.id)).toBe(owed);
+        expect(rpc.calls.get('getSignatureStatuses') ?? 0).toBeGreaterThanOrEqual(4);
+        const again = await redeemer.redeem(AbortSignal.timeout(30_000));
+        expect(again.amount).toBe('0');
+        expect(await balance(relay)).toBe(owed);
+      } finally {
+        store.close();
+        await rpc.close();
+      }
+    },
+  );
 
   it('never pays twice when the status lookups of a landed payout lose their answers', { timeout: 120_000 }, async () => {
     const { relay, store, signer, owed } = await relayWithReceipt('lost-answer', 5 * 2 ** 20);
     const faults = new Map<string, Fault[]>([['getSignatureStatuses', ['drop-answer', 'drop-answer']]]);
     const rpc = await flakyRpc(w.chain.rpcUrl, faults);
     try {
-      const redeemer = new Redeemer({ store, signer, payers: new Map([[payer.id, settler.url]]), rpcUrl: rpc.url, rpcTimeoutMs: 1_000, retryMinMs: 50, retryMaxMs: 500, attempts: 6 });
+      const redeemer = new Redeemer({
+        store,
+        signer,
+        payers: new Map([[payer.id, settler.url]]),
+        rpcUrl: rpc.url,
+        rpcTimeoutMs: 1_000,
+        retryMinMs: 50,
+        retryMaxMs: 500,
+        attempts: 6,
+      });
       const result = await redeemer.redeem(AbortSignal.timeout(90_000));
       expect(result.payers[0]?.error).toBeUndefined();
       expect(await balance(relay)).toBe(owed);
       // A second relay process (same store) redeeming again: nothing more.
-      const again = await new Redeemer({ store, signer, payers: new Map([[payer.id, settler.url]]), rpcUrl: w.chain.rpcUrl }).redeem(AbortSignal.timeout(30_000));
+      const again = await new Redeemer({ store, signer, payers: new Map([[payer.id, settler.url]]), rpcUrl: w.chain.rpcUrl }).redeem(
+        AbortSignal.timeout(30_000),
+      );
       expect(again.amount).toBe('0');
       expect(await balance(relay)).toBe(owed);
       expect(store.paidToDate(payer.id)).toBe(owed);

@@ -22,7 +22,15 @@ import { mediaPlaylist } from './helpers/hls.js';
 import { startLiveStream } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin } from './helpers/origin-server.js';
-import { relayRedeem, setUpRelayWallet, setUpTreasury, startChainProcess, startSettlerProcess, tokenBalance, trackerKeyFile } from './helpers/payments-world.js';
+import {
+  relayRedeem,
+  setUpRelayWallet,
+  setUpTreasury,
+  startChainProcess,
+  startSettlerProcess,
+  tokenBalance,
+  trackerKeyFile,
+} from './helpers/payments-world.js';
 import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc } from './helpers/processes.js';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, viewers: { type: 'string', default: '20' } } });
@@ -45,7 +53,10 @@ const origin = await startOrigin(dir);
 const chain = await startChainProcess();
 const setup = await setUpTreasury(chain.rpcUrl, dir, 1_000_000);
 const trackerKey = await trackerKeyFile(setup, join(dir, 'tracker.json'));
-const settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, { trustedTrackers: [trackerKey], extra: ['--user-budget', '1000000000000'] });
+const settler = await startSettlerProcess(setup, join(dir, 'settler.sqlite'), PRICE_PER_GIB, {
+  trustedTrackers: [trackerKey],
+  extra: ['--user-budget', '1000000000000'],
+});
 const tracker = await startTrackerProcess(['--heartbeat-interval-ms', '1000', '--key', join(dir, 'tracker.json'), '--trusted-payer', settler.payer]);
 interface Slot {
   keypair: string;
@@ -59,7 +70,18 @@ const startRelay = (keypair: string, db: string): Promise<RelayProc> =>
   startRelayProcess(tracker, {
     keypair,
     allowOrigin: [`${origin.url}media/`],
-    extra: ['--accept-payer', `${settler.payer}=${settler.url}`, '--db', db, '--rpc-url', setup.rpcUrl, '--redeem-threshold', '1000', '--redeem-interval-ms', '10000'],
+    extra: [
+      '--accept-payer',
+      `${settler.payer}=${settler.url}`,
+      '--db',
+      db,
+      '--rpc-url',
+      setup.rpcUrl,
+      '--redeem-threshold',
+      '1000',
+      '--redeem-interval-ms',
+      '10000',
+    ],
   });
 for (const name of ['a', 'b']) {
   const keypair = join(dir, `relay-${name}.json`);
@@ -71,10 +93,15 @@ const before = await Promise.all(slots.map((s) => tokenBalance(setup, s.proc.rel
 
 const master = `${origin.url}media/live/${live.master}`;
 const mediaUrl = `${origin.url}media/live/${live.media}`;
-await waitFor('the live playlist', async () => {
-  const res = await fetch(mediaUrl);
-  return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
-}, 60_000, 250);
+await waitFor(
+  'the live playlist',
+  async () => {
+    const res = await fetch(mediaUrl);
+    return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
+  },
+  60_000,
+  250,
+);
 
 const endAt = Date.now() + minutes * 60_000;
 let corrupted = 0;
@@ -126,7 +153,9 @@ clearInterval(sampler);
 await new Promise((r) => setTimeout(r, 2_000));
 const viewerStats = clients.map((c) => c.getStats());
 await Promise.all(clients.map((c) => c.close()));
-const expectedFromViewers = slots.map((s) => viewerStats.reduce((a, st) => a + amountForBytes(st.perRelay[s.proc.relayId]?.bytesVerified ?? 0, PRICE_PER_GIB), 0n));
+const expectedFromViewers = slots.map((s) =>
+  viewerStats.reduce((a, st) => a + amountForBytes(st.perRelay[s.proc.relayId]?.bytesVerified ?? 0, PRICE_PER_GIB), 0n),
+);
 const stored: bigint[] = [];
 for (const s of slots) {
   await s.proc.stop('SIGTERM');
@@ -164,7 +193,12 @@ const result = {
 };
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.stderr.write(
-  `soak: ${minutes} min, ${viewerCount} viewers, ${segmentsChecked} segments checked, ${corrupted} corrupted, ${slots.reduce((a, s) => a + s.restarts, 0)} relay restarts, paid ${paid.join(' + ')} base units; ${Object.entries(checks).filter(([, ok]) => !ok).map(([k]) => `FAILED ${k}`).join(', ') || 'all checks passed'}\n`,
+  `soak: ${minutes} min, ${viewerCount} viewers, ${segmentsChecked} segments checked, ${corrupted} corrupted, ${slots.reduce((a, s) => a + s.restarts, 0)} relay restarts, paid ${paid.join(' + ')} base units; ${
+    Object.entries(checks)
+      .filter(([, ok]) => !ok)
+      .map(([k]) => `FAILED ${k}`)
+      .join(', ') || 'all checks passed'
+  }\n`,
 );
 await live.stop();
 await stopAll();

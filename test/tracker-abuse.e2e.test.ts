@@ -70,7 +70,10 @@ describe('tracker under abuse', () => {
 
   beforeAll(async () => {
     tracker = await startTrackerProcess(['--heartbeat-interval-ms', '1000']);
-    relay = await startRelayProcess(tracker, { keypair: join(fileURLToPath(new URL('./.tmp/', import.meta.url)), `abuse-relay-${process.pid}.json`), allowOrigin: ['https://cdn.example/'] });
+    relay = await startRelayProcess(tracker, {
+      keypair: join(fileURLToPath(new URL('./.tmp/', import.meta.url)), `abuse-relay-${process.pid}.json`),
+      allowOrigin: ['https://cdn.example/'],
+    });
   });
 
   afterAll(async () => {
@@ -98,7 +101,14 @@ describe('tracker under abuse', () => {
       oversize.ws.send(JSON.stringify({ type: 'join', swarmId: 'x'.repeat(20_000) }));
       oversize.ws.send('y'.repeat(200_000));
       // Malformed: binary, not JSON, wrong types, deep nesting.
-      for (const m of [Buffer.from([0xff, 0x00]), '{', '[]', '{"type":7}', JSON.stringify({ type: 'signal', to: 'a', connectionId: '../', signal: {} }), `${'['.repeat(5_000)}${']'.repeat(5_000)}`]) {
+      for (const m of [
+        Buffer.from([0xff, 0x00]),
+        '{',
+        '[]',
+        '{"type":7}',
+        JSON.stringify({ type: 'signal', to: 'a', connectionId: '../', signal: {} }),
+        `${'['.repeat(5_000)}${']'.repeat(5_000)}`,
+      ]) {
         malformed.ws.send(m);
       }
       // Forged registration: a well-formed register message with a signature by nobody.
@@ -125,7 +135,8 @@ describe('tracker under abuse', () => {
     expect(oversize.messages.some((m) => m.type === 'error' && m.code === ErrorCode.MESSAGE_TOO_LARGE)).toBe(true);
     await new Promise((r) => setTimeout(r, 300));
     const malformedCodes = new Set(malformed.messages.map((m) => (m.type === 'error' ? m.code : m.type)));
-    for (const c of malformedCodes) expect([ErrorCode.MESSAGE_MALFORMED, ErrorCode.MESSAGE_TYPE, ErrorCode.MESSAGE_FIELD, ErrorCode.MESSAGE_TOO_LARGE, 'hello']).toContain(c);
+    for (const c of malformedCodes)
+      expect([ErrorCode.MESSAGE_MALFORMED, ErrorCode.MESSAGE_TYPE, ErrorCode.MESSAGE_FIELD, ErrorCode.MESSAGE_TOO_LARGE, 'hello']).toContain(c);
     expect(malformed.ws.readyState).toBe(WebSocket.OPEN);
     expect(await forger.closed).toBe(4001);
     expect(forger.messages.some((m) => m.type === 'error' && m.code === ErrorCode.REGISTRATION_SIGNATURE)).toBe(true);

@@ -18,7 +18,8 @@ interface Snapshot {
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' }, 'owners-of': { type: 'string' } } });
 const file = positionals[0];
-if (file === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'usage: heap-summary.ts <file.heapsnapshot> [--top N] [--owners-of "array (object properties)"]');
+if (file === undefined)
+  throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'usage: heap-summary.ts <file.heapsnapshot> [--top N] [--owners-of "array (object properties)"]');
 const snap = JSON.parse(await readFile(file, 'utf8')) as Snapshot;
 const fields = snap.snapshot.meta.node_fields;
 const types = snap.snapshot.meta.node_types[0];
@@ -31,7 +32,10 @@ let total = 0;
 const groupOf = (i: number): string => {
   const type = types[snap.nodes[i + typeAt] as number] ?? '?';
   // Strings and code are grouped by type alone: their "names" are their contents.
-  const name = type === 'object' || type === 'closure' || type === 'native' || type === 'array' || type === 'hidden' ? (snap.strings[snap.nodes[i + nameAt] as number] ?? '?') : '';
+  const name =
+    type === 'object' || type === 'closure' || type === 'native' || type === 'array' || type === 'hidden'
+      ? (snap.strings[snap.nodes[i + nameAt] as number] ?? '?')
+      : '';
   return `${type}${name === '' ? '' : ` ${name.slice(0, 80)}`}`;
 };
 for (let i = 0; i < snap.nodes.length; i += width) {
@@ -49,7 +53,10 @@ const top = [...groups.entries()]
   .map(([name, g]) => ({ name, bytes: g.bytes, count: g.count, share: Math.round((g.bytes / total) * 1000) / 1000 }));
 process.stdout.write(`${JSON.stringify({ file, totalBytes: total, top })}\n`);
 process.stderr.write(`self size by type/constructor (total ${(total / 2 ** 20).toFixed(1)} MiB):\n`);
-for (const t of top) process.stderr.write(`${(t.share * 100).toFixed(1).padStart(6)}%  ${(t.bytes / 2 ** 20).toFixed(2).padStart(8)} MiB  ${String(t.count).padStart(8)}  ${t.name}\n`);
+for (const t of top)
+  process.stderr.write(
+    `${(t.share * 100).toFixed(1).padStart(6)}%  ${(t.bytes / 2 ** 20).toFixed(2).padStart(8)} MiB  ${String(t.count).padStart(8)}  ${t.name}\n`,
+  );
 
 const ownersOf = values['owners-of'];
 if (ownersOf !== undefined) {

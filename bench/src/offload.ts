@@ -75,8 +75,14 @@ function figures(results: ViewerResult[], warmupEndsAt: number): GroupFigures {
     viewersWithRebuffer: results.filter((r) => r.rebuffers > 0).length,
     rebufferMsTotal: results.reduce((s, r) => s + r.rebufferMs, 0),
     failedLoads: results.reduce((s, r) => s + r.failedLoads, 0),
-    firstRelayP50Ms: quantile(results.map((r) => r.firstRelayMs).filter((n) => !Number.isNaN(n)), 0.5),
-    firstRelayP95Ms: quantile(results.map((r) => r.firstRelayMs).filter((n) => !Number.isNaN(n)), 0.95),
+    firstRelayP50Ms: quantile(
+      results.map((r) => r.firstRelayMs).filter((n) => !Number.isNaN(n)),
+      0.5,
+    ),
+    firstRelayP95Ms: quantile(
+      results.map((r) => r.firstRelayMs).filter((n) => !Number.isNaN(n)),
+      0.95,
+    ),
   };
 }
 

@@ -146,7 +146,13 @@ report(
     receipts: N,
     sessions: S,
     rounds: ROUNDS,
-    perSec: { rawVerifyCachedKey: rawCached, rawVerifyImportKey: best(runs.rawImport), gateTmpfs, gateDiskFsync: best(runs.gateDisk), bindTmpfs: best(runs.bindTmpfs) },
+    perSec: {
+      rawVerifyCachedKey: rawCached,
+      rawVerifyImportKey: best(runs.rawImport),
+      gateTmpfs,
+      gateDiskFsync: best(runs.gateDisk),
+      bindTmpfs: best(runs.bindTmpfs),
+    },
     medianPerSec: {
       rawVerifyCachedKey: median(runs.rawCached),
       rawVerifyImportKey: median(runs.rawImport),

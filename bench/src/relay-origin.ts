@@ -58,10 +58,14 @@ try {
   // Setup is not measured; a few WebRTC connections opened together fail ICE now and then here.
   let setupFailures = 0;
   const viewers = await mapConcurrent(flags.viewers, 4, () =>
-    retry(3, () => relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url), (err) => {
-      setupFailures++;
-      progress(BENCH, `viewer setup failed, retrying: ${String(err)}`);
-    }),
+    retry(
+      3,
+      () => relayViewer(tracker.url, swarmId, relay.info.relayId, origin.url),
+      (err) => {
+        setupFailures++;
+        progress(BENCH, `viewer setup failed, retrying: ${String(err)}`);
+      },
+    ),
   );
   stoppers.push(async () => viewers.forEach((v) => v.close()));
   const direct = Array.from({ length: flags.viewers }, () => httpViewer(origin.url));
@@ -107,7 +111,10 @@ try {
       directTotalP50Ms: quantile(directTotal, 0.5),
     };
     perRun.push(figures);
-    progress(BENCH, `run ${run + 1}/${flags.runs}: origin requests/segment max ${maxRequests}, TTFB p50 relay ${round(figures.relayTtfbP50Ms, 1)} ms vs direct ${round(figures.directTtfbP50Ms, 1)} ms`);
+    progress(
+      BENCH,
+      `run ${run + 1}/${flags.runs}: origin requests/segment max ${maxRequests}, TTFB p50 relay ${round(figures.relayTtfbP50Ms, 1)} ms vs direct ${round(figures.directTtfbP50Ms, 1)} ms`,
+    );
   }
   const medians = medianOf(perRun);
   const maxRequests = Math.max(...originRequests);

@@ -71,7 +71,11 @@ try {
   stoppers.push(() => relay.stop());
   const servers: Record<Mode, Worker<unknown>> = {
     relay,
-    raw: await startWorker(new URL('./workers/raw-dc-worker.ts', import.meta.url), { dir, files: names, messageBytes: FRAME_BYTES, highWaterBytes: HIGH_WATER_BYTES, lowWaterBytes: LOW_WATER_BYTES }, workerOptions),
+    raw: await startWorker(
+      new URL('./workers/raw-dc-worker.ts', import.meta.url),
+      { dir, files: names, messageBytes: FRAME_BYTES, highWaterBytes: HIGH_WATER_BYTES, lowWaterBytes: LOW_WATER_BYTES },
+      workerOptions,
+    ),
     'raw-copy': await startWorker(
       new URL('./workers/raw-dc-worker.ts', import.meta.url),
       { dir, files: names, messageBytes: FRAME_BYTES, highWaterBytes: HIGH_WATER_BYTES, lowWaterBytes: LOW_WATER_BYTES, copyEachMessage: true },
@@ -79,7 +83,11 @@ try {
     ),
     http: await startWorker<{ url: string }>(new URL('./workers/http-worker.ts', import.meta.url), { dir, files: names }, workerOptions),
   };
-  stoppers.push(() => servers.raw.stop(), () => servers['raw-copy'].stop(), () => servers.http.stop());
+  stoppers.push(
+    () => servers.raw.stop(),
+    () => servers['raw-copy'].stop(),
+    () => servers.http.stop(),
+  );
   const httpUrl = (servers.http.info as { url: string }).url;
 
   const connect = (mode: Mode): Promise<BenchViewer> => {
@@ -105,10 +113,14 @@ try {
   for (const mode of modes) {
     setupFailures[mode] = 0;
     const pool = await mapConcurrent(maxViewers, SETUP_CONCURRENCY, () =>
-      retry(SETUP_ATTEMPTS, () => connect(mode), (err) => {
-        setupFailures[mode] = (setupFailures[mode] ?? 0) + 1;
-        progress(BENCH, `${mode} viewer setup failed, retrying: ${String(err)}`);
-      }),
+      retry(
+        SETUP_ATTEMPTS,
+        () => connect(mode),
+        (err) => {
+          setupFailures[mode] = (setupFailures[mode] ?? 0) + 1;
+          progress(BENCH, `${mode} viewer setup failed, retrying: ${String(err)}`);
+        },
+      ),
     );
     pools.set(mode, pool);
     // One transfer each before measuring: SCTP windows open, HTTP sockets connected.
@@ -155,7 +167,10 @@ try {
       for (const mode of modes) {
         const m = await measure(mode, n);
         ((perRun[mode] ??= {})[n] ??= []).push(m);
-        progress(BENCH, `run ${run + 1}/${flags.runs} ${mode} N=${n}: ${round(m.mbPerSec, 1)} MB/s, server ${round(m.serverCpuMsPerMb, 2)} CPU ms/MB, p50 ${round(m.p50SegmentMs, 1)} ms`);
+        progress(
+          BENCH,
+          `run ${run + 1}/${flags.runs} ${mode} N=${n}: ${round(m.mbPerSec, 1)} MB/s, server ${round(m.serverCpuMsPerMb, 2)} CPU ms/MB, p50 ${round(m.p50SegmentMs, 1)} ms`,
+        );
       }
     }
   }
@@ -163,7 +178,7 @@ try {
   const medians: Record<string, Record<string, Measurement>> = {};
   for (const [mode, byN] of Object.entries(perRun)) {
     medians[mode] = {};
-    for (const [n, runs] of Object.entries(byN)) (medians[mode])[n] = medianOf(runs);
+    for (const [n, runs] of Object.entries(byN)) medians[mode][n] = medianOf(runs);
   }
   const ratios: Record<string, Record<string, number>> = { relayOverRaw: {}, relayOverHttp: {} };
   for (const n of flags.viewers) {
@@ -185,7 +200,10 @@ try {
       runs: perRun,
     },
     flags.viewers
-      .map((n) => `N=${n} relay ${round(medians['relay']?.[n]?.mbPerSec ?? NaN, 1)} MB/s = ${ratios['relayOverRaw']?.[n] ?? '?'}x raw, ${ratios['relayOverHttp']?.[n] ?? '?'}x http`)
+      .map(
+        (n) =>
+          `N=${n} relay ${round(medians['relay']?.[n]?.mbPerSec ?? NaN, 1)} MB/s = ${ratios['relayOverRaw']?.[n] ?? '?'}x raw, ${ratios['relayOverHttp']?.[n] ?? '?'}x http`,
+      )
       .join('; ') + ` (target >= ${TARGET_RELAY_OVER_RAW}x raw: ${worst >= TARGET_RELAY_OVER_RAW ? 'met' : 'MISSED'})`,
   );
 } finally {

@@ -14,7 +14,9 @@ const RESULTS_DIR = new URL('../results/', import.meta.url);
 function runOne(name: string): Promise<{ name: string; code: number | null; json: unknown; seconds: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./${name}.ts`, import.meta.url))], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(`./${name}.ts`, import.meta.url))], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -38,7 +40,16 @@ for (const name of BENCHES) {
   results.push(await runOne(name));
 }
 await mkdir(RESULTS_DIR, { recursive: true });
-await writeFile(new URL('latest.json', RESULTS_DIR), `${JSON.stringify(results.map((r) => r.json ?? { bench: r.name, failed: true }), null, 2)}\n`);
+await writeFile(
+  new URL('latest.json', RESULTS_DIR),
+  `${JSON.stringify(
+    results.map((r) => r.json ?? { bench: r.name, failed: true }),
+    null,
+    2,
+  )}\n`,
+);
 const failed = results.filter((r) => r.code !== 0);
-process.stderr.write(`\nbench: ${results.length - failed.length}/${results.length} benches ran (${results.map((r) => `${r.name} ${Math.round(r.seconds)} s`).join(', ')})${failed.length === 0 ? '' : `; FAILED: ${failed.map((r) => r.name).join(', ')}`}\n`);
+process.stderr.write(
+  `\nbench: ${results.length - failed.length}/${results.length} benches ran (${results.map((r) => `${r.name} ${Math.round(r.seconds)} s`).join(', ')})${failed.length === 0 ? '' : `; FAILED: ${failed.map((r) => r.name).join(', ')}`}\n`,
+);
 process.exitCode = failed.length === 0 ? 0 : 1;

@@ -119,7 +119,11 @@ const from = Keypair.generate();
 await airdropSol(connection, from.publicKey, 10 * LAMPORTS_PER_SOL);
 const t0 = performance.now();
 for (let i = 0; i < R; i++) {
-  await sendAndConfirmTransaction(connection, new Transaction().add(SystemProgram.transfer({ fromPubkey: from.publicKey, toPubkey: Keypair.generate().publicKey, lamports: LAMPORTS_PER_SOL / 100 })), [from]);
+  await sendAndConfirmTransaction(
+    connection,
+    new Transaction().add(SystemProgram.transfer({ fromPubkey: from.publicKey, toPubkey: Keypair.generate().publicKey, lamports: LAMPORTS_PER_SOL / 100 })),
+    [from],
+  );
 }
 const baselineSeconds = (performance.now() - t0) / 1000;
 

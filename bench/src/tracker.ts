@@ -115,7 +115,10 @@ for (let run = 0; run < flags.runs; run++) {
   for (const impl of impls) {
     const f = await measure(impl);
     (perRun[impl] ??= []).push(f);
-    progress(BENCH, `run ${run + 1}/${flags.runs} ${impl}: ${round(f.joinsPerSec, 0)} joins/s, ${round(f.signalMessagesForwardedPerSec, 0)} signals forwarded/s, ${round(f.rssMiBPer10kViewers, 1)} MiB RSS per 10k viewers`);
+    progress(
+      BENCH,
+      `run ${run + 1}/${flags.runs} ${impl}: ${round(f.joinsPerSec, 0)} joins/s, ${round(f.signalMessagesForwardedPerSec, 0)} signals forwarded/s, ${round(f.rssMiBPer10kViewers, 1)} MiB RSS per 10k viewers`,
+    );
   }
 }
 const medians: Partial<Record<Impl, RunFigures>> = {};
@@ -141,7 +144,10 @@ report(
       const m = medians[impl] as RunFigures;
       return `${impl} ${round(m.joinsPerSec, 0)} joins/s, ${round(m.signalMessagesForwardedPerSec, 0)} signals/s, ${round(m.rssMiBPer10kViewers, 1)} MiB RSS/10k viewers`;
     })
-    .join('; ') + (ratios === undefined ? '' : ` (relaycast/bittorrent: joins ${ratios.joinsRelaycastOverBittorrent}x, signals ${ratios.signalsRelaycastOverBittorrent}x, RSS ${ratios.rssRelaycastOverBittorrent}x; target ahead: ${ahead ? 'met' : 'MISSED'} on throughput, memory ${memoryAhead ? 'ahead' : 'behind'})`),
+    .join('; ') +
+    (ratios === undefined
+      ? ''
+      : ` (relaycast/bittorrent: joins ${ratios.joinsRelaycastOverBittorrent}x, signals ${ratios.signalsRelaycastOverBittorrent}x, RSS ${ratios.rssRelaycastOverBittorrent}x; target ahead: ${ahead ? 'met' : 'MISSED'} on throughput, memory ${memoryAhead ? 'ahead' : 'behind'})`),
 );
 
 exitBench();

@@ -13,7 +13,10 @@ import { startPaymentWorld, type PaymentWorld } from './testing/settlement-world
 const SETTLER_BIN = fileURLToPath(new URL('../bin/relaycast-settler.js', import.meta.url));
 
 /** Starts the bin, resolves with its url once it logs "settler listening", and a stop() that sends SIGTERM. */
-function startBin(args: string[], env: Record<string, string> = {}): Promise<{ url: string; lines: Record<string, unknown>[]; stop(): Promise<number | null> }> {
+function startBin(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ url: string; lines: Record<string, unknown>[]; stop(): Promise<number | null> }> {
   const child = spawn(process.execPath, [SETTLER_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines: Record<string, unknown>[] = [];
@@ -60,9 +63,28 @@ describe('relaycast-settler bin', () => {
   });
 
   const args = (): string[] => [
-    '--port', '0', '--rpc-url', w.chain.rpcUrl, '--treasury-keypair', w.treasuryKeypairPath, '--mint', w.mint.mint.toBase58(),
-    '--db', w.dbPath, '--price-per-gib', '2048', '--default-budget', '777', '--grant-ttl-ms', '60000', '--allow-origin', 'https://platform.example.test',
-    '--trusted-tracker', w.tracker.id, '--grant-auth', 'open',
+    '--port',
+    '0',
+    '--rpc-url',
+    w.chain.rpcUrl,
+    '--treasury-keypair',
+    w.treasuryKeypairPath,
+    '--mint',
+    w.mint.mint.toBase58(),
+    '--db',
+    w.dbPath,
+    '--price-per-gib',
+    '2048',
+    '--default-budget',
+    '777',
+    '--grant-ttl-ms',
+    '60000',
+    '--allow-origin',
+    'https://platform.example.test',
+    '--trusted-tracker',
+    w.tracker.id,
+    '--grant-auth',
+    'open',
   ];
   const without = (flag: string): string[] => {
     const a = args();
@@ -113,7 +135,9 @@ describe('relaycast-settler bin', () => {
     const jwt = [...without('--grant-auth'), '--grant-auth', 'jwt'];
     await expect(startBin(jwt, { RELAYCAST_GRANT_JWT_SECRET: SECRET })).rejects.toThrow(/exited 2: .*--grant-jwt-audience/);
     await expect(startBin([...jwt, '--grant-jwt-audience', 'relaycast'])).rejects.toThrow(/exited 2: .*RELAYCAST_GRANT_JWT_SECRET/);
-    await expect(startBin([...jwt, '--grant-jwt-audience', 'relaycast'], { RELAYCAST_GRANT_JWT_SECRET: 'short' })).rejects.toThrow(/exited 2: .*at least 32 bytes/);
+    await expect(startBin([...jwt, '--grant-jwt-audience', 'relaycast'], { RELAYCAST_GRANT_JWT_SECRET: 'short' })).rejects.toThrow(
+      /exited 2: .*at least 32 bytes/,
+    );
   }, 90_000);
 
   it('refuses to start with a treasury key file group or others can read (RC_ERR_KEY_PERMISSIONS, exit 2)', async () => {
@@ -126,7 +150,9 @@ describe('relaycast-settler bin', () => {
   });
 
   it('--grant-auth jwt grants only with a valid platform token (aud, sub, exp) and tags the grant with its user', async () => {
-    const bin = await startBin([...without('--grant-auth'), '--grant-auth', 'jwt', '--grant-jwt-audience', 'relaycast-settler'], { RELAYCAST_GRANT_JWT_SECRET: SECRET });
+    const bin = await startBin([...without('--grant-auth'), '--grant-auth', 'jwt', '--grant-jwt-audience', 'relaycast-settler'], {
+      RELAYCAST_GRANT_JWT_SECRET: SECRET,
+    });
     try {
       const key = new TextEncoder().encode(SECRET);
       const token = (claims: Record<string, unknown>, aud = 'relaycast-settler', exp: string | null = '5m') => {
@@ -145,10 +171,20 @@ describe('relaycast-settler bin', () => {
       expect(code(await grant({}))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
       expect(code(await grant({ authorization: 'Bearer nonsense' }))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
       expect(code(await grant({ authorization: `Bearer ${await token({ sub: 'alice' }, 'someone-else')}` }))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
-      expect(code(await grant({ authorization: `Bearer ${await token({ sub: 'alice' }, 'relaycast-settler', null)}` }))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
+      expect(code(await grant({ authorization: `Bearer ${await token({ sub: 'alice' }, 'relaycast-settler', null)}` }))).toEqual([
+        401,
+        'RC_ERR_GRANT_UNAUTHENTICATED',
+      ]);
       expect(code(await grant({ authorization: `Bearer ${await token({}, 'relaycast-settler')}` }))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
-      expect(code(await grant({ authorization: `Bearer ${await token({ sub: 'alice' }, 'relaycast-settler', '-1m')}` }))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
-      const forged = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'HS256' }).setAudience('relaycast-settler').setExpirationTime('5m').sign(new TextEncoder().encode('x'.repeat(40)));
+      expect(code(await grant({ authorization: `Bearer ${await token({ sub: 'alice' }, 'relaycast-settler', '-1m')}` }))).toEqual([
+        401,
+        'RC_ERR_GRANT_UNAUTHENTICATED',
+      ]);
+      const forged = await new SignJWT({ sub: 'alice' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setAudience('relaycast-settler')
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode('x'.repeat(40)));
       expect(code(await grant({ authorization: `Bearer ${forged}` }))).toEqual([401, 'RC_ERR_GRANT_UNAUTHENTICATED']);
       const ok = await grant({ authorization: `Bearer ${await token({ sub: 'alice' })}` });
       expect(ok.status).toBe(200);

@@ -43,7 +43,10 @@ function drawChart() {
   const max = Math.max(1, ...h.map((p) => Math.max(p.relays, p.origin)));
   const x = (i) => (i / 59) * (canvas.width - 10) + 5;
   const y = (v) => canvas.height - 10 - (v / max) * (canvas.height - 30);
-  for (const [key, color] of [['relays', '#4cc38a'], ['origin', '#e5a04a']]) {
+  for (const [key, color] of [
+    ['relays', '#4cc38a'],
+    ['origin', '#e5a04a'],
+  ]) {
     ctx.strokeStyle = color;
     ctx.lineWidth = 2;
     ctx.beginPath();

@@ -123,7 +123,12 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const vodDir = join(dirs.media, 'vod');
     if (!(await exists(join(vodDir, 'master.m3u8')))) {
       log.info({ dir: vodDir }, 'generating the sample VOD with ffmpeg (first start only)');
-      await generateVod(vodDir, { format: 'ts', durationSec: options.vodSeconds ?? SAMPLE_VOD_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC, renditions: SAMPLE_RENDITIONS });
+      await generateVod(vodDir, {
+        format: 'ts',
+        durationSec: options.vodSeconds ?? SAMPLE_VOD_DURATION_SEC,
+        segmentSec: SAMPLE_SEGMENT_SEC,
+        renditions: SAMPLE_RENDITIONS,
+      });
     }
     live = await startLiveStream(join(dirs.media, 'live'), { durationSec: SAMPLE_LIVE_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC });
     await buildBrowser(dirs.sdk);
@@ -147,7 +152,14 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const rpcUrl = String(chain.readyLine?.['rpcUrl']);
     const relayKeys = [];
     for (let i = 0; i < relayCount; i++) relayKeys.push((await loadOrCreateSigner(join(dirs.keys, `relay-${i + 1}.json`), options.signal)).signer.publicKey);
-    const pay = await setUpPayments({ rpcUrl, keysDir: dirs.keys, stateFile: join(stateDir, 'payments.json'), relayOwners: relayKeys, logger: log, signal: options.signal });
+    const pay = await setUpPayments({
+      rpcUrl,
+      keysDir: dirs.keys,
+      stateFile: join(stateDir, 'payments.json'),
+      relayOwners: relayKeys,
+      logger: log,
+      signal: options.signal,
+    });
 
     // The tracker after the treasury exists: it binds viewer sessions only to grants of the payers
     // it trusts, and signs assignments with its own key (kept in the state directory, so relays
@@ -157,7 +169,14 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
     const tracker = await startChild({
       name: 'tracker',
       script: TRACKER_BIN,
-      args: ['--port', String(trackerPort), '--host', '127.0.0.1', ...trackerTrustArgs({ keyPath: trackerKeyPath, payer: pay.treasury.toBase58() }), ...CHILD_LOG_ARGS],
+      args: [
+        '--port',
+        String(trackerPort),
+        '--host',
+        '127.0.0.1',
+        ...trackerTrustArgs({ keyPath: trackerKeyPath, payer: pay.treasury.toBase58() }),
+        ...CHILD_LOG_ARGS,
+      ],
       logFile: join(dirs.logs, 'tracker.log'),
       logger: options.logger,
       ready: (l) => typeof l['msg'] === 'string' && l['msg'].startsWith('tracker listening'),
@@ -172,16 +191,26 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       name: 'settler',
       script: SETTLER_BIN,
       args: [
-        '--treasury-keypair', pay.treasuryKeypairPath,
-        '--mint', pay.mint.mint.toBase58(),
-        '--rpc-url', rpcUrl,
-        '--port', String(settlerPort),
-        '--host', '127.0.0.1',
-        '--db', join(stateDir, 'settler.sqlite'),
-        '--price-per-gib', SAMPLE_PRICE_PER_GIB.toString(),
-        '--default-budget', SAMPLE_GRANT_BUDGET.toString(),
-        '--user-budget', SAMPLE_GRANT_BUDGET.toString(),
-        '--allow-origin', web.url.replace(/\/$/, ''),
+        '--treasury-keypair',
+        pay.treasuryKeypairPath,
+        '--mint',
+        pay.mint.mint.toBase58(),
+        '--rpc-url',
+        rpcUrl,
+        '--port',
+        String(settlerPort),
+        '--host',
+        '127.0.0.1',
+        '--db',
+        join(stateDir, 'settler.sqlite'),
+        '--price-per-gib',
+        SAMPLE_PRICE_PER_GIB.toString(),
+        '--default-budget',
+        SAMPLE_GRANT_BUDGET.toString(),
+        '--user-budget',
+        SAMPLE_GRANT_BUDGET.toString(),
+        '--allow-origin',
+        web.url.replace(/\/$/, ''),
         ...settlerTrust,
         ...CHILD_LOG_ARGS,
       ],
@@ -202,17 +231,28 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       const statusPort = statusBase + i;
       const args = [
         'start',
-        '--tracker', trackerUrl,
-        '--allow-origin', mediaOrigin,
-        '--keypair', join(dirs.keys, `${name}.json`),
-        '--bind-address', '127.0.0.1',
-        '--status-port', String(statusPort),
-        '--region', 'local',
-        '--accept-payer', `${pay.treasury.toBase58()}=${settlerUrl}`,
-        '--rpc-url', rpcUrl,
-        '--db', join(stateDir, `${name}-receipts.sqlite`),
-        '--redeem-threshold', SAMPLE_REDEEM_THRESHOLD.toString(),
-        '--redeem-interval-ms', String(SAMPLE_REDEEM_INTERVAL_MS),
+        '--tracker',
+        trackerUrl,
+        '--allow-origin',
+        mediaOrigin,
+        '--keypair',
+        join(dirs.keys, `${name}.json`),
+        '--bind-address',
+        '127.0.0.1',
+        '--status-port',
+        String(statusPort),
+        '--region',
+        'local',
+        '--accept-payer',
+        `${pay.treasury.toBase58()}=${settlerUrl}`,
+        '--rpc-url',
+        rpcUrl,
+        '--db',
+        join(stateDir, `${name}-receipts.sqlite`),
+        '--redeem-threshold',
+        SAMPLE_REDEEM_THRESHOLD.toString(),
+        '--redeem-interval-ms',
+        String(SAMPLE_REDEEM_INTERVAL_MS),
         ...CHILD_LOG_ARGS,
       ];
       const slot: RelaySlot = {
@@ -237,7 +277,12 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       slots.push(slot);
     }
     await Promise.all(slots.map((s) => s.start()));
-    web.setPageConfig({ trackerUrl, grantUrl: settlerEndpoint(settlerUrl, SETTLER_PATHS.grants).href, grantAuth, streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` } });
+    web.setPageConfig({
+      trackerUrl,
+      grantUrl: settlerEndpoint(settlerUrl, SETTLER_PATHS.grants).href,
+      grantAuth,
+      streams: { vod: `${mediaOrigin}vod/master.m3u8`, live: `${mediaOrigin}live/master.m3u8` },
+    });
     log.info({ url: web.url, relays: slots.map((s) => s.relayId) }, 'relaycast network up');
   } catch (err) {
     await stopAll();
@@ -270,7 +315,9 @@ function settlerTrustArgs(t: { trackerKey: string }): string[] {
 
 /** The settler's grant policy as its `/v1/info` states it (undefined if it does not say). */
 async function settlerGrantAuth(settlerUrl: string, signal: AbortSignal | undefined): Promise<string | undefined> {
-  const res = await fetch(settlerEndpoint(settlerUrl, SETTLER_PATHS.info), { signal: signal === undefined ? AbortSignal.timeout(5_000) : AbortSignal.any([signal, AbortSignal.timeout(5_000)]) });
+  const res = await fetch(settlerEndpoint(settlerUrl, SETTLER_PATHS.info), {
+    signal: signal === undefined ? AbortSignal.timeout(5_000) : AbortSignal.any([signal, AbortSignal.timeout(5_000)]),
+  });
   if (!res.ok) throw new RelaycastError(ErrorCode.INTERNAL, `settler ${SETTLER_PATHS.info} answered ${res.status}`);
   return decodeSettlerInfo(await res.json()).grantAuth;
 }

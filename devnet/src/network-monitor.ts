@@ -116,7 +116,13 @@ export class NetworkMonitor {
 
   /** From now on snapshots include token balances and payouts read from the chain. */
   attachChain(view: { rpcUrl: string; mint: PublicKey; treasuryTokenAccount: PublicKey; decimals: number; grantAuth: string | undefined }): void {
-    this.chain = { grantAuth: view.grantAuth, connection: new Connection(view.rpcUrl, 'confirmed'), mint: view.mint, treasuryTokenAccount: view.treasuryTokenAccount, decimals: view.decimals };
+    this.chain = {
+      grantAuth: view.grantAuth,
+      connection: new Connection(view.rpcUrl, 'confirmed'),
+      mint: view.mint,
+      treasuryTokenAccount: view.treasuryTokenAccount,
+      decimals: view.decimals,
+    };
   }
 
   get slots(): RelaySlot[] {
@@ -166,7 +172,10 @@ export class NetworkMonitor {
           requests: s?.requests ?? 0,
           cacheHits: s?.cacheHits ?? 0,
           errors: s?.errors ?? 0,
-          payments: s?.payments === undefined ? undefined : { receipts: s.payments.receipts, earned: s.payments.earned, paid: s.payments.paid, unpaid: s.payments.unpaid, pending: s.payments.pending },
+          payments:
+            s?.payments === undefined
+              ? undefined
+              : { receipts: s.payments.receipts, earned: s.payments.earned, paid: s.payments.paid, unpaid: s.payments.unpaid, pending: s.payments.pending },
           balance: onChain[i]?.balance,
           redemptions: onChain[i]?.redemptions ?? [],
         };

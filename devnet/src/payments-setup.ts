@@ -28,7 +28,14 @@ export interface PaymentsSetup {
  * the SOL for payout fees, and for each relay its token account. Idempotent: a second start finds
  * the mint (recorded in the state directory), the accounts and the balances in place.
  */
-export async function setUpPayments(options: { rpcUrl: string; keysDir: string; stateFile: string; relayOwners: PublicKey[]; logger: Logger; signal?: AbortSignal }): Promise<PaymentsSetup> {
+export async function setUpPayments(options: {
+  rpcUrl: string;
+  keysDir: string;
+  stateFile: string;
+  relayOwners: PublicKey[];
+  logger: Logger;
+  signal?: AbortSignal;
+}): Promise<PaymentsSetup> {
   const log = options.logger;
   const connection = new Connection(options.rpcUrl, 'confirmed');
   const o = { signal: options.signal };
@@ -39,7 +46,10 @@ export async function setUpPayments(options: { rpcUrl: string; keysDir: string; 
   await sol(platform.publicKey, 5, 10);
 
   let mint: MintInfo | undefined;
-  const recorded = await readFile(options.stateFile, 'utf8').then((t) => JSON.parse(t) as { mint?: string }, () => undefined);
+  const recorded = await readFile(options.stateFile, 'utf8').then(
+    (t) => JSON.parse(t) as { mint?: string },
+    () => undefined,
+  );
   if (recorded?.mint !== undefined) mint = await readMint(connection, new PublicKey(recorded.mint), o).catch(() => undefined);
   if (mint === undefined) {
     mint = await createTokenMint(connection, platform, SAMPLE_MINT_DECIMALS, o);

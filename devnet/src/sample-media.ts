@@ -40,20 +40,50 @@ export interface VodOptions {
 /** Encoder flags shared by VOD and live: every segment starts on a keyframe. */
 function encodeArgs(r: Rendition, segmentSec: number): string[] {
   return [
-    '-vf', `scale=${r.width}:${r.height}`,
-    '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'main', '-pix_fmt', 'yuv420p',
-    '-b:v', `${r.videoKbps}k`, '-maxrate', `${r.videoKbps}k`, '-bufsize', `${r.videoKbps * 2}k`,
-    '-force_key_frames', `expr:gte(t,n_forced*${segmentSec})`, '-sc_threshold', '0',
-    '-c:a', 'aac', '-b:a', '64k', '-ac', '2', '-ar', '44100',
+    '-vf',
+    `scale=${r.width}:${r.height}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-profile:v',
+    'main',
+    '-pix_fmt',
+    'yuv420p',
+    '-b:v',
+    `${r.videoKbps}k`,
+    '-maxrate',
+    `${r.videoKbps}k`,
+    '-bufsize',
+    `${r.videoKbps * 2}k`,
+    '-force_key_frames',
+    `expr:gte(t,n_forced*${segmentSec})`,
+    '-sc_threshold',
+    '0',
+    '-c:a',
+    'aac',
+    '-b:a',
+    '64k',
+    '-ac',
+    '2',
+    '-ar',
+    '44100',
   ];
 }
 
 function sourceArgs(durationSec: number, realtime: boolean): string[] {
   return [
     ...(realtime ? ['-re'] : []),
-    '-f', 'lavfi', '-i', `testsrc2=size=640x360:rate=30:duration=${durationSec}`,
-    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=44100:duration=${durationSec}`,
-    '-t', String(durationSec),
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc2=size=640x360:rate=30:duration=${durationSec}`,
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=44100:duration=${durationSec}`,
+    '-t',
+    String(durationSec),
   ];
 }
 
@@ -112,16 +142,28 @@ export async function generateVod(dir: string, options: VodOptions = {}): Promis
     renditions.map(async (r) => {
       const out = join(dir, r.name);
       await mkdir(out, { recursive: true });
-      await run(ffmpegPath(), [
-        '-hide_banner', '-loglevel', 'error', '-y',
-        ...sourceArgs(durationSec, false),
-        ...encodeArgs(r, segmentSec),
-        '-f', 'hls', '-hls_time', String(segmentSec), '-hls_playlist_type', 'vod',
-        ...(format === 'fmp4'
-          ? ['-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4', '-hls_segment_filename', join(out, 'seg%03d.m4s')]
-          : ['-hls_segment_filename', join(out, 'seg%03d.ts')]),
-        join(out, 'index.m3u8'),
-      ], { timeout: 60_000 });
+      await run(
+        ffmpegPath(),
+        [
+          '-hide_banner',
+          '-loglevel',
+          'error',
+          '-y',
+          ...sourceArgs(durationSec, false),
+          ...encodeArgs(r, segmentSec),
+          '-f',
+          'hls',
+          '-hls_time',
+          String(segmentSec),
+          '-hls_playlist_type',
+          'vod',
+          ...(format === 'fmp4'
+            ? ['-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4', '-hls_segment_filename', join(out, 'seg%03d.m4s')]
+            : ['-hls_segment_filename', join(out, 'seg%03d.ts')]),
+          join(out, 'index.m3u8'),
+        ],
+        { timeout: 60_000 },
+      );
     }),
   );
   await writeFile(join(dir, 'master.m3u8'), masterPlaylist(renditions, 'index.m3u8'));
@@ -152,17 +194,30 @@ export async function startLiveStream(
   const out = join(dir, r.name);
   await mkdir(out, { recursive: true });
   await writeFile(join(dir, 'master.m3u8'), masterPlaylist([r], 'live.m3u8'));
-  const child = spawn(ffmpegPath(), [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    ...sourceArgs(durationSec, true),
-    ...encodeArgs(r, segmentSec),
-    '-f', 'hls', '-hls_time', String(segmentSec), '-hls_list_size', '6',
-    '-hls_flags', 'delete_segments+temp_file',
-    ...(options.format === 'fmp4'
-      ? ['-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4', '-hls_segment_filename', join(out, 'live%05d.m4s')]
-      : ['-hls_segment_filename', join(out, 'live%05d.ts')]),
-    join(out, 'live.m3u8'),
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    ffmpegPath(),
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      ...sourceArgs(durationSec, true),
+      ...encodeArgs(r, segmentSec),
+      '-f',
+      'hls',
+      '-hls_time',
+      String(segmentSec),
+      '-hls_list_size',
+      '6',
+      '-hls_flags',
+      'delete_segments+temp_file',
+      ...(options.format === 'fmp4'
+        ? ['-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'init.mp4', '-hls_segment_filename', join(out, 'live%05d.m4s')]
+        : ['-hls_segment_filename', join(out, 'live%05d.ts')]),
+      join(out, 'live.m3u8'),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const watcher =
     options.digests === false

@@ -58,12 +58,16 @@ export async function startWebServer(options: { port: number; mediaDir: string; 
     if (path.startsWith('/api/')) {
       const refused = refuseForeignHost(req, port) ?? (method === 'GET' || method === 'HEAD' ? undefined : refuseCrossSite(req, port));
       if (refused !== undefined) {
-        log.warn({ method, path, host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'], reason: refused }, 'refused an API request');
+        log.warn(
+          { method, path, host: req.headers.host, origin: req.headers.origin, contentType: req.headers['content-type'], reason: refused },
+          'refused an API request',
+        );
         return json(res, 403, { error: { code: ErrorCode.HOST_REFUSED, message: refused } });
       }
     }
     if (path === '/api/network' && method === 'GET') return json(res, 200, await monitor.snapshot());
-    if (path === '/api/config' && method === 'GET') return config === undefined ? json(res, 503, { error: { code: 'RC_ERR_NOT_READY' } }) : json(res, 200, config);
+    if (path === '/api/config' && method === 'GET')
+      return config === undefined ? json(res, 503, { error: { code: 'RC_ERR_NOT_READY' } }) : json(res, 200, config);
     const action = /^\/api\/relays\/([a-z0-9-]{1,32})\/(kill|restart)$/.exec(path);
     if (action !== null) {
       if (method !== 'POST') return json(res, 405, { error: { code: ErrorCode.MESSAGE_TYPE, message: 'POST only' } });
@@ -146,7 +150,11 @@ export function countBodyBytes(req: IncomingMessage, res: ServerResponse, onByte
   const socket = req.socket;
   const hasBody = (): boolean => req.method !== 'HEAD' && res.statusCode >= 200 && res.statusCode !== 204 && res.statusCode !== 304;
   const sizeOf = (chunk: unknown, encoding: unknown): number =>
-    typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+    typeof chunk === 'string'
+      ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+      : chunk instanceof Uint8Array
+        ? chunk.byteLength
+        : 0;
   const completed = (bytes: number): void => {
     if (bytes > 0 && hasBody() && !socket.destroyed) onBytes(bytes);
   };

@@ -51,8 +51,6 @@ describe('parseMediaPlaylist', () => {
   });
 
   it('refuses text that is not a playlist', () => {
-    expect(() => parseMediaPlaylist('<html>', 'http://o/m.m3u8')).toThrowError(
-      expect.objectContaining({ code: ErrorCode.PLAYLIST_INVALID }),
-    );
+    expect(() => parseMediaPlaylist('<html>', 'http://o/m.m3u8')).toThrowError(expect.objectContaining({ code: ErrorCode.PLAYLIST_INVALID }));
   });
 });

@@ -342,18 +342,21 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private launch(relayId: string): void {
     if (this.expectsDirect(relayId)) return this.openConnection(relayId, []);
     this.preparing.add(relayId);
-    void this.options.tracker.requestTurn(relayId).then(
-      (servers) => servers,
-      (err: unknown) => {
-        this.log.debug({ relayId, code: (err as RelaycastError).code }, 'no TURN credentials for this relay');
-        return [] as IceServer[];
-      },
-    ).then((turn) => {
-      this.preparing.delete(relayId);
-      if (this.closed) return;
-      this.openConnection(relayId, turn);
-      this.notify();
-    });
+    void this.options.tracker
+      .requestTurn(relayId)
+      .then(
+        (servers) => servers,
+        (err: unknown) => {
+          this.log.debug({ relayId, code: (err as RelaycastError).code }, 'no TURN credentials for this relay');
+          return [] as IceServer[];
+        },
+      )
+      .then((turn) => {
+        this.preparing.delete(relayId);
+        if (this.closed) return;
+        this.openConnection(relayId, turn);
+        this.notify();
+      });
   }
 
   private openConnection(relayId: string, turn: readonly IceServer[]): void {

@@ -72,7 +72,10 @@ export class DigestStore {
     const refetchMs = this.options.refetchIntervalMs ?? DEFAULT_DIGEST_REFETCH_MS;
     const deadline = performance.now() + waitMs;
     let entry = this.sidecars.get(key);
-    if (entry === undefined || (entry.digests === undefined && performance.now() - entry.fetchedAt >= (this.options.absentRetryMs ?? DEFAULT_DIGEST_ABSENT_RETRY_MS))) {
+    if (
+      entry === undefined ||
+      (entry.digests === undefined && performance.now() - entry.fetchedAt >= (this.options.absentRetryMs ?? DEFAULT_DIGEST_ABSENT_RETRY_MS))
+    ) {
       entry = await this.refresh(key, signal);
     }
     for (;;) {

@@ -20,14 +20,7 @@ import {
   type SessionGrant,
   type SignedReceipt,
 } from '@relaycast/protocol';
-import {
-  rawPublicKey,
-  signGrant,
-  verifyAssignmentSignature,
-  verifyBindProof,
-  verifyGrantSignature,
-  verifyReceiptSignature,
-} from '@relaycast/protocol/node';
+import { rawPublicKey, signGrant, verifyAssignmentSignature, verifyBindProof, verifyGrantSignature, verifyReceiptSignature } from '@relaycast/protocol/node';
 import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -86,7 +79,9 @@ function grantFor(sessionKey: string, over: Partial<SessionGrant> = {}): Uint8Ar
 beforeAll(async () => {
   origin = await startOrigin({
     '/seg.ts': SEGMENT,
-    '/media.m3u8.digests.json': new TextEncoder().encode(encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist: 'media.m3u8', segments: { 'seg.ts': sha256(SEGMENT) } })),
+    '/media.m3u8.digests.json': new TextEncoder().encode(
+      encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist: 'media.m3u8', segments: { 'seg.ts': sha256(SEGMENT) } }),
+    ),
   });
   tracker = await TestTracker.start();
 });
@@ -103,7 +98,11 @@ afterEach(async () => {
   tracker.assignmentsEnabled = true;
 });
 
-async function withRelay(behaviour: RelayBehaviour, options: Partial<RelaycastClientOptions>, paid = true): Promise<{ client: RelaycastClient; relay: TestRelay }> {
+async function withRelay(
+  behaviour: RelayBehaviour,
+  options: Partial<RelaycastClientOptions>,
+  paid = true,
+): Promise<{ client: RelaycastClient; relay: TestRelay }> {
   const relay = tracker.addRelay(behaviour);
   relay.paid = paid;
   const client = loopbackClient(tracker, origin, options);
@@ -117,7 +116,7 @@ const receiptsAt = (relay: TestRelay): SignedReceipt[] =>
   relay.received.filter((f) => f.type === FrameType.RECEIPT).map((f) => decodeSignedReceipt((f as { signedReceipt: Uint8Array }).signedReceipt));
 
 describe('receipts', () => {
-  it('proves the session key to the tracker, answers the paid relay\'s CHALLENGE with a verifiable BIND, then sends running-total receipts', async () => {
+  it("proves the session key to the tracker, answers the paid relay's CHALLENGE with a verifiable BIND, then sends running-total receipts", async () => {
     let sessionKey = '';
     const { client, relay } = await withRelay((ctx) => ctx.serve(SEGMENT), {
       payments: {
@@ -152,13 +151,21 @@ describe('receipts', () => {
     const [first, second] = receiptsAt(relay) as [SignedReceipt, SignedReceipt];
     for (const r of [first, second]) expect(verifyReceiptSignature(r)).toBe(true);
     expect(first.receipt).toMatchObject({ sequence: 1, cumulativeBytes: SEGMENT.byteLength, cumulativeAmount: amountForBytes(SEGMENT.byteLength, PRICE) });
-    expect(second.receipt).toMatchObject({ sequence: 2, cumulativeBytes: 2 * SEGMENT.byteLength, cumulativeAmount: amountForBytes(2 * SEGMENT.byteLength, PRICE) });
+    expect(second.receipt).toMatchObject({
+      sequence: 2,
+      cumulativeBytes: 2 * SEGMENT.byteLength,
+      cumulativeAmount: amountForBytes(2 * SEGMENT.byteLength, PRICE),
+    });
     checkReceipt(first.receipt, grant.grant, { relay: relayKey });
     checkReceipt(second.receipt, grant.grant, { relay: relayKey, previous: first.receipt });
-    expect(client.getStats().payments).toEqual({ receiptsSent: 2, bytesReceipted: 2 * SEGMENT.byteLength, amountSigned: amountForBytes(2 * SEGMENT.byteLength, PRICE).toString() });
+    expect(client.getStats().payments).toEqual({
+      receiptsSent: 2,
+      bytesReceipted: 2 * SEGMENT.byteLength,
+      amountSigned: amountForBytes(2 * SEGMENT.byteLength, PRICE).toString(),
+    });
   });
 
-  it('waits for the tracker\'s assignment before BIND, and sends no receipt before BIND', async () => {
+  it("waits for the tracker's assignment before BIND, and sends no receipt before BIND", async () => {
     tracker.assignmentsEnabled = false;
     const { client, relay } = await withRelay((ctx) => ctx.serve(SEGMENT), { payments: { getGrant: async (req) => grantFor(req.sessionKey) } });
     await until(() => tracker.sessions.length === 1, 5_000, 'the session');
@@ -202,7 +209,10 @@ describe('receipts', () => {
     const { client, relay } = await withRelay((ctx) => ctx.serve(SEGMENT), {
       payments: {
         getGrant: async (req) =>
-          grantFor(req.sessionKey, { expiresAtMs: Date.now() + (grants++ === 0 ? 63_000 : 600_000), nonce: globalThis.crypto.getRandomValues(new Uint8Array(16)) }),
+          grantFor(req.sessionKey, {
+            expiresAtMs: Date.now() + (grants++ === 0 ? 63_000 : 600_000),
+            nonce: globalThis.crypto.getRandomValues(new Uint8Array(16)),
+          }),
       },
     });
     await until(() => relay.binds.length === 2, 10_000, 'the BIND of the renewed grant');
@@ -295,7 +305,8 @@ describe('receipts', () => {
       req.on('end', () => {
         const parsed = JSON.parse(body) as { sessionKey: string; scope: string };
         seen.push(parsed);
-        if (status !== 200) return res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'RC_ERR_GRANT_REFUSED' } }));
+        if (status !== 200)
+          return res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'RC_ERR_GRANT_REFUSED' } }));
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ grant: toBase64(grantFor(parsed.sessionKey)) }));
       });
     });

@@ -29,13 +29,19 @@ export class PlaybackMonitor {
     this.handlers = [
       ['playing', () => this.onPlaying()],
       ['waiting', () => this.onWaiting()],
-      ['seeking', () => {
-        this.seeking = true;
-        this.endStall(false);
-      }],
-      ['seeked', () => {
-        this.seeking = false;
-      }],
+      [
+        'seeking',
+        () => {
+          this.seeking = true;
+          this.endStall(false);
+        },
+      ],
+      [
+        'seeked',
+        () => {
+          this.seeking = false;
+        },
+      ],
     ];
     for (const [type, fn] of this.handlers) media.addEventListener(type, fn);
   }

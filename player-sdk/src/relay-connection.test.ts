@@ -1,6 +1,15 @@
 import { ErrorCode, FrameType, type ResponseFrame } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LOOPBACK_RTC, NodeRTCPeerConnection, NodeWebSocket, TestTracker, testBytes, until, type RelayBehaviour, type TestRelay } from './testing/loopback-network.js';
+import {
+  LOOPBACK_RTC,
+  NodeRTCPeerConnection,
+  NodeWebSocket,
+  TestTracker,
+  testBytes,
+  until,
+  type RelayBehaviour,
+  type TestRelay,
+} from './testing/loopback-network.js';
 import { RelayConnection, type RelayRequest } from './relay-connection.js';
 import { ViewerTrackerClient } from './tracker-client.js';
 
@@ -134,14 +143,17 @@ describe('RelayConnection', () => {
     const { conn, relay } = await connectTo((ctx) => ctx.serve(RESOURCE, { chunkBytes: 2_048 }));
     const controller = new AbortController();
     let got = 0;
-    const pending = conn.request({ url: URL_A }, {
-      signal: controller.signal,
-      onResponse: () => undefined,
-      onData: (c) => {
-        got += c.byteLength;
-        if (got >= 4_096) controller.abort();
+    const pending = conn.request(
+      { url: URL_A },
+      {
+        signal: controller.signal,
+        onResponse: () => undefined,
+        onData: (c) => {
+          got += c.byteLength;
+          if (got >= 4_096) controller.abort();
+        },
       },
-    });
+    );
     await expect(pending).rejects.toMatchObject({ code: ErrorCode.ABORTED });
     await until(() => relay.cancels.length === 1, 5_000, 'CANCEL at the relay');
     expect(relay.cancels[0]).toBe(relay.requests[0]?.requestId);

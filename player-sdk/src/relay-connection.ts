@@ -140,7 +140,7 @@ export class RelayConnection {
     this.relayId = options.relayId;
     this.log = options.logger ?? silentLogger;
     this.maxConcurrent = options.maxConcurrentRequests ?? DEFAULT_MAX_REQUESTS_PER_RELAY;
-    const PC = options.RTCPeerConnection ?? (globalThis.RTCPeerConnection);
+    const PC = options.RTCPeerConnection ?? globalThis.RTCPeerConnection;
     if (PC === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no RTCPeerConnection implementation available');
     // A copy: some implementations (node-datachannel's polyfill) write defaults into the object.
     this.pc = new PC({ ...(options.rtcConfiguration ?? {}) });
@@ -434,7 +434,9 @@ export class RelayConnection {
       return;
     }
     if (frame.type === FrameType.ERROR && frame.requestId === 0) {
-      return this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay closed the channel: ${frame.code} ${frame.message}`, { details: { code: frame.code } }));
+      return this.close(
+        new RelaycastError(ErrorCode.RELAY_ERROR, `relay closed the channel: ${frame.code} ${frame.message}`, { details: { code: frame.code } }),
+      );
     }
     if (frame.type === FrameType.CHALLENGE) {
       // One challenge per channel: a second one could make us sign proofs at the relay's pace.
@@ -483,4 +485,3 @@ export class RelayConnection {
     this.close(new RelaycastError(ErrorCode.RELAY_ERROR, `relay protocol violation: ${what}`, { details: { violation: what } }));
   }
 }
-

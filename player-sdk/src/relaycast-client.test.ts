@@ -105,7 +105,14 @@ describe('RelaycastClient over real WebRTC', () => {
     const stats = client.getStats();
     expect(stats).toMatchObject({ bytesFromRelays: SEGMENT.byteLength, bytesFromOrigin: 0, relayShare: 1, segments: 1 });
     // Host candidates on loopback: the bytes travel directly, not through TURN.
-    expect(stats.perRelay[relay.relayId]).toEqual({ bytes: SEGMENT.byteLength, requests: 1, failures: 0, bytesVerified: 0, integrityFailures: 0, path: 'direct' });
+    expect(stats.perRelay[relay.relayId]).toEqual({
+      bytes: SEGMENT.byteLength,
+      requests: 1,
+      failures: 0,
+      bytesVerified: 0,
+      integrityFailures: 0,
+      path: 'direct',
+    });
     expect(stats.integrity).toEqual({ failures: 0, verifiedBytes: 0, unverifiedBytes: SEGMENT.byteLength, audits: 0, segmentsWithoutDigest: 1 });
     expect(stats.fallbacks.count).toBe(0);
   });
@@ -286,9 +293,9 @@ describe('RelaycastClient over real WebRTC', () => {
     expect(tracker.joins.length).toBeGreaterThan(joins);
   });
 
-  it('adds the tracker\'s STUN servers to the page\'s own, and asks no TURN for a relay not known to need it', async () => {
+  it("adds the tracker's STUN servers to the page's own, and asks no TURN for a relay not known to need it", async () => {
     const seen: RTCConfiguration[] = [];
-    const Recording = class extends (NodeRTCPeerConnection) {
+    const Recording = class extends NodeRTCPeerConnection {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] }); // loopback only: nothing may leave the machine
@@ -299,7 +306,10 @@ describe('RelaycastClient over real WebRTC', () => {
     tracker.turnServers = [TURN];
     try {
       const relay = tracker.addRelay(serveAll);
-      const client = newClient({ RTCPeerConnection: Recording as unknown as RelaycastClientOptions['RTCPeerConnection'], rtcConfiguration: { ...LOOPBACK_RTC, iceServers: [{ urls: 'stun:page.test:3478' }] } });
+      const client = newClient({
+        RTCPeerConnection: Recording as unknown as RelaycastClientOptions['RTCPeerConnection'],
+        rtcConfiguration: { ...LOOPBACK_RTC, iceServers: [{ urls: 'stun:page.test:3478' }] },
+      });
       await client.start();
       expect(client.relays).toEqual([relay.relayId]);
       expect(seen[0]?.iceServers).toEqual([{ urls: 'stun:page.test:3478' }, { urls: ['stun:stun.test:3478'] }]);
@@ -312,7 +322,7 @@ describe('RelaycastClient over real WebRTC', () => {
 
   it('asks the tracker for TURN before connecting to a needs-turn relay, and uses it for that connection', async () => {
     const seen: RTCConfiguration[] = [];
-    const Recording = class extends (NodeRTCPeerConnection) {
+    const Recording = class extends NodeRTCPeerConnection {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] });
@@ -349,7 +359,7 @@ describe('RelaycastClient over real WebRTC', () => {
 
   it('goes direct to a relay the tracker reached, and asks for TURN only after that direct attempt failed', async () => {
     const seen: RTCConfiguration[] = [];
-    const Recording = class extends (NodeRTCPeerConnection) {
+    const Recording = class extends NodeRTCPeerConnection {
       constructor(config?: RTCConfiguration) {
         seen.push(JSON.parse(JSON.stringify(config ?? {})) as RTCConfiguration);
         super({ ...config, iceServers: [] });

@@ -140,7 +140,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         logger: log,
         onPaymentError: (err) => this.emit('error', err),
         onChallenge: (relayId) => {
-          if (!this.paidRelays.has(relayId) && this.paidRelays.size >= MAX_RECEIPT_ACCOUNTS) this.paidRelays.delete(this.paidRelays.values().next().value as string);
+          if (!this.paidRelays.has(relayId) && this.paidRelays.size >= MAX_RECEIPT_ACCOUNTS)
+            this.paidRelays.delete(this.paidRelays.values().next().value as string);
           this.paidRelays.add(relayId);
           void this.bind(relayId);
         },
@@ -154,7 +155,10 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         // A paid relay's CHALLENGE may have come in before the channel counted as open.
         void this.bind(id);
         this.stats.relayReachability(id, this.manager?.reachability(id));
-        void this.manager?.connection(id)?.networkPath().then((path) => this.stats.relayPath(id, path));
+        void this.manager
+          ?.connection(id)
+          ?.networkPath()
+          .then((path) => this.stats.relayPath(id, path));
         this.emit('relay-connected', id);
       });
       this.manager.on('relay-disconnected', (id, reason) => {
@@ -162,7 +166,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         if (reason.details?.['violation'] !== undefined) this.emit('error', reason);
       });
     }
-    const fetchImpl = options.fetch ?? (globalThis.fetch);
+    const fetchImpl = options.fetch ?? globalThis.fetch;
     if (fetchImpl === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
     const boundFetch = fetchImpl.bind(globalThis);

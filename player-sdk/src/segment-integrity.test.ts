@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorCode, encodeDigestSidecar, type RelaycastError } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  TestTracker,
-  loopbackClient,
-  startOrigin,
-  testBytes,
-  until,
-  type RelayBehaviour,
-  type TestOrigin,
-} from './testing/loopback-network.js';
+import { TestTracker, loopbackClient, startOrigin, testBytes, until, type RelayBehaviour, type TestOrigin } from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadResult } from './segment-loader.js';
 

@@ -189,7 +189,7 @@ export class SegmentLoader {
   private readonly log: SdkLogger;
 
   constructor(private readonly options: SegmentLoaderOptions) {
-    const f = options.fetch ?? (globalThis.fetch);
+    const f = options.fetch ?? globalThis.fetch;
     if (f === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
     this.fetchImpl = f.bind(globalThis);
@@ -440,8 +440,7 @@ export class SegmentLoader {
       if (fatal !== undefined) throw fatal;
       if (signal.aborted) throw new RelaycastError(ErrorCode.ABORTED, 'load aborted', { cause: signal.reason });
       const e = toRelaycastError(err);
-      attempt.failure ??=
-        e.code === ErrorCode.SEGMENT_UNAVAILABLE ? 'absent' : e.code === ErrorCode.CHANNEL_CLOSED ? 'channel-closed' : 'relay-error';
+      attempt.failure ??= e.code === ErrorCode.SEGMENT_UNAVAILABLE ? 'absent' : e.code === ErrorCode.CHANNEL_CLOSED ? 'channel-closed' : 'relay-error';
     } finally {
       signal.removeEventListener('abort', onCallerAbort);
     }

@@ -49,7 +49,12 @@ export class SegmentVerifier {
    * Decides how a relay load of `url` is checked. Digests cover whole files, so a byte-range
    * request is treated like a segment without a digest. Rejects only with RC_ERR_ABORTED.
    */
-  async checkFor(url: string, range: { start: number; end?: number | undefined } | undefined, playlistUrl: string | undefined, signal: AbortSignal): Promise<SegmentCheck> {
+  async checkFor(
+    url: string,
+    range: { start: number; end?: number | undefined } | undefined,
+    playlistUrl: string | undefined,
+    signal: AbortSignal,
+  ): Promise<SegmentCheck> {
     const whole = range === undefined || (range.start === 0 && range.end === undefined);
     const sha256 = whole ? await this.store.lookup(url, playlistUrl, signal) : undefined;
     if (sha256 !== undefined) return { kind: 'digest', sha256 };

@@ -19,7 +19,7 @@ export async function createSessionSigner(options: { preferNoble?: boolean } = {
   const subtle = globalThis.crypto?.subtle;
   if (subtle !== undefined && options.preferNoble !== true) {
     try {
-      const pair = (await subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']));
+      const pair = await subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
       const publicKey = new Uint8Array(await subtle.exportKey('raw', pair.publicKey));
       return {
         publicKey,

@@ -1,5 +1,13 @@
 import type { AddressInfo } from 'node:net';
-import { ErrorCode, TRACKER_SUBPROTOCOL, decodeTrackerClientMessage, encodeBase58, encodeTrackerMessage, toBase64, type TrackerServerMessage } from '@relaycast/protocol';
+import {
+  ErrorCode,
+  TRACKER_SUBPROTOCOL,
+  decodeTrackerClientMessage,
+  encodeBase58,
+  encodeTrackerMessage,
+  toBase64,
+  type TrackerServerMessage,
+} from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { NodeWebSocket, until } from './testing/loopback-network.js';
@@ -19,10 +27,11 @@ async function stubTracker(onMessage: (ws: WebSocket, msg: ReturnType<typeof dec
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     connections: () => connections,
     dropAll: () => wss.clients.forEach((c) => c.terminate()),
-    close: () => new Promise<void>((r) => {
-      wss.clients.forEach((c) => c.terminate());
-      wss.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        wss.clients.forEach((c) => c.terminate());
+        wss.close(() => r());
+      }),
   };
 }
 
@@ -129,7 +138,7 @@ describe('ViewerTrackerClient', () => {
     await expect(c.requestTurn(RELAY)).rejects.toMatchObject({ code: ErrorCode.TURN_REFUSED });
   });
 
-  it('keeps only STUN from hello, and proves the session over each connection\'s nonce', async () => {
+  it("keeps only STUN from hello, and proves the session over each connection's nonce", async () => {
     const sessions: { grant: string; proof: string }[] = [];
     const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => (p.has(TRACKER_SUBPROTOCOL) ? TRACKER_SUBPROTOCOL : false) });
     await new Promise<void>((r) => wss.once('listening', () => r()));
@@ -143,15 +152,22 @@ describe('ViewerTrackerClient', () => {
         if (msg.type === 'session') sessions.push(msg);
       });
     });
-    cleanups.push(() => new Promise<void>((r) => {
-      wss.clients.forEach((x) => x.terminate());
-      wss.close(() => r());
-    }));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          wss.clients.forEach((x) => x.terminate());
+          wss.close(() => r());
+        }),
+    );
     const c = client(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
     await c.whenReady();
     expect(c.iceServers).toEqual([{ urls: ['stun:s.example:3478'] }]);
     const signed: Uint8Array[] = [];
-    c.setSession({ grant: new Uint8Array([1, 2, 3]), sessionKey: new Uint8Array(32), sign: async (m) => (signed.push(m), new Uint8Array(64).fill(signed.length)) });
+    c.setSession({
+      grant: new Uint8Array([1, 2, 3]),
+      sessionKey: new Uint8Array(32),
+      sign: async (m) => (signed.push(m), new Uint8Array(64).fill(signed.length)),
+    });
     await until(() => sessions.length === 1, 5_000, 'the session');
     wss.clients.forEach((x) => x.terminate());
     await until(() => sessions.length === 2, 5_000, 'the session after the reconnect');

@@ -110,7 +110,7 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
   constructor(private readonly options: ViewerTrackerClientOptions) {
     super();
     this.log = options.logger ?? silentLogger;
-    const WS = options.WebSocket ?? (globalThis.WebSocket);
+    const WS = options.WebSocket ?? globalThis.WebSocket;
     if (WS === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no WebSocket implementation available');
     this.WS = WS;
   }
@@ -431,7 +431,10 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
         });
         if (msg.ref === 'join') this.failJoins(err);
         // The error does not say which relay; a refusal answers every pending question.
-        if (msg.ref === 'turn') this.settleTurns(undefined, { err: new RelaycastError(ErrorCode.TURN_REFUSED, `tracker refused TURN: ${msg.code} ${msg.message}`, { details: { code: msg.code } }) });
+        if (msg.ref === 'turn')
+          this.settleTurns(undefined, {
+            err: new RelaycastError(ErrorCode.TURN_REFUSED, `tracker refused TURN: ${msg.code} ${msg.message}`, { details: { code: msg.code } }),
+          });
         this.emit('error', err);
         return;
       }
@@ -456,7 +459,10 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
 
   private scheduleReconnect(): void {
     if (this.stopped) return;
-    const base = Math.min(this.options.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS, (this.options.reconnectMinMs ?? DEFAULT_RECONNECT_MIN_MS) * 2 ** this.attempt);
+    const base = Math.min(
+      this.options.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS,
+      (this.options.reconnectMinMs ?? DEFAULT_RECONNECT_MIN_MS) * 2 ** this.attempt,
+    );
     this.attempt++;
     this.reconnectTimer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
   }

@@ -82,7 +82,14 @@ describe('assignments', () => {
 
   it('the encoder refuses what would not decode', () => {
     const sig = new Uint8Array(64);
-    for (const a of [{ version: 2 }, { tracker: new Uint8Array(31) }, { relay: new Uint8Array(33) }, { issuedAtMs: -1 }, { issuedAtMs: 1.5 }, { issuedAtMs: 2 ** 53 }]) {
+    for (const a of [
+      { version: 2 },
+      { tracker: new Uint8Array(31) },
+      { relay: new Uint8Array(33) },
+      { issuedAtMs: -1 },
+      { issuedAtMs: 1.5 },
+      { issuedAtMs: 2 ** 53 },
+    ]) {
       expectRelaycastError(() => encodeSignedAssignment({ assignment: { ...assignment, ...a } as Assignment, signature: sig }), ErrorCode.ASSIGNMENT_INVALID);
     }
     expectRelaycastError(() => encodeSignedAssignment({ assignment, signature: new Uint8Array(63) }), ErrorCode.ASSIGNMENT_INVALID);

@@ -29,7 +29,6 @@ const bytesWithLeadingZeros = fc
   .tuple(fc.nat({ max: 6 }), fc.uint8Array({ maxLength: 64 }))
   .map(([zeros, rest]) => Uint8Array.from([...new Array<number>(zeros).fill(0), ...rest]));
 
-
 describe('base58', () => {
   it('round-trips random bytes, leading zeros included, and matches a BigInt reference', () => {
     fc.assert(
@@ -135,9 +134,12 @@ describe('decodePublicKey', () => {
     ];
     for (const text of cases) expectFieldError(() => decodePublicKey(text));
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 48 }).filter((b) => b.length !== 32), (bytes) => {
-        expectFieldError(() => decodePublicKey(encodeBase58(bytes)));
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 48 }).filter((b) => b.length !== 32),
+        (bytes) => {
+          expectFieldError(() => decodePublicKey(encodeBase58(bytes)));
+        },
+      ),
       { numRuns: 1_000 },
     );
   });

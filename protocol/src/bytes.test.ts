@@ -128,9 +128,7 @@ describe('base64', () => {
 describe('small helpers', () => {
   it('concatBytes concatenates, including views with offsets', () => {
     const backing = Uint8Array.from([9, 1, 2, 3, 9]);
-    expect(concatBytes([Uint8Array.from([0]), backing.subarray(1, 4), new Uint8Array(0), Uint8Array.from([4])])).toEqual(
-      Uint8Array.from([0, 1, 2, 3, 4]),
-    );
+    expect(concatBytes([Uint8Array.from([0]), backing.subarray(1, 4), new Uint8Array(0), Uint8Array.from([4])])).toEqual(Uint8Array.from([0, 1, 2, 3, 4]));
     expect(concatBytes([])).toEqual(new Uint8Array(0));
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 16 }), { maxLength: 6 }), (parts) => {

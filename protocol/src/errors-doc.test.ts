@@ -34,7 +34,10 @@ describe('docs/ERRORS.md', () => {
 
   it('every row says where the code arises and what to do', () => {
     for (const line of doc.split('\n').filter((l) => /^\|\s*`RC_ERR_/.test(l))) {
-      const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+      const cells = line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim());
       expect(cells, line).toHaveLength(3);
       expect(cells[1]!.length, line).toBeGreaterThan(10);
       expect(cells[2]!.length, line).toBeGreaterThan(5);

@@ -128,9 +128,7 @@ export class RelaycastError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
-    return this.details === undefined
-      ? { code: this.code, message: this.message }
-      : { code: this.code, message: this.message, details: this.details };
+    return this.details === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, details: this.details };
   }
 }
 
@@ -149,8 +147,7 @@ export function toRelaycastError(err: unknown, fallback: ErrorCode = ErrorCode.I
 
 export function isAbortError(err: unknown): boolean {
   return (
-    (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) ||
-    (err instanceof RelaycastError && err.code === ErrorCode.ABORTED)
+    (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) || (err instanceof RelaycastError && err.code === ErrorCode.ABORTED)
   );
 }
 

@@ -112,7 +112,9 @@ describe('grants and receipts', () => {
     expect(code(() => checkReceipt(receipt({ grantNonce: new Uint8Array(16) }), grant, ctx))).toBe(ErrorCode.RECEIPT_NO_GRANT);
     expect(code(() => checkReceipt(receipt({ sessionKey: rawPublicKey(keypair()) }), grant, ctx))).toBe(ErrorCode.RECEIPT_NO_GRANT);
     expect(code(() => checkReceipt(receipt({ relay: new Uint8Array(32) }), grant, ctx))).toBe(ErrorCode.RECEIPT_WRONG_RELAY);
-    expect(code(() => checkReceipt(receipt({ cumulativeAmount: amountForBytes(3 * GiB + 12_345, grant.pricePerGiB) + 1n }), grant, ctx))).toBe(ErrorCode.RECEIPT_AMOUNT);
+    expect(code(() => checkReceipt(receipt({ cumulativeAmount: amountForBytes(3 * GiB + 12_345, grant.pricePerGiB) + 1n }), grant, ctx))).toBe(
+      ErrorCode.RECEIPT_AMOUNT,
+    );
     expect(code(() => checkReceipt(receipt({ cumulativeBytes: 6 * GiB }), grant, ctx))).toBe(ErrorCode.RECEIPT_OVER_BUDGET);
     // The viewer chooses timestampMs: it decides nothing (expiry is the checker's clock's business).
     expect(code(() => checkReceipt(receipt({ timestampMs: grant.expiresAtMs + 1 }), grant, ctx))).toBeUndefined();
@@ -135,7 +137,11 @@ describe('grants and receipts', () => {
       signedAssignment: undefined,
       proof,
     });
-    expect(decodeFrame(encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt: sr }))).toEqual({ type: FrameType.RECEIPT, requestId: 0, signedReceipt: sr });
+    expect(decodeFrame(encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt: sr }))).toEqual({
+      type: FrameType.RECEIPT,
+      requestId: 0,
+      signedReceipt: sr,
+    });
     expect(code(() => encodeFrame({ type: FrameType.RECEIPT, requestId: 0, signedReceipt: new Uint8Array(2000) }))).toBe(ErrorCode.FRAME_FIELD);
   });
 
@@ -171,7 +177,13 @@ describe('grants and receipts', () => {
     const issuedLate = wire.slice();
     new DataView(issuedLate.buffer).setBigUint64(113, BigInt(grant.expiresAtMs + 1));
     expect(code(() => decodeSignedGrant(issuedLate))).toBe(ErrorCode.RECEIPT_MALFORMED);
-    for (const bad of [{ maxBytesPerSec: 0 }, { maxBytesPerSec: 1.5 }, { user: new Uint8Array(15) }, { issuedAtMs: grant.expiresAtMs + 1 }, { issuedAtMs: -1 }]) {
+    for (const bad of [
+      { maxBytesPerSec: 0 },
+      { maxBytesPerSec: 1.5 },
+      { user: new Uint8Array(15) },
+      { issuedAtMs: grant.expiresAtMs + 1 },
+      { issuedAtMs: -1 },
+    ]) {
       expect(code(() => encodeGrant({ grant: { ...grant, ...bad }, signature: sg.signature }))).toBe(ErrorCode.RECEIPT_MALFORMED);
     }
     // Every field is covered by the payer's signature.

@@ -276,7 +276,10 @@ export function decodeSignedGrant(bytes: Uint8Array): SignedGrant {
   }
   const signature = r.raw(ED25519_SIGNATURE_BYTES);
   r.end();
-  return { grant: { version: GRANT_VERSION, sessionKey, payer, mint, pricePerGiB, budget, issuedAtMs, expiresAtMs, maxBytesPerSec, user, scope, nonce }, signature };
+  return {
+    grant: { version: GRANT_VERSION, sessionKey, payer, mint, pricePerGiB, budget, issuedAtMs, expiresAtMs, maxBytesPerSec, user, scope, nonce },
+    signature,
+  };
 }
 
 function receiptBody(rc: Receipt, extra: number): Writer {

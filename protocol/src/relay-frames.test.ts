@@ -43,9 +43,7 @@ const safeUint = fc.oneof(fc.nat(), fc.maxSafeNat(), fc.constantFrom(0, 1, Numbe
 
 /** Well-formed Unicode (no lone surrogates) of at most `maxBytes` UTF-8 bytes and at least one character. */
 function utf8String(maxChars: number, maxBytes: number): fc.Arbitrary<string> {
-  return fc
-    .string({ unit: 'binary', minLength: 1, maxLength: maxChars })
-    .filter((s) => utf8Encode(s).byteLength <= maxBytes);
+  return fc.string({ unit: 'binary', minLength: 1, maxLength: maxChars }).filter((s) => utf8Encode(s).byteLength <= maxBytes);
 }
 
 /** URLs: mostly short Unicode, sometimes ASCII right at the MAX_URL_BYTES limit. */
@@ -126,10 +124,7 @@ const receiptArb: fc.Arbitrary<RelayFrame> = fc.record({
   signedReceipt: fc.uint8Array({ minLength: 1, maxLength: 1024 }),
 });
 
-const errorCodeArb = fc.oneof(
-  fc.constantFrom(...Object.values(ErrorCode)),
-  fc.stringMatching(/^[A-Z0-9_]{1,64}$/),
-);
+const errorCodeArb = fc.oneof(fc.constantFrom(...Object.values(ErrorCode)), fc.stringMatching(/^[A-Z0-9_]{1,64}$/));
 
 function errorArb(maxMessageChars: number): fc.Arbitrary<RelayFrame> {
   return fc.record({
@@ -177,7 +172,6 @@ function expectSameFrame(actual: RelayFrame, expected: RelayFrame): void {
 function expectSameBytes(actual: Uint8Array, expected: Uint8Array): void {
   if (!bytesEqual(actual, expected)) expect(Buffer.from(actual).toString('hex')).toBe(Buffer.from(expected).toString('hex'));
 }
-
 
 /** Like expectFrameError without `expect`: cheap enough for loops of a million calls. */
 function assertFrameError(fn: () => unknown, code?: ErrorCode): void {
@@ -398,8 +392,7 @@ describe('relay frames: round trip', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('relay frames: encoder rejects invalid values', () => {
-  const req = (fields: Record<string, unknown>): RelayFrame =>
-    ({ type: FrameType.REQUEST, requestId: 1, url: 'https://a.example/s.ts', ...fields });
+  const req = (fields: Record<string, unknown>): RelayFrame => ({ type: FrameType.REQUEST, requestId: 1, url: 'https://a.example/s.ts', ...fields });
 
   it('rejects empty and oversized URLs', () => {
     expectFrameError(() => encodeFrame(req({ url: '' })), ErrorCode.FRAME_FIELD);
@@ -457,10 +450,7 @@ describe('relay frames: encoder rejects invalid values', () => {
   it('rejects a RESPONSE whose offset is beyond totalBytes or whose digest is not 32 bytes', () => {
     expectFrameError(() => encodeFrame({ type: FrameType.RESPONSE, requestId: 1, offset: 11, totalBytes: 10 }), ErrorCode.FRAME_FIELD);
     for (const n of [0, 31, 33, 64]) {
-      expectFrameError(
-        () => encodeFrame({ type: FrameType.RESPONSE, requestId: 1, offset: 0, digest: new Uint8Array(n) }),
-        ErrorCode.FRAME_FIELD,
-      );
+      expectFrameError(() => encodeFrame({ type: FrameType.RESPONSE, requestId: 1, offset: 0, digest: new Uint8Array(n) }), ErrorCode.FRAME_FIELD);
     }
   });
 
@@ -714,7 +704,10 @@ describe('relay frames: CHALLENGE and BIND', () => {
     const tooBig = MAX_SIGNED_GRANT_BYTES + 1;
     expectFrameError(() => decodeFrame(rawFrame(11, 0, [tooBig >> 8, tooBig & 0xff, ...new Uint8Array(tooBig), 0, 0, ...proof])), ErrorCode.FRAME_FIELD);
     for (const len of [1, 168, 170, 0xffff]) {
-      expectFrameError(() => decodeFrame(rawFrame(11, 0, [...u16String(grant), len >> 8, len & 0xff, ...new Uint8Array(Math.min(len, 200)), ...proof])), ErrorCode.FRAME_FIELD);
+      expectFrameError(
+        () => decodeFrame(rawFrame(11, 0, [...u16String(grant), len >> 8, len & 0xff, ...new Uint8Array(Math.min(len, 200)), ...proof])),
+        ErrorCode.FRAME_FIELD,
+      );
     }
   });
 });
@@ -766,17 +759,13 @@ describe('relay frames: decoder fuzzing', () => {
 
   it('valid frames with bytes mutated', () => {
     fc.assert(
-      fc.property(
-        frameArb(true),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }),
-        (frame, mutations) => {
-          const bytes = encodeFrame(frame).slice();
-          for (const [at, value] of mutations) bytes[at % bytes.byteLength] = value;
-          const frames = checkDecodeOutcome(() => [decodeFrame(bytes)]);
-          if (frames !== undefined) expectSameBytes(encodeFrame(frames[0]!), bytes);
-          checkDecodeOutcome(() => decodeFrames(bytes));
-        },
-      ),
+      fc.property(frameArb(true), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }), (frame, mutations) => {
+        const bytes = encodeFrame(frame).slice();
+        for (const [at, value] of mutations) bytes[at % bytes.byteLength] = value;
+        const frames = checkDecodeOutcome(() => [decodeFrame(bytes)]);
+        if (frames !== undefined) expectSameBytes(encodeFrame(frames[0]!), bytes);
+        checkDecodeOutcome(() => decodeFrames(bytes));
+      }),
       { numRuns: FUZZ_RUNS },
     );
   });
@@ -818,21 +807,27 @@ describe('relay frames: decoder fuzzing', () => {
 
   it('wrong versions, unknown types and bad length prefixes on valid frames', () => {
     fc.assert(
-      fc.property(frameArb(true), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), fc.nat({ max: MAX_U32 }), (frame, version, type, length) => {
-        const bytes = encodeFrame(frame);
-        const v = bytes.slice();
-        v[4] = version;
-        if (version !== FRAME_VERSION) assertFrameError(() => decodeFrame(v), ErrorCode.FRAME_VERSION);
-        const t = bytes.slice();
-        t[5] = type;
-        if (!KNOWN_TYPES.has(type)) assertFrameError(() => decodeFrame(t), ErrorCode.FRAME_TYPE);
-        else checkDecodeOutcome(() => [decodeFrame(t)]);
-        const l = bytes.slice();
-        new DataView(l.buffer).setUint32(0, length);
-        if (length + 4 > MAX_FRAME_BYTES) assertFrameError(() => decodeFrame(l), ErrorCode.FRAME_TOO_LARGE);
-        else if (length + 4 > bytes.byteLength) assertFrameError(() => decodeFrame(l), ErrorCode.FRAME_TRUNCATED);
-        else checkDecodeOutcome(() => [decodeFrame(l)]);
-      }),
+      fc.property(
+        frameArb(true),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.nat({ max: MAX_U32 }),
+        (frame, version, type, length) => {
+          const bytes = encodeFrame(frame);
+          const v = bytes.slice();
+          v[4] = version;
+          if (version !== FRAME_VERSION) assertFrameError(() => decodeFrame(v), ErrorCode.FRAME_VERSION);
+          const t = bytes.slice();
+          t[5] = type;
+          if (!KNOWN_TYPES.has(type)) assertFrameError(() => decodeFrame(t), ErrorCode.FRAME_TYPE);
+          else checkDecodeOutcome(() => [decodeFrame(t)]);
+          const l = bytes.slice();
+          new DataView(l.buffer).setUint32(0, length);
+          if (length + 4 > MAX_FRAME_BYTES) assertFrameError(() => decodeFrame(l), ErrorCode.FRAME_TOO_LARGE);
+          else if (length + 4 > bytes.byteLength) assertFrameError(() => decodeFrame(l), ErrorCode.FRAME_TRUNCATED);
+          else checkDecodeOutcome(() => [decodeFrame(l)]);
+        },
+      ),
       { numRuns: FUZZ_RUNS },
     );
   });

@@ -128,16 +128,7 @@ export interface BindFrame {
 }
 
 export type RelayFrame =
-  | ChallengeFrame
-  | BindFrame
-  | ReceiptFrame
-  | RequestFrame
-  | ResponseFrame
-  | DataFrame
-  | EndFrame
-  | AbsentFrame
-  | ErrorFrame
-  | CancelFrame;
+  ChallengeFrame | BindFrame | ReceiptFrame | RequestFrame | ResponseFrame | DataFrame | EndFrame | AbsentFrame | ErrorFrame | CancelFrame;
 
 const MAX_U32 = 0xffff_ffff;
 const REQUEST_HAS_RANGE = 1;
@@ -326,7 +317,8 @@ export function encodeFrame(frame: RelayFrame): Uint8Array<ArrayBuffer> {
     }
     case FrameType.CHALLENGE: {
       if (frame.requestId !== 0) throw fieldError('CHALLENGE requestId must be 0');
-      if (!(frame.challenge instanceof Uint8Array) || frame.challenge.byteLength !== BIND_CHALLENGE_BYTES) throw fieldError(`challenge must be ${BIND_CHALLENGE_BYTES} bytes`);
+      if (!(frame.challenge instanceof Uint8Array) || frame.challenge.byteLength !== BIND_CHALLENGE_BYTES)
+        throw fieldError(`challenge must be ${BIND_CHALLENGE_BYTES} bytes`);
       const w = new FrameWriter(frame.type, 0, BIND_CHALLENGE_BYTES);
       w.raw(frame.challenge);
       return w.bytes;
@@ -527,7 +519,8 @@ export function decodeFrameAt(bytes: Uint8Array, offset = 0): { frame: RelayFram
       break;
     case FrameType.RECEIPT: {
       const body = r.rest();
-      if (body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES) throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
+      if (body.byteLength === 0 || body.byteLength > MAX_PAYMENT_PAYLOAD_BYTES)
+        throw fieldError(`payment payload must be 1-${MAX_PAYMENT_PAYLOAD_BYTES} bytes`);
       frame = { type, requestId, signedReceipt: body };
       break;
     }

@@ -2,14 +2,7 @@ import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, RelaycastError } from './errors.js';
-import {
-  STUN_HEADER_BYTES,
-  STUN_MAGIC_COOKIE,
-  StunAttribute,
-  StunMessageType,
-  decodeStunBindingResponse,
-  encodeStunBindingRequest,
-} from './stun-message.js';
+import { STUN_HEADER_BYTES, STUN_MAGIC_COOKIE, StunAttribute, StunMessageType, decodeStunBindingResponse, encodeStunBindingRequest } from './stun-message.js';
 import { expectRelaycastError, withoutStackTraces } from './testing/errors.js';
 
 const TID = Uint8Array.from([0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae]);
@@ -218,7 +211,10 @@ describe('decodeStunBindingResponse', () => {
 
   it('invalid UTF-8 in the reason phrase is replaced, not fatal', () => {
     const attr: Attr = [StunAttribute.ERROR_CODE, Uint8Array.from([0, 0, 5, 0, 0x42, 0xff, 0x43])];
-    const e = expectRelaycastError(() => decodeStunBindingResponse(buildMessage([attr], { type: StunMessageType.BINDING_ERROR }), TID), ErrorCode.STUN_ERROR_RESPONSE);
+    const e = expectRelaycastError(
+      () => decodeStunBindingResponse(buildMessage([attr], { type: StunMessageType.BINDING_ERROR }), TID),
+      ErrorCode.STUN_ERROR_RESPONSE,
+    );
     expect(e.details).toEqual({ stunCode: 500, reason: 'B\ufffdC' });
   });
 

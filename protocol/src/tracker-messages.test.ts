@@ -48,10 +48,7 @@ const regionArb = fc.stringMatching(/^[a-z0-9-]{0,32}$/);
 const signatureArb = fc.uint8Array({ minLength: 64, maxLength: 64 }).map(toBase64);
 const nonceArb = fc.uint8Array({ minLength: 32, maxLength: 32 }).map(toBase64);
 const countArb = fc.integer({ min: 1, max: 1_000_000 });
-const priceArb = fc.oneof(
-  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String),
-  fc.constantFrom('0', '1', '18446744073709551615'),
-);
+const priceArb = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String), fc.constantFrom('0', '1', '18446744073709551615'));
 /** Any UTF-16 code units, lone surrogates included (JSON.stringify escapes them). */
 const anyUnits = (maxLength: number, minLength = 0): fc.Arbitrary<string> =>
   fc.oneof(
@@ -138,7 +135,10 @@ const assignmentsArb = fc.record({
 });
 const iceServerArb = fc.record(
   {
-    urls: fc.array(fc.constantFrom('stun:stun.example:3478', 'turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'), { minLength: 1, maxLength: 4 }),
+    urls: fc.array(fc.constantFrom('stun:stun.example:3478', 'turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'), {
+      minLength: 1,
+      maxLength: 4,
+    }),
     username: fc.string({ unit: 'binary-ascii', maxLength: 64 }),
     credential: fc.string({ unit: 'binary-ascii', maxLength: 64 }),
   },
@@ -148,7 +148,10 @@ const iceArb = fc.record({ type: fc.constant('ice' as const), relayId: relayIdAr
 const reachabilityMsgArb = fc.record({
   type: fc.constant('reachability' as const),
   reachability: reachabilityArb,
-  address: fc.option(fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([ip, port]) => `${ip}:${port}`), { nil: undefined }),
+  address: fc.option(
+    fc.tuple(fc.ipV4(), fc.integer({ min: 1, max: 65535 })).map(([ip, port]) => `${ip}:${port}`),
+    { nil: undefined },
+  ),
 });
 const errorArb = fc.record({
   type: fc.constant('error' as const),
@@ -171,7 +174,6 @@ const serverMessageArb: fc.Arbitrary<TrackerServerMessage> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
 
 /**
  * Decoder contract for untrusted input: a decoded message (which survives encode + decode unchanged)
@@ -377,7 +379,13 @@ describe('tracker messages: field validation', () => {
       expectMessageError(() => decodeTrackerClientMessage(register({ signature: toBase64(new Uint8Array(n)) })), ErrorCode.MESSAGE_FIELD);
     }
     const good = toBase64(new Uint8Array(ED25519_SIGNATURE_BYTES).fill(0xfe));
-    for (const signature of [good.slice(0, -2), `${good}=`, good.replace(/=+$/, ''), `${good.slice(0, 10)}*${good.slice(11)}`, Buffer.from(new Uint8Array(64)).toString('base64url') + '-']) {
+    for (const signature of [
+      good.slice(0, -2),
+      `${good}=`,
+      good.replace(/=+$/, ''),
+      `${good.slice(0, 10)}*${good.slice(11)}`,
+      Buffer.from(new Uint8Array(64)).toString('base64url') + '-',
+    ]) {
       expectMessageError(() => decodeTrackerClientMessage(register({ signature })), ErrorCode.MESSAGE_FIELD);
     }
     expectMessageError(() => decodeTrackerClientMessage(register({ signature: 'A'.repeat(129) })), ErrorCode.MESSAGE_FIELD);
@@ -446,7 +454,18 @@ describe('tracker messages: field validation', () => {
   it('validates shortlist and error', () => {
     const relayId = encodeBase58(new Uint8Array(32).fill(2));
     const entry = { relayId, region: 'eu' };
-    for (const relays of [undefined, null, {}, 'x', [null], [1], [[]], [{ relayId }], [{ ...entry, region: 'EU' }], new Array(MAX_SHORTLIST_SIZE + 1).fill(entry)]) {
+    for (const relays of [
+      undefined,
+      null,
+      {},
+      'x',
+      [null],
+      [1],
+      [[]],
+      [{ relayId }],
+      [{ ...entry, region: 'EU' }],
+      new Array(MAX_SHORTLIST_SIZE + 1).fill(entry),
+    ]) {
       expectMessageError(() => decodeTrackerServerMessage(enc({ type: 'shortlist', swarmId: 's', relays })), ErrorCode.MESSAGE_FIELD);
     }
     expectMessageError(() => decodeTrackerServerMessage(enc({ type: 'shortlist', swarmId: '', relays: [] })), ErrorCode.MESSAGE_FIELD);
@@ -472,7 +491,16 @@ describe('tracker messages: field validation', () => {
       server({ type: 'shortlist', swarmId: 's', relays: [{ relayId, region: 'eu', assignment }] });
       server({ type: 'assignments', assignments: [{ relayId, assignment }] });
     }
-    for (const assignments of [undefined, null, {}, [null], [[]], [{ relayId }], [{ assignment: a }], new Array(MAX_ASSIGNMENTS_PER_MESSAGE + 1).fill({ relayId, assignment: a })]) {
+    for (const assignments of [
+      undefined,
+      null,
+      {},
+      [null],
+      [[]],
+      [{ relayId }],
+      [{ assignment: a }],
+      new Array(MAX_ASSIGNMENTS_PER_MESSAGE + 1).fill({ relayId, assignment: a }),
+    ]) {
       server({ type: 'assignments', assignments });
     }
     // The largest `assignments` message and a full shortlist with assignments and a long swarm id fit.
@@ -559,7 +587,12 @@ describe('tracker messages: size limit', () => {
   }
 
   it('accepts exactly MAX_TRACKER_MESSAGE_BYTES and refuses one byte more, as text and as bytes', () => {
-    for (const [unit, unitBytes] of [['x', 1], ['é', 2], ['€', 3], ['😀', 4]] as const) {
+    for (const [unit, unitBytes] of [
+      ['x', 1],
+      ['é', 2],
+      ['€', 3],
+      ['😀', 4],
+    ] as const) {
       const fits = paddedJoin(MAX_TRACKER_MESSAGE_BYTES, unit, unitBytes);
       expect(decodeTrackerClientMessage(fits)).toEqual({ type: 'join', swarmId: 's' });
       expect(decodeTrackerClientMessage(utf8Encode(fits))).toEqual({ type: 'join', swarmId: 's' });
@@ -582,10 +615,7 @@ describe('tracker messages: size limit', () => {
   });
 
   it('encodeTrackerMessage refuses to produce an oversized message', () => {
-    expectMessageError(
-      () => encodeTrackerMessage({ type: 'error', code: 'X', message: 'm'.repeat(MAX_TRACKER_MESSAGE_BYTES) }),
-      ErrorCode.MESSAGE_TOO_LARGE,
-    );
+    expectMessageError(() => encodeTrackerMessage({ type: 'error', code: 'X', message: 'm'.repeat(MAX_TRACKER_MESSAGE_BYTES) }), ErrorCode.MESSAGE_TOO_LARGE);
     expectMessageError(
       () => encodeTrackerMessage({ type: 'heartbeat', capacity: 1, load: 1, streams: new Array(64).fill('é'.repeat(200)) }),
       ErrorCode.MESSAGE_TOO_LARGE,
@@ -594,11 +624,15 @@ describe('tracker messages: size limit', () => {
 
   it('fuzz: messages around the limit are decoded or refused as too large by size alone', () => {
     fc.assert(
-      fc.property(fc.integer({ min: MAX_TRACKER_MESSAGE_BYTES - 8, max: MAX_TRACKER_MESSAGE_BYTES + 8 }), fc.constantFrom(['x', 1], ['é', 2], ['€', 3], ['😀', 4]), (size, [unit, unitBytes]) => {
-        const text = paddedJoin(size, unit, unitBytes);
-        if (size > MAX_TRACKER_MESSAGE_BYTES) expectMessageError(() => decodeTrackerClientMessage(text), ErrorCode.MESSAGE_TOO_LARGE);
-        else expect(decodeTrackerClientMessage(text)).toEqual({ type: 'join', swarmId: 's' });
-      }),
+      fc.property(
+        fc.integer({ min: MAX_TRACKER_MESSAGE_BYTES - 8, max: MAX_TRACKER_MESSAGE_BYTES + 8 }),
+        fc.constantFrom(['x', 1], ['é', 2], ['€', 3], ['😀', 4]),
+        (size, [unit, unitBytes]) => {
+          const text = paddedJoin(size, unit, unitBytes);
+          if (size > MAX_TRACKER_MESSAGE_BYTES) expectMessageError(() => decodeTrackerClientMessage(text), ErrorCode.MESSAGE_TOO_LARGE);
+          else expect(decodeTrackerClientMessage(text)).toEqual({ type: 'join', swarmId: 's' });
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -641,7 +675,34 @@ describe('tracker messages: decoder fuzzing', () => {
 
   it('objects with a known type and random field values', () => {
     const types = ['register', 'heartbeat', 'join', 'signal', 'hello', 'registered', 'shortlist', 'error', 'session', 'turn', 'assignments', 'ice'];
-    const fields = ['relayId', 'signature', 'capacity', 'load', 'region', 'pricePerGiB', 'streams', 'swarmId', 'count', 'to', 'from', 'connectionId', 'signal', 'peerId', 'nonce', 'heartbeatIntervalMs', 'relays', 'code', 'message', 'ref', 'trackerKey', 'grant', 'proof', 'assignments', 'assignment', 'iceServers'];
+    const fields = [
+      'relayId',
+      'signature',
+      'capacity',
+      'load',
+      'region',
+      'pricePerGiB',
+      'streams',
+      'swarmId',
+      'count',
+      'to',
+      'from',
+      'connectionId',
+      'signal',
+      'peerId',
+      'nonce',
+      'heartbeatIntervalMs',
+      'relays',
+      'code',
+      'message',
+      'ref',
+      'trackerKey',
+      'grant',
+      'proof',
+      'assignments',
+      'assignment',
+      'iceServers',
+    ];
     fc.assert(
       fc.property(
         fc.constantFrom(...types),
@@ -650,7 +711,12 @@ describe('tracker messages: decoder fuzzing', () => {
           fc.oneof(
             fc.jsonValue({ maxDepth: 1 }),
             fc.record(
-              { kind: fc.constantFrom('offer', 'answer', 'candidate', 'end-of-candidates', 'x'), sdp: fc.jsonValue({ maxDepth: 0 }), candidate: fc.jsonValue({ maxDepth: 0 }), sdpMid: fc.jsonValue({ maxDepth: 0 }) },
+              {
+                kind: fc.constantFrom('offer', 'answer', 'candidate', 'end-of-candidates', 'x'),
+                sdp: fc.jsonValue({ maxDepth: 0 }),
+                candidate: fc.jsonValue({ maxDepth: 0 }),
+                sdpMid: fc.jsonValue({ maxDepth: 0 }),
+              },
               { requiredKeys: [] },
             ),
           ),
@@ -664,16 +730,21 @@ describe('tracker messages: decoder fuzzing', () => {
 
   it('valid messages with one field replaced, removed or retyped', () => {
     fc.assert(
-      fc.property(fc.oneof(clientMessageArb, serverMessageArb), fc.nat(), fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 2 }), fc.anything({ maxDepth: 2 })), (msg, pick, value) => {
-        const o = JSON.parse(encodeTrackerMessage(msg)) as Record<string, unknown>;
-        const keys = Object.keys(o);
-        const key = keys[pick % keys.length]!;
-        if (value === undefined) delete o[key];
-        else o[key] = value;
-        const text = JSON.stringify(o) ?? '';
-        both(text);
-        both(utf8Encode(text));
-      }),
+      fc.property(
+        fc.oneof(clientMessageArb, serverMessageArb),
+        fc.nat(),
+        fc.oneof(fc.constant(undefined), fc.jsonValue({ maxDepth: 2 }), fc.anything({ maxDepth: 2 })),
+        (msg, pick, value) => {
+          const o = JSON.parse(encodeTrackerMessage(msg)) as Record<string, unknown>;
+          const keys = Object.keys(o);
+          const key = keys[pick % keys.length]!;
+          if (value === undefined) delete o[key];
+          else o[key] = value;
+          const text = JSON.stringify(o) ?? '';
+          both(text);
+          both(utf8Encode(text));
+        },
+      ),
       { numRuns: FUZZ_RUNS },
     );
   });
@@ -682,7 +753,10 @@ describe('tracker messages: decoder fuzzing', () => {
     fc.assert(
       fc.property(
         fc.oneof(clientMessageArb, serverMessageArb),
-        fc.array(fc.tuple(fc.nat(), fc.constantFrom('replace', 'insert', 'delete'), fc.string({ unit: 'binary', minLength: 1, maxLength: 2 })), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(fc.nat(), fc.constantFrom('replace', 'insert', 'delete'), fc.string({ unit: 'binary', minLength: 1, maxLength: 2 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         (msg, edits) => {
           let text = encodeTrackerMessage(msg);
           for (const [at, op, s] of edits) {
@@ -700,11 +774,15 @@ describe('tracker messages: decoder fuzzing', () => {
 
   it('valid messages as bytes with bytes mutated', () => {
     fc.assert(
-      fc.property(fc.oneof(clientMessageArb, serverMessageArb), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }), (msg, edits) => {
-        const bytes = utf8Encode(encodeTrackerMessage(msg));
-        for (const [at, v] of edits) bytes[at % bytes.byteLength] = v;
-        both(bytes);
-      }),
+      fc.property(
+        fc.oneof(clientMessageArb, serverMessageArb),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 3 }),
+        (msg, edits) => {
+          const bytes = utf8Encode(encodeTrackerMessage(msg));
+          for (const [at, v] of edits) bytes[at % bytes.byteLength] = v;
+          both(bytes);
+        },
+      ),
       { numRuns: FUZZ_RUNS },
     );
   });
@@ -732,9 +810,7 @@ describe('tracker messages: helpers', () => {
     const nonce = Uint8Array.from({ length: CHALLENGE_NONCE_BYTES }, (_, i) => i);
     const bytes = registrationSigningBytes(nonce);
     expect(REGISTER_SIGNING_DOMAIN).toBe('relaycast-register-v1:');
-    expect(Buffer.from(bytes).toString('hex')).toBe(
-      Buffer.concat([Buffer.from('relaycast-register-v1:', 'utf8'), Buffer.from(nonce)]).toString('hex'),
-    );
+    expect(Buffer.from(bytes).toString('hex')).toBe(Buffer.concat([Buffer.from('relaycast-register-v1:', 'utf8'), Buffer.from(nonce)]).toString('hex'));
     expect(bytes.byteLength).toBe(22 + 32);
   });
 
@@ -759,7 +835,16 @@ describe('tracker messages: NAT reports and reachability', () => {
   const relayId = encodeBase58(new Uint8Array(32).fill(9));
   it('refuses malformed nat reports and reachability values with RC_ERR_MESSAGE_FIELD', () => {
     const heartbeat = (nat: unknown): string => JSON.stringify({ type: 'heartbeat', capacity: 1, load: 0, streams: [], nat });
-    for (const nat of [null, 1, [], {}, { portMapping: 'manual' }, { portMapping: 'upnp', mappedPort: 0 }, { portMapping: 'upnp', mappedPort: 70000 }, { portMapping: 'none', publicAddress: 'evil.example' }]) {
+    for (const nat of [
+      null,
+      1,
+      [],
+      {},
+      { portMapping: 'manual' },
+      { portMapping: 'upnp', mappedPort: 0 },
+      { portMapping: 'upnp', mappedPort: 70000 },
+      { portMapping: 'none', publicAddress: 'evil.example' },
+    ]) {
       expectMessageError(() => decodeTrackerClientMessage(heartbeat(nat)), ErrorCode.MESSAGE_FIELD);
     }
     for (const reachability of ['direct', '', null, 1]) {
@@ -769,11 +854,20 @@ describe('tracker messages: NAT reports and reachability', () => {
         ErrorCode.MESSAGE_FIELD,
       );
     }
-    expectMessageError(() => decodeTrackerServerMessage(JSON.stringify({ type: 'reachability', reachability: 'public', address: 'host.example:1' })), ErrorCode.MESSAGE_FIELD);
+    expectMessageError(
+      () => decodeTrackerServerMessage(JSON.stringify({ type: 'reachability', reachability: 'public', address: 'host.example:1' })),
+      ErrorCode.MESSAGE_FIELD,
+    );
   });
 
   it('keeps nat reports and reachability through a round trip', () => {
-    const hb = { type: 'heartbeat' as const, capacity: 1, load: 0, streams: [], nat: { portMapping: 'upnp' as const, publicAddress: '203.0.113.7', mappedPort: 40000 } };
+    const hb = {
+      type: 'heartbeat' as const,
+      capacity: 1,
+      load: 0,
+      streams: [],
+      nat: { portMapping: 'upnp' as const, publicAddress: '203.0.113.7', mappedPort: 40000 },
+    };
     expect(decodeTrackerClientMessage(encodeTrackerMessage(hb))).toEqual(hb);
     const r = { type: 'reachability' as const, reachability: 'mapped' as const, address: '203.0.113.7:40000' };
     expect(decodeTrackerServerMessage(encodeTrackerMessage(r))).toEqual(r);

@@ -221,14 +221,7 @@ export interface ReachabilityMessage {
 }
 
 export type TrackerServerMessage =
-  | HelloMessage
-  | RegisteredMessage
-  | ShortlistMessage
-  | SignalMessage
-  | ErrorMessage
-  | ReachabilityMessage
-  | AssignmentsMessage
-  | IceMessage;
+  HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage | ReachabilityMessage | AssignmentsMessage | IceMessage;
 export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage | ReportMessage | SessionMessage | TurnMessage;
 export type TrackerMessage = TrackerServerMessage | TrackerClientMessage;
 
@@ -366,7 +359,7 @@ function parseJson(data: string | Uint8Array): Obj {
 }
 
 function unknownType(o: Obj): RelaycastError {
-  const t = typeof o['type'] === 'string' ? (o['type']).slice(0, 32) : typeof o['type'];
+  const t = typeof o['type'] === 'string' ? o['type'].slice(0, 32) : typeof o['type'];
   return new RelaycastError(ErrorCode.MESSAGE_TYPE, `unknown message type: ${t}`);
 }
 

@@ -32,12 +32,26 @@ const USER_BUDGET = 3n * BUDGET;
 const SECRET = 'the-platform-s-hs256-secret-for-relaycast-grants';
 const AUDIENCE = 'relaycast-settler';
 /** jwt settler: 1 MB/s plausible, 1 MB burst: a grant one second old is worth at most ~2 MB. */
-const JWT_FLAGS = ['--default-budget', String(BUDGET), '--user-budget', String(USER_BUDGET), '--max-bitrate-bps', '8000000', '--plausible-burst-bytes', '1000000'];
+const JWT_FLAGS = [
+  '--default-budget',
+  String(BUDGET),
+  '--user-budget',
+  String(USER_BUDGET),
+  '--max-bitrate-bps',
+  '8000000',
+  '--plausible-burst-bytes',
+  '1000000',
+];
 /** open settler (the one the honest viewer and relay use): default plausibility (20 Mbit/s + 64 MiB). */
 const OPEN_FLAGS = ['--default-budget', String(BUDGET)];
 
 async function platformToken(sub: string): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setAudience(AUDIENCE).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(sub)
+    .setAudience(AUDIENCE)
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(SECRET));
 }
 
 /** The settler's per-range limit is 20 requests/s: the attacker paces itself to stay under it. */
@@ -129,7 +143,11 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     expect(res.body.status).toBe('nothing-owed');
     expect(res.body.credited).toEqual([]);
     expect(res.body.rejected).toEqual(items.map((_, index) => ({ index, code: index % 2 === 0 ? 'RC_ERR_ASSIGNMENT_MISSING' : 'RC_ERR_ASSIGNMENT_INVALID' })));
-    expect(((await (await fetch(`${openSettler.url}${relayStatusPath(fakeRelay.id)}`)).json()) as Record<string, unknown>)).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
+    expect((await (await fetch(`${openSettler.url}${relayStatusPath(fakeRelay.id)}`)).json()) as Record<string, unknown>).toEqual({
+      owed: '0',
+      cumulativePaid: '0',
+      pending: null,
+    });
     expect(await tokenBalance(setup, setup.treasury)).toBe(before);
   });
 
@@ -141,7 +159,11 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     expect(mg.status).toBe(200);
     const issuedAtMs = mg.grant!.signed.grant.issuedAtMs;
     const greedy = await redeemAs(jwtSettler.url, fakeRelay, [
-      { grant: mg.grant!.b64, receipt: receiptB64(mallory, mg.grant!.signed, fakeRelay, 1, Number(BUDGET)), assignment: assignmentB64(tracker, mallory, fakeRelay) },
+      {
+        grant: mg.grant!.b64,
+        receipt: receiptB64(mallory, mg.grant!.signed, fakeRelay, 1, Number(BUDGET)),
+        assignment: assignmentB64(tracker, mallory, fakeRelay),
+      },
     ]);
     expect(greedy.status).toBe(409); // its token account does not even exist; the receipt is kept
     const status = (await (await fetch(`${jwtSettler.url}${relayStatusPath(fakeRelay.id)}`)).json()) as { owed: string };
@@ -155,7 +177,12 @@ describe('attack 1: draining the treasury with self-issued grants and receipts',
     const treasuryBefore = await tokenBalance(setup, setup.treasury);
     const master = `${origin.url}media/vod/master.m3u8`;
     const variant = variantUrls(await (await fetch(master)).text(), master)[0]!;
-    const client = nodeClient({ trackerUrl: trackerProc.url, swarmId: swarmIdFromUrl(master), maxRelays: 1, payments: { grantUrl: `${openSettler.url}${SETTLER_PATHS.grants}` } });
+    const client = nodeClient({
+      trackerUrl: trackerProc.url,
+      swarmId: swarmIdFromUrl(master),
+      maxRelays: 1,
+      payments: { grantUrl: `${openSettler.url}${SETTLER_PATHS.grants}` },
+    });
     try {
       await client.start();
       const deadline = Date.now() + 15_000;

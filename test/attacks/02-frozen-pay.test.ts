@@ -56,7 +56,14 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
   });
 
   const open = (r: PaidRelay, session?: PayingViewer['session']): Promise<PayingViewer> =>
-    PayingViewer.open({ trackerUrl: net.tracker.url, swarmId: swarmIdFromUrl(`${scope}index.m3u8`), relayId: r.id, settlerUrl: net.settler.url, scope, session });
+    PayingViewer.open({
+      trackerUrl: net.tracker.url,
+      swarmId: swarmIdFromUrl(`${scope}index.m3u8`),
+      relayId: r.id,
+      settlerUrl: net.settler.url,
+      scope,
+      session,
+    });
 
   const status = (r: PaidRelay): Promise<Record<string, unknown>> => relayPayments(r.statusPort);
 
@@ -76,51 +83,57 @@ describe('attack 02: an honest relay cannot be frozen out of its pay', () => {
     return (res.out?.['payers'] as PayerOut[])[0] as PayerOut;
   }
 
-  it('relay A is paid what the settler credits after relay B redeemed the shared grant first, the shortfall is recorded with its reason, and its later receipts are paid; an honest viewer over both relays pays both exactly', { timeout: 240_000 }, async () => {
-    // The viewer spends past its grant's budget over two relays: 200,000 via B, 200,000 via A.
-    const greedyOnB = await open(b);
-    const greedyOnA = await open(a, greedyOnB.session);
-    expect(await watch(greedyOnB, b, 2)).toBe(200_000n);
-    expect(await watch(greedyOnA, a, 2)).toBe(200_000n);
-    greedyOnA.close();
-    greedyOnB.close();
+  it(
+    'relay A is paid what the settler credits after relay B redeemed the shared grant first, the shortfall is recorded with its reason, and its later receipts are paid; an honest viewer over both relays pays both exactly',
+    { timeout: 240_000 },
+    async () => {
+      // The viewer spends past its grant's budget over two relays: 200,000 via B, 200,000 via A.
+      const greedyOnB = await open(b);
+      const greedyOnA = await open(a, greedyOnB.session);
+      expect(await watch(greedyOnB, b, 2)).toBe(200_000n);
+      expect(await watch(greedyOnA, a, 2)).toBe(200_000n);
+      greedyOnA.close();
+      greedyOnB.close();
 
-    // B redeems first and takes 200,000 of the 300,000 budget.
-    const fromB = await redeem(b);
-    expect(fromB.error).toBeUndefined();
-    expect(fromB.amount).toBe('200000');
+      // B redeems first and takes 200,000 of the 300,000 budget.
+      const fromB = await redeem(b);
+      expect(fromB.error).toBeUndefined();
+      expect(fromB.amount).toBe('200000');
 
-    // A: credited the remaining 100,000, the rest a shortfall with its reason; no RC_ERR_PAYOUT_MISMATCH.
-    const fromA = await redeem(a);
-    expect(fromA.error).toBeUndefined();
-    expect(fromA.amount).toBe('100000');
-    expect(fromA.shortfall).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: '100000' });
-    expect(await tokenBalance(net.setup, a.id)).toBe(100_000n);
-    expect(await status(a)).toMatchObject({ receipted: '200000', earned: '100000', paid: '100000', unpaid: '0', shortfall: '100000' });
-    expect(((await status(a))['byPayer'] as { shortfallByCode: Record<string, string> }[])[0]?.shortfallByCode).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: '100000' });
+      // A: credited the remaining 100,000, the rest a shortfall with its reason; no RC_ERR_PAYOUT_MISMATCH.
+      const fromA = await redeem(a);
+      expect(fromA.error).toBeUndefined();
+      expect(fromA.amount).toBe('100000');
+      expect(fromA.shortfall).toEqual({ [ErrorCode.GRANT_BUDGET_SPENT]: '100000' });
+      expect(await tokenBalance(net.setup, a.id)).toBe(100_000n);
+      expect(await status(a)).toMatchObject({ receipted: '200000', earned: '100000', paid: '100000', unpaid: '0', shortfall: '100000' });
+      expect(((await status(a))['byPayer'] as { shortfallByCode: Record<string, string> }[])[0]?.shortfallByCode).toEqual({
+        [ErrorCode.GRANT_BUDGET_SPENT]: '100000',
+      });
 
-    // The honest path beside it: a viewer within its budget over both relays (an HD viewer spread
-    // over relays). Both relays are paid exactly verified bytes × price, A included: the earlier
-    // shortfall blocks nothing.
-    const honestOnA = await open(a);
-    const honestOnB = await open(b, honestOnA.session);
-    expect(await watch(honestOnA, a, 2)).toBe(200_000n);
-    expect(await watch(honestOnB, b, 1)).toBe(100_000n);
-    honestOnA.close();
-    honestOnB.close();
-    const laterA = await redeem(a);
-    expect(laterA.error).toBeUndefined();
-    expect(laterA.amount).toBe('200000');
-    expect(laterA.shortfall).toEqual({});
-    const laterB = await redeem(b);
-    expect(laterB.error).toBeUndefined();
-    expect(laterB.amount).toBe('100000');
-    expect(await tokenBalance(net.setup, a.id)).toBe(300_000n);
-    expect(await tokenBalance(net.setup, b.id)).toBe(300_000n);
-    expect(await status(a)).toMatchObject({ receipted: '400000', earned: '300000', paid: '300000', shortfall: '100000' });
+      // The honest path beside it: a viewer within its budget over both relays (an HD viewer spread
+      // over relays). Both relays are paid exactly verified bytes × price, A included: the earlier
+      // shortfall blocks nothing.
+      const honestOnA = await open(a);
+      const honestOnB = await open(b, honestOnA.session);
+      expect(await watch(honestOnA, a, 2)).toBe(200_000n);
+      expect(await watch(honestOnB, b, 1)).toBe(100_000n);
+      honestOnA.close();
+      honestOnB.close();
+      const laterA = await redeem(a);
+      expect(laterA.error).toBeUndefined();
+      expect(laterA.amount).toBe('200000');
+      expect(laterA.shortfall).toEqual({});
+      const laterB = await redeem(b);
+      expect(laterB.error).toBeUndefined();
+      expect(laterB.amount).toBe('100000');
+      expect(await tokenBalance(net.setup, a.id)).toBe(300_000n);
+      expect(await tokenBalance(net.setup, b.id)).toBe(300_000n);
+      expect(await status(a)).toMatchObject({ receipted: '400000', earned: '300000', paid: '300000', shortfall: '100000' });
 
-    // Nothing more is owed to anyone, and asking again pays nothing.
-    expect((await redeem(a)).amount).toBe('0');
-    expect(await tokenBalance(net.setup, a.id)).toBe(300_000n);
-  });
+      // Nothing more is owed to anyone, and asking again pays nothing.
+      expect((await redeem(a)).amount).toBe('0');
+      expect(await tokenBalance(net.setup, a.id)).toBe(300_000n);
+    },
+  );
 });

@@ -131,7 +131,12 @@ describe('attack 3: anonymous sockets ban a relay', () => {
   it('honest path: three users from three ranges, each served a corrupted segment, push the lying relay out', async () => {
     await honest.stop('SIGKILL');
     await waitFor('the tracker to drop the honest relay', async () => ((await relayStatus(honest.relayId)) === undefined ? true : undefined), 20_000);
-    const liar = await startRelayProcess(tracker, { keypair: join(dir, 'keys', 'liar.json'), allowOrigin: [`${origin.url}vod/`], bin: FAULTY_RELAY_BIN, extra: ['--test-fault', 'flip:2'] });
+    const liar = await startRelayProcess(tracker, {
+      keypair: join(dir, 'keys', 'liar.json'),
+      allowOrigin: [`${origin.url}vod/`],
+      bin: FAULTY_RELAY_BIN,
+      extra: ['--test-fault', 'flip:2'],
+    });
     const master = `${origin.url}vod/master.m3u8`;
     const variant = variantUrls(await (await fetch(master)).text(), master)[0] as string;
     const segments = mediaPlaylist(await (await fetch(variant)).text(), variant).segments;

@@ -47,11 +47,15 @@ describe('attack 4: TURN handed to anyone', () => {
     // A relay nobody can reach unsolicited: it never answers the tracker's probe.
     needsTurn = await connectRelay(tracker.url, { streams: [SWARM] });
     sockets.push(needsTurn);
-    await waitFor('both reachability verdicts', async () => {
-      const s = await tracker.status();
-      const v = (id: string) => s.relays.find((r) => r.relayId === id)?.reachability;
-      return v(needsTurn.key.relayId) === 'needs-turn' && v(reachable.relayId) === 'public' ? true : undefined;
-    }, 20_000);
+    await waitFor(
+      'both reachability verdicts',
+      async () => {
+        const s = await tracker.status();
+        const v = (id: string) => s.relays.find((r) => r.relayId === id)?.reachability;
+        return v(needsTurn.key.relayId) === 'needs-turn' && v(reachable.relayId) === 'public' ? true : undefined;
+      },
+      20_000,
+    );
   });
 
   afterAll(async () => {
@@ -131,6 +135,10 @@ describe('attack 4: TURN handed to anyone', () => {
     const ttlMs = Number(expiry) * 1000 - Date.now();
     expect(ttlMs).toBeGreaterThan(9 * 60_000);
     expect(ttlMs).toBeLessThanOrEqual(10 * 60_000);
-    expect(turn?.credential).toBe(createHmac('sha1', SECRET).update(turn?.username ?? '').digest('base64'));
+    expect(turn?.credential).toBe(
+      createHmac('sha1', SECRET)
+        .update(turn?.username ?? '')
+        .digest('base64'),
+    );
   });
 });

@@ -86,7 +86,9 @@ async function spam(rpcUrl: string, target: PublicKey, count: number): Promise<v
         const res = await fetch(rpcUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(batch.map((w, id) => ({ jsonrpc: '2.0', id, method: 'sendTransaction', params: [w, { encoding: 'base64', skipPreflight: true }] }))),
+          body: JSON.stringify(
+            batch.map((w, id) => ({ jsonrpc: '2.0', id, method: 'sendTransaction', params: [w, { encoding: 'base64', skipPreflight: true }] })),
+          ),
         });
         if (res.status !== 200) {
           retry.push(...batch);
@@ -141,50 +143,56 @@ describe('attack 5: a payout buried under spam on the relay’s token account', 
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  it(`resolves a payout by its id under ${SPAM} spam entries, and the relay’s next payout lands: paid exactly bytes × price`, { timeout: 120_000 }, async () => {
-    const viewer = newIdentity();
-    const g = await requestGrantAt(settler.url, viewer);
-    expect(g.status).toBe(200);
-    const grant = g.grant!;
-    const assignment = assignmentB64(tracker, viewer, relay);
-    const item = (seq: number, bytes: number) => ({ grant: grant.b64, receipt: receiptB64(viewer, grant.signed, relay, seq, bytes), assignment });
+  it(
+    `resolves a payout by its id under ${SPAM} spam entries, and the relay’s next payout lands: paid exactly bytes × price`,
+    { timeout: 120_000 },
+    async () => {
+      const viewer = newIdentity();
+      const g = await requestGrantAt(settler.url, viewer);
+      expect(g.status).toBe(200);
+      const grant = g.grant!;
+      const assignment = assignmentB64(tracker, viewer, relay);
+      const item = (seq: number, bytes: number) => ({ grant: grant.b64, receipt: receiptB64(viewer, grant.signed, relay, seq, bytes), assignment });
 
-    // The settler records payout 1 but cannot see the chain: its sends and status lookups fail.
-    proxy.blackout = true;
-    const first = await redeemAs(settler.url, relay, [item(1, 300_000)]);
-    expect(first.body.status, JSON.stringify(first.body)).toBe('payout');
-    if (first.body.status !== 'payout') return;
-    expect(first.body.credited).toEqual([{ index: 0, credited: '300000' }]);
-    // The relay submits the exact bytes itself (it may): payout 1 lands.
-    await rpc(chainUrl, 'sendTransaction', [first.body.transaction, { encoding: 'base64' }]);
-    await waitForPayout(chainUrl, first.body.signature);
+      // The settler records payout 1 but cannot see the chain: its sends and status lookups fail.
+      proxy.blackout = true;
+      const first = await redeemAs(settler.url, relay, [item(1, 300_000)]);
+      expect(first.body.status, JSON.stringify(first.body)).toBe('payout');
+      if (first.body.status !== 'payout') return;
+      expect(first.body.credited).toEqual([{ index: 0, credited: '300000' }]);
+      // The relay submits the exact bytes itself (it may): payout 1 lands.
+      await rpc(chainUrl, 'sendTransaction', [first.body.transaction, { encoding: 'base64' }]);
+      await waitForPayout(chainUrl, first.body.signature);
 
-    // The attack: more than 10,000 entries on the relay's predictable token account.
-    const relayAta = getAssociatedTokenAddressSync(new PublicKey(setup.mint), new PublicKey(relay.id));
-    await spam(chainUrl, relayAta, SPAM);
-    expect(await entriesAfter(chainUrl, relayAta.toBase58(), first.body.signature, OLD_SCAN_BOUND)).toBeGreaterThan(OLD_SCAN_BOUND);
-    // Payout 1 is still pending in the settler's ledger.
-    expect(((await (await fetch(`${settler.url}${relayStatusPath(relay.id)}`)).json()) as { pending: unknown }).pending).toMatchObject({ signature: first.body.signature });
+      // The attack: more than 10,000 entries on the relay's predictable token account.
+      const relayAta = getAssociatedTokenAddressSync(new PublicKey(setup.mint), new PublicKey(relay.id));
+      await spam(chainUrl, relayAta, SPAM);
+      expect(await entriesAfter(chainUrl, relayAta.toBase58(), first.body.signature, OLD_SCAN_BOUND)).toBeGreaterThan(OLD_SCAN_BOUND);
+      // Payout 1 is still pending in the settler's ledger.
+      expect(((await (await fetch(`${settler.url}${relayStatusPath(relay.id)}`)).json()) as { pending: unknown }).pending).toMatchObject({
+        signature: first.body.signature,
+      });
 
-    // The chain comes back; the relay's next redeem: payout 1 is found by id, payout 2 pays the rest.
-    proxy.blackout = false;
-    const newest = item(2, 700_000);
-    const second = await redeemAs(settler.url, relay, [newest]);
-    expect(second.body.status, JSON.stringify(second.body)).toBe('payout');
-    if (second.body.status !== 'payout') return;
-    expect(second.body.signature).not.toBe(first.body.signature);
-    expect([second.body.amount, second.body.cumulativePaid]).toEqual(['400000', '700000']);
-    await waitForPayout(chainUrl, second.body.signature);
-    await waitFor('payout 2 resolved', async () => {
-      const st = (await (await fetch(`${settler.url}${relayStatusPath(relay.id)}`)).json()) as { pending: unknown; cumulativePaid: string };
-      return st.pending === null && st.cumulativePaid === '700000';
-    });
-    // Exactly the receipted bytes × price, from the treasury to the relay; spam moved nothing.
-    expect(await tokenBalance(setup, relay.id)).toBe(amountForBytes(700_000, PRICE_PER_GIB));
-    const again = await redeemAs(settler.url, relay, [newest]);
-    expect(again.body).toEqual({ status: 'nothing-owed', cumulativePaid: '700000', credited: [{ index: 0, credited: '700000' }] });
-    // Found by id: the settler never read anyone's history.
-    expect(proxy.calls.get('getSignaturesForAddress') ?? 0).toBe(0);
-    expect(proxy.calls.get('getSignatureStatuses') ?? 0).toBeGreaterThan(0);
-  });
+      // The chain comes back; the relay's next redeem: payout 1 is found by id, payout 2 pays the rest.
+      proxy.blackout = false;
+      const newest = item(2, 700_000);
+      const second = await redeemAs(settler.url, relay, [newest]);
+      expect(second.body.status, JSON.stringify(second.body)).toBe('payout');
+      if (second.body.status !== 'payout') return;
+      expect(second.body.signature).not.toBe(first.body.signature);
+      expect([second.body.amount, second.body.cumulativePaid]).toEqual(['400000', '700000']);
+      await waitForPayout(chainUrl, second.body.signature);
+      await waitFor('payout 2 resolved', async () => {
+        const st = (await (await fetch(`${settler.url}${relayStatusPath(relay.id)}`)).json()) as { pending: unknown; cumulativePaid: string };
+        return st.pending === null && st.cumulativePaid === '700000';
+      });
+      // Exactly the receipted bytes × price, from the treasury to the relay; spam moved nothing.
+      expect(await tokenBalance(setup, relay.id)).toBe(amountForBytes(700_000, PRICE_PER_GIB));
+      const again = await redeemAs(settler.url, relay, [newest]);
+      expect(again.body).toEqual({ status: 'nothing-owed', cumulativePaid: '700000', credited: [{ index: 0, credited: '700000' }] });
+      // Found by id: the settler never read anyone's history.
+      expect(proxy.calls.get('getSignaturesForAddress') ?? 0).toBe(0);
+      expect(proxy.calls.get('getSignatureStatuses') ?? 0).toBeGreaterThan(0);
+    },
+  );
 });

@@ -52,72 +52,80 @@ describe('attack 06: a grant binds only with its session key', () => {
 
   const payments = (): Promise<Record<string, unknown>> => relayPayments(relay.statusPort);
 
-  it('the thief gets the unbound allowance only, cannot bind the victim’s grant (RC_ERR_BIND_PROOF) nor get a second grant for its key (RC_ERR_GRANT_LIVE_EXISTS); the victim owes nothing of it and its relay is paid exactly', { timeout: 240_000 }, async () => {
-    const swarmId = swarmIdFromUrl(`${scope}index.m3u8`);
-    const victim = await PayingViewer.open({ trackerUrl: net.tracker.url, swarmId, relayId: relay.id, settlerUrl: net.settler.url, scope });
-    expect((await victim.fetch(segs[0] as string)).type).toBe(FrameType.END);
-    victim.sendReceipt();
-    await waitFor('the victim’s receipt', async () => Number((await payments())['receiptsAccepted']) === 1 || undefined);
+  it(
+    'the thief gets the unbound allowance only, cannot bind the victim’s grant (RC_ERR_BIND_PROOF) nor get a second grant for its key (RC_ERR_GRANT_LIVE_EXISTS); the victim owes nothing of it and its relay is paid exactly',
+    { timeout: 240_000 },
+    async () => {
+      const swarmId = swarmIdFromUrl(`${scope}index.m3u8`);
+      const victim = await PayingViewer.open({ trackerUrl: net.tracker.url, swarmId, relayId: relay.id, settlerUrl: net.settler.url, scope });
+      expect((await victim.fetch(segs[0] as string)).type).toBe(FrameType.END);
+      victim.sendReceipt();
+      await waitFor('the victim’s receipt', async () => Number((await payments())['receiptsAccepted']) === 1 || undefined);
 
-    // The thief: an anonymous channel to the same relay. It has seen everything the victim sends
-    // anyone: its grant, the tracker's assignment of it to this relay, its BIND proof (signed over
-    // the victim's own channel's challenge). Not the session key.
-    const thief = await PayingViewer.anonymous({ trackerUrl: net.tracker.url, swarmId, relayId: relay.id });
-    const frames: RelayFrame[] = [];
-    let nextId = 1;
-    const request = async (url: string): Promise<RelayFrame> => {
-      const id = nextId++;
-      thief.send(encodeFrame({ type: FrameType.REQUEST, requestId: id, url }));
-      for (;;) {
-        const f = await thief.nextFrame(20_000);
-        frames.push(f);
-        if (f.requestId === id && (f.type === FrameType.END || f.type === FrameType.ERROR || f.type === FrameType.ABSENT)) return f;
-      }
-    };
-    const channelErrors = (): string[] => frames.flatMap((f) => (f.type === FrameType.ERROR && f.requestId === 0 ? [f.code] : []));
-    // The unbound allowance (250,000): three segments, then refused.
-    for (let i = 0; i < 3; i++) expect((await request(segs[i] as string)).type).toBe(FrameType.END);
-    expect(await request(segs[3] as string)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      // The thief: an anonymous channel to the same relay. It has seen everything the victim sends
+      // anyone: its grant, the tracker's assignment of it to this relay, its BIND proof (signed over
+      // the victim's own channel's challenge). Not the session key.
+      const thief = await PayingViewer.anonymous({ trackerUrl: net.tracker.url, swarmId, relayId: relay.id });
+      const frames: RelayFrame[] = [];
+      let nextId = 1;
+      const request = async (url: string): Promise<RelayFrame> => {
+        const id = nextId++;
+        thief.send(encodeFrame({ type: FrameType.REQUEST, requestId: id, url }));
+        for (;;) {
+          const f = await thief.nextFrame(20_000);
+          frames.push(f);
+          if (f.requestId === id && (f.type === FrameType.END || f.type === FrameType.ERROR || f.type === FrameType.ABSENT)) return f;
+        }
+      };
+      const channelErrors = (): string[] => frames.flatMap((f) => (f.type === FrameType.ERROR && f.requestId === 0 ? [f.code] : []));
+      // The unbound allowance (250,000): three segments, then refused.
+      for (let i = 0; i < 3; i++) expect((await request(segs[i] as string)).type).toBe(FrameType.END);
+      expect(await request(segs[3] as string)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
 
-    // Presents the victim's grant and assignment with its own signature over its challenge...
-    const relayKey = decodeBase58(relay.id);
-    const forged = signBindProof(thief.challenge, relayKey, generateKeyPairSync('ed25519').privateKey);
-    thief.send(encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: victim.grantBytes, signedAssignment: victim.channel.assignment, proof: forged }));
-    // ... and with the victim's real proof, replayed from the victim's channel.
-    const replayed = signBindProof(victim.challenge as Uint8Array, relayKey, victim.key);
-    thief.send(encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: victim.grantBytes, signedAssignment: victim.channel.assignment, proof: replayed }));
-    // Still unbound: refused.
-    expect(await request(segs[0] as string)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    expect(channelErrors()).toEqual([ErrorCode.BIND_PROOF, ErrorCode.BIND_PROOF]);
-    const afterTheft = await payments();
-    expect(afterTheft).toMatchObject({ bindsAccepted: 1, unreceiptedBytes: 0 });
-    expect((afterTheft['refusedByCode'] as Record<string, number>)[ErrorCode.BIND_PROOF]).toBe(2);
+      // Presents the victim's grant and assignment with its own signature over its challenge...
+      const relayKey = decodeBase58(relay.id);
+      const forged = signBindProof(thief.challenge, relayKey, generateKeyPairSync('ed25519').privateKey);
+      thief.send(
+        encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: victim.grantBytes, signedAssignment: victim.channel.assignment, proof: forged }),
+      );
+      // ... and with the victim's real proof, replayed from the victim's channel.
+      const replayed = signBindProof(victim.challenge as Uint8Array, relayKey, victim.key);
+      thief.send(
+        encodeFrame({ type: FrameType.BIND, requestId: 0, signedGrant: victim.grantBytes, signedAssignment: victim.channel.assignment, proof: replayed }),
+      );
+      // Still unbound: refused.
+      expect(await request(segs[0] as string)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      expect(channelErrors()).toEqual([ErrorCode.BIND_PROOF, ErrorCode.BIND_PROOF]);
+      const afterTheft = await payments();
+      expect(afterTheft).toMatchObject({ bindsAccepted: 1, unreceiptedBytes: 0 });
+      expect((afterTheft['refusedByCode'] as Record<string, number>)[ErrorCode.BIND_PROOF]).toBe(2);
 
-    // A second grant for the victim's key (another scope) is refused by the settler.
-    const second = await fetch(`${net.settler.url}${SETTLER_PATHS.grants}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ sessionKey: encodeBase58(victim.grant.grant.sessionKey), scope: `${origin.url}other/` }),
-    });
-    expect(second.status).toBe(409);
-    expect(((await second.json()) as { error: { code: string } }).error.code).toBe(ErrorCode.GRANT_LIVE_EXISTS);
+      // A second grant for the victim's key (another scope) is refused by the settler.
+      const second = await fetch(`${net.settler.url}${SETTLER_PATHS.grants}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sessionKey: encodeBase58(victim.grant.grant.sessionKey), scope: `${origin.url}other/` }),
+      });
+      expect(second.status).toBe(409);
+      expect(((await second.json()) as { error: { code: string } }).error.code).toBe(ErrorCode.GRANT_LIVE_EXISTS);
 
-    // The thief's channel closes unbound: its bytes are the relay's cost of the allowance, nobody's debt.
-    thief.close();
-    await waitFor('the thief’s bytes forgiven', async () => Number((await payments())['unboundBytesForgiven']) === 3 * SEG_BYTES || undefined);
+      // The thief's channel closes unbound: its bytes are the relay's cost of the allowance, nobody's debt.
+      thief.close();
+      await waitFor('the thief’s bytes forgiven', async () => Number((await payments())['unboundBytesForgiven']) === 3 * SEG_BYTES || undefined);
 
-    // The victim is served on, owes only its own bytes, and its relay is paid exactly them.
-    expect((await victim.fetch(segs[1] as string)).type).toBe(FrameType.END);
-    expect((await victim.fetch(segs[2] as string)).type).toBe(FrameType.END);
-    const owed = victim.sendReceipt();
-    expect(owed).toBe(BigInt(3 * SEG_BYTES));
-    await waitFor('the victim’s second receipt', async () => Number((await payments())['receiptsAccepted']) === 2 || undefined);
-    expect(victim.channelErrors).toEqual([]);
-    victim.close();
-    const res = await redeemPaidRelay(net, relay);
-    expect(res.code, res.stderr).toBe(0);
-    expect(res.out).toMatchObject({ amount: owed.toString() });
-    expect(await tokenBalance(net.setup, relay.id)).toBe(owed);
-    expect(await payments()).toMatchObject({ receipted: owed.toString(), earned: owed.toString(), paid: owed.toString(), shortfall: '0' });
-  });
+      // The victim is served on, owes only its own bytes, and its relay is paid exactly them.
+      expect((await victim.fetch(segs[1] as string)).type).toBe(FrameType.END);
+      expect((await victim.fetch(segs[2] as string)).type).toBe(FrameType.END);
+      const owed = victim.sendReceipt();
+      expect(owed).toBe(BigInt(3 * SEG_BYTES));
+      await waitFor('the victim’s second receipt', async () => Number((await payments())['receiptsAccepted']) === 2 || undefined);
+      expect(victim.channelErrors).toEqual([]);
+      victim.close();
+      const res = await redeemPaidRelay(net, relay);
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.out).toMatchObject({ amount: owed.toString() });
+      expect(await tokenBalance(net.setup, relay.id)).toBe(owed);
+      expect(await payments()).toMatchObject({ receipted: owed.toString(), earned: owed.toString(), paid: owed.toString(), shortfall: '0' });
+    },
+  );
 });

@@ -76,7 +76,7 @@ describe('attack 8: offer flood against one relay', () => {
     for (;;) {
       const m = await c.next('error', 200).catch(() => undefined);
       if (m === undefined) break;
-      const code = (m).code;
+      const code = m.code;
       codes[code] = (codes[code] ?? 0) + 1;
     }
     return codes;
@@ -89,7 +89,12 @@ describe('attack 8: offer flood against one relay', () => {
     expect(await flood(first, sdp, 64, 'a')).toEqual({ [ErrorCode.OFFER_LIMIT]: 56 });
     // Candidates pointing into the relay's LAN and at the metadata address, for an offer it holds.
     for (const addr of ['10.0.0.5', '192.168.1.20', '169.254.169.254']) {
-      first.send({ type: 'signal', to: vod.relay.relayId, connectionId: 'a0', signal: { kind: 'candidate', candidate: `candidate:1 1 udp 2122260223 ${addr} 9 typ host`, sdpMid: '0' } });
+      first.send({
+        type: 'signal',
+        to: vod.relay.relayId,
+        connectionId: 'a0',
+        signal: { kind: 'candidate', candidate: `candidate:1 1 udp 2122260223 ${addr} 9 typ host`, sdpMid: '0' },
+      });
     }
     // More connections from the same /24: 32 offers per range and relay in all.
     const more = await Promise.all([2, 3, 4, 5].map((i) => attacker(`127.0.85.${i}`)));
@@ -100,10 +105,14 @@ describe('attack 8: offer flood against one relay', () => {
     expect(refused).toEqual({ [ErrorCode.ADDRESS_RANGE_LIMIT]: 8 });
 
     // The relay saw at most 32 offers from that range and kept at most 2 per viewer negotiating.
-    const status = await waitFor('the relay to settle the offers', async () => {
-      const s = await relayStatus();
-      return s.remoteCandidatesDropped >= 3 ? s : undefined;
-    }, 10_000);
+    const status = await waitFor(
+      'the relay to settle the offers',
+      async () => {
+        const s = await relayStatus();
+        return s.remoteCandidatesDropped >= 3 ? s : undefined;
+      },
+      10_000,
+    );
     expect(status.offers.refused[ErrorCode.OFFER_LIMIT] ?? 0).toBeGreaterThanOrEqual(32 - 5 * 2);
     expect(status.pendingPeers).toBeLessThanOrEqual(5 * 2);
     expect(status.remoteCandidatesDropped).toBeGreaterThanOrEqual(3);
@@ -124,7 +133,8 @@ describe('attack 8: offer flood against one relay', () => {
 
   it('one connection is never handed more than one shortlist of relays at once (16), nor more than 32 new ones a minute', async () => {
     // 40 more relays (WebSocket stand-ins), 8 per /24, so there is more to hand out than the cap.
-    for (let i = 0; i < 40; i++) sockets.push(await connectRelay(vod.tracker.url, { streams: [vod.swarmId] }, undefined, `127.0.${100 + Math.floor(i / 8)}.${(i % 8) + 1}`));
+    for (let i = 0; i < 40; i++)
+      sockets.push(await connectRelay(vod.tracker.url, { streams: [vod.swarmId] }, undefined, `127.0.${100 + Math.floor(i / 8)}.${(i % 8) + 1}`));
     const greedy = await connect(vod.tracker.url, undefined, '127.0.86.1');
     sockets.push(greedy);
     const handed = new Set<string>();

@@ -75,10 +75,14 @@ describe('attack 9: fake relays take over selection', () => {
     expect(new Set(fakes.closeCodes)).toEqual(new Set([4001]));
 
     const honest = await startRelayProcess(tracker, { keypair: join(dir, 'honest.json'), allowOrigin: ['https://cdn.example/'] });
-    await waitFor('the honest relay tested reachable', async () => {
-      const r = (await tracker.status()).relays.find((x) => x.relayId === honest.relayId);
-      return r?.reachability === 'public' || r?.reachability === 'mapped' ? true : undefined;
-    }, 30_000);
+    await waitFor(
+      'the honest relay tested reachable',
+      async () => {
+        const r = (await tracker.status()).relays.find((x) => x.relayId === honest.relayId);
+        return r?.reachability === 'public' || r?.reachability === 'mapped' ? true : undefined;
+      },
+      30_000,
+    );
     const status = await tracker.status();
     for (const r of status.relays) if (r.relayId !== honest.relayId) expect(r.reachability === undefined || r.reachability === 'needs-turn').toBe(true);
     for (let i = 0; i < 3; i++) expect((await shortlist(tracker))[0]).toBe(honest.relayId);

@@ -29,18 +29,21 @@ interface Answer {
 /** A raw HTTP request with exactly the headers given (fetch would add or forbid some: Host, Origin). */
 function post(port: number, path: string, headers: Record<string, string>, body: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-length': String(Buffer.byteLength(body)), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => {
-        try {
-          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Answer['body'] });
-        } catch (err) {
-          reject(new Error(`not JSON (${res.statusCode}): ${text}`, { cause: err }));
-        }
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path, method: 'POST', headers: { 'content-length': String(Buffer.byteLength(body)), ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Answer['body'] });
+          } catch (err) {
+            reject(new Error(`not JSON (${res.statusCode}): ${text}`, { cause: err }));
+          }
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -89,26 +92,57 @@ describe('finding 10: the local network kill endpoint refuses cross-site request
     const kill = '/api/relays/relay-1/kill';
     const attacks: { what: string; headers: Record<string, string>; body: string }[] = [
       // What a <form method=post action="http://127.0.0.1:8080/api/relays/relay-1/kill"> sends.
-      { what: 'form post', headers: { host: page, origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' }, body: 'a=b' },
+      {
+        what: 'form post',
+        headers: { host: page, origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'cross-site' },
+        body: 'a=b',
+      },
       // fetch(url, { method: 'POST', mode: 'no-cors', body: 'x' }): text/plain, no preflight.
-      { what: 'no-cors text/plain fetch', headers: { host: page, origin: 'http://evil.example', 'content-type': 'text/plain;charset=UTF-8', 'sec-fetch-site': 'cross-site' }, body: 'x' },
+      {
+        what: 'no-cors text/plain fetch',
+        headers: { host: page, origin: 'http://evil.example', 'content-type': 'text/plain;charset=UTF-8', 'sec-fetch-site': 'cross-site' },
+        body: 'x',
+      },
       { what: 'multipart form', headers: { host: page, origin: 'http://evil.example', 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--' },
       // A JSON body needs a preflight cross-site, but a server must not rely on the browser alone.
-      { what: 'JSON from a foreign origin', headers: { host: page, origin: 'http://evil.example', 'content-type': 'application/json', [DEVNET_ACTION_HEADER]: '1' }, body: '{}' },
+      {
+        what: 'JSON from a foreign origin',
+        headers: { host: page, origin: 'http://evil.example', 'content-type': 'application/json', [DEVNET_ACTION_HEADER]: '1' },
+        body: '{}',
+      },
       // Sandboxed iframes and file: pages send Origin: null.
       { what: 'Origin null', headers: { host: page, origin: 'null', 'content-type': 'application/json' }, body: '{}' },
       // An older browser may send no Origin at all: a form post then lacks the JSON type and the header.
       { what: 'no Origin, form type', headers: { host: page, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=b' },
       { what: 'no Origin, JSON but no page header', headers: { host: page, 'content-type': 'application/json' }, body: '{}' },
       // DNS rebinding: evil.example now resolves to 127.0.0.1, so the browser calls it same-origin.
-      { what: 'DNS rebinding', headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, 'content-type': 'application/json', [DEVNET_ACTION_HEADER]: '1', 'sec-fetch-site': 'same-origin' }, body: '{}' },
+      {
+        what: 'DNS rebinding',
+        headers: {
+          host: `evil.example:${port}`,
+          origin: `http://evil.example:${port}`,
+          'content-type': 'application/json',
+          [DEVNET_ACTION_HEADER]: '1',
+          'sec-fetch-site': 'same-origin',
+        },
+        body: '{}',
+      },
       // Right Origin claimed, but the browser says the request came from another site.
-      { what: 'cross-site per Sec-Fetch-Site', headers: { host: page, origin: `http://${page}`, 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' }, body: '{}' },
+      {
+        what: 'cross-site per Sec-Fetch-Site',
+        headers: { host: page, origin: `http://${page}`, 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' },
+        body: '{}',
+      },
     ];
     for (const a of attacks) {
       for (const path of [kill, '/api/relays/relay-1/restart']) {
         const answer = await post(port, path, a.headers, a.body);
-        expect({ what: a.what, path, status: answer.status, code: answer.body.error?.code }).toEqual({ what: a.what, path, status: 403, code: ErrorCode.HOST_REFUSED });
+        expect({ what: a.what, path, status: answer.status, code: answer.body.error?.code }).toEqual({
+          what: a.what,
+          path,
+          status: 403,
+          code: ErrorCode.HOST_REFUSED,
+        });
       }
     }
     // The read-only API is refused under a foreign Host too (a rebound page could read it).
@@ -153,7 +187,11 @@ describe('finding 10: the local network kill endpoint refuses cross-site request
       const send = (action: string): Promise<Answer> =>
         tab.evaluate(
           async ([a, header]) => {
-            const res = await fetch(`/api/relays/relay-1/${a}`, { method: 'POST', headers: { 'content-type': 'application/json', [header as string]: '1' }, body: '{}' });
+            const res = await fetch(`/api/relays/relay-1/${a}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', [header as string]: '1' },
+              body: '{}',
+            });
             return { status: res.status, body: await res.json() };
           },
           [action, DEVNET_ACTION_HEADER],
@@ -166,12 +204,22 @@ describe('finding 10: the local network kill endpoint refuses cross-site request
 
       const restarted = await send('restart');
       expect(restarted).toEqual({ status: 200, body: { name: 'relay-1', running: true } });
-      await waitFor('the restarted relay back in the tracker', async () => ((await tracker.relayIds()).includes(relayId as string) ? true : undefined), 30_000, 250);
+      await waitFor(
+        'the restarted relay back in the tracker',
+        async () => ((await tracker.relayIds()).includes(relayId as string) ? true : undefined),
+        30_000,
+        250,
+      );
     } finally {
       await tab.close();
     }
     // A client without a browser (curl) names itself with the header: accepted without Origin.
-    const curl = await post(port, '/api/relays/relay-1/kill', { host: `127.0.0.1:${port}`, 'content-type': 'application/json', [DEVNET_ACTION_HEADER]: '1' }, '{}');
+    const curl = await post(
+      port,
+      '/api/relays/relay-1/kill',
+      { host: `127.0.0.1:${port}`, 'content-type': 'application/json', [DEVNET_ACTION_HEADER]: '1' },
+      '{}',
+    );
     expect(curl).toEqual({ status: 200, body: { name: 'relay-1', running: false } });
   });
 });

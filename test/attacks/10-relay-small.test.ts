@@ -21,7 +21,13 @@ import { useProcesses } from '../helpers/use-processes.js';
 import { startVodRelay, type VodRelay } from '../helpers/vod-relay.js';
 
 /** A raw HTTP request to 127.0.0.1:port with exactly these headers (fetch forbids setting Host). */
-function raw(port: number, method: string, path: string, headers: Record<string, string>, body = ''): Promise<{ status: number; json: Record<string, unknown> }> {
+function raw(
+  port: number,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body = '',
+): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request(
       { host: '127.0.0.1', port, method, path, setHost: false, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
@@ -83,7 +89,13 @@ describe('attack 10 (relay): status server DNS rebinding, double-encoded dot seg
       expect(get.json['code']).toBe(ErrorCode.HOST_REFUSED);
     }
     // A page on any origin posting to 127.0.0.1 directly (a "simple" request needs no preflight).
-    const cross = await raw(port, 'PUT', RELAY_STATUS_PATHS.limits, { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'text/plain' }, body);
+    const cross = await raw(
+      port,
+      'PUT',
+      RELAY_STATUS_PATHS.limits,
+      { host: `127.0.0.1:${port}`, origin: 'http://attacker.example', 'content-type': 'text/plain' },
+      body,
+    );
     expect(cross.status).toBe(403);
     expect(cross.json['code']).toBe(ErrorCode.HOST_REFUSED);
     expect(await cap()).toBe(0);
@@ -92,7 +104,13 @@ describe('attack 10 (relay): status server DNS rebinding, double-encoded dot seg
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
       expect((await raw(port, 'GET', RELAY_STATUS_PATHS.status, { host })).status, host).toBe(200);
     }
-    const ok = await raw(port, 'PUT', RELAY_STATUS_PATHS.limits, { host: `localhost:${port}`, 'content-type': 'application/json' }, JSON.stringify({ maxUploadBytesPerSec: 5_000_000 }));
+    const ok = await raw(
+      port,
+      'PUT',
+      RELAY_STATUS_PATHS.limits,
+      { host: `localhost:${port}`, 'content-type': 'application/json' },
+      JSON.stringify({ maxUploadBytesPerSec: 5_000_000 }),
+    );
     expect(ok.status).toBe(200);
     expect(await cap()).toBe(5_000_000);
     expect((await fetch(`http://127.0.0.1:${port}${RELAY_STATUS_PATHS.status}`)).ok).toBe(true);

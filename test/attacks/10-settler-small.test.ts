@@ -24,13 +24,22 @@ import { startProcess, stopAll, waitFor } from '../helpers/processes.js';
 const PRICE_PER_GIB = 1n << 30n;
 
 /** POST from a chosen local address (anything in 127.0.0.0/8 is this host): one client per address. */
-function postFrom(localAddress: string, url: string, body: Buffer, headers: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+function postFrom(
+  localAddress: string,
+  url: string,
+  body: Buffer,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': String(body.length), ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> }));
-    });
+    const req = request(
+      url,
+      { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': String(body.length), ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown> }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -58,7 +67,11 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rc-attack10s-'));
-    ({ setup, settler, relay: honest } = await startSettlerForTestRelay(dir, PRICE_PER_GIB, tracker, {
+    ({
+      setup,
+      settler,
+      relay: honest,
+    } = await startSettlerForTestRelay(dir, PRICE_PER_GIB, tracker, {
       relayName: 'honest',
       dbPath: dbPath(),
       // Grants live 3 s; receipts are credited up to 2 s after expiry.
@@ -95,7 +108,11 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
     expect(statuses.at(-1)).toBe(429);
     expect(codes).toEqual(new Set(['RC_ERR_RATE_LIMITED']));
     // Refused and rejected items left nothing behind for those keys.
-    expect((await (await fetch(`${settler.url.replace('0.0.0.0', '127.0.0.1')}${relayStatusPath(one.id)}`)).json()) as unknown).toEqual({ owed: '0', cumulativePaid: '0', pending: null });
+    expect((await (await fetch(`${settler.url.replace('0.0.0.0', '127.0.0.1')}${relayStatusPath(one.id)}`)).json()) as unknown).toEqual({
+      owed: '0',
+      cumulativePaid: '0',
+      pending: null,
+    });
     // The honest relay on another address is served at once.
     const viewer = newIdentity();
     const g = await requestGrantAt(settler.url.replace('0.0.0.0', '127.0.0.1'), viewer);
@@ -110,7 +127,10 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
 
   it('a receipt dated inside the grant’s life but redeemed after expiry + the redeem window is not credited (RC_ERR_REDEEM_WINDOW_CLOSED); one in the window is', async () => {
     const base = settler.url.replace('0.0.0.0', '127.0.0.1');
-    await waitFor('the honest payout resolved', async () => ((await (await fetch(`${base}${relayStatusPath(honest.id)}`)).json()) as { pending: unknown }).pending === null);
+    await waitFor(
+      'the honest payout resolved',
+      async () => ((await (await fetch(`${base}${relayStatusPath(honest.id)}`)).json()) as { pending: unknown }).pending === null,
+    );
     const late = newIdentity();
     const lateGrant = (await requestGrantAt(base, late)).grant!;
     // The viewer signs while the grant is live (timestampMs inside its life) and hands the receipt
@@ -119,7 +139,11 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
     const onTime = newIdentity();
     await new Promise((r) => setTimeout(r, 2_000));
     const onTimeGrant = (await requestGrantAt(base, onTime)).grant!;
-    const onTimeItem = { grant: onTimeGrant.b64, receipt: receiptB64(onTime, onTimeGrant.signed, honest, 1, 20_000), assignment: assignmentB64(tracker, onTime, honest) };
+    const onTimeItem = {
+      grant: onTimeGrant.b64,
+      receipt: receiptB64(onTime, onTimeGrant.signed, honest, 1, 20_000),
+      assignment: assignmentB64(tracker, onTime, honest),
+    };
     await waitFor('the first grant to pass expiry + window', () => Date.now() > lateGrant.signed.grant.expiresAtMs + 2_000 + 100, 10_000);
     const res = await redeemAs(base, honest, [stale, onTimeItem]);
     expect(res.body).toMatchObject({
@@ -138,8 +162,20 @@ describe('attack 10 (settler): redeem floods, key and ledger permissions, expiry
     await chmod(setup.treasuryKeypair, 0o644);
     try {
       const proc = startProcess('settler-open-key', SETTLER_BIN, [
-        '--treasury-keypair', setup.treasuryKeypair, '--mint', setup.mint, '--rpc-url', setup.rpcUrl, '--port', '0',
-        '--db', join(dir, 'other.sqlite'), '--grant-auth', 'open', '--trusted-tracker', tracker.id,
+        '--treasury-keypair',
+        setup.treasuryKeypair,
+        '--mint',
+        setup.mint,
+        '--rpc-url',
+        setup.rpcUrl,
+        '--port',
+        '0',
+        '--db',
+        join(dir, 'other.sqlite'),
+        '--grant-auth',
+        'open',
+        '--trusted-tracker',
+        tracker.id,
       ]);
       await waitFor('the settler to refuse', () => proc.exited, 30_000);
       expect(proc.child.exitCode).toBe(2);

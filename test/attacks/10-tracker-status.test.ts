@@ -20,7 +20,7 @@ import { useProcesses } from '../helpers/use-processes.js';
 const TOKEN = 'operator-status-token-7f3a9c';
 const HOME_IP = '203.0.113.77';
 
-describe('attack 10 (tracker): /status shows relays\' addresses', () => {
+describe("attack 10 (tracker): /status shows relays' addresses", () => {
   useProcesses();
   let dir: string;
   let tracker: TrackerProc;
@@ -40,10 +40,14 @@ describe('attack 10 (tracker): /status shows relays\' addresses', () => {
     home = await connect(tracker.url);
     home.send({ ...registerMessage(makeRelayKey(), home.hello.nonce), nat: { portMapping: 'upnp', publicAddress: HOME_IP, mappedPort: 41_234 } });
     await home.next('registered');
-    await waitFor('the probe to reach the relay bin', async () => {
-      const r = (await statusWith(`Bearer ${TOKEN}`)).relays.find((x) => x.relayId === relayId);
-      return r?.reachableAddress !== undefined ? true : undefined;
-    }, 20_000);
+    await waitFor(
+      'the probe to reach the relay bin',
+      async () => {
+        const r = (await statusWith(`Bearer ${TOKEN}`)).relays.find((x) => x.relayId === relayId);
+        return r?.reachableAddress !== undefined ? true : undefined;
+      },
+      20_000,
+    );
   });
 
   afterAll(async () => {
@@ -62,7 +66,14 @@ describe('attack 10 (tracker): /status shows relays\' addresses', () => {
     const full = await statusWith(`Bearer ${TOKEN}`);
     const probed = full.relays.find((r) => r.relayId === relayId)?.reachableAddress as string;
     expect(probed).toMatch(/^127\.0\.0\.1:\d+$/);
-    for (const auth of [undefined, 'Bearer ', `Bearer ${TOKEN.slice(0, -1)}`, TOKEN, `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`, `Bearer ${TOKEN}x`]) {
+    for (const auth of [
+      undefined,
+      'Bearer ',
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      TOKEN,
+      `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}`,
+      `Bearer ${TOKEN}x`,
+    ]) {
       const text = await statusText(auth);
       expect(text, String(auth)).not.toContain(probed);
       expect(text).not.toContain(HOME_IP);

@@ -92,7 +92,15 @@ export async function pageStats(page: Page): Promise<PageStats> {
 
 /** Waits until the video has played `seconds` past the first moment it was seen playing. */
 export async function playFor(page: Page, seconds: number, timeoutMs = 60_000): Promise<void> {
-  await page.waitForFunction(() => ((window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0) > 0, undefined, { timeout: timeoutMs });
+  await page.waitForFunction(
+    () => ((window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0) > 0,
+    undefined,
+    { timeout: timeoutMs },
+  );
   const start = await page.evaluate(() => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime);
-  await page.waitForFunction((t) => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime > t, start + seconds, { timeout: timeoutMs, polling: 250 });
+  await page.waitForFunction(
+    (t) => (window as unknown as { relaycastDemo: { video: HTMLVideoElement } }).relaycastDemo.video.currentTime > t,
+    start + seconds,
+    { timeout: timeoutMs, polling: 250 },
+  );
 }

@@ -167,7 +167,11 @@ export function anyFrameArb(urlArb: fc.Arbitrary<string> = anyString(40, 1)): fc
       signedAssignment: fc.option(fc.uint8Array({ minLength: SIGNED_ASSIGNMENT_BYTES, maxLength: SIGNED_ASSIGNMENT_BYTES }), { nil: undefined }),
       proof: fc.uint8Array({ minLength: 64, maxLength: 64 }),
     }),
-    fc.record({ type: fc.constant(FrameType.RECEIPT), requestId: requestIdArb, signedReceipt: fc.oneof(signedReceiptBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })) }),
+    fc.record({
+      type: fc.constant(FrameType.RECEIPT),
+      requestId: requestIdArb,
+      signedReceipt: fc.oneof(signedReceiptBytesArb, fc.uint8Array({ minLength: 1, maxLength: 64 })),
+    }),
   );
 }
 
@@ -186,13 +190,11 @@ export function rawFrame(type: number, requestId: number, payload: Uint8Array, v
 /** Damage applied to well-formed bytes: byte edits, truncation, insertion, splicing with garbage. */
 export function damagedBytesArb(valid: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
   return fc.oneof(
-    fc
-      .tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
-      .map(([bytes, edits]) => {
-        const out = bytes.slice();
-        if (out.byteLength > 0) for (const [at, v] of edits) out[at % out.byteLength] = v;
-        return out;
-      }),
+    fc.tuple(valid, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 })).map(([bytes, edits]) => {
+      const out = bytes.slice();
+      if (out.byteLength > 0) for (const [at, v] of edits) out[at % out.byteLength] = v;
+      return out;
+    }),
     fc.tuple(valid, fc.nat()).map(([bytes, n]) => bytes.slice(0, bytes.byteLength === 0 ? 0 : n % bytes.byteLength)),
     fc.tuple(valid, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 16 })).map(([bytes, at, junk]) => {
       const pos = bytes.byteLength === 0 ? 0 : at % bytes.byteLength;
@@ -221,9 +223,34 @@ export const randomFrameBytesArb: fc.Arbitrary<Uint8Array> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 
 const TRACKER_FIELDS = [
-  'type', 'relayId', 'signature', 'capacity', 'load', 'region', 'pricePerGiB', 'streams', 'swarmId', 'count', 'to', 'from',
-  'connectionId', 'signal', 'reason', 'url', 'expectedSha256', 'receivedSha256', 'peerId', 'nonce', 'heartbeatIntervalMs',
-  'relays', 'code', 'message', 'ref', '__proto__', 'constructor', 'toString',
+  'type',
+  'relayId',
+  'signature',
+  'capacity',
+  'load',
+  'region',
+  'pricePerGiB',
+  'streams',
+  'swarmId',
+  'count',
+  'to',
+  'from',
+  'connectionId',
+  'signal',
+  'reason',
+  'url',
+  'expectedSha256',
+  'receivedSha256',
+  'peerId',
+  'nonce',
+  'heartbeatIntervalMs',
+  'relays',
+  'code',
+  'message',
+  'ref',
+  '__proto__',
+  'constructor',
+  'toString',
 ] as const;
 const TRACKER_TYPES = ['register', 'heartbeat', 'join', 'signal', 'report', 'hello', 'registered', 'shortlist', 'error', 'leave', '', 'toString', '__proto__'];
 
@@ -249,14 +276,20 @@ const trackerValueArb: fc.Arbitrary<unknown> = fc.oneof(
 
 /** JSON objects shaped like tracker messages: a known or unknown type and any mix of known fields. */
 export const trackerObjectArb: fc.Arbitrary<Record<string, unknown>> = fc
-  .tuple(fc.oneof(fc.constantFrom(...TRACKER_TYPES), fc.jsonValue({ maxDepth: 1 })), fc.dictionary(fc.constantFrom(...TRACKER_FIELDS), trackerValueArb, { maxKeys: 10 }))
+  .tuple(
+    fc.oneof(fc.constantFrom(...TRACKER_TYPES), fc.jsonValue({ maxDepth: 1 })),
+    fc.dictionary(fc.constantFrom(...TRACKER_FIELDS), trackerValueArb, { maxKeys: 10 }),
+  )
   .map(([type, fields]) => ({ ...fields, type }));
 
 /** Text a tracker socket may receive: messages-like JSON, damaged JSON, random text, deep nesting. */
 export const trackerTextArb: fc.Arbitrary<string> = fc.oneof(
   trackerObjectArb.map((o) => JSON.stringify(o)),
   fc
-    .tuple(trackerObjectArb.map((o) => JSON.stringify(o)), fc.array(fc.tuple(fc.nat(), anyString(2, 1)), { minLength: 1, maxLength: 3 }))
+    .tuple(
+      trackerObjectArb.map((o) => JSON.stringify(o)),
+      fc.array(fc.tuple(fc.nat(), anyString(2, 1)), { minLength: 1, maxLength: 3 }),
+    )
     .map(([text, edits]) => {
       let out = text;
       for (const [at, s] of edits) {

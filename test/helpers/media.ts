@@ -27,7 +27,17 @@ const MEDIA_VERSION = 3;
 export async function cachedVod(options: VodOptions = {}): Promise<Vod> {
   const format = options.format ?? 'ts';
   const key = createHash('sha256')
-    .update(JSON.stringify({ v: MEDIA_VERSION, ffmpeg: ffmpegPath(), format, d: options.durationSec ?? 12, s: options.segmentSec ?? 2, r: options.renditions ?? DEFAULT_RENDITIONS, g: options.digests ?? true }))
+    .update(
+      JSON.stringify({
+        v: MEDIA_VERSION,
+        ffmpeg: ffmpegPath(),
+        format,
+        d: options.durationSec ?? 12,
+        s: options.segmentSec ?? 2,
+        r: options.renditions ?? DEFAULT_RENDITIONS,
+        g: options.digests ?? true,
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
   const root = join(tmpdir(), 'relaycast-test-media');
@@ -57,4 +67,3 @@ export async function linkVod(vod: Vod, linkPath: string): Promise<Vod> {
   await symlink(vod.dir, linkPath, 'dir');
   return { ...vod, dir: linkPath };
 }
-

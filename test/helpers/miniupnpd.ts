@@ -95,21 +95,23 @@ export async function startMiniupnpd(bed: TestBed, opts: { upnp?: boolean; natpm
   await writeFile(join(dir, 'miniupnpd.conf'), conf);
   // Debian's miniupnpd uses the nftables backend and expects its table and chains to exist (its
   // own nft_init.sh would make them in the host's namespace).
-  await bed.exec(bed.ns.router, 'nft', [
-    `add table inet ${TABLE};` +
-      ` add chain inet ${TABLE} forward { type filter hook forward priority 0; policy accept; };` +
-      ` add chain inet ${TABLE} forward_upnp;` +
-      ` add chain inet ${TABLE} prerouting { type nat hook prerouting priority -100; policy accept; };` +
-      ` add chain inet ${TABLE} postrouting { type nat hook postrouting priority 100; policy accept; };` +
-      ` add chain inet ${TABLE} ${PREROUTING_CHAIN};` +
-      ` add chain inet ${TABLE} postrouting_upnp;` +
-      ` add rule inet ${TABLE} forward jump forward_upnp;` +
-      ` add rule inet ${TABLE} prerouting jump ${PREROUTING_CHAIN};` +
-      ` add rule inet ${TABLE} postrouting jump postrouting_upnp`,
-  ]).catch(async (err: unknown) => {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  });
+  await bed
+    .exec(bed.ns.router, 'nft', [
+      `add table inet ${TABLE};` +
+        ` add chain inet ${TABLE} forward { type filter hook forward priority 0; policy accept; };` +
+        ` add chain inet ${TABLE} forward_upnp;` +
+        ` add chain inet ${TABLE} prerouting { type nat hook prerouting priority -100; policy accept; };` +
+        ` add chain inet ${TABLE} postrouting { type nat hook postrouting priority 100; policy accept; };` +
+        ` add chain inet ${TABLE} ${PREROUTING_CHAIN};` +
+        ` add chain inet ${TABLE} postrouting_upnp;` +
+        ` add rule inet ${TABLE} forward jump forward_upnp;` +
+        ` add rule inet ${TABLE} prerouting jump ${PREROUTING_CHAIN};` +
+        ` add rule inet ${TABLE} postrouting jump postrouting_upnp`,
+    ])
+    .catch(async (err: unknown) => {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    });
   const leases = async (): Promise<RouterLease[]> => {
     try {
       return parseLeaseFile(await readFile(leaseFile, 'utf8'));
@@ -129,11 +131,9 @@ export async function startMiniupnpd(bed: TestBed, opts: { upnp?: boolean; natpm
       },
     };
   }
-  const child: ChildProcess = spawn(
-    'ip',
-    ['netns', 'exec', bed.ns.router, 'miniupnpd', '-d', '-f', join(dir, 'miniupnpd.conf'), '-P', join(dir, 'pid')],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child: ChildProcess = spawn('ip', ['netns', 'exec', bed.ns.router, 'miniupnpd', '-d', '-f', join(dir, 'miniupnpd.conf'), '-P', join(dir, 'pid')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   const keep = (d: Buffer): void => {
     lines.push(...d.toString().split('\n').filter(Boolean));

@@ -160,7 +160,15 @@ export async function createTestBed(o: TestBedOptions = {}): Promise<TestBed> {
    * A NAT router between the public br0 (as `wanAddr`) and a home namespace (as `homeAddr`, its
    * router at `lanAddr`). `brPort` is the name of the router's veth peer on br0.
    */
-  const addRouter = async (router: string, home: string, brPort: string, wanAddr: string, lanAddr: string, homeAddr: string, mapping: NatMapping): Promise<void> => {
+  const addRouter = async (
+    router: string,
+    home: string,
+    brPort: string,
+    wanAddr: string,
+    lanAddr: string,
+    homeAddr: string,
+    mapping: NatMapping,
+  ): Promise<void> => {
     // Made inside the router namespace with the peer sent straight to its namespace: no interface
     // ever appears in the host's namespace, so names cannot clash with the host's or another bed's.
     await ipn(router, 'link', 'add', routerIf.wan, 'type', 'veth', 'peer', 'name', brPort, 'netns', ns.public);
@@ -169,7 +177,12 @@ export async function createTestBed(o: TestBedOptions = {}): Promise<TestBed> {
     await ipn(router, 'addr', 'add', `${wanAddr}/${PREFIX_LEN}`, 'dev', routerIf.wan);
     await ipn(router, 'addr', 'add', `${lanAddr}/${PREFIX_LEN}`, 'dev', routerIf.lan);
     await ipn(home, 'addr', 'add', `${homeAddr}/${PREFIX_LEN}`, 'dev', 'eth0');
-    for (const [n, dev] of [[ns.public, brPort], [router, routerIf.wan], [router, routerIf.lan], [home, 'eth0']] as const) {
+    for (const [n, dev] of [
+      [ns.public, brPort],
+      [router, routerIf.wan],
+      [router, routerIf.lan],
+      [home, 'eth0'],
+    ] as const) {
       await ipn(n, 'link', 'set', dev, 'up');
     }
     // The home reaches the public side only through its router; the public side has no route back
@@ -179,16 +192,21 @@ export async function createTestBed(o: TestBedOptions = {}): Promise<TestBed> {
     // `random,fully-random`: the kernel skips its "keep the original port if free" step and draws
     // a port per new conntrack entry, i.e. per (source, destination) flow.
     const masquerade = mapping === 'symmetric' ? 'masquerade random,fully-random' : 'masquerade';
-    await exec(router, 'nft', [
-      'add table ip rcnat;' +
-        ' add chain ip rcnat postrouting { type nat hook postrouting priority 100; policy accept; };' +
-        ` add rule ip rcnat postrouting oifname "${routerIf.wan}" ${masquerade};` +
-        // A home router's firewall: from the internet only replies and port forwards get in.
-        ' add chain ip rcnat forward { type filter hook forward priority 10; policy accept; };' +
-        ` add rule ip rcnat forward iifname "${routerIf.wan}" ct state established,related accept;` +
-        ` add rule ip rcnat forward iifname "${routerIf.wan}" ct status dnat accept;` +
-        ` add rule ip rcnat forward iifname "${routerIf.wan}" drop`,
-    ], signal);
+    await exec(
+      router,
+      'nft',
+      [
+        'add table ip rcnat;' +
+          ' add chain ip rcnat postrouting { type nat hook postrouting priority 100; policy accept; };' +
+          ` add rule ip rcnat postrouting oifname "${routerIf.wan}" ${masquerade};` +
+          // A home router's firewall: from the internet only replies and port forwards get in.
+          ' add chain ip rcnat forward { type filter hook forward priority 10; policy accept; };' +
+          ` add rule ip rcnat forward iifname "${routerIf.wan}" ct state established,related accept;` +
+          ` add rule ip rcnat forward iifname "${routerIf.wan}" ct status dnat accept;` +
+          ` add rule ip rcnat forward iifname "${routerIf.wan}" drop`,
+      ],
+      signal,
+    );
   };
 
   try {

@@ -99,7 +99,10 @@ export async function startSettlerForTestRelay(
   const chain = await startChainProcess();
   const setup = await setUpTreasury(chain.rpcUrl, dir, 1_000);
   const rpcUrl = o.settlerRpcUrl === undefined ? setup.rpcUrl : await o.settlerRpcUrl(setup.rpcUrl);
-  const settler = await startSettlerProcess({ ...setup, rpcUrl }, o.dbPath ?? join(dir, 'settler.sqlite'), pricePerGiB, { trustedTrackers: [tracker.id], extra: o.settlerExtra });
+  const settler = await startSettlerProcess({ ...setup, rpcUrl }, o.dbPath ?? join(dir, 'settler.sqlite'), pricePerGiB, {
+    trustedTrackers: [tracker.id],
+    extra: o.settlerExtra,
+  });
   const keypair = join(dir, `${o.relayName}.json`);
   await setUpRelayWallet(setup, keypair);
   return { setup, settler, relay: await identityOfKeypair(keypair) };

@@ -128,15 +128,24 @@ export interface SettlerProcessOptions {
 
 export async function startSettlerProcess(s: PaymentSetup, dbPath: string, pricePerGiB: bigint, o: SettlerProcessOptions): Promise<SettlerProc> {
   const proc = startProcess('settler', SETTLER_BIN, [
-    '--treasury-keypair', s.treasuryKeypair,
-    '--mint', s.mint,
-    '--rpc-url', s.rpcUrl,
-    '--port', '0',
-    '--db', dbPath,
-    '--price-per-gib', pricePerGiB.toString(),
-    '--default-budget', '1000000000',
-    '--log-level', 'info',
-    '--grant-auth', o.grantAuth ?? 'open',
+    '--treasury-keypair',
+    s.treasuryKeypair,
+    '--mint',
+    s.mint,
+    '--rpc-url',
+    s.rpcUrl,
+    '--port',
+    '0',
+    '--db',
+    dbPath,
+    '--price-per-gib',
+    pricePerGiB.toString(),
+    '--default-budget',
+    '1000000000',
+    '--log-level',
+    'info',
+    '--grant-auth',
+    o.grantAuth ?? 'open',
     ...o.trustedTrackers.flatMap((k) => ['--trusted-tracker', k]),
     ...(o.extra ?? []),
   ]);
@@ -183,7 +192,9 @@ export async function startSettlerProxy(target: string): Promise<SettlerProxy> {
         try {
           const upstream = await fetch(`${proxy.target}${req.url ?? '/'}`, {
             method: req.method,
-            headers: Object.fromEntries(Object.entries(req.headers).filter(([k, v]) => typeof v === 'string' && k !== 'host' && k !== 'content-length')) as Record<string, string>,
+            headers: Object.fromEntries(
+              Object.entries(req.headers).filter(([k, v]) => typeof v === 'string' && k !== 'host' && k !== 'content-length'),
+            ) as Record<string, string>,
             body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
           });
           const body = Buffer.from(await upstream.arrayBuffer());
@@ -212,7 +223,11 @@ export async function startSettlerProxy(target: string): Promise<SettlerProxy> {
 
 /** The chain's current block height (JSON-RPC getBlockHeight). */
 export async function blockHeight(rpcUrl: string): Promise<number> {
-  const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'getBlockHeight', params: [] }) });
+  const res = await fetch(rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'getBlockHeight', params: [] }),
+  });
   return ((await res.json()) as { result: number }).result;
 }
 
@@ -250,7 +265,11 @@ export function receiptB64(session: TestIdentity, grant: SignedGrant, relay: Tes
 }
 
 /** POST /v1/grants for `session`; the answer's status and JSON body. */
-export async function requestGrantAt(settlerUrl: string, session: TestIdentity, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; grant?: { b64: string; signed: SignedGrant } }> {
+export async function requestGrantAt(
+  settlerUrl: string,
+  session: TestIdentity,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; grant?: { b64: string; signed: SignedGrant } }> {
   const res = await fetch(`${settlerUrl}${SETTLER_PATHS.grants}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -269,7 +288,11 @@ export async function redeemAs(settlerUrl: string, relay: TestIdentity, items: R
 
 /** JSON-RPC call against `rpcUrl`. */
 export async function rpc<T>(rpcUrl: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
+  const res = await fetch(rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
   const j = (await res.json()) as { result?: T; error?: unknown };
   if (j.error !== undefined) throw new Error(`${method}: ${JSON.stringify(j.error)}`);
   return j.result as T;
@@ -280,7 +303,8 @@ export async function waitForPayout(rpcUrl: string, signature: string, timeoutMs
   await waitFor(
     `payout ${signature} confirmed`,
     async () => {
-      const st = (await rpc<{ value: ({ err: unknown } | null)[] }>(rpcUrl, 'getSignatureStatuses', [[signature], { searchTransactionHistory: true }])).value[0];
+      const st = (await rpc<{ value: ({ err: unknown } | null)[] }>(rpcUrl, 'getSignatureStatuses', [[signature], { searchTransactionHistory: true }]))
+        .value[0];
       if (st !== null && st !== undefined && st.err !== null) throw new GiveUp(`payout ${signature} failed: ${JSON.stringify(st.err)}`);
       return st !== null && st !== undefined;
     },

@@ -9,7 +9,7 @@ import { addressPrefix } from '@relaycast/protocol';
  * Anything unparseable is its own range (the literal string), so it is still capped.
  */
 export function addressRange(ip: string): string {
-  return addressPrefix(ip, { ipv4: 24, ipv6: 48 }) ?? (ip.split('%')[0] ?? ip);
+  return addressPrefix(ip, { ipv4: 24, ipv6: 48 }) ?? ip.split('%')[0] ?? ip;
 }
 
 /**

@@ -7,12 +7,7 @@ import { TRACKER_HTTP_PATHS } from '@relaycast/protocol';
  * paths accept GET and HEAD. `status` gets the request so it can decide what the caller may see
  * (relays' addresses only with the status token).
  */
-export function handleHttp(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: (req: IncomingMessage) => unknown,
-  metrics?: () => Promise<string>,
-): void {
+export function handleHttp(req: IncomingMessage, res: ServerResponse, status: (req: IncomingMessage) => unknown, metrics?: () => Promise<string>): void {
   const path = (req.url ?? '/').split('?')[0];
   const known = path === TRACKER_HTTP_PATHS.health || path === TRACKER_HTTP_PATHS.status || (path === TRACKER_HTTP_PATHS.metrics && metrics !== undefined);
   if (!known) return send(res, 404, { error: 'not found' });

@@ -105,7 +105,9 @@ export class ReachabilityTester {
         this.active.delete(id);
         if (!this.abort.signal.aborted) {
           const mapped = target.nat !== undefined && (target.nat.portMapping === 'upnp' || target.nat.portMapping === 'nat-pmp');
-          const verdict: ReachabilityVerdict = r.reachable ? { reachability: mapped ? 'mapped' : 'public', address: r.address } : { reachability: 'needs-turn' };
+          const verdict: ReachabilityVerdict = r.reachable
+            ? { reachability: mapped ? 'mapped' : 'public', address: r.address }
+            : { reachability: 'needs-turn' };
           this.log.info({ relayId: target.relayId, ...verdict }, 'reachability tested');
           this.onVerdict(target, verdict);
         }

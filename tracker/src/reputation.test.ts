@@ -37,15 +37,12 @@ describe('ReputationBook', () => {
 
   it('property: fewer than minReporters distinct users, or users from fewer than minReporters ranges, never lower health', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.record({ user: fc.integer({ min: 0, max: 20 }), range: fc.integer({ min: 0, max: 1 }) }), { maxLength: 200 }),
-        (reports) => {
-          const book = new ReputationBook(OPTIONS, () => 0);
-          for (const r of reports) book.report('relay', `u${r.user}`, `range${r.range}`);
-          // Two ranges, one reporter each at most: below minReporters (3) whatever they send.
-          expect(book.health('relay')).toBe(1);
-        },
-      ),
+      fc.property(fc.array(fc.record({ user: fc.integer({ min: 0, max: 20 }), range: fc.integer({ min: 0, max: 1 }) }), { maxLength: 200 }), (reports) => {
+        const book = new ReputationBook(OPTIONS, () => 0);
+        for (const r of reports) book.report('relay', `u${r.user}`, `range${r.range}`);
+        // Two ranges, one reporter each at most: below minReporters (3) whatever they send.
+        expect(book.health('relay')).toBe(1);
+      }),
     );
   });
 });

@@ -68,14 +68,7 @@ describe('rankRelays', () => {
   });
 
   it('excludes full relays, unhealthy relays, zero-capacity relays and excluded ids', () => {
-    const all = [
-      relay(0, { load: 100 }),
-      relay(1, { load: 150 }),
-      relay(2, { capacity: 0 }),
-      relay(3, { health: 0.1 }),
-      relay(4),
-      relay(5),
-    ];
+    const all = [relay(0, { load: 100 }), relay(1, { load: 150 }), relay(2, { capacity: 0 }), relay(3, { health: 0.1 }), relay(4), relay(5)];
     const ranked = ids(rankRelays(all, { swarmId: swarm(1), count: 10, exclude: new Set(['relay-005']) }));
     expect(ranked).toEqual(['relay-004']);
     expect(ids(rankRelays(all, { swarmId: swarm(1), count: 10, minHealth: 0.05 })).sort()).toEqual(['relay-003', 'relay-004', 'relay-005']);
@@ -124,19 +117,19 @@ describe('rankRelays', () => {
 
   it('moves only what must move when a relay leaves (minimal disruption)', () => {
     fc.assert(
-      fc.property(
-        fc.integer({ min: 2, max: 30 }),
-        fc.integer({ min: 0, max: 10_000 }),
-        fc.nat(),
-        (n, swarmNo, removeSeed) => {
-          const all = relays(n, (i) => ({ load: (i * 37) % 90, region: i % 3 === 0 ? 'us' : 'eu' }));
-          const request = { swarmId: swarm(swarmNo), region: 'us', count: n };
-          const before = ids(rankRelays(all, request));
-          const removed = all[removeSeed % n] as RelayCandidate;
-          const after = ids(rankRelays(all.filter((r) => r !== removed), request));
-          expect(after).toEqual(before.filter((id) => id !== removed.relayId));
-        },
-      ),
+      fc.property(fc.integer({ min: 2, max: 30 }), fc.integer({ min: 0, max: 10_000 }), fc.nat(), (n, swarmNo, removeSeed) => {
+        const all = relays(n, (i) => ({ load: (i * 37) % 90, region: i % 3 === 0 ? 'us' : 'eu' }));
+        const request = { swarmId: swarm(swarmNo), region: 'us', count: n };
+        const before = ids(rankRelays(all, request));
+        const removed = all[removeSeed % n] as RelayCandidate;
+        const after = ids(
+          rankRelays(
+            all.filter((r) => r !== removed),
+            request,
+          ),
+        );
+        expect(after).toEqual(before.filter((id) => id !== removed.relayId));
+      }),
     );
   });
 
@@ -154,16 +147,23 @@ describe('rankRelays: reachability', () => {
 
   it('ranks tested-reachable relays first, then relays that need TURN, untested relays last, whatever their weights', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1000 }), fc.array(fc.constantFrom('public', 'mapped', 'needs-turn', undefined), { minLength: 1, maxLength: 20 }), (s, kinds) => {
-        // Lower tiers get every weight advantage (region, warm, idle); tested-reachable relays are loaded.
-        const list = kinds.map((k, i) =>
-          relay(i, k === 'public' || k === 'mapped' ? { reachability: k, load: 90 } : { reachability: k, region: 'us', streams: [swarm(s)], capacity: 1_000_000 }),
-        );
-        const ranked = rankRelays(list, { swarmId: swarm(s), region: 'us', count: list.length });
-        expect(ranked).toHaveLength(list.length);
-        const tiers = ranked.map(tierOf);
-        expect(tiers).toEqual([...tiers].sort((a, b) => a - b));
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1000 }),
+        fc.array(fc.constantFrom('public', 'mapped', 'needs-turn', undefined), { minLength: 1, maxLength: 20 }),
+        (s, kinds) => {
+          // Lower tiers get every weight advantage (region, warm, idle); tested-reachable relays are loaded.
+          const list = kinds.map((k, i) =>
+            relay(
+              i,
+              k === 'public' || k === 'mapped' ? { reachability: k, load: 90 } : { reachability: k, region: 'us', streams: [swarm(s)], capacity: 1_000_000 },
+            ),
+          );
+          const ranked = rankRelays(list, { swarmId: swarm(s), region: 'us', count: list.length });
+          expect(ranked).toHaveLength(list.length);
+          const tiers = ranked.map(tierOf);
+          expect(tiers).toEqual([...tiers].sort((a, b) => a - b));
+        },
+      ),
     );
   });
 

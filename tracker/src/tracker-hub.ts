@@ -219,8 +219,7 @@ export class TrackerHub {
     const { maxConnections, maxConnectionsPerIp } = this.options.limits;
     const fromIp = this.perIp.get(ip) ?? 0;
     if (this.connections.size >= maxConnections || fromIp >= maxConnectionsPerIp) {
-      const message =
-        this.connections.size >= maxConnections ? 'tracker is at its connection limit' : 'too many connections from this address';
+      const message = this.connections.size >= maxConnections ? 'tracker is at its connection limit' : 'too many connections from this address';
       this.log.warn({ ip, connections: this.connections.size }, message);
       socket.send(encodeTrackerMessage({ type: 'error', code: ErrorCode.TRACKER_FULL, message }));
       socket.close(CLOSE_TRY_AGAIN_LATER, 'tracker full');
@@ -312,7 +311,8 @@ export class TrackerHub {
       if (relayIds.has(relay.relayId)) continue;
       const conn = this.connections.get(relay.connectionId);
       this.relays.remove(relay.relayId, relay.connectionId);
-      if (conn !== undefined) this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, 'this relay was removed from the tracker\'s allowlist'));
+      if (conn !== undefined)
+        this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, "this relay was removed from the tracker's allowlist"));
       closed++;
     }
     return closed;
@@ -399,10 +399,7 @@ export class TrackerHub {
         conn.socket.close(CLOSE_POLICY_VIOLATION, 'rate limit');
         return;
       }
-      this.sendError(
-        conn,
-        new RelaycastError(ErrorCode.RATE_LIMITED, `more than ${this.options.limits.rateLimitPerSec} messages per second; message dropped`),
-      );
+      this.sendError(conn, new RelaycastError(ErrorCode.RATE_LIMITED, `more than ${this.options.limits.rateLimitPerSec} messages per second; message dropped`));
       return;
     }
     let ref: string | undefined;
@@ -452,7 +449,7 @@ export class TrackerHub {
     // Admission and the per-range cap come after the signature: only a key holder learns either.
     if (this.options.trust.relayAdmission === 'allowlist' && !this.relayAllowlist.has(msg.relayId)) {
       this.log.warn({ relayId: msg.relayId, ip: conn.ip }, 'registration refused: relay not on the allowlist');
-      this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, 'this relay is not on the tracker\'s allowlist'));
+      this.refuseRegistration(conn, new RelaycastError(ErrorCode.RELAY_NOT_ADMITTED, "this relay is not on the tracker's allowlist"));
       return;
     }
     const { maxRelaysPerRange } = this.options.limits;
@@ -659,7 +656,7 @@ export class TrackerHub {
     if (!this.options.trust.trustedPayers.some((p) => bytesEqual(p, grant.payer))) throw refuse('grant is not from a payer this tracker trusts');
     if (grant.expiresAtMs <= Date.now()) throw refuse('grant has expired');
     if (!verifyGrantSignature(signed)) throw refuse('grant signature does not verify');
-    if (!verifyTrackerSessionProof(grant.sessionKey, conn.nonce, proof)) throw refuse('proof is not the session key\'s signature over this connection\'s nonce');
+    if (!verifyTrackerSessionProof(grant.sessionKey, conn.nonce, proof)) throw refuse("proof is not the session key's signature over this connection's nonce");
     const session: BoundSession = { sessionKey: grant.sessionKey, user: Buffer.from(grant.user).toString('hex'), expiresAtMs: grant.expiresAtMs };
     conn.session = session;
     conn.assignments.clear();
@@ -680,7 +677,8 @@ export class TrackerHub {
     const { ice } = this.options;
     if (ice.turnUrls.length === 0 || ice.turnSecret === undefined) throw refuse('this tracker has no TURN server');
     if (!conn.turnRequests.take()) throw refuse(`more than ${ice.turnRequestsPerConnectionPerMinute} TURN requests per minute from this connection`);
-    if (!this.turnByRange.get(conn.range).take()) throw refuse(`more than ${ice.turnRequestsPerRangePerMinute} TURN requests per minute from this address range`);
+    if (!this.turnByRange.get(conn.range).take())
+      throw refuse(`more than ${ice.turnRequestsPerRangePerMinute} TURN requests per minute from this address range`);
     const iceServers = turnServersFor(conn.peerId, ice, Date.now());
     if (iceServers === undefined) throw refuse('this tracker has no TURN server');
     this.send(conn, { type: 'ice', relayId: msg.relayId, iceServers });
@@ -704,7 +702,16 @@ export class TrackerHub {
     this.metrics?.reports.inc({ outcome });
     const health = this.reputation.health(msg.relayId);
     this.log.warn(
-      { relayId: msg.relayId, viewer: conn.peerId, user: session.user, url: msg.url, expectedSha256: msg.expectedSha256, receivedSha256: msg.receivedSha256, outcome, health },
+      {
+        relayId: msg.relayId,
+        viewer: conn.peerId,
+        user: session.user,
+        url: msg.url,
+        expectedSha256: msg.expectedSha256,
+        receivedSha256: msg.receivedSha256,
+        outcome,
+        health,
+      },
       'integrity report',
     );
     if (outcome === 'quota-exhausted') {

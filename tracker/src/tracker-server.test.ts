@@ -4,13 +4,7 @@ import { createServer } from 'node:net';
 import { ErrorCode, TRACKER_HTTP_PATHS, TRACKER_SUBPROTOCOL, isRelaycastError, type ErrorMessage, type SignalMessage } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTracker, type Tracker, type TrackerOptions } from './index.js';
-import {
-  CLOSE_HEARTBEAT_TIMEOUT,
-  CLOSE_POLICY_VIOLATION,
-  CLOSE_REGISTRATION_REFUSED,
-  CLOSE_REPLACED,
-  CLOSE_TRY_AGAIN_LATER,
-} from './constants.js';
+import { CLOSE_HEARTBEAT_TIMEOUT, CLOSE_POLICY_VIOLATION, CLOSE_REGISTRATION_REFUSED, CLOSE_REPLACED, CLOSE_TRY_AGAIN_LATER } from './constants.js';
 import { connect, connectRelay, makePayerKey, makeRelayKey, registerMessage, sessionMessage, type TestClient } from './testing/clients.js';
 
 const SWARM = 'https://cdn.example/live/master.m3u8';
@@ -135,7 +129,11 @@ describe('ICE servers', () => {
       // Minutes, not hours: the default lifetime is 10 min.
       expect(Number(expiry) * 1000).toBeGreaterThan(Date.now() + 9 * 60_000);
       expect(Number(expiry) * 1000).toBeLessThan(Date.now() + 11 * 60_000);
-      expect(turn?.credential).toBe(createHmac('sha1', secret).update(turn?.username ?? '').digest('base64'));
+      expect(turn?.credential).toBe(
+        createHmac('sha1', secret)
+          .update(turn?.username ?? '')
+          .digest('base64'),
+      );
     }
     const plain = await start();
     expect((await viewer(plain)).hello.iceServers).toBeUndefined();
@@ -314,7 +312,12 @@ describe('signaling', () => {
     r.send({ type: 'signal', to: v.hello.peerId, connectionId: 'conn-1', signal: { kind: 'answer', sdp: 'v=0\r\na' } });
     expect(await v.next('signal')).toEqual({ type: 'signal', from: r.key.relayId, connectionId: 'conn-1', signal: { kind: 'answer', sdp: 'v=0\r\na' } });
 
-    r.send({ type: 'signal', to: v.hello.peerId, connectionId: 'conn-1', signal: { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0' } });
+    r.send({
+      type: 'signal',
+      to: v.hello.peerId,
+      connectionId: 'conn-1',
+      signal: { kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0' },
+    });
     expect((await v.next('signal')).signal).toEqual({ kind: 'candidate', candidate: 'candidate:1 1 UDP 1 127.0.0.1 5000 typ host', sdpMid: '0' });
     v.send({ type: 'signal', to: r.key.relayId, connectionId: 'conn-1', signal: { kind: 'end-of-candidates' } });
     expect((await r.next('signal')).signal).toEqual({ kind: 'end-of-candidates' });
@@ -579,7 +582,7 @@ describe('rate limiting', () => {
     await bystander.next('shortlist');
   });
 
-  it('gives a registered relay a relay-sized bucket: it forwards every viewer\'s answer and candidates', async () => {
+  it("gives a registered relay a relay-sized bucket: it forwards every viewer's answer and candidates", async () => {
     const t = await start({ limits: { rateLimitPerSec: 1, rateLimitBurst: 5, relayRateLimitPerSec: 10, relayRateLimitBurst: 300 } });
     const r = await relay(t);
     const v = await viewer(t);

@@ -39,9 +39,7 @@ function toBytes(data: RawData): Uint8Array {
 
 /** Rejects an upgrade with a plain HTTP answer (used before any WebSocket exists). */
 function refuseUpgrade(socket: Duplex, status: number, reason: string, body: string): void {
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 function listen(http: Server, port: number, host: string, signal: AbortSignal | undefined): Promise<void> {
@@ -88,14 +86,22 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
   const metrics = new TrackerMetrics(() => hub.status(false));
   hub.metrics = metrics;
   if (resolved.trust.ephemeral) {
-    log.warn({ trackerKey: resolved.trust.trackerKey }, 'no tracker key configured: signing assignments with an ephemeral key (relays and settlers must trust it anew after a restart)');
+    log.warn(
+      { trackerKey: resolved.trust.trackerKey },
+      'no tracker key configured: signing assignments with an ephemeral key (relays and settlers must trust it anew after a restart)',
+    );
   } else {
     log.info({ trackerKey: resolved.trust.trackerKey }, 'tracker key loaded');
   }
   if (resolved.trust.trustedPayers.length === 0) log.warn('no trusted payer configured: every viewer session is refused, so no report counts');
 
   const http: Server = createServer((req, res) =>
-    handleHttp(req, res, (r) => hub.status(hub.statusTokenPresented(r.headers.authorization)), () => metrics.text()),
+    handleHttp(
+      req,
+      res,
+      (r) => hub.status(hub.statusTokenPresented(r.headers.authorization)),
+      () => metrics.text(),
+    ),
   );
   const wss = new WebSocketServer({
     noServer: true,
@@ -123,10 +129,7 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
     });
   });
 
-  const evictTimer = setInterval(
-    () => hub.evictSilentRelays(),
-    Math.max(20, Math.min(resolved.heartbeatIntervalMs, resolved.heartbeatTimeoutMs) / 2),
-  );
+  const evictTimer = setInterval(() => hub.evictSilentRelays(), Math.max(20, Math.min(resolved.heartbeatIntervalMs, resolved.heartbeatTimeoutMs) / 2));
   evictTimer.unref();
   const pingTimer = setInterval(() => hub.pingAll(), resolved.pingIntervalMs);
   pingTimer.unref();

@@ -2,7 +2,9 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, RelaycastError } from '@relaycast/protocol';
 
 export type FlagSpec = Record<string, { default: number | string | boolean | number[]; help: string }>;
-export type FlagValues<S extends FlagSpec> = { [K in keyof S]: S[K]['default'] extends number[] ? number[] : S[K]['default'] extends number ? number : S[K]['default'] extends boolean ? boolean : string };
+export type FlagValues<S extends FlagSpec> = {
+  [K in keyof S]: S[K]['default'] extends number[] ? number[] : S[K]['default'] extends number ? number : S[K]['default'] extends boolean ? boolean : string;
+};
 
 /**
  * Parses `--name value` flags for a bench from a spec of defaults (which also give each flag its
@@ -26,7 +28,8 @@ export function parseFlags<S extends FlagSpec>(bench: string, spec: S, argv: str
       out[name] = raw;
     } else if (typeof s.default === 'number' || Array.isArray(s.default)) {
       const nums = String(raw).split(',').map(Number);
-      if (nums.some((n) => !Number.isFinite(n) || n < 0)) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `--${name} must be ${Array.isArray(s.default) ? 'a comma-separated list of numbers' : 'a number'}`);
+      if (nums.some((n) => !Number.isFinite(n) || n < 0))
+        throw new RelaycastError(ErrorCode.CONFIG_INVALID, `--${name} must be ${Array.isArray(s.default) ? 'a comma-separated list of numbers' : 'a number'}`);
       out[name] = Array.isArray(s.default) ? nums : nums[0];
     } else {
       out[name] = raw;

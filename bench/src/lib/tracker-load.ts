@@ -23,12 +23,25 @@ import { signEd25519 } from '@relaycast/protocol/node';
 import { WebSocket } from 'ws';
 
 /** A plausible data-channel offer/answer: the size signaling really carries. */
-export const FAKE_SDP = [
-  'v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'a=msid-semantic: WMS',
-  'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'c=IN IP4 0.0.0.0', 'a=ice-ufrag:Ab3d', 'a=ice-pwd:0123456789abcdefghijklmn',
-  'a=ice-options:trickle', 'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0',
-  'a=setup:actpass', 'a=mid:0', 'a=sctp-port:5000', 'a=max-message-size:262144',
-].join('\r\n') + '\r\n';
+export const FAKE_SDP =
+  [
+    'v=0',
+    'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
+    's=-',
+    't=0 0',
+    'a=group:BUNDLE 0',
+    'a=msid-semantic: WMS',
+    'm=application 9 UDP/DTLS/SCTP webrtc-datachannel',
+    'c=IN IP4 0.0.0.0',
+    'a=ice-ufrag:Ab3d',
+    'a=ice-pwd:0123456789abcdefghijklmn',
+    'a=ice-options:trickle',
+    'a=fingerprint:sha-256 12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0:12:34:56:78:9A:BC:DE:F0',
+    'a=setup:actpass',
+    'a=mid:0',
+    'a=sctp-port:5000',
+    'a=max-message-size:262144',
+  ].join('\r\n') + '\r\n';
 
 /** Bounds one operation; a tracker that drops messages fails the run instead of hanging it. */
 const OP_TIMEOUT_MS = 20_000;
@@ -116,12 +129,34 @@ export function relaycastDriver(url: string): TrackerDriver {
           const nonce = fromBase64(m['nonce'] as string);
           if (nonce === undefined) throw new RelaycastError(ErrorCode.MESSAGE_FIELD, 'bad nonce');
           const signature = toBase64(signEd25519(privateKey, registrationSigningBytes(nonce)));
-          ws.send(JSON.stringify({ type: 'register', relayId, signature, capacity: 1000, load: 0, region: '', pricePerGiB: '0', streams: [] } satisfies RegisterMessage));
-          const t = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', capacity: 1000, load: 0, streams: [] } satisfies HeartbeatMessage)), m['heartbeatIntervalMs'] as number);
+          ws.send(
+            JSON.stringify({
+              type: 'register',
+              relayId,
+              signature,
+              capacity: 1000,
+              load: 0,
+              region: '',
+              pricePerGiB: '0',
+              streams: [],
+            } satisfies RegisterMessage),
+          );
+          const t = setInterval(
+            () => ws.send(JSON.stringify({ type: 'heartbeat', capacity: 1000, load: 0, streams: [] } satisfies HeartbeatMessage)),
+            m['heartbeatIntervalMs'] as number,
+          );
           timers.add(t);
         } else if (m['type'] === 'signal') {
           const s = m['signal'] as Json;
-          if (s['kind'] === 'offer') ws.send(JSON.stringify({ type: 'signal', to: m['from'] as string, connectionId: m['connectionId'] as string, signal: { kind: 'answer', sdp: FAKE_SDP } } satisfies SignalMessage));
+          if (s['kind'] === 'offer')
+            ws.send(
+              JSON.stringify({
+                type: 'signal',
+                to: m['from'] as string,
+                connectionId: m['connectionId'] as string,
+                signal: { kind: 'answer', sdp: FAKE_SDP },
+              } satisfies SignalMessage),
+            );
         } else if (m['type'] === 'error') {
           registered.fail(new RelaycastError(ErrorCode.REGISTRATION_SIGNATURE, `relay registration refused: ${String(m['code'])} ${String(m['message'])}`));
         } else {
@@ -137,7 +172,8 @@ export function relaycastDriver(url: string): TrackerDriver {
       let turn = 0;
       const ws = await open(url, TRACKER_SUBPROTOCOL, (_ws, m) => {
         if (m['type'] === 'shortlist') relays = (m['relays'] as { relayId: string }[]).map((r) => r.relayId);
-        if (m['type'] === 'error') waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, `tracker error ${String(m['code'])}: ${String(m['message'])}`));
+        if (m['type'] === 'error')
+          waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, `tracker error ${String(m['code'])}: ${String(m['message'])}`));
         waiter.offer(m);
       });
       sockets.add(ws);
@@ -183,7 +219,16 @@ export function bittorrentDriver(url: string): TrackerDriver {
   /** Every simulated peer answers offers, as a WebTorrent peer would (viewers get offers from viewers here). */
   function answerOffers(ws: WebSocket, peerId: string, m: Json): void {
     if (m['offer'] === undefined) return;
-    ws.send(JSON.stringify({ action: 'announce', info_hash: m['info_hash'], peer_id: peerId, to_peer_id: m['peer_id'], offer_id: m['offer_id'], answer: { type: 'answer', sdp: FAKE_SDP } }));
+    ws.send(
+      JSON.stringify({
+        action: 'announce',
+        info_hash: m['info_hash'],
+        peer_id: peerId,
+        to_peer_id: m['peer_id'],
+        offer_id: m['offer_id'],
+        answer: { type: 'answer', sdp: FAKE_SDP },
+      }),
+    );
   }
 
   return {
@@ -199,7 +244,19 @@ export function bittorrentDriver(url: string): TrackerDriver {
       for (let s = 0; s < swarms; s++) {
         const hash = infoHash(s);
         const p = waiter.wait('announce response', (m) => m['interval'] !== undefined && m['info_hash'] === hash);
-        ws.send(JSON.stringify({ action: 'announce', info_hash: hash, peer_id: peerId, event: 'started', uploaded: 0, downloaded: 0, left: 0, numwant: 0, offers: [] }));
+        ws.send(
+          JSON.stringify({
+            action: 'announce',
+            info_hash: hash,
+            peer_id: peerId,
+            event: 'started',
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+            numwant: 0,
+            offers: [],
+          }),
+        );
         await p;
       }
     },
@@ -208,7 +265,8 @@ export function bittorrentDriver(url: string): TrackerDriver {
       const waiter = new Waiter();
       let current: string | undefined;
       const ws = await open(url, undefined, (ws, m) => {
-        if (m['failure reason'] !== undefined) waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, `tracker failure: ${String(m['failure reason'])}`));
+        if (m['failure reason'] !== undefined)
+          waiter.fail(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, `tracker failure: ${String(m['failure reason'])}`));
         answerOffers(ws, peerId, m);
         waiter.offer(m);
       });

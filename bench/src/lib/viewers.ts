@@ -75,7 +75,10 @@ export async function rawDataChannelViewer(worker: Worker<unknown>, sizeOf: (nam
   await gatheringComplete(pc);
   const { sdp } = await worker.request<{ sdp: string }>('offer', { sdp: pc.localDescription?.sdp });
   await pc.setRemoteDescription({ type: 'answer', sdp });
-  await Promise.race([opened, new Promise((_, reject) => setTimeout(() => reject(new RelaycastError(ErrorCode.TIMEOUT, 'raw data channel did not open')), 15_000))]);
+  await Promise.race([
+    opened,
+    new Promise((_, reject) => setTimeout(() => reject(new RelaycastError(ErrorCode.TIMEOUT, 'raw data channel did not open')), 15_000)),
+  ]);
   let onBytes: ((n: number) => void) | undefined;
   dc.onmessage = (ev: MessageEvent) => onBytes?.((ev.data as ArrayBuffer).byteLength);
   return {

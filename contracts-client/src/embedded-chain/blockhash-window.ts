@@ -13,7 +13,8 @@ export class BlockhashWindow {
   #newest: { blockhash: string; slot: number } | undefined;
 
   constructor(validitySlots: number) {
-    if (!Number.isInteger(validitySlots) || validitySlots < 1) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'blockhashValiditySlots must be a positive integer');
+    if (!Number.isInteger(validitySlots) || validitySlots < 1)
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'blockhashValiditySlots must be a positive integer');
     this.#validitySlots = validitySlots;
   }
 

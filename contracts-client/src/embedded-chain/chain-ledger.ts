@@ -341,10 +341,7 @@ export class ChainLedger {
 
   #writeSnapshot(): void {
     if (this.#persistence === undefined) return;
-    this.#persistence.writeSnapshot(
-      { genesisHash: this.genesisHash, slot: this.#slot, accounts: this.#snapshotAccounts() },
-      () => this.#history.records(),
-    );
+    this.#persistence.writeSnapshot({ genesisHash: this.genesisHash, slot: this.#slot, accounts: this.#snapshotAccounts() }, () => this.#history.records());
   }
 
   #snapshotAccounts(): Record<string, PersistedAccount> {

@@ -61,8 +61,7 @@ export interface EmbeddedChainOptions {
   signal?: AbortSignal | undefined;
 }
 
-export type ResolvedChainOptions = Required<Omit<EmbeddedChainOptions, 'stateFile' | 'logger' | 'signal'>> &
-  Pick<EmbeddedChainOptions, 'stateFile'>;
+export type ResolvedChainOptions = Required<Omit<EmbeddedChainOptions, 'stateFile' | 'logger' | 'signal'>> & Pick<EmbeddedChainOptions, 'stateFile'>;
 
 function positiveInt(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a positive integer`);
@@ -71,7 +70,8 @@ function positiveInt(name: string, value: number): number {
 
 export function resolveChainOptions(o: EmbeddedChainOptions): ResolvedChainOptions {
   const port = o.port ?? DEFAULT_CHAIN_PORT;
-  if (!Number.isInteger(port) || port < 0 || port > 65_534) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'port must be 0..65534 (the WebSocket takes port + 1)');
+  if (!Number.isInteger(port) || port < 0 || port > 65_534)
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'port must be 0..65534 (the WebSocket takes port + 1)');
   return {
     port,
     host: o.host ?? DEFAULT_CHAIN_HOST,

@@ -1,14 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  createMint,
-  getAccount,
-  getMint,
-  getOrCreateAssociatedTokenAccount,
-  mintTo,
-  transferChecked,
-} from '@solana/spl-token';
+import { createMint, getAccount, getMint, getOrCreateAssociatedTokenAccount, mintTo, transferChecked } from '@solana/spl-token';
 import {
   Connection,
   Keypair,
@@ -174,9 +167,9 @@ describe('embedded chain through an unmodified web3.js Connection', () => {
     expect(await rawRpc(chain.rpcUrl, '{"jsonrpc":"2.0","id":8,"method":"getBalance","params":["not-an-address"]}')).toMatchObject({
       json: { id: 8, error: { code: -32602 } },
     });
-    expect(
-      await rawRpc(chain.rpcUrl, '{"jsonrpc":"2.0","id":9,"method":"sendTransaction","params":["AAAA",{"encoding":"base64"}]}'),
-    ).toMatchObject({ json: { id: 9, error: { code: -32602 } } });
+    expect(await rawRpc(chain.rpcUrl, '{"jsonrpc":"2.0","id":9,"method":"sendTransaction","params":["AAAA",{"encoding":"base64"}]}')).toMatchObject({
+      json: { id: 9, error: { code: -32602 } },
+    });
     const huge = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'getSlot', params: ['x'.repeat(128 * 1024)] });
     const tooLarge = await rawRpc(chain.rpcUrl, huge);
     expect(tooLarge.status).toBe(413);

@@ -92,7 +92,9 @@ function decodeTransactionParam(params: unknown[], encoding: unknown): DecodedTr
   if (enc !== 'base64' && enc !== 'base58') throw invalidParams(`Invalid params: unsupported encoding ${String(enc)}`);
   if (wire === undefined) throw invalidParams(`invalid ${enc} encoding`);
   if (wire.byteLength > PACKET_DATA_SIZE) {
-    throw invalidParams(`${enc} encoded solana_sdk::transaction::versioned::VersionedTransaction too large: ${wire.byteLength} bytes (max: ${PACKET_DATA_SIZE} bytes)`);
+    throw invalidParams(
+      `${enc} encoded solana_sdk::transaction::versioned::VersionedTransaction too large: ${wire.byteLength} bytes (max: ${PACKET_DATA_SIZE} bytes)`,
+    );
   }
   try {
     return decodeWireTransaction(wire);
@@ -241,7 +243,10 @@ export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
     const list = p[0];
     if (!Array.isArray(list) || list.length > MAX_MULTIPLE_ACCOUNTS) throw invalidParams(`Invalid params: at most ${MAX_MULTIPLE_ACCOUNTS} addresses`);
     const encoding = config(p, 1)['encoding'];
-    return withContext(ctx, list.map((a) => accountJson(ctx.ledger.getAccount(addressParam(a)), encoding)));
+    return withContext(
+      ctx,
+      list.map((a) => accountJson(ctx.ledger.getAccount(addressParam(a)), encoding)),
+    );
   },
   getTokenAccountBalance: (p, ctx) => {
     const acc = ctx.ledger.getAccount(addressParam(p[0]));
@@ -267,7 +272,10 @@ export const RPC_METHODS: Readonly<Record<string, RpcMethod>> = {
         return token !== undefined && token.owner === owner && (mint === undefined || token.mint === mint);
       }),
     );
-    return withContext(ctx, found.map((acc) => ({ pubkey: acc.address, account: accountJson(acc, encoding) })));
+    return withContext(
+      ctx,
+      found.map((acc) => ({ pubkey: acc.address, account: accountJson(acc, encoding) })),
+    );
   },
   requestAirdrop: (p, ctx) => {
     const to = addressParam(p[0]);

@@ -16,7 +16,11 @@ describe('embedded chain: signature statuses of old transactions', () => {
     return payer;
   }
   const send = (c: Connection, payer: Keypair, lamports: number): Promise<string> =>
-    sendAndConfirmTransaction(c, new Transaction().add(SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: Keypair.generate().publicKey, lamports: 1_000_000 + lamports })), [payer]);
+    sendAndConfirmTransaction(
+      c,
+      new Transaction().add(SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: Keypair.generate().publicKey, lamports: 1_000_000 + lamports })),
+      [payer],
+    );
 
   it('finds a signature older than the status cache only with searchTransactionHistory, as a node does', async () => {
     chain = await startEmbeddedChain({ port: 0, slotMs: 5 });

@@ -101,7 +101,13 @@ export class StatePersistence {
     if (!isSnapshotFile(snapshot)) throw invalid(this.#stateFile, `not a ${STATE_FORMAT} v${STATE_VERSION} snapshot`);
     for (const [address, acc] of Object.entries(snapshot.accounts)) {
       const a = acc as Partial<PersistedAccount>;
-      if (typeof a.lamports !== 'string' || !/^\d+$/.test(a.lamports) || typeof a.owner !== 'string' || typeof a.data !== 'string' || typeof a.executable !== 'boolean') {
+      if (
+        typeof a.lamports !== 'string' ||
+        !/^\d+$/.test(a.lamports) ||
+        typeof a.owner !== 'string' ||
+        typeof a.data !== 'string' ||
+        typeof a.executable !== 'boolean'
+      ) {
         throw invalid(this.#stateFile, `account ${address} is malformed`);
       }
     }

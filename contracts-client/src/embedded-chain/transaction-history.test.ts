@@ -24,8 +24,7 @@ describe('TransactionHistory', () => {
   it('pages newest first with before / until / limit', () => {
     const h = new TransactionHistory(100);
     for (let i = 0; i < 10; i++) h.add(record(`s${i}`, ['A', i % 2 === 0 ? 'B' : 'C'], i));
-    const sigs = (q: Parameters<TransactionHistory['signaturesForAddress']>[1]): string[] =>
-      h.signaturesForAddress('A', q).map((r) => r.signature);
+    const sigs = (q: Parameters<TransactionHistory['signaturesForAddress']>[1]): string[] => h.signaturesForAddress('A', q).map((r) => r.signature);
     expect(sigs({ limit: 3 })).toEqual(['s9', 's8', 's7']);
     expect(sigs({ limit: 3, before: 's7' })).toEqual(['s6', 's5', 's4']);
     expect(sigs({ limit: 100, before: 's3', until: 's0' })).toEqual(['s2', 's1']);

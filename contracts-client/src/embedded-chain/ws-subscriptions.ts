@@ -117,7 +117,8 @@ export class SubscriptionHub {
     switch (method) {
       case 'signatureSubscribe': {
         const signature = params[0];
-        if (typeof signature !== 'string' || decodeBase58(signature)?.byteLength !== 64) throw new RpcError(RpcErrorCode.INVALID_PARAMS, 'Invalid param: Invalid');
+        if (typeof signature !== 'string' || decodeBase58(signature)?.byteLength !== 64)
+          throw new RpcError(RpcErrorCode.INVALID_PARAMS, 'Invalid param: Invalid');
         const id = this.#newSubscription(sub, { kind: 'signature', signature });
         const record = this.#ledger.getRecord(signature);
         if (record !== undefined) {

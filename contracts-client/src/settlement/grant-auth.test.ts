@@ -23,7 +23,9 @@ describe('grant auth', () => {
   });
 
   it('refuses configurations that would accept anything', () => {
-    expect(() => authorizeFor({ mode: 'jwt', audience: 'settler', secret: new TextEncoder().encode('short') })).toThrow(expect.objectContaining({ code: 'RC_ERR_CONFIG_INVALID' }));
+    expect(() => authorizeFor({ mode: 'jwt', audience: 'settler', secret: new TextEncoder().encode('short') })).toThrow(
+      expect.objectContaining({ code: 'RC_ERR_CONFIG_INVALID' }),
+    );
     expect(() => authorizeFor({ mode: 'jwt', audience: '', secret: new Uint8Array(32) })).toThrow(expect.objectContaining({ code: 'RC_ERR_CONFIG_INVALID' }));
     expect(() => authorizeFor({ mode: 'jwt', audience: 'settler' })).toThrow(expect.objectContaining({ code: 'RC_ERR_CONFIG_INVALID' }));
   });

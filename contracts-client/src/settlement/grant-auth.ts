@@ -38,12 +38,19 @@ function unauthenticated(message: string, cause?: unknown): RelaycastError {
 
 /** The 16-byte user tag a grant carries for a platform user id: never the id itself. */
 export function userTag(payer: Uint8Array, user: string): Uint8Array {
-  const digest = createHash('sha256').update(concatBytes([utf8Encode(USER_TAG_DOMAIN), payer, utf8Encode(user)])).digest();
+  const digest = createHash('sha256')
+    .update(concatBytes([utf8Encode(USER_TAG_DOMAIN), payer, utf8Encode(user)]))
+    .digest();
   return new Uint8Array(digest.subarray(0, GRANT_USER_BYTES));
 }
 
 /** The bin's jwt policy from its flags: secret from the environment, or a JWKS file. */
-export async function jwtPolicyFromFlags(f: { audience?: string | undefined; jwksFile?: string | undefined; issuer?: string | undefined; env: NodeJS.ProcessEnv }): Promise<GrantAuthPolicy> {
+export async function jwtPolicyFromFlags(f: {
+  audience?: string | undefined;
+  jwksFile?: string | undefined;
+  issuer?: string | undefined;
+  env: NodeJS.ProcessEnv;
+}): Promise<GrantAuthPolicy> {
   if (f.audience === undefined || f.audience === '') throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--grant-auth jwt needs --grant-jwt-audience');
   const secret = f.env[GRANT_JWT_SECRET_ENV];
   if ((f.jwksFile === undefined) === (secret === undefined || secret === '')) {

@@ -1,5 +1,16 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { ErrorCode, GRANT_NONCE_BYTES, GRANT_USER_BYTES, GRANT_VERSION, RelaycastError, decodePublicKey, encodeBase58, encodeSignedGrant, toBase64, toHex } from '@relaycast/protocol';
+import {
+  ErrorCode,
+  GRANT_NONCE_BYTES,
+  GRANT_USER_BYTES,
+  GRANT_VERSION,
+  RelaycastError,
+  decodePublicKey,
+  encodeBase58,
+  encodeSignedGrant,
+  toBase64,
+  toHex,
+} from '@relaycast/protocol';
 import { signGrant } from '@relaycast/protocol/node';
 import { decodeGrantRequest, type GrantResponse } from '@relaycast/protocol/settlement';
 import { userTag } from './grant-auth.js';

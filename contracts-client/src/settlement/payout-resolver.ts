@@ -26,13 +26,17 @@ export async function resolvePayout(
   o: ChainCallOptions & { nowMs: number; log?: Logger },
 ): Promise<PayoutOutcome> {
   const height = await runStep('read block height', o.timeoutMs, o.signal, () => connection.getBlockHeight('finalized'));
-  const status = (await runStep('read payout status', o.timeoutMs, o.signal, () => connection.getSignatureStatuses([p.id], { searchTransactionHistory: true }))).value[0];
+  const status = (await runStep('read payout status', o.timeoutMs, o.signal, () => connection.getSignatureStatuses([p.id], { searchTransactionHistory: true })))
+    .value[0];
   if (status !== null && status !== undefined && (status.confirmationStatus === 'confirmed' || status.confirmationStatus === 'finalized')) {
     if (status.err !== null) {
       const tx = await runStep('read failed payout', o.timeoutMs, o.signal, () =>
         connection.getTransaction(p.id, { commitment: 'confirmed', maxSupportedTransactionVersion: 0 }),
       ).catch(() => null);
-      o.log?.warn({ payout: p.id, relay: p.relay, err: status.err, logs: tx?.meta?.logMessages?.slice(-5) }, 'payout landed and failed; it is void and will be rebuilt');
+      o.log?.warn(
+        { payout: p.id, relay: p.relay, err: status.err, logs: tx?.meta?.logMessages?.slice(-5) },
+        'payout landed and failed; it is void and will be rebuilt',
+      );
       ledger.markVoid(p.id, o.nowMs, p.id);
       return 'void';
     }

@@ -28,17 +28,26 @@ export async function rebuildPaidFromChain(connection: Connection, treasuryToken
   const owner = unpackAccount(treasuryTokenAccount, info, info.owner).owner;
   const memoProgram = new PublicKey(MEMO_PROGRAM_ID);
   const paid = new Map<string, bigint>();
-  const complete = await walkHistory(connection, treasuryTokenAccount, { ...call, maxEntries: o.maxTransactions ?? DEFAULT_REBUILD_MAX_TRANSACTIONS }, async (entry) => {
-    if (entry.err !== null || entry.memo === null) return true;
-    const tx = await readTransaction(connection, entry.signature, call);
-    if (tx === null || tx.meta?.err != null || !signedBy(tx, owner)) return true;
-    for (const text of memoTexts(tx, memoProgram)) {
-      const memo = parsePayoutMemo(text);
-      if (memo !== undefined && memo.cumulativePaid > (paid.get(memo.relay) ?? 0n)) paid.set(memo.relay, memo.cumulativePaid);
-    }
-    return true;
-  });
+  const complete = await walkHistory(
+    connection,
+    treasuryTokenAccount,
+    { ...call, maxEntries: o.maxTransactions ?? DEFAULT_REBUILD_MAX_TRANSACTIONS },
+    async (entry) => {
+      if (entry.err !== null || entry.memo === null) return true;
+      const tx = await readTransaction(connection, entry.signature, call);
+      if (tx === null || tx.meta?.err != null || !signedBy(tx, owner)) return true;
+      for (const text of memoTexts(tx, memoProgram)) {
+        const memo = parsePayoutMemo(text);
+        if (memo !== undefined && memo.cumulativePaid > (paid.get(memo.relay) ?? 0n)) paid.set(memo.relay, memo.cumulativePaid);
+      }
+      return true;
+    },
+  );
   // A partial total would let the settler pay some relays twice.
-  if (!complete) throw new RelaycastError(ErrorCode.CHAIN_REQUEST_FAILED, `treasury history exceeds ${o.maxTransactions ?? DEFAULT_REBUILD_MAX_TRANSACTIONS} transactions; raise maxTransactions`);
+  if (!complete)
+    throw new RelaycastError(
+      ErrorCode.CHAIN_REQUEST_FAILED,
+      `treasury history exceeds ${o.maxTransactions ?? DEFAULT_REBUILD_MAX_TRANSACTIONS} transactions; raise maxTransactions`,
+    );
   return paid;
 }

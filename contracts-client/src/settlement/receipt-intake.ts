@@ -67,14 +67,22 @@ function verifyItem(item: RedeemItem, index: number, ctx: IntakeContext): Verifi
   }
   const bytes = decodeB64(item.receipt);
   const receipt = decodeSignedReceipt(bytes);
-  if (item.assignment === undefined) throw new RelaycastError(ErrorCode.ASSIGNMENT_MISSING, 'a receipt is paid only with the tracker’s assignment of this session to this relay');
+  if (item.assignment === undefined)
+    throw new RelaycastError(ErrorCode.ASSIGNMENT_MISSING, 'a receipt is paid only with the tracker’s assignment of this session to this relay');
   let assignment: SignedAssignment;
   try {
     assignment = decodeSignedAssignment(decodeB64(item.assignment, ErrorCode.ASSIGNMENT_INVALID));
   } catch (err) {
-    throw isRelaycastError(err) && err.code === ErrorCode.ASSIGNMENT_INVALID ? err : new RelaycastError(ErrorCode.ASSIGNMENT_INVALID, 'assignment does not decode', { cause: err });
+    throw isRelaycastError(err) && err.code === ErrorCode.ASSIGNMENT_INVALID
+      ? err
+      : new RelaycastError(ErrorCode.ASSIGNMENT_INVALID, 'assignment does not decode', { cause: err });
   }
-  checkAssignment(assignment.assignment, { sessionKey: grant.grant.sessionKey, relay: ctx.relayKey, trustedTrackers: [...ctx.trustedTrackers], grant: grant.grant });
+  checkAssignment(assignment.assignment, {
+    sessionKey: grant.grant.sessionKey,
+    relay: ctx.relayKey,
+    trustedTrackers: [...ctx.trustedTrackers],
+    grant: grant.grant,
+  });
   // Field checks without the stored receipt (cheap); the ledger step repeats it with `previous`.
   checkReceipt(receipt.receipt, grant.grant, { relay: ctx.relayKey });
   if (!verifyGrantSignature(grant)) throw new RelaycastError(ErrorCode.GRANT_SIGNATURE, 'grant signature is not the payer’s');

@@ -117,9 +117,13 @@ export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: Abort
   const relayTokenAccount = getAssociatedTokenAddressSync(treasury.mint, relay, true, treasury.tokenProgramId);
   const account = await runStep('read relay token account', call.timeoutMs, signal, () => connection.getAccountInfo(relayTokenAccount, 'confirmed'));
   if (account === null || !account.owner.equals(treasury.tokenProgramId)) {
-    throw new RelaycastError(ErrorCode.PAYOUT_ACCOUNT_MISSING, `the relay's associated token account ${relayTokenAccount.toBase58()} for mint ${treasury.mint.toBase58()} does not exist`, {
-      details: { relayTokenAccount: relayTokenAccount.toBase58(), mint: treasury.mint.toBase58() },
-    });
+    throw new RelaycastError(
+      ErrorCode.PAYOUT_ACCOUNT_MISSING,
+      `the relay's associated token account ${relayTokenAccount.toBase58()} for mint ${treasury.mint.toBase58()} does not exist`,
+      {
+        details: { relayTokenAccount: relayTokenAccount.toBase58(), mint: treasury.mint.toBase58() },
+      },
+    );
   }
   // A payout voided in this blockhash window would be rebuilt byte for byte (same blockhash, same
   // amount and memo), so same id and same signature, which can never land twice: wait for the next
@@ -176,10 +180,14 @@ export async function redeem(req: RedeemRequest, deps: RedeemDeps, signal: Abort
     if (outcome.sameAsVoided === undefined || round >= 2) break;
     avoid = outcome.sameAsVoided;
   }
-  if (outcome.sameAsVoided !== undefined) throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, 'the chain offers no new blockhash for a replacement payout; try again');
+  if (outcome.sameAsVoided !== undefined)
+    throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, 'the chain offers no new blockhash for a replacement payout; try again');
   if (outcome.payout === undefined) return nothingOwed(outcome.paid, credited, rejected);
   if (outcome.created) {
-    deps.log.info({ relay: req.relay, payout: outcome.payout.id, amount: outcome.payout.amount.toString(), cumulativePaid: outcome.payout.cumulativePaid.toString() }, 'payout built');
+    deps.log.info(
+      { relay: req.relay, payout: outcome.payout.id, amount: outcome.payout.amount.toString(), cumulativePaid: outcome.payout.cumulativePaid.toString() },
+      'payout built',
+    );
   }
   // Recorded (committed) first, sent second: a crash in between leaves a pending payout that the
   // next redeem or the watcher resends; sent first, a crash could leave a landed payout unrecorded.

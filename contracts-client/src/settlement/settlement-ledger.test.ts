@@ -7,7 +7,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SettlementLedger, type PayoutRecord } from './settlement-ledger.js';
 
 const grant = (n: number, budget: bigint) => ({ nonce: new Uint8Array(16).fill(n), sessionKey: new Uint8Array(32).fill(n), budget });
-const receipt = (sequence: number, amount: bigint) => ({ sequence, cumulativeBytes: Number(amount), cumulativeAmount: amount, signed: Uint8Array.of(sequence, Number(amount % 256n)) });
+const receipt = (sequence: number, amount: bigint) => ({
+  sequence,
+  cumulativeBytes: Number(amount),
+  cumulativeAmount: amount,
+  signed: Uint8Array.of(sequence, Number(amount % 256n)),
+});
 
 function payout(id: string, relay: string, amount: bigint): PayoutRecord {
   return {
@@ -69,7 +74,14 @@ describe('SettlementLedger', () => {
   it('reserves grants within the user budget over a sliding period, one live grant per session key', () => {
     const l = SettlementLedger.open(path);
     const limits = { userBudget: 250n, periodMs: 1_000 };
-    const g = (n: number, session: number, at: number) => ({ nonce: new Uint8Array(16).fill(n), sessionKey: new Uint8Array(32).fill(session), userTag: 'u', budget: 100n, issuedAtMs: at, expiresAtMs: at + 100 });
+    const g = (n: number, session: number, at: number) => ({
+      nonce: new Uint8Array(16).fill(n),
+      sessionKey: new Uint8Array(32).fill(session),
+      userTag: 'u',
+      budget: 100n,
+      issuedAtMs: at,
+      expiresAtMs: at + 100,
+    });
     l.reserveGrant(g(1, 1, 0), limits);
     expect(() => l.reserveGrant(g(2, 1, 50), limits)).toThrow(expect.objectContaining({ code: 'RC_ERR_GRANT_LIVE_EXISTS' }));
     l.reserveGrant(g(3, 1, 100), limits);

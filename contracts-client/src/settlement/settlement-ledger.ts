@@ -215,8 +215,7 @@ export class SettlementLedger {
     const r = this.#db
       .prepare('SELECT sequence, cumulative_bytes, cumulative_amount, credited, signed FROM receipts WHERE relay = ? AND session_key = ? AND grant_nonce = ?')
       .get(relay, sessionKey, grantNonce) as
-      | { sequence: number; cumulative_bytes: number; cumulative_amount: string; credited: string; signed: Buffer }
-      | undefined;
+      { sequence: number; cumulative_bytes: number; cumulative_amount: string; credited: string; signed: Buffer } | undefined;
     if (r === undefined) return undefined;
     return {
       sequence: r.sequence,
@@ -259,7 +258,17 @@ export class SettlementLedger {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (relay, session_key, grant_nonce) DO UPDATE SET sequence = excluded.sequence, cumulative_bytes = excluded.cumulative_bytes,
          cumulative_amount = excluded.cumulative_amount, credited = excluded.credited, signed = excluded.signed, updated_at_ms = excluded.updated_at_ms`,
-    ).run(relay, grant.sessionKey, grant.nonce, receipt.sequence, receipt.cumulativeBytes, receipt.cumulativeAmount.toString(), credited.toString(), receipt.signed, nowMs);
+    ).run(
+      relay,
+      grant.sessionKey,
+      grant.nonce,
+      receipt.sequence,
+      receipt.cumulativeBytes,
+      receipt.cumulativeAmount.toString(),
+      credited.toString(),
+      receipt.signed,
+      nowMs,
+    );
     db.prepare('UPDATE grants SET credited = ? WHERE nonce = ?').run((others + credited).toString(), grant.nonce);
     const totals = this.relayTotals(relay);
     this.#putRelay(relay, totals.earned - before + credited, totals.paid);
@@ -284,9 +293,13 @@ export class SettlementLedger {
       const rows = db.prepare('SELECT budget FROM issued_grants WHERE user_tag = ? AND issued_at_ms > ?').all(g.userTag, since) as { budget: string }[];
       const used = rows.reduce((sum, r) => sum + BigInt(r.budget), 0n);
       if (used + g.budget > limits.userBudget) {
-        throw new RelaycastError(ErrorCode.USER_BUDGET_EXHAUSTED, `this user's grants within the budget period already reach ${used} of ${limits.userBudget} base units`, {
-          details: { used: used.toString(), userBudget: limits.userBudget.toString(), requested: g.budget.toString() },
-        });
+        throw new RelaycastError(
+          ErrorCode.USER_BUDGET_EXHAUSTED,
+          `this user's grants within the budget period already reach ${used} of ${limits.userBudget} base units`,
+          {
+            details: { used: used.toString(), userBudget: limits.userBudget.toString(), requested: g.budget.toString() },
+          },
+        );
       }
       db.prepare('INSERT INTO issued_grants (nonce, session_key, user_tag, budget, issued_at_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?)').run(
         g.nonce,
@@ -336,7 +349,18 @@ export class SettlementLedger {
         `INSERT INTO payouts (id, relay, status, amount, cumulative_paid, merkle_root, relay_token_account, last_valid_block_height, created_slot, tx, created_at_ms)
          VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(p.id, p.relay, p.amount.toString(), p.cumulativePaid.toString(), p.merkleRoot, p.relayTokenAccount, p.lastValidBlockHeight, p.createdSlot, p.transaction, p.createdAtMs);
+      .run(
+        p.id,
+        p.relay,
+        p.amount.toString(),
+        p.cumulativePaid.toString(),
+        p.merkleRoot,
+        p.relayTokenAccount,
+        p.lastValidBlockHeight,
+        p.createdSlot,
+        p.transaction,
+        p.createdAtMs,
+      );
   }
 
   /** The payout landed: the relay's paid-to-date becomes its cumulativePaid (never lower than it was). */
@@ -352,7 +376,9 @@ export class SettlementLedger {
 
   /** The payout failed on chain or can no longer land. */
   markVoid(id: string, nowMs: number, landedSignature: string | null = null): void {
-    this.#db.prepare("UPDATE payouts SET status = 'void', landed_signature = ?, resolved_at_ms = ? WHERE id = ? AND status = 'pending'").run(landedSignature, nowMs, id);
+    this.#db
+      .prepare("UPDATE payouts SET status = 'void', landed_signature = ?, resolved_at_ms = ? WHERE id = ? AND status = 'pending'")
+      .run(landedSignature, nowMs, id);
   }
 
   /** Replaces every relay's paid-to-date with what the chain shows (relays absent from `paid` have been paid nothing). */

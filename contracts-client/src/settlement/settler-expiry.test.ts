@@ -61,7 +61,9 @@ describe('settler: a payout whose blockhash expired unlanded', () => {
     const relayAta = getAssociatedTokenAddressSync(w.mint.mint, relay.keypair.publicKey);
     expect(await tokenBalance(w, relayAta)).toBe(BigInt(fresh.amount));
     expect(await tokenBalance(w, w.treasuryTokenAccount)).toBe(TREASURY_FUNDS - BigInt(fresh.amount));
-    await expect.poll(async () => (await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: fresh.amount, credited: [{ index: 0, credited: fresh.amount }] });
+    await expect
+      .poll(async () => (await redeemAt(settler, relay, items)).body)
+      .toEqual({ status: 'nothing-owed', cumulativePaid: fresh.amount, credited: [{ index: 0, credited: fresh.amount }] });
     expect((await getJson(`${settler.url}${relayStatusPath(relay.id)}`)).body).toEqual({ owed: '0', cumulativePaid: fresh.amount, pending: null });
   });
 });

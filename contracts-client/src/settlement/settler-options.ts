@@ -157,7 +157,10 @@ function nonNegativeInt(name: string, v: number): number {
 
 function trackers(list: readonly string[] | undefined): Uint8Array[] {
   if (!Array.isArray(list) || list.length === 0) {
-    throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'trustedTrackers needs at least one tracker public key (base58): receipts are paid only with a tracker-signed assignment');
+    throw new RelaycastError(
+      ErrorCode.CONFIG_INVALID,
+      'trustedTrackers needs at least one tracker public key (base58): receipts are paid only with a tracker-signed assignment',
+    );
   }
   return list.map((k: string) => {
     try {

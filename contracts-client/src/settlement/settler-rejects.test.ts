@@ -134,7 +134,13 @@ describe('settler refusals', () => {
   it('credits at most the plausible amount on its own clock, re-evaluates a resent receipt, and closes the redeem window', async () => {
     let now = Date.now();
     // 8,000 bit/s = 1,000 bytes/s, no burst: a grant t seconds old can have earned 1,000 × t bytes.
-    const clocked = await startTestSettler(w, { dbPath: `${w.dbPath}.clocked`, maxBitrateBps: 8_000, plausibleBurstBytes: 0, redeemWindowMs: 60_000, now: () => now });
+    const clocked = await startTestSettler(w, {
+      dbPath: `${w.dbPath}.clocked`,
+      maxBitrateBps: 8_000,
+      plausibleBurstBytes: 0,
+      redeemWindowMs: 60_000,
+      now: () => now,
+    });
     try {
       const r = await newRelay(w);
       const pk = r.keypair.publicKey;
@@ -146,20 +152,33 @@ describe('settler refusals', () => {
       const item = itemFor(w, viewer, grant, pk, 1, 50_000, { timestampMs: now + 10_000_000 });
       now += 10_000;
       const first = await redeemAt(clocked, r, [item], { requestedAtMs: now });
-      expect(first.body).toMatchObject({ status: 'payout', amount: '10000', credited: [{ index: 0, credited: '10000', shortfall: { code: 'RC_ERR_RECEIPT_IMPLAUSIBLE', amount: '40000' } }] });
+      expect(first.body).toMatchObject({
+        status: 'payout',
+        amount: '10000',
+        credited: [{ index: 0, credited: '10000', shortfall: { code: 'RC_ERR_RECEIPT_IMPLAUSIBLE', amount: '40000' } }],
+      });
       await confirmPayout(w, first.body as { transaction: string; signature: string; lastValidBlockHeight: number });
       // 30 s later the same receipt is plausible up to 40,000.
       now += 30_000;
       await expect.poll(async () => (await getJson(`${clocked.url}${relayStatusPath(r.id)}`)).body['pending']).toBeNull();
       const second = await redeemAt(clocked, r, [item], { requestedAtMs: now });
-      expect(second.body).toMatchObject({ status: 'payout', amount: '30000', cumulativePaid: '40000', credited: [{ index: 0, credited: '40000', shortfall: { code: 'RC_ERR_RECEIPT_IMPLAUSIBLE', amount: '10000' } }] });
+      expect(second.body).toMatchObject({
+        status: 'payout',
+        amount: '30000',
+        cumulativePaid: '40000',
+        credited: [{ index: 0, credited: '40000', shortfall: { code: 'RC_ERR_RECEIPT_IMPLAUSIBLE', amount: '10000' } }],
+      });
       await confirmPayout(w, second.body as { transaction: string; signature: string; lastValidBlockHeight: number });
       await expect.poll(async () => (await getJson(`${clocked.url}${relayStatusPath(r.id)}`)).body['pending']).toBeNull();
       // Past expiry + the redeem window: nothing more is credited, whatever the receipt says.
       now = grant.signed.grant.expiresAtMs + 60_001;
       const late = itemFor(w, viewer, grant, pk, 2, 60_000);
       const closed = await redeemAt(clocked, r, [late], { requestedAtMs: now });
-      expect(closed.body).toEqual({ status: 'nothing-owed', cumulativePaid: '40000', credited: [{ index: 0, credited: '40000', shortfall: { code: 'RC_ERR_REDEEM_WINDOW_CLOSED', amount: '20000' } }] });
+      expect(closed.body).toEqual({
+        status: 'nothing-owed',
+        cumulativePaid: '40000',
+        credited: [{ index: 0, credited: '40000', shortfall: { code: 'RC_ERR_REDEEM_WINDOW_CLOSED', amount: '20000' } }],
+      });
     } finally {
       await clocked.close();
     }
@@ -176,10 +195,18 @@ describe('settler refusals', () => {
       const alice = { 'x-test-user': 'alice' };
       const v1 = newViewer();
       const g1 = await requestGrant(budgeted, v1, alice);
-      const again = await postJson(`${budgeted.url}${SETTLER_PATHS.grants}`, { sessionKey: encodeBase58(v1.sessionKey), scope: 'https://cdn.example.test/hls/' }, alice);
+      const again = await postJson(
+        `${budgeted.url}${SETTLER_PATHS.grants}`,
+        { sessionKey: encodeBase58(v1.sessionKey), scope: 'https://cdn.example.test/hls/' },
+        alice,
+      );
       expect([again.status, (again.body['error'] as { code: string }).code]).toEqual([409, 'RC_ERR_GRANT_LIVE_EXISTS']);
       const g2 = await requestGrant(budgeted, newViewer(), alice);
-      const third = await postJson(`${budgeted.url}${SETTLER_PATHS.grants}`, { sessionKey: encodeBase58(newViewer().sessionKey), scope: 'https://cdn.example.test/hls/' }, alice);
+      const third = await postJson(
+        `${budgeted.url}${SETTLER_PATHS.grants}`,
+        { sessionKey: encodeBase58(newViewer().sessionKey), scope: 'https://cdn.example.test/hls/' },
+        alice,
+      );
       expect([third.status, (third.body['error'] as { code: string }).code]).toEqual([403, 'RC_ERR_USER_BUDGET_EXHAUSTED']);
       // Another user is not affected; a user's grants carry the same tag, never the id itself.
       const bob = await requestGrant(budgeted, newViewer(), { 'x-test-user': 'bob' });
@@ -198,10 +225,19 @@ describe('settler refusals', () => {
     const codeOf = (r: Awaited<ReturnType<typeof redeemAt>>): [number, string | undefined] => [r.status, r.body.error?.code];
 
     // Signed by another relay's key, or a body changed after signing.
-    expect(codeOf(await redeemAt(settler, relay, items, { signatureOf: (raw) => signRedeemBody(raw, otherRelay.key) }))).toEqual([401, 'RC_ERR_REDEEM_SIGNATURE']);
+    expect(codeOf(await redeemAt(settler, relay, items, { signatureOf: (raw) => signRedeemBody(raw, otherRelay.key) }))).toEqual([
+      401,
+      'RC_ERR_REDEEM_SIGNATURE',
+    ]);
     expect(codeOf(await redeemAt(settler, relay, items, { signatureOf: () => 'AAAA' }))).toEqual([401, 'RC_ERR_REDEEM_SIGNATURE']);
-    expect(codeOf(await redeemAt(settler, relay, items, { requestedAtMs: Date.now() - REDEEM_MAX_CLOCK_SKEW_MS - 60_000 }))).toEqual([401, 'RC_ERR_REDEEM_CLOCK_SKEW']);
-    expect(codeOf(await redeemAt(settler, relay, items, { requestedAtMs: Date.now() + REDEEM_MAX_CLOCK_SKEW_MS + 60_000 }))).toEqual([401, 'RC_ERR_REDEEM_CLOCK_SKEW']);
+    expect(codeOf(await redeemAt(settler, relay, items, { requestedAtMs: Date.now() - REDEEM_MAX_CLOCK_SKEW_MS - 60_000 }))).toEqual([
+      401,
+      'RC_ERR_REDEEM_CLOCK_SKEW',
+    ]);
+    expect(codeOf(await redeemAt(settler, relay, items, { requestedAtMs: Date.now() + REDEEM_MAX_CLOCK_SKEW_MS + 60_000 }))).toEqual([
+      401,
+      'RC_ERR_REDEEM_CLOCK_SKEW',
+    ]);
     expect(codeOf(await redeemAt(settler, relay, [], { rawBody: Buffer.alloc(SETTLER_MAX_BODY_BYTES + 1, 0x20) }))).toEqual([413, 'RC_ERR_MESSAGE_TOO_LARGE']);
     expect(codeOf(await redeemAt(settler, relay, [], { rawBody: Buffer.from('{"relay":') }))).toEqual([400, 'RC_ERR_MESSAGE_MALFORMED']);
     const tooMany = Array.from({ length: MAX_REDEEM_ITEMS + 1 }, () => ({ grant: '', receipt: '' }));
@@ -229,7 +265,11 @@ describe('settler refusals', () => {
     const ra = await redeemAt(settler, a, [itemFor(w, viewer, grant, a.keypair.publicKey, 1, 1_000)]);
     const rb = await redeemAt(settler, b, [itemFor(w, viewer, grant, b.keypair.publicKey, 1, 1_000)]);
     expect(ra.body).toMatchObject({ status: 'payout', amount: '1000', credited: [{ index: 0, credited: '1000' }] });
-    expect(rb.body).toMatchObject({ status: 'payout', amount: '500', credited: [{ index: 0, credited: '500', shortfall: { code: 'RC_ERR_GRANT_BUDGET_SPENT', amount: '500' } }] });
+    expect(rb.body).toMatchObject({
+      status: 'payout',
+      amount: '500',
+      credited: [{ index: 0, credited: '500', shortfall: { code: 'RC_ERR_GRANT_BUDGET_SPENT', amount: '500' } }],
+    });
   });
 
   it('answers RC_ERR_PAYOUT_ACCOUNT_MISSING when the relay has no token account, and keeps its receipts', async () => {
@@ -252,7 +292,10 @@ describe('settler refusals', () => {
     const page = await postJson(`${settler.url}${SETTLER_PATHS.grants}`, body, { origin: PAGE });
     expect(page.status).toBe(200);
     expect(page.headers.get('access-control-allow-origin')).toBe(PAGE);
-    const preflight = await fetch(`${settler.url}${SETTLER_PATHS.grants}`, { method: 'OPTIONS', headers: { origin: PAGE, 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${settler.url}${SETTLER_PATHS.grants}`, {
+      method: 'OPTIONS',
+      headers: { origin: PAGE, 'access-control-request-method': 'POST' },
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-methods')).toBe('POST');
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');

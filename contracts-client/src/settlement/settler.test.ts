@@ -171,7 +171,11 @@ describe('settler against the embedded chain', () => {
     settler = await startTestSettler(w, { rebuildFromChain: true });
     expect((await getJson(`${settler.url}${relayStatusPath(relay.id)}`)).body).toEqual({ owed: '0', cumulativePaid: paidSoFar.toString(), pending: null });
     // The relay sends its newest receipts again: they are worth exactly what the chain shows paid.
-    expect((await redeemAt(settler, relay, items)).body).toEqual({ status: 'nothing-owed', cumulativePaid: paidSoFar.toString(), credited: [{ index: 0, credited: paidSoFar.toString() }] });
+    expect((await redeemAt(settler, relay, items)).body).toEqual({
+      status: 'nothing-owed',
+      cumulativePaid: paidSoFar.toString(),
+      credited: [{ index: 0, credited: paidSoFar.toString() }],
+    });
   });
 
   it('voids a payout that landed and failed, and the next one pays', async () => {
@@ -190,7 +194,10 @@ describe('settler against the embedded chain', () => {
     const tx = Transaction.from(Buffer.from(doomed.transaction, 'base64'));
     const landed = await w.connection.sendRawTransaction(tx.serialize(), { skipPreflight: true });
     expect(landed).toBe(doomed.signature);
-    await w.connection.confirmTransaction({ signature: landed, blockhash: tx.recentBlockhash!, lastValidBlockHeight: doomed.lastValidBlockHeight }, 'confirmed');
+    await w.connection.confirmTransaction(
+      { signature: landed, blockhash: tx.recentBlockhash!, lastValidBlockHeight: doomed.lastValidBlockHeight },
+      'confirmed',
+    );
     expect((await w.connection.getSignatureStatus(landed, { searchTransactionHistory: true })).value?.err).not.toBeNull();
 
     await transferChecked(w.connection, w.mintAuthority, parking.address, w.mint.mint, w.treasuryTokenAccount, w.mintAuthority, held, w.mint.decimals);

@@ -83,7 +83,9 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
 
   const grantAuth = grantAuthName(o);
   if (grantAuth === 'open') {
-    log.warn('--grant-auth open: every caller gets a grant and each grant is its own user, so per-user budgets bound nothing (local development only; platforms use jwt)');
+    log.warn(
+      '--grant-auth open: every caller gets a grant and each grant is its own user, so per-user budgets bound nothing (local development only; platforms use jwt)',
+    );
   }
   const maxBytesPerSec = Math.max(1, Math.floor(o.maxBitrateBps / 8));
   const terms: GrantTerms = {
@@ -149,7 +151,14 @@ export async function startSettler(options: SettlerOptions): Promise<Settler> {
       const cors = corsHeaders(req);
       if (cors === undefined) throw new RelaycastError(ErrorCode.GRANT_REFUSED, 'page origin not allowed');
       if (method === 'OPTIONS') {
-        res.writeHead(204, { ...cors, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type, authorization', 'access-control-max-age': '600' }).end();
+        res
+          .writeHead(204, {
+            ...cors,
+            'access-control-allow-methods': 'POST',
+            'access-control-allow-headers': 'content-type, authorization',
+            'access-control-max-age': '600',
+          })
+          .end();
         return;
       }
       if (method === 'POST') {

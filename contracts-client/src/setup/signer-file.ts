@@ -30,9 +30,13 @@ export async function checkKeyFilePermissions(path: string): Promise<void> {
     throw new RelaycastError(ErrorCode.CONFIG_INVALID, `cannot read the key file ${path}`, { cause: err, details: { path } });
   }
   if ((mode & 0o077) !== 0) {
-    throw new RelaycastError(ErrorCode.KEY_PERMISSIONS, `key file ${path} is accessible to group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`, {
-      details: { path, mode: (mode & 0o777).toString(8) },
-    });
+    throw new RelaycastError(
+      ErrorCode.KEY_PERMISSIONS,
+      `key file ${path} is accessible to group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`,
+      {
+        details: { path, mode: (mode & 0o777).toString(8) },
+      },
+    );
   }
 }
 

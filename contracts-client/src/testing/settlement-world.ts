@@ -131,7 +131,11 @@ export function newViewer(): Viewer {
   return { privateKey, sessionKey: rawPublicKey(privateKey) };
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
 }
@@ -150,7 +154,15 @@ export async function requestGrant(settler: Settler, viewer: Viewer, headers: Re
 }
 
 /** A correctly signed receipt (unless `override` breaks it) as base64. */
-export function receiptFor(viewer: Viewer, grant: SignedGrant, relay: PublicKey, sequence: number, cumulativeBytes: number, override: Partial<Receipt> = {}, signer?: KeyObject): string {
+export function receiptFor(
+  viewer: Viewer,
+  grant: SignedGrant,
+  relay: PublicKey,
+  sequence: number,
+  cumulativeBytes: number,
+  override: Partial<Receipt> = {},
+  signer?: KeyObject,
+): string {
   const receipt: Receipt = {
     version: RECEIPT_VERSION,
     grantNonce: grant.grant.nonce,
@@ -166,14 +178,35 @@ export function receiptFor(viewer: Viewer, grant: SignedGrant, relay: PublicKey,
 }
 
 /** The tracker's signed assignment of the viewer's session to the relay, base64. */
-export function assignmentFor(w: { tracker: TestTracker }, viewer: Viewer, relay: PublicKey, issuedAtMs = Date.now(), tracker: TestTracker = w.tracker): string {
-  const sa = signAssignment({ version: ASSIGNMENT_VERSION, tracker: tracker.publicKey, sessionKey: viewer.sessionKey, relay: relay.toBytes(), issuedAtMs }, tracker.privateKey);
+export function assignmentFor(
+  w: { tracker: TestTracker },
+  viewer: Viewer,
+  relay: PublicKey,
+  issuedAtMs = Date.now(),
+  tracker: TestTracker = w.tracker,
+): string {
+  const sa = signAssignment(
+    { version: ASSIGNMENT_VERSION, tracker: tracker.publicKey, sessionKey: viewer.sessionKey, relay: relay.toBytes(), issuedAtMs },
+    tracker.privateKey,
+  );
   return Buffer.from(encodeSignedAssignment(sa)).toString('base64');
 }
 
 /** One complete redeem item: grant, receipt and the tracker's assignment. */
-export function itemFor(w: { tracker: TestTracker }, viewer: Viewer, grant: { b64: string; signed: SignedGrant }, relay: PublicKey, sequence: number, cumulativeBytes: number, override: Partial<Receipt> = {}): RedeemItem {
-  return { grant: grant.b64, receipt: receiptFor(viewer, grant.signed, relay, sequence, cumulativeBytes, override), assignment: assignmentFor(w, viewer, relay) };
+export function itemFor(
+  w: { tracker: TestTracker },
+  viewer: Viewer,
+  grant: { b64: string; signed: SignedGrant },
+  relay: PublicKey,
+  sequence: number,
+  cumulativeBytes: number,
+  override: Partial<Receipt> = {},
+): RedeemItem {
+  return {
+    grant: grant.b64,
+    receipt: receiptFor(viewer, grant.signed, relay, sequence, cumulativeBytes, override),
+    assignment: assignmentFor(w, viewer, relay),
+  };
 }
 
 export interface RedeemCall {

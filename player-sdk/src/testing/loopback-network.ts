@@ -309,9 +309,7 @@ export class TestTracker {
   }
 
   addRelay(behaviour: RelayBehaviour): TestRelay {
-    const relay = new TestRelay(behaviour, (viewer, connectionId, signal) =>
-      this.send(viewer, { type: 'signal', from: relay.relayId, connectionId, signal }),
-    );
+    const relay = new TestRelay(behaviour, (viewer, connectionId, signal) => this.send(viewer, { type: 'signal', from: relay.relayId, connectionId, signal }));
     this.relays.push(relay);
     return relay;
   }
@@ -328,7 +326,10 @@ export class TestTracker {
   }
 
   private assignment(st: ViewerState, relayId: string): string {
-    const sa = signAssignment({ version: 1, tracker: this.trackerKey, sessionKey: st.sessionKey as Uint8Array, relay: decodePublicKey(relayId), issuedAtMs: Date.now() }, this.key);
+    const sa = signAssignment(
+      { version: 1, tracker: this.trackerKey, sessionKey: st.sessionKey as Uint8Array, relay: decodePublicKey(relayId), issuedAtMs: Date.now() },
+      this.key,
+    );
     return toBase64(encodeSignedAssignment(sa));
   }
 

@@ -48,11 +48,7 @@ export function parseKeypairText(text: string): Uint8Array {
   } catch {
     throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, 'keypair file is not JSON');
   }
-  if (
-    !Array.isArray(parsed) ||
-    parsed.length !== KEYPAIR_SECRET_BYTES ||
-    !parsed.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)
-  ) {
+  if (!Array.isArray(parsed) || parsed.length !== KEYPAIR_SECRET_BYTES || !parsed.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) {
     throw new RelaycastError(ErrorCode.KEYPAIR_INVALID, 'keypair file must be a JSON array of 64 bytes');
   }
   const secret = Uint8Array.from(parsed as number[]);

@@ -29,7 +29,8 @@ export function natHint(f: NatStatusFacts): string {
     case 'mapped':
       return `Reachable at ${f.reachedAddress ?? `${m?.externalHost ?? '?'}:${m?.externalPort ?? '?'}`} through a ${m?.method === undefined ? 'port mapping' : `${METHOD[m.method]} port mapping`} on your router: viewers connect directly.`;
     case 'needs-turn': {
-      const head = 'Not reachable from the internet: viewers behind NAT get this relay only through TURN (slower; the tracker hands it out after directly reachable relays).';
+      const head =
+        'Not reachable from the internet: viewers behind NAT get this relay only through TURN (slower; the tracker hands it out after directly reachable relays).';
       if (f.rtcPort === undefined) {
         return `${head} Start it with --rtc-port N (one fixed UDP port), then forward that UDP port on your router to this machine or add --map-port.`;
       }

@@ -46,7 +46,13 @@ export function createPmpGatewayFinder(opts: { description: string; gatewayIp?: 
       async map(internalPort, ttlMs, sig) {
         const host = opts.internalHost ?? (await localAddressTowards(ip));
         // The library writes `ttl` into the request as is, and NAT-PMP lifetimes are seconds.
-        const m = await gateway.map(internalPort, host, { protocol: 'udp', externalPort: internalPort, ttl: Math.max(1, Math.round(ttlMs / 1000)), autoRefresh: false, signal: sig });
+        const m = await gateway.map(internalPort, host, {
+          protocol: 'udp',
+          externalPort: internalPort,
+          ttl: Math.max(1, Math.round(ttlMs / 1000)),
+          autoRefresh: false,
+          signal: sig,
+        });
         return { externalHost: m.externalHost, externalPort: m.externalPort };
       },
       async unmap(internalPort, sig) {

@@ -60,7 +60,13 @@ describe('PortMapping', () => {
   });
 
   it('no gateway: RC_ERR_NAT_NO_GATEWAY, and close has nothing to remove', async () => {
-    const pm = new PortMapping({ port: PORT, logger, findGateway: async () => { throw new Error('no answer'); } });
+    const pm = new PortMapping({
+      port: PORT,
+      logger,
+      findGateway: async () => {
+        throw new Error('no answer');
+      },
+    });
     const err = await pm.start(new AbortController().signal).catch((e: unknown) => e);
     expect(isRelaycastError(err, ErrorCode.NAT_NO_GATEWAY)).toBe(true);
     await pm.close(new AbortController().signal);

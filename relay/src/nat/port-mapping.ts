@@ -77,7 +77,9 @@ export class PortMapping {
     try {
       this.#gateway = await this.#bounded(signal, 'the gateway search', (s) => this.#opts.findGateway(s));
     } catch (err) {
-      const e = isRelaycastError(err, ErrorCode.NAT_NO_GATEWAY) ? err : new RelaycastError(ErrorCode.NAT_NO_GATEWAY, 'no UPnP/NAT-PMP gateway found', { cause: err });
+      const e = isRelaycastError(err, ErrorCode.NAT_NO_GATEWAY)
+        ? err
+        : new RelaycastError(ErrorCode.NAT_NO_GATEWAY, 'no UPnP/NAT-PMP gateway found', { cause: err });
       this.#state = { status: 'failed', errorCode: e.code, renewals: 0 };
       throw e;
     }
@@ -112,8 +114,17 @@ export class PortMapping {
       const m = await this.#bounded(signal, 'mapping the port', (s) => gateway.map(this.#opts.port, this.#opts.ttlMs, s));
       const renewed = this.#mappedOnce;
       this.#mappedOnce = true;
-      this.#state = { status: 'mapped', method: gateway.kind, externalHost: m.externalHost, externalPort: m.externalPort, renewals: this.#state.renewals + (renewed ? 1 : 0) };
-      this.#opts.logger.info({ port: this.#opts.port, externalHost: m.externalHost, externalPort: m.externalPort, ttlMs: this.#opts.ttlMs }, renewed ? 'port mapping renewed' : 'port mapped');
+      this.#state = {
+        status: 'mapped',
+        method: gateway.kind,
+        externalHost: m.externalHost,
+        externalPort: m.externalPort,
+        renewals: this.#state.renewals + (renewed ? 1 : 0),
+      };
+      this.#opts.logger.info(
+        { port: this.#opts.port, externalHost: m.externalHost, externalPort: m.externalPort, ttlMs: this.#opts.ttlMs },
+        renewed ? 'port mapping renewed' : 'port mapped',
+      );
     } catch (err) {
       this.#state = { ...this.#state, status: 'failed', errorCode: ErrorCode.NAT_MAPPING_FAILED };
       throw new RelaycastError(ErrorCode.NAT_MAPPING_FAILED, `mapping UDP ${this.#opts.port} failed`, { cause: err });

@@ -40,13 +40,19 @@ describe('preferredGateway', () => {
 
   it('rejects at the deadline even when every search ignores the abort', async () => {
     const t0 = performance.now();
-    const err: unknown = await preferredGateway([finder('upnp', [], 'hang'), finder('nat-pmp', [], 'hang')], 100)(AbortSignal.timeout(150)).catch((e: unknown) => e);
+    const err: unknown = await preferredGateway(
+      [finder('upnp', [], 'hang'), finder('nat-pmp', [], 'hang')],
+      100,
+    )(AbortSignal.timeout(150)).catch((e: unknown) => e);
     expect(performance.now() - t0).toBeLessThan(1_000);
     expect(err).toBeInstanceOf(Error);
   });
 
   it('rejects with RC_ERR_NAT_NO_GATEWAY when every search fails', async () => {
-    const err: unknown = await preferredGateway([finder('upnp', [], 'fail'), finder('nat-pmp', [], 'fail')], 100)(AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+    const err: unknown = await preferredGateway(
+      [finder('upnp', [], 'fail'), finder('nat-pmp', [], 'fail')],
+      100,
+    )(AbortSignal.timeout(5_000)).catch((e: unknown) => e);
     expect(isRelaycastError(err, ErrorCode.NAT_NO_GATEWAY)).toBe(true);
   });
 });

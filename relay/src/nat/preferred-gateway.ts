@@ -27,7 +27,11 @@ export function preferredGateway(finders: FindGateway[], graceMs: number): FindG
         graceOver.abort();
       }
     } catch (err) {
-      for (const a of attempts) void a.then((g) => g.close?.(), () => undefined);
+      for (const a of attempts)
+        void a.then(
+          (g) => g.close?.(),
+          () => undefined,
+        );
       if (isRelaycastError(err)) throw err;
       const errors = err instanceof AggregateError ? err.errors : [err];
       throw new RelaycastError(ErrorCode.NAT_NO_GATEWAY, 'no UPnP IGD or NAT-PMP gateway answered', { cause: errors[0] });
@@ -35,7 +39,11 @@ export function preferredGateway(finders: FindGateway[], graceMs: number): FindG
       searches.abort();
     }
     // The others may have found something too: release it.
-    for (const a of attempts) void a.then((g) => (g === winner ? undefined : g.close?.()), () => undefined);
+    for (const a of attempts)
+      void a.then(
+        (g) => (g === winner ? undefined : g.close?.()),
+        () => undefined,
+      );
     return winner;
   };
 }

@@ -16,7 +16,14 @@ function mapping(found: boolean): PortMapping {
 
 describe('RelayNat', () => {
   it('with a mapping: reports it, adds the mapped address as a server-reflexive candidate, and says so in the hint', async () => {
-    const nat = new RelayNat({ rtcPort: 40_000, bindAddress: '192.168.1.20', mapping: mapping(true), trackerHost: '127.0.0.1', onChange: () => undefined, logger });
+    const nat = new RelayNat({
+      rtcPort: 40_000,
+      bindAddress: '192.168.1.20',
+      mapping: mapping(true),
+      trackerHost: '127.0.0.1',
+      onChange: () => undefined,
+      logger,
+    });
     await nat.start(AbortSignal.timeout(5_000));
     expect(nat.report()).toEqual({ portMapping: 'nat-pmp', publicAddress: '203.0.113.9', mappedPort: 40_000 });
     const [candidate, ...rest] = nat.extraCandidates();
@@ -32,7 +39,14 @@ describe('RelayNat', () => {
   });
 
   it('without a gateway: reports a failed mapping, adds no candidate, and tells the operator which port to forward', async () => {
-    const nat = new RelayNat({ rtcPort: 40_000, bindAddress: '192.168.1.20', mapping: mapping(false), trackerHost: '127.0.0.1', onChange: () => undefined, logger });
+    const nat = new RelayNat({
+      rtcPort: 40_000,
+      bindAddress: '192.168.1.20',
+      mapping: mapping(false),
+      trackerHost: '127.0.0.1',
+      onChange: () => undefined,
+      logger,
+    });
     await nat.start(AbortSignal.timeout(5_000));
     expect(nat.report()).toEqual({ portMapping: 'failed' });
     expect(nat.extraCandidates()).toEqual([]);

@@ -76,7 +76,11 @@ export class RelayNat {
   setReachability(msg: ReachabilityMessage): void {
     const changed = msg.reachability !== this.verdict?.reachability;
     this.verdict = msg;
-    if (changed) this.log[msg.reachability === 'needs-turn' ? 'warn' : 'info']({ reachability: msg.reachability, address: msg.address, hint: this.status().hint }, 'reachability tested');
+    if (changed)
+      this.log[msg.reachability === 'needs-turn' ? 'warn' : 'info'](
+        { reachability: msg.reachability, address: msg.address, hint: this.status().hint },
+        'reachability tested',
+      );
   }
 
   /** STUN URLs for the relay's own peer connections (server-reflexive candidates). */
@@ -103,7 +107,9 @@ export class RelayNat {
     if (m?.status !== 'mapped' || m.externalHost === undefined || m.externalPort === undefined || this.options.rtcPort === undefined) return [];
     // Server-reflexive priority (type preference 100), component 1; foundation "rcmap" marks it as ours.
     const priority = (100 << 24) + (65_535 << 8) + 255;
-    return [`candidate:rcmap 1 UDP ${priority} ${m.externalHost} ${m.externalPort} typ srflx raddr ${this.localAddress ?? '0.0.0.0'} rport ${this.options.rtcPort}`];
+    return [
+      `candidate:rcmap 1 UDP ${priority} ${m.externalHost} ${m.externalPort} typ srflx raddr ${this.localAddress ?? '0.0.0.0'} rport ${this.options.rtcPort}`,
+    ];
   }
 
   status(): RelayNatStatus {

@@ -129,13 +129,33 @@ describe('parseStunServerUrl', () => {
     expect(parseStunServerUrl('stun:stun.l.google.com:19302')).toEqual({ host: 'stun.l.google.com', port: 19302 });
     expect(parseStunServerUrl('STUN:192.0.2.1:1')).toEqual({ host: '192.0.2.1', port: 1 });
     expect(parseStunServerUrl('stun://192.0.2.1:5000')).toEqual({ host: '192.0.2.1', port: 5000 });
-    for (const skipped of ['turn:turn.example.org:3478?transport=udp', 'turns:turn.example.org:5349', 'stuns:stun.example.org', 'stun:[2001:db8::1]:3478', 'stun:[::1]']) {
+    for (const skipped of [
+      'turn:turn.example.org:3478?transport=udp',
+      'turns:turn.example.org:5349',
+      'stuns:stun.example.org',
+      'stun:[2001:db8::1]:3478',
+      'stun:[::1]',
+    ]) {
       expect(parseStunServerUrl(skipped)).toBeUndefined();
     }
   });
 
   it('anything else is RC_ERR_CONFIG_INVALID', () => {
-    for (const bad of ['', 'stun:', 'stun::3478', 'stun:host:0', 'stun:host:65536', 'stun:host:123456', 'http://host', 'host:3478', 'stun:a b', 'stun:user@host', 'stun:host:3478?transport=udp', 'stun:2001:db8::1', 'stun:[zz]']) {
+    for (const bad of [
+      '',
+      'stun:',
+      'stun::3478',
+      'stun:host:0',
+      'stun:host:65536',
+      'stun:host:123456',
+      'http://host',
+      'host:3478',
+      'stun:a b',
+      'stun:user@host',
+      'stun:host:3478?transport=udp',
+      'stun:2001:db8::1',
+      'stun:[zz]',
+    ]) {
       let err: unknown;
       try {
         parseStunServerUrl(bad);
@@ -324,7 +344,9 @@ describe('discoverPublicAddress against coturn', () => {
     let output = '';
     proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<never>((_, reject) => proc.once('exit', (code, sig) => reject(new Error(`turnserver exited (${code ?? sig}): ${output.slice(-2000)}`))));
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code, sig) => reject(new Error(`turnserver exited (${code ?? sig}): ${output.slice(-2000)}`))),
+    );
 
     const url = `stun:127.0.0.1:${port}`;
     const until = Date.now() + 15_000;

@@ -28,7 +28,16 @@ export function createUpnpGatewayFinder(opts: { description: string; internalHos
           // logged it removed (seen in test/nat-port-mapping.e2e.test.ts). This asks for the UDP
           // mapping and lets a SOAP fault surface.
           const device = await (gateway as unknown as LibraryInternals).getGateway({ signal: sig });
-          await device.run(WAN_IP_CONNECTION_2, 'DeletePortMapping', [['NewRemoteHost', ''], ['NewExternalPort', internalPort], ['NewProtocol', 'UDP']], { signal: sig });
+          await device.run(
+            WAN_IP_CONNECTION_2,
+            'DeletePortMapping',
+            [
+              ['NewRemoteHost', ''],
+              ['NewExternalPort', internalPort],
+              ['NewProtocol', 'UDP'],
+            ],
+            { signal: sig },
+          );
         },
       };
       return wrapped;

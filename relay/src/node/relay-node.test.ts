@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { ErrorCode, FrameType, RELAY_STATUS_PATHS, concatBytes, decodeBase58, decodeFrames, encodeFrame, type RelayFrame } from '@relaycast/protocol';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { FAKE_TRACKER_KEY, connectViewerViaTracker, startFakeTracker, type FakeTracker, type SignaledViewer, type TrackerConnection } from '../testing/fake-tracker.js';
+import {
+  FAKE_TRACKER_KEY,
+  connectViewerViaTracker,
+  startFakeTracker,
+  type FakeTracker,
+  type SignaledViewer,
+  type TrackerConnection,
+} from '../testing/fake-tracker.js';
 import { loadOrCreateKeypair, type RelayKeypair } from '../keypair.js';
 import { deferred, serveBytes, startTestOrigin, testBytes, type TestOrigin } from '../testing/origin-server.js';
 import { TestSession, testPayer, testTracker } from '../testing/payments.js';
@@ -91,7 +98,16 @@ describe('startRelay', () => {
     expect(frames.find((f) => f.requestId === 2)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.ORIGIN_NOT_ALLOWED });
 
     const stats = relay.stats();
-    expect(stats).toMatchObject({ relayId: keypair.relayId, registered: true, viewers: 1, peers: 1, requests: 2, completed: 1, bytesServed: body.byteLength, errors: 1 });
+    expect(stats).toMatchObject({
+      relayId: keypair.relayId,
+      registered: true,
+      viewers: 1,
+      peers: 1,
+      requests: 2,
+      completed: 1,
+      bytesServed: body.byteLength,
+      errors: 1,
+    });
 
     // The viewer leaving frees its peer.
     viewer.close();
@@ -122,46 +138,60 @@ describe('startRelay', () => {
     expect(relay.stats().peers).toBe(0);
   });
 
-  it('as a paid relay: challenges the channel, binds it, stores receipts received over it, refuses past the credit limit, and reports receipts/unpaid/paid on /status', { timeout: 30_000 }, async () => {
-    const payer = testPayer();
-    const trackerKey = testTracker();
-    const { relay, conn } = await start({
-      acceptPayers: new Map([[payer.id, 'http://127.0.0.1:1/']]),
-      receiptsDbPath: join(dir, 'paid', 'receipts.sqlite'),
-      creditLimitBytes: 100_000,
-      trustedTrackers: [trackerKey.id],
-      statusPort: 0,
-    });
-    const body = testBytes(150_000, 9);
-    origin.route('/media/seg1.ts', serveBytes(body));
-    const url = origin.url('/media/seg1.ts');
-    const session = new TestSession(payer, { scope: `${origin.base}/media/` });
-    const viewer = await connectViewerViaTracker(conn, 'viewer-00000003', 'c1');
-    cleanups.push(() => viewer.close());
-    const frames = collectFrames(viewer);
-    const relayKey = decodeBase58(relay.relayId);
-    await eventually(() => frames.some((f) => f.type === FrameType.CHALLENGE), 'the CHALLENGE');
-    const challenge = frames.find((f) => f.type === FrameType.CHALLENGE) as Extract<RelayFrame, { type: typeof FrameType.CHALLENGE }>;
-    send(viewer, session.bindFrame(challenge.challenge, relayKey, trackerKey));
-    await eventually(() => relay.stats().payments?.bindsAccepted === 1, 'the BIND');
-    send(viewer, { type: FrameType.REQUEST, requestId: 1, url });
-    await eventually(() => ended(frames, 1), 'the first request');
-    send(viewer, { type: FrameType.REQUEST, requestId: 2, url });
-    await eventually(() => ended(frames, 2), 'the refusal');
-    expect(frames.find((f) => f.requestId === 2)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    send(viewer, { type: FrameType.RECEIPT, requestId: 0, signedReceipt: session.signedReceipt(relayKey, body.byteLength) });
-    await eventually(() => relay.stats().payments?.receiptsAccepted === 1, 'the receipt');
-    send(viewer, { type: FrameType.REQUEST, requestId: 3, url });
-    await eventually(() => ended(frames, 3), 'the third request');
-    expect(frames.find((f) => f.requestId === 3 && f.type === FrameType.END)).toMatchObject({ bytesSent: body.byteLength });
-    const status = (await (await fetch(`${relay.statusUrl ?? ''}${RELAY_STATUS_PATHS.status}`)).json()) as { payments: Record<string, unknown> };
-    const receipted = ((BigInt(body.byteLength) * session.grant.pricePerGiB) >> 30n).toString();
-    // Earned is what the settler credits: nothing until it has answered a redeem.
-    expect(status.payments).toMatchObject({ receipts: 1, receipted, earned: '0', shortfall: '0', paid: '0', unpaid: '0', pending: '0', bindsAccepted: 1, receiptsAccepted: 1 });
-    // The relay trusts the configured tracker key and the one its tracker announced.
-    expect(status.payments['trustedTrackers']).toEqual([trackerKey.id, FAKE_TRACKER_KEY]);
-    await expect(relay.redeem(AbortSignal.timeout(1_000))).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
-  });
+  it(
+    'as a paid relay: challenges the channel, binds it, stores receipts received over it, refuses past the credit limit, and reports receipts/unpaid/paid on /status',
+    { timeout: 30_000 },
+    async () => {
+      const payer = testPayer();
+      const trackerKey = testTracker();
+      const { relay, conn } = await start({
+        acceptPayers: new Map([[payer.id, 'http://127.0.0.1:1/']]),
+        receiptsDbPath: join(dir, 'paid', 'receipts.sqlite'),
+        creditLimitBytes: 100_000,
+        trustedTrackers: [trackerKey.id],
+        statusPort: 0,
+      });
+      const body = testBytes(150_000, 9);
+      origin.route('/media/seg1.ts', serveBytes(body));
+      const url = origin.url('/media/seg1.ts');
+      const session = new TestSession(payer, { scope: `${origin.base}/media/` });
+      const viewer = await connectViewerViaTracker(conn, 'viewer-00000003', 'c1');
+      cleanups.push(() => viewer.close());
+      const frames = collectFrames(viewer);
+      const relayKey = decodeBase58(relay.relayId);
+      await eventually(() => frames.some((f) => f.type === FrameType.CHALLENGE), 'the CHALLENGE');
+      const challenge = frames.find((f) => f.type === FrameType.CHALLENGE) as Extract<RelayFrame, { type: typeof FrameType.CHALLENGE }>;
+      send(viewer, session.bindFrame(challenge.challenge, relayKey, trackerKey));
+      await eventually(() => relay.stats().payments?.bindsAccepted === 1, 'the BIND');
+      send(viewer, { type: FrameType.REQUEST, requestId: 1, url });
+      await eventually(() => ended(frames, 1), 'the first request');
+      send(viewer, { type: FrameType.REQUEST, requestId: 2, url });
+      await eventually(() => ended(frames, 2), 'the refusal');
+      expect(frames.find((f) => f.requestId === 2)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      send(viewer, { type: FrameType.RECEIPT, requestId: 0, signedReceipt: session.signedReceipt(relayKey, body.byteLength) });
+      await eventually(() => relay.stats().payments?.receiptsAccepted === 1, 'the receipt');
+      send(viewer, { type: FrameType.REQUEST, requestId: 3, url });
+      await eventually(() => ended(frames, 3), 'the third request');
+      expect(frames.find((f) => f.requestId === 3 && f.type === FrameType.END)).toMatchObject({ bytesSent: body.byteLength });
+      const status = (await (await fetch(`${relay.statusUrl ?? ''}${RELAY_STATUS_PATHS.status}`)).json()) as { payments: Record<string, unknown> };
+      const receipted = ((BigInt(body.byteLength) * session.grant.pricePerGiB) >> 30n).toString();
+      // Earned is what the settler credits: nothing until it has answered a redeem.
+      expect(status.payments).toMatchObject({
+        receipts: 1,
+        receipted,
+        earned: '0',
+        shortfall: '0',
+        paid: '0',
+        unpaid: '0',
+        pending: '0',
+        bindsAccepted: 1,
+        receiptsAccepted: 1,
+      });
+      // The relay trusts the configured tracker key and the one its tracker announced.
+      expect(status.payments['trustedTrackers']).toEqual([trackerKey.id, FAKE_TRACKER_KEY]);
+      await expect(relay.redeem(AbortSignal.timeout(1_000))).rejects.toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+    },
+  );
 
   it('refuses a config without allowed origins', async () => {
     await expect(startRelay({ trackerUrl: 'ws://127.0.0.1:1', allowedOrigins: [], keypair, logger: silent })).rejects.toMatchObject({

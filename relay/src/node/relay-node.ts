@@ -36,7 +36,11 @@ export interface RelayNodeOptions extends RelaySettingsOptions {
   /** Further channel-server options (per-channel limits, water marks). Default: the channel server's defaults. */
   channel?: Partial<Omit<ChannelServerOptions, 'source' | 'logger' | 'maxUploadBytesPerSec'>> | undefined;
   /** Further tracker-client options (reconnect backoff). Default: the tracker client's defaults. */
-  tracker?: Partial<Omit<TrackerClientOptions, 'trackerUrl' | 'keypair' | 'transport' | 'advertise' | 'onPeer' | 'logger' | 'maxPendingPeers' | 'maxPendingPeersPerViewer'>> | undefined;
+  tracker?:
+    | Partial<
+        Omit<TrackerClientOptions, 'trackerUrl' | 'keypair' | 'transport' | 'advertise' | 'onPeer' | 'logger' | 'maxPendingPeers' | 'maxPendingPeersPerViewer'>
+      >
+    | undefined;
   /** Replaces the WebRTC transport (tests, other stacks). Default: a NodeDataChannelTransport from the options above. */
   transport?: RelayTransport | undefined;
   /** Replaces the origin segment source (tests compose a faulty one over createRelayOriginSource). Default: createRelayOriginSource(options). */
@@ -54,7 +58,8 @@ export interface RelayNodeOptions extends RelaySettingsOptions {
 }
 
 /** Origin-source options that are relay settings (relay-settings.ts), set at the top level of RelayNodeOptions. */
-type OriginSettingKeys = 'cacheMaxBytes' | 'cacheKeyQuery' | 'originRelayBytesPerSec' | 'originRelayBurstBytes' | 'originChannelBytesPerSec' | 'originChannelBurstBytes';
+type OriginSettingKeys =
+  'cacheMaxBytes' | 'cacheKeyQuery' | 'originRelayBytesPerSec' | 'originRelayBurstBytes' | 'originChannelBytesPerSec' | 'originChannelBurstBytes';
 
 /** Payment figures of one payer (amounts in token base units, as decimal strings). */
 export interface PayerPaymentStats {
@@ -139,8 +144,10 @@ function checkOptions(o: RelayNodeOptions): RelaySettings {
   const bad = (message: string): never => {
     throw new RelaycastError(ErrorCode.CONFIG_INVALID, message);
   };
-  if (o.shutdownGraceMs !== undefined && (!Number.isSafeInteger(o.shutdownGraceMs) || o.shutdownGraceMs < 0)) bad('shutdownGraceMs must be a non-negative integer');
-  if (settings.acceptPayers !== undefined && settings.acceptPayers.size > 0 && settings.receiptsDbPath === undefined) bad('receiptsDbPath is required when the relay accepts payers');
+  if (o.shutdownGraceMs !== undefined && (!Number.isSafeInteger(o.shutdownGraceMs) || o.shutdownGraceMs < 0))
+    bad('shutdownGraceMs must be a non-negative integer');
+  if (settings.acceptPayers !== undefined && settings.acceptPayers.size > 0 && settings.receiptsDbPath === undefined)
+    bad('receiptsDbPath is required when the relay accepts payers');
   return settings;
 }
 
@@ -247,7 +254,13 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
         logger: base,
       });
       if (s.rpcUrl !== undefined) {
-        redeemer = new Redeemer({ store, payers, rpcUrl: s.rpcUrl, signer: { relayId, publicKey: relayKey, sign: (m) => options.keypair.sign(m) }, logger: base });
+        redeemer = new Redeemer({
+          store,
+          payers,
+          rpcUrl: s.rpcUrl,
+          signer: { relayId, publicKey: relayKey, sign: (m) => options.keypair.sign(m) },
+          logger: base,
+        });
       }
     }
     transport =
@@ -352,10 +365,11 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
     }
   }
   const auto: AutoRedeem | undefined =
-    redeemer === undefined
-      ? undefined
-      : startAutoRedeem(redeemer, { thresholdBaseUnits: s.redeemThreshold, intervalMs: s.redeemIntervalMs, logger: base });
-  log.info({ allowedOrigins: s.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined }, 'relay started');
+    redeemer === undefined ? undefined : startAutoRedeem(redeemer, { thresholdBaseUnits: s.redeemThreshold, intervalMs: s.redeemIntervalMs, logger: base });
+  log.info(
+    { allowedOrigins: s.allowedOrigins, capacity, statusUrl: status?.url, acceptPayers: [...payers.keys()], redeems: redeemer !== undefined },
+    'relay started',
+  );
 
   let closing: Promise<void> | undefined;
   const node: RelayNode = {
@@ -385,7 +399,8 @@ export async function startRelay(options: RelayNodeOptions): Promise<RelayNode> 
       };
     },
     redeem(signal: AbortSignal) {
-      if (redeemer === undefined) return Promise.reject(new RelaycastError(ErrorCode.CONFIG_INVALID, 'this relay redeems nothing: it needs accepted payers and an RPC URL'));
+      if (redeemer === undefined)
+        return Promise.reject(new RelaycastError(ErrorCode.CONFIG_INVALID, 'this relay redeems nothing: it needs accepted payers and an RPC URL'));
       return redeemer.redeem(signal);
     },
     close(): Promise<void> {

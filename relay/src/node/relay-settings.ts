@@ -1,5 +1,20 @@
 import { isIP } from 'node:net';
-import { bool, configInvalid, defineSettings, durationMs, enumOf, int, listOf, text, toList, u64, url, valueType, type SettingsOptions, type ValueType } from '@relaycast/cli-kit';
+import {
+  bool,
+  configInvalid,
+  defineSettings,
+  durationMs,
+  enumOf,
+  int,
+  listOf,
+  text,
+  toList,
+  u64,
+  url,
+  valueType,
+  type SettingsOptions,
+  type ValueType,
+} from '@relaycast/cli-kit';
 import { decodePublicKey } from '@relaycast/protocol';
 import {
   DEFAULT_CACHE_KEY_QUERY,
@@ -89,8 +104,20 @@ export const RELAY_SETTINGS = defineSettings(
       group: 'Advertised to the tracker',
       help: 'region label',
     },
-    capacity: { type: int({ max: MAX_REPORTED_LOAD }), flag: 'capacity', default: DEFAULT_CAPACITY, group: 'Advertised to the tracker', help: 'concurrent viewers' },
-    pricePerGiB: { type: u64(), flag: 'price-per-gib', default: DEFAULT_PRICE_PER_GIB, group: 'Advertised to the tracker', help: 'price in token base units per GiB' },
+    capacity: {
+      type: int({ max: MAX_REPORTED_LOAD }),
+      flag: 'capacity',
+      default: DEFAULT_CAPACITY,
+      group: 'Advertised to the tracker',
+      help: 'concurrent viewers',
+    },
+    pricePerGiB: {
+      type: u64(),
+      flag: 'price-per-gib',
+      default: DEFAULT_PRICE_PER_GIB,
+      group: 'Advertised to the tracker',
+      help: 'price in token base units per GiB',
+    },
     bindAddress: {
       type: text({ metavar: 'ADDR', expected: 'an IP address', check: (s) => isIP(s) !== 0 }),
       flag: 'bind-address',
@@ -176,7 +203,14 @@ export const RELAY_SETTINGS = defineSettings(
       group: 'Origin',
       help: 'relay-wide origin fetch rate; 0 = unlimited',
     },
-    originBurstBytes: { type: int(), flag: 'origin-burst-bytes', unit: 'bytes', default: DEFAULT_ORIGIN_RELAY_BURST_BYTES, group: 'Origin', help: 'relay-wide origin burst' },
+    originBurstBytes: {
+      type: int(),
+      flag: 'origin-burst-bytes',
+      unit: 'bytes',
+      default: DEFAULT_ORIGIN_RELAY_BURST_BYTES,
+      group: 'Origin',
+      help: 'relay-wide origin burst',
+    },
     channelOriginBytesPerSec: {
       type: int(),
       flag: 'channel-origin-bytes-per-sec',
@@ -200,7 +234,13 @@ export const RELAY_SETTINGS = defineSettings(
       group: 'Payments',
       help: 'accept grants of this payer (base58) and redeem at its settlement service URL',
     },
-    rpcUrl: { type: url({ protocols: ['http:', 'https:'] }), flag: 'rpc-url', defaultText: 'none, no automatic redemption', group: 'Payments', help: 'Solana JSON-RPC URL for payouts' },
+    rpcUrl: {
+      type: url({ protocols: ['http:', 'https:'] }),
+      flag: 'rpc-url',
+      defaultText: 'none, no automatic redemption',
+      group: 'Payments',
+      help: 'Solana JSON-RPC URL for payouts',
+    },
     receiptsDbPath: {
       type: text({ metavar: 'FILE' }),
       flag: 'db',
@@ -238,7 +278,13 @@ export const RELAY_SETTINGS = defineSettings(
       group: 'Payments',
       help: 'redeem when owed at least this many token base units (all payers); needs --rpc-url',
     },
-    redeemIntervalMs: { type: durationMs({ min: 100 }), flag: 'redeem-interval-ms', default: DEFAULT_REDEEM_INTERVAL_MS, group: 'Payments', help: 'how often the threshold is checked' },
+    redeemIntervalMs: {
+      type: durationMs({ min: 100 }),
+      flag: 'redeem-interval-ms',
+      default: DEFAULT_REDEEM_INTERVAL_MS,
+      group: 'Payments',
+      help: 'how often the threshold is checked',
+    },
   },
   {
     envPrefix: 'RELAYCAST_',
@@ -248,7 +294,8 @@ export const RELAY_SETTINGS = defineSettings(
         if (v.mapPort === true && v.rtcPort === undefined) throw configInvalid(`${name('mapPort')} needs ${name('rtcPort')} (the one UDP port to map)`);
         if (v.mapPortTtlMs !== undefined && v.mapPort !== true) throw configInvalid(`${name('mapPortTtlMs')} needs ${name('mapPort')}`);
         // A rate of 0 is unlimited and needs no burst; any other rate needs one.
-        if (v.originBurstBytes === 0 && v.originBytesPerSec !== 0) throw configInvalid(`${name('originBurstBytes')} must be positive (or ${name('originBytesPerSec')} 0)`);
+        if (v.originBurstBytes === 0 && v.originBytesPerSec !== 0)
+          throw configInvalid(`${name('originBurstBytes')} must be positive (or ${name('originBytesPerSec')} 0)`);
         if (v.channelOriginBurstBytes === 0 && v.channelOriginBytesPerSec !== 0) {
           throw configInvalid(`${name('channelOriginBurstBytes')} must be positive (or ${name('channelOriginBytesPerSec')} 0)`);
         }

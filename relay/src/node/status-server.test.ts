@@ -65,11 +65,14 @@ describe('relay status server: Host and Origin checks (DNS rebinding)', () => {
     const { request } = await import('node:http');
     const url = new URL(server?.url as string);
     return new Promise((resolve, reject) => {
-      const req = request({ host: url.hostname, port: url.port, method, path, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, setHost: false }, (res) => {
-        const parts: Buffer[] = [];
-        res.on('data', (c: Buffer) => parts.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
-      });
+      const req = request(
+        { host: url.hostname, port: url.port, method, path, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, setHost: false },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() }));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -82,12 +85,24 @@ describe('relay status server: Host and Origin checks (DNS rebinding)', () => {
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) {
       expect((await raw('GET', RELAY_STATUS_PATHS.status, { host })).status, host).toBe(200);
     }
-    for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1:${Number(port) + 1}`, '127.0.0.1', `127.0.0.2:${port}`, `localhost.evil.example:${port}`]) {
+    for (const host of [
+      'evil.example',
+      `evil.example:${port}`,
+      `127.0.0.1:${Number(port) + 1}`,
+      '127.0.0.1',
+      `127.0.0.2:${port}`,
+      `localhost.evil.example:${port}`,
+    ]) {
       const res = await raw('GET', RELAY_STATUS_PATHS.status, { host });
       expect(res.status, host).toBe(403);
       expect((JSON.parse(res.body) as { code: string }).code).toBe('RC_ERR_HOST_REFUSED');
     }
-    const rebound = await raw('PUT', RELAY_STATUS_PATHS.limits, { host: `attacker.example:${port}`, 'content-type': 'text/plain' }, JSON.stringify({ maxUploadBytesPerSec: 1 }));
+    const rebound = await raw(
+      'PUT',
+      RELAY_STATUS_PATHS.limits,
+      { host: `attacker.example:${port}`, 'content-type': 'text/plain' },
+      JSON.stringify({ maxUploadBytesPerSec: 1 }),
+    );
     expect(rebound.status).toBe(403);
     // No Host at all: node's HTTP/1.1 parser answers 400 before the handler runs.
     expect([400, 403]).toContain((await raw('GET', RELAY_STATUS_PATHS.status, {})).status);

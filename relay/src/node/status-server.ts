@@ -42,7 +42,9 @@ export async function startStatusServer(target: StatusTarget, options: StatusSer
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new RelaycastError(ErrorCode.CONFIG_INVALID, err.code === 'EADDRINUSE' ? `status port ${options.port} is already in use` : err.message, { cause: err })),
+      reject(
+        new RelaycastError(ErrorCode.CONFIG_INVALID, err.code === 'EADDRINUSE' ? `status port ${options.port} is already in use` : err.message, { cause: err }),
+      ),
     );
     server.listen(options.port, host, () => resolve());
   });

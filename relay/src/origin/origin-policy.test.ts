@@ -148,7 +148,12 @@ describe('origin policy', () => {
   });
 
   it('accepts other spellings of an allowlisted IPv4 literal, which are the very same address', () => {
-    for (const raw of ['http://2130706433:8080/media/a.ts', 'http://0x7f.1:8080/media/a.ts', 'http://0177.0.0.1:8080/media/a.ts', 'http://127.1:8080/media/a.ts']) {
+    for (const raw of [
+      'http://2130706433:8080/media/a.ts',
+      'http://0x7f.1:8080/media/a.ts',
+      'http://0177.0.0.1:8080/media/a.ts',
+      'http://127.1:8080/media/a.ts',
+    ]) {
       expect(policy.check(raw).origin).toBe('http://127.0.0.1:8080');
     }
   });
@@ -158,9 +163,29 @@ describe('origin policy', () => {
       expect(policy.allowsAddress('cdn.example.com', address, 443)).toBe(true);
     }
     const internal = [
-      '127.0.0.1', '127.0.0.2', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1',
-      '0.0.0.0', '224.0.0.1', '255.255.255.255', '198.18.0.1', '::', '::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1',
-      '64:ff9b::a00:1', '2002:7f00:1::', '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'ff02::1',
+      '127.0.0.1',
+      '127.0.0.2',
+      '10.1.2.3',
+      '172.16.0.1',
+      '172.31.255.255',
+      '192.168.1.1',
+      '169.254.169.254',
+      '100.64.0.1',
+      '0.0.0.0',
+      '224.0.0.1',
+      '255.255.255.255',
+      '198.18.0.1',
+      '::',
+      '::1',
+      '::ffff:127.0.0.1',
+      '::ffff:10.0.0.1',
+      '64:ff9b::a00:1',
+      '2002:7f00:1::',
+      '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+      'fc00::1',
+      'fd12:3456::1',
+      'fe80::1',
+      'ff02::1',
     ];
     for (const address of internal) expect(policy.allowsAddress('cdn.example.com', address, 443), address).toBe(false);
     // Named outright, on the named port only.

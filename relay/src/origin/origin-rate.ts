@@ -38,11 +38,18 @@ export class OriginRateLimiter {
   private refusals = 0;
 
   constructor(private readonly o: OriginRateOptions) {
-    for (const [name, v] of Object.entries({ relayBytesPerSec: o.relayBytesPerSec, relayBurstBytes: o.relayBurstBytes, keyBytesPerSec: o.keyBytesPerSec, keyBurstBytes: o.keyBurstBytes })) {
+    for (const [name, v] of Object.entries({
+      relayBytesPerSec: o.relayBytesPerSec,
+      relayBurstBytes: o.relayBurstBytes,
+      keyBytesPerSec: o.keyBytesPerSec,
+      keyBurstBytes: o.keyBurstBytes,
+    })) {
       if (!Number.isSafeInteger(v) || v < 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a non-negative integer`);
     }
-    if (o.relayBytesPerSec > 0 && o.relayBurstBytes <= 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'relayBurstBytes must be positive when the relay-wide origin rate is set');
-    if (o.keyBytesPerSec > 0 && o.keyBurstBytes <= 0) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'keyBurstBytes must be positive when the per-channel origin rate is set');
+    if (o.relayBytesPerSec > 0 && o.relayBurstBytes <= 0)
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'relayBurstBytes must be positive when the relay-wide origin rate is set');
+    if (o.keyBytesPerSec > 0 && o.keyBurstBytes <= 0)
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'keyBurstBytes must be positive when the per-channel origin rate is set');
     if (!Number.isSafeInteger(o.maxKeys) || o.maxKeys < 1) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'maxKeys must be a positive integer');
     this.now = o.now ?? Date.now;
     this.relay = o.relayBytesPerSec > 0 ? new TokenBucket(o.relayBytesPerSec, o.relayBurstBytes, this.now) : undefined;

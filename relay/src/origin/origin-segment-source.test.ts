@@ -23,10 +23,7 @@ function makeSource(extra: Partial<OriginSourceOptions> = {}): SegmentSource {
 }
 
 function open(url: string, extra: { range?: { start: number; end?: number }; maxChunkBytes?: number; signal?: AbortSignal } = {}): Promise<SegmentStream> {
-  return source.open(
-    { url, range: extra.range },
-    { signal: extra.signal ?? new AbortController().signal, maxChunkBytes: extra.maxChunkBytes ?? CHUNK },
-  );
+  return source.open({ url, range: extra.range }, { signal: extra.signal ?? new AbortController().signal, maxChunkBytes: extra.maxChunkBytes ?? CHUNK });
 }
 
 async function collect(stream: SegmentStream): Promise<{ bytes: Uint8Array; sizes: number[] }> {
@@ -123,9 +120,7 @@ describe('allowlist before network', () => {
     origin.route('/media/to-dotdot.ts', (_req, res) => void res.writeHead(301, { location: '/media/../private/secret.ts' }).end());
     origin.route('/media/to-other.ts', (_req, res) => void res.writeHead(307, { location: other.url('/media/a.ts') }).end());
     origin.route('/media/to-file.ts', (_req, res) => void res.writeHead(308, { location: 'file:///etc/passwd' }).end());
-    origin.route('/media/to-userinfo.ts', (_req, res) =>
-      void res.writeHead(302, { location: `http://u:p@127.0.0.1:${origin.port}/media/a.ts` }).end(),
-    );
+    origin.route('/media/to-userinfo.ts', (_req, res) => void res.writeHead(302, { location: `http://u:p@127.0.0.1:${origin.port}/media/a.ts` }).end());
     for (const p of ['/media/to-private.ts', '/media/to-dotdot.ts', '/media/to-other.ts', '/media/to-file.ts', '/media/to-userinfo.ts']) {
       expect(await codeOf(open(origin.url(p)))).toBe(ErrorCode.ORIGIN_NOT_ALLOWED);
     }
@@ -180,7 +175,10 @@ describe('coalescing and streaming', () => {
     makeSource();
     const body = testBytes(100_000);
     origin.route('/media/a.ts', serveBytes(body));
-    const [small, large] = await Promise.all([open(origin.url('/media/a.ts'), { maxChunkBytes: 1000 }), open(origin.url('/media/a.ts'), { maxChunkBytes: 30_000 })]);
+    const [small, large] = await Promise.all([
+      open(origin.url('/media/a.ts'), { maxChunkBytes: 1000 }),
+      open(origin.url('/media/a.ts'), { maxChunkBytes: 30_000 }),
+    ]);
     const a = await collect(small);
     const b = await collect(large);
     expectSame(a.bytes, body);
@@ -399,7 +397,11 @@ describe('cache key policy (query strings)', () => {
 });
 
 describe('origin-fetch accounting and rates', () => {
-  function openAs(url: string, originKey: string, extra: { onOriginBytes?: (n: number) => void; allowOriginFetch?: boolean; range?: { start: number; end?: number } } = {}): Promise<SegmentStream> {
+  function openAs(
+    url: string,
+    originKey: string,
+    extra: { onOriginBytes?: (n: number) => void; allowOriginFetch?: boolean; range?: { start: number; end?: number } } = {},
+  ): Promise<SegmentStream> {
     return source.open({ url, originKey, ...extra }, { signal: new AbortController().signal, maxChunkBytes: CHUNK });
   }
 

@@ -21,7 +21,10 @@ import { SegmentCache, type CachedSegment } from './segment-cache.js';
 import type { SegmentRequest, SegmentSource, SegmentStream } from '../serve/segment-source.js';
 
 /** The live prefetcher's tuning, passed through as it is (documented there). */
-type LiveTuning = Pick<LivePrefetcherOptions, 'liveViewerIdleMs' | 'maxFollowedPlaylists' | 'prefetchSegments' | 'livePollMinMs' | 'livePollMaxMs' | 'advertiseTtlMs'>;
+type LiveTuning = Pick<
+  LivePrefetcherOptions,
+  'liveViewerIdleMs' | 'maxFollowedPlaylists' | 'prefetchSegments' | 'livePollMinMs' | 'livePollMaxMs' | 'advertiseTtlMs'
+>;
 
 export interface OriginSourceOptions extends LiveTuning {
   /**

@@ -109,30 +109,34 @@ describe('PaymentGate over real data channels', () => {
 
   const receiptFrame = (bytes: Uint8Array): RelayFrame => ({ type: FrameType.RECEIPT, requestId: 0, signedReceipt: bytes });
 
-  it('challenges every channel first; a bound session is served within its credit, receipts are stored before they count, and past the credit it is refused', { timeout: 60_000 }, async () => {
-    const { gate, store, viewer } = await setup();
-    const v = await viewer();
-    const w = await viewer();
-    const [cv, cw] = [await challengeOf(v), await challengeOf(w)];
-    expect(v.frames[0]?.type).toBe(FrameType.CHALLENGE);
-    expect(cv).toHaveLength(32);
-    expect(Buffer.from(cv).equals(Buffer.from(cw))).toBe(false);
-    const session = new TestSession(payer);
-    await bind(v, session, gate);
-    // The grant is stored with the assignment it was bound with: redemption sends both.
-    expect(store.assignment(session.grant.nonce)).toHaveLength(169);
-    // 300,001 bytes each: the second request leaves 600,002 unreceipted > 500,000.
-    expect((await request(v))?.type).toBe(FrameType.END);
-    expect((await request(v))?.type).toBe(FrameType.END);
-    expect(await request(v)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    v.send(receiptFrame(session.signedReceipt(relayKey, 2 * SEG_BYTES)));
-    await eventually(() => gate.stats().receiptsAccepted === 1, 'the receipt to be accepted');
-    expect(store.newest(session.grant.sessionKey, session.grant.nonce)?.receipt.cumulativeBytes).toBe(2 * SEG_BYTES);
-    expect((await request(v))?.type).toBe(FrameType.END);
-    expect(channelErrors(v)).toEqual([]);
-    // The receipt database is private to the relay's user.
-    expect((await stat(join(dir, 'receipts.sqlite'))).mode & 0o777).toBe(0o600);
-  });
+  it(
+    'challenges every channel first; a bound session is served within its credit, receipts are stored before they count, and past the credit it is refused',
+    { timeout: 60_000 },
+    async () => {
+      const { gate, store, viewer } = await setup();
+      const v = await viewer();
+      const w = await viewer();
+      const [cv, cw] = [await challengeOf(v), await challengeOf(w)];
+      expect(v.frames[0]?.type).toBe(FrameType.CHALLENGE);
+      expect(cv).toHaveLength(32);
+      expect(Buffer.from(cv).equals(Buffer.from(cw))).toBe(false);
+      const session = new TestSession(payer);
+      await bind(v, session, gate);
+      // The grant is stored with the assignment it was bound with: redemption sends both.
+      expect(store.assignment(session.grant.nonce)).toHaveLength(169);
+      // 300,001 bytes each: the second request leaves 600,002 unreceipted > 500,000.
+      expect((await request(v))?.type).toBe(FrameType.END);
+      expect((await request(v))?.type).toBe(FrameType.END);
+      expect(await request(v)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      v.send(receiptFrame(session.signedReceipt(relayKey, 2 * SEG_BYTES)));
+      await eventually(() => gate.stats().receiptsAccepted === 1, 'the receipt to be accepted');
+      expect(store.newest(session.grant.sessionKey, session.grant.nonce)?.receipt.cumulativeBytes).toBe(2 * SEG_BYTES);
+      expect((await request(v))?.type).toBe(FrameType.END);
+      expect(channelErrors(v)).toEqual([]);
+      // The receipt database is private to the relay's user.
+      expect((await stat(join(dir, 'receipts.sqlite'))).mode & 0o777).toBe(0o600);
+    },
+  );
 
   it('refuses every bad BIND with its code and the channel stays unbound; then binds a good one', { timeout: 60_000 }, async () => {
     let now = Date.now();
@@ -159,12 +163,21 @@ describe('PaymentGate over real data channels', () => {
     // The assignment: missing, by a tracker the relay does not trust, for another relay or session, forged, dated outside the grant.
     sendExpect(session.bindFrame(challenge, relayKey, tracker, { assignment: null }), ErrorCode.ASSIGNMENT_MISSING);
     sendExpect(session.bindFrame(challenge, relayKey, otherTracker), ErrorCode.ASSIGNMENT_INVALID);
-    sendExpect(session.bindFrame(challenge, relayKey, tracker, { assignment: session.assignment(tracker, new Uint8Array(randomBytes(32))) }), ErrorCode.ASSIGNMENT_INVALID);
-    sendExpect(session.bindFrame(challenge, relayKey, tracker, { assignment: new TestSession(payer).assignment(tracker, relayKey) }), ErrorCode.ASSIGNMENT_INVALID);
+    sendExpect(
+      session.bindFrame(challenge, relayKey, tracker, { assignment: session.assignment(tracker, new Uint8Array(randomBytes(32))) }),
+      ErrorCode.ASSIGNMENT_INVALID,
+    );
+    sendExpect(
+      session.bindFrame(challenge, relayKey, tracker, { assignment: new TestSession(payer).assignment(tracker, relayKey) }),
+      ErrorCode.ASSIGNMENT_INVALID,
+    );
     const forged = session.assignment(tracker, relayKey);
     forged[forged.byteLength - 1] = (forged[forged.byteLength - 1] as number) ^ 1;
     sendExpect(session.bindFrame(challenge, relayKey, tracker, { assignment: forged }), ErrorCode.ASSIGNMENT_INVALID);
-    sendExpect(session.bindFrame(challenge, relayKey, tracker, { assignment: session.assignment(tracker, relayKey, { issuedAtMs: session.grant.expiresAtMs + 1 }) }), ErrorCode.ASSIGNMENT_INVALID);
+    sendExpect(
+      session.bindFrame(challenge, relayKey, tracker, { assignment: session.assignment(tracker, relayKey, { issuedAtMs: session.grant.expiresAtMs + 1 }) }),
+      ErrorCode.ASSIGNMENT_INVALID,
+    );
     // Receipts before binding belong to no session here.
     sendExpect(receiptFrame(session.signedReceipt(relayKey, 100)), ErrorCode.RECEIPT_NO_GRANT);
     await nthChannelError(v, expected.length);
@@ -235,25 +248,29 @@ describe('PaymentGate over real data channels', () => {
     expect((await request(v))?.type).toBe(FrameType.END);
   });
 
-  it('gives an unbound channel its allowance, then requires BIND; what it took becomes the debt of the session it binds, across channels', { timeout: 60_000 }, async () => {
-    const { gate, viewer } = await setup();
-    const v = await viewer();
-    expect((await request(v, OUTSIDE))?.type).toBe(FrameType.END);
-    expect((await request(v, OUTSIDE))?.type).toBe(FrameType.END);
-    expect(await request(v, OUTSIDE)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    const session = new TestSession(payer);
-    await bind(v, session, gate);
-    // The bytes served before the BIND are now the session's debt.
-    expect(await request(v)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    v.pair.viewer.close();
-    await withTimeout(v.closed, 15_000, 'the first channel to close');
-    const w = await viewer();
-    await bind(w, session, gate);
-    expect(await request(w)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    w.send(receiptFrame(session.signedReceipt(relayKey, 2 * SEG_BYTES)));
-    await eventually(() => gate.stats().receiptsAccepted === 1, 'the receipt');
-    expect((await request(w))?.type).toBe(FrameType.END);
-  });
+  it(
+    'gives an unbound channel its allowance, then requires BIND; what it took becomes the debt of the session it binds, across channels',
+    { timeout: 60_000 },
+    async () => {
+      const { gate, viewer } = await setup();
+      const v = await viewer();
+      expect((await request(v, OUTSIDE))?.type).toBe(FrameType.END);
+      expect((await request(v, OUTSIDE))?.type).toBe(FrameType.END);
+      expect(await request(v, OUTSIDE)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      const session = new TestSession(payer);
+      await bind(v, session, gate);
+      // The bytes served before the BIND are now the session's debt.
+      expect(await request(v)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      v.pair.viewer.close();
+      await withTimeout(v.closed, 15_000, 'the first channel to close');
+      const w = await viewer();
+      await bind(w, session, gate);
+      expect(await request(w)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      w.send(receiptFrame(session.signedReceipt(relayKey, 2 * SEG_BYTES)));
+      await eventually(() => gate.stats().receiptsAccepted === 1, 'the receipt');
+      expect((await request(w))?.type).toBe(FrameType.END);
+    },
+  );
 
   it('cuts requests admitted together once a channel passes twice its credit: concurrency does not multiply the allowance', { timeout: 60_000 }, async () => {
     const { gate, server, viewer } = await setup();
@@ -270,60 +287,68 @@ describe('PaymentGate over real data channels', () => {
     await eventually(() => gate.stats().unboundBytesForgiven === server.stats().bytesServed, 'the unbound bytes forgiven');
   });
 
-  it('finding 6: a party holding a victim’s grant (and its assignment) downloads unbound, then cannot bind it (RC_ERR_BIND_PROOF); the victim owes nothing', { timeout: 60_000 }, async () => {
-    const { gate, store, viewer } = await setup();
-    const victim = new TestSession(payer);
-    const thief = await viewer();
-    // Unbound allowance: the thief takes what it may, then is refused.
-    expect((await request(thief))?.type).toBe(FrameType.END);
-    expect((await request(thief))?.type).toBe(FrameType.END);
-    expect(await request(thief)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    // It has everything the victim shows anyone: the grant, an assignment to this relay, even a
-    // proof the victim signed for another channel's challenge. Not the key.
-    const replayedProof = victim.bindFrame(new Uint8Array(randomBytes(32)), relayKey, tracker);
-    thief.send(replayedProof);
-    thief.send(victim.bindFrame(await challengeOf(thief), relayKey, tracker, { proofKey: generateKeyPairSync('ed25519').privateKey }));
-    expect(await nthChannelError(thief, 2)).toBe(ErrorCode.BIND_PROOF);
-    expect(channelErrors(thief)).toEqual([ErrorCode.BIND_PROOF, ErrorCode.BIND_PROOF]);
-    expect(await request(thief)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
-    // The victim binds on its own channel and has its whole credit: nothing moved to it.
-    const own = await viewer();
-    await bind(own, victim, gate);
-    expect(gate.stats().unreceiptedBytes).toBe(0);
-    expect((await request(own))?.type).toBe(FrameType.END);
-    expect(gate.stats().unreceiptedBytes).toBe(SEG_BYTES);
-    own.send(receiptFrame(victim.signedReceipt(relayKey, SEG_BYTES)));
-    await eventually(() => gate.stats().receiptsAccepted === 1, 'the victim’s receipt');
-    expect(store.newest(victim.grant.sessionKey)?.receipt.cumulativeBytes).toBe(SEG_BYTES);
-    // The thief's channel closes unbound: its bytes are the relay's cost, nobody's debt.
-    thief.pair.viewer.close();
-    await eventually(() => gate.stats().unboundBytesForgiven === 2 * SEG_BYTES, 'the unbound bytes forgiven');
-  });
+  it(
+    'finding 6: a party holding a victim’s grant (and its assignment) downloads unbound, then cannot bind it (RC_ERR_BIND_PROOF); the victim owes nothing',
+    { timeout: 60_000 },
+    async () => {
+      const { gate, store, viewer } = await setup();
+      const victim = new TestSession(payer);
+      const thief = await viewer();
+      // Unbound allowance: the thief takes what it may, then is refused.
+      expect((await request(thief))?.type).toBe(FrameType.END);
+      expect((await request(thief))?.type).toBe(FrameType.END);
+      expect(await request(thief)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      // It has everything the victim shows anyone: the grant, an assignment to this relay, even a
+      // proof the victim signed for another channel's challenge. Not the key.
+      const replayedProof = victim.bindFrame(new Uint8Array(randomBytes(32)), relayKey, tracker);
+      thief.send(replayedProof);
+      thief.send(victim.bindFrame(await challengeOf(thief), relayKey, tracker, { proofKey: generateKeyPairSync('ed25519').privateKey }));
+      expect(await nthChannelError(thief, 2)).toBe(ErrorCode.BIND_PROOF);
+      expect(channelErrors(thief)).toEqual([ErrorCode.BIND_PROOF, ErrorCode.BIND_PROOF]);
+      expect(await request(thief)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.CREDIT_EXCEEDED });
+      // The victim binds on its own channel and has its whole credit: nothing moved to it.
+      const own = await viewer();
+      await bind(own, victim, gate);
+      expect(gate.stats().unreceiptedBytes).toBe(0);
+      expect((await request(own))?.type).toBe(FrameType.END);
+      expect(gate.stats().unreceiptedBytes).toBe(SEG_BYTES);
+      own.send(receiptFrame(victim.signedReceipt(relayKey, SEG_BYTES)));
+      await eventually(() => gate.stats().receiptsAccepted === 1, 'the victim’s receipt');
+      expect(store.newest(victim.grant.sessionKey)?.receipt.cumulativeBytes).toBe(SEG_BYTES);
+      // The thief's channel closes unbound: its bytes are the relay's cost, nobody's debt.
+      thief.pair.viewer.close();
+      await eventually(() => gate.stats().unboundBytesForgiven === 2 * SEG_BYTES, 'the unbound bytes forgiven');
+    },
+  );
 
-  it('counts origin bytes a channel’s cache misses cause against its credit (RC_ERR_ORIGIN_BUDGET) while cached segments are still served', { timeout: 60_000 }, async () => {
-    const { gate, source, viewer } = await setup();
-    const v = await viewer();
-    // Unbound: 500,000 bytes of origin credit; each miss costs 200,000 however little is asked (10 bytes here).
-    const tiny = { start: 0, end: 10 };
-    for (let i = 0; i < 3; i++) expect((await request(v, MISS(i), tiny))?.type, `miss ${i}`).toBe(FrameType.END);
-    expect(await request(v, MISS(3), tiny)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.ORIGIN_BUDGET });
-    expect(source.originBytes).toBe(3 * MISS_BYTES);
-    expect(gate.stats().originBytes).toBe(3 * MISS_BYTES);
-    // Cached content is still served.
-    expect((await request(v, SEG, tiny))?.type).toBe(FrameType.END);
-    // A bound session's origin bytes beyond what it receipted count the same way.
-    const w = await viewer();
-    const session = new TestSession(payer);
-    await bind(w, session, gate);
-    for (let i = 4; i < 7; i++) expect((await request(w, MISS(i), tiny))?.type, `miss ${i}`).toBe(FrameType.END);
-    expect(await request(w, MISS(7), tiny)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.ORIGIN_BUDGET });
-    expect((await request(w, SEG))?.type).toBe(FrameType.END);
-    // Paying for the bytes delivered makes room again.
-    w.send(receiptFrame(session.signedReceipt(relayKey, 3 * 10 + SEG_BYTES)));
-    await eventually(() => gate.stats().receiptsAccepted === 1, 'the receipt');
-    expect((await request(w, MISS(8), tiny))?.type).toBe(FrameType.END);
-    expect(source.originBytes).toBe(7 * MISS_BYTES);
-  });
+  it(
+    'counts origin bytes a channel’s cache misses cause against its credit (RC_ERR_ORIGIN_BUDGET) while cached segments are still served',
+    { timeout: 60_000 },
+    async () => {
+      const { gate, source, viewer } = await setup();
+      const v = await viewer();
+      // Unbound: 500,000 bytes of origin credit; each miss costs 200,000 however little is asked (10 bytes here).
+      const tiny = { start: 0, end: 10 };
+      for (let i = 0; i < 3; i++) expect((await request(v, MISS(i), tiny))?.type, `miss ${i}`).toBe(FrameType.END);
+      expect(await request(v, MISS(3), tiny)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.ORIGIN_BUDGET });
+      expect(source.originBytes).toBe(3 * MISS_BYTES);
+      expect(gate.stats().originBytes).toBe(3 * MISS_BYTES);
+      // Cached content is still served.
+      expect((await request(v, SEG, tiny))?.type).toBe(FrameType.END);
+      // A bound session's origin bytes beyond what it receipted count the same way.
+      const w = await viewer();
+      const session = new TestSession(payer);
+      await bind(w, session, gate);
+      for (let i = 4; i < 7; i++) expect((await request(w, MISS(i), tiny))?.type, `miss ${i}`).toBe(FrameType.END);
+      expect(await request(w, MISS(7), tiny)).toMatchObject({ type: FrameType.ERROR, code: ErrorCode.ORIGIN_BUDGET });
+      expect((await request(w, SEG))?.type).toBe(FrameType.END);
+      // Paying for the bytes delivered makes room again.
+      w.send(receiptFrame(session.signedReceipt(relayKey, 3 * 10 + SEG_BYTES)));
+      await eventually(() => gate.stats().receiptsAccepted === 1, 'the receipt');
+      expect((await request(w, MISS(8), tiny))?.type).toBe(FrameType.END);
+      expect(source.originBytes).toBe(7 * MISS_BYTES);
+    },
+  );
 
   it('closes a channel that floods payment frames', { timeout: 60_000 }, async () => {
     const { server, viewer } = await setup({ paymentFramesPerSec: 20, paymentFrameBurst: 40 });

@@ -194,10 +194,15 @@ export class PaymentGate implements ChannelPaymentGate {
     if (!verifyAssignmentSignature(sa)) throw new RelaycastError(ErrorCode.ASSIGNMENT_INVALID, 'assignment signature does not verify under its tracker key');
     // Stored with its assignment: redemption needs both.
     this.options.store.putGrant(sg, payer, frame.signedGrant, frame.signedAssignment);
-    const session = this.ledger.bind(grant, payer, () => ({
-      keyObject,
-      newest: this.options.store.newest(grant.sessionKey, grant.nonce)?.receipt,
-    }), (nonce) => this.options.store.newest(grant.sessionKey, nonce)?.receipt);
+    const session = this.ledger.bind(
+      grant,
+      payer,
+      () => ({
+        keyObject,
+        newest: this.options.store.newest(grant.sessionKey, grant.nonce)?.receipt,
+      }),
+      (nonce) => this.options.store.newest(grant.sessionKey, nonce)?.receipt,
+    );
     this.counters.bindsAccepted++;
     return session;
   }
@@ -209,7 +214,8 @@ export class PaymentGate implements ChannelPaymentGate {
     if (!bytesEqual(sr.receipt.sessionKey, session.grant.sessionKey)) {
       throw new RelaycastError(ErrorCode.RECEIPT_NO_GRANT, 'receipts travel on a channel bound to their own session');
     }
-    if (!verifyReceiptSignature(sr, session.keyObject)) throw new RelaycastError(ErrorCode.RECEIPT_SIGNATURE, 'receipt signature does not verify under its session key');
+    if (!verifyReceiptSignature(sr, session.keyObject))
+      throw new RelaycastError(ErrorCode.RECEIPT_SIGNATURE, 'receipt signature does not verify under its session key');
     checkReceipt(sr.receipt, session.grant, { relay: this.options.relayKey, previous: session.newest });
     let stored: boolean;
     try {
@@ -294,14 +300,21 @@ class PayingChannel implements ChannelPayments {
     const s = this.session;
     if (s === undefined) {
       const limit = this.gate.unboundCreditBytes;
-      if (this.unboundServed >= limit) return { refusal: new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'bind this channel to a paid session (BIND) to be served more'), allowOriginFetch: false };
+      if (this.unboundServed >= limit)
+        return {
+          refusal: new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'bind this channel to a paid session (BIND) to be served more'),
+          allowOriginFetch: false,
+        };
       return { allowOriginFetch: this.unboundOrigin < limit };
     }
-    if (!url.startsWith(s.grant.scope)) return { refusal: new RelaycastError(ErrorCode.GRANT_SCOPE, 'the session grant does not cover this URL'), allowOriginFetch: false };
-    if (s.grant.expiresAtMs <= this.gate.clock) return { refusal: new RelaycastError(ErrorCode.GRANT_EXPIRED, 'the session grant has expired'), allowOriginFetch: false };
+    if (!url.startsWith(s.grant.scope))
+      return { refusal: new RelaycastError(ErrorCode.GRANT_SCOPE, 'the session grant does not cover this URL'), allowOriginFetch: false };
+    if (s.grant.expiresAtMs <= this.gate.clock)
+      return { refusal: new RelaycastError(ErrorCode.GRANT_EXPIRED, 'the session grant has expired'), allowOriginFetch: false };
     if (s.storeFailed) return { refusal: new RelaycastError(ErrorCode.RECEIPT_STORE, 'this relay cannot store receipts right now'), allowOriginFetch: false };
     const limit = this.gate.creditLimitBytes;
-    if (SessionLedger.unreceiptedBytes(s) > limit) return { refusal: new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'send a receipt for the bytes delivered so far'), allowOriginFetch: false };
+    if (SessionLedger.unreceiptedBytes(s) > limit)
+      return { refusal: new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'send a receipt for the bytes delivered so far'), allowOriginFetch: false };
     return { allowOriginFetch: SessionLedger.unpaidOriginBytes(s) <= limit };
   }
 
@@ -313,10 +326,12 @@ class PayingChannel implements ChannelPayments {
   exceeded(): RelaycastError | undefined {
     const s = this.session;
     if (s === undefined) {
-      if (this.unboundServed > HARD_LIMIT_FACTOR * this.gate.unboundCreditBytes) return new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'bind this channel to a paid session (BIND) to be served more');
+      if (this.unboundServed > HARD_LIMIT_FACTOR * this.gate.unboundCreditBytes)
+        return new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'bind this channel to a paid session (BIND) to be served more');
       return undefined;
     }
-    if (SessionLedger.unreceiptedBytes(s) > HARD_LIMIT_FACTOR * this.gate.creditLimitBytes) return new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'send a receipt for the bytes delivered so far');
+    if (SessionLedger.unreceiptedBytes(s) > HARD_LIMIT_FACTOR * this.gate.creditLimitBytes)
+      return new RelaycastError(ErrorCode.CREDIT_EXCEEDED, 'send a receipt for the bytes delivered so far');
     return undefined;
   }
 

@@ -89,7 +89,10 @@ describe('checkPayoutTransaction', () => {
   });
 
   it('accepts a payout below what is owed (the settler’s outstanding one, built before its latest credits) when its memo adds up', () => {
-    const checked = checkPayoutTransaction(build({ amount: 1_200n, memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 2200n, merkleRoot: ROOT }) }), expectation);
+    const checked = checkPayoutTransaction(
+      build({ amount: 1_200n, memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 2200n, merkleRoot: ROOT }) }),
+      expectation,
+    );
     expect(checked).toMatchObject({ amount: 1_200n, cumulativePaid: 2_200n });
   });
 
@@ -116,7 +119,11 @@ describe('checkPayoutTransaction', () => {
       ['memo text', build({ memo: 'hello' })],
       ['unsigned by the treasury', build({ sign: false })],
       ['not a transaction', new Uint8Array([1, 2, 3])],
-      ['nothing owed', build({ amount: 0n, memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 1000n, merkleRoot: ROOT }) }), { ...expectation, amount: 0n }],
+      [
+        'nothing owed',
+        build({ amount: 0n, memo: formatPayoutMemo({ relay: relay.publicKey.toBase58(), cumulativePaid: 1000n, merkleRoot: ROOT }) }),
+        { ...expectation, amount: 0n },
+      ],
     ];
     for (const [name, wire, exp] of cases) expect(refusal(wire, exp), name).toBe(ErrorCode.PAYOUT_MISMATCH);
   });

@@ -78,7 +78,8 @@ export function checkPayoutTransaction(wire: Uint8Array, exp: PayoutExpectation)
   if (multiSigners.length > 0) throw mismatch('transfer uses a multisig owner');
   if (!mint.pubkey.equals(exp.mint)) throw mismatch('wrong mint', { mint: mint.pubkey.toBase58(), expected: exp.mint.toBase58() });
   const ownAccount = getAssociatedTokenAddressSync(exp.mint, exp.relay, true, tokenProgram);
-  if (!destination.pubkey.equals(ownAccount)) throw mismatch('destination is not the relay’s associated token account', { destination: destination.pubkey.toBase58() });
+  if (!destination.pubkey.equals(ownAccount))
+    throw mismatch('destination is not the relay’s associated token account', { destination: destination.pubkey.toBase58() });
   // Whatever else is true, a payout must never spend from the relay itself.
   if (owner.pubkey.equals(exp.relay) || source.pubkey.equals(ownAccount)) throw mismatch('transfer spends from the relay');
   if (exp.treasuryTokenAccount !== undefined && !source.pubkey.equals(exp.treasuryTokenAccount)) {

@@ -57,7 +57,14 @@ describe('ReceiptStore', () => {
     const session = new TestSession(testPayer());
     const r = decodeSignedReceipt(session.signedReceipt(relayKey, 2 ** 30)).receipt;
     db.prepare(`INSERT INTO receipts VALUES (?, ?, ?, ?, 1, ?, ?, 0, ?, 1, ?, NULL, NULL)`).run(
-      relayId, Buffer.from(r.sessionKey), Buffer.from(r.grantNonce), session.payer.id, r.cumulativeBytes, r.cumulativeAmount.toString(), Buffer.alloc(184), r.cumulativeAmount.toString(),
+      relayId,
+      Buffer.from(r.sessionKey),
+      Buffer.from(r.grantNonce),
+      session.payer.id,
+      r.cumulativeBytes,
+      r.cumulativeAmount.toString(),
+      Buffer.alloc(184),
+      r.cumulativeAmount.toString(),
     );
     db.close();
     const s = openStore(path);
@@ -92,7 +99,9 @@ describe('ReceiptStore', () => {
     expect(again.grant(a.grant.nonce)).toEqual(ga);
     const totals = again.totals(payer.id);
     expect(totals.receipts).toBe(2);
-    expect(totals.receipted).toBe(decodeSignedReceipt(newest.encoded).receipt.cumulativeAmount + (again.newest(b.grant.sessionKey)?.receipt.cumulativeAmount ?? -1n));
+    expect(totals.receipted).toBe(
+      decodeSignedReceipt(newest.encoded).receipt.cumulativeAmount + (again.newest(b.grant.sessionKey)?.receipt.cumulativeAmount ?? -1n),
+    );
     // Earned is what the settler credits: nothing before it answered.
     expect(totals.earned).toBe(0n);
   });
@@ -101,7 +110,10 @@ describe('ReceiptStore', () => {
     const s = openStore();
     const payer = testPayer();
     const a = new TestSession(payer);
-    const renewed = Object.assign(Object.create(TestSession.prototype) as TestSession, a, { grant: { ...a.grant, nonce: new Uint8Array(randomBytes(16)) }, sequence: 0 });
+    const renewed = Object.assign(Object.create(TestSession.prototype) as TestSession, a, {
+      grant: { ...a.grant, nonce: new Uint8Array(randomBytes(16)) },
+      sequence: 0,
+    });
     store(s, a, 5_000);
     store(s, renewed, 1_000);
     expect(s.newest(a.grant.sessionKey, a.grant.nonce)?.receipt.cumulativeBytes).toBe(5_000);
@@ -122,7 +134,7 @@ describe('ReceiptStore', () => {
     expect(items.map((i) => i.assignment?.byteLength)).toEqual([169, 169, 169]);
     const full = items[0]!.amount;
     const byKey = (t: TestSession) => items.find((i) => Buffer.from(i.sessionKey).equals(Buffer.from(t.grant.sessionKey)))!;
-    const [ok, spent, fast] = sessions.map(byKey) as [typeof items[0], typeof items[0], typeof items[0]];
+    const [ok, spent, fast] = sessions.map(byKey) as [(typeof items)[0], (typeof items)[0], (typeof items)[0]];
     s.markReported(
       [
         { item: ok, credit: { credited: full } },

@@ -286,7 +286,10 @@ export class ReceiptStore {
            timestamp_ms = excluded.timestamp_ms, signed = excluded.signed
          WHERE excluded.sequence > receipts.sequence`,
       ),
-      toReport: db.prepare<[{ relay: string; payer: string; retryBefore: number; limit: number }], ReceiptRow & { grant_signed: Buffer; assignment: Buffer | null }>(
+      toReport: db.prepare<
+        [{ relay: string; payer: string; retryBefore: number; limit: number }],
+        ReceiptRow & { grant_signed: Buffer; assignment: Buffer | null }
+      >(
         `SELECT r.*, g.signed AS grant_signed, g.assignment AS assignment FROM receipts r JOIN grants g ON g.nonce = r.grant_nonce
          WHERE r.relay = @relay AND r.payer = @payer AND (${due})
          ORDER BY r.sequence LIMIT @limit`,
@@ -306,7 +309,9 @@ export class ReceiptStore {
       rows: db.prepare<[string, string], Pick<ReceiptRow, 'cumulative_amount' | 'credited' | 'shortfall' | 'shortfall_code' | 'rejected_code'>>(
         'SELECT cumulative_amount, credited, shortfall, shortfall_code, rejected_code FROM receipts WHERE relay = ? AND payer = ?',
       ),
-      payers: db.prepare<[string, string], { payer: string }>('SELECT DISTINCT payer FROM receipts WHERE relay = ? UNION SELECT DISTINCT payer FROM payouts WHERE relay = ?'),
+      payers: db.prepare<[string, string], { payer: string }>(
+        'SELECT DISTINCT payer FROM receipts WHERE relay = ? UNION SELECT DISTINCT payer FROM payouts WHERE relay = ?',
+      ),
       payoutsOf: db.prepare<[string, string, string], { amount: string }>('SELECT amount FROM payouts WHERE relay = ? AND payer = ? AND status = ?'),
       putPayout: db.prepare(
         `INSERT OR IGNORE INTO payouts (signature, relay, payer, amount, cumulative_paid, tx, last_valid_block_height, status, created_at_ms)
@@ -360,7 +365,13 @@ export class ReceiptStore {
    */
   putGrant(sg: SignedGrant, payer: string, encoded: Uint8Array, assignment?: Uint8Array): void {
     this.run('cannot store grant', () =>
-      this.stmts.putGrant.run(Buffer.from(sg.grant.nonce), Buffer.from(sg.grant.sessionKey), payer, Buffer.from(encoded), assignment === undefined ? null : Buffer.from(assignment)),
+      this.stmts.putGrant.run(
+        Buffer.from(sg.grant.nonce),
+        Buffer.from(sg.grant.sessionKey),
+        payer,
+        Buffer.from(encoded),
+        assignment === undefined ? null : Buffer.from(assignment),
+      ),
     );
   }
 
@@ -431,7 +442,11 @@ export class ReceiptStore {
    * credited cumulative amount and the shortfall with its reason (what the relay accounts with from
    * now on), for each refused item its code (so it is not resent until a newer receipt comes).
    */
-  markReported(credited: readonly { item: ReportItem; credit: ItemCredit }[], rejected: readonly { item: ReportItem; code: string }[], nowMs = Date.now()): void {
+  markReported(
+    credited: readonly { item: ReportItem; credit: ItemCredit }[],
+    rejected: readonly { item: ReportItem; code: string }[],
+    nowMs = Date.now(),
+  ): void {
     this.run('cannot record redemption', () =>
       this.db.transaction(() => {
         for (const { item, credit } of credited) {
@@ -447,7 +462,14 @@ export class ReceiptStore {
           });
         }
         for (const { item, code } of rejected) {
-          this.stmts.reject.run({ relay: this.relayId, sessionKey: Buffer.from(item.sessionKey), grantNonce: Buffer.from(item.grantNonce), sequence: item.sequence, code, nowMs });
+          this.stmts.reject.run({
+            relay: this.relayId,
+            sessionKey: Buffer.from(item.sessionKey),
+            grantNonce: Buffer.from(item.grantNonce),
+            sequence: item.sequence,
+            code,
+            nowMs,
+          });
         }
       })(),
     );

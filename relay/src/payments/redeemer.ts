@@ -103,7 +103,8 @@ export class Redeemer {
     this.relay = new PublicKey(options.signer.publicKey);
     this.log = options.logger?.child({ component: 'redeemer' });
     this.attempts = options.attempts ?? DEFAULT_REDEEM_ATTEMPTS;
-    for (const [payer, url] of options.payers) this.clients.set(payer, new SettlerClient({ baseUrl: url, signer: options.signer, timeoutMs: options.settlerTimeoutMs }));
+    for (const [payer, url] of options.payers)
+      this.clients.set(payer, new SettlerClient({ baseUrl: url, signer: options.signer, timeoutMs: options.settlerTimeoutMs }));
   }
 
   private get retryBefore(): number {
@@ -158,7 +159,8 @@ export class Redeemer {
     let info: SettlerInfo | undefined;
     try {
       info = await this.retry('settler info', signal, (s) => client.info(s));
-      if (info.payer !== payer) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `settler at ${this.options.payers.get(payer) ?? ''} is payer ${info.payer}, not ${payer}`);
+      if (info.payer !== payer)
+        throw new RelaycastError(ErrorCode.CONFIG_INVALID, `settler at ${this.options.payers.get(payer) ?? ''} is payer ${info.payer}, not ${payer}`);
       for (const p of store.pendingPayouts(payer)) {
         const settled = await this.settle(p, signal);
         if (settled === 'confirmed') {
@@ -189,7 +191,11 @@ export class Redeemer {
         const paidToDate = store.paidToDate(payer);
         const owed = store.credited(payer) - paidToDate;
         if (answer.status === 'nothing-owed') {
-          if (answer.cumulativePaid !== paidToDate) this.log?.warn({ payer, settlerPaid: answer.cumulativePaid.toString(), relayPaid: paidToDate.toString() }, 'settler and relay disagree on paid to date');
+          if (answer.cumulativePaid !== paidToDate)
+            this.log?.warn(
+              { payer, settlerPaid: answer.cumulativePaid.toString(), relayPaid: paidToDate.toString() },
+              'settler and relay disagree on paid to date',
+            );
           if (!moreDue) break;
           continue;
         }
@@ -216,10 +222,18 @@ export class Redeemer {
         if (answer.amount !== checked.amount || answer.cumulativePaid !== checked.cumulativePaid || answer.signature !== checked.signature) {
           throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, 'payout refused: the settler’s amount, paid total or id differ from its transaction');
         }
-        if (checked.amount < owed) this.log?.info({ payer, amount: checked.amount.toString(), owed: owed.toString() }, 'payout covers part of what is owed; the rest follows');
+        if (checked.amount < owed)
+          this.log?.info({ payer, amount: checked.amount.toString(), owed: owed.toString() }, 'payout covers part of what is owed; the rest follows');
         const signature = checked.signature;
         // Recorded before anything is sent: a crash from here on resumes this exact transaction.
-        store.recordPayout({ signature, payer, amount: checked.amount, cumulativePaid: checked.cumulativePaid, transaction: answer.transaction, lastValidBlockHeight: answer.lastValidBlockHeight });
+        store.recordPayout({
+          signature,
+          payer,
+          amount: checked.amount,
+          cumulativePaid: checked.cumulativePaid,
+          transaction: answer.transaction,
+          lastValidBlockHeight: answer.lastValidBlockHeight,
+        });
         const record = store.payout(signature);
         if (record === undefined || record.status !== 'pending') throw new RelaycastError(ErrorCode.RECEIPT_STORE, `payout ${signature} could not be recorded`);
         this.log?.info({ payer, signature, amount: checked.amount.toString() }, 'payout checked; resolving it by id');
@@ -272,7 +286,13 @@ export class Redeemer {
    * id, checked like a new payout (fee payer, transfer to this relay, amount, memo adding up to the
    * relay's own paid-to-date) and, when it succeeded on chain, recorded as confirmed.
    */
-  private async reconcile(client: SettlerClient, payer: string, payerKey: PublicKey, info: SettlerInfo, signal: AbortSignal): Promise<{ signature: string; amount: string }[]> {
+  private async reconcile(
+    client: SettlerClient,
+    payer: string,
+    payerKey: PublicKey,
+    info: SettlerInfo,
+    signal: AbortSignal,
+  ): Promise<{ signature: string; amount: string }[]> {
     const store = this.options.store;
     const listed = await this.retry('settler payouts', signal, (s) => client.payouts(s));
     const found: { signature: string; amount: string }[] = [];
@@ -301,7 +321,14 @@ export class Redeemer {
         decimals: info.decimals,
       });
       if (checked.signature !== p.signature) throw new RelaycastError(ErrorCode.PAYOUT_MISMATCH, `payout ${p.signature} on chain has another id`);
-      store.recordPayout({ signature: p.signature, payer, amount: checked.amount, cumulativePaid: checked.cumulativePaid, transaction: wire, lastValidBlockHeight: 0 });
+      store.recordPayout({
+        signature: p.signature,
+        payer,
+        amount: checked.amount,
+        cumulativePaid: checked.cumulativePaid,
+        transaction: wire,
+        lastValidBlockHeight: 0,
+      });
       store.settlePayout(p.signature, 'confirmed');
       this.log?.info({ payer, signature: p.signature, amount: checked.amount.toString() }, 'payout found by id: it landed while its answer was lost');
       found.push({ signature: p.signature, amount: checked.amount.toString() });
@@ -319,7 +346,10 @@ export class Redeemer {
     for (;;) {
       throwIfAborted(signal);
       if (Date.now() > deadline) {
-        throw new RelaycastError(ErrorCode.SETTLEMENT_UNAVAILABLE, `payout ${p.signature} neither confirmed nor expired in time; it stays pending and is resumed next time`);
+        throw new RelaycastError(
+          ErrorCode.SETTLEMENT_UNAVAILABLE,
+          `payout ${p.signature} neither confirmed nor expired in time; it stays pending and is resumed next time`,
+        );
       }
       const status = await this.retry('signature status', signal, (s) =>
         this.rpc(s, () => this.connection.getSignatureStatuses([p.signature], { searchTransactionHistory: true })),

@@ -48,9 +48,14 @@ describe('SessionLedger', () => {
     first.servedBytes += 1_000;
     first.originBytes += 7_000;
     const renewed = { ...a.grant, nonce: new Uint8Array(16).fill(9) };
-    const again = ledger.bind(renewed, payer.id, () => {
-      throw new Error('a known session is not rebuilt');
-    }, () => undefined);
+    const again = ledger.bind(
+      renewed,
+      payer.id,
+      () => {
+        throw new Error('a known session is not rebuilt');
+      },
+      () => undefined,
+    );
     expect(again).toBe(first);
     expect(again.grant.nonce).toEqual(renewed.nonce);
     expect(again.newest).toBeUndefined();

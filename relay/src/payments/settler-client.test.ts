@@ -42,7 +42,10 @@ describe('SettlerClient', () => {
       verified = verifyRedeemSignature(publicKey, body, String(req.headers[REDEEM_SIGNATURE_HEADER]));
       const parsed = JSON.parse(body.toString()) as { relay: string; items: unknown[] };
       expect(parsed.relay).toBe(signer.relayId);
-      expect(parsed.items).toEqual([{ grant: 'AQID', receipt: 'BAUG', assignment: 'BwgJ' }, { grant: 'AQID', receipt: 'BAUG' }]);
+      expect(parsed.items).toEqual([
+        { grant: 'AQID', receipt: 'BAUG', assignment: 'BwgJ' },
+        { grant: 'AQID', receipt: 'BAUG' },
+      ]);
       json(res, 200, {
         status: 'payout',
         transaction: 'AAEC',
@@ -81,7 +84,11 @@ describe('SettlerClient', () => {
       res.destroy();
     });
     const signal = AbortSignal.timeout(5_000);
-    const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (e: { code?: string }) => e.code);
+    const codeOf = async (p: Promise<unknown>): Promise<string | undefined> =>
+      p.then(
+        () => undefined,
+        (e: { code?: string }) => e.code,
+      );
     mode = 'refused';
     expect(await codeOf(client.redeem([], signal))).toBe(ErrorCode.REDEEM_SIGNATURE);
     for (const m of ['500', 'malformed', 'bad credit', 'huge', 'reset']) {
@@ -101,7 +108,10 @@ describe('SettlerClient', () => {
     });
     // About 1 KB of JSON each: a 256 KiB body holds about 250.
     const item = { signedGrant: new Uint8Array(400), signedReceipt: new Uint8Array(184), assignment: new Uint8Array(169) };
-    const { sent } = await client.redeem(Array.from({ length: 400 }, () => item), AbortSignal.timeout(5_000));
+    const { sent } = await client.redeem(
+      Array.from({ length: 400 }, () => item),
+      AbortSignal.timeout(5_000),
+    );
     expect(sent).toBeGreaterThan(200);
     expect(sent).toBeLessThan(400);
     expect(received).toEqual([sent]);

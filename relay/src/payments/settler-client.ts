@@ -100,7 +100,8 @@ export class SettlerClient {
     } catch {
       throw new RelaycastError(ErrorCode.CONFIG_INVALID, `settler URL "${options.baseUrl}" is not a URL`);
     }
-    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'settler URL must be http:// or https://');
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:')
+      throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'settler URL must be http:// or https://');
     this.timeoutMs = options.timeoutMs ?? DEFAULT_SETTLER_TIMEOUT_MS;
   }
 

@@ -159,10 +159,7 @@ describe('ChannelServer over node-datachannel', () => {
     const [v] = viewers as [FrameViewer];
     // One message carrying both requests, so they start together whatever the network timing.
     v.sendRaw(
-      concatBytes([
-        encodeFrame({ type: FrameType.REQUEST, requestId: 1, url: BIG_A }),
-        encodeFrame({ type: FrameType.REQUEST, requestId: 2, url: BIG_B }),
-      ]),
+      concatBytes([encodeFrame({ type: FrameType.REQUEST, requestId: 1, url: BIG_A }), encodeFrame({ type: FrameType.REQUEST, requestId: 2, url: BIG_B })]),
     );
     await v.complete(1);
     await v.complete(2);

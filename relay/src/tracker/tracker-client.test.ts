@@ -59,7 +59,16 @@ describe('TrackerClient', () => {
   });
 
   function client(url: string, transport: RelayTransport, extra: Partial<ConstructorParameters<typeof TrackerClient>[0]> = {}): TrackerClient {
-    const c = new TrackerClient({ trackerUrl: url, keypair, transport, advertise: () => advert, onPeer: () => undefined, reconnectMinMs: 20, reconnectMaxMs: 200, ...extra });
+    const c = new TrackerClient({
+      trackerUrl: url,
+      keypair,
+      transport,
+      advertise: () => advert,
+      onPeer: () => undefined,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 200,
+      ...extra,
+    });
     cleanups.push(() => c.close());
     return c;
   }
@@ -134,7 +143,11 @@ describe('TrackerClient', () => {
     const c = client(tracker.url, transport, { maxPendingPeers: 2, peerConnectTimeoutMs: 200 });
     await c.start(AbortSignal.timeout(10_000));
     const conn = tracker.connections[0] as TrackerConnection;
-    for (const [from, id] of [['viewer-0001', 'c1'], ['viewer-0002', 'c2'], ['viewer-0002', 'c3']]) {
+    for (const [from, id] of [
+      ['viewer-0001', 'c1'],
+      ['viewer-0002', 'c2'],
+      ['viewer-0002', 'c3'],
+    ]) {
       conn.send({ type: 'signal', from: from as string, connectionId: id as string, signal: { kind: 'offer', sdp: 'v=0' } });
     }
     await eventually(() => transport.accepted.length === 2, 'two accepted offers');

@@ -125,7 +125,10 @@ export class TrackerClient {
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'tracker URL must be ws:// or wss://');
     this.maxPending = options.maxPendingPeers ?? DEFAULT_MAX_PENDING_PEERS;
     this.maxPendingPerViewer = options.maxPendingPeersPerViewer ?? DEFAULT_MAX_PENDING_PEERS_PER_VIEWER;
-    for (const [name, v] of [['maxPendingPeers', this.maxPending], ['maxPendingPeersPerViewer', this.maxPendingPerViewer]] as const) {
+    for (const [name, v] of [
+      ['maxPendingPeers', this.maxPending],
+      ['maxPendingPeersPerViewer', this.maxPendingPerViewer],
+    ] as const) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RelaycastError(ErrorCode.CONFIG_INVALID, `${name} must be a positive integer`);
     }
     this.log = options.logger?.child({ component: 'tracker-client' });

@@ -116,7 +116,8 @@ describe('remote candidate policy', () => {
     expect(remoteCandidateRefusal(cand('127.0.0.1'), office)).toBe('loopback address');
     expect(remoteCandidateRefusal(cand('127.0.0.1'), dev)).toBeUndefined();
     expect(remoteCandidateRefusal(cand('10.0.0.1'), dev)).toBe('private address (see --allow-private-candidates)');
-    for (const p of [office, dev, { allowLoopback: true, allowPrivate: true }]) expect(remoteCandidateRefusal(cand('169.254.169.254'), p)).toBe('link-local address');
+    for (const p of [office, dev, { allowLoopback: true, allowPrivate: true }])
+      expect(remoteCandidateRefusal(cand('169.254.169.254'), p)).toBe('link-local address');
   });
 
   it('removes refused candidates from an offer and leaves the rest of it byte for byte', () => {

@@ -202,7 +202,15 @@ export class NodeDataChannelTransport implements RelayTransport {
       enableIceUdpMux: o.enableIceUdpMux ?? (o.portRangeBegin !== undefined && o.portRangeBegin === portRangeEnd),
       maxMessageSize: o.maxMessageSize ?? DEFAULT_RTC_MAX_MESSAGE_BYTES,
     });
-    const peer = new NdcRelayPeer(id, pc, o.maxChannelsPerPeer ?? DEFAULT_MAX_CHANNELS_PER_PEER, () => this.peers.delete(peer), this.log, this.candidatePolicy, this.candidateCounters);
+    const peer = new NdcRelayPeer(
+      id,
+      pc,
+      o.maxChannelsPerPeer ?? DEFAULT_MAX_CHANNELS_PER_PEER,
+      () => this.peers.delete(peer),
+      this.log,
+      this.candidatePolicy,
+      this.candidateCounters,
+    );
     this.peers.add(peer);
     const offer = filterSdpCandidates(offerSdp, this.candidatePolicy);
     this.candidateCounters.dropped += offer.dropped;
