@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isRunning, processState, resolveBin, spawnBin, type BinProcess } from '@relaycast/cli-kit/testing';
 import { startPaymentWorld } from '@relaycast/contracts-client/testing';
+import { TRACKER_SUBPROTOCOL } from '@relaycast/protocol';
 import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { startHeldSegmentWorld } from '@relaycast/relay/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -197,7 +198,7 @@ async function silentTrackerPeer(port: number): Promise<{ closing: Promise<void>
         'Connection: Upgrade',
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
         'Sec-WebSocket-Version: 13',
-        'Sec-WebSocket-Protocol: relaycast-tracker.1',
+        `Sec-WebSocket-Protocol: ${TRACKER_SUBPROTOCOL}`,
         '',
         '',
       ].join('\r\n'),

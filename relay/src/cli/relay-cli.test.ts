@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode } from '@relaycast/protocol';
+import { ErrorCode, RELAY_STATUS_PATHS } from '@relaycast/protocol';
 import { isRunning, spawnBin, type BinProcess } from '@relaycast/cli-kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeTracker } from '../testing/fake-tracker.js';
@@ -310,7 +310,7 @@ describe('relaycast-relay bin', () => {
       const json = run(['status', '--status-port', String(port), '--json']);
       expect(await json.exited).toBe(0);
       expect(JSON.parse(json.stdout())).toMatchObject({ status: { relayId, registered: true, viewers: 0 }, balances: [] });
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const metrics = await (await fetch(`http://127.0.0.1:${port}${RELAY_STATUS_PATHS.metrics}`)).text();
       expect(metrics).toMatch(/^relaycast_relay_registered 1$/m);
       expect(metrics).toMatch(/^relaycast_relay_bytes_served_total 0$/m);
       p.kill('SIGTERM');
