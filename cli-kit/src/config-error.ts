@@ -11,6 +11,6 @@ export function configInvalid(message: string, details?: Record<string, unknown>
 
 /** A value quoted for an error message: bounded, so a pasted blob does not flood the terminal. */
 export function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : typeof value === 'bigint' ? value.toString() : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : typeof value === 'bigint' ? value.toString() : (JSON.stringify(value) ?? String(value));
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
 }

@@ -17,7 +17,7 @@ export interface ValueType<T> {
   readonly accepts: string | undefined;
   /** Unit of the value (`ms`, `bytes`), shown with defaults in USAGE. */
   readonly unit: string | undefined;
-  parse(raw: unknown, name: string): T;
+  parse: (raw: unknown, name: string) => T;
   /** The value as USAGE shows it (defaults). */
   format(value: T): string;
 }
@@ -29,7 +29,7 @@ export interface ValueTypeSpec<T> {
   metavar: string;
   accepts?: string | undefined;
   unit?: string | undefined;
-  parse(raw: unknown, name: string): T;
+  parse: (raw: unknown, name: string) => T;
   format?: (value: T) => string;
 }
 
@@ -171,9 +171,12 @@ export function durationMs(options: DurationOptions = {}): ValueType<number> {
         if (m !== null) ms = Number(m[1]) * (DURATION_UNITS[m[2] ?? 'ms'] ?? 1);
       }
       if (ms === undefined || !Number.isSafeInteger(ms) || ms < min || ms > max) {
-        throw configInvalid(`${name} must be a duration in ms ${rangeText(min, max, Number.MAX_SAFE_INTEGER)} (got ${quote(raw)}; units ms, s, m, h are accepted)`, {
-          setting: name,
-        });
+        throw configInvalid(
+          `${name} must be a duration in ms ${rangeText(min, max, Number.MAX_SAFE_INTEGER)} (got ${quote(raw)}; units ms, s, m, h are accepted)`,
+          {
+            setting: name,
+          },
+        );
       }
       return ms;
     },
@@ -218,7 +221,8 @@ export function enumOf<const V extends readonly string[]>(values: V): ValueType<
   return valueType({
     metavar: values.join('|'),
     parse(raw, name) {
-      if (typeof raw !== 'string' || !values.includes(raw.trim())) throw configInvalid(`${name} must be one of ${values.join(', ')} (got ${quote(raw)})`, { setting: name });
+      if (typeof raw !== 'string' || !values.includes(raw.trim()))
+        throw configInvalid(`${name} must be one of ${values.join(', ')} (got ${quote(raw)})`, { setting: name });
       return raw.trim() as V[number];
     },
   });
@@ -273,7 +277,11 @@ export function bool(): ValueType<boolean> {
 /** A list given as an array (flags, JSON) or one comma-separated string (environment). */
 export function toList(raw: unknown, name: string): unknown[] {
   if (Array.isArray(raw)) return raw;
-  if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (typeof raw === 'string')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   throw configInvalid(`${name} must be a list (got ${quote(raw)})`, { setting: name });
 }
 

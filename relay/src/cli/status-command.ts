@@ -69,7 +69,11 @@ export async function readRelayStatus(options: StatusCommandOptions): Promise<St
     if (!res.ok) throw new Error(`answered ${res.status}`);
     status = (await res.json()) as StatusBody;
   } catch (err) {
-    throw new RelaycastError(ErrorCode.CONFIG_INVALID, `no relay answers on status port ${options.statusPort} (start it with --status-port ${options.statusPort}): ${(err as Error).message}`, { cause: err });
+    throw new RelaycastError(
+      ErrorCode.CONFIG_INVALID,
+      `no relay answers on status port ${options.statusPort} (start it with --status-port ${options.statusPort}): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const balances: StatusReport['balances'] = [];
   if (options.rpcUrl !== undefined && options.payers !== undefined) {
@@ -92,11 +96,12 @@ function natLines(n: StatusBody['nat']): string[] {
   if (n === undefined) return [];
   const m = n.portMapping;
   const mapping =
-    m === undefined ? 'no port mapping (--map-port off)' : m.status === 'mapped' ? `${m.method ?? 'mapped'} ${m.externalHost ?? '?'}:${m.externalPort ?? '?'} (renewed ${m.renewals}x)` : `port mapping ${m.status}`;
-  return [
-    `network   ${n.reachability ?? 'untested'}; public address ${n.publicAddress ?? 'unknown'}; ${mapping}`,
-    `          ${n.hint}`,
-  ];
+    m === undefined
+      ? 'no port mapping (--map-port off)'
+      : m.status === 'mapped'
+        ? `${m.method ?? 'mapped'} ${m.externalHost ?? '?'}:${m.externalPort ?? '?'} (renewed ${m.renewals}x)`
+        : `port mapping ${m.status}`;
+  return [`network   ${n.reachability ?? 'untested'}; public address ${n.publicAddress ?? 'unknown'}; ${mapping}`, `          ${n.hint}`];
 }
 
 /** Origin bytes, the cache key mode and what the relay turned away (origin rate, offers, candidates). */
@@ -104,7 +109,9 @@ function edgeLines(s: StatusBody): string[] {
   const lines: string[] = [];
   if (s.cache?.originBytes !== undefined) {
     const refused = s.cache.originRate?.refusals ?? 0;
-    lines.push(`origin    ${mib(s.cache.originBytes)} fetched; query strings ${s.cache.keyQuery === 'keep' ? 'KEPT in the cache key (unsafe)' : 'ignored by the cache'}; ${refused} cache misses refused by the origin rate`);
+    lines.push(
+      `origin    ${mib(s.cache.originBytes)} fetched; query strings ${s.cache.keyQuery === 'keep' ? 'KEPT in the cache key (unsafe)' : 'ignored by the cache'}; ${refused} cache misses refused by the origin rate`,
+    );
   }
   if (s.offers !== undefined) {
     const refused = Object.entries(s.offers.refused).map(([code, n]) => `${n} ${code}`);
@@ -130,10 +137,13 @@ export function formatRelayStatus(r: StatusReport): string {
   ];
   if (s.payments !== undefined) {
     const p = s.payments;
-    lines.push(`receipts  ${p.receipts} sessions; earned ${p.earned}, paid ${p.paid}, unpaid ${p.unpaid}, pending ${p.pending} (base units); ${mib(p.unreceiptedBytes)} delivered not yet receipted`);
+    lines.push(
+      `receipts  ${p.receipts} sessions; earned ${p.earned}, paid ${p.paid}, unpaid ${p.unpaid}, pending ${p.pending} (base units); ${mib(p.unreceiptedBytes)} delivered not yet receipted`,
+    );
     // What viewers signed for but the settler does not credit (another relay spent the grant first, too fast for its age, too late).
     const reasons = (p.byPayer ?? []).flatMap((b) => Object.entries(b.shortfallByCode ?? {}).map(([code, amount]) => `${amount} ${code} (payer ${b.payer})`));
-    if (p.shortfall !== undefined && p.shortfall !== '0') lines.push(`shortfall ${p.shortfall} of ${p.receipted ?? '?'} receipted not credited: ${reasons.join(', ')}`);
+    if (p.shortfall !== undefined && p.shortfall !== '0')
+      lines.push(`shortfall ${p.shortfall} of ${p.receipted ?? '?'} receipted not credited: ${reasons.join(', ')}`);
   } else {
     lines.push('receipts  — (a free relay: no --accept-payer)');
   }

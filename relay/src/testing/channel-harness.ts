@@ -3,15 +3,7 @@
  * and a viewer speaking the frame protocol over a real node-datachannel pair. Not exported from the
  * package: tests import it by path.
  */
-import {
-  ErrorCode,
-  FrameType,
-  RelaycastError,
-  concatBytes,
-  decodeFrames,
-  encodeFrame,
-  type RelayFrame,
-} from '@relaycast/protocol';
+import { ErrorCode, FrameType, RelaycastError, concatBytes, decodeFrames, encodeFrame, type RelayFrame } from '@relaycast/protocol';
 import type { SegmentRequest, SegmentSource, SegmentStream } from '../serve/segment-source.js';
 import { withTimeout, type ConnectedPair } from './transport-compliance.js';
 
@@ -132,4 +124,3 @@ export class FrameViewer {
     return n;
   }
 }
-

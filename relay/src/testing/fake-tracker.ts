@@ -27,7 +27,6 @@ import { withTimeout } from './transport-compliance.js';
 /** The key the fake tracker announces in `registered` (it signs nothing). */
 export const FAKE_TRACKER_KEY = encodeBase58(new Uint8Array(32).fill(7));
 
-
 export interface TrackerConnection {
   ws: WebSocket;
   nonce: Uint8Array;
@@ -66,11 +65,7 @@ export async function startFakeTracker(options: { heartbeatIntervalMs?: number; 
       const msg = decodeTrackerClientMessage(String(data));
       conn.messages.push(msg);
       if (msg.type === 'register') {
-        conn.signatureValid = verifyEd25519(
-          decodePublicKey(msg.relayId),
-          registrationSigningBytes(conn.nonce),
-          fromBase64(msg.signature) as Uint8Array,
-        );
+        conn.signatureValid = verifyEd25519(decodePublicKey(msg.relayId), registrationSigningBytes(conn.nonce), fromBase64(msg.signature) as Uint8Array);
         if (conn.signatureValid) conn.send({ type: 'registered', relayId: msg.relayId, trackerKey: FAKE_TRACKER_KEY });
         else ws.close(4001, 'bad signature');
       }
