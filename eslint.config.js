@@ -39,7 +39,7 @@ export default defineConfig(
         { selector: `ImportExpression > Literal[value=/${CROSS_PACKAGE_ESQ}/]`, message: CROSS_PACKAGE_MESSAGE },
         {
           selector: `NewExpression[callee.name='URL'] > Literal:first-child[value=/${CROSS_PACKAGE_ESQ}/]`,
-          message: "Reach another package's bin through its package.json (resolveBin from '@relaycast/cli-kit/testing'), never by relative path.",
+          message: "Reach another package's bin through its package.json (resolveBin from '@relaycast/cli-kit'), never by relative path.",
         },
       ],
       // Off: it calls an assertion unnecessary when the receiving variable's declared type accepts the value,

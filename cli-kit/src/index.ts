@@ -61,3 +61,4 @@ export {
   type SettingsTableOptions,
   type SettingsValues,
 } from './settings.js';
+export { resolveBin } from './resolve-bin.js';

@@ -41,7 +41,18 @@ export interface Child {
 
 /** Children not yet exited: killed if the devnet exits first (a second Ctrl-C exits at once, mid-close). */
 const running = new Set<ChildProcess>();
-let killOnExit = false;
+let exitHooked = false;
+
+/** Kills `child` with SIGKILL if this process exits before it does; every process the devnet starts goes through here. */
+export function killOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const c of running) c.kill('SIGKILL');
+  });
+}
 
 /** Runs one network component as its own process, the way an operator would. */
 export async function startChild(options: ChildOptions): Promise<Child> {
@@ -50,19 +61,8 @@ export async function startChild(options: ChildOptions): Promise<Child> {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(child);
-  if (!killOnExit) {
-    killOnExit = true;
-    process.once('exit', () => {
-      for (const c of running) c.kill('SIGKILL');
-    });
-  }
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
+  killOnExit(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // After 'exit' the pipes may still hold output: the file is closed once they are drained.
   child.once('close', () => log.end());
   let readyLine: Record<string, unknown> | undefined;

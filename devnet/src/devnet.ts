@@ -1,7 +1,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { componentLogger } from '@relaycast/cli-kit';
-import { resolveBin } from '@relaycast/cli-kit/testing';
+import { resolveBin } from '@relaycast/cli-kit';
 import { ErrorCode, RELAY_STATUS_PATHS, RelaycastError } from '@relaycast/protocol';
 import { SETTLER_PATHS, decodeSettlerInfo, settlerEndpoint } from '@relaycast/protocol/settlement';
 import type { Logger } from 'pino';

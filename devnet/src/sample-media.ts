@@ -7,8 +7,9 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { resolveBin } from '@relaycast/cli-kit/testing';
+import { resolveBin } from '@relaycast/cli-kit';
 import { DigestWriter } from '@relaycast/origin-tools';
+import { killOnExit } from './child-process.js';
 import { ffmpegPath } from './ffmpeg.js';
 
 /** The origin-side digest tool, run as its own process for live streams as an origin would. */
@@ -218,6 +219,7 @@ export async function startLiveStream(
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  killOnExit(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const watcher =
     options.digests === false
@@ -225,6 +227,7 @@ export async function startLiveStream(
       : spawn(process.execPath, [DIGEST_BIN, dir, '--watch', '--interval-ms', String(options.digestIntervalMs ?? 200), '--log-level', 'warn'], {
           stdio: ['ignore', 'ignore', 'inherit'],
         });
+  if (watcher !== undefined) killOnExit(watcher);
   const watcherExited = watcher === undefined ? Promise.resolve() : new Promise<void>((resolve) => watcher.once('exit', () => resolve()));
   return {
     master: 'master.m3u8',
