@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly: the workspace ships sources, tsx compiles them on load.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/relay-cli.ts');
+// Installed, `#relaycast-relay` is the compiled dist/cli/relay-cli.js and plain node runs it. In the repository every
+// process runs with --conditions=relaycast-source (.npmrc): it is then the TypeScript source, which tsx, a
+// development dependency, compiles on load.
+const entry = import.meta.resolve('#relaycast-relay');
+if (entry.endsWith('.ts')) (await import('tsx/esm/api')).register();
+await import(entry);
