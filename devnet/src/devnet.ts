@@ -131,7 +131,7 @@ export async function startDevnet(options: DevnetOptions): Promise<Devnet> {
       });
     }
     live = await startLiveStream(join(dirs.media, 'live'), { durationSec: SAMPLE_LIVE_DURATION_SEC, segmentSec: SAMPLE_SEGMENT_SEC });
-    await buildBrowser(dirs.sdk);
+    await buildBrowser(dirs.sdk, { copyHls: true });
 
     const monitor = new NetworkMonitor({ trackerHttpUrl: `http://127.0.0.1:${trackerPort}`, slots, logger: log });
     web = await startWebServer({ port: webPort, mediaDir: dirs.media, sdkDir: dirs.sdk, monitor, logger: log });

@@ -32,14 +32,14 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * Builds the SDK's browser bundles and copies the example player under `<root>/player/`, so an
- * origin serving `root` serves the page at `player/examples/index.html` (same origin as the media).
+ * Copies the example player under `<root>/player/examples/` and builds the SDK's browser bundles
+ * (with a copy of hls.js) into `<root>/player/dist/browser/`, where the example's import map looks,
+ * so an origin serving `root` serves the page at `player/examples/index.html` (same origin as the media).
  */
 export async function preparePlayerSite(root: string): Promise<void> {
-  await buildBrowser();
   await mkdir(join(root, 'player'), { recursive: true });
   await cp(join(SDK_ROOT, 'examples'), join(root, 'player', 'examples'), { recursive: true });
-  await cp(join(SDK_ROOT, 'dist'), join(root, 'player', 'dist'), { recursive: true });
+  await buildBrowser(join(root, 'player', 'dist', 'browser'), { copyHls: true });
 }
 
 /** The example page's player URL for a stream served by the same origin. */
