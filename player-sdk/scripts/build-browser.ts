@@ -13,12 +13,15 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Where `npm run build` writes the bundles the package exports. */
 export const DEFAULT_BROWSER_OUTDIR = join(root, 'dist', 'browser');
+
+/** Output language of the browser build. */
+export const BROWSER_TARGET = 'es2022';
 
 export interface BuildBrowserOptions {
   /** Also copy hls.js's ESM build to `<outdir>/hls.mjs` (not part of the package). */
@@ -36,7 +39,7 @@ export async function buildBrowser(outdir = DEFAULT_BROWSER_OUTDIR, options: Bui
     splitting: true,
     format: 'esm',
     platform: 'browser',
-    target: 'es2022',
+    target: BROWSER_TARGET,
     minify: true,
     sourcemap: true,
     chunkNames: 'chunks/[name]-[hash]',
@@ -50,6 +53,11 @@ export async function buildBrowser(outdir = DEFAULT_BROWSER_OUTDIR, options: Bui
     await copyFile(join(dirname(hlsMain), 'hls.mjs'), join(outdir, 'hls.mjs'));
   }
   return outdir;
+}
+
+/** Minifies one ES module with the browser build's esbuild settings (for size comparisons, e.g. bench/src/sdk-size.ts). */
+export async function minifyEsm(source: string): Promise<string> {
+  return (await transform(source, { format: 'esm', target: BROWSER_TARGET, minify: true, loader: 'js' })).code;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
