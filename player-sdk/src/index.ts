@@ -11,6 +11,8 @@ export type { FallbackInfo, IntegrityFailure, LoadOptions, LoadRequest, LoadResu
 export type { IntegrityOptions, NoDigestPolicy } from './segment-verifier.js';
 export type { FallbackReason, IntegrityStats, RelayStatsEntry, SdkStatsSnapshot } from './stats.js';
 export type { SdkLogger } from './logger.js';
+export type { PlaybackStatsSnapshot } from './playback-monitor.js';
+export type { TypedEmitter } from './typed-emitter.js';
 export type { NetworkPath, RTCPeerConnectionConstructor } from './relay-connection.js';
 export type { WebSocketConstructor } from './tracker-client.js';
 export { swarmIdFromUrl, RelaycastError, ErrorCode, isRelaycastError } from '@relaycast/protocol';

@@ -1,12 +1,10 @@
-/**
- * Watches a media element for what viewers feel: startup time and rebuffering. Player-agnostic:
- * it only needs the element's standard events (`playing`, `waiting`, `seeking`, `seeked`).
- */
+/** The part of a media element the monitor listens to. */
 export interface MediaElementLike {
   addEventListener(type: string, listener: () => void): void;
   removeEventListener(type: string, listener: () => void): void;
 }
 
+/** What the viewer felt so far: the `playback` part of `RelaycastHls.getStats()`; times in ms. */
 export interface PlaybackStatsSnapshot {
   /** From attach to the first `playing`, undefined until playback starts. */
   startupMs: number | undefined;
@@ -16,6 +14,10 @@ export interface PlaybackStatsSnapshot {
   rebufferMs: number;
 }
 
+/**
+ * Watches a media element for what viewers feel: startup time and rebuffering. Player-agnostic:
+ * it only needs the element's standard events (`playing`, `waiting`, `seeking`, `seeked`).
+ */
 export class PlaybackMonitor {
   private readonly attachedAt = performance.now();
   private startupMs: number | undefined;

@@ -26,6 +26,7 @@ interface Account {
   tail: Promise<void>;
 }
 
+/** Payment totals of the current grant: what the viewer's receipts have promised relays so far. */
 export interface ReceiptTotals {
   /** Receipts signed and handed to a relay connection. */
   receiptsSent: number;

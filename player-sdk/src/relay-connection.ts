@@ -20,6 +20,7 @@ import { randomId } from './random-id.js';
 /** How a relay connection's bytes travel: straight between the peers, or through a TURN server. */
 export type NetworkPath = 'direct' | 'relayed';
 
+/** The RTCPeerConnection constructor the SDK needs: the browser's, or node-datachannel's polyfill in Node. */
 export type RTCPeerConnectionConstructor = new (config?: RTCConfiguration) => RTCPeerConnection;
 
 export interface RelayConnectionOptions {

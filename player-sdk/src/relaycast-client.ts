@@ -13,6 +13,7 @@ import { createSessionSigner } from './session-key.js';
 import { ViewerTrackerClient, type WebSocketConstructor } from './tracker-client.js';
 import { TypedEmitter } from './typed-emitter.js';
 
+/** Options of `new RelaycastClient(...)`: only `swarmId` is required; without `trackerUrl` everything comes from the origin. */
 export interface RelaycastClientOptions {
   /** Tracker WebSocket URL. Default: none (origin only: the SDK then behaves like plain HTTP). */
   trackerUrl?: string | undefined;
@@ -22,7 +23,7 @@ export interface RelaycastClientOptions {
   WebSocket?: WebSocketConstructor | undefined;
   /** RTCPeerConnection implementation. Default: globalThis.RTCPeerConnection (node-datachannel's polyfill in Node). */
   RTCPeerConnection?: RTCPeerConnectionConstructor | undefined;
-  /** Passed (copied) to every RTCPeerConnection. Default: {} (no STUN/TURN). */
+  /** Passed (copied) to every RTCPeerConnection; the tracker adds its STUN and, per relay, TURN servers. Default: `{}`. */
   rtcConfiguration?: RTCConfiguration | undefined;
   /** fetch for the origin. Default: globalThis.fetch. */
   fetch?: typeof fetch | undefined;
@@ -45,7 +46,7 @@ export interface RelaycastClientOptions {
   /**
    * How relay bytes are verified: every relay segment is checked against the SHA-256 the origin
    * publishes in `<media playlist>.digests.json`; this sets the policy for segments without one.
-   * Default: { noDigestPolicy: 'refuse' } (no digest, no relay).
+   * Default: `{ noDigestPolicy: 'refuse' }` (no digest, no relay).
    */
   integrity?: IntegrityOptions | undefined;
   /**
@@ -65,16 +66,26 @@ export interface RelaycastClientStats extends SdkStatsSnapshot {
   payments: ReceiptTotals | undefined;
 }
 
+/** The `segment-loaded` event's argument: a `loadSegment` call that resolved. */
 export interface SegmentLoadedInfo {
+  /** The segment URL that was requested. */
   url: string;
+  /** What `loadSegment` resolved with. */
   result: LoadResult;
 }
 
+/**
+ * The events of `RelaycastClient` and `RelaycastHls` (`on(name, listener)`), by name with their
+ * listener's signature. A listener that throws does not disturb delivery.
+ */
 export interface RelaycastClientEvents {
+  /** A relay's data channel opened; `relayId` is its base58 public key. */
   'relay-connected': (relayId: string) => void;
+  /** An open relay connection closed; `reason.details.violation` is set when the relay broke the protocol. */
   'relay-disconnected': (relayId: string, reason: RelaycastError) => void;
   /** A request (or its rest) went to the origin instead of a relay. */
   fallback: (info: FallbackInfo) => void;
+  /** A `loadSegment` call resolved. */
   'segment-loaded': (info: SegmentLoadedInfo) => void;
   /**
    * A relay's bytes failed verification (RC_ERR_SEGMENT_INTEGRITY, evidence in `details`): they were

@@ -7,6 +7,7 @@ import type { RelayConnection } from './relay-connection.js';
 import { sha256Hex, type SegmentCheck, type SegmentVerifier } from './segment-verifier.js';
 import type { FallbackReason, SdkStats } from './stats.js';
 
+/** One segment (or byte range of it) to load: the first argument of `RelaycastClient.loadSegment`. */
 export interface LoadRequest {
   /** Absolute segment URL. */
   url: string;
@@ -16,6 +17,7 @@ export interface LoadRequest {
   playlistUrl?: string | undefined;
 }
 
+/** Per-request options of `RelaycastClient.loadSegment`: cancellation, progress and deadline overrides. */
 export interface LoadOptions {
   /** Aborts the load (relay CANCEL, origin fetch aborted); the promise rejects with RC_ERR_ABORTED. Default: none. */
   signal?: AbortSignal | undefined;
@@ -40,6 +42,7 @@ export interface LoadOptions {
   stallTimeoutMs?: number | undefined;
 }
 
+/** A loaded segment: its bytes, and which source delivered how many of them. */
 export interface LoadResult {
   /** The requested bytes, exactly. */
   data: Uint8Array;
@@ -55,6 +58,7 @@ export interface LoadResult {
   restarted: boolean;
   /** From the call to the first byte delivered, from whichever source. */
   ttfbMs: number;
+  /** From the call to the last byte, ms. */
   durationMs: number;
   /** Size of the whole resource when a source told it. */
   totalBytes?: number | undefined;
@@ -95,9 +99,13 @@ export interface IntegrityFailure {
   receivedSha256: string;
 }
 
+/** A request (or its rest) that went to the origin instead of a relay: the `fallback` event's argument. */
 export interface FallbackInfo {
+  /** The segment URL. */
   url: string;
+  /** The relay that was asked first; undefined when none was (reason `no-relay` or `no-digest`). */
   relayId: string | undefined;
+  /** Why the origin served. */
   reason: FallbackReason;
   /** Relay bytes kept; the origin is asked for the rest. */
   bytesFromRelay: number;

@@ -11,6 +11,7 @@ import type { SdkStats } from './stats.js';
  */
 export type NoDigestPolicy = 'refuse' | 'audit';
 
+/** How relay bytes of segments without a published digest are treated (`RelaycastClientOptions.integrity`). */
 export interface IntegrityOptions {
   /** Policy for segments without a published digest. Default: DEFAULT_NO_DIGEST_POLICY ('refuse'). */
   noDigestPolicy?: NoDigestPolicy | undefined;

@@ -24,6 +24,7 @@ export const FALLBACK_REASONS: readonly FallbackReason[] = [
   'no-digest',
 ];
 
+/** What one relay delivered to this client: an entry of `perRelay` in the stats. */
 export interface RelayStatsEntry {
   /** Bytes this relay delivered that ended up in loaded segments. */
   bytes: number;
@@ -41,6 +42,7 @@ export interface RelayStatsEntry {
   reachability?: Reachability | undefined;
 }
 
+/** How relay bytes were checked: the `integrity` part of the stats. */
 export interface IntegrityStats {
   /** Relay segments whose bytes did not match the origin's digest or copy. */
   failures: number;

@@ -1,7 +1,11 @@
-/** Minimal typed event emitter that works the same in browsers and Node. */
+/**
+ * Minimal typed event emitter that works the same in browsers and Node: the base of
+ * `RelaycastClient` and `RelaycastHls`. `Events` maps each event name to its listener's signature.
+ */
 export class TypedEmitter<Events extends { [K in keyof Events]: (...args: never[]) => void }> {
   private readonly listeners = new Map<keyof Events, Set<Events[keyof Events]>>();
 
+  /** Adds `listener` for `event` (once: adding the same function again does nothing). A listener that throws is ignored. */
   on<K extends keyof Events>(event: K, listener: Events[K]): this {
     let set = this.listeners.get(event);
     if (set === undefined) {
@@ -12,6 +16,7 @@ export class TypedEmitter<Events extends { [K in keyof Events]: (...args: never[
     return this;
   }
 
+  /** Removes `listener` from `event`. */
   off<K extends keyof Events>(event: K, listener: Events[K]): this {
     this.listeners.get(event)?.delete(listener);
     return this;

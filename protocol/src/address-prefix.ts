@@ -44,6 +44,10 @@ function ipv6Groups(ip: string): number[] | undefined {
   return groups.map((g) => parseInt(g, 16));
 }
 
+/**
+ * The key of the `bits` prefix `ip` belongs to (format above), for limits per address range;
+ * undefined when `ip` is not an IPv4 or IPv6 address.
+ */
 export function addressPrefix(ip: string, bits: PrefixBits): string | undefined {
   const zoneless = ip.split('%')[0] ?? ip;
   const mapped = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.exec(zoneless);

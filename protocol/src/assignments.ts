@@ -14,8 +14,10 @@ import type { SessionGrant } from './receipts.js';
  * The signature is by `tracker` over ASSIGNMENT_SIGNING_DOMAIN || body (everything before sig).
  */
 export const ASSIGNMENT_VERSION = 1;
+/** Prefix of the bytes a tracker signs for an assignment, so the signature cannot be replayed as anything else. */
 export const ASSIGNMENT_SIGNING_DOMAIN = 'relaycast-assignment-v1\0';
 const ASSIGNMENT_BODY_BYTES = 1 + 32 + 32 + 32 + 8;
+/** Size of an encoded signed assignment (169 bytes): body and signature. */
 export const SIGNED_ASSIGNMENT_BYTES = ASSIGNMENT_BODY_BYTES + ED25519_SIGNATURE_BYTES;
 /**
  * How long before a grant's issue time an assignment may be dated: the tracker may have assigned
@@ -23,6 +25,10 @@ export const SIGNED_ASSIGNMENT_BYTES = ASSIGNMENT_BODY_BYTES + ED25519_SIGNATURE
  */
 export const ASSIGNMENT_EARLY_SLACK_MS = 5 * 60_000;
 
+/**
+ * A tracker's statement that it handed `relay` to the viewer session `sessionKey`: what lets a paid
+ * relay accept that session's BIND, and the settler credit the relay's receipts of it.
+ */
 export interface Assignment {
   version: typeof ASSIGNMENT_VERSION;
   /** Ed25519 public key of the tracker that signs the assignment. */
@@ -35,6 +41,7 @@ export interface Assignment {
   issuedAtMs: number;
 }
 
+/** An assignment with the tracker's signature (encodeSignedAssignment / decodeSignedAssignment). */
 export interface SignedAssignment {
   assignment: Assignment;
   /** Ed25519 signature by `assignment.tracker` over assignmentSigningBytes(assignment). */
@@ -75,6 +82,7 @@ export function assignmentSigningBytes(a: Assignment): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** The fixed-size wire form (SIGNED_ASSIGNMENT_BYTES); throws RC_ERR_ASSIGNMENT_INVALID for a field out of range. */
 export function encodeSignedAssignment(sa: SignedAssignment): Uint8Array<ArrayBuffer> {
   if (!(sa.signature instanceof Uint8Array) || sa.signature.byteLength !== ED25519_SIGNATURE_BYTES) throw invalid('signature must be 64 bytes');
   const { bytes } = body(sa.assignment, ED25519_SIGNATURE_BYTES);
@@ -102,6 +110,7 @@ export function decodeSignedAssignment(bytes: Uint8Array): SignedAssignment {
   };
 }
 
+/** What checkAssignment holds an assignment against. */
 export interface AssignmentCheckContext {
   /** The session key the assignment must name (the bound grant's sessionKey). */
   sessionKey: Uint8Array;

@@ -32,6 +32,7 @@ export function utf8Length(text: string): number {
   return n;
 }
 
+/** One new array holding `parts` in order. */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   let total = 0;
   for (const p of parts) total += p.byteLength;
@@ -44,6 +45,7 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Same length and bytes, compared in constant time for equal lengths (safe for signatures and digests). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   let diff = 0;
@@ -51,6 +53,7 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** Lowercase hex, two digits per byte (the form digests travel in). */
 export function toHex(bytes: Uint8Array): string {
   let out = '';
   for (const b of bytes) out += b.toString(16).padStart(2, '0');

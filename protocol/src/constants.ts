@@ -54,6 +54,7 @@ export const MAX_SHORTLIST_SIZE = 16;
 
 /** Ed25519 sizes. */
 export const ED25519_PUBLIC_KEY_BYTES = 32;
+/** Size of an Ed25519 signature. */
 export const ED25519_SIGNATURE_BYTES = 64;
 
 /** Registration challenge nonce size. */

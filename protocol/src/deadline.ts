@@ -1,5 +1,6 @@
 import { ErrorCode, RelaycastError } from './errors.js';
 
+/** A time limit made by `deadline(ms, parent)`: pass `signal` to the bounded work, then `clear()`. */
 export interface Deadline {
   /** Aborts when the parent does or when the time is up (reason: RC_ERR_TIMEOUT). */
   readonly signal: AbortSignal;

@@ -99,6 +99,7 @@ export const ErrorCode = {
   ORIGIN_BUDGET: 'RC_ERR_ORIGIN_BUDGET',
 } as const;
 
+/** One of the stable `RC_ERR_*` codes (the values of the ErrorCode object; docs/ERRORS.md says what each means). */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 const KNOWN_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
@@ -108,6 +109,7 @@ export function isErrorCode(code: string): code is ErrorCode {
   return KNOWN_CODES.has(code);
 }
 
+/** The optional parts of a RelaycastError. */
 export interface RelaycastErrorOptions {
   /** Underlying error, kept for diagnosis. */
   cause?: unknown;
@@ -145,6 +147,7 @@ export function toRelaycastError(err: unknown, fallback: ErrorCode = ErrorCode.I
   return new RelaycastError(fallback, message, { cause: err });
 }
 
+/** True for an abort: a DOM `AbortError` or `TimeoutError`, or RC_ERR_ABORTED. Callers treat it as expected, never as a failure to report. */
 export function isAbortError(err: unknown): boolean {
   return (
     (err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')) || (err instanceof RelaycastError && err.code === ErrorCode.ABORTED)

@@ -18,10 +18,13 @@ import { ErrorCode, RelaycastError } from './errors.js';
  * unchanged: the version byte inside the body already separates the two layouts.
  */
 export const GRANT_VERSION = 2;
+/** Version byte of the receipt layout; other versions are refused. */
 export const RECEIPT_VERSION = 1;
 /** Signed bytes start with these, so a grant signature can never be replayed as anything else. */
 export const GRANT_SIGNING_DOMAIN = 'relaycast-grant-v1\0';
+/** Prefix of the bytes a session key signs for a receipt. */
 export const RECEIPT_SIGNING_DOMAIN = 'relaycast-receipt-v1\0';
+/** Size of a grant's random nonce (its id, which receipts name). */
 export const GRANT_NONCE_BYTES = 16;
 /** Opaque user tag the settler puts in a grant (per-user budgets, distinct reporters). */
 export const GRANT_USER_BYTES = 16;
@@ -31,6 +34,7 @@ export const MAX_GRANT_SCOPE_BYTES = 512;
 export const BYTES_PER_GIB = 1n << 30n;
 const MAX_U64 = (1n << 64n) - 1n;
 
+/** The platform's permission for one viewer session to pay relays (see the layout note above). */
 export interface SessionGrant {
   version: typeof GRANT_VERSION;
   /** Ed25519 public key generated in the viewer's page; it signs the receipts. */
@@ -50,7 +54,7 @@ export interface SessionGrant {
   issuedAtMs: number;
   /** Unix time (ms) after which the grant no longer binds, on the checker's own clock. */
   expiresAtMs: number;
-  /** Highest delivery rate (bytes/s) the settler deems plausible for this grant; > 0. */
+  /** Highest delivery rate (bytes/s) the settler deems plausible for this grant; positive. */
   maxBytesPerSec: number;
   /** Opaque 16-byte user tag chosen by the settler (per-user budgets, distinct reporters). */
   user: Uint8Array;
@@ -60,12 +64,14 @@ export interface SessionGrant {
   nonce: Uint8Array;
 }
 
+/** A grant with the payer's signature (encodeSignedGrant / decodeSignedGrant). */
 export interface SignedGrant {
   grant: SessionGrant;
   /** Ed25519 signature by `grant.payer` over grantSigningBytes(grant). */
   signature: Uint8Array;
 }
 
+/** A viewer's running total for one relay under one grant: what the relay redeems with the settler. */
 export interface Receipt {
   version: typeof RECEIPT_VERSION;
   /** The grant this receipt spends (its nonce) and the session key that signs it. */
@@ -86,6 +92,7 @@ export interface Receipt {
   timestampMs: number;
 }
 
+/** A receipt with the session key's signature (encodeSignedReceipt / decodeSignedReceipt). */
 export interface SignedReceipt {
   receipt: Receipt;
   /** Ed25519 signature by `receipt.sessionKey` over receiptSigningBytes(receipt). */
@@ -110,6 +117,7 @@ const GRANT_BODY_FIXED = 1 + 32 + 32 + 32 + 8 + 8 + 8 + 8 + 8 + GRANT_USER_BYTES
 const RECEIPT_BODY_BYTES = 1 + GRANT_NONCE_BYTES + 32 + 32 + 8 + 8 + 8 + 8;
 /** Largest signed grant: fixed fields, the longest scope, the signature. */
 export const MAX_SIGNED_GRANT_BYTES = GRANT_BODY_FIXED + MAX_GRANT_SCOPE_BYTES + ED25519_SIGNATURE_BYTES;
+/** Size of an encoded signed receipt (177 bytes): receipts have no variable-length field. */
 export const SIGNED_RECEIPT_BYTES = RECEIPT_BODY_BYTES + ED25519_SIGNATURE_BYTES;
 
 class Writer {
@@ -241,6 +249,7 @@ export function grantSigningBytes(grant: SessionGrant): Uint8Array<ArrayBuffer> 
   return withDomain(GRANT_SIGNING_DOMAIN, grantBody(grant, 0).bytes);
 }
 
+/** The wire form of a signed grant; throws RC_ERR_RECEIPT_MALFORMED for a field out of range. */
 export function encodeSignedGrant(sg: SignedGrant): Uint8Array<ArrayBuffer> {
   if (!(sg.signature instanceof Uint8Array) || sg.signature.byteLength !== ED25519_SIGNATURE_BYTES) throw invalid('signature must be 64 bytes');
   const w = grantBody(sg.grant, ED25519_SIGNATURE_BYTES);
@@ -308,6 +317,7 @@ export function receiptSigningBytes(receipt: Receipt): Uint8Array<ArrayBuffer> {
   return withDomain(RECEIPT_SIGNING_DOMAIN, receiptBody(receipt, 0).bytes);
 }
 
+/** The wire form of a signed receipt (SIGNED_RECEIPT_BYTES); throws RC_ERR_RECEIPT_MALFORMED for a field out of range. */
 export function encodeSignedReceipt(sr: SignedReceipt): Uint8Array<ArrayBuffer> {
   if (!(sr.signature instanceof Uint8Array) || sr.signature.byteLength !== ED25519_SIGNATURE_BYTES) throw invalid('signature must be 64 bytes');
   const w = receiptBody(sr.receipt, ED25519_SIGNATURE_BYTES);
@@ -342,6 +352,7 @@ function bytesSame(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** What checkReceipt holds a receipt against. */
 export interface ReceiptCheckContext {
   /** The relay checking (or redeeming) the receipt: it must be the one named in it. */
   relay: Uint8Array;

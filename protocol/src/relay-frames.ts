@@ -38,6 +38,7 @@ export const FrameType = {
   /** Viewer → relay, requestId 0: grant + assignment + the session key's signature over the challenge. */
   BIND: 11,
 } as const;
+/** A frame's type byte (the values of the FrameType object). */
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** Half-open byte range `[start, end)`; `end` undefined means "to the end of the resource". */
@@ -46,6 +47,7 @@ export interface ByteRange {
   end?: number | undefined;
 }
 
+/** Viewer → relay: asks for a segment, or a byte range of it. */
 export interface RequestFrame {
   type: typeof FrameType.REQUEST;
   requestId: number;
@@ -56,6 +58,7 @@ export interface RequestFrame {
   playlistUrl?: string | undefined;
 }
 
+/** Relay → viewer: the request is served; DATA frames follow, then END. */
 export interface ResponseFrame {
   type: typeof FrameType.RESPONSE;
   requestId: number;
@@ -67,12 +70,14 @@ export interface ResponseFrame {
   digest?: Uint8Array | undefined;
 }
 
+/** Relay → viewer: the next bytes of a served request, in order (at most MAX_CHUNK_BYTES). */
 export interface DataFrame {
   type: typeof FrameType.DATA;
   requestId: number;
   chunk: Uint8Array;
 }
 
+/** Relay → viewer: a served request is complete. */
 export interface EndFrame {
   type: typeof FrameType.END;
   requestId: number;
@@ -80,11 +85,13 @@ export interface EndFrame {
   bytesSent: number;
 }
 
+/** Relay → viewer: the relay does not have the segment; the viewer asks the origin. */
 export interface AbsentFrame {
   type: typeof FrameType.ABSENT;
   requestId: number;
 }
 
+/** Relay → viewer: a request (or, with requestId 0, the channel) failed; `code` is an `RC_ERR_*` code. */
 export interface ErrorFrame {
   type: typeof FrameType.ERROR;
   /** 0 when the error concerns the channel rather than one request. */
@@ -93,6 +100,7 @@ export interface ErrorFrame {
   message: string;
 }
 
+/** Viewer → relay: stop sending a request's bytes. */
 export interface CancelFrame {
   type: typeof FrameType.CANCEL;
   requestId: number;
@@ -105,6 +113,7 @@ export interface ReceiptFrame {
   signedReceipt: Uint8Array;
 }
 
+/** Relay → viewer: what a paid relay sends first on a new channel; the viewer answers with BIND. */
 export interface ChallengeFrame {
   type: typeof FrameType.CHALLENGE;
   requestId: 0;
@@ -113,8 +122,13 @@ export interface ChallengeFrame {
 }
 
 /**
- * Binds a channel to a session: payload `u16 grantLen | signedGrant | u16 assignmentLen (0 or 169) |
- * signedAssignment | proof 64`. Grant and assignment travel opaquely (receipts.ts, assignments.ts
+ * Binds a channel to a session. Payload:
+ *
+ * ```
+ * u16 grantLen | signedGrant | u16 assignmentLen (0 or 169) | signedAssignment | proof 64
+ * ```
+ *
+ * Grant and assignment travel opaquely (receipts.ts, assignments.ts
  * decode and check them); `proof` is the session key's signature over
  * bindSigningBytes(challenge, relayKey), which shows the key holder controls this very channel.
  */
@@ -127,6 +141,7 @@ export interface BindFrame {
   proof: Uint8Array;
 }
 
+/** Any relay data-channel frame, discriminated by `type`. */
 export type RelayFrame =
   ChallengeFrame | BindFrame | ReceiptFrame | RequestFrame | ResponseFrame | DataFrame | EndFrame | AbsentFrame | ErrorFrame | CancelFrame;
 
@@ -137,7 +152,7 @@ const REQUEST_HAS_PLAYLIST = 4;
 const RESPONSE_HAS_TOTAL = 1;
 const RESPONSE_HAS_DIGEST = 2;
 const ERROR_CODE_PATTERN = /^[A-Z0-9_]+$/;
-/** RECEIPT payloads: a signed receipt is 184 bytes; 1 KiB bounds it with room for a later version. */
+/** RECEIPT payloads: a signed receipt is SIGNED_RECEIPT_BYTES (177); 1 KiB bounds it with room for a later version. */
 const MAX_PAYMENT_PAYLOAD_BYTES = 1024;
 /** Size of a CHALLENGE's random payload. */
 export const BIND_CHALLENGE_BYTES = 32;

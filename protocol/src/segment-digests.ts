@@ -7,15 +7,20 @@ import { ErrorCode, RelaycastError } from './errors.js';
  * (`index.m3u8` → `index.m3u8.digests.json`), mapping each segment URI exactly as the playlist
  * writes it (init segments included) to the SHA-256 of the file, in lowercase hex.
  *
- *   { "version": 1, "algorithm": "sha256", "playlist": "index.m3u8",
- *     "segments": { "seg000.ts": "9f86d0…", "init.mp4": "…" } }
+ * ```json
+ * { "version": 1, "algorithm": "sha256", "playlist": "index.m3u8",
+ *   "segments": { "seg000.ts": "9f86d0…", "init.mp4": "…" } }
+ * ```
  */
 export const DIGEST_SIDECAR_VERSION = 1;
+/** Appended to a media playlist's URL to name its sidecar. */
 export const DIGEST_SIDECAR_SUFFIX = '.digests.json';
 /** Largest sidecar accepted: ~10,000 segments of long names. */
 export const MAX_DIGEST_SIDECAR_BYTES = 2 * 1024 * 1024;
+/** Most segments one sidecar may list. */
 export const MAX_DIGEST_ENTRIES = 20_000;
 
+/** The parsed sidecar file (format above). */
 export interface DigestSidecar {
   version: typeof DIGEST_SIDECAR_VERSION;
   algorithm: 'sha256';
@@ -47,6 +52,7 @@ export function digestSidecarUrl(mediaPlaylistUrl: string): string {
   return `${u.href}${DIGEST_SIDECAR_SUFFIX}`;
 }
 
+/** The sidecar's JSON text, as written beside the playlist. */
 export function encodeDigestSidecar(sidecar: DigestSidecar): string {
   return `${JSON.stringify(sidecar, null, 1)}\n`;
 }

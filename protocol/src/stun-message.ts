@@ -11,15 +11,19 @@ import { ErrorCode, RelaycastError } from './errors.js';
 
 /** Fixed value of bytes 4-7 of every RFC 5389 message; also the XOR key of XOR-MAPPED-ADDRESS. */
 export const STUN_MAGIC_COOKIE = 0x2112a442;
+/** Size of a STUN message header. */
 export const STUN_HEADER_BYTES = 20;
+/** Size of a STUN transaction id (RFC 5389: 96 bits). */
 export const STUN_TRANSACTION_ID_BYTES = 12;
 
+/** The STUN message types this client sends or reads. */
 export const StunMessageType = {
   BINDING_REQUEST: 0x0001,
   BINDING_SUCCESS: 0x0101,
   BINDING_ERROR: 0x0111,
 } as const;
 
+/** The STUN attribute types this client reads (or recognises to skip). */
 export const StunAttribute = {
   MAPPED_ADDRESS: 0x0001,
   MESSAGE_INTEGRITY: 0x0008,
@@ -29,6 +33,7 @@ export const StunAttribute = {
   FINGERPRINT: 0x8028,
 } as const;
 
+/** The public address and port a STUN server saw the request come from. */
 export interface StunMappedAddress {
   /** Dotted quad for IPv4; RFC 5952 text for IPv6 (IPv4-mapped ones as `::ffff:a.b.c.d`). */
   address: string;

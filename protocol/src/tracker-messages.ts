@@ -33,6 +33,7 @@ const HEX_SHA256 = /^[0-9a-f]{64}$/;
 /** Segment URLs in reports; the whole message stays under MAX_TRACKER_MESSAGE_BYTES. */
 const MAX_REPORT_URL_BYTES = 2048;
 
+/** WebRTC signaling relayed by the tracker between a viewer and a relay (SDP and ICE candidates). */
 export type SignalPayload =
   | { kind: 'offer'; sdp: string }
   | { kind: 'answer'; sdp: string }
@@ -45,6 +46,7 @@ export type SignalPayload =
  * `needs-turn` did not answer unsolicited traffic, so viewers behind NAT reach it through TURN.
  */
 export type Reachability = 'public' | 'mapped' | 'needs-turn';
+/** Every Reachability value, for validation. */
 export const REACHABILITY_VALUES: readonly Reachability[] = ['public', 'mapped', 'needs-turn'];
 
 /** How a relay's UDP port is opened on its home router. */
@@ -60,6 +62,7 @@ export interface NatReport {
   mappedPort?: number | undefined;
 }
 
+/** One relay in a shortlist. */
 export interface RelayDescriptor {
   relayId: string;
   region: string;
@@ -78,6 +81,7 @@ export const TRACKER_SESSION_SIGNING_DOMAIN = 'relaycast-tracker-session-v1\0';
 export const MAX_ASSIGNMENTS_PER_MESSAGE = 2 * MAX_SHORTLIST_SIZE;
 
 // Server → client
+/** Tracker → any peer, first on every connection: its peer id and the nonce a relay signs to register. */
 export interface HelloMessage {
   type: 'hello';
   /** Id the tracker gives this connection; viewers use it as their peer id. */
@@ -92,12 +96,14 @@ export interface HelloMessage {
   iceServers?: IceServer[] | undefined;
 }
 
+/** An ICE server as RTCConfiguration takes it. */
 export interface IceServer {
   /** `stun:`, `turn:` or `turns:` URLs. */
   urls: string[];
   username?: string | undefined;
   credential?: string | undefined;
 }
+/** Tracker → relay: the registration was accepted. */
 export interface RegisteredMessage {
   type: 'registered';
   relayId: string;
@@ -116,7 +122,7 @@ export interface AssignmentsMessage {
 
 /**
  * Tracker → viewer, in answer to `turn`: ICE servers with short-lived TURN REST credentials (username
- * "<expiry unix s>:<peer id>", credential base64(HMAC-SHA1(secret, username))) for the connection to
+ * `"<expiry unix s>:<peer id>"`, credential base64(HMAC-SHA1(secret, username))) for the connection to
  * `relayId` only.
  */
 export interface IceMessage {
@@ -124,11 +130,13 @@ export interface IceMessage {
   relayId: string;
   iceServers: IceServer[];
 }
+/** Tracker → viewer, in answer to `join`: relays for the swarm, best first. */
 export interface ShortlistMessage {
   type: 'shortlist';
   swarmId: string;
   relays: RelayDescriptor[];
 }
+/** Tracker → any peer: a message was refused; `code` is an `RC_ERR_*` code. */
 export interface ErrorMessage {
   type: 'error';
   code: string;
@@ -138,6 +146,7 @@ export interface ErrorMessage {
 }
 
 // Client → server
+/** Relay → tracker, after `hello`: proves the relay key (a signature over the hello nonce) and advertises capacity, price and streams. */
 export interface RegisterMessage {
   type: 'register';
   relayId: string;
@@ -151,6 +160,7 @@ export interface RegisterMessage {
   streams: string[];
   nat?: NatReport | undefined;
 }
+/** Relay → tracker, every `heartbeatIntervalMs`: current load and streams; a relay silent for the tracker's heartbeat timeout is evicted. */
 export interface HeartbeatMessage {
   type: 'heartbeat';
   capacity: number;
@@ -158,6 +168,7 @@ export interface HeartbeatMessage {
   streams: string[];
   nat?: NatReport | undefined;
 }
+/** Viewer → tracker: asks for relays of a swarm (the master playlist URL without query). */
 export interface JoinMessage {
   type: 'join';
   swarmId: string;
@@ -220,9 +231,12 @@ export interface ReachabilityMessage {
   address?: string | undefined;
 }
 
+/** Every message the tracker sends, discriminated by `type`. */
 export type TrackerServerMessage =
   HelloMessage | RegisteredMessage | ShortlistMessage | SignalMessage | ErrorMessage | ReachabilityMessage | AssignmentsMessage | IceMessage;
+/** Every message relays and viewers send the tracker, discriminated by `type`. */
 export type TrackerClientMessage = RegisterMessage | HeartbeatMessage | JoinMessage | SignalMessage | ReportMessage | SessionMessage | TurnMessage;
+/** Any tracker message, either direction. */
 export type TrackerMessage = TrackerServerMessage | TrackerClientMessage;
 
 function bad(message: string, field?: string): RelaycastError {

@@ -2,13 +2,15 @@ import { LoadStats, type FragmentLoaderContext, type HlsConfig, type Loader, typ
 import { isRelaycastError } from '@relaycast/protocol';
 import type { RelaycastClient } from '../relaycast-client.js';
 
-type LoaderClass = new (config: HlsConfig) => Loader<FragmentLoaderContext>;
+/** A fragment loader class as hls.js's `fLoader` config takes it (hls.js constructs one per fragment). */
+export type FragmentLoaderClass = new (config: HlsConfig) => Loader<FragmentLoaderContext>;
 
+/** What `createFragmentLoaderClass` needs; `RelaycastHls.hlsConfig()` supplies it. */
 export interface FragmentLoaderDeps {
   /** The stream's client once the manifest URL is known; undefined = plain HLS. */
   client: () => RelaycastClient | undefined;
   /** hls.js's own loader, for init segments, parts and whatever the core cannot serve. */
-  DefaultLoader: LoaderClass;
+  DefaultLoader: FragmentLoaderClass;
   /** Relay time-to-first-byte deadline for the next fragment, from the buffer level. */
   ttfbTimeoutMs: () => number;
 }
@@ -24,7 +26,7 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
  * real transfer so ABR and the abandon rules keep working, abort() reports through onAbort, and
  * destroy() may be called more than once.
  */
-export function createFragmentLoaderClass(deps: FragmentLoaderDeps): LoaderClass {
+export function createFragmentLoaderClass(deps: FragmentLoaderDeps): FragmentLoaderClass {
   return class RelaycastFragmentLoader implements Loader<FragmentLoaderContext> {
     context: FragmentLoaderContext | null = null;
     stats: LoadStats = new LoadStats();

@@ -7,14 +7,20 @@ import { SdkStats } from '../stats.js';
 import { TypedEmitter } from '../typed-emitter.js';
 import { createFragmentLoaderClass } from './fragment-loader.js';
 
+/**
+ * Options of `new RelaycastHls(...)`: those of `RelaycastClient` except `swarmId` (taken from the
+ * manifest URL hls.js loads) and `ttfbTimeoutMs` (here it follows the buffer level, between the two below).
+ */
 export interface RelaycastHlsOptions extends Omit<RelaycastClientOptions, 'swarmId' | 'ttfbTimeoutMs'> {
-  /** Relay TTFB deadline when the buffer is empty (startup, after a stall). Default: DEFAULT_MIN_TTFB_TIMEOUT_MS (400 ms). */
+  /** Relay time-to-first-byte deadline with an empty buffer (startup, after a stall), ms. Default: DEFAULT_MIN_TTFB_TIMEOUT_MS (400). */
   minTtfbTimeoutMs?: number | undefined;
-  /** Relay TTFB deadline however full the buffer is. Default: DEFAULT_MAX_TTFB_TIMEOUT_MS (3 s). */
+  /** Relay time-to-first-byte deadline however full the buffer is, ms. Default: DEFAULT_MAX_TTFB_TIMEOUT_MS (3,000). */
   maxTtfbTimeoutMs?: number | undefined;
 }
 
+/** `RelaycastHls.getStats()`: the client's stats plus what the viewer felt (startup, rebuffering). */
 export interface RelaycastHlsStats extends RelaycastClientStats {
+  /** Startup time and rebuffering, measured on the media element hls.js is attached to. */
   playback: PlaybackStatsSnapshot;
   /** Relays with an open data channel. */
   relays: string[];
@@ -25,12 +31,16 @@ const EMPTY_STATS: RelaycastClientStats = { ...new SdkStats().snapshot(), paymen
 /**
  * The hls.js adapter: replaces only `fLoader`. Usage:
  *
- *   const relaycast = new RelaycastHls({ trackerUrl });
- *   const hls = new Hls({ ...relaycast.hlsConfig() });
- *   relaycast.attach(hls);
+ * ```js
+ * const relaycast = new RelaycastHls({ trackerUrl });
+ * const hls = new Hls({ ...relaycast.hlsConfig() });
+ * relaycast.attach(hls);
+ * ```
  *
  * The swarm id comes from the manifest hls.js loads, and rebuffering from the media element it
- * attaches, so nothing else needs to be passed.
+ * attaches, so nothing else needs to be passed. Each manifest gets its own `RelaycastClient`, whose
+ * events (`relay-connected`, `relay-disconnected`, `fallback`, `segment-loaded`, `integrity-failure`,
+ * `error`) are forwarded to this object's listeners.
  */
 export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
   private client: RelaycastClient | undefined;
@@ -53,6 +63,10 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     };
   }
 
+  /**
+   * Hooks into `hls`: call it before `loadSource`. A client starts on each `MANIFEST_LOADING`,
+   * rebuffering is watched from `MEDIA_ATTACHED`, and `DESTROYING` destroys this adapter too.
+   */
   attach(hls: Hls): void {
     this.hls = hls;
     hls.on(Hls.Events.MANIFEST_LOADING, (_e, data) => this.startClient(data.url));
@@ -64,6 +78,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     hls.on(Hls.Events.DESTROYING, () => void this.destroy());
   }
 
+  /** A plain JSON snapshot; all zeros before the first manifest loads. */
   getStats(): RelaycastHlsStats {
     return {
       ...(this.client?.getStats() ?? EMPTY_STATS),
@@ -72,6 +87,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     };
   }
 
+  /** Closes the current client (tracker session, relay connections) and stops watching the media element. */
   async destroy(): Promise<void> {
     this.monitor?.detach();
     this.monitor = undefined;
@@ -89,6 +105,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     client.on('relay-disconnected', (id, reason) => this.emit('relay-disconnected', id, reason));
     client.on('fallback', (info) => this.emit('fallback', info));
     client.on('segment-loaded', (info) => this.emit('segment-loaded', info));
+    client.on('integrity-failure', (err) => this.emit('integrity-failure', err));
     client.on('error', (err) => this.emit('error', err));
     void client.start();
   }

@@ -62,6 +62,7 @@ export function formatKeypairText(secret: Uint8Array): string {
   return JSON.stringify([...secret]);
 }
 
+/** What readKeypairFile returns. */
 export interface KeypairFileRead {
   /** The checked 64-byte secret key; `fill(0)` it when done. */
   secretKey: Uint8Array;

@@ -18,10 +18,12 @@ export function signGrant(grant: SessionGrant, payerKey: KeyObject): SignedGrant
   return { grant, signature: signEd25519(payerKey, grantSigningBytes(grant)) };
 }
 
+/** True when the grant is signed by its own `payer` key (whether that payer is trusted is the caller's check). */
 export function verifyGrantSignature(sg: SignedGrant): boolean {
   return verifyEd25519(sg.grant.payer, grantSigningBytes(sg.grant), sg.signature);
 }
 
+/** Signs a receipt with the session's private key (for Node callers: tests, tools; the SDK signs in the page). */
 export function signReceipt(receipt: Receipt, sessionKey: KeyObject): SignedReceipt {
   return { receipt, signature: signEd25519(sessionKey, receiptSigningBytes(receipt)) };
 }

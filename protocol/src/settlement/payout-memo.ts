@@ -6,6 +6,7 @@ import { MAX_U64 } from './json-fields.js';
 export const MEMO_PROGRAM_ID = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr';
 /** The SPL Memo program v1, also on every cluster: a relay accepts a payout memo from either. */
 export const MEMO_V1_PROGRAM_ID = 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo';
+/** The memo programs a payout memo is accepted from. */
 export const MEMO_PROGRAM_IDS: readonly string[] = [MEMO_PROGRAM_ID, MEMO_V1_PROGRAM_ID];
 
 /** First word of every payout memo (and its version). */

@@ -63,7 +63,7 @@ export interface CreditedItem {
   index: number;
   /** u64 decimal: cumulative base units credited for this (relay, session, grant). */
   credited: string;
-  /** Present when credited < the receipt's cumulativeAmount: amount = the difference (u64 decimal). */
+  /** Present when `credited` is below the receipt's cumulativeAmount: amount = the difference (u64 decimal). */
   shortfall?: { code: string; amount: string } | undefined;
 }
 

@@ -105,6 +105,7 @@ export interface RelayStatusResponse {
   pending: null | { signature: string; amount: string };
 }
 
+/** Decodes the parsed JSON of `GET /v1/relays/:relay`; RC_ERR_MESSAGE_MALFORMED or RC_ERR_MESSAGE_FIELD when it does not fit. */
 export function decodeRelayStatusResponse(json: unknown): RelayStatusResponse {
   const o = object(json, 'relay status');
   let pending: RelayStatusResponse['pending'] = null;
@@ -127,6 +128,7 @@ export interface RelayPayoutsResponse {
   payouts: { signature: string; amount: string; cumulativePaid: string }[];
 }
 
+/** Decodes the parsed JSON of `GET /v1/relays/:relay/payouts`; RC_ERR_MESSAGE_MALFORMED or RC_ERR_MESSAGE_FIELD when it does not fit. */
 export function decodeRelayPayoutsResponse(json: unknown): RelayPayoutsResponse {
   const o = object(json, 'payout list');
   return {
@@ -183,6 +185,7 @@ export interface GrantResponse {
   payer: string;
 }
 
+/** Decodes the parsed JSON of a `POST /v1/grants` answer; RC_ERR_MESSAGE_MALFORMED or RC_ERR_MESSAGE_FIELD when it does not fit. */
 export function decodeGrantResponse(json: unknown): GrantResponse {
   const o = object(json, 'grant answer');
   return {
