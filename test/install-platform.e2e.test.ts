@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './helpers/browser.js';
@@ -61,19 +62,40 @@ hls.on(Hls.Events.ERROR, (_event, data) => data.fatal && window.fatalErrors.push
 window.relaycast = relaycast;
 `;
 
+// A page without a bundler: the package's ./browser and ./browser/hls builds through an import map
+// (the files come from the installed package, found through its exports). Both entries must share
+// one copy of every class: an error made by the adapter's entry passes the core's isRelaycastError.
+const IMPORT_MAP_HTML = `<!doctype html>
+<script type="importmap">
+  { "imports": { "hls.js": "./hls.mjs", "@relaycast/player-sdk/browser": "./sdk/relaycast.js", "@relaycast/player-sdk/browser/hls": "./sdk/relaycast-hls.js" } }
+</script>
+<video id="video" muted autoplay playsinline></video>
+<script type="module">
+  import Hls from 'hls.js';
+  import * as core from '@relaycast/player-sdk/browser';
+  import { RelaycastHls, RelaycastError, ErrorCode } from '@relaycast/player-sdk/browser/hls';
+
+  const q = new URLSearchParams(location.search);
+  const relaycast = new RelaycastHls({ trackerUrl: q.get('tracker') });
+  const hls = new Hls(relaycast.hlsConfig());
+  relaycast.attach(hls);
+  hls.loadSource(q.get('src'));
+  hls.attachMedia(document.getElementById('video'));
+
+  window.fatalErrors = [];
+  hls.on(Hls.Events.ERROR, (_event, data) => data.fatal && window.fatalErrors.push(data.type + '/' + data.details));
+  window.relaycast = relaycast;
+  window.sharedClasses = RelaycastError === core.RelaycastError && core.isRelaycastError(new RelaycastError(ErrorCode.ABORTED, 'x'), core.ErrorCode.ABORTED);
+</script>
+`;
+
 // A TypeScript consumer: the adapter, the core client, stats, events and error codes.
 const CONSUMER_TS = `import Hls from 'hls.js';
-import { RelaycastHls, type RelaycastHlsStats } from '@relaycast/player-sdk/hls';
-import {
-  ErrorCode,
-  RelaycastClient,
-  RelaycastError,
-  isRelaycastError,
-  swarmIdFromUrl,
-  type FallbackInfo,
-  type LoadResult,
-  type RelaycastClientStats,
-} from '@relaycast/player-sdk';
+import { ErrorCode, RelaycastError, RelaycastHls, isRelaycastError, type FallbackInfo, type RelaycastHlsStats } from '@relaycast/player-sdk/hls';
+import { ErrorCode as CoreErrorCode, RelaycastClient, swarmIdFromUrl, type LoadResult, type RelaycastClientStats } from '@relaycast/player-sdk';
+
+// One set of codes, whichever entry they come from.
+const aborted: CoreErrorCode = ErrorCode.ABORTED;
 
 export function playWithHls(video: HTMLVideoElement, src: string): RelaycastHls {
   const relaycast = new RelaycastHls({ trackerUrl: 'wss://tracker.example.com/', maxRelays: 2, integrity: { noDigestPolicy: 'refuse' } });
@@ -107,7 +129,7 @@ export async function loadOne(masterUrl: string, url: string, playlistUrl: strin
     const perRelay = Object.values(stats.perRelay).reduce((n, r) => n + r.bytesVerified, 0);
     return result.data.byteLength + stats.fallbacks.byReason['ttfb-timeout'] + perRelay;
   } catch (err: unknown) {
-    if (isRelaycastError(err, ErrorCode.ABORTED)) return 0;
+    if (isRelaycastError(err, aborted)) return 0;
     if (isRelaycastError(err)) throw new Error(err.code);
     throw err;
   } finally {
@@ -172,7 +194,7 @@ describe('platform install from tarballs', () => {
     await expect(readFile(join(sdk, 'src', 'index.ts'))).rejects.toThrow(/ENOENT/);
   });
 
-  describe('a page built with Vite plays through a relay in Chromium', () => {
+  describe('pages play through a relay in Chromium', () => {
     let dir: string;
     let origin: OriginServer;
     let tracker: TrackerProc;
@@ -186,7 +208,13 @@ describe('platform install from tarballs', () => {
       expectOk(build, 'vite build');
 
       dir = await mkdtemp(join(tmpdir(), 'relaycast-platform-site-'));
-      await cp(join(project, 'dist'), join(dir, 'app'), { recursive: true });
+      await cp(join(project, 'dist'), join(dir, 'vite'), { recursive: true });
+      // The import-map page: the installed browser build as the package exports it, and hls.js's ESM build.
+      const projectRequire = createRequire(join(project, 'package.json'));
+      await cp(dirname(projectRequire.resolve('@relaycast/player-sdk/browser/hls')), join(dir, 'import-map', 'sdk'), { recursive: true });
+      await cp(join(dirname(projectRequire.resolve('hls.js')), 'hls.mjs'), join(dir, 'import-map', 'hls.mjs'));
+      await writeFile(join(dir, 'import-map', 'index.html'), IMPORT_MAP_HTML);
+
       await linkVod(await cachedVod({ format: 'ts' }), join(dir, 'media', 'vod'));
       await mkdir(join(dir, 'keys'), { recursive: true });
       origin = await startOrigin(dir);
@@ -202,24 +230,40 @@ describe('platform install from tarballs', () => {
       if (dir !== undefined) await rm(dir, { recursive: true, force: true });
     });
 
-    it('relay share > 0 and no fatal hls.js error', async () => {
+    async function play(pagePath: string): Promise<{ share: number; fatalErrors: string[]; sharedClasses: unknown }> {
       const page = await browser.newPage();
       try {
         const q = new URLSearchParams({ src: `${origin.url}media/vod/master.m3u8`, tracker: tracker.url });
-        await page.goto(`${origin.url}app/index.html?${q}`);
+        await page.goto(`${origin.url}${pagePath}?${q}`);
         await page.waitForFunction(() => (document.getElementById('video') as HTMLVideoElement).currentTime > 4, undefined, { timeout: 60_000, polling: 250 });
         const s = await page.evaluate(() => {
-          const w = window as unknown as { relaycast: { getStats(): { bytesFromRelays: number; bytesFromOrigin: number } }; fatalErrors: string[] };
+          const w = window as unknown as {
+            relaycast: { getStats(): { bytesFromRelays: number; bytesFromOrigin: number } };
+            fatalErrors: string[];
+            sharedClasses?: boolean;
+          };
           const { bytesFromRelays, bytesFromOrigin } = w.relaycast.getStats();
-          return { bytesFromRelays, bytesFromOrigin, fatalErrors: [...w.fatalErrors] };
+          return { bytesFromRelays, bytesFromOrigin, fatalErrors: [...w.fatalErrors], sharedClasses: w.sharedClasses };
         });
         const share = s.bytesFromRelays / (s.bytesFromRelays + s.bytesFromOrigin);
-        console.log(`platform page: relay share ${share.toFixed(3)} (${s.bytesFromRelays} relay bytes, ${s.bytesFromOrigin} origin bytes)`);
-        expect(s.fatalErrors).toEqual([]);
-        expect(share).toBeGreaterThan(0);
+        console.log(`${pagePath}: relay share ${share.toFixed(3)} (${s.bytesFromRelays} relay bytes, ${s.bytesFromOrigin} origin bytes)`);
+        return { share, fatalErrors: s.fatalErrors, sharedClasses: s.sharedClasses };
       } finally {
         await page.close();
       }
+    }
+
+    it('the Vite-built page: relay share > 0, no fatal hls.js error', async () => {
+      const r = await play('vite/index.html');
+      expect(r.fatalErrors).toEqual([]);
+      expect(r.share).toBeGreaterThan(0);
+    });
+
+    it('the import-map page on the ./browser builds: relay share > 0, no fatal hls.js error, one RelaycastError class', async () => {
+      const r = await play('import-map/index.html');
+      expect(r.fatalErrors).toEqual([]);
+      expect(r.share).toBeGreaterThan(0);
+      expect(r.sharedClasses).toBe(true);
     });
   });
 
