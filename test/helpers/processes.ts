@@ -34,11 +34,12 @@ process.once('exit', () => {
 
 /**
  * `wrap` runs node under another command, e.g. `['ip', 'netns', 'exec', NS]` to start a bin inside
- * a network namespace (see netns.ts).
+ * a network namespace (see netns.ts). `env` replaces this process's environment (e.g. outsideEnv()
+ * for a bin installed from a tarball).
  */
-function start(name: string, bin: string, args: string[], wrap: string[] = []): Proc {
+function start(name: string, bin: string, args: string[], wrap: string[] = [], env?: NodeJS.ProcessEnv): Proc {
   const argv = [...wrap, process.execPath, bin, ...args];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   const lines: string[] = [];
   const keep = (d: Buffer): void => {
     lines.push(...d.toString().split('\n').filter(Boolean));
@@ -112,9 +113,12 @@ export interface TrackerProc extends Proc {
   relayIds(): Promise<string[]>;
 }
 
-/** Starts `relaycast-tracker --port 0` and reads the port it bound from its JSON "listening" log line. */
-export async function startTrackerProcess(extra: string[] = []): Promise<TrackerProc> {
-  const proc = start('tracker', TRACKER_BIN, ['--port', '0', '--host', '127.0.0.1', '--log-level', 'info', ...extra]);
+/**
+ * Starts `relaycast-tracker --port 0` and reads the port it bound from its JSON "listening" log line.
+ * `bin` defaults to TRACKER_BIN; `env` to this process's environment.
+ */
+export async function startTrackerProcess(extra: string[] = [], opts: { bin?: string; env?: NodeJS.ProcessEnv } = {}): Promise<TrackerProc> {
+  const proc = start('tracker', opts.bin ?? TRACKER_BIN, ['--port', '0', '--host', '127.0.0.1', '--log-level', 'info', ...extra], [], opts.env);
   const port = await waitFor('tracker to listen', () => {
     for (const line of proc.output().split('\n')) {
       try {
@@ -162,13 +166,15 @@ export interface RelayOptions {
   extra?: string[];
   /** The bin to run. Default: RELAY_BIN; FAULTY_RELAY_BIN for `--test-fault`. */
   bin?: string;
+  /** The relay's environment. Default: this process's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `relaycast-relay start ...`; ready once the tracker's /status lists its relay id. */
 export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions): Promise<RelayProc> {
   const args = ['start', '--tracker', tracker.url, '--keypair', opts.keypair, '--bind-address', '127.0.0.1', '--log-level', 'info'];
   for (const o of opts.allowOrigin) args.push('--allow-origin', o);
-  const proc = start(`relay ${opts.keypair}`, opts.bin ?? RELAY_BIN, [...args, ...(opts.extra ?? [])]);
+  const proc = start(`relay ${opts.keypair}`, opts.bin ?? RELAY_BIN, [...args, ...(opts.extra ?? [])], [], opts.env);
   const relayId = await waitFor('relay keypair file', async () => {
     if (proc.exited) throw new GiveUp(`relay exited:\n${proc.output()}`);
     return await relayIdOfKeypair(opts.keypair);
