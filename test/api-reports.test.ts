@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -75,5 +75,46 @@ describe('API reports', () => {
     expect(rewritten).toContain('strict?: boolean');
     const [again] = runApiReports({ mode: 'check', entries: [entry], reportFolder: reports });
     expect(again?.changed).toBe(false);
+  });
+
+  it('list every name the READMEs and docs import from player-sdk and protocol', async () => {
+    // Which report records each importable subpath (the browser builds carry the same declarations).
+    const reportOf: Record<string, string> = {
+      '@relaycast/player-sdk': 'player-sdk',
+      '@relaycast/player-sdk/browser': 'player-sdk',
+      '@relaycast/player-sdk/hls': 'player-sdk-hls',
+      '@relaycast/player-sdk/browser/hls': 'player-sdk-hls',
+      '@relaycast/protocol': 'protocol',
+      '@relaycast/protocol/node': 'protocol-node',
+      '@relaycast/protocol/settlement': 'protocol-settlement',
+    };
+    const docs = ['README.md', ...(await readdir(join(REPO_ROOT, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    for (const dir of await readdir(REPO_ROOT, { withFileTypes: true })) {
+      if (!dir.isDirectory() || dir.name.startsWith('.') || dir.name === 'node_modules') continue;
+      if ((await readdir(join(REPO_ROOT, dir.name))).includes('README.md')) docs.push(`${dir.name}/README.md`);
+    }
+    const missing: string[] = [];
+    let checked = 0;
+    for (const doc of docs) {
+      const text = await readFile(join(REPO_ROOT, doc), 'utf8');
+      for (const m of text.matchAll(/import\s+(?:type\s+)?\{([^}]*)\}\s+from\s+'(@relaycast\/(?:player-sdk|protocol)[^']*)'/g)) {
+        const report = reportOf[m[2] as string];
+        if (report === undefined) continue; // the testing kits are not recorded
+        const api = await readFile(join(REPORT_FOLDER, `${report}.api.md`), 'utf8');
+        for (const name of (m[1] as string)
+          .split(',')
+          .map((n) => n.replace(/^\s*type\s+/, '').trim())
+          .filter((n) => n !== '')) {
+          checked++;
+          const exported = new RegExp(
+            `^export (?:declare )?(?:abstract )?(?:class|function|interface|type|const|enum|namespace) ${name}\\b|^export \\{ ${name} \\}`,
+            'm',
+          );
+          if (!exported.test(api)) missing.push(`${doc}: ${name} from '${m[2] as string}'`);
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(0);
+    expect(missing).toEqual([]);
   });
 });
