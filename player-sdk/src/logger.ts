@@ -3,9 +3,13 @@
  * wrapper over the page's own logging) and defaults to silence; it never touches console.
  */
 export interface SdkLogger {
+  /** Routine detail: a fallback taken, a relay connection that failed, a stream without digests. */
   debug(obj: object, msg?: string): void;
+  /** Milestones: a relay connected, a grant obtained. */
   info(obj: object, msg?: string): void;
+  /** Something playback survives: a relay caught or refused, a tracker or signing problem. */
   warn(obj: object, msg?: string): void;
+  /** Unused by the SDK today (failures reach the caller as rejections and `error` events); part of the shape so pino fits. */
   error(obj: object, msg?: string): void;
 }
 

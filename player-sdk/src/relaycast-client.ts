@@ -378,6 +378,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     this.startupWaitDone = true;
   }
 
+  /** A plain JSON snapshot of where bytes came from, fallbacks, integrity and payments (see RelaycastClientStats). */
   getStats(): RelaycastClientStats {
     return { ...this.stats.snapshot(), payments: this.receipts?.totals() };
   }

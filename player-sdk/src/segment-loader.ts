@@ -91,7 +91,9 @@ export interface SegmentLoaderOptions {
 
 /** Evidence that a relay served bytes that are not the origin's. */
 export interface IntegrityFailure {
+  /** The segment URL. */
   url: string;
+  /** The relay that served the wrong bytes. */
   relayId: string;
   /** SHA-256 (hex) the origin published, or of the origin's copy under `audit`. */
   expectedSha256: string;

@@ -58,17 +58,21 @@ export interface IntegrityStats {
 
 /** Plain JSON snapshot of everything the SDK counts. */
 export interface SdkStatsSnapshot {
+  /** Bytes of loaded segments that came from relays. */
   bytesFromRelays: number;
+  /** Bytes of loaded segments that came from the origin. */
   bytesFromOrigin: number;
   /** Relay bytes thrown away because the origin's copy of the resource turned out to differ. */
   bytesDiscarded: number;
   /** bytesFromRelays / (bytesFromRelays + bytesFromOrigin); 0 when nothing loaded yet. */
   relayShare: number;
+  /** By relay id (base58 public key): every relay this client connected to or sent a request to. */
   perRelay: Record<string, RelayStatsEntry>;
   /** Every reason is present (0 when it never happened) so dashboards get a stable shape. */
   fallbacks: { count: number; byReason: Record<FallbackReason, number> };
   /** Segments (or ranges) completely loaded, whatever the source. */
   segments: number;
+  /** How relay bytes were checked. */
   integrity: IntegrityStats;
 }
 

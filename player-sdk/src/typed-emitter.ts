@@ -22,6 +22,7 @@ export class TypedEmitter<Events extends { [K in keyof Events]: (...args: never[
     return this;
   }
 
+  /** Calls the listeners of `event` in the order they were added; one that throws does not stop the others. */
   protected emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
     const set = this.listeners.get(event);
     if (set === undefined) return;
