@@ -2,7 +2,8 @@
 // built declarations (dist/*.d.ts; `npm run build:packages` writes them) into api-reports/*.api.md.
 //
 //   npm run api-report            locally: rewrites any report that differs and says which
-//   CI=1 npm run api-report       in CI (or with --check): fails on a report that differs, naming it
+//   CI=true npm run api-report    in CI (or `npm run api-report -- --check`): fails on a report that
+//                                 differs, naming it and showing the difference; writes nothing
 //
 // A report that changes is an API change: review it in the diff and commit it with the code.
 // The configs are built here rather than in one api-extractor.json per entry point.
@@ -72,7 +73,7 @@ const MESSAGES: IConfigFile['messages'] = {
     default: ERROR,
     // Release tags (@public/@beta/...) are not used: everything an entry point exports is public.
     'ae-missing-release-tag': OFF,
-    // Off by default in API Extractor; on here for exported declarations (members are filtered out below).
+    // Off by default in API Extractor. On here: for exported declarations, and for members where the entry says so.
     'ae-undocumented': ERROR,
   },
   tsdocMessageReporting: { default: ERROR },
@@ -91,8 +92,8 @@ function typesOf(pkg: PackageJson, subpath: string, packageDir: string): string 
 }
 
 // Every exported declaration needs a TSDoc comment; its members (an interface's fields, a class's
-// methods) may go without one where the name and type say it all, unless the entry says otherwise. Declarations tsc emits are
-// indented exactly when they are members, so the line of the message tells them apart.
+// methods) may go without one where name and type say it all, unless the entry says otherwise.
+// Declarations tsc emits are indented exactly when they are members, so the message's line tells.
 function isMemberUndocumented(message: ExtractorMessage): boolean {
   if (message.messageId !== 'ae-undocumented' || message.sourceFilePath === undefined || message.sourceFileLine === undefined) return false;
   const line = readFileSync(message.sourceFilePath, 'utf8').split('\n')[message.sourceFileLine - 1] ?? '';
@@ -250,7 +251,8 @@ export function summarize(results: readonly ApiReportResult[], mode: ApiReportOp
 }
 
 function main(): void {
-  const mode = (process.env.CI ?? '') !== '' || process.argv.includes('--check') ? 'check' : 'update';
+  const ci = !['', '0', 'false'].includes(process.env.CI ?? '');
+  const mode = ci || process.argv.includes('--check') ? 'check' : 'update';
   const outcome = summarize(runApiReports({ mode }), mode);
   for (const line of outcome.out) process.stdout.write(`${line}\n`);
   for (const line of outcome.err) process.stderr.write(`${line}\n`);
