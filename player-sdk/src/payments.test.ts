@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -12,7 +12,6 @@ import {
   decodeSignedGrant,
   decodeSignedReceipt,
   encodeBase58,
-  encodeDigestSidecar,
   encodeSignedGrant,
   toBase64,
   type ReceiptFrame,
@@ -33,6 +32,7 @@ import {
   type RelayBehaviour,
   type TestOrigin,
   type TestRelay,
+  withDigestSidecar,
 } from './testing/loopback-network.js';
 import { ReceiptSigner } from './receipt-signer.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
@@ -45,7 +45,6 @@ import { createSessionSigner } from './session-key.js';
  * connections that send CHALLENGE (when paid) and record every BIND and RECEIPT frame.
  */
 const SEGMENT = testBytes(150_000);
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const payer = generateKeyPairSync('ed25519').privateKey;
 const PRICE = 1_000_000_000n; // base units per GiB: 150,000 bytes are worth 139,698 units
 
@@ -77,12 +76,7 @@ function grantFor(sessionKey: string, over: Partial<SessionGrant> = {}): Uint8Ar
 }
 
 beforeAll(async () => {
-  origin = await startOrigin({
-    '/seg.ts': SEGMENT,
-    '/media.m3u8.digests.json': new TextEncoder().encode(
-      encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist: 'media.m3u8', segments: { 'seg.ts': sha256(SEGMENT) } }),
-    ),
-  });
+  origin = await startOrigin(withDigestSidecar({ 'seg.ts': SEGMENT }));
   tracker = await TestTracker.start();
 });
 

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { ErrorCode, encodeDigestSidecar, type RelaycastError } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestTracker, loopbackClient, startOrigin, testBytes, until, type RelayBehaviour, type TestOrigin } from './testing/loopback-network.js';
+import { TestTracker, loopbackClient, startOrigin, testBytes, until, type RelayBehaviour, type TestOrigin, sha256Hex } from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadResult } from './segment-loader.js';
 
@@ -11,7 +10,6 @@ import type { LoadResult } from './segment-loader.js';
  * that publishes (or not) a digest sidecar, and a tracker stub that records reports.
  */
 const SEGMENT = testBytes(200_000);
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const sidecar = (segments: Record<string, string>): Uint8Array =>
   new TextEncoder().encode(encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist: 'media.m3u8', segments }));
 
@@ -36,12 +34,12 @@ afterEach(async () => {
   origin.requests.length = 0;
   origin.files.clear();
   origin.files.set('/seg.ts', SEGMENT);
-  origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256(SEGMENT) }));
+  origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256Hex(SEGMENT) }));
 });
 
 beforeAll(() => {
   origin.files.set('/seg.ts', SEGMENT);
-  origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256(SEGMENT) }));
+  origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256Hex(SEGMENT) }));
 });
 
 async function withRelay(behaviour: RelayBehaviour, options: Partial<RelaycastClientOptions> = {}): Promise<RelaycastClient> {
@@ -119,10 +117,16 @@ describe('segment verification', () => {
       expect(stats.bytesDiscarded).toBeGreaterThan(0);
       expect(failures).toHaveLength(1);
       expect(failures[0]?.code).toBe(ErrorCode.SEGMENT_INTEGRITY);
-      expect(failures[0]?.details).toMatchObject({ url: `${origin.base}/seg.ts`, relayId, expectedSha256: sha256(SEGMENT) });
+      expect(failures[0]?.details).toMatchObject({ url: `${origin.base}/seg.ts`, relayId, expectedSha256: sha256Hex(SEGMENT) });
       await until(() => tracker.reports.length === 1, 5_000, 'the report');
-      expect(tracker.reports[0]).toMatchObject({ type: 'report', relayId, reason: 'integrity', url: `${origin.base}/seg.ts`, expectedSha256: sha256(SEGMENT) });
-      expect(tracker.reports[0]?.receivedSha256).not.toBe(sha256(SEGMENT));
+      expect(tracker.reports[0]).toMatchObject({
+        type: 'report',
+        relayId,
+        reason: 'integrity',
+        url: `${origin.base}/seg.ts`,
+        expectedSha256: sha256Hex(SEGMENT),
+      });
+      expect(tracker.reports[0]?.receivedSha256).not.toBe(sha256Hex(SEGMENT));
       expect(tracker.reports[0]?.receivedSha256).toBe(failures[0]?.details?.['receivedSha256']);
       // The relay is never used again by this client.
       await until(() => client.relays.length === 0, 5_000, 'the relay to be dropped');
@@ -163,9 +167,9 @@ describe('segment verification', () => {
   });
 
   it('waits for a live segment whose digest is not published yet', async () => {
-    origin.files.set('/media.m3u8.digests.json', sidecar({ 'older.ts': sha256(new Uint8Array(1)) }));
+    origin.files.set('/media.m3u8.digests.json', sidecar({ 'older.ts': sha256Hex(new Uint8Array(1)) }));
     const client = await withRelay(honest);
-    setTimeout(() => origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256(SEGMENT) })), 600);
+    setTimeout(() => origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256Hex(SEGMENT) })), 600);
     const { result } = await load(client);
     expect(result.bytesFromRelay).toBe(SEGMENT.byteLength);
     expect(client.getStats().integrity.verifiedBytes).toBe(SEGMENT.byteLength);
@@ -198,7 +202,7 @@ describe('segments without a digest', () => {
   });
 
   it('a missing digest for a segment falls under the policy after the wait', async () => {
-    origin.files.set('/media.m3u8.digests.json', sidecar({ 'other.ts': sha256(new Uint8Array(1)) }));
+    origin.files.set('/media.m3u8.digests.json', sidecar({ 'other.ts': sha256Hex(new Uint8Array(1)) }));
     const client = await withRelay(honest, { integrity: { digestWaitMs: 300 } });
     const { result } = await load(client);
     expect(result.fallbackReason).toBe('no-digest');
@@ -212,7 +216,7 @@ describe('segments without a digest', () => {
     const bad = await load(liar);
     expect(Buffer.from(bad.result.data).equals(Buffer.from(SEGMENT))).toBe(true);
     expect(bad.result.fallbackReason).toBe('integrity');
-    expect(failures[0]?.details).toMatchObject({ expectedSha256: sha256(SEGMENT) });
+    expect(failures[0]?.details).toMatchObject({ expectedSha256: sha256Hex(SEGMENT) });
     expect(liar.getStats().integrity).toMatchObject({ failures: 1, audits: 1, verifiedBytes: 0 });
     // Only one origin fetch of the segment: the audit copy is what gets delivered.
     expect(origin.requests.filter((r) => r.path === '/seg.ts')).toHaveLength(1);

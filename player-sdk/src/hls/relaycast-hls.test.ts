@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { ErrorCode, encodeDigestSidecar, type RelaycastError } from '@relaycast/protocol';
+import { ErrorCode, type RelaycastError } from '@relaycast/protocol';
 import Hls, { type FragmentLoaderContext, type HlsConfig, type LoaderConfiguration, type LoaderResponse } from 'hls.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +11,8 @@ import {
   until,
   type RelayBehaviour,
   type TestOrigin,
+  sha256Hex,
+  withDigestSidecar,
 } from '../testing/loopback-network.js';
 import type { FragmentLoaderClass } from './fragment-loader.js';
 import { RelaycastHls } from './relaycast-hls.js';
@@ -23,7 +24,6 @@ import { RelaycastHls } from './relaycast-hls.js';
  * only fires the events the adapter listens to.
  */
 const SEGMENT = testBytes(200_000);
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const flipOne: RelayBehaviour = (ctx) => {
   const bad = SEGMENT.slice();
   bad[150_000] = (bad[150_000] as number) ^ 0x01;
@@ -34,12 +34,7 @@ let origin: TestOrigin;
 let tracker: TestTracker;
 
 beforeAll(async () => {
-  origin = await startOrigin({
-    '/seg.ts': SEGMENT,
-    '/media.m3u8.digests.json': new TextEncoder().encode(
-      encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist: 'media.m3u8', segments: { 'seg.ts': sha256(SEGMENT) } }),
-    ),
-  });
+  origin = await startOrigin(withDigestSidecar({ 'seg.ts': SEGMENT }));
   tracker = await TestTracker.start();
 });
 
@@ -104,7 +99,7 @@ describe('RelaycastHls events', () => {
       expect(Buffer.from(data).equals(Buffer.from(SEGMENT))).toBe(true);
       expect(failures).toHaveLength(1);
       expect(failures[0]?.code).toBe(ErrorCode.SEGMENT_INTEGRITY);
-      expect(failures[0]?.details).toMatchObject({ url: `${origin.base}/seg.ts`, relayId: relay.relayId, expectedSha256: sha256(SEGMENT) });
+      expect(failures[0]?.details).toMatchObject({ url: `${origin.base}/seg.ts`, relayId: relay.relayId, expectedSha256: sha256Hex(SEGMENT) });
       expect(relaycast.getStats().integrity.failures).toBe(1);
     } finally {
       hls.fire(Hls.Events.DESTROYING, {});

@@ -4,7 +4,7 @@
  * real node-datachannel peer connections on 127.0.0.1. The real tracker and relay are exercised by
  * the cross-package tests in test/; here every failure mode is produced exactly, at a chosen byte.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -20,6 +20,7 @@ import {
   encodeSignedAssignment,
   fromBase64,
   encodeDataFrame,
+  encodeDigestSidecar,
   encodeFrame,
   encodeTrackerMessage,
   toBase64,
@@ -79,6 +80,24 @@ export interface TestOrigin {
   /** When true the origin ignores Range headers and always answers 200 with the whole file. */
   ignoreRange: boolean;
   close(): Promise<void>;
+}
+
+/** Hex SHA-256 of `bytes`, as digest sidecars carry it. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The origin files for `media.m3u8`'s segments plus the digest sidecar that publishes their
+ * SHA-256 (`/media.m3u8.digests.json`): what an honest origin serves, for `startOrigin`.
+ */
+export function withDigestSidecar(segments: Record<string, Uint8Array>, playlist = 'media.m3u8'): Record<string, Uint8Array> {
+  const digests = Object.fromEntries(Object.entries(segments).map(([name, bytes]) => [name, sha256Hex(bytes)]));
+  const sidecar = encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist, segments: digests });
+  return {
+    ...Object.fromEntries(Object.entries(segments).map(([name, bytes]) => [`/${name}`, bytes])),
+    [`/${playlist}.digests.json`]: new TextEncoder().encode(sidecar),
+  };
 }
 
 export async function startOrigin(files: Record<string, Uint8Array>): Promise<TestOrigin> {
