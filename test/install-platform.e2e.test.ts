@@ -41,16 +41,14 @@ function expectOk(r: RunResult, what: string): void {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
 }
 
-// The platform's page: three lines of HTML and a module that plays ?src= through ?tracker=. The last
-// two lines of main.js only expose what the test reads (stats and fatal hls.js errors).
+// The platform's page: three lines of HTML and a module that plays ?src= through ?tracker=.
 const INDEX_HTML = `<!doctype html>
 <video id="video" muted autoplay playsinline></video>
 <script type="module" src="./main.js"></script>
 `;
-const MAIN_JS = `import Hls from 'hls.js';
-import { RelaycastHls } from '@relaycast/player-sdk/hls';
-
-const q = new URLSearchParams(location.search);
+// Both pages play the same way; the last three lines only expose what the test reads (stats and fatal
+// hls.js errors).
+const PLAY_JS = `const q = new URLSearchParams(location.search);
 const relaycast = new RelaycastHls({ trackerUrl: q.get('tracker') });
 const hls = new Hls(relaycast.hlsConfig());
 relaycast.attach(hls);
@@ -61,6 +59,11 @@ window.fatalErrors = [];
 hls.on(Hls.Events.ERROR, (_event, data) => data.fatal && window.fatalErrors.push(data.type + '/' + data.details));
 window.relaycast = relaycast;
 `;
+
+const MAIN_JS = `import Hls from 'hls.js';
+import { RelaycastHls } from '@relaycast/player-sdk/hls';
+
+${PLAY_JS}`;
 
 // A page without a bundler: the package's ./browser and ./browser/hls builds through an import map
 // (the files come from the installed package, found through its exports). Both entries must share
@@ -75,16 +78,7 @@ const IMPORT_MAP_HTML = `<!doctype html>
   import * as core from '@relaycast/player-sdk/browser';
   import { RelaycastHls, RelaycastError, ErrorCode } from '@relaycast/player-sdk/browser/hls';
 
-  const q = new URLSearchParams(location.search);
-  const relaycast = new RelaycastHls({ trackerUrl: q.get('tracker') });
-  const hls = new Hls(relaycast.hlsConfig());
-  relaycast.attach(hls);
-  hls.loadSource(q.get('src'));
-  hls.attachMedia(document.getElementById('video'));
-
-  window.fatalErrors = [];
-  hls.on(Hls.Events.ERROR, (_event, data) => data.fatal && window.fatalErrors.push(data.type + '/' + data.details));
-  window.relaycast = relaycast;
+${PLAY_JS}
   window.sharedClasses = RelaycastError === core.RelaycastError && core.isRelaycastError(new RelaycastError(ErrorCode.ABORTED, 'x'), core.ErrorCode.ABORTED);
 </script>
 `;
