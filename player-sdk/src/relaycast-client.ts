@@ -111,6 +111,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private readonly tracker: ViewerTrackerClient | undefined;
   private readonly manager: ConnectionManager | undefined;
   private readonly loader: SegmentLoader;
+  private readonly digests: DigestStore;
   private readonly startupRelayWaitMs: number;
   private closed = false;
   private starting: Promise<void> | undefined;
@@ -182,12 +183,21 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
     const boundFetch = fetchImpl.bind(globalThis);
     this.fetchImpl = boundFetch;
+    let lastCause: string | undefined;
     const digests = new DigestStore({
       fetch: boundFetch,
       digestWaitMs: options.integrity?.digestWaitMs,
+      signal: this.closeController.signal,
       logger: log,
       onInvalidSidecar: (err) => this.emit('error', err),
+      onMissing: (problem) => {
+        this.stats.digestUnavailable(problem.cause, problem.sidecarUrl, problem.detail);
+        // Said once per change of cause, so a stream that lost its digests does not go quiet.
+        if (problem.cause !== lastCause) log.warn({ ...problem }, 'no segment digest for a relay load');
+        lastCause = problem.cause;
+      },
     });
+    this.digests = digests;
     this.loader = new SegmentLoader({
       manager: this.manager,
       stats: this.stats,
@@ -344,6 +354,9 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   async loadSegment(request: LoadRequest, options: LoadOptions = {}): Promise<LoadResult> {
     if (this.closed) throw new RelaycastError(ErrorCode.ABORTED, 'client is closed');
     if (!this.startupWaitDone && this.starting !== undefined) await this.awaitFirstRelay(options.signal);
+    if (request.playlistUrl !== undefined && request.live !== undefined) {
+      this.digests.notePlaylist(request.playlistUrl, { live: request.live, targetDurationMs: request.targetDurationMs });
+    }
     let result: LoadResult;
     try {
       result = await this.loader.load(request, options);

@@ -15,6 +15,15 @@ export interface LoadRequest {
   range?: ByteRange | undefined;
   /** Media playlist the segment belongs to (lets relays follow live streams). */
   playlistUrl?: string | undefined;
+  /**
+   * Whether that media playlist is live (still growing, no EXT-X-ENDLIST). A digest sidecar of a
+   * live playlist that is missing, fails or does not decode is asked for again within a target
+   * duration, backing off; otherwise a missing one (404) is asked for again only after 30 s.
+   * Default: unknown (the last value given for the playlist, else treated as not live).
+   */
+  live?: boolean | undefined;
+  /** That media playlist's EXT-X-TARGETDURATION, ms: paces those retries (see `live`). Default: unknown. */
+  targetDurationMs?: number | undefined;
 }
 
 /** Per-request options of `RelaycastClient.loadSegment`: cancellation, progress and deadline overrides. */

@@ -74,6 +74,27 @@ export interface SdkStatsSnapshot {
   segments: number;
   /** How relay bytes were checked. */
   integrity: IntegrityStats;
+  /**
+   * Relay loads for which no digest could be found, by cause (under the `refuse` policy each one
+   * went to the origin with fallback reason `no-digest`): `absent` (the sidecar is 404/410),
+   * `failed` (network error, other HTTP status, time-out), `malformed` (it did not decode, e.g. a
+   * read caught mid-rewrite), `unlisted` (the sidecar lacks the segment), `no-playlist` (the load
+   * named no media playlist). Every cause is present (0 when it never happened).
+   */
+  digestsUnavailable: Record<'absent' | 'failed' | 'malformed' | 'unlisted' | 'no-playlist', number>;
+  /** The latest of those, with the sidecar URL and a short detail (`origin answered 503`, `timed out after 2000 ms`…); undefined while there was none. */
+  lastDigestProblem:
+    | {
+        /** One of the `digestsUnavailable` causes. */
+        cause: 'absent' | 'failed' | 'malformed' | 'unlisted' | 'no-playlist';
+        /** The sidecar's URL; undefined for `no-playlist`. */
+        sidecarUrl: string | undefined;
+        /** What went wrong, in a few words. */
+        detail: string;
+        /** When it happened, ms since the epoch. */
+        atMs: number;
+      }
+    | undefined;
 }
 
 /** Mutable counters behind getStats(); only the SDK writes them. */
@@ -86,6 +107,8 @@ export class SdkStats {
   private readonly byReason = Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<FallbackReason, number>;
   private readonly perRelay = new Map<string, RelayStatsEntry>();
   private readonly integrity: IntegrityStats = { failures: 0, verifiedBytes: 0, unverifiedBytes: 0, audits: 0, segmentsWithoutDigest: 0 };
+  private readonly digestsUnavailable: SdkStatsSnapshot['digestsUnavailable'] = { absent: 0, failed: 0, malformed: 0, unlisted: 0, 'no-playlist': 0 };
+  private lastDigestProblem: SdkStatsSnapshot['lastDigestProblem'];
 
   private relay(relayId: string): RelayStatsEntry {
     let e = this.perRelay.get(relayId);
@@ -152,6 +175,12 @@ export class SdkStats {
     this.integrity.segmentsWithoutDigest++;
   }
 
+  /** A relay load found no digest (see SdkStatsSnapshot.digestsUnavailable). */
+  digestUnavailable(cause: keyof SdkStatsSnapshot['digestsUnavailable'], sidecarUrl: string | undefined, detail: string): void {
+    this.digestsUnavailable[cause]++;
+    this.lastDigestProblem = { cause, sidecarUrl, detail, atMs: Date.now() };
+  }
+
   fallback(reason: FallbackReason, relayId: string | undefined): void {
     this.fallbackCount++;
     this.byReason[reason]++;
@@ -173,6 +202,8 @@ export class SdkStats {
       fallbacks: { count: this.fallbackCount, byReason: { ...this.byReason } },
       segments: this.segments,
       integrity: { ...this.integrity },
+      digestsUnavailable: { ...this.digestsUnavailable },
+      lastDigestProblem: this.lastDigestProblem === undefined ? undefined : { ...this.lastDigestProblem },
     };
   }
 }

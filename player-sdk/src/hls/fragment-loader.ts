@@ -13,6 +13,11 @@ export interface FragmentLoaderDeps {
   DefaultLoader: FragmentLoaderClass;
   /** Relay time-to-first-byte deadline for the next fragment, from the buffer level. */
   ttfbTimeoutMs: () => number;
+  /**
+   * What hls.js knows of the fragment's media playlist: live or not, target duration in ms (paces
+   * the retries of a missing or failed digest sidecar, see `LoadRequest.live`). Default: none (unknown).
+   */
+  playlist?: ((frag: FragmentLoaderContext['frag']) => { live: boolean; targetDurationMs: number | undefined } | undefined) | undefined;
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
@@ -56,9 +61,10 @@ export function createFragmentLoaderClass(deps: FragmentLoaderDeps): FragmentLoa
       const start = context.rangeStart ?? 0;
       // hls.js's rangeEnd is exclusive, like ours.
       const range = context.rangeEnd !== undefined && context.rangeEnd > 0 ? { start, end: context.rangeEnd } : start > 0 ? { start } : undefined;
+      const playlist = deps.playlist?.(frag);
       client
         .loadSegment(
-          { url: context.url, range, playlistUrl: frag.baseurl },
+          { url: context.url, range, playlistUrl: frag.baseurl, live: playlist?.live, targetDurationMs: playlist?.targetDurationMs },
           {
             signal: controller.signal,
             ttfbTimeoutMs: deps.ttfbTimeoutMs(),

@@ -1,4 +1,4 @@
-import Hls, { type HlsConfig } from 'hls.js';
+import Hls, { type FragmentLoaderContext, type HlsConfig, type LevelDetails } from 'hls.js';
 import { swarmIdFromUrl } from '@relaycast/protocol';
 import { DEFAULT_MAX_TTFB_TIMEOUT_MS, DEFAULT_MIN_TTFB_TIMEOUT_MS, TTFB_SHARE_OF_BUFFER } from '../constants.js';
 import { PlaybackMonitor, type PlaybackStatsSnapshot } from '../playback-monitor.js';
@@ -59,6 +59,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
         client: () => this.client,
         DefaultLoader: Hls.DefaultConfig.loader as never,
         ttfbTimeoutMs: () => this.ttfbDeadline(),
+        playlist: (frag) => this.playlistInfo(frag),
       }),
     };
   }
@@ -108,6 +109,18 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     client.on('integrity-failure', (err) => this.emit('integrity-failure', err));
     client.on('error', (err) => this.emit('error', err));
     void client.start();
+  }
+
+  /** Live or not, and the target duration (ms), of the media playlist `frag` came from, once hls.js loaded it. */
+  private playlistInfo(frag: FragmentLoaderContext['frag']): { live: boolean; targetDurationMs: number | undefined } | undefined {
+    const hls = this.hls;
+    if (hls === undefined) return undefined;
+    const type = String(frag.type);
+    const tracks: readonly { details?: LevelDetails | undefined }[] =
+      type === 'audio' ? hls.audioTracks : type === 'subtitle' ? hls.subtitleTracks : hls.levels;
+    const details = tracks[frag.level]?.details;
+    if (details === undefined) return undefined;
+    return { live: details.live, targetDurationMs: details.targetduration > 0 ? details.targetduration * 1000 : undefined };
   }
 
   /**
