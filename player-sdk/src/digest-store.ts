@@ -26,7 +26,7 @@ export const DEFAULT_SIDECAR_RETRY_MAX_MS = 4_000;
 /**
  * Why a lookup found no digest:
  *  - `absent`: the origin answered 404/410 for the sidecar;
- *  - `failed`: the sidecar fetch failed (network error, an HTTP status other than 404/410, a time-out, a body cut short);
+ *  - `failed`: the sidecar fetch failed (network error, an HTTP status other than 404/410, a time-out, a body cut short) or did not finish within the lookup's wait;
  *  - `malformed`: the sidecar could not be decoded (a truncated read mid-rewrite, invalid JSON or content);
  *  - `unlisted`: the sidecar is there but did not list the segment within the wait;
  *  - `no-playlist`: the load named no (usable) media playlist URL.
@@ -193,9 +193,8 @@ export class DigestStore {
   }
 
   private missFor(key: string, entry: Sidecar, pending: boolean): undefined {
-    if (pending && (entry.state === 'new' || entry.state === 'ok')) {
-      return this.miss({ cause: entry.digests === undefined ? 'failed' : 'unlisted', sidecarUrl: key, detail: 'sidecar fetch still in flight' });
-    }
+    // A fetch that did not finish within the wait is a failed one for this load, whatever came before.
+    if (pending) return this.miss({ cause: 'failed', sidecarUrl: key, detail: 'sidecar fetch still in flight' });
     if (entry.state === 'ok' || entry.state === 'new') return this.miss({ cause: 'unlisted', sidecarUrl: key, detail: 'segment not listed in the sidecar' });
     return this.miss({ cause: entry.state, sidecarUrl: key, detail: entry.detail });
   }
