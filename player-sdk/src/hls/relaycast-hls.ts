@@ -116,11 +116,13 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     const hls = this.hls;
     if (hls === undefined) return undefined;
     const type = String(frag.type);
-    const tracks: readonly { details?: LevelDetails | undefined }[] =
-      type === 'audio' ? hls.audioTracks : type === 'subtitle' ? hls.subtitleTracks : hls.levels;
-    const details = tracks[frag.level]?.details;
-    if (details === undefined) return undefined;
-    return { live: details.live, targetDurationMs: details.targetduration > 0 ? details.targetduration * 1000 : undefined };
+    // Read defensively: a hint must never cost a fragment (an hls.js without these lists, a level gone).
+    const tracks = (type === 'audio' ? hls.audioTracks : type === 'subtitle' ? hls.subtitleTracks : hls.levels) as
+      readonly ({ details?: LevelDetails | undefined } | undefined)[] | undefined;
+    const details = tracks?.[frag.level]?.details;
+    if (details === undefined || typeof details.live !== 'boolean') return undefined;
+    const target = Number(details.targetduration);
+    return { live: details.live, targetDurationMs: target > 0 ? target * 1000 : undefined };
   }
 
   /**
