@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open, stat } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 
 const TYPES: Record<string, string> = {
@@ -28,37 +28,39 @@ export async function serveStaticFile(rootDir: string, urlPath: string, req: Inc
   if (urlPath.includes('\0')) return false;
   const file = normalize(join(root, urlPath));
   if (!file.startsWith(root + sep)) return false;
-  let size: number;
+  // One handle for the size and the bytes: the digest writer renames a new sidecar into place, and a
+  // stat by name followed by an open by name could pair the old length with the new file.
+  let handle: FileHandle;
   try {
-    const s = await stat(file);
-    if (!s.isFile() || s.size > MAX_FILE_BYTES) return false;
-    size = s.size;
+    handle = await open(file, 'r');
   } catch {
     return false;
   }
-  const headers: Record<string, string | number> = {
-    'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-    'cache-control': 'no-store',
-    'accept-ranges': 'bytes',
-    'access-control-allow-origin': '*',
-  };
-  let start = 0;
-  let end = size - 1;
-  let status = 200;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
-  if (m !== null && !(m[1] === '' && m[2] === '')) {
-    start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
-    end = m[1] !== '' && m[2] !== '' ? Math.min(Number(m[2]), size - 1) : size - 1;
-    if (start >= size || start > end) {
-      res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
-      return true;
-    }
-    status = 206;
-    headers['content-range'] = `bytes ${start}-${end}/${size}`;
-  }
-  headers['content-length'] = end - start + 1;
-  const handle = await open(file, 'r');
   try {
+    const s = await handle.stat();
+    if (!s.isFile() || s.size > MAX_FILE_BYTES) return false;
+    const size = s.size;
+    const headers: Record<string, string | number> = {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'cache-control': 'no-store',
+      'accept-ranges': 'bytes',
+      'access-control-allow-origin': '*',
+    };
+    let start = 0;
+    let end = size - 1;
+    let status = 200;
+    const m = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? '');
+    if (m !== null && !(m[1] === '' && m[2] === '')) {
+      start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
+      end = m[1] !== '' && m[2] !== '' ? Math.min(Number(m[2]), size - 1) : size - 1;
+      if (start >= size || start > end) {
+        res.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+        return true;
+      }
+      status = 206;
+      headers['content-range'] = `bytes ${start}-${end}/${size}`;
+    }
+    headers['content-length'] = end - start + 1;
     const buf = Buffer.alloc(end - start + 1);
     await handle.read(buf, 0, buf.length, start);
     res.writeHead(status, headers).end(req.method === 'HEAD' ? undefined : buf);
