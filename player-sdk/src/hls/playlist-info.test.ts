@@ -1,6 +1,7 @@
-import Hls, { type FragmentLoaderContext, type HlsConfig, type LoaderConfiguration, type LoaderResponse } from 'hls.js';
+import Hls from 'hls.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RelaycastClient } from '../relaycast-client.js';
+import { loadFragment } from '../testing/hls-fragment.js';
 import { startOrigin, testBytes, withDigestSidecar, type TestOrigin } from '../testing/loopback-network.js';
 import type { FragmentLoaderClass } from './fragment-loader.js';
 import { RelaycastHls } from './relaycast-hls.js';
@@ -34,24 +35,6 @@ class FakeHls {
   }
 }
 
-function loadFragment(Loader: FragmentLoaderClass, frag: { type: string; level: number }): Promise<Uint8Array> {
-  const context = {
-    url: `${origin.base}/seg.ts`,
-    responseType: 'arraybuffer',
-    type: 'media-fragment',
-    frag: { sn: 1, baseurl: `${origin.base}/media.m3u8`, ...frag },
-    part: null,
-  } as unknown as FragmentLoaderContext;
-  const config = { timeout: 10_000, maxRetry: 0, retryDelay: 0, maxRetryDelay: 0 } as unknown as LoaderConfiguration;
-  return new Promise((resolve, reject) => {
-    new Loader({} as HlsConfig).load(context, config, {
-      onSuccess: (response: LoaderResponse) => resolve(new Uint8Array(response.data as ArrayBuffer)),
-      onError: (error) => reject(new Error(`fragment failed: ${error.text}`)),
-      onTimeout: () => reject(new Error('fragment timed out')),
-    });
-  });
-}
-
 describe('RelaycastHls: playlist info for the digest store', () => {
   it("passes each fragment's playlist liveness and target duration (ms) with the load", async () => {
     const spy = vi.spyOn(RelaycastClient.prototype, 'loadSegment');
@@ -61,9 +44,11 @@ describe('RelaycastHls: playlist info for the digest store', () => {
     try {
       hls.fire(Hls.Events.MANIFEST_LOADING, { url: `${origin.base}/master.m3u8` });
       const Loader = relaycast.hlsConfig().fLoader as FragmentLoaderClass;
-      expect(await loadFragment(Loader, { type: 'main', level: 0 })).toEqual(SEGMENT);
-      await loadFragment(Loader, { type: 'audio', level: 0 });
-      await loadFragment(Loader, { type: 'main', level: 1 });
+      expect(await loadFragment(Loader, { url: `${origin.base}/seg.ts`, playlistUrl: `${origin.base}/media.m3u8`, frag: { type: 'main', level: 0 } })).toEqual(
+        SEGMENT,
+      );
+      await loadFragment(Loader, { url: `${origin.base}/seg.ts`, playlistUrl: `${origin.base}/media.m3u8`, frag: { type: 'audio', level: 0 } });
+      await loadFragment(Loader, { url: `${origin.base}/seg.ts`, playlistUrl: `${origin.base}/media.m3u8`, frag: { type: 'main', level: 1 } });
       const requests = spy.mock.calls.map(([request]) => request);
       expect(requests.map((r) => [r.live, r.targetDurationMs])).toEqual([
         [true, 2_000],

@@ -1,5 +1,5 @@
 import { ErrorCode, type RelaycastError } from '@relaycast/protocol';
-import Hls, { type FragmentLoaderContext, type HlsConfig, type LoaderConfiguration, type LoaderResponse } from 'hls.js';
+import Hls from 'hls.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LOOPBACK_RTC,
@@ -14,6 +14,7 @@ import {
   sha256Hex,
   withDigestSidecar,
 } from '../testing/loopback-network.js';
+import { loadFragment } from '../testing/hls-fragment.js';
 import type { FragmentLoaderClass } from './fragment-loader.js';
 import { RelaycastHls } from './relaycast-hls.js';
 
@@ -55,24 +56,6 @@ class FakeHls {
   }
 }
 
-function loadFragment(Loader: FragmentLoaderClass, url: string, playlistUrl: string): Promise<Uint8Array> {
-  const context = {
-    url,
-    responseType: 'arraybuffer',
-    type: 'media-fragment',
-    frag: { sn: 1, baseurl: playlistUrl },
-    part: null,
-  } as unknown as FragmentLoaderContext;
-  const config = { timeout: 10_000, maxRetry: 0, retryDelay: 0, maxRetryDelay: 0 } as unknown as LoaderConfiguration;
-  return new Promise((resolve, reject) => {
-    new Loader({} as HlsConfig).load(context, config, {
-      onSuccess: (response: LoaderResponse) => resolve(new Uint8Array(response.data as ArrayBuffer)),
-      onError: (error) => reject(new Error(`fragment failed: ${error.text}`)),
-      onTimeout: () => reject(new Error('fragment timed out')),
-    });
-  });
-}
-
 describe('RelaycastHls events', () => {
   it("forwards a relay's integrity failure from its client to its own listeners", async () => {
     const relay = tracker.addRelay(flipOne);
@@ -94,7 +77,7 @@ describe('RelaycastHls events', () => {
       await until(() => connected.length === 1, 10_000, 'the relay to connect');
 
       const Loader = relaycast.hlsConfig().fLoader as FragmentLoaderClass;
-      const data = await loadFragment(Loader, `${origin.base}/seg.ts`, `${origin.base}/media.m3u8`);
+      const data = await loadFragment(Loader, { url: `${origin.base}/seg.ts`, playlistUrl: `${origin.base}/media.m3u8` });
 
       expect(Buffer.from(data).equals(Buffer.from(SEGMENT))).toBe(true);
       expect(failures).toHaveLength(1);
