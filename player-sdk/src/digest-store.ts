@@ -3,6 +3,7 @@ import {
   MAX_DIGEST_SIDECAR_BYTES,
   RelaycastError,
   concatBytes,
+  deadline,
   decodeDigestSidecar,
   digestSidecarUrl,
   toRelaycastError,
@@ -255,9 +256,12 @@ export class DigestStore {
   }
 
   private async fetchSidecar(url: string, timeoutMs: number): Promise<FetchOutcome> {
-    // Its own deadline: a lookup that gives up must not cancel a fetch other lookups share.
+    // Its own deadline: a lookup that gives up must not cancel a fetch other lookups share. A timer
+    // and controller of our own, not AbortSignal.any over AbortSignal.timeout: in CI a hung sidecar
+    // fetch built that way was never aborted, and the playlist's digests stayed "in flight" for good.
     const stop = this.options.signal;
-    const signal = stop === undefined ? AbortSignal.timeout(timeoutMs) : AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]);
+    const limit = deadline(stop, timeoutMs, 'sidecar fetch');
+    const signal = limit.signal;
     try {
       const { head, body } = await openOrigin(this.options.fetch, { url, start: 0, end: undefined }, signal);
       const parts: Uint8Array[] = [];
@@ -296,6 +300,8 @@ export class DigestStore {
       const detail = signal.aborted && stop?.aborted !== true ? `timed out after ${timeoutMs} ms` : e.message;
       this.log.debug({ url, code: e.code, detail }, 'segment digest sidecar fetch failed; retrying soon');
       return { state: 'failed', detail };
+    } finally {
+      limit.clear();
     }
   }
 }
