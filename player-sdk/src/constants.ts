@@ -52,6 +52,10 @@ export const DEFAULT_DIGEST_REFETCH_MS = 250;
 export const DEFAULT_DIGEST_ABSENT_RETRY_MS = 30_000;
 /** One sidecar fetch may take this long. */
 export const DEFAULT_SIDECAR_TIMEOUT_MS = 5_000;
+/** First wait before a sidecar that failed (or, on a live playlist, was absent) is asked for again, ms; at most half a target duration. */
+export const DEFAULT_SIDECAR_RETRY_MIN_MS = 500;
+/** Longest wait between those retries, ms (on a live playlist also at most one target duration). */
+export const DEFAULT_SIDECAR_RETRY_MAX_MS = 4_000;
 /** Sidecars (media playlists) kept at once; the oldest is dropped first. */
 export const MAX_SIDECARS_CACHED = 16;
 /** Relays that failed verification are never used again by this client; at most this many remembered. */

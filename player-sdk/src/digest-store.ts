@@ -13,16 +13,13 @@ import {
   DEFAULT_DIGEST_ABSENT_RETRY_MS,
   DEFAULT_DIGEST_REFETCH_MS,
   DEFAULT_DIGEST_WAIT_MS,
+  DEFAULT_SIDECAR_RETRY_MAX_MS,
+  DEFAULT_SIDECAR_RETRY_MIN_MS,
   DEFAULT_SIDECAR_TIMEOUT_MS,
   MAX_SIDECARS_CACHED,
 } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import { openOrigin, readBody } from './origin-fetch.js';
-
-/** First wait before a sidecar that failed (or, on a live playlist, was absent) is asked for again, ms; at most half a target duration. */
-export const DEFAULT_SIDECAR_RETRY_MIN_MS = 500;
-/** Longest wait between those retries, ms (on a live playlist also at most one target duration). */
-export const DEFAULT_SIDECAR_RETRY_MAX_MS = 4_000;
 
 /**
  * Why a lookup found no digest:
