@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, pageStats, playFor, playerPageUrl, preparePlayerSite } from './helpers/browser.js';
 import { generateVod, startLiveStream, type LiveStream } from './helpers/media.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcesses, startTrackerProcess, stopAll, type RelayProc, type TrackerProc } from './helpers/processes.js';
 
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 
@@ -34,10 +34,7 @@ describe('browser playback through relays', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     origin = await startOrigin(dir);
     tracker = await startTrackerProcess();
-    relays = [];
-    for (const name of ['a', 'b']) {
-      relays.push(await startRelayProcess(tracker, { keypair: join(dir, 'keys', `${name}.json`), allowOrigin: [`${origin.url}media/`] }));
-    }
+    relays = await startRelayProcesses(tracker, join(dir, 'keys'), ['a', 'b'], { allowOrigin: [`${origin.url}media/`] });
     browser = await launchChromium();
   });
 

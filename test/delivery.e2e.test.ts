@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { swarmIdFromUrl } from '@relaycast/protocol';
 import type { RelaycastClient } from '@relaycast/player-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mediaPlaylist, variantUrls } from './helpers/hls.js';
+import { mediaPlaylist, variantUrls, waitForLivePlaylist } from './helpers/hls.js';
 import { cachedVod, linkVod, startLiveStream, type LiveStream } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcesses, startTrackerProcess, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { useProcesses } from './helpers/use-processes.js';
 
 /** Share of segment bytes that must come from relays. */
@@ -37,10 +37,7 @@ describe('delivery origin → relay → viewer', () => {
     await linkVod(await cachedVod({ format: 'fmp4' }), join(dir, 'vod-fmp4'));
     origin = await startOrigin(dir);
     tracker = await startTrackerProcess();
-    relays = [];
-    for (const name of ['a', 'b']) {
-      relays.push(await startRelayProcess(tracker, { keypair: join(dir, 'keys', `${name}.json`), allowOrigin: [origin.url] }));
-    }
+    relays = await startRelayProcesses(tracker, join(dir, 'keys'), ['a', 'b'], { allowOrigin: [origin.url] });
   });
 
   afterAll(async () => {
@@ -110,15 +107,7 @@ describe('delivery origin → relay → viewer', () => {
   it('serves 30 s of a live sliding-window stream byte-identical, ≥ 95% from relays', async () => {
     const masterUrl = `${origin.url}live/${live.master}`;
     const mediaUrl = `${origin.url}live/${live.media}`;
-    await waitFor(
-      'live playlist',
-      async () => {
-        const res = await fetch(mediaUrl);
-        return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
-      },
-      30_000,
-      250,
-    );
+    await waitForLivePlaylist(mediaUrl);
     const c = await client(masterUrl);
     const seen = new Set<string>();
     let compared = 0;

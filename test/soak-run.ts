@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { amountForBytes, decodePublicKey, swarmIdFromUrl } from '@relaycast/protocol';
 import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { ReceiptStore } from '@relaycast/relay';
-import { mediaPlaylist } from './helpers/hls.js';
+import { mediaPlaylist, waitForLivePlaylist } from './helpers/hls.js';
 import { startLiveStream } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin } from './helpers/origin-server.js';
@@ -31,7 +31,7 @@ import {
   tokenBalance,
   trackerKeyFile,
 } from './helpers/payments-world.js';
-import { startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc } from './helpers/processes.js';
+import { startRelayProcess, startTrackerProcess, stopAll, type RelayProc } from './helpers/processes.js';
 
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, viewers: { type: 'string', default: '20' } } });
 const minutes = Number(values.minutes);
@@ -93,15 +93,7 @@ const before = await Promise.all(slots.map((s) => tokenBalance(setup, s.proc.rel
 
 const master = `${origin.url}media/live/${live.master}`;
 const mediaUrl = `${origin.url}media/live/${live.media}`;
-await waitFor(
-  'the live playlist',
-  async () => {
-    const res = await fetch(mediaUrl);
-    return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
-  },
-  60_000,
-  250,
-);
+await waitForLivePlaylist(mediaUrl, 60_000);
 
 const endAt = Date.now() + minutes * 60_000;
 let corrupted = 0;

@@ -1,3 +1,5 @@
+import { waitFor } from './processes.js';
+
 /** Just enough playlist reading for tests: variant URLs of a master, segment URLs of a media playlist. */
 
 export function variantUrls(masterText: string, masterUrl: string): string[] {
@@ -20,4 +22,17 @@ export function mediaPlaylist(text: string, playlistUrl: string): MediaPlaylistI
   const map = lines.find((l) => l.startsWith('#EXT-X-MAP:'));
   const uri = map === undefined ? undefined : /URI="([^"]+)"/.exec(map)?.[1];
   return { segments, initSegment: uri === undefined ? undefined : new URL(uri, playlistUrl).href, ended: lines.includes('#EXT-X-ENDLIST') };
+}
+
+/** Waits until the live media playlist at `mediaUrl` lists at least two segments. */
+export async function waitForLivePlaylist(mediaUrl: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    'the live playlist',
+    async () => {
+      const res = await fetch(mediaUrl);
+      return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
+    },
+    timeoutMs,
+    250,
+  );
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { resolveBin } from '@relaycast/cli-kit/testing';
 import type { TrackerStatus } from '@relaycast/tracker';
 import { RELAY_STATUS_PATHS, TRACKER_HTTP_PATHS, encodeBase58 } from '@relaycast/protocol';
@@ -197,6 +198,18 @@ export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions
 }
 
 /** A TCP port free on 127.0.0.1 right now (for a bin's flag that takes a fixed port, e.g. --status-port). */
+/** One relay process per name, one after the other, each with keypair `<keysDir>/<name>.json`. */
+export async function startRelayProcesses(
+  tracker: TrackerProc,
+  keysDir: string,
+  names: readonly string[],
+  opts: Omit<RelayOptions, 'keypair'>,
+): Promise<RelayProc[]> {
+  const relays: RelayProc[] = [];
+  for (const name of names) relays.push(await startRelayProcess(tracker, { ...opts, keypair: join(keysDir, `${name}.json`) }));
+  return relays;
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
