@@ -7,10 +7,10 @@ import { serveStaticFile } from '@relaycast/devnet';
 import type { LoadResult, RelaycastClient } from '@relaycast/player-sdk';
 import { swarmIdFromUrl } from '@relaycast/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mediaPlaylist } from './helpers/hls.js';
+import { mediaPlaylist, waitForLivePlaylist } from './helpers/hls.js';
 import { startLiveStream, type LiveStream } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
-import { startRelayProcess, startTrackerProcess, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startRelayProcesses, startTrackerProcess, type TrackerProc } from './helpers/processes.js';
 import { useProcesses } from './helpers/use-processes.js';
 
 /** What the origin does with requests for a digest sidecar. */
@@ -63,7 +63,6 @@ describe('live digest sidecar recovery', () => {
   let dir: string;
   let origin: Awaited<ReturnType<typeof startFaultyOrigin>>;
   let tracker: TrackerProc;
-  let relays: RelayProc[];
   let live: LiveStream;
 
   beforeAll(async () => {
@@ -71,10 +70,7 @@ describe('live digest sidecar recovery', () => {
     live = await startLiveStream(join(dir, 'live'), { durationSec: 75, segmentSec: 2 });
     origin = await startFaultyOrigin(dir);
     tracker = await startTrackerProcess();
-    relays = [];
-    for (const name of ['a', 'b']) {
-      relays.push(await startRelayProcess(tracker, { keypair: join(dir, 'keys', `${name}.json`), allowOrigin: [origin.url] }));
-    }
+    await startRelayProcesses(tracker, join(dir, 'keys'), ['a', 'b'], { allowOrigin: [origin.url] });
   });
 
   afterAll(async () => {
@@ -86,15 +82,7 @@ describe('live digest sidecar recovery', () => {
   it('relay share is back above 90% within two segment durations after the sidecar recovers', async () => {
     const masterUrl = `${origin.url}live/${live.master}`;
     const mediaUrl = `${origin.url}live/${live.media}`;
-    await waitFor(
-      'live playlist',
-      async () => {
-        const res = await fetch(mediaUrl);
-        return res.ok && mediaPlaylist(await res.text(), mediaUrl).segments.length >= 2 ? true : undefined;
-      },
-      30_000,
-      250,
-    );
+    await waitForLivePlaylist(mediaUrl);
     const client: RelaycastClient = nodeClient({ trackerUrl: tracker.url, swarmId: swarmIdFromUrl(masterUrl) });
     const loads: { url: string; at: number; result: LoadResult }[] = [];
     const t0 = Date.now();
@@ -146,8 +134,9 @@ describe('live digest sidecar recovery', () => {
           1,
           ls.reduce((n, l) => n + l.result.data.byteLength, 0),
         );
-      // Warm: relays carry the stream before the fault.
-      expect(share(loads.filter((l) => l.at > 3_000 && l.at < faultAt - 100)), line).toBeGreaterThan(0.9);
+      // Warm: relays carry the stream before the fault. A load that began within the SDK's digest wait
+      // (2 s by default) before the fault may still refetch the sidecar into it, so it is not counted here.
+      expect(share(loads.filter((l) => l.at > 3_000 && l.at < faultAt - 2_100)), line).toBeGreaterThan(0.9);
       // The outage cost relay loads, every one of them explained, and never as an absent sidecar.
       expect(stats.fallbacks.byReason['no-digest'], line).toBeGreaterThanOrEqual(1);
       expect(stats.digestsUnavailable.failed + stats.digestsUnavailable.malformed).toBeGreaterThanOrEqual(stats.fallbacks.byReason['no-digest']);
