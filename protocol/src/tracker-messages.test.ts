@@ -19,7 +19,10 @@ import { SIGNED_ASSIGNMENT_BYTES } from './assignments.js';
 import { MAX_SIGNED_GRANT_BYTES } from './receipts.js';
 import {
   MAX_ASSIGNMENTS_PER_MESSAGE,
+  MAX_PREWARM_QUERY_BYTES,
   TRACKER_SESSION_SIGNING_DOMAIN,
+  decodePrewarmQuery,
+  encodePrewarmQuery,
   decodeTrackerClientMessage,
   decodeTrackerServerMessage,
   encodeTrackerMessage,
@@ -114,12 +117,22 @@ const turnArb = fc.record({ type: fc.constant('turn' as const), relayId: relayId
 
 const clientMessageArb: fc.Arbitrary<TrackerClientMessage> = fc.oneof(registerArb, heartbeatArb, joinArb, signalToArb, sessionArb, turnArb);
 
-const helloArb = fc.record({
-  type: fc.constant('hello' as const),
-  peerId: viewerIdArb,
-  nonce: nonceArb,
-  heartbeatIntervalMs: fc.integer({ min: 0, max: 3_600_000 }),
+const helloShortlistArb = fc.record({
+  swarmId: swarmIdArb,
+  relays: fc.array(fc.record({ relayId: relayIdArb, region: regionArb, reachability: reachabilityArb }, { requiredKeys: ['relayId', 'region'] }), {
+    maxLength: MAX_SHORTLIST_SIZE,
+  }),
 });
+const helloArb = fc.record(
+  {
+    type: fc.constant('hello' as const),
+    peerId: viewerIdArb,
+    nonce: nonceArb,
+    heartbeatIntervalMs: fc.integer({ min: 0, max: 3_600_000 }),
+    shortlist: helloShortlistArb,
+  },
+  { requiredKeys: ['type', 'peerId', 'nonce', 'heartbeatIntervalMs'] },
+);
 const registeredArb = fc.record({ type: fc.constant('registered' as const), relayId: relayIdArb, trackerKey: relayIdArb });
 const shortlistArb = fc.record({
   type: fc.constant('shortlist' as const),
@@ -403,6 +416,27 @@ describe('tracker messages: field validation', () => {
     for (const heartbeatIntervalMs of [-1, 3_600_001, 1.5, '1000', null]) {
       expectMessageError(() => decodeTrackerServerMessage(enc({ ...hello, heartbeatIntervalMs })), ErrorCode.MESSAGE_FIELD);
     }
+  });
+
+  it('validates the pre-warm shortlist in hello like a shortlist message', () => {
+    const relayId = encodeBase58(new Uint8Array(32).fill(9));
+    const hello = { type: 'hello', peerId: 'abcdefgh', nonce: toBase64(new Uint8Array(CHALLENGE_NONCE_BYTES)), heartbeatIntervalMs: 1000 };
+    const shortlist = { swarmId: 's', relays: [{ relayId, region: 'eu', reachability: 'public' }] };
+    expect(decodeTrackerServerMessage(enc({ ...hello, shortlist }))).toEqual({ ...hello, shortlist });
+    const bad: unknown[] = [
+      null,
+      [],
+      's',
+      { relays: [] },
+      { swarmId: '', relays: [] },
+      { swarmId: 's' },
+      { swarmId: 's', relays: Array.from({ length: MAX_SHORTLIST_SIZE + 1 }, () => ({ relayId, region: 'eu' })) },
+      { swarmId: 's', relays: [{ relayId: 'nope', region: 'eu' }] },
+      { swarmId: 's', relays: [{ relayId, region: 'EU' }] },
+      { swarmId: 's', relays: [{ relayId, region: 'eu', reachability: 'maybe' }] },
+      { swarmId: 's', relays: [{ relayId, region: 'eu', assignment: toBase64(new Uint8Array(10)) }] },
+    ];
+    for (const sl of bad) expectMessageError(() => decodeTrackerServerMessage(enc({ ...hello, shortlist: sl })), ErrorCode.MESSAGE_FIELD);
   });
 
   it('validates join', () => {
@@ -702,6 +736,7 @@ describe('tracker messages: decoder fuzzing', () => {
       'assignments',
       'assignment',
       'iceServers',
+      'shortlist',
     ];
     fc.assert(
       fc.property(
@@ -871,5 +906,87 @@ describe('tracker messages: NAT reports and reachability', () => {
     expect(decodeTrackerClientMessage(encodeTrackerMessage(hb))).toEqual(hb);
     const r = { type: 'reachability' as const, reachability: 'mapped' as const, address: '203.0.113.7:40000' };
     expect(decodeTrackerServerMessage(encodeTrackerMessage(r))).toEqual(r);
+  });
+});
+
+describe('pre-warm query', () => {
+  withoutStackTraces();
+
+  it('encodes a join request and decodes it back as that join; no swarmId is no pre-warm', () => {
+    const swarmId = 'https://cdn.example/live/master.m3u8?x=1&y=2#f';
+    const q = encodePrewarmQuery({ swarmId, region: 'eu-west', count: 5 });
+    expect(q).toBe(`swarmId=${encodeURIComponent(swarmId)}&region=eu-west&count=5`);
+    expect(decodePrewarmQuery(q)).toEqual({ type: 'join', swarmId, region: 'eu-west', count: 5 });
+    expect(decodePrewarmQuery(`?${q}`)).toEqual({ type: 'join', swarmId, region: 'eu-west', count: 5 });
+    expect(decodePrewarmQuery(encodePrewarmQuery({ swarmId: 's' }))).toEqual({ type: 'join', swarmId: 's', region: undefined, count: undefined });
+    for (const none of ['', '?', 'region=eu&count=3', 'token=abc', 'swarmid=s']) expect(decodePrewarmQuery(none)).toBeUndefined();
+    // Unknown parameters are ignored, like unknown fields of a message; count 0 is 1 as in join.
+    expect(decodePrewarmQuery('swarmId=s&v=2&count=0')).toEqual({ type: 'join', swarmId: 's', region: undefined, count: 1 });
+  });
+
+  it('refuses what a join refuses, plus repeated parameters and a count that is not plain decimal', () => {
+    const bad = [
+      'swarmId=',
+      `swarmId=${'x'.repeat(MAX_SWARM_ID_BYTES + 1)}`,
+      `swarmId=${encodeURIComponent('é'.repeat(MAX_SWARM_ID_BYTES / 2 + 1))}`,
+      'swarmId=s&swarmId=t',
+      'swarmId=s&region=a&region=b',
+      'swarmId=s&count=1&count=2',
+      'swarmId=s&region=EU',
+      `swarmId=s&region=${'x'.repeat(33)}`,
+      `swarmId=s&count=${MAX_SHORTLIST_SIZE + 1}`,
+      'swarmId=s&count=-1',
+      'swarmId=s&count=1.5',
+      'swarmId=s&count=03',
+      'swarmId=s&count=',
+      'swarmId=s&count=0x3',
+    ];
+    for (const q of bad) expectMessageError(() => decodePrewarmQuery(q), ErrorCode.MESSAGE_FIELD);
+  });
+
+  it('bounds the query: MAX_PREWARM_QUERY_BYTES passes the size check, one byte more is RC_ERR_MESSAGE_TOO_LARGE', () => {
+    const head = 'swarmId=s&pad=';
+    expect(decodePrewarmQuery(head + 'p'.repeat(MAX_PREWARM_QUERY_BYTES - head.length))).toEqual({ type: 'join', swarmId: 's', region: undefined, count: undefined });
+    expectMessageError(() => decodePrewarmQuery(head + 'p'.repeat(MAX_PREWARM_QUERY_BYTES - head.length + 1)), ErrorCode.MESSAGE_TOO_LARGE);
+    // The longest swarm id a join takes, percent-encoded at 3 bytes a byte, fits.
+    const longest = String.fromCharCode(1).repeat(MAX_SWARM_ID_BYTES);
+    expect(decodePrewarmQuery(encodePrewarmQuery({ swarmId: longest, region: 'x'.repeat(32), count: 16 }))?.swarmId).toBe(longest);
+  });
+
+  it('fuzz: every join round-trips through the query (a lone surrogate, which no URL holds, becomes U+FFFD)', () => {
+    const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    expect(decodePrewarmQuery(encodePrewarmQuery({ swarmId: 'a\uD800b' }))?.swarmId).toBe('a\uFFFDb');
+    fc.assert(
+      fc.property(
+        joinArb.filter((j) => !loneSurrogate.test(j.swarmId)),
+        (join) => {
+        const { type: _type, ...req } = join;
+        expect(decodePrewarmQuery(encodePrewarmQuery(req))).toEqual(join);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('fuzz: random and damaged queries decode to a valid join or an RC_ERR_MESSAGE_* error, nothing else', () => {
+    const valid = encodePrewarmQuery({ swarmId: 'https://a.example/m.m3u8', region: 'eu', count: 3 });
+    const damaged = fc.tuple(fc.nat({ max: valid.length }), fc.nat({ max: 8 }), anyUnits(8)).map(([at, del, ins]) => valid.slice(0, at) + ins + valid.slice(at + del));
+    const randomQuery = fc
+      .array(fc.tuple(fc.constantFrom('swarmId', 'region', 'count', 'x', ''), fc.oneof(anyUnits(40), fc.integer().map(String))), { maxLength: 5 })
+      .map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join('&'));
+    fc.assert(
+      fc.property(fc.oneof(anyUnits(200), randomQuery, damaged), (q) => {
+        let join;
+        try {
+          join = decodePrewarmQuery(q);
+        } catch (err) {
+          if (err instanceof RelaycastError && err.code.startsWith('RC_ERR_MESSAGE_')) return;
+          throw err;
+        }
+        // Whatever came through is a join the message decoder takes as it is.
+        if (join !== undefined) expect(decodeTrackerClientMessage(encodeTrackerMessage(join))).toEqual(join);
+      }),
+      { numRuns: FUZZ_RUNS },
+    );
   });
 });

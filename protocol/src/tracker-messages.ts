@@ -94,7 +94,35 @@ export interface HelloMessage {
    * on need only, per relay, in an `ice` answer to `turn`. Absent: none configured.
    */
   iceServers?: IceServer[] | undefined;
+  /**
+   * Pre-warm: the shortlist of the swarm the connection's URL asked for (see PrewarmRequest),
+   * exactly what a `join` would have answered; the tracker counted it as that join. Absent when the
+   * URL asked for none, or the tracker refused it (then an `error` with `ref: "prewarm"` follows).
+   */
+  shortlist?: HelloShortlist | undefined;
 }
+
+/** The shortlist a `hello` carries for a pre-warmed connection: a `shortlist` message's fields. */
+export interface HelloShortlist {
+  /** The swarm the URL asked for. */
+  swarmId: string;
+  /** Relays for it, best first; may be empty. */
+  relays: RelayDescriptor[];
+}
+
+/**
+ * What a viewer asks for in its tracker WebSocket URL's query (`?swarmId=…&region=…&count=…`), so
+ * the tracker answers with the shortlist in `hello` instead of after a `join` round trip: a `join`
+ * message's fields, validated exactly as `join` is.
+ */
+export type PrewarmRequest = Omit<JoinMessage, 'type'>;
+
+/**
+ * Longest pre-warm query (the URL part after `?`, percent-encoded) the tracker reads: a swarm id
+ * of MAX_SWARM_ID_BYTES percent-encoded (3 bytes per byte at worst) plus region and count. Longer
+ * is refused with RC_ERR_MESSAGE_TOO_LARGE.
+ */
+export const MAX_PREWARM_QUERY_BYTES = 3 * MAX_SWARM_ID_BYTES + 256;
 
 /** An ICE server as RTCConfiguration takes it. */
 export interface IceServer {
@@ -390,6 +418,72 @@ function decodeSignal(o: Obj, direction: 'to' | 'from'): SignalMessage {
   return msg;
 }
 
+function decodeJoin(o: Obj): JoinMessage {
+  return {
+    type: 'join',
+    swarmId: swarmId(o),
+    region: optStr(o, 'region', 32, REGION_PATTERN),
+    count: o['count'] === undefined ? undefined : Math.max(1, uint(o, 'count', MAX_SHORTLIST_SIZE)),
+  };
+}
+
+const PREWARM_KEYS = ['swarmId', 'region', 'count'] as const;
+
+/**
+ * Reads a pre-warm request from a tracker WebSocket URL's query (with or without the leading `?`).
+ * Undefined when it names no `swarmId` (relays, and viewers that do not pre-warm); other parameters
+ * are ignored. Otherwise the fields are checked exactly as a `join` message's (RC_ERR_MESSAGE_FIELD);
+ * `count` must be a decimal integer; a parameter given twice is refused; a query longer than
+ * MAX_PREWARM_QUERY_BYTES is RC_ERR_MESSAGE_TOO_LARGE. Returns the `join` it stands for.
+ */
+export function decodePrewarmQuery(query: string): JoinMessage | undefined {
+  const q = query.startsWith('?') ? query.slice(1) : query;
+  if (utf8Length(q) > MAX_PREWARM_QUERY_BYTES) {
+    throw new RelaycastError(ErrorCode.MESSAGE_TOO_LARGE, `pre-warm query of ${utf8Length(q)} bytes exceeds ${MAX_PREWARM_QUERY_BYTES}`);
+  }
+  const params = new URLSearchParams(q);
+  if (!params.has('swarmId')) return undefined;
+  const o: Obj = {};
+  for (const key of PREWARM_KEYS) {
+    const values = params.getAll(key);
+    if (values.length > 1) throw bad(`${key} is given more than once`, key);
+    const v = values[0];
+    if (v === undefined) continue;
+    // A count that is not plain decimal stays a string, which the join rules refuse.
+    o[key] = key === 'count' && /^(0|[1-9][0-9]{0,6})$/.test(v) ? Number(v) : v;
+  }
+  return decodeJoin(o);
+}
+
+/**
+ * The query (without `?`) that asks a tracker to pre-warm: `swarmId`, then `region` and `count` when
+ * given, form-encoded. It checks nothing: the tracker judges (decodePrewarmQuery) and answers a
+ * refusal with an `error` (`ref: "prewarm"`) after its `hello`.
+ */
+export function encodePrewarmQuery(request: PrewarmRequest): string {
+  const params = new URLSearchParams();
+  params.set('swarmId', request.swarmId);
+  if (request.region !== undefined) params.set('region', request.region);
+  if (request.count !== undefined) params.set('count', String(request.count));
+  return params.toString();
+}
+
+function shortlistFields(o: Obj): HelloShortlist {
+  const relays = o['relays'];
+  if (!Array.isArray(relays) || relays.length > MAX_SHORTLIST_SIZE) throw bad('relays must be an array', 'relays');
+  return {
+    swarmId: swarmId(o),
+    relays: relays.map((r) => {
+      if (typeof r !== 'object' || r === null) throw bad('relay entry must be an object', 'relays');
+      const e = r as Obj;
+      const d: RelayDescriptor = { relayId: relayId(e, 'relayId'), region: str(e, 'region', 32, REGION_PATTERN) };
+      if (e['reachability'] !== undefined) d.reachability = reachability(e, 'reachability');
+      if (e['assignment'] !== undefined) d.assignment = assignmentField(e, 'assignment');
+      return d;
+    }),
+  };
+}
+
 /** Decodes a message a client sends to the tracker. */
 export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerClientMessage {
   const o = parseJson(data);
@@ -409,12 +503,7 @@ export function decodeTrackerClientMessage(data: string | Uint8Array): TrackerCl
     case 'heartbeat':
       return { type: 'heartbeat', capacity: uint(o, 'capacity', 1_000_000), load: uint(o, 'load', 1_000_000), streams: streams(o), ...optNat(o) };
     case 'join':
-      return {
-        type: 'join',
-        swarmId: swarmId(o),
-        region: optStr(o, 'region', 32, REGION_PATTERN),
-        count: o['count'] === undefined ? undefined : Math.max(1, uint(o, 'count', MAX_SHORTLIST_SIZE)),
-      };
+      return decodeJoin(o);
     case 'signal':
       return decodeSignal(o, 'to');
     case 'session':
@@ -484,6 +573,11 @@ export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerSe
       if (bytes === undefined || bytes.byteLength !== CHALLENGE_NONCE_BYTES) throw bad('nonce must be 32 bytes of base64', 'nonce');
       const hello: HelloMessage = { type: 'hello', peerId: peerId(o, 'peerId'), nonce, heartbeatIntervalMs: uint(o, 'heartbeatIntervalMs', 3_600_000) };
       if (o['iceServers'] !== undefined) hello.iceServers = iceServers(o['iceServers']);
+      if (o['shortlist'] !== undefined) {
+        const sl = o['shortlist'];
+        if (typeof sl !== 'object' || sl === null || Array.isArray(sl)) throw bad('shortlist must be an object', 'shortlist');
+        hello.shortlist = shortlistFields(sl as Obj);
+      }
       return hello;
     }
     case 'registered':
@@ -504,22 +598,8 @@ export function decodeTrackerServerMessage(data: string | Uint8Array): TrackerSe
     }
     case 'ice':
       return { type: 'ice', relayId: relayId(o, 'relayId'), iceServers: iceServers(o['iceServers']) };
-    case 'shortlist': {
-      const relays = o['relays'];
-      if (!Array.isArray(relays) || relays.length > MAX_SHORTLIST_SIZE) throw bad('relays must be an array', 'relays');
-      return {
-        type: 'shortlist',
-        swarmId: swarmId(o),
-        relays: relays.map((r) => {
-          if (typeof r !== 'object' || r === null) throw bad('relay entry must be an object', 'relays');
-          const e = r as Obj;
-          const d: RelayDescriptor = { relayId: relayId(e, 'relayId'), region: str(e, 'region', 32, REGION_PATTERN) };
-          if (e['reachability'] !== undefined) d.reachability = reachability(e, 'reachability');
-          if (e['assignment'] !== undefined) d.assignment = assignmentField(e, 'assignment');
-          return d;
-        }),
-      };
-    }
+    case 'shortlist':
+      return { type: 'shortlist', ...shortlistFields(o) };
     case 'signal':
       return decodeSignal(o, 'from');
     case 'reachability':

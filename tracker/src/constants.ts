@@ -53,6 +53,15 @@ export const DEFAULT_MAX_ASSIGNED_RELAYS_PER_VIEWER = 16;
  */
 export const DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE = 32;
 /**
+ * Joins per address range (IPv4 /24, IPv6 /48) per minute, all connections together (token bucket,
+ * this also the burst); a pre-warm in a connection's URL counts as a join. Each join ranks every
+ * registered relay, and a fresh connection starts with a fresh per-connection budget, so without it
+ * one host opening and closing sockets would get shortlists as fast as it can connect. An honest
+ * viewer joins once per tracker connection and a few times a minute when its relays fail: 1,200 is
+ * hundreds of viewers behind one NAT starting within the same minute.
+ */
+export const DEFAULT_MAX_JOINS_PER_RANGE_PER_MINUTE = 1_200;
+/**
  * Offers one viewer connection may have pending (forwarded within DEFAULT_PENDING_OFFER_WINDOW_MS)
  * at once, over all relays. The SDK opens one peer connection per shortlisted relay (3 by default)
  * and retries a failed one once.

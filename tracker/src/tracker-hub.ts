@@ -8,8 +8,10 @@ import {
   ErrorCode,
   MAX_ERROR_MESSAGE_BYTES,
   MAX_SHORTLIST_SIZE,
+  MAX_TRACKER_MESSAGE_BYTES,
   RelaycastError,
   decodePublicKey,
+  decodePrewarmQuery,
   decodeTrackerClientMessage,
   encodeTrackerMessage,
   fromBase64,
@@ -17,12 +19,15 @@ import {
   toBase64,
   toRelaycastError,
   type HeartbeatMessage,
+  type HelloMessage,
+  type HelloShortlist,
   type JoinMessage,
   type NatReport,
   type Reachability,
   type RegisterMessage,
   type ReportMessage,
   type SessionMessage,
+  type ShortlistMessage,
   type SignalMessage,
   type TrackerServerMessage,
   type TurnMessage,
@@ -175,6 +180,8 @@ export class TrackerHub {
   private readonly offersByRange: RangeTable<SlidingWindow>;
   /** Range → its `turn` requests budget. */
   private readonly turnByRange: RangeTable<TokenBucket>;
+  /** Range → its joins budget (`join` messages and pre-warms together). */
+  private readonly joinsByRange: RangeTable<TokenBucket>;
   /** Relay ids admitted under `allowlist` admission; replaced by setRelayAllowlist. */
   private relayAllowlist: ReadonlySet<string>;
   /** Counters for `/metrics`; set by the server. */
@@ -193,6 +200,8 @@ export class TrackerHub {
     this.offersByRange = new RangeTable(maxTrackedRanges, () => new SlidingWindow(maxPendingOffersPerRange, pendingOfferWindowMs));
     const perRange = options.ice.turnRequestsPerRangePerMinute;
     this.turnByRange = new RangeTable(maxTrackedRanges, () => new TokenBucket(perRange / 60, perRange, now));
+    const joinsPerRange = options.limits.maxJoinsPerRangePerMinute;
+    this.joinsByRange = new RangeTable(maxTrackedRanges, () => new TokenBucket(joinsPerRange / 60, joinsPerRange, now));
     if (startProbe !== undefined && options.reachability.enabled) {
       this.reachability = new ReachabilityTester(
         options.reachability,
@@ -214,8 +223,14 @@ export class TrackerHub {
   /**
    * Takes a freshly upgraded socket. Over a connection cap the socket gets RC_ERR_TRACKER_FULL and
    * is closed (an error frame tells a browser client why, which a refused upgrade cannot).
+   *
+   * `query` is the upgrade URL's query. When it asks for a swarm (a pre-warm, decodePrewarmQuery),
+   * the connection joins that swarm before its `hello`, exactly as a `join` message would (same
+   * validation, same limits: the connection's message budget, the per-range joins budget, the
+   * per-connection handouts, swarm caps), and `hello` carries the shortlist. A refused pre-warm gets
+   * a plain `hello` and then an `error` with `ref: "prewarm"`; the connection stays open.
    */
-  accept(socket: PeerSocket, ip: string): ConnectionHandle | undefined {
+  accept(socket: PeerSocket, ip: string, query?: string): ConnectionHandle | undefined {
     const { maxConnections, maxConnectionsPerIp } = this.options.limits;
     const fromIp = this.perIp.get(ip) ?? 0;
     if (this.connections.size >= maxConnections || fromIp >= maxConnectionsPerIp) {
@@ -249,13 +264,34 @@ export class TrackerHub {
     };
     this.connections.set(conn.peerId, conn);
     this.perIp.set(ip, fromIp + 1);
-    this.send(conn, {
+    const hello: HelloMessage = {
       type: 'hello',
       peerId: conn.peerId,
       nonce: toBase64(conn.nonce),
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       iceServers: helloIceServers(this.options.ice),
-    });
+    };
+    let refused: RelaycastError | undefined;
+    if (query !== undefined && query.length > 0) {
+      try {
+        const shortlist = this.prewarm(conn, query);
+        if (shortlist !== undefined) {
+          hello.shortlist = shortlist;
+          // The size cap holds for hello too: a swarm id of escaped characters with TURN-less ICE
+          // servers and 16 relays could pass it. Then the viewer joins the usual way.
+          if (Buffer.byteLength(JSON.stringify(hello)) > MAX_TRACKER_MESSAGE_BYTES) {
+            hello.shortlist = undefined;
+            throw new RelaycastError(ErrorCode.MESSAGE_TOO_LARGE, 'the shortlist does not fit in hello; send `join`');
+          }
+        }
+      } catch (err) {
+        refused = toRelaycastError(err);
+        if (refused.code === ErrorCode.INTERNAL) this.log.error({ err, peerId: conn.peerId }, 'pre-warm failed');
+        else this.log.debug({ peerId: conn.peerId, code: refused.code }, 'pre-warm refused');
+      }
+    }
+    this.send(conn, hello);
+    if (refused !== undefined) this.sendError(conn, refused, 'prewarm');
     return {
       peerId: conn.peerId,
       message: (data, isBinary) => this.onMessage(conn, data, isBinary),
@@ -545,8 +581,35 @@ export class TrackerHub {
   }
 
   private onJoin(conn: Connection, msg: JoinMessage): void {
+    this.send(conn, this.join(conn, msg));
+  }
+
+  /**
+   * A pre-warm: the join the upgrade URL's query asks for, charged like a `join` message (one token
+   * of the connection's message budget, then everything join() charges). Undefined when the query
+   * asks for none; throws what a `join` would be refused with.
+   */
+  private prewarm(conn: Connection, query: string): HelloShortlist | undefined {
+    const msg = decodePrewarmQuery(query);
+    if (msg === undefined) return undefined;
+    if (!conn.bucket.take()) throw new RelaycastError(ErrorCode.RATE_LIMITED, `more than ${this.options.limits.rateLimitPerSec} messages per second`);
+    this.metrics?.messages.inc({ type: 'prewarm' });
+    const { swarmId, relays } = this.join(conn, msg);
+    return { swarmId, relays };
+  }
+
+  /**
+   * Everything a join does, for a `join` message and for a pre-warm alike: the per-range joins
+   * budget, swarm membership and caps, ranking, the per-connection handouts budget, the signaling
+   * allow-list. Returns the shortlist to send.
+   */
+  private join(conn: Connection, msg: JoinMessage): ShortlistMessage {
     if (conn.role === 'relay') throw new RelaycastError(ErrorCode.MESSAGE_TYPE, 'a relay connection cannot join a swarm');
-    const { maxSwarmsPerViewer, maxAssignedRelaysPerViewer, maxRelaysHandedPerMinute } = this.options.limits;
+    const { maxSwarmsPerViewer, maxAssignedRelaysPerViewer, maxRelaysHandedPerMinute, maxJoinsPerRangePerMinute } = this.options.limits;
+    // Per range, not per connection: a fresh connection would otherwise bring a fresh budget.
+    if (!this.joinsByRange.get(conn.range).take()) {
+      throw new RelaycastError(ErrorCode.RATE_LIMITED, `more than ${maxJoinsPerRangePerMinute} joins per minute from this address range`);
+    }
     if (conn.swarms.has(msg.swarmId)) {
       conn.swarms.delete(msg.swarmId); // re-insert below as the newest
     } else {
@@ -583,7 +646,7 @@ export class TrackerHub {
     }
     this.metrics?.shortlists.inc();
     const session = this.boundSession(conn);
-    this.send(conn, {
+    return {
       type: 'shortlist',
       swarmId: msg.swarmId,
       relays: handed.map((r) => ({
@@ -592,7 +655,7 @@ export class TrackerHub {
         reachability: r.reachability,
         assignment: session === undefined ? undefined : this.assignmentFor(conn, session, r.relayId),
       })),
-    });
+    };
   }
 
   /** The connection's session, unless none was bound or its grant has expired (tracker's clock). */

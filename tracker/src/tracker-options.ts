@@ -22,6 +22,7 @@ import {
   DEFAULT_MAX_PENDING_OFFERS_PER_RANGE,
   DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER,
   DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE,
+  DEFAULT_MAX_JOINS_PER_RANGE_PER_MINUTE,
   DEFAULT_MAX_RELAYS_PER_RANGE,
   DEFAULT_MAX_REPORTERS_PER_RANGE,
   DEFAULT_MAX_TRACKED_RANGES,
@@ -100,6 +101,12 @@ export interface TrackerLimits {
    * join past it gets RC_ERR_RATE_LIMITED. Default: DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE (32).
    */
   maxRelaysHandedPerMinute: number;
+  /**
+   * Joins (a `join` message or a pre-warm in the connection's URL) per address range (IPv4 /24,
+   * IPv6 /48) per minute, all connections together (token bucket, this also the burst); one more
+   * gets RC_ERR_RATE_LIMITED. Default: DEFAULT_MAX_JOINS_PER_RANGE_PER_MINUTE (1,200).
+   */
+  maxJoinsPerRangePerMinute: number;
   /**
    * Offers one viewer connection may have pending (forwarded within pendingOfferWindowMs); one more
    * gets RC_ERR_OFFER_LIMIT. Default: DEFAULT_MAX_PENDING_OFFERS_PER_VIEWER (8).
@@ -385,6 +392,12 @@ export const LIMIT_SETTINGS = defineSettings(
       flag: 'max-relays-handed-per-minute',
       default: DEFAULT_MAX_RELAYS_HANDED_PER_MINUTE,
       help: 'relays newly handed to one viewer connection per minute; a join past it gets RC_ERR_RATE_LIMITED',
+    },
+    maxJoinsPerRangePerMinute: {
+      type: int({ min: 1, max: 1_000_000 }),
+      flag: 'max-joins-per-range-per-minute',
+      default: DEFAULT_MAX_JOINS_PER_RANGE_PER_MINUTE,
+      help: 'joins (or pre-warms in the connection URL) per IPv4 /24 or IPv6 /48 per minute; one more gets RC_ERR_RATE_LIMITED',
     },
     maxPendingOffersPerViewer: {
       type: int({ min: 1, max: 1_000 }),

@@ -119,7 +119,10 @@ export async function startTracker(options: TrackerOptions = {}, signal?: AbortS
     }
     const ip = req.socket.remoteAddress ?? 'unknown';
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      const handle = hub.accept(ws, ip);
+      // The query may ask for a pre-warm (decodePrewarmQuery); the path is not looked at.
+      const url = req.url ?? '';
+      const q = url.indexOf('?');
+      const handle = hub.accept(ws, ip, q < 0 ? undefined : url.slice(q + 1));
       if (handle === undefined) return;
       ws.on('message', (data: RawData, isBinary: boolean) => handle.message(toBytes(data), isBinary));
       ws.on('pong', () => handle.pong());
