@@ -1,4 +1,4 @@
-import { ErrorCode, RelaycastError, type IceServer, type ReceiptFrame, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
+import { ErrorCode, MAX_SHORTLIST_SIZE, RelaycastError, type IceServer, type ReceiptFrame, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
 import {
   DEFAULT_MAX_RELAYS,
   DEFAULT_MAX_REQUESTS_PER_RELAY,
@@ -12,7 +12,7 @@ import {
 } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import { RelayConnection, type RelayConnectionOptions } from './relay-connection.js';
-import type { FallbackReason } from './stats.js';
+import { SETUP_FAILURE_CAUSES, type FallbackReason, type SdkStats, type SetupFailureCause } from './stats.js';
 import type { ViewerTrackerClient } from './tracker-client.js';
 import { TypedEmitter } from './typed-emitter.js';
 
@@ -43,6 +43,13 @@ export interface ConnectionManagerOptions {
   shortlistSize?: number | undefined;
   /** Region hint for the tracker. Default: none. */
   region?: string | undefined;
+  /**
+   * Ask for the first shortlist in the tracker URL, so it comes with `hello` and offers start without
+   * a join round trip (docs/PROTOCOL.md 2.13; every reconnect too). Default: true.
+   */
+  prewarm?: boolean | undefined;
+  /** Where setup attempts, successes, failures by cause and per-relay setup times are counted. Default: none. */
+  stats?: SdkStats | undefined;
   /** A relay whose connection failed or closed is not retried for this long. Default: DEFAULT_RELAY_BACKOFF_MS (30 s). */
   relayBackoffMs?: number | undefined;
   /** Joins for a fresh shortlist are at least this far apart. Default: DEFAULT_REJOIN_INTERVAL_MS (3 s). */
@@ -109,8 +116,9 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   };
   private readonly onTrackerConnected = (): void => {
     // A fresh tracker session (first connect or after a drop) knows nothing of this viewer: join
-    // again even with a full warm set, so the tracker counts us and may hand us relays later.
-    this.joinNow = true;
+    // again even with a full warm set, so the tracker counts us and may hand us relays later. A
+    // pre-warmed hello was that join already: its relays are used at once.
+    if (!this.adoptHelloShortlist()) this.joinNow = true;
     void this.pump();
   };
 
@@ -121,6 +129,23 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     this.log = options.logger ?? silentLogger;
     options.tracker.on('signal', this.onSignal);
     options.tracker.on('connected', this.onTrackerConnected);
+    if (options.prewarm !== false) {
+      options.tracker.prewarm({ swarmId: options.swarmId, region: options.region, count: this.shortlistSize() });
+    }
+  }
+
+  private shortlistSize(): number {
+    return Math.min(MAX_SHORTLIST_SIZE, Math.max(1, Math.floor(this.options.shortlistSize ?? DEFAULT_SHORTLIST_SIZE)));
+  }
+
+  /** Takes the shortlist a pre-warmed hello brought for our swarm, as the answer of a join made now. */
+  private adoptHelloShortlist(): boolean {
+    const relays = this.options.tracker.takeHelloShortlist(this.options.swarmId);
+    if (relays === undefined) return false;
+    this.shortlist = relays;
+    this.lastJoinAt = Date.now();
+    this.joinNow = false;
+    return true;
   }
 
   /** Relays with an open data channel. */
@@ -153,6 +178,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
    * relay at all is a normal state (loads go to the origin).
    */
   async start(signal?: AbortSignal): Promise<void> {
+    // The tracker may have said hello before this manager listened.
+    if (this.options.tracker.isReady) this.adoptHelloShortlist();
     void this.pump();
     await this.whenSettled(this.maxRelays, signal);
   }
@@ -305,7 +332,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       try {
         this.shortlist = await this.options.tracker.join(this.options.swarmId, {
           region: this.options.region,
-          count: this.options.shortlistSize ?? DEFAULT_SHORTLIST_SIZE,
+          count: this.shortlistSize(),
         });
       } catch (err) {
         this.log.debug({ code: (err as RelaycastError).code }, 'join failed');
@@ -360,6 +387,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   }
 
   private openConnection(relayId: string, turn: readonly IceServer[]): void {
+    const stats = this.options.stats;
+    stats?.setupAttempt();
     let conn: RelayConnection;
     try {
       const base = this.options.connection?.rtcConfiguration ?? {};
@@ -377,6 +406,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       });
     } catch (err) {
       this.log.warn({ code: (err as RelaycastError).code }, 'cannot create a relay connection');
+      stats?.setupFailed(relayId, 'other');
       this.backoffUntil.set(relayId, Date.now() + (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS));
       return;
     }
@@ -422,9 +452,11 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       this.notify();
       void this.pump();
     });
+    const setupStart = performance.now();
     conn.connect().then(
       () => {
         wasOpen = true;
+        stats?.setupOpened(relayId, Math.round(performance.now() - setupStart));
         this.retryDelayMs = this.options.refillRetryMinMs ?? DEFAULT_REFILL_RETRY_MIN_MS;
         this.log.info({ relayId }, 'relay connected');
         this.emit('relay-connected', relayId);
@@ -432,6 +464,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       },
       (err: unknown) => {
         this.log.debug({ relayId, code: (err as RelaycastError).code }, 'relay connection failed');
+        // Attempts cut short by our own close() are not failures of the relay or the network.
+        if (!this.closed) stats?.setupFailed(relayId, setupFailureCause(err));
       },
     );
   }
@@ -440,6 +474,33 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private pruneBackoff(): void {
     const now = Date.now();
     for (const [id, until] of this.backoffUntil) if (until <= now) this.backoffUntil.delete(id);
+  }
+}
+
+/**
+ * The cause of a failed connection attempt, from what RelayConnection.connect() rejects with: a
+ * `details.setupCause` it names is taken as it is; otherwise RC_ERR_TIMEOUT is `timeout`,
+ * RC_ERR_TRACKER_UNAVAILABLE (offer not sent) and RC_ERR_RELAY_ERROR without a violation (unusable
+ * answer) `signaling`, a peer connection that reached `failed` is `failed` (ICE and DTLS not told
+ * apart), any other close before opening `closed`, the rest `other`.
+ */
+export function setupFailureCause(err: unknown): SetupFailureCause {
+  if (!(err instanceof RelaycastError)) return 'other';
+  const named = err.details?.['setupCause'];
+  if (typeof named === 'string' && (SETUP_FAILURE_CAUSES as readonly string[]).includes(named)) return named as SetupFailureCause;
+  switch (err.code) {
+    case ErrorCode.TIMEOUT:
+      return 'timeout';
+    case ErrorCode.TRACKER_UNAVAILABLE:
+      return 'signaling';
+    case ErrorCode.RELAY_ERROR:
+      return err.details?.['violation'] === undefined && err.details?.['code'] === undefined ? 'signaling' : 'other';
+    case ErrorCode.CHANNEL_CLOSED:
+      return /peer connection failed/.test(err.message) ? 'failed' : 'closed';
+    case ErrorCode.ABORTED:
+      return 'closed';
+    default:
+      return 'other';
   }
 }
 

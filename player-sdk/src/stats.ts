@@ -40,6 +40,33 @@ export interface RelayStatsEntry {
   path?: 'direct' | 'relayed' | undefined;
   /** The tracker's reachability verdict on the relay when it was handed out; undefined while untested. */
   reachability?: Reachability | undefined;
+  /** Latest successful connection setup to it, ms: from the attempt's start (its offer is created at once) to the data channel open. */
+  setupMs?: number | undefined;
+  /** Connection attempts to it that never opened (every retry counts); absent while none failed. */
+  setupFailures?: number | undefined;
+}
+
+/**
+ * Why a relay connection attempt never opened its data channel: `timeout` (not open within the
+ * connect timeout), `signaling` (the offer could not go out through the tracker, or the relay's
+ * answer was unusable), `ice` / `dtls` (the peer connection failed at that stage, when the WebRTC
+ * stack tells which), `failed` (the peer connection failed, stage not told), `closed` (the channel or
+ * peer connection closed before opening), `other` (anything else, e.g. no WebRTC implementation).
+ */
+export type SetupFailureCause = 'timeout' | 'signaling' | 'ice' | 'dtls' | 'failed' | 'closed' | 'other';
+
+export const SETUP_FAILURE_CAUSES: readonly SetupFailureCause[] = ['timeout', 'signaling', 'ice', 'dtls', 'failed', 'closed', 'other'];
+
+/** Relay connection setups: the `setup` part of the stats. attempts − opened − failed are in progress (or cut short by close()). */
+export interface SetupStats {
+  /** Connection attempts started; a retry is a new attempt. */
+  attempts: number;
+  /** Attempts whose data channel opened. */
+  opened: number;
+  /** Attempts that never opened, every retry included. */
+  failed: number;
+  /** `failed` by cause; every cause is present (0 when it never happened). */
+  failedByCause: Record<SetupFailureCause, number>;
 }
 
 /** How relay bytes were checked: the `integrity` part of the stats. */
@@ -66,7 +93,7 @@ export interface SdkStatsSnapshot {
   bytesDiscarded: number;
   /** bytesFromRelays / (bytesFromRelays + bytesFromOrigin); 0 when nothing loaded yet. */
   relayShare: number;
-  /** By relay id (base58 public key): every relay this client connected to or sent a request to. */
+  /** By relay id (base58 public key): every relay this client connected to, tried to connect to, or sent a request to. */
   perRelay: Record<string, RelayStatsEntry>;
   /** Every reason is present (0 when it never happened) so dashboards get a stable shape. */
   fallbacks: { count: number; byReason: Record<FallbackReason, number> };
@@ -74,6 +101,8 @@ export interface SdkStatsSnapshot {
   segments: number;
   /** How relay bytes were checked. */
   integrity: IntegrityStats;
+  /** Relay connection setups: attempts, opened, failed by cause (per relay: `setupMs`, `setupFailures`). */
+  setup: SetupStats;
   /**
    * Relay loads for which no digest could be found, by cause (under the `refuse` policy each one
    * went to the origin with fallback reason `no-digest`): `absent` (the sidecar is 404/410),
@@ -106,6 +135,12 @@ export class SdkStats {
   private fallbackCount = 0;
   private readonly byReason = Object.fromEntries(FALLBACK_REASONS.map((r) => [r, 0])) as Record<FallbackReason, number>;
   private readonly perRelay = new Map<string, RelayStatsEntry>();
+  private readonly setup: SetupStats = {
+    attempts: 0,
+    opened: 0,
+    failed: 0,
+    failedByCause: Object.fromEntries(SETUP_FAILURE_CAUSES.map((c) => [c, 0])) as Record<SetupFailureCause, number>,
+  };
   private readonly integrity: IntegrityStats = { failures: 0, verifiedBytes: 0, unverifiedBytes: 0, audits: 0, segmentsWithoutDigest: 0 };
   private readonly digestsUnavailable: SdkStatsSnapshot['digestsUnavailable'] = { absent: 0, failed: 0, malformed: 0, unlisted: 0, 'no-playlist': 0 };
   private lastDigestProblem: SdkStatsSnapshot['lastDigestProblem'];
@@ -151,6 +186,25 @@ export class SdkStats {
 
   relayPath(relayId: string, path: 'direct' | 'relayed' | undefined): void {
     this.relay(relayId).path = path;
+  }
+
+  /** A connection attempt to a relay began. */
+  setupAttempt(): void {
+    this.setup.attempts++;
+  }
+
+  /** A connection attempt opened its data channel after `setupMs`. */
+  setupOpened(relayId: string, setupMs: number): void {
+    this.setup.opened++;
+    this.relay(relayId).setupMs = setupMs;
+  }
+
+  /** A connection attempt ended without opening. */
+  setupFailed(relayId: string, cause: SetupFailureCause): void {
+    this.setup.failed++;
+    this.setup.failedByCause[cause]++;
+    const e = this.relay(relayId);
+    e.setupFailures = (e.setupFailures ?? 0) + 1;
   }
 
   relayBytesVerified(relayId: string, bytes: number): void {
@@ -201,6 +255,7 @@ export class SdkStats {
       perRelay: Object.fromEntries([...this.perRelay].map(([k, v]) => [k, { ...v }])),
       fallbacks: { count: this.fallbackCount, byReason: { ...this.byReason } },
       segments: this.segments,
+      setup: { ...this.setup, failedByCause: { ...this.setup.failedByCause } },
       integrity: { ...this.integrity },
       digestsUnavailable: { ...this.digestsUnavailable },
       lastDigestProblem: this.lastDigestProblem === undefined ? undefined : { ...this.lastDigestProblem },

@@ -1,11 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import {
   ErrorCode,
+  RelaycastError,
   TRACKER_SUBPROTOCOL,
+  decodePrewarmQuery,
   decodeTrackerClientMessage,
   encodeBase58,
   encodeTrackerMessage,
   toBase64,
+  type JoinMessage,
   type TrackerServerMessage,
 } from '@relaycast/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -174,5 +177,97 @@ describe('ViewerTrackerClient', () => {
     expect(sessions.map((x) => x.grant)).toEqual([toBase64(new Uint8Array([1, 2, 3])), toBase64(new Uint8Array([1, 2, 3]))]);
     // Each proof signs that connection's nonce (hello 1, then hello 2).
     expect(signed.map((m) => m[m.byteLength - 1])).toEqual([1, 2]);
+  });
+
+  /**
+   * A stub that pre-warms like the tracker (docs/PROTOCOL.md 2.13): it reads the join from the URL
+   * with the protocol's own decoder, answers with the shortlist in hello, or with a plain hello and
+   * an `error` (ref prewarm) when the decoder refuses it.
+   */
+  async function prewarmTracker() {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (p) => (p.has(TRACKER_SUBPROTOCOL) ? TRACKER_SUBPROTOCOL : false) });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    const seen = { queries: [] as (JoinMessage | undefined)[], messages: [] as string[], connections: 0 };
+    wss.on('connection', (ws, req) => {
+      seen.connections++;
+      const hello = { type: 'hello' as const, peerId: `viewer-${seen.connections}-xyz`, nonce: toBase64(new Uint8Array(32)), heartbeatIntervalMs: 5_000 };
+      try {
+        const join = decodePrewarmQuery(new URL(req.url ?? '/', 'http://x').search);
+        seen.queries.push(join);
+        send(ws, join === undefined ? hello : { ...hello, shortlist: { swarmId: join.swarmId, relays: [{ relayId: RELAY, region: 'eu' }] } });
+      } catch (err) {
+        send(ws, hello);
+        send(ws, { type: 'error', code: (err as { code: string }).code, message: 'refused', ref: 'prewarm' });
+      }
+      ws.on('message', (data: Buffer) => {
+        const msg = decodeTrackerClientMessage(new Uint8Array(data));
+        seen.messages.push(msg.type);
+        if (msg.type === 'join') send(ws, { type: 'shortlist', swarmId: msg.swarmId, relays: [] });
+      });
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          wss.clients.forEach((x) => x.terminate());
+          wss.close(() => r());
+        }),
+    );
+    return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, seen, dropAll: () => wss.clients.forEach((x) => x.terminate()) };
+  }
+
+  it('pre-warms: every connection carries the join in its URL, the shortlist comes with hello, and no join message is sent', async () => {
+    const t = await prewarmTracker();
+    const c = new ViewerTrackerClient({ trackerUrl: t.url, WebSocket: NodeWebSocket, reconnectMinMs: 50, reconnectMaxMs: 200 });
+    cleanups.push(() => c.close());
+    const swarmId = 'https://o.example/live/master.m3u8';
+    c.prewarm({ swarmId, region: 'eu', count: 4 });
+    c.connect();
+    await c.whenReady(AbortSignal.timeout(5_000));
+    expect(t.seen.queries).toEqual([{ type: 'join', swarmId, region: 'eu', count: 4 }]);
+    expect(c.takeHelloShortlist('https://other.example/master.m3u8')).toBeUndefined();
+    expect(c.takeHelloShortlist(swarmId)).toEqual([{ relayId: RELAY, region: 'eu' }]);
+    expect(c.takeHelloShortlist(swarmId)).toBeUndefined(); // taken once
+    // The relay handed with hello may be signaled at once.
+    expect(c.sendSignal(RELAY, 'c1', { kind: 'offer', sdp: 'v=0' })).toBe(true);
+    await until(() => t.seen.messages.length === 1, 5_000, 'the offer');
+    // A reconnect pre-warms again.
+    t.dropAll();
+    await until(() => t.seen.connections === 2 && c.isReady, 5_000, 'the reconnect');
+    expect(t.seen.queries[1]).toEqual({ type: 'join', swarmId, region: 'eu', count: 4 });
+    expect(c.takeHelloShortlist(swarmId)).toEqual([{ relayId: RELAY, region: 'eu' }]);
+    expect(t.seen.messages).toEqual(['signal']);
+  });
+
+  it('a pre-warm the tracker refuses (bad swarm id) is a typed error event; the socket stays up and a join still works', async () => {
+    const t = await prewarmTracker();
+    const c = new ViewerTrackerClient({ trackerUrl: t.url, WebSocket: NodeWebSocket, reconnectMinMs: 50, reconnectMaxMs: 200 });
+    cleanups.push(() => c.close());
+    const errors: RelaycastError[] = [];
+    c.on('error', (e) => errors.push(e));
+    const disconnects: string[] = [];
+    c.on('disconnected', () => disconnects.push('x'));
+    c.prewarm({ swarmId: 'x'.repeat(3_000) });
+    c.connect();
+    await c.whenReady(AbortSignal.timeout(5_000));
+    await until(() => errors.length === 1, 5_000, 'the refusal');
+    expect(errors[0]).toBeInstanceOf(RelaycastError);
+    expect(errors[0]).toMatchObject({ code: ErrorCode.TRACKER_UNAVAILABLE, details: { code: ErrorCode.MESSAGE_FIELD, ref: 'prewarm' } });
+    expect(c.takeHelloShortlist('x'.repeat(3_000))).toBeUndefined();
+    expect(c.isReady).toBe(true);
+    expect(await c.join('https://o.example/master.m3u8', {})).toEqual([]);
+    expect(disconnects).toEqual([]);
+    expect(t.seen.connections).toBe(1);
+  });
+
+  it('leaves the URL alone without a pre-warm, and skips one too long for any tracker', async () => {
+    const t = await prewarmTracker();
+    const plain = client(t.url);
+    await plain.whenReady(AbortSignal.timeout(5_000));
+    const huge = new ViewerTrackerClient({ trackerUrl: t.url, WebSocket: NodeWebSocket });
+    cleanups.push(() => huge.close());
+    huge.prewarm({ swarmId: '\u0001'.repeat(4_000) });
+    huge.connect();
+    await huge.whenReady(AbortSignal.timeout(5_000));
+    expect(t.seen.queries).toEqual([undefined, undefined]);
   });
 });

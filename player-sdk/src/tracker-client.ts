@@ -1,5 +1,6 @@
 import {
   ErrorCode,
+  MAX_PREWARM_QUERY_BYTES,
   MAX_SHORTLIST_SIZE,
   RelaycastError,
   TRACKER_SUBPROTOCOL,
@@ -7,10 +8,13 @@ import {
   decodeSignedAssignment,
   encodeBase58,
   decodeTrackerServerMessage,
+  encodePrewarmQuery,
   encodeTrackerMessage,
   fromBase64,
   toBase64,
   trackerSessionSigningBytes,
+  type HelloShortlist,
+  type PrewarmRequest,
   type RelayDescriptor,
   type SignalMessage,
   type IceServer,
@@ -52,7 +56,10 @@ export interface ViewerTrackerClientOptions {
 export interface TrackerEvents {
   /** A signaling message from a relay. */
   signal: (msg: SignalMessage) => void;
-  /** The socket is open and the tracker said hello (also after every reconnect). */
+  /**
+   * The socket is open and the tracker said hello (also after every reconnect). A pre-warmed hello's
+   * shortlist is waiting in takeHelloShortlist() by then.
+   */
   connected: () => void;
   disconnected: () => void;
   /** A connection attempt ended before the tracker said hello (unreachable, refused, no hello in time). */
@@ -88,6 +95,12 @@ interface PendingJoin {
 /**
  * The viewer's tracker session: join → shortlist, signaling both ways, reconnect with backoff.
  * Losing the tracker never breaks playback; it only means no new relays until it is back.
+ *
+ * Pre-warm (docs/PROTOCOL.md 2.13): with a request set by prewarm(), every connection (reconnects
+ * too) carries that join in its URL and the tracker answers with the shortlist in `hello`
+ * (takeHelloShortlist()), without a join round trip. A tracker that refuses it says so with an
+ * `error` event (`details.ref` "prewarm") and keeps the connection; one that does not know pre-warm
+ * sends a plain hello. Either way the caller then joins as before.
  */
 export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
   private ws: WebSocket | undefined;
@@ -104,6 +117,10 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
   private readonly assignmentsByRelay = new Map<string, Uint8Array>();
   private readonly turns = new Map<string, PendingTurn[]>();
   private readonly joins = new Map<string, PendingJoin[]>();
+  /** The join each connection's URL carries (pre-warm); undefined: none. */
+  private prewarmRequest: PrewarmRequest | undefined;
+  /** The current connection's hello shortlist, until taken. */
+  private helloShortlist: HelloShortlist | undefined;
   private readonly log: SdkLogger;
   private readonly WS: WebSocketConstructor;
 
@@ -177,12 +194,47 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
     });
   }
 
+  /**
+   * Sets the join that every later connection carries in its URL (pre-warm), or none. Takes effect
+   * at the next connection: call it before connect().
+   */
+  prewarm(request: PrewarmRequest | undefined): void {
+    this.prewarmRequest = request;
+  }
+
+  /**
+   * The relays the current connection's hello brought for `swarmId` (a pre-warm), once: later calls
+   * return undefined until the next hello brings another. Undefined when the hello had none for it.
+   */
+  takeHelloShortlist(swarmId: string): RelayDescriptor[] | undefined {
+    const s = this.helloShortlist;
+    if (s === undefined || s.swarmId !== swarmId) return undefined;
+    this.helloShortlist = undefined;
+    return s.relays;
+  }
+
+  /** The tracker URL with the pre-warm query when there is one (and it is within what a tracker reads). */
+  private connectUrl(): string {
+    const req = this.prewarmRequest;
+    if (req === undefined) return this.options.trackerUrl;
+    const query = encodePrewarmQuery(req);
+    // A tracker would refuse it as too large: join the usual way instead.
+    if (query.length > MAX_PREWARM_QUERY_BYTES) return this.options.trackerUrl;
+    try {
+      const url = new URL(this.options.trackerUrl);
+      for (const [k, v] of new URLSearchParams(query)) url.searchParams.set(k, v);
+      return url.toString();
+    } catch {
+      return this.options.trackerUrl;
+    }
+  }
+
   /** Opens the socket (once; later drops reconnect by themselves with backoff and jitter until close()). */
   connect(): void {
     if (this.stopped || this.ws !== undefined) return;
     let ws: WebSocket;
     try {
-      ws = new this.WS(this.options.trackerUrl, TRACKER_SUBPROTOCOL);
+      ws = new this.WS(this.connectUrl(), TRACKER_SUBPROTOCOL);
     } catch (err) {
       this.log.warn({ err: String(err) }, 'cannot open tracker socket');
       this.emit('connect-failed');
@@ -403,6 +455,8 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
           .map((s) => ({ ...s, urls: s.urls.filter((u) => !/^turns?:/i.test(u)) }))
           .filter((s) => s.urls.length > 0);
         this.helloNonce = fromBase64(msg.nonce);
+        this.helloShortlist = msg.shortlist;
+        for (const d of msg.shortlist?.relays ?? []) if (d.assignment !== undefined) this.keepAssignment(d.relayId, d.assignment);
         this.ready = true;
         this.attempt = 0;
         this.emit('connected');
@@ -450,6 +504,7 @@ export class ViewerTrackerClient extends TypedEmitter<TrackerEvents> {
     const wasReady = this.ready;
     this.ready = false;
     this.helloNonce = undefined;
+    this.helloShortlist = undefined;
     this.failJoins(new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker connection closed'));
     this.settleTurns(undefined, { err: new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'tracker connection closed') });
     if (wasReady) this.emit('disconnected');
