@@ -70,6 +70,8 @@ interface RunResult {
   ttffMs: number;
   /** Navigation start → first `playing` (ms): also counts loading hls.js (and the SDK). */
   fromNavigationMs: number;
+  /** Navigation start → loadSource (ms). */
+  loadSourceAtMs: number;
   /** loadSource → first frame presented (requestVideoFrameCallback); NaN when not reported. */
   firstFrameMs: number;
   /** loadSource → first media fragment loaded (hls.js FRAG_LOADED). */
@@ -199,6 +201,7 @@ try {
         mode,
         ttffMs: round((r.playingAt ?? Number.NaN) - t0, 1),
         fromNavigationMs: round(r.playingAt ?? Number.NaN, 1),
+        loadSourceAtMs: round(t0, 1),
         firstFrameMs: round((r.firstFrameAt ?? Number.NaN) - t0, 1),
         firstFragmentMs: round((r.firstFragLoadedAt ?? Number.NaN) - t0, 1),
         firstRelayMs: Number.NaN,
@@ -258,6 +261,8 @@ try {
         // null when nothing loaded after 10 s (a short VOD view can have its whole buffer by then).
         relayShareAfter10s: relayLate + originLate <= 0 ? null : round(relayLate / (relayLate + originLate), 4),
         bytesAfter10s: relayLate + originLate,
+        // hls.js's default buffer goal (maxBufferSize 60 MB) takes a short VOD whole within seconds.
+        ...(relayLate + originLate <= 0 ? { note: 'nothing loaded after the first 10 s: the player had buffered the whole stream by then' } : {}),
         relayShareBy10sWindow: windows,
         bytesFromRelays: relay,
         bytesFromOrigin: originBytes,
@@ -305,6 +310,8 @@ try {
         minMs: round(Math.min(...t), 1),
         maxMs: round(Math.max(...t), 1),
         fromNavigationMedianMs: round(median(nav), 1),
+        // Navigation start → loadSource: loading hls.js (and the SDK) and building the player.
+        loadSourceAtMedianMs: round(median(ok.map((r) => r.loadSourceAtMs)), 1),
         firstFrameMedianMs: round(median(ff), 1),
         firstFragmentMedianMs: round(median(frag), 1),
       };
