@@ -42,25 +42,18 @@ afterEach(() => {
 
 async function connectTo(behaviour: RelayBehaviour, connectTimeoutMs?: number): Promise<{ conn: RelayConnection; relay: TestRelay }> {
   const relay = tracker.addRelay(behaviour);
-  // node-datachannel on both ends in one busy process occasionally loses a connection during
-  // setup (ICE transport torn down mid-trickle); the manager retries such a first failure once,
-  // and so does this helper, so that the tests below are about the frames, not that race.
-  for (let attempt = 1; ; attempt++) {
-    const conn = new RelayConnection({
-      relayId: relay.relayId,
-      sendSignal: (to, id, s) => viewer.sendSignal(to, id, s),
-      RTCPeerConnection: NodeRTCPeerConnection,
-      rtcConfiguration: LOOPBACK_RTC,
-      connectTimeoutMs,
-    });
-    open.push(conn);
-    try {
-      await conn.connect(AbortSignal.timeout(10_000));
-      return { conn, relay };
-    } catch (err) {
-      if (attempt >= 2 || (err as { code?: string }).code === 'RC_ERR_TIMEOUT') throw err;
-    }
-  }
+  // No retry: a setup that fails here is a failure (node-datachannel's lost setups under load were
+  // the DTLS fingerprint race that RelayConnection now avoids, see its sendLocalSignal).
+  const conn = new RelayConnection({
+    relayId: relay.relayId,
+    sendSignal: (to, id, s) => viewer.sendSignal(to, id, s),
+    RTCPeerConnection: NodeRTCPeerConnection,
+    rtcConfiguration: LOOPBACK_RTC,
+    connectTimeoutMs,
+  });
+  open.push(conn);
+  await conn.connect(AbortSignal.timeout(10_000));
+  return { conn, relay };
 }
 
 async function fetchVia(conn: RelayConnection, req: RelayRequest, signal = new AbortController().signal) {
@@ -69,6 +62,8 @@ async function fetchVia(conn: RelayConnection, req: RelayRequest, signal = new A
   const bytes = await conn.request(req, { signal, onResponse: (r) => (response = r), onData: (c) => chunks.push(c.slice()) });
   return { bytes, response, data: Buffer.concat(chunks) };
 }
+
+const serveResource: RelayBehaviour = (ctx) => ctx.serve(RESOURCE, { chunkBytes: 4_096 });
 
 describe('RelayConnection', () => {
   it('multiplexes concurrent requests by id, each with its own bytes', async () => {
@@ -161,6 +156,66 @@ describe('RelayConnection', () => {
     const again = await fetchVia(conn, { url: URL_A, range: { start: 0, end: 1_000 } });
     expect(again.data.equals(Buffer.from(RESOURCE.subarray(0, 1_000)))).toBe(true);
   });
+
+  it('keeps its ICE candidates out of the offer and back until the answer is applied', async () => {
+    // The DTLS `unknown CA` race: if the relay can send ICE checks before the answer is applied,
+    // libdatachannel's ICE may connect while it is still applying the answer and check the relay's
+    // certificate against no fingerprint. The relay can only check addresses it was sent.
+    const relay = tracker.addRelay(serveResource);
+    const sent: { kind: string; sdp?: string; afterAnswer: boolean }[] = [];
+    let answerApplied = false;
+    const conn: RelayConnection = new RelayConnection({
+      relayId: relay.relayId,
+      sendSignal: (to, id, s) => {
+        sent.push({ kind: s.kind, sdp: s.kind === 'offer' ? s.sdp : undefined, afterAnswer: answerApplied });
+        return viewer.sendSignal(to, id, s);
+      },
+      RTCPeerConnection: NodeRTCPeerConnection,
+      rtcConfiguration: LOOPBACK_RTC,
+    });
+    const handle = conn.handleSignal.bind(conn);
+    conn.handleSignal = async (signal) => {
+      await handle(signal);
+      if (signal.kind === 'answer') answerApplied = true;
+    };
+    open.push(conn);
+    await conn.connect(AbortSignal.timeout(10_000));
+    const offer = sent.find((s) => s.kind === 'offer');
+    expect(offer?.sdp).toBeDefined();
+    expect(offer?.sdp).not.toMatch(/a=candidate:/);
+    const candidates = sent.filter((s) => s.kind === 'candidate');
+    expect(candidates.every((s) => s.afterAnswer)).toBe(true);
+    // The channel works.
+    const r = await fetchVia(conn, { url: URL_A, range: { start: 0, end: 1_000 } });
+    expect(r.data.equals(Buffer.from(RESOURCE.subarray(0, 1_000)))).toBe(true);
+  });
+
+  it('opens 48 connections started 8 at a time, every one on its first attempt', async () => {
+    const relay = tracker.addRelay(serveResource);
+    let failed = 0;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < 48) {
+          next++;
+          const conn = new RelayConnection({
+            relayId: relay.relayId,
+            sendSignal: (to, id, s) => viewer.sendSignal(to, id, s),
+            RTCPeerConnection: NodeRTCPeerConnection,
+            rtcConfiguration: LOOPBACK_RTC,
+          });
+          open.push(conn);
+          try {
+            await conn.connect(AbortSignal.timeout(10_000));
+          } catch {
+            failed++;
+          }
+          conn.close();
+        }
+      }),
+    );
+    expect(failed).toBe(0);
+  }, 60_000);
 
   it('times out connection setup when the relay never answers', async () => {
     const relay = tracker.addRelay(() => undefined);

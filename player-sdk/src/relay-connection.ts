@@ -45,6 +45,32 @@ export interface RelayConnectionOptions {
 }
 
 /**
+ * How long after the answer is applied our ICE candidates are held back when ICE has not connected
+ * by then (ms). Our candidates normally go to the relay only once ICE is connected (see
+ * `sendLocalSignal`); this bound keeps a relay that can only reach us by checking our candidates
+ * (no direct path from us to it, TURN permissions) working, one hold later.
+ */
+const CANDIDATE_HOLD_MS = 300;
+
+/** An SDP without its `a=candidate` and `a=end-of-candidates` lines, and the candidate lines removed. */
+function splitCandidates(sdp: string): { sdp: string; candidates: string[] } {
+  const candidates: string[] = [];
+  const kept = sdp.split(/\r?\n/).filter((line) => {
+    if (line.startsWith('a=candidate:')) {
+      candidates.push(line.slice(2));
+      return false;
+    }
+    return line !== 'a=end-of-candidates';
+  });
+  return { sdp: candidates.length === 0 && !sdp.includes('a=end-of-candidates') ? sdp : kept.join('\r\n'), candidates };
+}
+
+/** The SDP's first `a=mid:` value (the bundle's media id candidates belong to); '0' when absent. */
+function firstMid(sdp: string): string {
+  return /^a=mid:(\S+)/m.exec(sdp)?.[1] ?? '0';
+}
+
+/**
  * node-datachannel sometimes refuses an answer that arrives within a few milliseconds of the offer
  * ("remote candidate without ICE transport": its ICE transport is set up on its own thread). The
  * description is not applied when refused, so it is tried again a few times, briefly.
@@ -122,6 +148,9 @@ export class RelayConnection {
   private closed = false;
   private open = false;
   private offerSent = false;
+  /** Our ICE candidates may go to the relay (ICE connected, or CANDIDATE_HOLD_MS after the answer). */
+  private candidatesReleased = false;
+  private candidateHoldTimer: ReturnType<typeof setTimeout> | undefined;
   private remoteDescriptionSet = false;
   private readonly earlyRemoteCandidates: RTCIceCandidateInit[] = [];
   private readonly earlyLocalSignals: SignalPayload[] = [];
@@ -201,7 +230,12 @@ export class RelayConnection {
       });
       this.pc.addEventListener('connectionstatechange', () => {
         const state = this.pc.connectionState;
+        if (state === 'connected') this.releaseCandidates();
         if (state === 'failed' || state === 'closed') this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, `peer connection ${state}`));
+      });
+      this.pc.addEventListener('iceconnectionstatechange', () => {
+        const state = this.pc.iceConnectionState;
+        if (state === 'connected' || state === 'completed') this.releaseCandidates();
       });
       const opened = new Promise<void>((resolve, reject) => {
         onAbort = () => reject(new RelaycastError(timeout.aborted ? ErrorCode.TIMEOUT : ErrorCode.ABORTED, 'relay connection not established'));
@@ -211,14 +245,17 @@ export class RelayConnection {
         this.onClose(reject);
       });
       const offer = await this.pc.createOffer();
-      await this.pc.setLocalDescription(offer);
-      const sdp = this.pc.localDescription?.sdp ?? offer.sdp;
+      // node-datachannel's polyfill has already applied its offer (createOffer only returns it);
+      // applying it again only makes libdatachannel log "Unexpected local description".
+      if (this.pc.signalingState !== 'have-local-offer') await this.pc.setLocalDescription(offer);
+      const localSdp = this.pc.localDescription?.sdp ?? offer.sdp;
+      // Candidates never travel inside the offer: every one is also an icecandidate event, and those
+      // are held back (see sendLocalSignal).
+      const sdp = localSdp === undefined ? undefined : splitCandidates(localSdp).sdp;
       if (sdp === undefined || !this.options.sendSignal(this.relayId, this.connectionId, { kind: 'offer', sdp })) {
         throw new RelaycastError(ErrorCode.TRACKER_UNAVAILABLE, 'cannot send the offer: tracker not connected');
       }
       this.offerSent = true;
-      // Candidates gathered while the offer was being made go out after it, never before.
-      for (const s of this.earlyLocalSignals.splice(0)) this.options.sendSignal(this.relayId, this.connectionId, s);
       await opened;
       if (this.closed) throw this.closeReason ?? new RelaycastError(ErrorCode.CHANNEL_CLOSED, 'connection closed');
       this.open = true;
@@ -238,9 +275,16 @@ export class RelayConnection {
       if (payload.kind === 'answer') {
         if (this.remoteDescriptionSet) return;
         this.remoteDescriptionSet = true;
+        // The answer's own candidates are added after it, like trickled ones: ICE must not be able
+        // to connect while libdatachannel is still applying the answer (see sendLocalSignal).
+        const answer = splitCandidates(payload.sdp);
+        const mid = firstMid(payload.sdp);
+        for (const candidate of answer.candidates) {
+          if (this.earlyRemoteCandidates.length < MAX_PENDING_CANDIDATES) this.earlyRemoteCandidates.unshift({ candidate, sdpMid: mid });
+        }
         for (let attempt = 1; ; attempt++) {
           try {
-            await this.pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+            await this.pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
             break;
           } catch (err) {
             if (attempt >= ANSWER_ATTEMPTS || this.closed) throw err;
@@ -248,6 +292,9 @@ export class RelayConnection {
           }
         }
         for (const c of this.earlyRemoteCandidates.splice(0)) await this.pc.addIceCandidate(c);
+        if (!this.closed && !this.candidatesReleased) {
+          this.candidateHoldTimer = setTimeout(() => this.releaseCandidates(), CANDIDATE_HOLD_MS);
+        }
       } else if (payload.kind === 'candidate') {
         if (MDNS_CANDIDATE.test(` ${payload.candidate} `)) return;
         const init: RTCIceCandidateInit = { candidate: payload.candidate, sdpMid: payload.sdpMid ?? '0' };
@@ -329,6 +376,7 @@ export class RelayConnection {
     this.closed = true;
     this.open = false;
     this.closeReason = reason;
+    clearTimeout(this.candidateHoldTimer);
     // Pending requests see CHANNEL_CLOSED, or RELAY_ERROR when the relay's misbehaviour closed it,
     // so the loader can tell "the link went away" from "the relay broke the protocol".
     const requestError =
@@ -350,10 +398,32 @@ export class RelayConnection {
     for (const l of this.closeListeners.splice(0)) l(reason);
   }
 
+  /**
+   * Our ICE candidates reach the relay only once our ICE agent is connected (or CANDIDATE_HOLD_MS
+   * after the answer was applied). Until then the relay cannot send ICE checks, so:
+   *  - ICE cannot connect while libdatachannel (node-datachannel, the SDK in Node) is still applying
+   *    the answer. libdatachannel 0.24 hands the answer to its ICE agent before it stores the
+   *    answer's fingerprint, and starts DTLS as soon as ICE connects; when the relay's checks had
+   *    already arrived, ICE connected at once, the relay's certificate was checked against no
+   *    fingerprint and refused (`unknown CA`) — 1-5 % of setups on a loaded machine.
+   *  - our agent connects first (its check, the relay's triggered check after it), so our DTLS
+   *    server is up before the relay, the DTLS client (a=setup:active), sends its ClientHello.
+   *    When the relay connected first (it checked our candidates from the offer before we had the
+   *    answer), libdatachannel dropped that ClientHello and the handshake waited for the DTLS
+   *    retransmit timer: the ~1 s setups.
+   * The relay learns our address from our checks (a peer-reflexive candidate) meanwhile.
+   */
   private sendLocalSignal(payload: SignalPayload): void {
     if (this.closed) return;
-    if (this.offerSent) this.options.sendSignal(this.relayId, this.connectionId, payload);
+    if (this.offerSent && this.candidatesReleased) this.options.sendSignal(this.relayId, this.connectionId, payload);
     else if (this.earlyLocalSignals.length < MAX_PENDING_CANDIDATES) this.earlyLocalSignals.push(payload);
+  }
+
+  private releaseCandidates(): void {
+    if (this.candidatesReleased || this.closed || !this.offerSent) return;
+    this.candidatesReleased = true;
+    clearTimeout(this.candidateHoldTimer);
+    for (const s of this.earlyLocalSignals.splice(0)) this.options.sendSignal(this.relayId, this.connectionId, s);
   }
 
   private trySend(frame: Uint8Array): boolean {
