@@ -6,4 +6,4 @@ export { rendezvousWeight } from './rendezvous-hash.js';
 export { turnRestCredentials } from './ice-servers.js';
 export { addressRange } from './address-range.js';
 export { loadOrCreateTrackerKey, parseRelayAllowlist, readRelayAllowlist } from './tracker-files.js';
-export { DEFAULT_MAX_RELAYS_PER_RANGE } from './constants.js';
+export { DEFAULT_MAX_JOINS_PER_RANGE_PER_MINUTE, DEFAULT_MAX_RELAYS_PER_RANGE } from './constants.js';
