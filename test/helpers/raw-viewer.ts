@@ -139,12 +139,6 @@ export async function fetchThrough(
   }
 }
 
-/**
- * Joins, picks the first shortlisted relay (or `relayId`), and opens a data channel to it by hand.
- * A setup that fails (node-datachannel on a busy machine sometimes loses one within milliseconds,
- * see docs/RELIABILITY.md) is tried again, up to three times: the tests using this are about what
- * crosses an open channel.
- */
 export interface RawSession {
   /** The settler's signed grant for `key`. */
   signedGrant: Uint8Array;
@@ -152,17 +146,29 @@ export interface RawSession {
   key: KeyObject;
 }
 
-export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string, session?: RawSession): Promise<RawChannel> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openRawChannelOnce(trackerUrl, swarmId, relayId, session);
-    } catch (err) {
-      if (attempt >= 3 || !(err instanceof Error) || !err.message.startsWith('data channel did not open')) throw err;
-    }
-  }
+/**
+ * How long after the answer our candidates are held back if ICE has not connected (ms); the
+ * SDK's RelayConnection does the same (see its sendLocalSignal for why candidates wait at all).
+ */
+const CANDIDATE_HOLD_MS = 300;
+
+/** An SDP without its candidate lines, and those lines (as `candidate:...`). */
+function splitCandidates(sdp: string): { sdp: string; candidates: string[] } {
+  const candidates: string[] = [];
+  const kept = sdp.split(/\r?\n/).filter((line) => {
+    if (line.startsWith('a=candidate:')) candidates.push(line.slice(2));
+    return !line.startsWith('a=candidate:') && line !== 'a=end-of-candidates';
+  });
+  return { sdp: kept.join('\r\n'), candidates };
 }
 
-async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?: string, session?: RawSession): Promise<RawChannel> {
+/**
+ * Joins, picks the first shortlisted relay (or `relayId`), and opens a data channel to it by hand,
+ * once: a setup that fails is the test's failure. Like the SDK, it sends its ICE candidates only
+ * once ICE is connected, so libdatachannel never checks the relay's DTLS certificate before it has
+ * stored the answer's fingerprint (the `unknown CA` setups these helpers used to retry).
+ */
+export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string, session?: RawSession): Promise<RawChannel> {
   const tracker = await TrackerSocket.open(trackerUrl);
   const hello = await tracker.next('hello');
   if (session !== undefined) {
@@ -187,34 +193,48 @@ async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?:
   };
   const closed = new Promise<void>((resolve) => dc.addEventListener('close', () => resolve()));
   const connectionId = 'raw' + Math.random().toString(36).slice(2, 10);
-  // Candidates gathered before the offer went out wait for it: the relay knows no connection before its offer.
-  let early: { candidate: string; sdpMid: string }[] | undefined = [];
+  // Our candidates wait until ICE is connected (or CANDIDATE_HOLD_MS after the answer): until then
+  // the relay cannot check us, so ICE cannot connect while the answer is being applied.
+  let held: { candidate: string; sdpMid: string }[] | undefined = [];
   const sendCandidate = (c: { candidate: string; sdpMid: string }): void =>
     tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'candidate', ...c } });
+  const release = (): void => {
+    if (held === undefined) return;
+    const queued = held;
+    held = undefined;
+    for (const c of queued) sendCandidate(c);
+  };
   pc.onicecandidate = (ev) => {
     if (!ev.candidate?.candidate) return;
     const c = { candidate: ev.candidate.candidate, sdpMid: ev.candidate.sdpMid ?? '0' };
-    if (early !== undefined) early.push(c);
+    if (held !== undefined) held.push(c);
     else sendCandidate(c);
   };
+  pc.addEventListener('iceconnectionstatechange', () => {
+    if (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') release();
+  });
   const offer = await pc.createOffer();
-  await pc.setLocalDescription(offer);
-  tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'offer', sdp: pc.localDescription?.sdp ?? (offer.sdp as string) } });
-  for (const c of early) sendCandidate(c);
-  early = undefined;
+  // The polyfill has applied its offer already; a second setLocalDescription is only a warning.
+  if (pc.signalingState !== 'have-local-offer') await pc.setLocalDescription(offer);
+  const offerSdp = splitCandidates(pc.localDescription?.sdp ?? (offer.sdp as string)).sdp;
+  tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'offer', sdp: offerSdp } });
   const opened = new Promise<void>((resolve) => dc.addEventListener('open', () => resolve()));
-  // Candidates the relay trickles before its answer are applied after it.
+  // Candidates the relay trickles before its answer, and the answer's own, are applied after it.
   const remoteEarly: { candidate: string; sdpMid?: string | undefined }[] = [];
   for (;;) {
     const m = await tracker.next('signal', 15_000);
     if (m.signal.kind === 'answer') {
-      await pc.setRemoteDescription({ type: 'answer', sdp: m.signal.sdp });
+      const answer = splitCandidates(m.signal.sdp);
+      const mid = /^a=mid:(\S+)/m.exec(m.signal.sdp)?.[1] ?? '0';
+      remoteEarly.unshift(...answer.candidates.map((candidate) => ({ candidate, sdpMid: mid })));
+      await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
       break;
     }
     if (m.signal.kind === 'candidate') remoteEarly.push(m.signal);
     else if (m.signal.kind !== 'end-of-candidates') throw new Error(`expected an answer, got ${m.signal.kind}`);
   }
   for (const c of remoteEarly) await pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.sdpMid ?? '0' }).catch(() => undefined);
+  const holdTimer = setTimeout(release, CANDIDATE_HOLD_MS);
   void (async () => {
     for (;;) {
       const m = await tracker.next('signal', 30_000).catch(() => undefined);
@@ -238,6 +258,8 @@ async function openRawChannelOnce(trackerUrl: string, swarmId: string, relayId?:
     throw err;
   } finally {
     clearTimeout(timer);
+    clearTimeout(holdTimer);
+    release();
   }
   return {
     relayId: target,
