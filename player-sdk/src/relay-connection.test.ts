@@ -190,6 +190,26 @@ describe('RelayConnection', () => {
     expect(r.data.equals(Buffer.from(RESOURCE.subarray(0, 1_000)))).toBe(true);
   });
 
+  it("refuses a relay whose certificate does not match its answer's fingerprint, and says DTLS failed", async () => {
+    const relay = tracker.addRelay(serveResource);
+    const conn = new RelayConnection({
+      relayId: relay.relayId,
+      sendSignal: (to, id, s) => viewer.sendSignal(to, id, s),
+      RTCPeerConnection: NodeRTCPeerConnection,
+      rtcConfiguration: LOOPBACK_RTC,
+    });
+    const handle = conn.handleSignal.bind(conn);
+    // Another certificate's fingerprint: ICE connects, DTLS must not.
+    conn.handleSignal = (signal) =>
+      handle(signal.kind === 'answer' ? { ...signal, sdp: signal.sdp.replace(/(a=fingerprint:sha-256 )\S+/, `$1${'AB:'.repeat(31)}AB`) } : signal);
+    open.push(conn);
+    await expect(conn.connect(AbortSignal.timeout(10_000))).rejects.toMatchObject({
+      code: ErrorCode.CHANNEL_CLOSED,
+      details: { setupCause: 'dtls' },
+    });
+    expect(conn.isClosed).toBe(true);
+  });
+
   it('opens 48 connections started 8 at a time, every one on its first attempt', async () => {
     const relay = tracker.addRelay(serveResource);
     let failed = 0;

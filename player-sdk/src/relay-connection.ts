@@ -228,14 +228,22 @@ export class RelayConnection {
         if (c === null || c.candidate === '') this.sendLocalSignal({ kind: 'end-of-candidates' });
         else this.sendLocalSignal({ kind: 'candidate', candidate: c.candidate, sdpMid: c.sdpMid ?? undefined });
       });
+      let iceConnected = false;
       this.pc.addEventListener('connectionstatechange', () => {
         const state = this.pc.connectionState;
         if (state === 'connected') this.releaseCandidates();
-        if (state === 'failed' || state === 'closed') this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, `peer connection ${state}`));
+        if (state === 'failed' || state === 'closed') {
+          // During setup, say which stage failed: ICE never connected, or DTLS/SCTP after it did.
+          const details = this.open || state === 'closed' ? undefined : { setupCause: iceConnected ? 'dtls' : 'ice' };
+          this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, `peer connection ${state}`, { details }));
+        }
       });
       this.pc.addEventListener('iceconnectionstatechange', () => {
         const state = this.pc.iceConnectionState;
-        if (state === 'connected' || state === 'completed') this.releaseCandidates();
+        if (state === 'connected' || state === 'completed') {
+          iceConnected = true;
+          this.releaseCandidates();
+        }
       });
       const opened = new Promise<void>((resolve, reject) => {
         onAbort = () => reject(new RelaycastError(timeout.aborted ? ErrorCode.TIMEOUT : ErrorCode.ABORTED, 'relay connection not established'));
@@ -244,6 +252,8 @@ export class RelayConnection {
         channel.addEventListener('open', () => resolve(), { once: true });
         this.onClose(reject);
       });
+      // A close before `await opened` below must not surface as an unhandled rejection; the await still sees it.
+      opened.catch(() => undefined);
       const offer = await this.pc.createOffer();
       // node-datachannel's polyfill has already applied its offer (createOffer only returns it);
       // applying it again only makes libdatachannel log "Unexpected local description".
