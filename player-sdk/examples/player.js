@@ -1,16 +1,18 @@
 // Minimal Relaycast player: hls.js with the Relaycast fragment loader.
-// Open as index.html?src=<master.m3u8 URL>&tracker=<ws URL>. No secret belongs in this file.
+// Open as index.html?src=<master.m3u8 URL>&tracker=<ws URL>[&buffer=<seconds hls.js buffers ahead>].
+// No secret belongs in this file.
 import Hls from 'hls.js';
 import { RelaycastHls } from '@relaycast/player-sdk/hls';
 
 const params = new URLSearchParams(location.search);
 const src = params.get('src');
 const tracker = params.get('tracker') ?? undefined;
+const buffer = Number(params.get('buffer') ?? 0);
 const video = document.getElementById('video');
 const out = document.getElementById('stats');
 
 const relaycast = new RelaycastHls({ trackerUrl: tracker });
-const hls = new Hls({ ...relaycast.hlsConfig() });
+const hls = new Hls({ ...relaycast.hlsConfig(), ...(buffer > 0 ? { maxBufferLength: buffer, maxMaxBufferLength: buffer } : {}) });
 relaycast.attach(hls);
 
 const fatalErrors = [];

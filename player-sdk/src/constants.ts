@@ -35,8 +35,12 @@ export const MAX_PENDING_CANDIDATES = 64;
 export const DEFAULT_MIN_TTFB_TIMEOUT_MS = 400;
 export const DEFAULT_MAX_TTFB_TIMEOUT_MS = 3_000;
 export const TTFB_SHARE_OF_BUFFER = 0.25;
-/** The first loads of a client wait this long at most for relays to come up. */
-export const DEFAULT_STARTUP_RELAY_WAIT_MS = 1_500;
+/** Startup policy (startup-policy.ts): below this buffer ahead, ms of media, loads never wait for relays. */
+export const DEFAULT_LOW_BUFFER_MS = 4_000;
+export const MAX_LOW_BUFFER_MS = 60_000;
+/** Startup policy: the origin joins a relay's race after at most this long without a relay byte, ms. */
+export const DEFAULT_HEDGE_DELAY_MS = 300;
+export const MAX_HEDGE_DELAY_MS = 5_000;
 
 // --- Integrity ---
 

@@ -157,7 +157,7 @@ export class DigestStore {
       // A sidecar that decoded but lacks the segment: refetch (rate-limited) until the deadline.
       // One that failed: ask again once its retry is due, waiting for it only when it is due within
       // refetchIntervalMs (a lookup must not miss a retry by a hair, nor hold a load for long).
-      const nextAt = entry.state === 'new' ? now : entry.state === 'ok' ? entry.fetchedAt + refetchMs : entry.retryAt;
+      const nextAt = this.dueAt(entry, now);
       if (nextAt <= now) {
         this.refresh(key, entry);
         continue;
@@ -165,6 +165,30 @@ export class DigestStore {
       if ((entry.state !== 'ok' && nextAt - now > refetchMs) || nextAt >= deadline) return this.missFor(key, entry, false);
       await sleep(nextAt - now, signal);
     }
+  }
+
+  /**
+   * The digest of `segmentUrl` when it is at hand now. When it is not, starts the sidecar fetch that
+   * would bring it (if one is due under the same rules as `lookup`), so a later load finds it, and
+   * returns undefined without waiting. Reports nothing to `onMissing`: a load that chose not to wait
+   * (the startup policy) is not a relay load that lacked its digest.
+   */
+  peek(segmentUrl: string, playlistUrl: string | undefined): string | undefined {
+    const key = playlistUrl === undefined ? undefined : sidecarKey(playlistUrl);
+    if (key === undefined) return undefined;
+    const entry = this.entry(key);
+    const digest = entry.digests?.get(segmentUrl);
+    if (digest !== undefined) return digest;
+    const now = performance.now();
+    if (entry.refreshing === undefined && this.dueAt(entry, now) <= now) this.refresh(key, entry);
+    return undefined;
+  }
+
+  /** When the next fetch of a sidecar may start: at once when new; after the refetch interval when it decoded; at its retry time when it failed. */
+  private dueAt(entry: Sidecar, now: number): number {
+    if (entry.state === 'new') return now;
+    if (entry.state === 'ok') return entry.fetchedAt + (this.options.refetchIntervalMs ?? DEFAULT_DIGEST_REFETCH_MS);
+    return entry.retryAt;
   }
 
   /** The entry of `key`, created (evicting the least recently used) when missing and moved to the recent end. */

@@ -410,7 +410,7 @@ describe('RelaycastClient over real WebRTC', () => {
   it('start() resolves, and loads use the origin, when no relay answers', async () => {
     const relay = tracker.addRelay(serveAll);
     relay.silent = true;
-    const client = newClient({ connectTimeoutMs: 500, startupRelayWaitMs: 200 });
+    const client = newClient({ connectTimeoutMs: 500 });
     await client.start();
     expect(client.relays).toEqual([]);
     const r = await load(client);
@@ -433,7 +433,7 @@ describe('RelaycastClient without a usable tracker', () => {
   });
 
   it('start() resolves and loads use the origin when the tracker is unreachable', async () => {
-    const client = newClient({ trackerUrl: 'ws://127.0.0.1:9/', startupRelayWaitMs: 100 });
+    const client = newClient({ trackerUrl: 'ws://127.0.0.1:9/' });
     await client.start(AbortSignal.timeout(15_000));
     const r = await load(client);
     expect(same(r.data, SEGMENT)).toBe(true);

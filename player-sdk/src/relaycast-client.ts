@@ -1,12 +1,13 @@
 import { ErrorCode, RelaycastError, bytesEqual, isAbortError, toRelaycastError } from '@relaycast/protocol';
 import { ConnectionManager } from './connection-manager.js';
-import { DEFAULT_MAX_RELAYS, DEFAULT_STARTUP_RELAY_WAIT_MS, GRANT_RENEW_BEFORE_MS, MAX_RECEIPT_ACCOUNTS } from './constants.js';
+import { DEFAULT_MAX_RELAYS, GRANT_RENEW_BEFORE_MS, MAX_RECEIPT_ACCOUNTS } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
 import type { RTCPeerConnectionConstructor } from './relay-connection.js';
 import { SdkStats, type SdkStatsSnapshot } from './stats.js';
 import { DigestStore } from './digest-store.js';
 import { SegmentLoader, type FallbackInfo, type IntegrityFailure, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
 import { SegmentVerifier, type IntegrityOptions } from './segment-verifier.js';
+import type { StartupOptions } from './startup-policy.js';
 import { obtainGrant, type PaymentsOptions } from './grant-source.js';
 import { ReceiptSigner, type ReceiptTotals } from './receipt-signer.js';
 import { createSessionSigner } from './session-key.js';
@@ -36,11 +37,12 @@ export interface RelaycastClientOptions {
   /** WebRTC setup deadline per relay. Default: DEFAULT_CONNECT_TIMEOUT_MS (10 s). */
   connectTimeoutMs?: number | undefined;
   /**
-   * Before any relay is connected, the first loads wait up to this long for one to come up (once per
-   * client): a short startup delay instead of the first segments all coming from the origin.
-   * Default: DEFAULT_STARTUP_RELAY_WAIT_MS (1.5 s).
+   * The startup policy: loads with less than `lowBufferMs` buffered never wait for a relay (origin at
+   * once, or a relay/origin race); loads with more are the relays'. Takes effect for loads that say
+   * how much is buffered (`LoadOptions.bufferAheadMs`; the hls.js adapter always does). Nothing ever
+   * waits for the first relay to connect. Default: `{ lowBufferMs: 4000, hedgeDelayMs: 300 }`.
    */
-  startupRelayWaitMs?: number | undefined;
+  startup?: StartupOptions | undefined;
   /** Region hint for relay selection. Default: none. */
   region?: string | undefined;
   /**
@@ -112,10 +114,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
   private readonly manager: ConnectionManager | undefined;
   private readonly loader: SegmentLoader;
   private readonly digests: DigestStore;
-  private readonly startupRelayWaitMs: number;
   private closed = false;
   private starting: Promise<void> | undefined;
-  private startupWaitDone = false;
   private readonly closeController = new AbortController();
   private readonly fetchImpl: typeof fetch;
   private receipts: ReceiptSigner | undefined;
@@ -139,7 +139,6 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     this.log = log;
     this.payments = options.payments;
     this.swarmId = options.swarmId;
-    this.startupRelayWaitMs = options.startupRelayWaitMs ?? DEFAULT_STARTUP_RELAY_WAIT_MS;
     if (options.trackerUrl !== undefined) {
       this.tracker = new ViewerTrackerClient({ trackerUrl: options.trackerUrl, WebSocket: options.WebSocket, logger: log });
       this.tracker.on('error', (err) => this.emit('error', err));
@@ -215,6 +214,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       },
       ttfbTimeoutMs: options.ttfbTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
+      startup: options.startup,
       logger: log,
       onFallback: (info) => this.emit('fallback', info),
     });
@@ -311,6 +311,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
    */
   start(signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(new RelaycastError(ErrorCode.ABORTED, 'client is closed'));
+    this.stats.started();
     this.starting ??= this.warmUp();
     if (signal === undefined) return this.starting;
     return new Promise<void>((resolve, reject) => {
@@ -353,7 +354,6 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
    */
   async loadSegment(request: LoadRequest, options: LoadOptions = {}): Promise<LoadResult> {
     if (this.closed) throw new RelaycastError(ErrorCode.ABORTED, 'client is closed');
-    if (!this.startupWaitDone && this.starting !== undefined) await this.awaitFirstRelay(options.signal);
     if (request.playlistUrl !== undefined && request.live !== undefined) {
       this.digests.notePlaylist(request.playlistUrl, { live: request.live, targetDurationMs: request.targetDurationMs });
     }
@@ -367,28 +367,6 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     }
     this.emit('segment-loaded', { url: request.url, result });
     return result;
-  }
-
-  /** The first loads wait (bounded) for a first relay; later ones never wait on the relay network. */
-  private async awaitFirstRelay(signal: AbortSignal | undefined): Promise<void> {
-    if (this.relays.length > 0 || this.manager === undefined) {
-      this.startupWaitDone = true;
-      return;
-    }
-    const manager = this.manager;
-    const waitSignal = AbortSignal.any([AbortSignal.timeout(this.startupRelayWaitMs), this.closeController.signal, ...(signal ? [signal] : [])]);
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        manager.off('relay-connected', done);
-        waitSignal.removeEventListener('abort', done);
-        resolve();
-      };
-      manager.on('relay-connected', done);
-      waitSignal.addEventListener('abort', done, { once: true });
-      // The warm-up is over (tracker unreachable, or every relay tried): nothing more to wait for.
-      void this.starting?.then(done, done);
-    });
-    this.startupWaitDone = true;
   }
 
   /** A plain JSON snapshot of where bytes came from, fallbacks, integrity and payments (see RelaycastClientStats). */

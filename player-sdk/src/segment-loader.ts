@@ -2,9 +2,10 @@ import { ErrorCode, RelaycastError, bytesEqual, concatBytes, toRelaycastError, t
 import type { ConnectionManager } from './connection-manager.js';
 import { DEFAULT_MAX_SEGMENT_BYTES, DEFAULT_STALL_TIMEOUT_MS, DEFAULT_TTFB_TIMEOUT_MS } from './constants.js';
 import { silentLogger, type SdkLogger } from './logger.js';
-import { openOrigin, readBody, type OriginHead } from './origin-fetch.js';
+import { openOrigin, readBody, type OriginHead, type OriginResponse } from './origin-fetch.js';
 import type { RelayConnection } from './relay-connection.js';
 import { sha256Hex, type SegmentCheck, type SegmentVerifier } from './segment-verifier.js';
+import { planLoad, resolveStartupOptions, type ResolvedStartupOptions, type StartupOptions } from './startup-policy.js';
 import type { FallbackReason, SdkStats } from './stats.js';
 
 /** One segment (or byte range of it) to load: the first argument of `RelaycastClient.loadSegment`. */
@@ -49,6 +50,12 @@ export interface LoadOptions {
   ttfbTimeoutMs?: number | undefined;
   /** Longest silence mid-transfer from the relay for this request. Default: the loader's stallTimeoutMs. */
   stallTimeoutMs?: number | undefined;
+  /**
+   * Media the player has buffered ahead of its playhead, ms. Below the startup policy's
+   * `lowBufferMs` the load never waits for a relay (see StartupOptions). Default: unknown (relays
+   * serve alone, under the time-to-first-byte deadline).
+   */
+  bufferAheadMs?: number | undefined;
 }
 
 /** A loaded segment: its bytes, and which source delivered how many of them. */
@@ -86,6 +93,8 @@ export interface SegmentLoaderOptions {
   stallTimeoutMs?: number | undefined;
   /** Largest segment accepted from any source. Default: DEFAULT_MAX_SEGMENT_BYTES (64 MiB). */
   maxSegmentBytes?: number | undefined;
+  /** When loads with a low buffer skip or race relays. Default: see StartupOptions. */
+  startup?: StartupOptions | undefined;
   /** Called on every fallback to the origin. Default: none. */
   onFallback?: ((info: FallbackInfo) => void) | undefined;
   /** Decides how relay bytes are checked (digest, audit, refuse). Default: none (relay bytes are trusted; tests of transport only). */
@@ -134,6 +143,14 @@ interface RelayAttempt {
   totalBytes: number | undefined;
   failure: FallbackReason | undefined;
   firstByteAt: number | undefined;
+}
+
+/** How a race (startup policy) follows a relay attempt. */
+interface RaceHooks {
+  /** The relay's first byte is in: the origin loses. */
+  onFirstByte(): void;
+  /** Receives the function that cancels the relay attempt as the race's loser. */
+  bindCancel(cancel: () => void): void;
 }
 
 /**
@@ -206,8 +223,10 @@ class Delivery {
 export class SegmentLoader {
   private readonly fetchImpl: typeof fetch;
   private readonly log: SdkLogger;
+  private readonly startup: ResolvedStartupOptions;
 
   constructor(private readonly options: SegmentLoaderOptions) {
+    this.startup = resolveStartupOptions(options.startup);
     const f = options.fetch ?? globalThis.fetch;
     if (f === undefined) throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'no fetch implementation available');
     // Browsers' fetch throws "Illegal invocation" when called with another `this`.
@@ -231,18 +250,31 @@ export class SegmentLoader {
     const out = new Delivery(rangeStart, rangeEnd, this.options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES, opts.onProgress);
 
     const manager = this.options.manager;
-    let check: SegmentCheck = { kind: 'none' };
-    if (manager?.pick() !== undefined && this.options.verifier !== undefined) {
-      check = await this.options.verifier.checkFor(req.url, req.range, req.playlistUrl, signal);
+    const verifier = this.options.verifier;
+    // What can be known without waiting decides whether to wait at all (startup-policy.ts).
+    let known: SegmentCheck | undefined = manager === undefined || verifier === undefined ? { kind: 'none' } : verifier.checkNow(req.url, req.range, req.playlistUrl);
+    const plan = planLoad(
+      { bufferAheadMs: opts.bufferAheadMs, relayReady: manager?.pick() !== undefined, digestReady: known !== undefined && known.kind !== 'refuse' },
+      this.startup,
+    );
+    if (known === undefined && plan.source === 'relay' && manager?.pick() !== undefined && verifier !== undefined) {
+      known = await verifier.checkFor(req.url, req.range, req.playlistUrl, signal);
     }
+    // Undefined here: no relay was ready, so no load from one to check.
+    const check: SegmentCheck = known ?? { kind: 'refuse' };
     // Picked after the (possibly waiting) digest lookup, so concurrent loads see each other's requests in flight.
-    const conn = check.kind === 'refuse' ? undefined : manager?.pick();
+    const conn = check.kind === 'refuse' || plan.source === 'origin' ? undefined : manager?.pick();
     let attempt: RelayAttempt | undefined;
-    let reason: FallbackReason = check.kind === 'refuse' ? 'no-digest' : 'no-relay';
+    let reason: FallbackReason = plan.source === 'origin' ? 'startup' : known?.kind === 'refuse' ? 'no-digest' : 'no-relay';
     let restarted = false;
+    let raceWinner: OriginResponse | undefined;
     if (conn !== undefined) {
       out.holdBack = check.kind !== 'none';
-      attempt = await this.fromRelay(conn, req, signal, opts, out);
+      if (plan.source === 'race') {
+        ({ attempt, origin: raceWinner } = await this.race(conn, req, signal, opts, out, plan.originAfterMs));
+      } else {
+        attempt = await this.fromRelay(conn, req, signal, opts, out);
+      }
       if (attempt.failure === undefined) {
         const bad = await this.check(check, req, out, signal);
         if (bad === undefined) {
@@ -270,7 +302,7 @@ export class SegmentLoader {
 
     const relayId = conn?.relayId;
     this.fallbackNotice(req, relayId, reason, attempt?.received ?? 0);
-    const origin = await this.fromOrigin(req, signal, out, attempt, relayId, opts.onRestart);
+    const origin = await this.fromOrigin(req, signal, out, attempt, relayId, opts.onRestart, true, raceWinner);
     restarted ||= origin.restarted;
     let fromRelay = origin.restarted ? 0 : (attempt?.received ?? 0);
     if (fromRelay > 0 && relayId !== undefined) {
@@ -314,7 +346,8 @@ export class SegmentLoader {
   }
 
   private fallbackNotice(req: LoadRequest, relayId: string | undefined, reason: FallbackReason, bytesFromRelay: number): void {
-    this.options.stats.fallback(reason, relayId);
+    // Losing a race is no failure of the relay: with an empty buffer both start at once.
+    this.options.stats.fallback(reason, reason === 'hedge' ? undefined : relayId);
     this.options.onFallback?.({ url: req.url, relayId, reason, bytesFromRelay });
     this.log.debug({ relayId, reason, bytesFromRelay }, 'falling back to origin');
   }
@@ -400,7 +433,72 @@ export class SegmentLoader {
     this.options.onIntegrityFailure?.({ url: req.url, relayId, expectedSha256: bad.expectedSha256, receivedSha256: bad.receivedSha256 });
   }
 
-  private async fromRelay(conn: RelayConnection, req: LoadRequest, signal: AbortSignal, opts: LoadOptions, out: Delivery): Promise<RelayAttempt> {
+  /**
+   * A relay attempt the origin joins after `originAfterMs` without a relay byte. The first byte
+   * wins: a relay byte aborts the origin's request (its body is never read), the origin's answer
+   * cancels the relay's request (none of its bytes were taken). When the relay fails before its
+   * first byte, the origin's request already on its way is the one used: the origin is asked once.
+   * Returns the relay's attempt and, when the origin won, its opened answer (to be read from the start).
+   */
+  private async race(
+    conn: RelayConnection,
+    req: LoadRequest,
+    signal: AbortSignal,
+    opts: LoadOptions,
+    out: Delivery,
+    originAfterMs: number,
+  ): Promise<{ attempt: RelayAttempt; origin: OriginResponse | undefined }> {
+    const stats = this.options.stats;
+    stats.race(false);
+    let relayFirst = false;
+    let cancelRelay: (() => void) | undefined;
+    let originController: AbortController | undefined;
+    let opened: Promise<OriginResponse | undefined> | undefined;
+    let won: OriginResponse | undefined;
+    const startOrigin = (): void => {
+      if (relayFirst || signal.aborted) return;
+      stats.race(true);
+      const controller = new AbortController();
+      originController = controller;
+      const onAbort = (): void => controller.abort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      opened = openOrigin(this.fetchImpl, { url: req.url, start: out.rangeStart, end: out.rangeEnd }, controller.signal)
+        .then(
+          (o) => {
+            if (relayFirst) {
+              o.body?.cancel().catch(() => undefined);
+              return undefined;
+            }
+            won = o;
+            stats.raceWonByOrigin();
+            cancelRelay?.();
+            return o;
+          },
+          // The origin failing in a race leaves the relay to finish; a later fallback asks again.
+          () => undefined,
+        )
+        .finally(() => signal.removeEventListener('abort', onAbort));
+    };
+    const timer = setTimeout(startOrigin, originAfterMs);
+    let attempt: RelayAttempt;
+    try {
+      attempt = await this.fromRelay(conn, req, signal, opts, out, {
+        onFirstByte: () => {
+          relayFirst = true;
+          clearTimeout(timer);
+          originController?.abort();
+        },
+        bindCancel: (cancel) => (cancelRelay = cancel),
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    // The relay failed before its first byte while the origin's answer was on its way: use it.
+    if (attempt.failure !== undefined && won === undefined && !relayFirst && opened !== undefined) await opened;
+    return { attempt, origin: won };
+  }
+
+  private async fromRelay(conn: RelayConnection, req: LoadRequest, signal: AbortSignal, opts: LoadOptions, out: Delivery, race?: RaceHooks): Promise<RelayAttempt> {
     const manager = this.options.manager as ConnectionManager;
     const relayId = conn.relayId;
     const attempt: RelayAttempt = { received: 0, totalBytes: undefined, failure: undefined, firstByteAt: undefined };
@@ -419,6 +517,11 @@ export class SegmentLoader {
       }, ms);
     };
     arm(opts.ttfbTimeoutMs ?? this.options.ttfbTimeoutMs ?? DEFAULT_TTFB_TIMEOUT_MS, 'ttfb-timeout');
+    race?.bindCancel(() => {
+      clearTimeout(timer);
+      attempt.failure ??= 'hedge';
+      controller.abort();
+    });
     const stallMs = opts.stallTimeoutMs ?? this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
     const started = performance.now();
     this.options.stats.relayRequest(relayId);
@@ -431,7 +534,10 @@ export class SegmentLoader {
         },
         onData: (chunk) => {
           if (fatal !== undefined || controller.signal.aborted) return;
-          attempt.firstByteAt ??= performance.now();
+          if (attempt.firstByteAt === undefined) {
+            attempt.firstByteAt = performance.now();
+            race?.onFirstByte();
+          }
           try {
             out.push(chunk);
           } catch (err) {
@@ -463,8 +569,8 @@ export class SegmentLoader {
     } finally {
       signal.removeEventListener('abort', onCallerAbort);
     }
-    // ABSENT says nothing bad about the relay: it just lacks that segment.
-    if (attempt.failure !== undefined && attempt.failure !== 'absent') manager.reportFailure(relayId, attempt.failure);
+    // ABSENT says nothing bad about the relay: it just lacks that segment; nor does losing a race.
+    if (attempt.failure !== undefined && attempt.failure !== 'absent' && attempt.failure !== 'hedge') manager.reportFailure(relayId, attempt.failure);
     return attempt;
   }
 
@@ -484,6 +590,8 @@ export class SegmentLoader {
     onRestart: (() => void) | undefined,
     /** False for an audit copy: those bytes are compared, not delivered. */
     counted = true,
+    /** The origin's answer to the same request, already open (it won a race): read instead of asking again. */
+    opened?: OriginResponse,
   ): Promise<{ restarted: boolean; totalBytes: number | undefined; firstByteAt: number | undefined }> {
     const stats = this.options.stats;
     let restarted = false;
@@ -506,7 +614,8 @@ export class SegmentLoader {
 
     for (let round = 0; ; round++) {
       const resumeAt = out.rangeStart + held;
-      const { head, body } = await openOrigin(this.fetchImpl, { url: req.url, start: resumeAt, end: out.rangeEnd }, signal);
+      const { head, body } =
+        round === 0 && opened !== undefined && resumeAt === out.rangeStart ? opened : await openOrigin(this.fetchImpl, { url: req.url, start: resumeAt, end: out.rangeEnd }, signal);
       const relayTotal = attempt?.totalBytes;
       const sizeDiffers = held > 0 && relayTotal !== undefined && head.totalBytes !== undefined && relayTotal !== head.totalBytes;
       const wrongRange = head.status === 206 && (head.firstByte !== resumeAt || !endFits(head, out.rangeEnd));

@@ -56,13 +56,31 @@ export class SegmentVerifier {
     playlistUrl: string | undefined,
     signal: AbortSignal,
   ): Promise<SegmentCheck> {
-    const whole = range === undefined || (range.start === 0 && range.end === undefined);
-    const sha256 = whole ? await this.store.lookup(url, playlistUrl, signal) : undefined;
+    const sha256 = isWhole(range) ? await this.store.lookup(url, playlistUrl, signal) : undefined;
     if (sha256 !== undefined) return { kind: 'digest', sha256 };
+    return this.withoutDigest();
+  }
+
+  /**
+   * The same decision when it can be made without waiting; undefined when it would wait for a
+   * sidecar (whose fetch is then started, so a later load of the playlist finds its digests).
+   */
+  checkNow(url: string, range: { start: number; end?: number | undefined } | undefined, playlistUrl: string | undefined): SegmentCheck | undefined {
+    if (!isWhole(range)) return this.withoutDigest();
+    const sha256 = this.store.peek(url, playlistUrl);
+    return sha256 === undefined ? undefined : { kind: 'digest', sha256 };
+  }
+
+  private withoutDigest(): SegmentCheck {
     this.stats.segmentWithoutDigest();
     if (this.policy === 'refuse') return { kind: 'refuse' };
     return this.random() < this.auditFraction ? { kind: 'audit' } : { kind: 'none' };
   }
+}
+
+/** Digests cover whole files: a byte-range request is treated like a segment without one. */
+function isWhole(range: { start: number; end?: number | undefined } | undefined): boolean {
+  return range === undefined || (range.start === 0 && range.end === undefined);
 }
 
 /** SHA-256 as lowercase hex, with WebCrypto (the browser's, or node:crypto's webcrypto in Node). */

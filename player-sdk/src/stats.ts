@@ -11,7 +11,11 @@ export type FallbackReason =
   /** The relay's bytes failed verification; the origin's copy replaced them. */
   | 'integrity'
   /** The origin publishes no digest for the segment and the policy is `refuse`. */
-  | 'no-digest';
+  | 'no-digest'
+  /** Startup policy: the buffer was low and no relay (or no digest) was ready, so the origin served at once. */
+  | 'startup'
+  /** Startup policy: relay and origin raced with a low buffer and the origin's first byte came first. */
+  | 'hedge';
 
 export const FALLBACK_REASONS: readonly FallbackReason[] = [
   'ttfb-timeout',
@@ -22,7 +26,23 @@ export const FALLBACK_REASONS: readonly FallbackReason[] = [
   'no-relay',
   'integrity',
   'no-digest',
+  'startup',
+  'hedge',
 ];
+
+/** How startup went: the `startup` part of the stats (times from `RelaycastClient.start()`). */
+export interface StartupStats {
+  /** From start() to the first segment loaded from any source, ms; undefined until then. */
+  firstSegmentMs: number | undefined;
+  /** From start() to the first relay byte received for a load, ms; undefined until then. */
+  firstRelayByteMs: number | undefined;
+  /** Loads where relay and origin raced (low buffer, relay and digest ready). */
+  races: number;
+  /** Of those, the races the origin joined (no relay byte within the head start). */
+  originJoined: number;
+  /** Of those, the races the origin won (its first byte came first; the relay was cancelled). */
+  originWon: number;
+}
 
 /** What one relay delivered to this client: an entry of `perRelay` in the stats. */
 export interface RelayStatsEntry {
@@ -124,6 +144,8 @@ export interface SdkStatsSnapshot {
         atMs: number;
       }
     | undefined;
+  /** Startup: time to the first segment and first relay byte, and the relay/origin races (see StartupOptions). */
+  startup: StartupStats;
 }
 
 /** Mutable counters behind getStats(); only the SDK writes them. */
@@ -144,6 +166,28 @@ export class SdkStats {
   private readonly integrity: IntegrityStats = { failures: 0, verifiedBytes: 0, unverifiedBytes: 0, audits: 0, segmentsWithoutDigest: 0 };
   private readonly digestsUnavailable: SdkStatsSnapshot['digestsUnavailable'] = { absent: 0, failed: 0, malformed: 0, unlisted: 0, 'no-playlist': 0 };
   private lastDigestProblem: SdkStatsSnapshot['lastDigestProblem'];
+  private startedAt: number | undefined;
+  private readonly startup: StartupStats = { firstSegmentMs: undefined, firstRelayByteMs: undefined, races: 0, originJoined: 0, originWon: 0 };
+
+  /** The client started (the clock of the `startup` times); later calls change nothing. */
+  started(): void {
+    this.startedAt ??= performance.now();
+  }
+
+  /** A race began (`joined` false) or the origin joined it (`joined` true). */
+  race(joined: boolean): void {
+    if (joined) this.startup.originJoined++;
+    else this.startup.races++;
+  }
+
+  /** The origin won a race. */
+  raceWonByOrigin(): void {
+    this.startup.originWon++;
+  }
+
+  private since(): number | undefined {
+    return this.startedAt === undefined ? undefined : Math.round(performance.now() - this.startedAt);
+  }
 
   private relay(relayId: string): RelayStatsEntry {
     let e = this.perRelay.get(relayId);
@@ -159,6 +203,7 @@ export class SdkStats {
   }
 
   relayBytes(relayId: string, bytes: number): void {
+    this.startup.firstRelayByteMs ??= this.since();
     this.relay(relayId).bytes += bytes;
     this.bytesFromRelays += bytes;
   }
@@ -242,6 +287,7 @@ export class SdkStats {
   }
 
   segmentLoaded(): void {
+    this.startup.firstSegmentMs ??= this.since();
     this.segments++;
   }
 
@@ -259,6 +305,7 @@ export class SdkStats {
       integrity: { ...this.integrity },
       digestsUnavailable: { ...this.digestsUnavailable },
       lastDigestProblem: this.lastDigestProblem === undefined ? undefined : { ...this.lastDigestProblem },
+      startup: { ...this.startup },
     };
   }
 }

@@ -13,6 +13,8 @@ export interface FragmentLoaderDeps {
   DefaultLoader: FragmentLoaderClass;
   /** Relay time-to-first-byte deadline for the next fragment, from the buffer level. */
   ttfbTimeoutMs: () => number;
+  /** Media buffered ahead of the playhead, ms (drives the startup policy); undefined when unknown. Default: unknown. */
+  bufferAheadMs?: (() => number | undefined) | undefined;
   /**
    * What hls.js knows of the fragment's media playlist: live or not, target duration in ms (paces
    * the retries of a missing or failed digest sidecar, see `LoadRequest.live`). Default: none (unknown).
@@ -68,6 +70,7 @@ export function createFragmentLoaderClass(deps: FragmentLoaderDeps): FragmentLoa
           {
             signal: controller.signal,
             ttfbTimeoutMs: deps.ttfbTimeoutMs(),
+            bufferAheadMs: deps.bufferAheadMs?.(),
             // Bytes already handed over were discarded (failed verification, or relay and origin
             // copies that do not join). Without progress data hls.js only ever sees the final
             // data, so progress simply starts over. With progress data it has parsed them already:

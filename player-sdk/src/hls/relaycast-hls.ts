@@ -59,6 +59,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
         client: () => this.client,
         DefaultLoader: Hls.DefaultConfig.loader as never,
         ttfbTimeoutMs: () => this.ttfbDeadline(),
+        bufferAheadMs: () => this.bufferAheadMs(),
         playlist: (frag) => this.playlistInfo(frag),
       }),
     };
@@ -132,14 +133,21 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
   private ttfbDeadline(): number {
     const min = this.options.minTtfbTimeoutMs ?? DEFAULT_MIN_TTFB_TIMEOUT_MS;
     const max = this.options.maxTtfbTimeoutMs ?? DEFAULT_MAX_TTFB_TIMEOUT_MS;
+    const ahead = this.bufferAheadMs();
+    if (ahead === undefined) return min;
+    return Math.round(Math.min(max, Math.max(min, ahead * TTFB_SHARE_OF_BUFFER)));
+  }
+
+  /** Media buffered ahead of the playhead, ms (0 before anything is buffered); undefined before hls.js attached a media element. */
+  private bufferAheadMs(): number | undefined {
     const media = this.media;
-    if (media === undefined) return min;
+    if (media === undefined) return undefined;
     let ahead = 0;
     for (let i = 0; i < media.buffered.length; i++) {
       if (media.buffered.start(i) <= media.currentTime + 0.1 && media.buffered.end(i) > media.currentTime) {
         ahead = media.buffered.end(i) - media.currentTime;
       }
     }
-    return Math.round(Math.min(max, Math.max(min, ahead * 1000 * TTFB_SHARE_OF_BUFFER)));
+    return Math.round(ahead * 1000);
   }
 }

@@ -1,6 +1,6 @@
 import { ErrorCode } from '@relaycast/protocol';
 import { describe, expect, it } from 'vitest';
-import { parseSegmentFault, withSegmentFault } from './faulty-segment-source.js';
+import { SLOW_FIRST_BYTE_MS, parseSegmentFault, withSegmentFault } from './faulty-segment-source.js';
 import type { SegmentSource } from '../serve/segment-source.js';
 
 const BODY = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff);
@@ -56,6 +56,14 @@ describe('test-only segment faults', () => {
     expect(e.total).toBe(6000);
     expect(e.bytes.subarray(0, 5000)).toEqual(BODY);
     expect(e.bytes.byteLength).toBe(6000);
+  });
+
+  it('slow serves the honest bytes, the first one SLOW_FIRST_BYTE_MS late', async () => {
+    const t0 = performance.now();
+    const s = await read(withSegmentFault(memory, { mode: 'slow', every: 1 }), 'http://o/a.ts');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(SLOW_FIRST_BYTE_MS - 5);
+    expect(s).toEqual({ bytes: BODY, total: BODY.byteLength });
+    expect(parseSegmentFault('slow:2')).toEqual({ mode: 'slow', every: 2 });
   });
 
   it('leaves range requests alone and parses only valid flag values', async () => {
