@@ -433,10 +433,10 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
       }
       // A direct attempt that never opened: the next one asks the tracker for TURN.
       if (!wasOpen && this.expectsDirect(relayId)) addBounded(this.turnNeeded, relayId);
-      // A first attempt that never opened gets one quick retry: WebRTC setup fails transiently
-      // (ICE or DTLS races, seen with node-datachannel on a busy machine) far more often than a
-      // shortlisted relay is down. Later failures, or drops after opening, back off in full.
-      const quick = !wasOpen && !this.retriedOnce.has(relayId);
+      // A direct first attempt that never opened gets one quick retry, through TURN: the next
+      // attempt takes another path. Nothing else is retried early: a setup that fails is a finding
+      // (see the setup stats), not noise to hide. Later failures, or drops after opening, back off in full.
+      const quick = !wasOpen && this.turnNeeded.has(relayId) && !this.retriedOnce.has(relayId);
       if (quick) addBounded(this.retriedOnce, relayId);
       this.backoffUntil.set(relayId, Date.now() + (quick ? QUICK_RETRY_MS : (this.options.relayBackoffMs ?? DEFAULT_RELAY_BACKOFF_MS)));
       if (quick) {
