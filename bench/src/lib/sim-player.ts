@@ -91,7 +91,9 @@ export async function playLive(options: SimPlayerOptions, joinedAt: number, sign
       if (signal.aborted) break;
       const startedAt = performance.now();
       try {
-        const r = await client.loadSegment({ url: e.url, playlistUrl: mediaUrl }, { signal });
+        // What a player tells the SDK: the media still buffered ahead (the startup policy's input).
+        const bufferAheadMs = Number.isNaN(dryAt) ? 0 : Math.max(0, dryAt - startedAt);
+        const r = await client.loadSegment({ url: e.url, playlistUrl: mediaUrl, live: true }, { signal, bufferAheadMs });
         loads.push({ startedAt, bytesFromRelay: r.bytesFromRelay, bytesFromOrigin: r.bytesFromOrigin });
       } catch {
         if (signal.aborted) break;
