@@ -234,7 +234,8 @@ export class RelayConnection {
         if (state === 'connected') this.releaseCandidates();
         if (state === 'failed' || state === 'closed') {
           // During setup, say which stage failed: ICE never connected, or DTLS/SCTP after it did.
-          const details = this.open || state === 'closed' ? undefined : { setupCause: iceConnected ? 'dtls' : 'ice' };
+          // libdatachannel goes from failed to closed at once, so the polyfill often reports only 'closed'.
+          const details = this.open ? undefined : { setupCause: iceConnected ? 'dtls' : 'ice' };
           this.close(new RelaycastError(ErrorCode.CHANNEL_CLOSED, `peer connection ${state}`, { details }));
         }
       });

@@ -108,6 +108,8 @@ export interface RawChannel {
   nextFrame(timeoutMs?: number): Promise<RelayFrame>;
   /** Resolves when the data channel closes. */
   closed: Promise<void>;
+  /** Offer created → data channel open, ms (the setup bench's figure). */
+  setupMs: number;
   close(): void;
 }
 
@@ -168,7 +170,35 @@ function splitCandidates(sdp: string): { sdp: string; candidates: string[] } {
  * once ICE is connected, so libdatachannel never checks the relay's DTLS certificate before it has
  * stored the answer's fingerprint (the `unknown CA` setups these helpers used to retry).
  */
-export async function openRawChannel(trackerUrl: string, swarmId: string, relayId?: string, session?: RawSession): Promise<RawChannel> {
+export interface RawChannelOptions {
+  /**
+   * Signal as the SDK did before the `unknown CA` fix, for the setup bench's baseline only:
+   * candidates inline in the offer and trickled at once, a second setLocalDescription, the answer
+   * applied as it came. Default: false.
+   */
+  legacySignaling?: boolean | undefined;
+  /** The data channel must open within this, ms. Default: 15 s. */
+  openTimeoutMs?: number | undefined;
+}
+
+/** Why a raw channel did not open: `setupCause` says at which stage. */
+export class RawSetupError extends Error {
+  constructor(
+    message: string,
+    readonly setupCause: 'ice' | 'dtls' | 'timeout',
+  ) {
+    super(message);
+  }
+}
+
+export async function openRawChannel(
+  trackerUrl: string,
+  swarmId: string,
+  relayId?: string,
+  session?: RawSession,
+  options: RawChannelOptions = {},
+): Promise<RawChannel> {
+  const legacy = options.legacySignaling === true;
   const tracker = await TrackerSocket.open(trackerUrl);
   const hello = await tracker.next('hello');
   if (session !== undefined) {
@@ -182,6 +212,7 @@ export async function openRawChannel(trackerUrl: string, swarmId: string, relayI
   const target = relayId ?? relays[0]?.relayId;
   if (target === undefined) throw new Error('no relay in the shortlist');
   const assignmentB64 = relays.find((r) => r.relayId === target)?.assignment;
+  const setupStart = performance.now();
   const pc = new RTCPeerConnection(LOOPBACK_RTC);
   const dc = pc.createDataChannel(DATA_CHANNEL_LABEL);
   dc.binaryType = 'arraybuffer';
@@ -210,21 +241,27 @@ export async function openRawChannel(trackerUrl: string, swarmId: string, relayI
     if (held !== undefined) held.push(c);
     else sendCandidate(c);
   };
+  let iceConnected = false;
   pc.addEventListener('iceconnectionstatechange', () => {
-    if (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') release();
+    if (pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed') {
+      iceConnected = true;
+      release();
+    }
   });
   const offer = await pc.createOffer();
   // The polyfill has applied its offer already; a second setLocalDescription is only a warning.
-  if (pc.signalingState !== 'have-local-offer') await pc.setLocalDescription(offer);
-  const offerSdp = splitCandidates(pc.localDescription?.sdp ?? (offer.sdp as string)).sdp;
+  if (legacy || pc.signalingState !== 'have-local-offer') await pc.setLocalDescription(offer);
+  const localSdp = pc.localDescription?.sdp ?? (offer.sdp as string);
+  const offerSdp = legacy ? localSdp : splitCandidates(localSdp).sdp;
   tracker.send({ type: 'signal', to: target, connectionId, signal: { kind: 'offer', sdp: offerSdp } });
+  if (legacy) release();
   const opened = new Promise<void>((resolve) => dc.addEventListener('open', () => resolve()));
   // Candidates the relay trickles before its answer, and the answer's own, are applied after it.
   const remoteEarly: { candidate: string; sdpMid?: string | undefined }[] = [];
   for (;;) {
     const m = await tracker.next('signal', 15_000);
     if (m.signal.kind === 'answer') {
-      const answer = splitCandidates(m.signal.sdp);
+      const answer = legacy ? { sdp: m.signal.sdp, candidates: [] } : splitCandidates(m.signal.sdp);
       const mid = /^a=mid:(\S+)/m.exec(m.signal.sdp)?.[1] ?? '0';
       remoteEarly.unshift(...answer.candidates.map((candidate) => ({ candidate, sdpMid: mid })));
       await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
@@ -244,14 +281,20 @@ export async function openRawChannel(trackerUrl: string, swarmId: string, relayI
   })();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const failed = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('data channel did not open (timeout)')), 15_000);
+    const timeoutMs = options.openTimeoutMs ?? 15_000;
+    timer = setTimeout(() => reject(new RawSetupError(`data channel did not open (timeout, ${timeoutMs} ms)`, 'timeout')), timeoutMs);
     pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed') reject(new Error('data channel did not open (peer connection failed)'));
+      // libdatachannel goes from failed to closed at once: the polyfill may report only 'closed'.
+      if (pc.connectionState !== 'failed' && pc.connectionState !== 'closed') return;
+      const stage = iceConnected ? 'dtls' : 'ice';
+      reject(new RawSetupError(`data channel did not open (peer connection failed, ${stage === 'dtls' ? 'after' : 'before'} ICE connected)`, stage));
     });
   });
   failed.catch(() => undefined); // a failure after the channel opened is not this function's business
+  let setupMs = Number.NaN;
   try {
     await Promise.race([opened, failed]);
+    setupMs = performance.now() - setupStart;
   } catch (err) {
     pc.close();
     tracker.ws.close();
@@ -278,6 +321,7 @@ export async function openRawChannel(trackerUrl: string, swarmId: string, relayI
       return frames.shift() as RelayFrame;
     },
     closed,
+    setupMs,
     close() {
       dc.close();
       pc.close();
