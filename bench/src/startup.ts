@@ -327,6 +327,13 @@ try {
       p95: round((relaycast['p95Ms'] ?? Number.NaN) / (plain['p95Ms'] ?? Number.NaN)),
       fromNavigationMedian: round((relaycast['fromNavigationMedianMs'] ?? Number.NaN) / (plain['fromNavigationMedianMs'] ?? Number.NaN)),
     };
+    // Each relaycast run minus the plain run just before it: less moved by load that drifts over the run.
+    const deltas: number[] = [];
+    for (let i = 0; i + 1 < runs.length; i += 2) {
+      const [p, r] = [runs[i], runs[i + 1]];
+      if (p?.mode === 'plain' && r?.mode === 'relaycast' && p.failed === undefined && r.failed === undefined) deltas.push(r.ttffMs - p.ttffMs);
+    }
+    const pairedDeltaMs = { pairs: deltas.length, median: round(median(deltas), 1), p95: round(quantile(deltas, 0.95), 1) };
     const met = ratio.median <= GOAL.ratioMedianAtMost && ratio.p95 <= GOAL.ratioP95AtMost;
     const sdkRuns = runs.flatMap((r) => (r.sdk === undefined ? [] : [r.sdk]));
     const firstFrom: Record<string, number> = {};
@@ -362,6 +369,7 @@ try {
       plain,
       relaycast,
       ratio,
+      pairedDeltaMs,
       goalMet: met,
       sdk: sdkSummary,
       view: viewResult,
@@ -374,7 +382,7 @@ try {
         : `; ${flags['view-seconds']} s view: relay share ${pct(viewResult['relayShare'])}, ${pct(viewResult['relayShareAfter10s'])} after 10 s`;
     summaries.push(
       `${stream}: plain ${plain['medianMs']} / ${plain['p95Ms']} ms, relaycast ${relaycast['medianMs']} / ${relaycast['p95Ms']} ms (median / p95), ratio ${ratio.median} / ${ratio.p95} ` +
-        `(goal <= ${GOAL.ratioMedianAtMost} / <= ${GOAL.ratioP95AtMost}: ${met ? 'met' : 'MISSED'})${share}` +
+        `(goal <= ${GOAL.ratioMedianAtMost} / <= ${GOAL.ratioP95AtMost}: ${met ? 'met' : 'MISSED'}), paired delta median ${pairedDeltaMs.median} ms${share}` +
         (plain['failed'] !== 0 || relaycast['failed'] !== 0 ? `; FAILED runs ${plain['failed']} plain, ${relaycast['failed']} relaycast` : ''),
     );
   }
