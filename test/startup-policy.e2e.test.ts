@@ -146,9 +146,12 @@ describe('startup policy end to end', () => {
       expect(viewerRequests(url)).toBe(1);
     }
     const stats = client.getStats();
-    // The first load found no digest at hand (origin at once); the next two raced and the origin won.
-    expect(stats.fallbacks.byReason).toMatchObject({ startup: 1, hedge: 2 });
-    expect(stats.startup).toMatchObject({ races: 2, originJoined: 2, originWon: 2 });
+    // Each load either raced and the origin won, or (the first, when the sidecar took longer than the
+    // relay's head start) went to the origin at once.
+    const { startup, hedge } = stats.fallbacks.byReason;
+    expect(startup + hedge).toBe(3);
+    expect(hedge).toBeGreaterThanOrEqual(2);
+    expect(stats.startup).toMatchObject({ races: hedge, originJoined: hedge, originWon: hedge });
     // Losing races does not cost the relay its connection.
     expect(client.relays.length).toBe(1);
   });

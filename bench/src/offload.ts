@@ -32,7 +32,14 @@ const flags = parseFlags(BENCH, {
   'watch-sec': { default: 20, help: 'how long every viewer watches after it joined' },
   relays: { default: 2, help: 'relay processes' },
   'skip-origin-only': { default: false, help: 'run only the relay-assisted group' },
+  'low-buffer-ms': { default: -1, help: "SDK startup.lowBufferMs for relay-assisted viewers (-1: the SDK's default)" },
+  'hedge-delay-ms': { default: -1, help: "SDK startup.hedgeDelayMs for relay-assisted viewers (-1: the SDK's default)" },
 });
+
+const startup = {
+  ...(flags['low-buffer-ms'] >= 0 ? { lowBufferMs: flags['low-buffer-ms'] } : {}),
+  ...(flags['hedge-delay-ms'] >= 0 ? { hedgeDelayMs: flags['hedge-delay-ms'] } : {}),
+};
 
 interface GroupFigures extends Record<string, number> {
   relayShare: number;
@@ -134,7 +141,7 @@ try {
           (async () => {
             await new Promise((r) => setTimeout(r, Math.max(0, arriveAt - performance.now())));
             const joinedAt = performance.now();
-            const client = group === 'relay' ? nodeClient({ trackerUrl: tracker.url, swarmId }) : nodeClient({ swarmId });
+            const client = group === 'relay' ? nodeClient({ trackerUrl: tracker.url, swarmId, startup }) : nodeClient({ swarmId });
             // Where startup time goes: how long the first relay connection takes.
             let firstRelayMs = Number.NaN;
             const onRelay = (): void => {

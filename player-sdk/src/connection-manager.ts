@@ -225,7 +225,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
    * a failure: the relay is healthy, it just lacks that segment.
    */
   reportFailure(relayId: string, reason: FallbackReason): void {
-    if (reason === 'absent' || reason === 'no-relay') return;
+    // ABSENT says nothing bad about the relay (it lacks that segment), nor does losing a race.
+    if (reason === 'absent' || reason === 'no-relay' || reason === 'hedge') return;
     const conn = this.connections.get(relayId);
     if (conn === undefined || conn.isClosed) return;
     const strikes = (this.strikes.get(relayId) ?? 0) + 1;

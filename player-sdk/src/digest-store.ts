@@ -132,12 +132,15 @@ export class DigestStore {
    * SHA-256 (lowercase hex) the origin publishes for `segmentUrl`, or undefined when it publishes
    * none for it (no playlist URL, no sidecar, invalid sidecar, segment not listed in time); each
    * undefined is reported to `onMissing` with its cause. Waits at most digestWaitMs.
+   * `within` (the startup policy's race): waits at most `within.waitMs` instead and reports nothing,
+   * since a load that then goes to the origin did not lack its digest.
    * Rejects only with RC_ERR_ABORTED.
    */
-  async lookup(segmentUrl: string, playlistUrl: string | undefined, signal: AbortSignal): Promise<string | undefined> {
+  async lookup(segmentUrl: string, playlistUrl: string | undefined, signal: AbortSignal, within?: { waitMs: number }): Promise<string | undefined> {
+    const quiet = within !== undefined;
     const key = playlistUrl === undefined ? undefined : sidecarKey(playlistUrl);
-    if (key === undefined) return this.miss({ cause: 'no-playlist', sidecarUrl: undefined, detail: 'no media playlist URL' });
-    const waitMs = this.options.digestWaitMs ?? DEFAULT_DIGEST_WAIT_MS;
+    if (key === undefined) return quiet ? undefined : this.miss({ cause: 'no-playlist', sidecarUrl: undefined, detail: 'no media playlist URL' });
+    const waitMs = within?.waitMs ?? this.options.digestWaitMs ?? DEFAULT_DIGEST_WAIT_MS;
     const refetchMs = this.options.refetchIntervalMs ?? DEFAULT_DIGEST_REFETCH_MS;
     const deadline = performance.now() + waitMs;
     const entry = this.entry(key);
@@ -148,12 +151,12 @@ export class DigestStore {
       if (digest !== undefined) return digest;
       const now = performance.now();
       if (entry.refreshing !== undefined) {
-        if (!(await this.waitFor(entry.refreshing, deadline, signal))) return this.missFor(key, entry, true);
+        if (!(await this.waitFor(entry.refreshing, deadline, signal))) return this.missFor(key, entry, true, quiet);
         fetched = true;
         continue;
       }
-      if (fetched && entry.state !== 'ok') return this.missFor(key, entry, false);
-      if (now >= deadline && entry.state !== 'new') return this.missFor(key, entry, false);
+      if (fetched && entry.state !== 'ok') return this.missFor(key, entry, false, quiet);
+      if (now >= deadline && entry.state !== 'new') return this.missFor(key, entry, false, quiet);
       // A sidecar that decoded but lacks the segment: refetch (rate-limited) until the deadline.
       // One that failed: ask again once its retry is due, waiting for it only when it is due within
       // refetchIntervalMs (a lookup must not miss a retry by a hair, nor hold a load for long).
@@ -162,7 +165,7 @@ export class DigestStore {
         this.refresh(key, entry);
         continue;
       }
-      if ((entry.state !== 'ok' && nextAt - now > refetchMs) || nextAt >= deadline) return this.missFor(key, entry, false);
+      if ((entry.state !== 'ok' && nextAt - now > refetchMs) || nextAt >= deadline) return this.missFor(key, entry, false, quiet);
       await sleep(nextAt - now, signal);
     }
   }
@@ -214,7 +217,8 @@ export class DigestStore {
     return entry;
   }
 
-  private missFor(key: string, entry: Sidecar, pending: boolean): undefined {
+  private missFor(key: string, entry: Sidecar, pending: boolean, quiet: boolean): undefined {
+    if (quiet) return undefined;
     // A fetch that did not finish within the wait is a failed one for this load, whatever came before.
     if (pending) return this.miss({ cause: 'failed', sidecarUrl: key, detail: 'sidecar fetch still in flight' });
     if (entry.state === 'ok' || entry.state === 'new') return this.miss({ cause: 'unlisted', sidecarUrl: key, detail: 'segment not listed in the sidecar' });

@@ -251,27 +251,34 @@ export class SegmentLoader {
 
     const manager = this.options.manager;
     const verifier = this.options.verifier;
-    // What can be known without waiting decides whether to wait at all (startup-policy.ts).
+    const relayReady = manager?.pick() !== undefined;
+    const plan = planLoad({ bufferAheadMs: opts.bufferAheadMs, relayReady }, this.startup);
+    // Also starts the sidecar fetch early for loads that go to the origin (startup-policy.ts).
     let known: SegmentCheck | undefined = manager === undefined || verifier === undefined ? { kind: 'none' } : verifier.checkNow(req.url, req.range, req.playlistUrl);
-    const plan = planLoad(
-      { bufferAheadMs: opts.bufferAheadMs, relayReady: manager?.pick() !== undefined, digestReady: known !== undefined && known.kind !== 'refuse' },
-      this.startup,
-    );
-    if (known === undefined && plan.source === 'relay' && manager?.pick() !== undefined && verifier !== undefined) {
-      known = await verifier.checkFor(req.url, req.range, req.playlistUrl, signal);
+    let originAfterMs = plan.source === 'race' ? plan.originAfterMs : 0;
+    if (known === undefined && verifier !== undefined && relayReady) {
+      if (plan.source === 'relay') {
+        known = await verifier.checkFor(req.url, req.range, req.playlistUrl, signal);
+      } else if (plan.source === 'race' && originAfterMs > 0) {
+        // The relay's head start is spent on its digest first: the race never waits longer.
+        const t0 = performance.now();
+        known = await verifier.checkWithin(req.url, req.range, req.playlistUrl, originAfterMs, signal);
+        originAfterMs = Math.max(0, Math.round(originAfterMs - (performance.now() - t0)));
+      }
     }
-    // Undefined here: no relay was ready, so no load from one to check.
-    const check: SegmentCheck = known ?? { kind: 'refuse' };
+    // A race without its digest in time is an origin load.
+    const source = plan.source === 'race' && known === undefined ? 'origin' : plan.source;
     // Picked after the (possibly waiting) digest lookup, so concurrent loads see each other's requests in flight.
-    const conn = check.kind === 'refuse' || plan.source === 'origin' ? undefined : manager?.pick();
+    const conn = source === 'origin' || known === undefined || known.kind === 'refuse' ? undefined : manager?.pick();
+    const check: SegmentCheck = known ?? { kind: 'none' };
     let attempt: RelayAttempt | undefined;
-    let reason: FallbackReason = plan.source === 'origin' ? 'startup' : known?.kind === 'refuse' ? 'no-digest' : 'no-relay';
+    let reason: FallbackReason = source === 'origin' ? 'startup' : known?.kind === 'refuse' ? 'no-digest' : 'no-relay';
     let restarted = false;
     let raceWinner: OriginResponse | undefined;
     if (conn !== undefined) {
       out.holdBack = check.kind !== 'none';
-      if (plan.source === 'race') {
-        ({ attempt, origin: raceWinner } = await this.race(conn, req, signal, opts, out, plan.originAfterMs));
+      if (source === 'race') {
+        ({ attempt, origin: raceWinner } = await this.race(conn, req, signal, opts, out, originAfterMs));
       } else {
         attempt = await this.fromRelay(conn, req, signal, opts, out);
       }
@@ -466,18 +473,22 @@ export class SegmentLoader {
         .then(
           (o) => {
             if (relayFirst) {
+              signal.removeEventListener('abort', onAbort);
               o.body?.cancel().catch(() => undefined);
               return undefined;
             }
+            // The caller's abort stays tied to this request: its body is what the load reads now.
             won = o;
             stats.raceWonByOrigin();
             cancelRelay?.();
             return o;
           },
-          // The origin failing in a race leaves the relay to finish; a later fallback asks again.
-          () => undefined,
-        )
-        .finally(() => signal.removeEventListener('abort', onAbort));
+          () => {
+            // The origin failing in a race leaves the relay to finish; a later fallback asks again.
+            signal.removeEventListener('abort', onAbort);
+            return undefined;
+          },
+        );
     };
     const timer = setTimeout(startOrigin, originAfterMs);
     let attempt: RelayAttempt;
@@ -569,8 +580,7 @@ export class SegmentLoader {
     } finally {
       signal.removeEventListener('abort', onCallerAbort);
     }
-    // ABSENT says nothing bad about the relay: it just lacks that segment; nor does losing a race.
-    if (attempt.failure !== undefined && attempt.failure !== 'absent' && attempt.failure !== 'hedge') manager.reportFailure(relayId, attempt.failure);
+    if (attempt.failure !== undefined) manager.reportFailure(relayId, attempt.failure);
     return attempt;
   }
 

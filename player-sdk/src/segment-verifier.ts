@@ -71,6 +71,23 @@ export class SegmentVerifier {
     return sha256 === undefined ? undefined : { kind: 'digest', sha256 };
   }
 
+  /**
+   * The same decision for a race: waits at most `waitMs` for the digest; undefined when it did not
+   * come in time (nothing is counted or reported then: the load goes to the origin instead).
+   * Rejects only with RC_ERR_ABORTED.
+   */
+  async checkWithin(
+    url: string,
+    range: { start: number; end?: number | undefined } | undefined,
+    playlistUrl: string | undefined,
+    waitMs: number,
+    signal: AbortSignal,
+  ): Promise<SegmentCheck | undefined> {
+    if (!isWhole(range)) return this.withoutDigest();
+    const sha256 = await this.store.lookup(url, playlistUrl, signal, { waitMs });
+    return sha256 === undefined ? undefined : { kind: 'digest', sha256 };
+  }
+
   private withoutDigest(): SegmentCheck {
     this.stats.segmentWithoutDigest();
     if (this.policy === 'refuse') return { kind: 'refuse' };

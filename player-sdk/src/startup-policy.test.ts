@@ -1,23 +1,23 @@
 import { ErrorCode, FrameType } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { delay, loopbackClient, startOrigin, testBytes, TestTracker, withDigestSidecar, type RelayBehaviour, type TestOrigin } from './testing/loopback-network.js';
+import { delay, loopbackClient, until, startOrigin, testBytes, TestTracker, withDigestSidecar, type RelayBehaviour, type TestOrigin } from './testing/loopback-network.js';
 import type { RelaycastClient, RelaycastClientOptions } from './relaycast-client.js';
 import { planLoad, resolveStartupOptions } from './startup-policy.js';
 
 const DEFAULTS = resolveStartupOptions();
 
 describe('planLoad', () => {
-  const ready = { relayReady: true, digestReady: true };
+  const ready = { relayReady: true };
 
   it('lets relays serve alone when the buffer covers the wait, or when the player does not say', () => {
     expect(planLoad({ ...ready, bufferAheadMs: DEFAULTS.lowBufferMs }, DEFAULTS)).toEqual({ source: 'relay' });
     expect(planLoad({ ...ready, bufferAheadMs: undefined }, DEFAULTS)).toEqual({ source: 'relay' });
-    expect(planLoad({ relayReady: false, digestReady: false, bufferAheadMs: 30_000 }, DEFAULTS)).toEqual({ source: 'relay' });
+    expect(planLoad({ relayReady: false, bufferAheadMs: 30_000 }, DEFAULTS)).toEqual({ source: 'relay' });
   });
 
-  it('goes to the origin at once with a low buffer and no relay, or no digest at hand', () => {
-    expect(planLoad({ relayReady: false, digestReady: true, bufferAheadMs: 0 }, DEFAULTS)).toEqual({ source: 'origin' });
-    expect(planLoad({ relayReady: true, digestReady: false, bufferAheadMs: 3_999 }, DEFAULTS)).toEqual({ source: 'origin' });
+  it('goes to the origin at once with a low buffer and no relay', () => {
+    expect(planLoad({ relayReady: false, bufferAheadMs: 0 }, DEFAULTS)).toEqual({ source: 'origin' });
+    expect(planLoad({ relayReady: false, bufferAheadMs: DEFAULTS.lowBufferMs - 1 }, DEFAULTS)).toEqual({ source: 'origin' });
   });
 
   it('races with a low buffer, the origin joining sooner the emptier the buffer', () => {
@@ -27,7 +27,7 @@ describe('planLoad', () => {
   });
 
   it('is off with lowBufferMs 0, and refuses options out of bounds with a typed error', () => {
-    expect(planLoad({ relayReady: false, digestReady: false, bufferAheadMs: 0 }, resolveStartupOptions({ lowBufferMs: 0 }))).toEqual({ source: 'relay' });
+    expect(planLoad({ relayReady: false, bufferAheadMs: 0 }, resolveStartupOptions({ lowBufferMs: 0 }))).toEqual({ source: 'relay' });
     for (const bad of [{ lowBufferMs: -1 }, { lowBufferMs: 60_001 }, { hedgeDelayMs: Number.NaN }, { hedgeDelayMs: 5_001 }]) {
       expect(() => resolveStartupOptions(bad)).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG_INVALID }));
     }
@@ -44,9 +44,15 @@ describe('startup policy over real WebRTC', () => {
   let tracker: TestTracker;
   let originDelayMs = 0;
   const clients: RelaycastClient[] = [];
+  /** Origin segment bodies trickle: each chunk this long after the previous one. */
+  let originChunkDelayMs = 0;
   const slowFetch: typeof fetch = async (input, init) => {
-    if (originDelayMs > 0 && !String(input instanceof Request ? input.url : input).endsWith('.json')) await delay(originDelayMs);
-    return fetch(input, init);
+    const segment = !String(input instanceof Request ? input.url : input).endsWith('.json');
+    if (originDelayMs > 0 && segment) await delay(originDelayMs);
+    const res = await fetch(input, init);
+    if (!segment || originChunkDelayMs === 0 || res.body === null) return res;
+    const slow = new TransformStream<Uint8Array, Uint8Array>({ transform: async (chunk, c) => (await delay(originChunkDelayMs), c.enqueue(chunk)) });
+    return new Response(res.body.pipeThrough(slow, { signal: init?.signal ?? undefined }), { status: res.status, headers: res.headers });
   };
 
   beforeAll(async () => {
@@ -62,6 +68,7 @@ describe('startup policy over real WebRTC', () => {
     for (const r of tracker.relays.splice(0)) r.closeAll();
     origin.requests.length = 0;
     originDelayMs = 0;
+    originChunkDelayMs = 0;
   });
 
   const segUrl = (): string => `${origin.base}/seg.ts`;
@@ -112,6 +119,28 @@ describe('startup policy over real WebRTC', () => {
     expect(client.getStats().integrity.verifiedBytes).toBe(2 * SEGMENT.byteLength);
   });
 
+  it("a race spends the relay's head start on the digest first: fetched in time, the relay serves alone", async () => {
+    tracker.addRelay((ctx) => ctx.serve(SEGMENT));
+    const client = newClient({ startup: { lowBufferMs: 4_000, hedgeDelayMs: 2_000 } });
+    await client.start();
+    expect(client.relays.length).toBe(1);
+    const r = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 3_000 });
+    expect(r).toMatchObject({ bytesFromRelay: SEGMENT.byteLength, bytesFromOrigin: 0 });
+    expect(origin.requests).toEqual([{ path: '/media.m3u8.digests.json', range: undefined }]);
+    expect(client.getStats().integrity.verifiedBytes).toBe(SEGMENT.byteLength);
+  });
+
+  it('a race whose digest is not at hand with an empty buffer goes to the origin alone, and fetches the sidecar for the next load', async () => {
+    tracker.addRelay((ctx) => ctx.serve(SEGMENT));
+    const client = newClient();
+    await client.start();
+    const r = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 0 });
+    expect(r).toMatchObject({ bytesFromRelay: 0, bytesFromOrigin: SEGMENT.byteLength, fallbackReason: 'startup' });
+    await until(() => origin.requests.some((q) => q.path === '/media.m3u8.digests.json'), 5_000, 'the sidecar fetch');
+    // Not a relay load that lacked its digest: nothing counted as unavailable.
+    expect(client.getStats().digestsUnavailable).toEqual({ absent: 0, failed: 0, malformed: 0, unlisted: 0, 'no-playlist': 0 });
+  });
+
   it('a slow relay loses the race: the origin serves the whole segment, asked once, and the relay is cancelled', async () => {
     const client = await warmClient(async (ctx) => {
       await delay(1_000);
@@ -128,6 +157,27 @@ describe('startup policy over real WebRTC', () => {
     expect(relayStats).toMatchObject({ failures: 0, bytes: SEGMENT.byteLength });
     await delay(1_200);
     expect(client.relays.length).toBe(1);
+  });
+
+  it('aborting a load whose race the origin won rejects with RC_ERR_ABORTED while the body is still coming', async () => {
+    const client = await warmClient(async (ctx) => {
+      await delay(1_000);
+      await ctx.serve(SEGMENT);
+    });
+    originChunkDelayMs = 300;
+    const controller = new AbortController();
+    let got = 0;
+    const load = client.loadSegment(
+      { url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` },
+      { bufferAheadMs: 0, signal: controller.signal, onProgress: (c) => void (got += c.byteLength) },
+    );
+    await until(() => got > 0, 5_000, 'the first origin bytes');
+    controller.abort();
+    await expect(load).rejects.toMatchObject({ code: ErrorCode.ABORTED });
+    const at = got;
+    await delay(700);
+    expect(got).toBe(at);
+    expect(got).toBeLessThan(SEGMENT.byteLength);
   });
 
   it('a relay whose first byte beats a slow origin wins: the origin request is dropped, the bytes verified', async () => {

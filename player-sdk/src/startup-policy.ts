@@ -48,15 +48,17 @@ export interface LoadSituation {
   bufferAheadMs: number | undefined;
   /** A relay connection is open and has room for a request. */
   relayReady: boolean;
-  /** The segment's digest is at hand without waiting (no sidecar fetch to wait for). */
-  digestReady: boolean;
 }
 
 /** Where a load goes first. */
 export type LoadPlan =
   /** Relays alone, origin only as a fallback (time-to-first-byte deadline, stall, absent). */
   | { source: 'relay' }
-  /** Relay first; the origin joins after `originAfterMs` without a relay byte; the later first byte loses. */
+  /**
+   * Relay first; the origin joins after `originAfterMs` without a relay byte; the later first byte
+   * loses. The relay's head start also covers its digest: a segment whose digest is not at hand
+   * by then goes to the origin alone (relay bytes are never taken unverifiable).
+   */
   | { source: 'race'; originAfterMs: number }
   /** The origin at once: the buffer is low and a relay would have to be waited for. */
   | { source: 'origin' };
@@ -66,17 +68,17 @@ export type LoadPlan =
  *  - A buffer that covers the wait (or one the player does not report) lets relays serve alone:
  *    the time-to-first-byte deadline bounds what a slow relay costs, and relays are what the
  *    platform pays less for.
- *  - A low buffer with no relay, or with no digest yet (which a relay load would wait for), goes
- *    to the origin now: that is what plain hls.js would do, so startup costs nothing extra.
- *  - A low buffer with both ready races: a relay that answers within `originAfterMs` serves alone
- *    (the origin is never asked), else the origin joins and the first byte wins. The emptier the
- *    buffer, the sooner the origin joins; at zero both start together.
+ *  - A low buffer with no relay goes to the origin now: that is what plain hls.js would do, so
+ *    startup costs nothing extra.
+ *  - A low buffer with a relay races: a relay that answers within `originAfterMs` (digest lookup
+ *    included) serves alone and the origin is never asked, else the origin joins and the first byte
+ *    wins. The emptier the buffer, the sooner the origin joins; at zero both start together.
  */
 export function planLoad(situation: LoadSituation, options: ResolvedStartupOptions): LoadPlan {
   const ahead = situation.bufferAheadMs;
   const low = ahead !== undefined && ahead < options.lowBufferMs;
   if (!low) return { source: 'relay' };
-  if (!situation.relayReady || !situation.digestReady) return { source: 'origin' };
+  if (!situation.relayReady) return { source: 'origin' };
   const share = Math.max(0, ahead) / options.lowBufferMs;
   return { source: 'race', originAfterMs: Math.round(options.hedgeDelayMs * share) };
 }

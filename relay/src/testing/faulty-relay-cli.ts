@@ -20,7 +20,7 @@ await runCli('relaycast-faulty-relay', (ctx) =>
         flag: 'test-fault',
         defaultText: 'none, an honest relay',
         group: 'Test only',
-        help: 'corrupt (flip|truncate|extend) or delay (slow) every N-th segment served, N default 1',
+        help: 'corrupt (flip|truncate|extend), delay (slow) or stall after 1 KiB (tease) every N-th segment served, N default 1',
       },
     },
     startOptions: ({ config, relayId, logger }) => {

@@ -64,6 +64,7 @@ describe('test-only segment faults', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(SLOW_FIRST_BYTE_MS - 5);
     expect(s).toEqual({ bytes: BODY, total: BODY.byteLength });
     expect(parseSegmentFault('slow:2')).toEqual({ mode: 'slow', every: 2 });
+    expect(parseSegmentFault('tease')).toEqual({ mode: 'tease', every: 1 });
   });
 
   it('leaves range requests alone and parses only valid flag values', async () => {

@@ -7,11 +7,13 @@ import type { SegmentSource, SegmentStream } from '../serve/segment-source.js';
  *  - `flip`: one byte in every chunk is inverted (same size, wrong content);
  *  - `truncate`: only the first half of the segment is served, and the size announced is that half;
  *  - `extend`: 1,000 extra bytes are appended, and the size announced includes them;
- *  - `slow`: honest bytes, but the first one comes SLOW_FIRST_BYTE_MS late (a relay slow to answer).
+ *  - `slow`: honest bytes, but the first one comes SLOW_FIRST_BYTE_MS late (a relay slow to answer);
+ *  - `tease`: the first TEASE_BYTES honest bytes at once, then nothing for TEASE_HOLD_MS (a relay
+ *    that wins a race and stalls).
  * Only whole-segment requests are touched, and of those every `every`-th distinct URL (1 = all).
  */
 export interface SegmentFault {
-  mode: 'flip' | 'truncate' | 'extend' | 'slow';
+  mode: 'flip' | 'truncate' | 'extend' | 'slow' | 'tease';
   /** Every how many distinct segment URLs one is corrupted. */
   every: number;
 }
@@ -19,13 +21,16 @@ export interface SegmentFault {
 const EXTRA_BYTES = 1000;
 /** `slow`: how late the first byte of a targeted segment comes, ms. */
 export const SLOW_FIRST_BYTE_MS = 2_500;
+/** `tease`: honest bytes sent before the silence, and how long the silence lasts, ms. */
+export const TEASE_BYTES = 1_024;
+export const TEASE_HOLD_MS = 30_000;
 /** Distinct URLs remembered, so a refetch of a corrupted URL is corrupted again. */
 const MAX_REMEMBERED_URLS = 10_000;
 
 /** Parses `flip`, `truncate:3`, `extend:2`... (the CLI's `--test-fault` value). */
 export function parseSegmentFault(text: string): SegmentFault {
-  const m = /^(flip|truncate|extend|slow)(?::([1-9][0-9]{0,5}))?$/.exec(text);
-  if (m === null) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--test-fault must be flip|truncate|extend|slow, optionally :N (every N-th segment)');
+  const m = /^(flip|truncate|extend|slow|tease)(?::([1-9][0-9]{0,5}))?$/.exec(text);
+  if (m === null) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--test-fault must be flip|truncate|extend|slow|tease, optionally :N (every N-th segment)');
   return { mode: m[1] as SegmentFault['mode'], every: m[2] === undefined ? 1 : Number(m[2]) };
 }
 
@@ -55,6 +60,7 @@ export function withSegmentFault(source: SegmentSource, fault: SegmentFault): Se
 
 function corrupt(stream: SegmentStream, total: number, mode: SegmentFault['mode']): SegmentStream {
   if (mode === 'slow') return { ...stream, chunks: late(stream.chunks) };
+  if (mode === 'tease') return { ...stream, chunks: tease(stream.chunks) };
   const limit = mode === 'truncate' ? Math.max(1, Math.floor(total / 2)) : total;
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let sent = 0;
@@ -84,4 +90,12 @@ function corrupt(stream: SegmentStream, total: number, mode: SegmentFault['mode'
 async function* late(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   await new Promise((r) => setTimeout(r, SLOW_FIRST_BYTE_MS));
   yield* chunks;
+}
+
+async function* tease(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for await (const chunk of chunks) {
+    yield chunk.subarray(0, TEASE_BYTES);
+    break;
+  }
+  await new Promise((r) => setTimeout(r, TEASE_HOLD_MS));
 }
