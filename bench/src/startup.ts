@@ -36,6 +36,8 @@ const BENCH = 'startup';
 const GOAL = { ratioMedianAtMost: 1.05, ratioP95AtMost: 1.2, relayShareAtLeast: 0.95 };
 /** The view's relay share is also reported from this point on (ms after loadSource). */
 const AFTER_MS = 10_000;
+/** Media segment paths (not playlists, sidecars or the init segment). */
+const SEGMENT_PATH = /\/(seg|live)\d+\.(ts|m4s)$/;
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const flags = parseFlags(BENCH, {
@@ -66,6 +68,7 @@ interface PageResult {
   fatalErrors: string[];
   statsAtPlaying: Record<string, unknown> | undefined;
   samples: { t: number; bytesFromRelays: number; bytesFromOrigin: number; currentTime: number }[];
+  requests: { path: string; start: number; end: number }[];
 }
 
 interface RunResult {
@@ -83,6 +86,10 @@ interface RunResult {
   /** loadSource → first relay data channel open (relaycast runs; NaN when none opened by the end of the run). */
   firstRelayMs: number;
   failed: string | undefined;
+  /** loadSource → start of the first media segment request to the origin (Resource Timing); NaN when none before `playing`. */
+  firstOriginSegmentRequestMs: number;
+  /** The page's HTTP requests from loadSource to `playing` (path, start and end in ms from loadSource). */
+  requests: PageResult['requests'];
   /** Relaycast runs only: SDK figures at `playing` and after --hold-ms. */
   sdk?: SdkFigures;
 }
@@ -210,6 +217,8 @@ try {
         firstFragmentMs: round((r.firstFragLoadedAt ?? Number.NaN) - t0, 1),
         firstRelayMs: Number.NaN,
         failed,
+        firstOriginSegmentRequestMs: r.requests.find((q) => SEGMENT_PATH.test(q.path))?.start ?? Number.NaN,
+        requests: r.requests,
       };
       if (mode === 'relaycast') {
         if (flags['hold-ms'] > 0) await page.waitForTimeout(flags['hold-ms']);
@@ -318,6 +327,7 @@ try {
         loadSourceAtMedianMs: round(median(ok.map((r) => r.loadSourceAtMs)), 1),
         firstFrameMedianMs: round(median(ff), 1),
         firstFragmentMedianMs: round(median(frag), 1),
+        firstOriginSegmentRequestMedianMs: round(median(ok.map((r) => r.firstOriginSegmentRequestMs).filter((n) => !Number.isNaN(n))), 1),
       };
     };
     const plain = figures('plain');
