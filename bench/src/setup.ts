@@ -41,7 +41,7 @@ const flags = parseFlags(BENCH, {
 });
 
 type Kind = 'fixed' | 'legacy';
-type Cause = 'ice' | 'dtls' | 'timeout' | 'other';
+type Cause = 'failed' | 'timeout' | 'other';
 interface Outcome {
   kind: Kind;
   ok: boolean;
@@ -63,9 +63,11 @@ async function setupOnce(trackerUrl: string, relayId: string, kind: Kind, timeou
   }
 }
 
+const HISTOGRAM_BOUNDS_MS = [50, 100, 200, 500, 900, 1_100, 2_000, Infinity];
+
 function figures(outcomes: Outcome[]): Record<string, unknown> {
   const ok = outcomes.filter((o) => o.ok).map((o) => o.ms);
-  const failedByCause: Record<Cause, number> = { ice: 0, dtls: 0, timeout: 0, other: 0 };
+  const failedByCause: Record<Cause, number> = { failed: 0, timeout: 0, other: 0 };
   for (const o of outcomes) if (!o.ok && o.cause !== undefined) failedByCause[o.cause]++;
   return {
     attempts: outcomes.length,
@@ -77,6 +79,13 @@ function figures(outcomes: Outcome[]): Record<string, unknown> {
     setupMaxMs: round(quantile(ok, 1), 1),
     /** Setups of 0.5 s or more: the DTLS retransmit timer (1 s) shows here. */
     over500Ms: ok.filter((ms) => ms >= 500).length,
+    /** Opened setups by duration, ms: upper bound of each bucket → count. */
+    histogramMs: Object.fromEntries(
+      HISTOGRAM_BOUNDS_MS.map((bound, i) => [
+        Number.isFinite(bound) ? `<${bound}` : `>=${HISTOGRAM_BOUNDS_MS[i - 1] ?? 0}`,
+        ok.filter((ms) => ms < bound && ms >= (HISTOGRAM_BOUNDS_MS[i - 1] ?? 0)).length,
+      ]),
+    ),
   };
 }
 
