@@ -112,7 +112,11 @@ describe('RelaycastClient over real WebRTC', () => {
       bytesVerified: 0,
       integrityFailures: 0,
       path: 'direct',
+      setupMs: expect.any(Number) as number,
     });
+    // One setup, opened at the first attempt.
+    expect(stats.setup).toMatchObject({ attempts: 1, opened: 1, failed: 0 });
+    expect(stats.startup.firstRelayByteMs).toBeGreaterThanOrEqual(stats.perRelay[relay.relayId]?.setupMs ?? Infinity);
     expect(stats.integrity).toEqual({ failures: 0, verifiedBytes: 0, unverifiedBytes: SEGMENT.byteLength, audits: 0, segmentsWithoutDigest: 1 });
     expect(stats.fallbacks.count).toBe(0);
   });

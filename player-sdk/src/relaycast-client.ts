@@ -148,6 +148,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         swarmId: options.swarmId,
         maxRelays: options.maxRelays ?? DEFAULT_MAX_RELAYS,
         region: options.region,
+        stats: this.stats,
         logger: log,
         onPaymentError: (err) => this.emit('error', err),
         onChallenge: (relayId) => {
