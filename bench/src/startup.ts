@@ -131,6 +131,24 @@ function sdkFigures(atPlaying: Record<string, unknown> | undefined, afterHold: R
   };
 }
 
+/** Sums the numeric fields of `setup` snapshots, one level deep (e.g. failedByCause); undefined when none had it. */
+function sumSetup(setups: unknown[]): Record<string, unknown> | undefined {
+  const present = setups.filter((x) => typeof x === 'object' && x !== null).map(obj);
+  if (present.length === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const s of present) {
+    for (const [k, v] of Object.entries(s)) {
+      if (typeof v === 'number') out[k] = num(out[k]) + v;
+      else if (typeof v === 'object' && v !== null) {
+        const inner = obj(out[k]);
+        for (const [ik, iv] of Object.entries(obj(v))) inner[ik] = num(inner[ik]) + num(iv);
+        out[k] = inner;
+      }
+    }
+  }
+  return out;
+}
+
 async function git(args: string[]): Promise<string> {
   try {
     return (await promisify(execFile)('git', args, { cwd: REPO_ROOT })).stdout.trim();
@@ -367,6 +385,8 @@ try {
       relaySetupMedianMs: setupMs.length === 0 ? undefined : round(median(setupMs), 1),
       relaySetupP95Ms: setupMs.length === 0 ? undefined : round(quantile(setupMs, 0.95), 1),
       relaySetupFailures: sdkRuns.reduce((s, r) => s + r.afterHold.setupFailures, 0),
+      // getStats().setup summed over the relaycast runs (numbers and per-cause numbers), when present.
+      setupTotals: sumSetup(sdkRuns.map((r) => r.afterHold.setup)),
     };
     const loadAfterRuns = load();
     let viewResult: Record<string, unknown> | undefined;
