@@ -55,7 +55,7 @@ describe('browser playback through relays', () => {
     ['VOD fMP4', 'vod-fmp4/master.m3u8'],
     ['live', `live/${'master.m3u8'}`],
   ] as const) {
-    it(`plays ${name} through two relays with at least 90% of media bytes from relays`, async () => {
+    it(`plays ${name} through two relays with at least 90% of media bytes from relays once started`, async () => {
       const page = await browser.newPage();
       try {
         await page.goto(pageUrl(stream));
@@ -65,7 +65,8 @@ describe('browser playback through relays', () => {
         expect(s.fatalErrors).toEqual([]);
         expect(s.relays).toHaveLength(2);
         expect(s.bytesFromRelays).toBeGreaterThan(0);
-        expect(s.relayShare).toBeGreaterThanOrEqual(0.9);
+        // The first segments come from the origin while relays connect (the startup policy, issue 17).
+        expect(s.relayShareAfterStartup).toBeGreaterThanOrEqual(0.9);
       } finally {
         await page.close();
       }

@@ -9,7 +9,7 @@ import { mediaPlaylist, variantUrls } from './helpers/hls.js';
 import { cachedVod, linkVod } from './helpers/media.js';
 import { nodeClient } from './helpers/node-client.js';
 import { startOrigin, type OriginServer } from './helpers/origin-server.js';
-import { FAULTY_RELAY_BIN, startRelayProcess, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
+import { startMediaRelay, startTrackerProcess, stopAll, waitFor, type RelayProc, type TrackerProc } from './helpers/processes.js';
 import { rawJoin } from './helpers/raw-viewer.js';
 import { testPayer } from './helpers/test-payer.js';
 
@@ -54,11 +54,7 @@ describe('segment integrity end to end', () => {
   });
 
   async function relay(name: string, fault?: string): Promise<RelayProc> {
-    const r = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', `${name}.json`),
-      allowOrigin: [`${origin.url}media/`],
-      ...(fault === undefined ? {} : { bin: FAULTY_RELAY_BIN, extra: ['--test-fault', fault] }),
-    });
+    const r = await startMediaRelay(tracker, dir, origin.url, name, fault);
     relays.push(r);
     return r;
   }

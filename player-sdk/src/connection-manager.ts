@@ -225,8 +225,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
    * a failure: the relay is healthy, it just lacks that segment.
    */
   reportFailure(relayId: string, reason: FallbackReason): void {
-    // ABSENT says nothing bad about the relay (it lacks that segment), nor does losing a race.
-    if (reason === 'absent' || reason === 'no-relay' || reason === 'hedge') return;
+    if (reason === 'absent' || reason === 'no-relay') return;
     const conn = this.connections.get(relayId);
     if (conn === undefined || conn.isClosed) return;
     const strikes = (this.strikes.get(relayId) ?? 0) + 1;

@@ -23,15 +23,15 @@ import { rawPublicKey, signGrant, verifyAssignmentSignature, verifyBindProof, ve
 import { SETTLER_PATHS } from '@relaycast/protocol/settlement';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  TestTracker,
-  loopbackClient,
-  startOrigin,
+  startLoopbackNetwork,
   delay,
   testBytes,
   until,
+  type LoopbackNetwork,
   type RelayBehaviour,
   type TestOrigin,
   type TestRelay,
+  type TestTracker,
   withDigestSidecar,
 } from './testing/loopback-network.js';
 import { ReceiptSigner } from './receipt-signer.js';
@@ -48,8 +48,10 @@ const SEGMENT = testBytes(150_000);
 const payer = generateKeyPairSync('ed25519').privateKey;
 const PRICE = 1_000_000_000n; // base units per GiB: 150,000 bytes are worth 139,698 units
 
+let net: LoopbackNetwork;
 let origin: TestOrigin;
 let tracker: TestTracker;
+/** Clients made outside `net.client`: closed after each test too. */
 const clients: RelaycastClient[] = [];
 
 function grantFor(sessionKey: string, over: Partial<SessionGrant> = {}): Uint8Array {
@@ -76,18 +78,15 @@ function grantFor(sessionKey: string, over: Partial<SessionGrant> = {}): Uint8Ar
 }
 
 beforeAll(async () => {
-  origin = await startOrigin(withDigestSidecar({ 'seg.ts': SEGMENT }));
-  tracker = await TestTracker.start();
+  net = await startLoopbackNetwork(withDigestSidecar({ 'seg.ts': SEGMENT }));
+  ({ origin, tracker } = net);
 });
 
-afterAll(async () => {
-  await tracker.close();
-  await origin.close();
-});
+afterAll(() => net.close());
 
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
-  for (const r of tracker.relays.splice(0)) r.closeAll();
+  await net.reset();
   tracker.sessions.splice(0);
   tracker.assignmentsEnabled = true;
 });
@@ -99,8 +98,7 @@ async function withRelay(
 ): Promise<{ client: RelaycastClient; relay: TestRelay }> {
   const relay = tracker.addRelay(behaviour);
   relay.paid = paid;
-  const client = loopbackClient(tracker, origin, options);
-  clients.push(client);
+  const client = net.client(options);
   await client.start();
   return { client, relay };
 }
@@ -256,8 +254,7 @@ describe('receipts', () => {
     const b = tracker.addRelay((ctx) => ctx.serve(SEGMENT));
     a.paid = true;
     b.paid = true;
-    const client = loopbackClient(tracker, origin, { maxRelays: 2, payments: { getGrant: async (req) => grantFor(req.sessionKey, { budget }) } });
-    clients.push(client);
+    const client = net.client({ maxRelays: 2, payments: { getGrant: async (req) => grantFor(req.sessionKey, { budget }) } });
     await client.start();
     await until(() => a.binds.length === 1 && b.binds.length === 1, 5_000, 'both BINDs');
     const results = await Promise.all([load(client), load(client), load(client), load(client)]);

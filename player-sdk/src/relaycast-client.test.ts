@@ -3,14 +3,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   LOOPBACK_RTC,
   NodeRTCPeerConnection,
-  TestTracker,
-  loopbackClient,
-  startOrigin,
+  startLoopbackNetwork,
   testBytes,
   until,
+  type LoopbackNetwork,
   type RelayBehaviour,
   type TestOrigin,
   type TestRelay,
+  type TestTracker,
 } from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadRequest, LoadResult } from './segment-loader.js';
@@ -22,31 +22,29 @@ import type { LoadRequest, LoadResult } from './segment-loader.js';
  */
 const SEGMENT = testBytes(300_000);
 const SEGMENT_V2 = testBytes(280_000, 99);
+let net: LoopbackNetwork;
 let origin: TestOrigin;
 let tracker: TestTracker;
+/** Clients made without the loopback network's tracker: closed after each test too. */
 const clients: RelaycastClient[] = [];
 
 beforeAll(async () => {
-  origin = await startOrigin({ '/seg.ts': SEGMENT });
-  tracker = await TestTracker.start();
+  net = await startLoopbackNetwork({ '/seg.ts': SEGMENT });
+  ({ origin, tracker } = net);
 });
 
-afterAll(async () => {
-  await tracker.close();
-  await origin.close();
-});
+afterAll(() => net.close());
 
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
-  for (const r of tracker.relays.splice(0)) r.closeAll();
-  origin.requests.length = 0;
+  await net.reset();
   origin.ignoreRange = false;
   origin.files.set('/seg.ts', SEGMENT);
   tracker.turnRequests.length = 0;
 });
 
 function newClient(options: Partial<RelaycastClientOptions> = {}): RelaycastClient {
-  const client = loopbackClient(tracker, origin, {
+  return net.client({
     ttfbTimeoutMs: 1_500,
     stallTimeoutMs: 400,
     // These tests are about transport and fallback: relay bytes pass unchecked (audit of 0%).
@@ -54,8 +52,6 @@ function newClient(options: Partial<RelaycastClientOptions> = {}): RelaycastClie
     integrity: { noDigestPolicy: 'audit', auditFraction: 0 },
     ...options,
   });
-  clients.push(client);
-  return client;
 }
 
 /** A client connected to one scripted relay. */

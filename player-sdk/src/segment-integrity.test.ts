@@ -1,6 +1,6 @@
 import { ErrorCode, encodeDigestSidecar, type RelaycastError } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TestTracker, loopbackClient, startOrigin, testBytes, until, type RelayBehaviour, type TestOrigin, sha256Hex } from './testing/loopback-network.js';
+import { startLoopbackNetwork, testBytes, until, type LoopbackNetwork, type RelayBehaviour, type TestOrigin, type TestTracker, sha256Hex } from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadResult } from './segment-loader.js';
 
@@ -13,25 +13,20 @@ const SEGMENT = testBytes(200_000);
 const sidecar = (segments: Record<string, string>): Uint8Array =>
   new TextEncoder().encode(encodeDigestSidecar({ version: 1, algorithm: 'sha256', playlist: 'media.m3u8', segments }));
 
+let net: LoopbackNetwork;
 let origin: TestOrigin;
 let tracker: TestTracker;
-const clients: RelaycastClient[] = [];
 
 beforeAll(async () => {
-  origin = await startOrigin({});
-  tracker = await TestTracker.start();
+  net = await startLoopbackNetwork({});
+  ({ origin, tracker } = net);
 });
 
-afterAll(async () => {
-  await tracker.close();
-  await origin.close();
-});
+afterAll(() => net.close());
 
 afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  for (const r of tracker.relays.splice(0)) r.closeAll();
+  await net.reset();
   tracker.reports.length = 0;
-  origin.requests.length = 0;
   origin.files.clear();
   origin.files.set('/seg.ts', SEGMENT);
   origin.files.set('/media.m3u8.digests.json', sidecar({ 'seg.ts': sha256Hex(SEGMENT) }));
@@ -44,8 +39,7 @@ beforeAll(() => {
 
 async function withRelay(behaviour: RelayBehaviour, options: Partial<RelaycastClientOptions> = {}): Promise<RelaycastClient> {
   const relay = tracker.addRelay(behaviour);
-  const client = loopbackClient(tracker, origin, options);
-  clients.push(client);
+  const client = net.client(options);
   await client.start();
   expect(client.relays).toEqual([relay.relayId]);
   return client;

@@ -338,6 +338,7 @@ export class SegmentLoader {
     relayId?: string,
   ): LoadResult {
     out.release();
+    if (reason === 'startup' || reason === 'hedge') this.options.stats.startupOriginBytes(out.loaded - fromRelay);
     this.options.stats.segmentLoaded();
     return {
       data: concatBytes(out.chunks),
@@ -580,7 +581,8 @@ export class SegmentLoader {
     } finally {
       signal.removeEventListener('abort', onCallerAbort);
     }
-    if (attempt.failure !== undefined) manager.reportFailure(relayId, attempt.failure);
+    // ABSENT says nothing bad about the relay (it lacks that segment), nor does losing a race.
+    if (attempt.failure !== undefined && attempt.failure !== 'absent' && attempt.failure !== 'hedge') manager.reportFailure(relayId, attempt.failure);
     return attempt;
   }
 

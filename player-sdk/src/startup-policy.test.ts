@@ -1,6 +1,6 @@
 import { ErrorCode, FrameType } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { delay, loopbackClient, until, startOrigin, testBytes, TestTracker, withDigestSidecar, type RelayBehaviour, type TestOrigin } from './testing/loopback-network.js';
+import { delay, startLoopbackNetwork, testBytes, until, withDigestSidecar, type LoopbackNetwork, type RelayBehaviour, type TestOrigin, type TestTracker } from './testing/loopback-network.js';
 import type { RelaycastClient, RelaycastClientOptions } from './relaycast-client.js';
 import { planLoad, resolveStartupOptions } from './startup-policy.js';
 
@@ -40,10 +40,10 @@ describe('planLoad', () => {
  */
 describe('startup policy over real WebRTC', () => {
   const SEGMENT = testBytes(400_000, 3);
+  let net: LoopbackNetwork;
   let origin: TestOrigin;
   let tracker: TestTracker;
   let originDelayMs = 0;
-  const clients: RelaycastClient[] = [];
   /** Origin segment bodies trickle: each chunk this long after the previous one. */
   let originChunkDelayMs = 0;
   const slowFetch: typeof fetch = async (input, init) => {
@@ -56,28 +56,19 @@ describe('startup policy over real WebRTC', () => {
   };
 
   beforeAll(async () => {
-    origin = await startOrigin(withDigestSidecar({ 'seg.ts': SEGMENT }));
-    tracker = await TestTracker.start();
+    net = await startLoopbackNetwork(withDigestSidecar({ 'seg.ts': SEGMENT }));
+    ({ origin, tracker } = net);
   });
-  afterAll(async () => {
-    await tracker.close();
-    await origin.close();
-  });
+  afterAll(() => net.close());
   afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-    for (const r of tracker.relays.splice(0)) r.closeAll();
-    origin.requests.length = 0;
+    await net.reset();
     originDelayMs = 0;
     originChunkDelayMs = 0;
   });
 
   const segUrl = (): string => `${origin.base}/seg.ts`;
   const segRequests = (): number => origin.requests.filter((r) => r.path === '/seg.ts').length;
-  const newClient = (options: Partial<RelaycastClientOptions> = {}): RelaycastClient => {
-    const client = loopbackClient(tracker, origin, { fetch: slowFetch, ...options });
-    clients.push(client);
-    return client;
-  };
+  const newClient = (options: Partial<RelaycastClientOptions> = {}): RelaycastClient => net.client({ fetch: slowFetch, ...options });
   /** A client with one relay connected and the playlist's digests at hand (one relay load done). */
   const warmClient = async (behaviour: RelayBehaviour): Promise<RelaycastClient> => {
     let first = true;

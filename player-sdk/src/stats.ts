@@ -42,6 +42,12 @@ export interface StartupStats {
   originJoined: number;
   /** Of those, the races the origin won (its first byte came first; the relay was cancelled). */
   originWon: number;
+  /**
+   * Origin bytes of the loads the policy sent there (fallback `startup`) or the origin won
+   * (`hedge`): what not waiting for relays cost in offload. The relay share outside startup is
+   * `bytesFromRelays / (bytesFromRelays + bytesFromOrigin - originBytes)`.
+   */
+  originBytes: number;
 }
 
 /** What one relay delivered to this client: an entry of `perRelay` in the stats. */
@@ -167,7 +173,7 @@ export class SdkStats {
   private readonly digestsUnavailable: SdkStatsSnapshot['digestsUnavailable'] = { absent: 0, failed: 0, malformed: 0, unlisted: 0, 'no-playlist': 0 };
   private lastDigestProblem: SdkStatsSnapshot['lastDigestProblem'];
   private startedAt: number | undefined;
-  private readonly startup: StartupStats = { firstSegmentMs: undefined, firstRelayByteMs: undefined, races: 0, originJoined: 0, originWon: 0 };
+  private readonly startup: StartupStats = { firstSegmentMs: undefined, firstRelayByteMs: undefined, races: 0, originJoined: 0, originWon: 0, originBytes: 0 };
 
   /** The client started (the clock of the `startup` times); later calls change nothing. */
   started(): void {
@@ -183,6 +189,11 @@ export class SdkStats {
   /** The origin won a race. */
   raceWonByOrigin(): void {
     this.startup.originWon++;
+  }
+
+  /** Origin bytes of a load the startup policy sent to the origin or the origin won. */
+  startupOriginBytes(bytes: number): void {
+    this.startup.originBytes += bytes;
   }
 
   private since(): number | undefined {

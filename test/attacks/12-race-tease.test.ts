@@ -19,7 +19,7 @@ import { mediaPlaylist, variantUrls } from '../helpers/hls.js';
 import { cachedVod, linkVod } from '../helpers/media.js';
 import { nodeClient } from '../helpers/node-client.js';
 import { startOrigin, type OriginServer } from '../helpers/origin-server.js';
-import { FAULTY_RELAY_BIN, startRelayProcess, startTrackerProcess, waitFor, type TrackerProc } from '../helpers/processes.js';
+import { startMediaRelay, startTrackerProcess, waitFor, type TrackerProc } from '../helpers/processes.js';
 import { useProcesses } from '../helpers/use-processes.js';
 
 /** The relay faults' `tease` prefix (relay/src/testing/faulty-segment-source.ts). */
@@ -44,12 +44,7 @@ describe('attack 12: a relay that wins races and stalls', () => {
   });
 
   it('every low-buffer load still delivers the origin bytes; the relay is dropped after two stalls and credited its real prefixes at most', async () => {
-    const relay = await startRelayProcess(tracker, {
-      keypair: join(dir, 'keys', 'teaser.json'),
-      allowOrigin: [`${origin.url}media/`],
-      bin: FAULTY_RELAY_BIN,
-      extra: ['--test-fault', 'tease'],
-    });
+    const relay = await startMediaRelay(tracker, dir, origin.url, 'teaser', 'tease');
     const master = `${origin.url}media/vod/master.m3u8`;
     const playlistUrl = variantUrls(await (await fetch(master)).text(), master)[0] as string;
     const segments = mediaPlaylist(await (await fetch(playlistUrl)).text(), playlistUrl).segments;

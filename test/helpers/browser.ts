@@ -52,6 +52,8 @@ export interface PageStats {
   currentTime: number;
   fatalErrors: string[];
   relayShare: number;
+  /** Relay share of the bytes outside the startup policy's origin loads (see StartupStats.originBytes). */
+  relayShareAfterStartup: number;
   bytesFromRelays: number;
   bytesFromOrigin: number;
   relays: string[];
@@ -74,10 +76,13 @@ export async function pageStats(page: Page): Promise<PageStats> {
     };
     const d = (window as unknown as { relaycastDemo: Demo }).relaycastDemo;
     const s = d.relaycast.getStats();
+    const fromRelays = s['bytesFromRelays'] as number;
+    const outside = fromRelays + (s['bytesFromOrigin'] as number) - (s['startup'] as { originBytes: number }).originBytes;
     return {
       currentTime: d.video.currentTime,
       fatalErrors: d.fatalErrors,
       relayShare: s['relayShare'] as number,
+      relayShareAfterStartup: outside === 0 ? 0 : fromRelays / outside,
       bytesFromRelays: s['bytesFromRelays'] as number,
       bytesFromOrigin: s['bytesFromOrigin'] as number,
       relays: s['relays'] as string[],

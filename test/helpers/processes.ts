@@ -197,7 +197,18 @@ export async function startRelayProcess(tracker: TrackerProc, opts: RelayOptions
   return Object.assign(proc, { name: `relay ${relayId}`, relayId });
 }
 
-/** A TCP port free on 127.0.0.1 right now (for a bin's flag that takes a fixed port, e.g. --status-port). */
+/**
+ * A relay for a test's media origin: keypair `<dir>/keys/<name>.json`, allowlisted to
+ * `<originUrl>media/`; with `fault`, the test-only faulty relay bin with `--test-fault <fault>`.
+ */
+export function startMediaRelay(tracker: TrackerProc, dir: string, originUrl: string, name: string, fault?: string): Promise<RelayProc> {
+  return startRelayProcess(tracker, {
+    keypair: join(dir, 'keys', `${name}.json`),
+    allowOrigin: [`${originUrl}media/`],
+    ...(fault === undefined ? {} : { bin: FAULTY_RELAY_BIN, extra: ['--test-fault', fault] }),
+  });
+}
+
 /** One relay process per name, one after the other, each with keypair `<keysDir>/<name>.json`. */
 export async function startRelayProcesses(
   tracker: TrackerProc,
@@ -210,6 +221,7 @@ export async function startRelayProcesses(
   return relays;
 }
 
+/** A TCP port free on 127.0.0.1 right now (for a bin's flag that takes a fixed port, e.g. --status-port). */
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

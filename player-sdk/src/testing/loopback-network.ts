@@ -425,3 +425,39 @@ export function loopbackClient(tracker: TestTracker, origin: TestOrigin, options
     ...options,
   });
 }
+
+/** A loopback tracker and origin with the clients made on them: what one test file sets up once. */
+export interface LoopbackNetwork {
+  origin: TestOrigin;
+  tracker: TestTracker;
+  /** A `loopbackClient` closed by the next `reset()`. */
+  client(options?: Partial<RelaycastClientOptions>): RelaycastClient;
+  /** Between tests: closes the clients and every scripted relay, forgets the origin's requests. */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a tracker stub and an origin serving `files` (see startOrigin, TestTracker). */
+export async function startLoopbackNetwork(files: Record<string, Uint8Array>): Promise<LoopbackNetwork> {
+  const origin = await startOrigin(files);
+  const tracker = await TestTracker.start();
+  const clients: RelaycastClient[] = [];
+  return {
+    origin,
+    tracker,
+    client(options = {}) {
+      const c = loopbackClient(tracker, origin, options);
+      clients.push(c);
+      return c;
+    },
+    async reset() {
+      for (const c of clients.splice(0)) await c.close();
+      for (const r of tracker.relays.splice(0)) r.closeAll();
+      origin.requests.length = 0;
+    },
+    async close() {
+      await tracker.close();
+      await origin.close();
+    },
+  };
+}
