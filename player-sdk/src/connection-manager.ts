@@ -48,6 +48,8 @@ export interface ConnectionManagerOptions {
    * a join round trip (docs/PROTOCOL.md 2.13; every reconnect too). Default: true.
    */
   prewarm?: boolean | undefined;
+  /** Make no connection attempt until `release()` (the tracker session and shortlist still come). Default: false. */
+  held?: boolean | undefined;
   /** Where setup attempts, successes, failures by cause and per-relay setup times are counted. Default: none. */
   stats?: SdkStats | undefined;
   /** A relay whose connection failed or closed is not retried for this long. Default: DEFAULT_RELAY_BACKOFF_MS (30 s). */
@@ -107,6 +109,8 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private retryDelayMs: number;
   private readonly waiters = new Set<() => void>();
+  /** No connection attempts until `release()` (the startup policy's deferRelays). */
+  private held: boolean;
   private readonly maxRelays: number;
   private readonly log: SdkLogger;
   private readonly onSignal = (msg: SignalMessage): void => {
@@ -127,6 +131,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     this.maxRelays = Math.min(MAX_RELAYS_LIMIT, Math.max(1, Math.floor(options.maxRelays ?? DEFAULT_MAX_RELAYS)));
     this.retryDelayMs = options.refillRetryMinMs ?? DEFAULT_REFILL_RETRY_MIN_MS;
     this.log = options.logger ?? silentLogger;
+    this.held = options.held === true;
     options.tracker.on('signal', this.onSignal);
     options.tracker.on('connected', this.onTrackerConnected);
     if (options.prewarm !== false) {
@@ -146,6 +151,34 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
     this.lastJoinAt = Date.now();
     this.joinNow = false;
     return true;
+  }
+
+  /** Lets connection attempts begin (see ConnectionManagerOptions.held); later calls do nothing. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    void this.pump();
+  }
+
+  /** A relay may open soon: attempts are held or in progress. */
+  get settingUp(): boolean {
+    if (this.closed) return false;
+    return this.held || this.pumping || this.preparing.size > 0 || [...this.connections.values()].some((c) => !c.isOpen);
+  }
+
+  /** Resolves when a relay opens, after `ms`, or when `signal` aborts, whichever comes first; never rejects. */
+  waitForRelay(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('relay-connected', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.on('relay-connected', done);
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** Relays with an open data channel. */
@@ -300,7 +333,7 @@ export class ConnectionManager extends TypedEmitter<ConnectionManagerEvents> {
    * the tracker makes it go round again, so a relay closing mid-join is still replaced.
    */
   private async pump(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || this.held) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;

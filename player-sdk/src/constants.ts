@@ -41,6 +41,8 @@ export const MAX_LOW_BUFFER_MS = 60_000;
 /** Startup policy: the origin joins a relay's race after at most this long without a relay byte, ms. */
 export const DEFAULT_HEDGE_DELAY_MS = 300;
 export const MAX_HEDGE_DELAY_MS = 5_000;
+/** hls.js adapter: relay connections begin at the first frame, or this long after the manifest started loading, ms. */
+export const DEFAULT_RELAYS_AT_LATEST_MS = 3_000;
 
 // --- Integrity ---
 

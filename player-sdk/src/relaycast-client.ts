@@ -149,6 +149,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         maxRelays: options.maxRelays ?? DEFAULT_MAX_RELAYS,
         region: options.region,
         stats: this.stats,
+        held: options.startup?.relaysAtStart === false,
         logger: log,
         onPaymentError: (err) => this.emit('error', err),
         onChallenge: (relayId) => {
@@ -347,6 +348,14 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
     // Unreachable: the tracker client keeps reconnecting in the background (and the manager fills
     // the warm set once it is back); loads use the origin meanwhile.
     if (reached) await this.manager.start(stop);
+  }
+
+  /**
+   * Lets relay connections begin when the client was made with `startup.relaysAtStart: false`
+   * (the hls.js adapter calls it at the first frame). Does nothing otherwise, or when called again.
+   */
+  connectRelays(): void {
+    this.manager?.release();
   }
 
   /**

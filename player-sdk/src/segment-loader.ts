@@ -251,10 +251,18 @@ export class SegmentLoader {
 
     const manager = this.options.manager;
     const verifier = this.options.verifier;
-    const relayReady = manager?.pick() !== undefined;
-    const plan = planLoad({ bufferAheadMs: opts.bufferAheadMs, relayReady }, this.startup);
-    // Also starts the sidecar fetch early for loads that go to the origin (startup-policy.ts).
-    let known: SegmentCheck | undefined = manager === undefined || verifier === undefined ? { kind: 'none' } : verifier.checkNow(req.url, req.range, req.playlistUrl);
+    let relayReady = manager?.pick() !== undefined;
+    let plan = planLoad({ bufferAheadMs: opts.bufferAheadMs, relayReady }, this.startup);
+    if (plan.source === 'relay' && !relayReady && manager?.settingUp === true && opts.bufferAheadMs !== undefined) {
+      // The buffer can afford it: wait for the relay being set up, within the first-byte deadline.
+      await manager.waitForRelay(opts.ttfbTimeoutMs ?? this.options.ttfbTimeoutMs ?? DEFAULT_TTFB_TIMEOUT_MS, signal);
+      if (signal.aborted) throw new RelaycastError(ErrorCode.ABORTED, 'load aborted', { cause: signal.reason });
+      relayReady = manager.pick() !== undefined;
+      plan = planLoad({ bufferAheadMs: opts.bufferAheadMs, relayReady }, this.startup);
+    }
+    // Without a relay no digest is needed: its sidecar is not fetched next to a startup load.
+    let known: SegmentCheck | undefined =
+      manager === undefined || verifier === undefined ? { kind: 'none' } : relayReady ? verifier.checkNow(req.url, req.range, req.playlistUrl) : undefined;
     let originAfterMs = plan.source === 'race' ? plan.originAfterMs : 0;
     if (known === undefined && verifier !== undefined && relayReady) {
       if (plan.source === 'relay') {

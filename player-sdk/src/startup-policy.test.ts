@@ -22,7 +22,7 @@ describe('planLoad', () => {
 
   it('races with a low buffer, the origin joining sooner the emptier the buffer', () => {
     expect(planLoad({ ...ready, bufferAheadMs: 0 }, DEFAULTS)).toEqual({ source: 'race', originAfterMs: 0 });
-    expect(planLoad({ ...ready, bufferAheadMs: 2_000 }, { lowBufferMs: 4_000, hedgeDelayMs: 300 })).toEqual({ source: 'race', originAfterMs: 150 });
+    expect(planLoad({ ...ready, bufferAheadMs: 2_000 }, resolveStartupOptions({ lowBufferMs: 4_000, hedgeDelayMs: 300 }))).toEqual({ source: 'race', originAfterMs: 150 });
     expect(planLoad({ ...ready, bufferAheadMs: -5 }, DEFAULTS)).toEqual({ source: 'race', originAfterMs: 0 });
   });
 

@@ -21,12 +21,21 @@ export interface StartupOptions {
    * Bounds 0-5,000. Default: DEFAULT_HEDGE_DELAY_MS (300).
    */
   hedgeDelayMs?: number | undefined;
+  /**
+   * `false`: `start()` connects the tracker (and gets the shortlist) but opens no relay connection
+   * until `RelaycastClient.connectRelays()`, so WebRTC setup (DTLS and SCTP handshakes, CPU the first
+   * frame would otherwise share) comes after startup. The hls.js adapter calls it at the first frame.
+   * Meanwhile a load that has the buffer to wait (at least `lowBufferMs`) waits for a relay being set
+   * up, up to its time-to-first-byte deadline. Default: true (relays connect at `start()`).
+   */
+  relaysAtStart?: boolean | undefined;
 }
 
 /** StartupOptions with every default applied. */
 export interface ResolvedStartupOptions {
   lowBufferMs: number;
   hedgeDelayMs: number;
+  relaysAtStart: boolean;
 }
 
 /** Throws RC_ERR_CONFIG_INVALID for a value out of bounds; fills in the defaults. */
@@ -39,7 +48,7 @@ export function resolveStartupOptions(options: StartupOptions = {}): ResolvedSta
   if (!(Number.isFinite(hedgeDelayMs) && hedgeDelayMs >= 0 && hedgeDelayMs <= MAX_HEDGE_DELAY_MS)) {
     throw new RelaycastError(ErrorCode.CONFIG_INVALID, `startup.hedgeDelayMs must be 0-${MAX_HEDGE_DELAY_MS} ms`, { details: { hedgeDelayMs } });
   }
-  return { lowBufferMs, hedgeDelayMs };
+  return { lowBufferMs, hedgeDelayMs, relaysAtStart: options.relaysAtStart !== false };
 }
 
 /** What the policy knows when a load starts. */

@@ -1,6 +1,6 @@
 import Hls, { type FragmentLoaderContext, type HlsConfig, type LevelDetails } from 'hls.js';
 import { swarmIdFromUrl } from '@relaycast/protocol';
-import { DEFAULT_MAX_TTFB_TIMEOUT_MS, DEFAULT_MIN_TTFB_TIMEOUT_MS, TTFB_SHARE_OF_BUFFER } from '../constants.js';
+import { DEFAULT_MAX_TTFB_TIMEOUT_MS, DEFAULT_MIN_TTFB_TIMEOUT_MS, DEFAULT_RELAYS_AT_LATEST_MS, TTFB_SHARE_OF_BUFFER } from '../constants.js';
 import { PlaybackMonitor, type PlaybackStatsSnapshot } from '../playback-monitor.js';
 import { RelaycastClient, type RelaycastClientEvents, type RelaycastClientOptions, type RelaycastClientStats } from '../relaycast-client.js';
 import { SdkStats } from '../stats.js';
@@ -10,6 +10,9 @@ import { createFragmentLoaderClass } from './fragment-loader.js';
 /**
  * Options of `new RelaycastHls(...)`: those of `RelaycastClient` except `swarmId` (taken from the
  * manifest URL hls.js loads) and `ttfbTimeoutMs` (here it follows the buffer level, between the two below).
+ * `startup.relaysAtStart` defaults to false here: relay connections begin at the first frame (the
+ * media element's first `playing`), or DEFAULT_RELAYS_AT_LATEST_MS (3 s) after the manifest started
+ * loading when that comes first, so their setup never competes with startup.
  */
 export interface RelaycastHlsOptions extends Omit<RelaycastClientOptions, 'swarmId' | 'ttfbTimeoutMs'> {
   /** Relay time-to-first-byte deadline with an empty buffer (startup, after a stall), ms. Default: DEFAULT_MIN_TTFB_TIMEOUT_MS (400). */
@@ -47,6 +50,8 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
   private monitor: PlaybackMonitor | undefined;
   private media: HTMLMediaElement | undefined;
   private hls: Hls | undefined;
+  /** Lets the current client's relays connect; set until it ran. */
+  private releaseRelays: (() => void) | undefined;
 
   constructor(private readonly options: RelaycastHlsOptions) {
     super();
@@ -76,6 +81,7 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
       this.monitor?.detach();
       this.media = data.media;
       this.monitor = new PlaybackMonitor(data.media);
+      if (this.releaseRelays !== undefined) data.media.addEventListener('playing', this.releaseRelays, { once: true });
     });
     hls.on(Hls.Events.DESTROYING, () => void this.destroy());
   }
@@ -101,8 +107,9 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
   private startClient(manifestUrl: string): void {
     const swarmId = swarmIdFromUrl(manifestUrl);
     void this.client?.close();
-    const client = new RelaycastClient({ ...this.options, swarmId });
+    const client = new RelaycastClient({ ...this.options, startup: { relaysAtStart: false, ...this.options.startup }, swarmId });
     this.client = client;
+    this.deferRelays(client);
     client.on('relay-connected', (id) => this.emit('relay-connected', id));
     client.on('relay-disconnected', (id, reason) => this.emit('relay-disconnected', id, reason));
     client.on('fallback', (info) => this.emit('fallback', info));
@@ -110,6 +117,21 @@ export class RelaycastHls extends TypedEmitter<RelaycastClientEvents> {
     client.on('integrity-failure', (err) => this.emit('integrity-failure', err));
     client.on('error', (err) => this.emit('error', err));
     void client.start();
+  }
+
+  /** Connects the client's relays at the first frame, or after DEFAULT_RELAYS_AT_LATEST_MS (a paused player, a slow start). */
+  private deferRelays(client: RelaycastClient): void {
+    const previous = this.releaseRelays;
+    if (previous !== undefined) this.media?.removeEventListener('playing', previous);
+    const release = (): void => {
+      clearTimeout(timer);
+      this.media?.removeEventListener('playing', release);
+      if (this.releaseRelays === release) this.releaseRelays = undefined;
+      client.connectRelays();
+    };
+    const timer = setTimeout(release, DEFAULT_RELAYS_AT_LATEST_MS);
+    this.releaseRelays = release;
+    this.media?.addEventListener('playing', release, { once: true });
   }
 
   /** Live or not, and the target duration (ms), of the media playlist `frag` came from, once hls.js loaded it. */
