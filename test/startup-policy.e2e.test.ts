@@ -170,7 +170,7 @@ describe('startup policy end to end', () => {
 
   it('integrity holds on every path: a lying relay never gets a byte to the player, whether it serves alone, races with a head start, or races from zero', async () => {
     await relay('liar', 'flip');
-    for (const bufferAheadMs of [undefined, 2_000, 0]) {
+    for (const bufferAheadMs of [undefined, 1_000, 0]) {
       const client = await connectedClient();
       const failures: RelaycastError[] = [];
       client.on('integrity-failure', (e) => failures.push(e));

@@ -40,7 +40,7 @@ export interface RelaycastClientOptions {
    * The startup policy: loads with less than `lowBufferMs` buffered never wait for a relay (origin at
    * once, or a relay/origin race); loads with more are the relays'. Takes effect for loads that say
    * how much is buffered (`LoadOptions.bufferAheadMs`; the hls.js adapter always does). Nothing ever
-   * waits for the first relay to connect. Default: `{ lowBufferMs: 4000, hedgeDelayMs: 300 }`.
+   * waits for the first relay to connect. Default: `{ lowBufferMs: 1500, hedgeDelayMs: 300, relaysAtStart: true }`.
    */
   startup?: StartupOptions | undefined;
   /** Region hint for relay selection. Default: none. */

@@ -103,7 +103,7 @@ describe('startup policy over real WebRTC', () => {
 
   it('a relay that answers within its head start serves alone: the origin is never asked', async () => {
     const client = await warmClient((ctx) => ctx.serve(SEGMENT));
-    const r = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 3_990 });
+    const r = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 1_490 });
     expect(r).toMatchObject({ bytesFromRelay: SEGMENT.byteLength, bytesFromOrigin: 0 });
     expect(segRequests()).toBe(0);
     expect(client.getStats().startup).toMatchObject({ races: 1, originJoined: 0, originWon: 0 });
@@ -130,6 +130,23 @@ describe('startup policy over real WebRTC', () => {
     await until(() => origin.requests.some((q) => q.path === '/media.m3u8.digests.json'), 5_000, 'the sidecar fetch');
     // Not a relay load that lacked its digest: nothing counted as unavailable.
     expect(client.getStats().digestsUnavailable).toEqual({ absent: 0, failed: 0, malformed: 0, unlisted: 0, 'no-playlist': 0 });
+  });
+
+  it('relaysAtStart false: no relay connection until connectRelays(); a load whose buffer covers it waits for the relay then set up', async () => {
+    const relay = tracker.addRelay((ctx) => ctx.serve(SEGMENT));
+    const client = newClient({ startup: { relaysAtStart: false } });
+    await client.start();
+    expect(client.relays).toEqual([]);
+    expect(relay.peers.size).toBe(0);
+    // With little buffer it goes to the origin at once.
+    const early = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 500 });
+    expect(early).toMatchObject({ bytesFromRelay: 0, fallbackReason: 'startup' });
+    // With a full buffer it waits for a relay: the one connectRelays() now sets up serves it.
+    const later = client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 30_000, ttfbTimeoutMs: 5_000 });
+    await delay(50);
+    client.connectRelays();
+    expect(await later).toMatchObject({ bytesFromRelay: SEGMENT.byteLength, bytesFromOrigin: 0, relayId: relay.relayId });
+    expect(client.getStats().setup).toMatchObject({ attempts: 1, opened: 1 });
   });
 
   it('a slow relay loses the race: the origin serves the whole segment, asked once, and the relay is cancelled', async () => {
@@ -202,7 +219,7 @@ describe('startup policy over real WebRTC', () => {
     const client = await warmClient((ctx) => ctx.serve(bad));
     const failures: string[] = [];
     client.on('integrity-failure', (e) => failures.push(e.code));
-    const r = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 2_000 });
+    const r = await client.loadSegment({ url: segUrl(), playlistUrl: `${origin.base}/media.m3u8` }, { bufferAheadMs: 1_000 });
     expect(Buffer.from(r.data).equals(Buffer.from(SEGMENT))).toBe(true);
     expect(r).toMatchObject({ bytesFromRelay: 0, fallbackReason: 'integrity', restarted: true });
     expect(failures).toEqual([ErrorCode.SEGMENT_INTEGRITY]);

@@ -12,7 +12,7 @@ import { DEFAULT_HEDGE_DELAY_MS, DEFAULT_LOW_BUFFER_MS, MAX_HEDGE_DELAY_MS, MAX_
 export interface StartupOptions {
   /**
    * Buffer ahead of the playhead (ms of media) below which loads never wait for relays.
-   * 0 turns the policy off (relays first, always). Bounds 0-60,000. Default: DEFAULT_LOW_BUFFER_MS (4,000).
+   * 0 turns the policy off (relays first, always). Bounds 0-60,000. Default: DEFAULT_LOW_BUFFER_MS (1,500).
    */
   lowBufferMs?: number | undefined;
   /**
