@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
-const BENCHES = ['relay-throughput', 'relay-origin', 'tracker', 'offload', 'receipt-verify', 'settlement', 'sdk-size', 'startup'];
+const BENCHES = ['relay-throughput', 'relay-origin', 'tracker', 'offload', 'receipt-verify', 'settlement', 'sdk-size', 'startup', 'setup'];
 const RESULTS_DIR = new URL('../results/', import.meta.url);
 
 function runOne(name: string): Promise<{ name: string; code: number | null; json: unknown; seconds: number }> {
