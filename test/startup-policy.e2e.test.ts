@@ -103,9 +103,13 @@ describe('startup policy end to end', () => {
     // hls.js keeps 10 s ahead (it would load all 60 s at once on loopback), so segments are still
     // being loaded once the relays are up.
     await page.goto(`${playerPageUrl(origin.url, master, tracker.url)}&buffer=10`);
-    await page.waitForFunction(() => ((window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0) > 0, undefined, {
-      timeout: 20_000,
-    });
+    await page.waitForFunction(
+      () => ((window as unknown as { relaycastDemo?: { video: HTMLVideoElement } }).relaycastDemo?.video.currentTime ?? 0) > 0,
+      undefined,
+      {
+        timeout: 20_000,
+      },
+    );
     await playFor(page, 14, 60_000);
     const stats = await pageStats(page);
     const full = await page.evaluate(() => (window as unknown as { relaycastDemo: { relaycast: { getStats(): unknown } } }).relaycastDemo.relaycast.getStats());

@@ -217,7 +217,8 @@ describe('ConnectionManager: setup stats', () => {
   });
 
   it('maps what a relay connection rejects with to a cause', () => {
-    const e = (code: ErrorCode, message = 'x', details?: Record<string, unknown>) => new RelaycastError(code, message, details === undefined ? {} : { details });
+    const e = (code: ErrorCode, message = 'x', details?: Record<string, unknown>) =>
+      new RelaycastError(code, message, details === undefined ? {} : { details });
     expect(setupFailureCause(e(ErrorCode.TIMEOUT))).toBe('timeout');
     expect(setupFailureCause(e(ErrorCode.TRACKER_UNAVAILABLE, 'cannot send the offer'))).toBe('signaling');
     expect(setupFailureCause(e(ErrorCode.RELAY_ERROR, 'relay sent an unusable answer'))).toBe('signaling');

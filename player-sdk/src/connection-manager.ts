@@ -1,4 +1,12 @@
-import { ErrorCode, MAX_SHORTLIST_SIZE, RelaycastError, type IceServer, type ReceiptFrame, type RelayDescriptor, type SignalMessage } from '@relaycast/protocol';
+import {
+  ErrorCode,
+  MAX_SHORTLIST_SIZE,
+  RelaycastError,
+  type IceServer,
+  type ReceiptFrame,
+  type RelayDescriptor,
+  type SignalMessage,
+} from '@relaycast/protocol';
 import {
   DEFAULT_MAX_RELAYS,
   DEFAULT_MAX_REQUESTS_PER_RELAY,

@@ -1,6 +1,15 @@
 import { ErrorCode, encodeDigestSidecar, type RelaycastError } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startLoopbackNetwork, testBytes, until, type LoopbackNetwork, type RelayBehaviour, type TestOrigin, type TestTracker, sha256Hex } from './testing/loopback-network.js';
+import {
+  startLoopbackNetwork,
+  testBytes,
+  until,
+  type LoopbackNetwork,
+  type RelayBehaviour,
+  type TestOrigin,
+  type TestTracker,
+  sha256Hex,
+} from './testing/loopback-network.js';
 import { RelaycastClient, type RelaycastClientOptions } from './relaycast-client.js';
 import type { LoadResult } from './segment-loader.js';
 

@@ -478,26 +478,25 @@ export class SegmentLoader {
       originController = controller;
       const onAbort = (): void => controller.abort();
       signal.addEventListener('abort', onAbort, { once: true });
-      opened = openOrigin(this.fetchImpl, { url: req.url, start: out.rangeStart, end: out.rangeEnd }, controller.signal)
-        .then(
-          (o) => {
-            if (relayFirst) {
-              signal.removeEventListener('abort', onAbort);
-              o.body?.cancel().catch(() => undefined);
-              return undefined;
-            }
-            // The caller's abort stays tied to this request: its body is what the load reads now.
-            won = o;
-            stats.raceWonByOrigin();
-            cancelRelay?.();
-            return o;
-          },
-          () => {
-            // The origin failing in a race leaves the relay to finish; a later fallback asks again.
+      opened = openOrigin(this.fetchImpl, { url: req.url, start: out.rangeStart, end: out.rangeEnd }, controller.signal).then(
+        (o) => {
+          if (relayFirst) {
             signal.removeEventListener('abort', onAbort);
+            o.body?.cancel().catch(() => undefined);
             return undefined;
-          },
-        );
+          }
+          // The caller's abort stays tied to this request: its body is what the load reads now.
+          won = o;
+          stats.raceWonByOrigin();
+          cancelRelay?.();
+          return o;
+        },
+        () => {
+          // The origin failing in a race leaves the relay to finish; a later fallback asks again.
+          signal.removeEventListener('abort', onAbort);
+          return undefined;
+        },
+      );
     };
     const timer = setTimeout(startOrigin, originAfterMs);
     let attempt: RelayAttempt;
@@ -518,7 +517,14 @@ export class SegmentLoader {
     return { attempt, origin: won };
   }
 
-  private async fromRelay(conn: RelayConnection, req: LoadRequest, signal: AbortSignal, opts: LoadOptions, out: Delivery, race?: RaceHooks): Promise<RelayAttempt> {
+  private async fromRelay(
+    conn: RelayConnection,
+    req: LoadRequest,
+    signal: AbortSignal,
+    opts: LoadOptions,
+    out: Delivery,
+    race?: RaceHooks,
+  ): Promise<RelayAttempt> {
     const manager = this.options.manager as ConnectionManager;
     const relayId = conn.relayId;
     const attempt: RelayAttempt = { received: 0, totalBytes: undefined, failure: undefined, firstByteAt: undefined };
@@ -635,7 +641,9 @@ export class SegmentLoader {
     for (let round = 0; ; round++) {
       const resumeAt = out.rangeStart + held;
       const { head, body } =
-        round === 0 && opened !== undefined && resumeAt === out.rangeStart ? opened : await openOrigin(this.fetchImpl, { url: req.url, start: resumeAt, end: out.rangeEnd }, signal);
+        round === 0 && opened !== undefined && resumeAt === out.rangeStart
+          ? opened
+          : await openOrigin(this.fetchImpl, { url: req.url, start: resumeAt, end: out.rangeEnd }, signal);
       const relayTotal = attempt?.totalBytes;
       const sizeDiffers = held > 0 && relayTotal !== undefined && head.totalBytes !== undefined && relayTotal !== head.totalBytes;
       const wrongRange = head.status === 206 && (head.firstByte !== resumeAt || !endFits(head, out.rangeEnd));

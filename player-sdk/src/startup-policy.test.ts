@@ -1,6 +1,16 @@
 import { ErrorCode, FrameType } from '@relaycast/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { delay, startLoopbackNetwork, testBytes, until, withDigestSidecar, type LoopbackNetwork, type RelayBehaviour, type TestOrigin, type TestTracker } from './testing/loopback-network.js';
+import {
+  delay,
+  startLoopbackNetwork,
+  testBytes,
+  until,
+  withDigestSidecar,
+  type LoopbackNetwork,
+  type RelayBehaviour,
+  type TestOrigin,
+  type TestTracker,
+} from './testing/loopback-network.js';
 import type { RelaycastClient, RelaycastClientOptions } from './relaycast-client.js';
 import { planLoad, resolveStartupOptions } from './startup-policy.js';
 
@@ -22,7 +32,10 @@ describe('planLoad', () => {
 
   it('races with a low buffer, the origin joining sooner the emptier the buffer', () => {
     expect(planLoad({ ...ready, bufferAheadMs: 0 }, DEFAULTS)).toEqual({ source: 'race', originAfterMs: 0 });
-    expect(planLoad({ ...ready, bufferAheadMs: 2_000 }, resolveStartupOptions({ lowBufferMs: 4_000, hedgeDelayMs: 300 }))).toEqual({ source: 'race', originAfterMs: 150 });
+    expect(planLoad({ ...ready, bufferAheadMs: 2_000 }, resolveStartupOptions({ lowBufferMs: 4_000, hedgeDelayMs: 300 }))).toEqual({
+      source: 'race',
+      originAfterMs: 150,
+    });
     expect(planLoad({ ...ready, bufferAheadMs: -5 }, DEFAULTS)).toEqual({ source: 'race', originAfterMs: 0 });
   });
 

@@ -946,7 +946,12 @@ describe('pre-warm query', () => {
 
   it('bounds the query: MAX_PREWARM_QUERY_BYTES passes the size check, one byte more is RC_ERR_MESSAGE_TOO_LARGE', () => {
     const head = 'swarmId=s&pad=';
-    expect(decodePrewarmQuery(head + 'p'.repeat(MAX_PREWARM_QUERY_BYTES - head.length))).toEqual({ type: 'join', swarmId: 's', region: undefined, count: undefined });
+    expect(decodePrewarmQuery(head + 'p'.repeat(MAX_PREWARM_QUERY_BYTES - head.length))).toEqual({
+      type: 'join',
+      swarmId: 's',
+      region: undefined,
+      count: undefined,
+    });
     expectMessageError(() => decodePrewarmQuery(head + 'p'.repeat(MAX_PREWARM_QUERY_BYTES - head.length + 1)), ErrorCode.MESSAGE_TOO_LARGE);
     // The longest swarm id a join takes, percent-encoded at 3 bytes a byte, fits.
     const longest = String.fromCharCode(1).repeat(MAX_SWARM_ID_BYTES);
@@ -960,8 +965,8 @@ describe('pre-warm query', () => {
       fc.property(
         joinArb.filter((j) => !loneSurrogate.test(j.swarmId)),
         (join) => {
-        const { type: _type, ...req } = join;
-        expect(decodePrewarmQuery(encodePrewarmQuery(req))).toEqual(join);
+          const { type: _type, ...req } = join;
+          expect(decodePrewarmQuery(encodePrewarmQuery(req))).toEqual(join);
         },
       ),
       { numRuns: 2_000 },
@@ -970,7 +975,9 @@ describe('pre-warm query', () => {
 
   it('fuzz: random and damaged queries decode to a valid join or an RC_ERR_MESSAGE_* error, nothing else', () => {
     const valid = encodePrewarmQuery({ swarmId: 'https://a.example/m.m3u8', region: 'eu', count: 3 });
-    const damaged = fc.tuple(fc.nat({ max: valid.length }), fc.nat({ max: 8 }), anyUnits(8)).map(([at, del, ins]) => valid.slice(0, at) + ins + valid.slice(at + del));
+    const damaged = fc
+      .tuple(fc.nat({ max: valid.length }), fc.nat({ max: 8 }), anyUnits(8))
+      .map(([at, del, ins]) => valid.slice(0, at) + ins + valid.slice(at + del));
     const randomQuery = fc
       .array(fc.tuple(fc.constantFrom('swarmId', 'region', 'count', 'x', ''), fc.oneof(anyUnits(40), fc.integer().map(String))), { maxLength: 5 })
       .map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join('&'));

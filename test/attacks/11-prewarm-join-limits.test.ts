@@ -133,7 +133,12 @@ describe('attack 11: shortlists from pre-warmed sockets, many per address range'
       void client.start().catch(() => undefined);
       // The stand-in relays never answer; what matters is that offers went out on the hello's
       // shortlist with no join (the SDK joins again only seconds later, when those relays failed).
-      await waitFor('offers from the SDK', async () => ((await metric('relaycast_tracker_messages_total', 'signal')) > signalsBefore ? true : undefined), 2_500, 20);
+      await waitFor(
+        'offers from the SDK',
+        async () => ((await metric('relaycast_tracker_messages_total', 'signal')) > signalsBefore ? true : undefined),
+        2_500,
+        20,
+      );
       expect(await metric('relaycast_tracker_messages_total', 'prewarm')).toBe(prewarmsBefore + 1);
       expect(await metric('relaycast_tracker_messages_total', 'join')).toBe(joinsBefore);
     } finally {

@@ -284,7 +284,8 @@ export async function openRawChannel(
       // libdatachannel goes from failed to closed at once: the polyfill may report only 'closed'.
       // Whether ICE had connected is not told apart: in the setup bench's failed setups the ICE
       // 'connected' callback never reached JavaScript although libdatachannel logged the state.
-      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') reject(new RawSetupError('data channel did not open (peer connection failed)', 'failed'));
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed')
+        reject(new RawSetupError('data channel did not open (peer connection failed)', 'failed'));
     });
   });
   failed.catch(() => undefined); // a failure after the channel opened is not this function's business

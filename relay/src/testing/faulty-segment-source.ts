@@ -30,7 +30,8 @@ const MAX_REMEMBERED_URLS = 10_000;
 /** Parses `flip`, `truncate:3`, `extend:2`... (the CLI's `--test-fault` value). */
 export function parseSegmentFault(text: string): SegmentFault {
   const m = /^(flip|truncate|extend|slow|tease)(?::([1-9][0-9]{0,5}))?$/.exec(text);
-  if (m === null) throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--test-fault must be flip|truncate|extend|slow|tease, optionally :N (every N-th segment)');
+  if (m === null)
+    throw new RelaycastError(ErrorCode.CONFIG_INVALID, '--test-fault must be flip|truncate|extend|slow|tease, optionally :N (every N-th segment)');
   return { mode: m[1] as SegmentFault['mode'], every: m[2] === undefined ? 1 : Number(m[2]) };
 }
 
