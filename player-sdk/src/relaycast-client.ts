@@ -7,7 +7,7 @@ import { SdkStats, type SdkStatsSnapshot } from './stats.js';
 import { DigestStore } from './digest-store.js';
 import { SegmentLoader, type FallbackInfo, type IntegrityFailure, type LoadOptions, type LoadRequest, type LoadResult } from './segment-loader.js';
 import { SegmentVerifier, type IntegrityOptions } from './segment-verifier.js';
-import type { StartupOptions } from './startup-policy.js';
+import { resolveStartupOptions, type StartupOptions } from './startup-policy.js';
 import { obtainGrant, type PaymentsOptions } from './grant-source.js';
 import { ReceiptSigner, type ReceiptTotals } from './receipt-signer.js';
 import { createSessionSigner } from './session-key.js';
@@ -40,7 +40,7 @@ export interface RelaycastClientOptions {
    * The startup policy: loads with less than `lowBufferMs` buffered never wait for a relay (origin at
    * once, or a relay/origin race); loads with more are the relays'. Takes effect for loads that say
    * how much is buffered (`LoadOptions.bufferAheadMs`; the hls.js adapter always does). Nothing ever
-   * waits for the first relay to connect. Default: `{ lowBufferMs: 1500, hedgeDelayMs: 300, relaysAtStart: true }`.
+   * waits for the first relay to connect. Default: see StartupOptions.
    */
   startup?: StartupOptions | undefined;
   /** Region hint for relay selection. Default: none. */
@@ -136,6 +136,8 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       throw new RelaycastError(ErrorCode.CONFIG_INVALID, 'swarmId is required');
     }
     const log = options.logger ?? silentLogger;
+    // Resolved (and validated) once: the manager and the loader read the same settings.
+    const startup = resolveStartupOptions(options.startup);
     this.log = log;
     this.payments = options.payments;
     this.swarmId = options.swarmId;
@@ -149,7 +151,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
         maxRelays: options.maxRelays ?? DEFAULT_MAX_RELAYS,
         region: options.region,
         stats: this.stats,
-        held: options.startup?.relaysAtStart === false,
+        held: !startup.relaysAtStart,
         logger: log,
         onPaymentError: (err) => this.emit('error', err),
         onChallenge: (relayId) => {
@@ -216,7 +218,7 @@ export class RelaycastClient extends TypedEmitter<RelaycastClientEvents> {
       },
       ttfbTimeoutMs: options.ttfbTimeoutMs,
       stallTimeoutMs: options.stallTimeoutMs,
-      startup: options.startup,
+      startup,
       logger: log,
       onFallback: (info) => this.emit('fallback', info),
     });
